@@ -1,0 +1,38 @@
+// `pocketlora` CLI: subcommands live in tools/cmd_*.cpp (and bench/*.cpp) and register themselves.
+#include <cstdio>
+#include <exception>
+#include <memory>
+
+#include "tools/command_registry.h"
+
+namespace pocketlora::cli {
+std::vector<CommandSpec>& command_specs() {
+  static std::vector<CommandSpec> specs;
+  return specs;
+}
+}  // namespace pocketlora::cli
+
+int main(int argc, char** argv) {
+  using namespace pocketlora::cli;
+  CLI::App app{"PocketLoRA: QLoRA fine-tuning of Llama-family models on (mobile) GPUs through Vulkan"};
+  app.set_version_flag("--version", std::string("pocketlora ") + POCKETLORA_VERSION);
+  app.require_subcommand(1);
+  std::vector<std::pair<CLI::App*, Action>> actions;
+  for (auto& spec : command_specs()) {
+    CLI::App* sub = app.add_subcommand(spec.name, spec.description);
+    actions.emplace_back(sub, spec.setup(*sub));
+  }
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  try {
+    for (auto& [sub, action] : actions)
+      if (sub->parsed()) return action();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "pocketlora: error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
