@@ -24,7 +24,7 @@ function(pocketlora_embed_shaders target shader_root)
     add_custom_command(
       OUTPUT ${cpp}
       COMMAND ${CMAKE_COMMAND} -E make_directory ${spv_dir}
-      COMMAND ${GLSLC} --target-env=${POCKETLORA_SPIRV_ENV} -Werror -O -I ${shader_root}
+      COMMAND ${GLSLC} --target-env=${POCKETLORA_SPIRV_ENV} -Werror -O -I ${CMAKE_SOURCE_DIR}
               -MD -MF ${spv}.d -o ${spv} ${shader_root}/${rel}
       COMMAND ${SPIRV_VAL} --target-env ${POCKETLORA_SPIRV_ENV} ${spv}
       COMMAND ${SPIRV_OPT} -O --target-env=${POCKETLORA_SPIRV_ENV} ${spv} -o ${opt}

@@ -1,0 +1,11 @@
+#pragma once
+// GPU C = alpha * A * B^T (f32 or f16 storage, f32 accumulation), recorded into a Sequence.
+#include "host/ops/device_tensor.h"
+#include "host/ref/matmul.h"
+
+namespace pocketlora::ops {
+
+void matmul(vk::Sequence& seq, const DeviceTensor& a, const DeviceTensor& b, const DeviceTensor& c,
+            const MatmulOptions& opt = {});
+
+}  // namespace pocketlora::ops

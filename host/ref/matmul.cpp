@@ -1,0 +1,69 @@
+#include "host/ref/matmul.h"
+
+#include <cstring>
+
+#include "host/util/error.h"
+
+namespace pocketlora {
+
+void check_matmul_shapes(const char* op, const Shape& a, const Shape& b, const Shape& c) {
+  auto fail = [&](const std::string& why) {
+    throw ShapeError(std::string(op) + ": " + why + " (A " + shape_str(a) + ", B " + shape_str(b) + ", C " +
+                     shape_str(c) + "; expected A [M,K], B [N,K], C [M,N])");
+  };
+  if (a.size() != 2 || b.size() != 2 || c.size() != 2) fail("all operands must be 2-D");
+  if (a[1] != b[1]) fail("K of A (" + std::to_string(a[1]) + ") != K of B (" + std::to_string(b[1]) + ")");
+  if (c[0] != a[0] || c[1] != b[0]) fail("C must be [M,N]");
+}
+
+namespace ref {
+
+namespace {
+template <typename M>
+void matmul_impl(const Tensor& a, const Tensor& b, Tensor& c, const MatmulOptions& opt) {
+  using Mat = Eigen::Matrix<typename M::Scalar, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  const auto dt = DTypeOf<typename M::Scalar>::value;
+  Tensor af = a.dtype() == dt ? a : a.to(dt);
+  Tensor bf = b.dtype() == dt ? b : b.to(dt);
+  Eigen::Map<const Mat> A(af.data<typename M::Scalar>(), a.dim(0), a.dim(1));
+  Eigen::Map<const Mat> B(bf.data<typename M::Scalar>(), b.dim(0), b.dim(1));
+  Mat r = (A * B.transpose()) * static_cast<typename M::Scalar>(opt.alpha);
+  if (c.dtype() == dt) {
+    Eigen::Map<Mat> C(c.data<typename M::Scalar>(), c.dim(0), c.dim(1));
+    if (opt.accumulate) C += r;
+    else C = r;
+  } else {  // f16/bf16 output: accumulate in wide precision, round once
+    Tensor cw = c.to(dt);
+    Eigen::Map<Mat> C(cw.data<typename M::Scalar>(), c.dim(0), c.dim(1));
+    if (opt.accumulate) C += r;
+    else C = r;
+    Tensor back = cw.to(c.dtype());
+    std::memcpy(c.raw(), back.raw(), c.nbytes());
+  }
+}
+}  // namespace
+
+void matmul(const Tensor& a, const Tensor& b, Tensor& c, const MatmulOptions& opt) {
+  check_matmul_shapes("ref::matmul", a.shape(), b.shape(), c.shape());
+  if (a.dtype() == DType::F64) matmul_impl<RowMatrixD>(a, b, c, opt);
+  else matmul_impl<RowMatrixF>(a, b, c, opt);
+}
+
+void matmul_backward(const Tensor& a, const Tensor& b, const Tensor& dc, Tensor& da, Tensor& db,
+                     const MatmulOptions& opt) {
+  check_matmul_shapes("ref::matmul_backward", a.shape(), b.shape(), dc.shape());
+  if (da.shape() != a.shape() || db.shape() != b.shape())
+    throw ShapeError("ref::matmul_backward: dA " + shape_str(da.shape()) + " / dB " + shape_str(db.shape()) +
+                     " must match A " + shape_str(a.shape()) + " / B " + shape_str(b.shape()));
+  // dA[M,K] = alpha * dC[M,N] * B[N,K]  ==  matmul(dC, B^T); dB[N,K] = alpha * dC^T * A.
+  Tensor dct = dc.to(DType::F64), at = a.to(DType::F64), bt = b.to(DType::F64);
+  RowMatrixD dA = opt.alpha * (dct.matrix_d() * bt.matrix_d());
+  RowMatrixD dB = opt.alpha * (dct.matrix_d().transpose() * at.matrix_d());
+  Tensor dA_t = Tensor::view(dA.data(), a.shape(), DType::F64).to(da.dtype());
+  Tensor dB_t = Tensor::view(dB.data(), b.shape(), DType::F64).to(db.dtype());
+  std::memcpy(da.raw(), dA_t.raw(), da.nbytes());
+  std::memcpy(db.raw(), dB_t.raw(), db.nbytes());
+}
+
+}  // namespace ref
+}  // namespace pocketlora

@@ -1,0 +1,53 @@
+// The vendor profile table. Keys are matched against the device: "vendor_id" (PCI/Khronos vendor id),
+// optional "device_type" and "name_contains". Later, more specific entries win. Values are integers (flags 0/1).
+//
+// Why these numbers:
+// - lavapipe (llvmpipe): each invocation is a SIMD lane of an LLVM-JIT'ed CPU loop; shared memory + barriers
+//   are emulated and measured ~20x slower than register tiling, so tiles live in registers and workgroups are
+//   small (64 invocations = 8 lanes x 8 subgroups of the 256-bit build).
+// - Adreno: 64/128-wide waves, large register file per wave, prefers fp16 ALU; shared memory (GMEM-backed) is
+//   fast but small; workgroups of 128.
+// - Mali (Valhall): 16-wide warps, shared memory is ordinary cached memory (no speedup), so register tiling.
+// - Xclipse (RDNA2-based): 32/64-wide, real LDS; shared-memory tiling pays off.
+// - NVIDIA/AMD/Intel desktop: shared-memory tiling with large tiles.
+#include "runtime/device_profile.h"
+
+namespace pocketlora::vk {
+
+const nlohmann::json& DeviceProfile::table() {
+  static const nlohmann::json t = nlohmann::json::parse(R"json(
+[
+  {"name": "default", "match": {},
+   "params": {"matmul.wg_x": 8, "matmul.wg_y": 8, "matmul.tm": 4, "matmul.tn": 4,
+              "elementwise.wg": 64, "reduce.wg": 64, "prefer_fp16": 0},
+   "quirks": []},
+  {"name": "nvidia", "match": {"vendor_id": 4318},
+   "params": {"matmul.wg_x": 16, "matmul.wg_y": 16, "matmul.tm": 4, "matmul.tn": 4,
+              "elementwise.wg": 256, "reduce.wg": 256}},
+  {"name": "amd", "match": {"vendor_id": 4098},
+   "params": {"matmul.wg_x": 16, "matmul.wg_y": 16, "matmul.tm": 4, "matmul.tn": 4,
+              "elementwise.wg": 256, "reduce.wg": 256}},
+  {"name": "intel", "match": {"vendor_id": 32902},
+   "params": {"matmul.wg_x": 8, "matmul.wg_y": 8, "matmul.tm": 4, "matmul.tn": 4,
+              "elementwise.wg": 128, "reduce.wg": 128}},
+  {"name": "qualcomm-adreno", "match": {"vendor_id": 20803},
+   "params": {"matmul.wg_x": 16, "matmul.wg_y": 8, "matmul.tm": 4, "matmul.tn": 4,
+              "elementwise.wg": 128, "reduce.wg": 128, "prefer_fp16": 1},
+   "quirks": ["avoid_int8_storage_writes"]},
+  {"name": "arm-mali", "match": {"vendor_id": 5045},
+   "params": {"matmul.wg_x": 8, "matmul.wg_y": 8, "matmul.tm": 4, "matmul.tn": 4,
+              "elementwise.wg": 64, "reduce.wg": 64, "prefer_fp16": 1},
+   "quirks": ["shared_memory_not_faster"]},
+  {"name": "samsung-xclipse", "match": {"vendor_id": 5197},
+   "params": {"matmul.wg_x": 16, "matmul.wg_y": 8, "matmul.tm": 4, "matmul.tn": 4,
+              "elementwise.wg": 128, "reduce.wg": 128, "prefer_fp16": 1}},
+  {"name": "mesa-lavapipe", "match": {"vendor_id": 65541, "device_type": "cpu"},
+   "params": {"matmul.wg_x": 8, "matmul.wg_y": 8, "matmul.tm": 4, "matmul.tn": 4,
+              "elementwise.wg": 64, "reduce.wg": 64},
+   "quirks": ["shared_memory_slow", "dispatch_overhead_high"]}
+]
+)json");
+  return t;
+}
+
+}  // namespace pocketlora::vk

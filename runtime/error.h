@@ -1,0 +1,57 @@
+#pragma once
+// Every VkResult is checked and becomes a typed exception carrying what was being done. DeviceLost and
+// OutOfMemory are separate types because the trainer reacts to them (save last good checkpoint, retry smaller).
+#include <vulkan/vulkan.h>
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+namespace pocketlora::vk {
+
+const char* result_name(VkResult r);
+
+class VulkanError : public std::runtime_error {
+ public:
+  VulkanError(VkResult r, const std::string& what);
+  VkResult result() const { return result_; }
+
+ private:
+  VkResult result_;
+};
+
+class DeviceLost : public VulkanError {
+ public:
+  explicit DeviceLost(const std::string& what) : VulkanError(VK_ERROR_DEVICE_LOST, what) {}
+};
+
+class OutOfMemory : public VulkanError {
+ public:
+  OutOfMemory(VkResult r, const std::string& what, std::uint64_t requested, std::uint64_t budget);
+  std::uint64_t requested() const { return requested_; }
+  std::uint64_t budget() const { return budget_; }
+
+ private:
+  std::uint64_t requested_, budget_;
+};
+
+// No loader, no driver or no usable device: the message says what to install.
+class NoDevice : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// A shape/argument problem detected by a GPU op before anything is recorded.
+class OpError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+[[noreturn]] void throw_result(VkResult r, const std::string& what);
+inline void check(VkResult r, const char* what) {
+  if (r != VK_SUCCESS) throw_result(r, what);
+}
+
+}  // namespace pocketlora::vk
+
+#define PL_VK_CHECK(expr) ::pocketlora::vk::check((expr), #expr)

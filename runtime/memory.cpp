@@ -1,0 +1,117 @@
+#include "runtime/memory.h"
+
+#include <algorithm>
+
+#include "runtime/device.h"
+#include "runtime/error.h"
+
+namespace pocketlora::vk {
+
+const char* lifetime_name(Lifetime l) {
+  switch (l) {
+    case Lifetime::Permanent: return "permanent";
+    case Lifetime::Step: return "step";
+    case Lifetime::Scratch: return "scratch";
+  }
+  return "?";
+}
+
+BufferSlice BufferSlice::sub(VkDeviceSize off, VkDeviceSize len) const {
+  if (off > size || len > size - off)
+    throw OpError("sub-range [" + std::to_string(off) + ", +" + std::to_string(len) + ") outside a " +
+                  std::to_string(size) + "-byte slice");
+  return {buffer, offset + off, len, mapped ? mapped + off : nullptr};
+}
+
+MemoryBlock::MemoryBlock(Device& dev, VkDeviceSize size, MemoryKind kind, const std::string& label)
+    : dev_(dev), size_(size) {
+  VkBufferCreateInfo bi{VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO};
+  bi.size = size;
+  bi.usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT;
+  bi.sharingMode = VK_SHARING_MODE_EXCLUSIVE;
+  VkResult cr = vkCreateBuffer(dev.handle(), &bi, nullptr, &buffer_);
+  if (cr == VK_ERROR_OUT_OF_DEVICE_MEMORY || cr == VK_ERROR_OUT_OF_HOST_MEMORY)
+    throw OutOfMemory(cr, "vkCreateBuffer for " + label, size, dev.caps().device_local_budget());
+  check(cr, "vkCreateBuffer");
+  VkMemoryRequirements req;
+  vkGetBufferMemoryRequirements(dev.handle(), buffer_, &req);
+  std::uint32_t type = 0;
+  try {
+    type = dev.memory_type(kind, req.memoryTypeBits);
+    heap_ = dev.heap_of(type);
+    dev.reserve_heap(heap_, req.size, label);
+  } catch (...) {
+    vkDestroyBuffer(dev.handle(), buffer_, nullptr);
+    throw;
+  }
+  VkMemoryAllocateInfo ai{VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO};
+  ai.allocationSize = req.size;
+  ai.memoryTypeIndex = type;
+  VkResult r = vkAllocateMemory(dev.handle(), &ai, nullptr, &memory_);
+  if (r != VK_SUCCESS) {
+    dev.release_heap(heap_, req.size);
+    vkDestroyBuffer(dev.handle(), buffer_, nullptr);
+    if (r == VK_ERROR_OUT_OF_DEVICE_MEMORY || r == VK_ERROR_OUT_OF_HOST_MEMORY)
+      throw OutOfMemory(r, "vkAllocateMemory for " + label, req.size, dev.caps().heaps.at(heap_).budget);
+    throw_result(r, "vkAllocateMemory for " + label);
+  }
+  size_ = req.size;
+  check(vkBindBufferMemory(dev.handle(), buffer_, memory_, 0), "vkBindBufferMemory");
+  if (dev.memory_type_flags(type) & VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT) {
+    void* p = nullptr;
+    check(vkMapMemory(dev.handle(), memory_, 0, VK_WHOLE_SIZE, 0, &p), "vkMapMemory");
+    mapped_ = static_cast<std::uint8_t*>(p);
+  }
+}
+
+MemoryBlock::~MemoryBlock() {
+  if (mapped_) vkUnmapMemory(dev_.handle(), memory_);
+  vkDestroyBuffer(dev_.handle(), buffer_, nullptr);
+  vkFreeMemory(dev_.handle(), memory_, nullptr);
+  dev_.release_heap(heap_, size_);
+}
+
+Arena::Arena(Device& dev, Lifetime lifetime, std::string name, MemoryKind kind, VkDeviceSize block_size)
+    : dev_(dev), lifetime_(lifetime), name_(std::move(name)), kind_(kind),
+      block_size_(block_size ? block_size : dev.block_size()) {}
+
+BufferSlice Arena::allocate(VkDeviceSize size, const std::string& what) {
+  if (size == 0) size = 4;  // zero-sized tensors still bind a valid range
+  const VkDeviceSize align = dev_.alignment();
+  const VkDeviceSize rounded = (size + align - 1) / align * align;
+  if (size > dev_.caps().max_storage_buffer_range)
+    throw OpError("arena '" + name_ + "': " + what + " needs " + std::to_string(size) +
+                  " bytes in one binding but the device's maxStorageBufferRange is " +
+                  std::to_string(dev_.caps().max_storage_buffer_range) + "; split the tensor");
+  // Try the current block, then later (already allocated, reset) blocks, then a new one.
+  while (current_ < blocks_.size()) {
+    if (cursor_ + rounded <= blocks_[current_]->size()) break;
+    ++current_;
+    cursor_ = 0;
+  }
+  if (current_ == blocks_.size()) {
+    const VkDeviceSize bs = std::max(block_size_, rounded);
+    blocks_.push_back(std::make_unique<MemoryBlock>(dev_, bs, kind_, "arena '" + name_ + "' (" + what + ")"));
+    cursor_ = 0;
+  }
+  MemoryBlock& b = *blocks_[current_];
+  BufferSlice s{b.buffer(), cursor_, size, b.mapped() ? b.mapped() + cursor_ : nullptr};
+  cursor_ += rounded;
+  used_ += rounded;
+  peak_ = std::max(peak_, used_);
+  return s;
+}
+
+void Arena::reset() {
+  current_ = 0;
+  cursor_ = 0;
+  used_ = 0;
+}
+
+VkDeviceSize Arena::capacity() const {
+  VkDeviceSize c = 0;
+  for (auto& b : blocks_) c += b->size();
+  return c;
+}
+
+}  // namespace pocketlora::vk

@@ -1,0 +1,88 @@
+#pragma once
+// Device memory: a few large VkDeviceMemory blocks (phones cap the allocation count), each with one VkBuffer
+// over it, sub-allocated by arenas with lifetimes: Permanent (weights, adapters, optimizer state), Step
+// (activations, reset every training step) and Scratch (per op). A BufferSlice is what shaders bind.
+#include <vulkan/vulkan.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace pocketlora::vk {
+
+class Device;
+
+struct BufferSlice {
+  VkBuffer buffer = VK_NULL_HANDLE;
+  VkDeviceSize offset = 0;
+  VkDeviceSize size = 0;
+  std::uint8_t* mapped = nullptr;  // host pointer when the block is host-visible (UMA devices), else null
+
+  bool valid() const { return buffer != VK_NULL_HANDLE; }
+  BufferSlice sub(VkDeviceSize off, VkDeviceSize len) const;  // range-checked sub-range
+  bool overlaps(const BufferSlice& o) const {
+    return buffer == o.buffer && offset < o.offset + o.size && o.offset < offset + size;
+  }
+};
+
+enum class Lifetime { Permanent, Step, Scratch };
+const char* lifetime_name(Lifetime l);
+
+enum class MemoryKind {
+  Device,   // fastest for the GPU; host-visible too on unified-memory devices
+  Staging,  // host-visible + coherent, for uploads/downloads on discrete GPUs
+};
+
+// One VkDeviceMemory + VkBuffer spanning it.
+class MemoryBlock {
+ public:
+  MemoryBlock(Device& dev, VkDeviceSize size, MemoryKind kind, const std::string& label);
+  ~MemoryBlock();
+  MemoryBlock(const MemoryBlock&) = delete;
+  MemoryBlock& operator=(const MemoryBlock&) = delete;
+
+  VkDeviceSize size() const { return size_; }
+  VkBuffer buffer() const { return buffer_; }
+  std::uint8_t* mapped() const { return mapped_; }
+
+ private:
+  Device& dev_;
+  VkDeviceMemory memory_ = VK_NULL_HANDLE;
+  VkBuffer buffer_ = VK_NULL_HANDLE;
+  VkDeviceSize size_ = 0;
+  std::uint8_t* mapped_ = nullptr;
+  std::uint32_t heap_ = 0;
+};
+
+// Bump allocator over blocks. Allocations are aligned to the device's storage-buffer offset alignment (and at
+// least 16 bytes for vec4 access). reset() frees everything at once (Step/Scratch lifetimes); blocks are kept.
+class Arena {
+ public:
+  Arena(Device& dev, Lifetime lifetime, std::string name, MemoryKind kind = MemoryKind::Device,
+        VkDeviceSize block_size = 0 /* 0: device default */);
+  Arena(const Arena&) = delete;
+  Arena& operator=(const Arena&) = delete;
+
+  // Throws OutOfMemory (requested size + heap budget) or std::runtime_error for a size above the
+  // per-binding limit (maxStorageBufferRange) — callers must split such tensors.
+  BufferSlice allocate(VkDeviceSize size, const std::string& what);
+  void reset();
+  VkDeviceSize used() const { return used_; }
+  VkDeviceSize capacity() const;
+  VkDeviceSize peak() const { return peak_; }
+  Lifetime lifetime() const { return lifetime_; }
+  const std::string& name() const { return name_; }
+
+ private:
+  Device& dev_;
+  Lifetime lifetime_;
+  std::string name_;
+  MemoryKind kind_;
+  VkDeviceSize block_size_;
+  std::vector<std::unique_ptr<MemoryBlock>> blocks_;
+  std::size_t current_ = 0;
+  VkDeviceSize cursor_ = 0, used_ = 0, peak_ = 0;
+};
+
+}  // namespace pocketlora::vk

@@ -1,0 +1,53 @@
+// C = alpha * A * B^T with A [M,K], B [N,K] row-major (both K-contiguous: the layout of activations and of
+// Linear weights [out,in]). Register tiling: each invocation owns a TM x TN block of C and keeps it in
+// registers; no shared memory, because on lavapipe (and Mali) shared memory + barriers is slower than
+// letting the cache serve the reuse. Tile sizes are specialization constants from the device profile.
+// Includer defines IN_T / OUT_T and the storage extensions they need.
+#include "shaders/common/matmul_push.h"
+
+layout(local_size_x_id = 0, local_size_y_id = 1, local_size_z = 1) in;
+layout(constant_id = 2) const uint TM = 4;
+layout(constant_id = 3) const uint TN = 4;
+
+layout(set = 0, binding = 0) readonly buffer ABuf { IN_T a[]; };
+layout(set = 0, binding = 1) readonly buffer BBuf { IN_T b[]; };
+layout(set = 0, binding = 2) buffer CBuf { OUT_T c[]; };
+layout(push_constant) uniform Push { MatmulPush p; };
+
+void main() {
+  const uint row0 = (gl_WorkGroupID.y * gl_WorkGroupSize.y + gl_LocalInvocationID.y) * TM;
+  const uint col0 = (gl_WorkGroupID.x * gl_WorkGroupSize.x + gl_LocalInvocationID.x) * TN;
+  if (row0 >= p.M || col0 >= p.N) return;
+
+  // Out-of-range rows/cols are clamped (not branched) so the inner loop stays uniform; they are not stored.
+  uint arow[TM];
+  uint brow[TN];
+  for (uint i = 0; i < TM; ++i) arow[i] = min(row0 + i, p.M - 1) * p.lda;
+  for (uint j = 0; j < TN; ++j) brow[j] = min(col0 + j, p.N - 1) * p.ldb;
+
+  float acc[TM][TN];
+  for (uint i = 0; i < TM; ++i)
+    for (uint j = 0; j < TN; ++j) acc[i][j] = 0.0;
+
+  for (uint k = 0; k < p.K; ++k) {
+    float av[TM];
+    float bv[TN];
+    for (uint i = 0; i < TM; ++i) av[i] = float(a[arow[i] + k]);
+    for (uint j = 0; j < TN; ++j) bv[j] = float(b[brow[j] + k]);
+    for (uint i = 0; i < TM; ++i)
+      for (uint j = 0; j < TN; ++j) acc[i][j] = fma(av[i], bv[j], acc[i][j]);
+  }
+
+  for (uint i = 0; i < TM; ++i) {
+    const uint r = row0 + i;
+    if (r >= p.M) break;
+    for (uint j = 0; j < TN; ++j) {
+      const uint col = col0 + j;
+      if (col >= p.N) break;
+      const uint idx = r * p.ldc + col;
+      float v = p.alpha * acc[i][j];
+      if (p.accumulate != 0) v += float(c[idx]);
+      c[idx] = OUT_T(v);
+    }
+  }
+}

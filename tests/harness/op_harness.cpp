@@ -1,0 +1,131 @@
+#include "harness/op_harness.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <sstream>
+
+namespace pocketlora::test {
+
+std::ostream& operator<<(std::ostream& os, const OpCase& c) {
+  os << c.name << " " << shape_str(c.dims) << " " << dtype_name(c.dtype);
+  return os;
+}
+
+std::string ErrorStats::str() const {
+  std::ostringstream s;
+  s << "max_abs=" << max_abs << " max_rel=" << max_rel << " nmse=" << nmse << " worst_index=" << worst_index
+    << " non_finite=" << non_finite;
+  return s.str();
+}
+
+ErrorStats compare(const Tensor& got, const Tensor& want, double rel_floor) {
+  ErrorStats e;
+  Tensor g = got.to(DType::F64), w = want.to(DType::F64);
+  const double* gp = g.data<double>();
+  const double* wp = w.data<double>();
+  double num = 0, den = 0;
+  for (std::int64_t i = 0; i < g.numel(); ++i) {
+    if (!std::isfinite(gp[i]) && std::isfinite(wp[i])) {
+      ++e.non_finite;
+      continue;
+    }
+    const double d = std::abs(gp[i] - wp[i]);
+    const double r = d / std::max(std::abs(wp[i]), rel_floor);
+    num += d * d;
+    den += wp[i] * wp[i];
+    if (d > e.max_abs) {
+      e.max_abs = d;
+      e.worst_index = i;
+    }
+    e.max_rel = std::max(e.max_rel, r);
+  }
+  e.nmse = den > 0 ? num / den : num;
+  return e;
+}
+
+::testing::AssertionResult within(const Tensor& got, const Tensor& want, const Tolerance& tol) {
+  if (got.shape() != want.shape())
+    return ::testing::AssertionFailure() << "shape " << shape_str(got.shape()) << " != " << shape_str(want.shape());
+  ErrorStats e = compare(got, want, tol.rel_floor);
+  std::ostringstream lim;
+  lim << " (limits: max_abs " << tol.max_abs << ", max_rel " << tol.max_rel << ", nmse " << tol.nmse << ")";
+  const bool ok = e.non_finite == 0 && (tol.max_abs < 0 || e.max_abs <= tol.max_abs) &&
+                  (tol.max_rel < 0 || e.max_rel <= tol.max_rel) && (tol.nmse < 0 || e.nmse <= tol.nmse);
+  if (!ok) return ::testing::AssertionFailure() << e.str() << lim.str();
+  return ::testing::AssertionSuccess() << e.str();
+}
+
+namespace {
+std::uint64_t splitmix64(std::uint64_t& s) {
+  std::uint64_t z = (s += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+}  // namespace
+
+Tensor random_tensor(Shape shape, std::uint64_t seed, float lo, float hi, DType dtype) {
+  Tensor t = Tensor::zeros(std::move(shape), DType::F64);
+  double* p = t.data<double>();
+  std::uint64_t s = seed * 0x2545f4914f6cdd1dull + 1;
+  for (std::int64_t i = 0; i < t.numel(); ++i) {
+    const double u = static_cast<double>(splitmix64(s) >> 11) * 0x1.0p-53;
+    p[i] = static_cast<float>(lo + (hi - lo) * u);  // representable in f32 so every dtype starts equal
+  }
+  return t.to(dtype);
+}
+
+GradCheckResult gradcheck(const std::function<double(const std::vector<Tensor>&)>& loss,
+                          const std::function<std::vector<Tensor>(const std::vector<Tensor>&)>& analytic,
+                          std::vector<Tensor> inputs, double h, std::int64_t max_elems) {
+  for (auto& t : inputs) t = t.to(DType::F64);
+  auto grads = analytic(inputs);
+  GradCheckResult r;
+  for (std::size_t k = 0; k < inputs.size(); ++k) {
+    if (k >= grads.size() || !grads[k].defined() || grads[k].numel() == 0) continue;
+    Tensor g = grads[k].to(DType::F64);
+    double* x = inputs[k].data<double>();
+    const std::int64_t n = inputs[k].numel();
+    const std::int64_t stride = std::max<std::int64_t>(1, n / std::max<std::int64_t>(1, max_elems));
+    for (std::int64_t i = 0; i < n; i += stride) {
+      const double x0 = x[i];
+      x[i] = x0 + h;
+      const double lp = loss(inputs);
+      x[i] = x0 - h;
+      const double lm = loss(inputs);
+      x[i] = x0;
+      const double fd = (lp - lm) / (2 * h);
+      const double an = g.data<double>()[i];
+      const double d = std::abs(fd - an);
+      const double rel = d / std::max({std::abs(fd), std::abs(an), 1e-6});
+      if (d > r.max_abs) {
+        r.max_abs = d;
+        r.worst = "input " + std::to_string(k) + " element " + std::to_string(i) + ": analytic " +
+                  std::to_string(an) + " vs numeric " + std::to_string(fd);
+      }
+      r.max_rel = std::max(r.max_rel, rel);
+    }
+  }
+  return r;
+}
+
+bool bench_mode() {
+  const char* v = std::getenv("POCKETLORA_OP_BENCH");
+  return v && *v && *v != '0';
+}
+
+double median_ms(const std::function<void()>& fn, int reps) {
+  fn();  // warm-up (pipeline creation, caches)
+  std::vector<double> t;
+  for (int i = 0; i < reps; ++i) {
+    auto a = std::chrono::steady_clock::now();
+    fn();
+    t.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - a).count());
+  }
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+}  // namespace pocketlora::test

@@ -1,0 +1,62 @@
+#pragma once
+// One description per op case, three uses (as in ggml's test-backend-ops): (a) GPU vs reference comparison
+// reporting max abs / max rel error and NMSE against a tolerance stated in the case, (b) central finite-
+// difference gradient checks in fp64 for backward ops, (c) timing the same case (POCKETLORA_OP_BENCH=1 makes
+// each GPU comparison also report GFLOPS; bench/ has the full table + JSON benchmarks).
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "host/ref/tensor.h"
+
+namespace pocketlora::test {
+
+struct Tolerance {
+  double max_abs = -1;  // < 0: not checked
+  double max_rel = -1;  // relative to max(|want|, rel_floor)
+  double nmse = -1;     // sum((got-want)^2) / sum(want^2)
+  double rel_floor = 1e-3;
+};
+
+struct OpCase {
+  std::string name;               // e.g. "matmul/ragged_f32"
+  std::vector<std::int64_t> dims;  // op-specific (matmul: M, N, K)
+  DType dtype = DType::F32;
+  Tolerance tol;
+  double flops = 0;  // for bench mode
+  double bytes = 0;
+};
+std::ostream& operator<<(std::ostream& os, const OpCase& c);
+
+struct ErrorStats {
+  double max_abs = 0, max_rel = 0, nmse = 0;
+  std::int64_t worst_index = -1;
+  std::int64_t non_finite = 0;
+  std::string str() const;
+};
+
+ErrorStats compare(const Tensor& got, const Tensor& want, double rel_floor = 1e-3);
+// gtest assertion: shapes equal, every error statistic within the case tolerance; prints the statistics.
+::testing::AssertionResult within(const Tensor& got, const Tensor& want, const Tolerance& tol);
+
+// Deterministic test data (splitmix64-based; identical on every platform).
+Tensor random_tensor(Shape shape, std::uint64_t seed, float lo = -1.0f, float hi = 1.0f, DType dtype = DType::F32);
+
+// Central finite differences in fp64: for a scalar loss L(inputs), compares analytic dL/dx (from
+// `analytic`) with (L(x+h) - L(x-h)) / 2h for every element of every input (or `max_elems` sampled ones).
+struct GradCheckResult {
+  double max_abs = 0, max_rel = 0;
+  std::string worst;
+};
+GradCheckResult gradcheck(const std::function<double(const std::vector<Tensor>&)>& loss,
+                          const std::function<std::vector<Tensor>(const std::vector<Tensor>&)>& analytic,
+                          std::vector<Tensor> inputs, double h = 1e-6, std::int64_t max_elems = 256);
+
+// Bench mode switch and a timing helper (median of `reps` after one warm-up).
+bool bench_mode();
+double median_ms(const std::function<void()>& fn, int reps = 5);
+
+}  // namespace pocketlora::test

@@ -1,0 +1,136 @@
+// matmul: C = alpha * A * B^T, GPU vs Eigen reference, plus the reference backward's gradient check.
+#include <cmath>
+
+#include "gpu/gpu_fixture.h"
+#include "harness/op_harness.h"
+#include "host/ops/matmul.h"
+#include "host/util/error.h"
+#include "runtime/command.h"
+
+using namespace pocketlora;
+using namespace pocketlora::test;
+
+namespace {
+
+// f32: the GPU sums K products with fma in order, Eigen in blocks; both are f32 with errors ~ sqrt(K) * 2^-24
+// of the result's magnitude (~sqrt(K)/3 for inputs in [-1, 1]). Relative error is taken against
+// max(|want|, sqrt(K)) so cancellation to ~0 does not count as a relative blow-up: limit 1e-5.
+// f16: inputs are the same f16 values on both sides; the output is rounded to f16 once (2^-11 relative),
+// so max_rel 1e-3 and NMSE 1e-6 (DESIGN.md: fp16 paths <= 2e-3 NMSE-style).
+OpCase make_case(const char* name, std::int64_t M, std::int64_t N, std::int64_t K, DType dt) {
+  OpCase c;
+  c.name = std::string("matmul/") + name + (dt == DType::F16 ? "_f16" : "_f32");
+  c.dims = {M, N, K};
+  c.dtype = dt;
+  c.tol.rel_floor = std::sqrt(static_cast<double>(K));
+  if (dt == DType::F32) {
+    c.tol.max_rel = 1e-5;
+    c.tol.nmse = 1e-10;
+  } else {
+    c.tol.max_rel = 1e-3;
+    c.tol.nmse = 1e-6;
+  }
+  c.flops = 2.0 * M * N * K;
+  c.bytes = static_cast<double>((M * K + N * K + M * N) * dtype_size(dt));
+  return c;
+}
+
+std::vector<OpCase> matmul_cases() {
+  std::vector<OpCase> v;
+  for (DType dt : {DType::F32, DType::F16}) {
+    v.push_back(make_case("1x1x1", 1, 1, 1, dt));
+    v.push_back(make_case("gemv", 1, 67, 129, dt));
+    v.push_back(make_case("ragged", 7, 13, 5, dt));
+    v.push_back(make_case("odd_tiles", 33, 130, 67, dt));
+    v.push_back(make_case("square64", 64, 64, 64, dt));
+    v.push_back(make_case("tall", 128, 96, 256, dt));
+  }
+  return v;
+}
+
+class Matmul : public GpuTest, public ::testing::WithParamInterface<OpCase> {};
+
+TEST_P(Matmul, GpuMatchesReference) {
+  const OpCase& c = GetParam();
+  const auto M = c.dims[0], N = c.dims[1], K = c.dims[2];
+  Tensor a = random_tensor({M, K}, 1, -1, 1, c.dtype);
+  Tensor b = random_tensor({N, K}, 2, -1, 1, c.dtype);
+  for (bool accumulate : {false, true}) {
+    MatmulOptions opt{accumulate ? 0.5f : 1.0f, accumulate};
+    Tensor c0 = random_tensor({M, N}, 3, -1, 1, c.dtype);
+    Tensor want = c0.clone();
+    ref::matmul(a, b, want, opt);
+
+    auto da = up(a), db = up(b), dc = up(c0);
+    vk::Sequence seq(dev(), bench_mode());
+    ops::matmul(seq, da, db, dc, opt);
+    seq.submit();
+    Tensor got = down(dc);
+    EXPECT_TRUE(within(got, want, c.tol)) << c << (accumulate ? " accumulate" : "");
+    if (bench_mode() && !seq.timings().empty()) {
+      const double ms = seq.timings()[0].ms;
+      std::printf("[bench] %s: %.3f ms, %.2f GFLOPS, %.2f GB/s\n", c.name.c_str(), ms, c.flops / ms * 1e-6,
+                  c.bytes / ms * 1e-6);
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, Matmul, ::testing::ValuesIn(matmul_cases()),
+                         [](const ::testing::TestParamInfo<OpCase>& p) { return p.param.name.substr(7); });
+
+TEST_F(GpuTest, MatmulResubmitAccumulates) {
+  // A recorded sequence is replayed: with accumulate, C grows by A*B^T on every submit.
+  Tensor a = random_tensor({5, 9}, 4), b = random_tensor({6, 9}, 5);
+  Tensor once = Tensor::zeros({5, 6});
+  ref::matmul(a, b, once);
+  auto da = up(a), db = up(b), dc = up(Tensor::zeros({5, 6}));
+  vk::Sequence seq(dev());
+  ops::matmul(seq, da, db, dc, {1.0f, true});
+  for (int i = 0; i < 3; ++i) seq.submit();
+  Tensor got = down(dc);
+  Tensor want = once.clone();
+  want.matrix() *= 3.0f;
+  Tolerance tol;
+  tol.max_rel = 1e-5;
+  tol.rel_floor = 1.0;
+  EXPECT_TRUE(within(got, want, tol));
+}
+
+TEST_F(GpuTest, MatmulRejectsBadShapesNamingBoth) {
+  auto a = ops::allocate(arena(), {4, 8}, DType::F32, "a");
+  auto b = ops::allocate(arena(), {3, 7}, DType::F32, "b");
+  auto c = ops::allocate(arena(), {4, 3}, DType::F32, "c");
+  vk::Sequence seq(dev());
+  try {
+    ops::matmul(seq, a, b, c);
+    FAIL() << "expected ShapeError";
+  } catch (const ShapeError& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("[4, 8]"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("[3, 7]"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("ops::matmul"), std::string::npos) << msg;
+  }
+  auto h = ops::allocate(arena(), {3, 8}, DType::F16, "h");
+  EXPECT_THROW(ops::matmul(seq, a, h, c), ShapeError);  // mixed dtypes
+}
+
+}  // namespace
+
+TEST(MatmulReference, BackwardMatchesFiniteDifferences) {
+  // L = sum(W .* (alpha * A B^T)) for a fixed random W; dL/dA, dL/dB from ref::matmul_backward with dC = W.
+  // Central differences in fp64 with h = 1e-6: truncation ~h^2, rounding ~1e-16/h => |error| < 1e-8.
+  const MatmulOptions opt{0.75f, false};
+  Tensor w = random_tensor({5, 4}, 9).to(DType::F64);
+  auto loss = [&](const std::vector<Tensor>& in) {
+    Tensor c = Tensor::zeros({5, 4}, DType::F64);
+    ref::matmul(in[0], in[1], c, opt);
+    return (c.matrix_d().array() * w.clone().matrix_d().array()).sum();
+  };
+  auto analytic = [&](const std::vector<Tensor>& in) {
+    Tensor da = Tensor::zeros(in[0].shape(), DType::F64), db = Tensor::zeros(in[1].shape(), DType::F64);
+    ref::matmul_backward(in[0], in[1], w, da, db, opt);
+    return std::vector<Tensor>{da, db};
+  };
+  auto r = gradcheck(loss, analytic, {random_tensor({5, 7}, 7), random_tensor({4, 7}, 8)});
+  EXPECT_LT(r.max_abs, 1e-8) << r.worst;
+}

@@ -1,0 +1,190 @@
+// Vulkan core: device selection, profile table, arenas, barrier derivation, timestamps, pipeline cache,
+// validation capture.
+#include <cstring>
+#include <fstream>
+
+#include "common/test_data.h"
+#include "gpu/gpu_fixture.h"
+#include "harness/op_harness.h"
+#include "host/ops/matmul.h"
+#include "runtime/command.h"
+#include "runtime/error.h"
+#include "runtime/instance.h"
+
+using namespace pocketlora;
+using namespace pocketlora::test;
+
+namespace {
+
+using Runtime = GpuTest;
+
+TEST_F(Runtime, ListsDevicesAndRejectsBadIndexWithList) {
+  auto devices = vk::list_devices(dev().instance());
+  ASSERT_FALSE(devices.empty());
+  EXPECT_EQ(vk::choose_device(devices, std::nullopt), dev().index());
+  try {
+    vk::choose_device(devices, static_cast<int>(devices.size()) + 3);
+    FAIL() << "expected NoDevice";
+  } catch (const vk::NoDevice& e) {
+    EXPECT_NE(std::string(e.what()).find(devices[0].caps.name), std::string::npos) << e.what();
+  }
+}
+
+TEST(DeviceSelection, PrefersDiscreteThenIntegratedThenCpu) {
+  std::vector<vk::PhysicalDeviceInfo> d(3);
+  d[0].index = 0;
+  d[0].caps.type = VK_PHYSICAL_DEVICE_TYPE_CPU;
+  d[1].index = 1;
+  d[1].caps.type = VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU;
+  d[2].index = 2;
+  d[2].caps.type = VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU;
+  EXPECT_EQ(vk::choose_device(d, std::nullopt), 2);
+  d[2].caps.type = VK_PHYSICAL_DEVICE_TYPE_VIRTUAL_GPU;
+  EXPECT_EQ(vk::choose_device(d, std::nullopt), 1);
+  EXPECT_EQ(vk::choose_device(d, 0), 0);
+  EXPECT_THROW(vk::choose_device(d, -1), vk::NoDevice);
+  EXPECT_THROW(vk::choose_device({}, std::nullopt), vk::NoDevice);
+}
+
+TEST(DeviceProfile, TableResolvesVendorsAndOverrides) {
+  vk::Capabilities caps;
+  caps.vendor_id = 0x5143;  // Qualcomm
+  auto adreno = vk::DeviceProfile::select(caps);
+  EXPECT_EQ(adreno.name(), "qualcomm-adreno");
+  EXPECT_TRUE(adreno.flag("prefer_fp16"));
+  caps.vendor_id = 0x10005;
+  caps.type = VK_PHYSICAL_DEVICE_TYPE_CPU;
+  EXPECT_EQ(vk::DeviceProfile::select(caps).name(), "mesa-lavapipe");
+  caps.vendor_id = 0x1234;  // unknown vendor: default entry defines every parameter
+  auto def = vk::DeviceProfile::select(caps);
+  EXPECT_EQ(def.name(), "default");
+  EXPECT_GT(def.u32("matmul.tm"), 0u);
+  EXPECT_THROW(def.param("no.such.param"), std::runtime_error);
+
+  TempDir tmp;
+  {
+    std::ofstream(tmp / "p.json") << R"({"params": {"matmul.tm": 2}, "quirks": ["test_quirk"]})";
+    std::ofstream(tmp / "bad.json") << R"({"params": {"matmul.tm": )";
+    std::ofstream(tmp / "unknown.json") << R"({"params": {"matmul.tmm": 2}})";
+  }
+  auto over = vk::DeviceProfile::select(caps, tmp / "p.json");
+  EXPECT_EQ(over.u32("matmul.tm"), 2u);
+  EXPECT_TRUE(over.has_quirk("test_quirk"));
+  EXPECT_THROW(vk::DeviceProfile::select(caps, tmp / "bad.json"), std::runtime_error);
+  EXPECT_THROW(vk::DeviceProfile::select(caps, tmp / "unknown.json"), std::runtime_error);
+}
+
+TEST_F(Runtime, ArenaAlignsResetsAndReportsOutOfMemory) {
+  vk::Arena a(dev(), vk::Lifetime::Step, "activations", vk::MemoryKind::Device, 1 << 20);
+  auto s1 = a.allocate(3, "x");
+  auto s2 = a.allocate(100, "y");
+  EXPECT_EQ(s2.offset % dev().caps().min_storage_buffer_offset_alignment, 0u);
+  EXPECT_FALSE(s1.overlaps(s2));
+  const auto cap = a.capacity();
+  a.reset();
+  auto s3 = a.allocate(3, "x again");
+  EXPECT_EQ(s3.offset, s1.offset);  // reset reuses the same block
+  EXPECT_EQ(a.capacity(), cap);
+
+  vk::Arena huge(dev(), vk::Lifetime::Permanent, "weights", vk::MemoryKind::Device, 1ull << 50);
+  try {
+    huge.allocate(16, "too big");
+    FAIL() << "expected OutOfMemory";
+  } catch (const vk::OutOfMemory& e) {
+    EXPECT_GE(e.requested(), 1ull << 50);
+    EXPECT_GT(e.budget(), 0u);
+    EXPECT_NE(std::string(e.what()).find("weights"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(a.allocate(dev().caps().max_storage_buffer_range + 1, "over range"), vk::OpError);
+}
+
+TEST_F(Runtime, BarriersDerivedFromDeclaredAccesses) {
+  // Two matmuls writing different outputs from the same inputs: no hazard, no barrier. A third reading the
+  // first output: read-after-write, exactly one barrier. Results stay correct.
+  Tensor a = random_tensor({8, 8}, 1), b = random_tensor({8, 8}, 2);
+  auto da = up(a), db = up(b);
+  auto c1 = ops::allocate(arena(), {8, 8}, DType::F32, "c1");
+  auto c2 = ops::allocate(arena(), {8, 8}, DType::F32, "c2");
+  auto c3 = ops::allocate(arena(), {8, 8}, DType::F32, "c3");
+  vk::Sequence seq(dev());
+  ops::matmul(seq, da, db, c1);
+  ops::matmul(seq, da, db, c2);
+  EXPECT_EQ(seq.barrier_count(), 0u);
+  ops::matmul(seq, c1, db, c3);
+  EXPECT_EQ(seq.barrier_count(), 1u);
+  ops::matmul(seq, da, db, c1);  // write-after-read of c1 by the previous dispatch
+  EXPECT_EQ(seq.barrier_count(), 2u);
+  seq.submit();
+
+  Tensor r1 = Tensor::zeros({8, 8}), r3 = Tensor::zeros({8, 8});
+  ref::matmul(a, b, r1);
+  ref::matmul(r1, b, r3);
+  Tolerance tol;
+  tol.max_rel = 1e-5;
+  tol.rel_floor = 1.0;
+  EXPECT_TRUE(within(down(c3), r3, tol));
+  EXPECT_TRUE(within(down(c2), r1, tol));
+}
+
+TEST_F(Runtime, TimestampsPerDispatch) {
+  if (!dev().caps().timestamps) GTEST_SKIP() << "device has no compute timestamps";
+  auto da = up(random_tensor({16, 16}, 1));
+  auto dc = ops::allocate(arena(), {16, 16}, DType::F32, "c");
+  vk::Sequence seq(dev(), true);
+  ops::matmul(seq, da, da, dc);
+  ops::matmul(seq, da, da, dc);
+  seq.submit();
+  auto t = seq.timings();
+  ASSERT_EQ(t.size(), 2u);
+  for (auto& x : t) {
+    EXPECT_EQ(x.label, "matmul");
+    EXPECT_GE(x.ms, 0.0);
+  }
+}
+
+TEST_F(Runtime, ValidationMessagesAreCaptured) {
+  if (!dev().instance().validation_enabled()) GTEST_SKIP() << "validation layer not enabled";
+  // Deliberately invalid: a buffer with no usage bits (VUID-VkBufferCreateInfo-usage-requiredbitmask).
+  const auto before = vk::ValidationLog::global().count();
+  VkBufferCreateInfo bi{VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO};
+  bi.size = 64;
+  bi.usage = 0;
+  VkBuffer buf = VK_NULL_HANDLE;
+  if (vkCreateBuffer(dev().handle(), &bi, nullptr, &buf) == VK_SUCCESS) vkDestroyBuffer(dev().handle(), buf, nullptr);
+  EXPECT_GT(vk::ValidationLog::global().count(), before);
+  auto msgs = vk::ValidationLog::global().take();
+  ASSERT_FALSE(msgs.empty());
+  EXPECT_NE(msgs[0].find("usage"), std::string::npos) << msgs[0];
+  // Tell the fixture these expected messages are accounted for.
+  vk::ValidationLog::global().forget(vk::ValidationLog::global().count() - before);
+}
+
+TEST(PipelineCache, PersistsAndIgnoresCorruptFiles) {
+  std::string why;
+  if (!GpuTest::shared_device(&why)) GTEST_SKIP() << "no Vulkan device: " << why;
+  TempDir tmp;
+  const auto path = tmp / "cache.bin";
+  {
+    vk::DeviceOptions o;
+    o.pipeline_cache = path;
+    vk::Device d(o);
+    vk::Arena ar(d, vk::Lifetime::Scratch, "t");
+    auto x = ops::upload(d, ar, random_tensor({4, 4}, 1), "x");
+    vk::Sequence s(d);
+    ops::matmul(s, x, x, ops::allocate(ar, {4, 4}, DType::F32, "y"));
+    s.submit();
+  }
+  ASSERT_TRUE(std::filesystem::exists(path));
+  std::uint32_t hdr[2];
+  std::ifstream(path, std::ios::binary).read(reinterpret_cast<char*>(hdr), sizeof hdr);
+  EXPECT_EQ(hdr[1], static_cast<std::uint32_t>(VK_PIPELINE_CACHE_HEADER_VERSION_ONE));
+
+  for (const char* junk : {"", "garbage", "\x20\0\0\0\x01\0\0\0 wrong vendor and uuid ........"}) {
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << junk;
+    vk::DeviceOptions o;
+    o.pipeline_cache = path;
+    EXPECT_NO_THROW({ vk::Device d(o); });
+  }
+}
+
+}  // namespace
