@@ -18,8 +18,21 @@ const nlohmann::json& DeviceProfile::table() {
   static const nlohmann::json t = nlohmann::json::parse(R"json(
 [
   {"name": "default", "match": {},
-   "params": {"matmul.wg_x": 8, "matmul.wg_y": 8, "matmul.tm": 4, "matmul.tn": 4,
-              "elementwise.wg": 64, "reduce.wg": 64, "prefer_fp16": 0},
+   "params": {
+     "matmul.wg_x": 8, "matmul.wg_y": 8, "matmul.tm": 4, "matmul.tn": 4,
+
+     "elementwise.wg": 64, "reduce.wg": 64, "prefer_fp16": 0,
+
+     "nn.wg": 64,
+
+     "attention.wg": 64,
+
+     "lora.wg": 64,
+
+     "optim.wg": 64,
+
+     "nf4.wg": 64
+   },
    "quirks": []},
   {"name": "nvidia", "match": {"vendor_id": 4318},
    "params": {"matmul.wg_x": 16, "matmul.wg_y": 16, "matmul.tm": 4, "matmul.tn": 4,
