@@ -1,0 +1,47 @@
+#include "bench/bench_util.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+
+#include "host/util/atomic_file.h"
+
+namespace pocketlora::bench {
+
+double median_ms(const std::function<void()>& fn, int reps, int warmup) {
+  for (int i = 0; i < warmup; ++i) fn();
+  std::vector<double> t;
+  for (int i = 0; i < std::max(1, reps); ++i) {
+    auto a = std::chrono::steady_clock::now();
+    fn();
+    t.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - a).count());
+  }
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+void Table::print() const {
+  std::vector<std::size_t> w(header_.size(), 0);
+  auto widen = [&](const std::vector<std::string>& r) {
+    for (std::size_t i = 0; i < r.size() && i < w.size(); ++i) w[i] = std::max(w[i], r[i].size());
+  };
+  widen(header_);
+  for (auto& r : rows_) widen(r);
+  auto line = [&](const std::vector<std::string>& r) {
+    for (std::size_t i = 0; i < w.size(); ++i)
+      std::printf("%s%-*s", i ? "  " : "", static_cast<int>(w[i]), i < r.size() ? r[i].c_str() : "");
+    std::printf("\n");
+  };
+  line(header_);
+  std::size_t total = 0;
+  for (auto x : w) total += x + 2;
+  std::printf("%s\n", std::string(total, '-').c_str());
+  for (auto& r : rows_) line(r);
+}
+
+void write_json(const std::string& path, const nlohmann::json& j) {
+  write_file_atomic(path, j.dump(2) + "\n");
+  std::printf("wrote %s\n", path.c_str());
+}
+
+}  // namespace pocketlora::bench

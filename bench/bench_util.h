@@ -1,0 +1,28 @@
+#pragma once
+// Shared benchmark plumbing: wall-clock medians with warm-up, an aligned text table, atomic JSON output.
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace pocketlora::bench {
+
+// Median milliseconds of `reps` calls after `warmup` calls.
+double median_ms(const std::function<void()>& fn, int reps, int warmup = 1);
+
+class Table {
+ public:
+  explicit Table(std::vector<std::string> header) : header_(std::move(header)) {}
+  void row(std::vector<std::string> cells) { rows_.push_back(std::move(cells)); }
+  void print() const;
+
+ private:
+  std::vector<std::string> header_;
+  std::vector<std::vector<std::string>> rows_;
+};
+
+// Writes `j` (pretty-printed) atomically and says where.
+void write_json(const std::string& path, const nlohmann::json& j);
+
+}  // namespace pocketlora::bench
