@@ -32,7 +32,8 @@ const nlohmann::json& DeviceProfile::table() {
 
      "optim.wg": 64,
 
-     "nf4.wg": 64
+     "nf4.wg": 64, "nf4.wg_x": 8, "nf4.wg_y": 8, "nf4.tm": 4, "nf4.tn": 4, "nf4.dx_tm": 4,
+     "nf4.gemv_wg": 64, "nf4.gemv_subgroup": 1, "nf4.gemv_max_m": 4
    },
    "quirks": []},
   {"name": "nvidia", "match": {"vendor_id": 4318},

@@ -1,5 +1,6 @@
 // `pocketlora check`: the end-to-end smoke test a new user runs — open the chosen device (validation on if
 // POCKETLORA_VALIDATION=1), run the GPU GEMM and the Eigen GEMM on the same data, compare.
+#if POCKETLORA_HAS_VULKAN
 #include <cmath>
 #include <cstdio>
 
@@ -64,3 +65,4 @@ CommandRegistration reg("check", "Open the GPU and verify a GEMM against the Eig
 
 }  // namespace
 }  // namespace pocketlora::cli
+#endif  // POCKETLORA_HAS_VULKAN

@@ -1,4 +1,5 @@
 // `pocketlora devices [--json]`: every Vulkan device, its capabilities, and the profile the runtime would use.
+#if POCKETLORA_HAS_VULKAN
 #include <cstdio>
 #include <iostream>
 
@@ -62,3 +63,24 @@ CommandRegistration reg("devices", "List Vulkan devices, their capabilities and 
 
 }  // namespace
 }  // namespace pocketlora::cli
+#endif  // POCKETLORA_HAS_VULKAN
+
+#if !POCKETLORA_HAS_VULKAN
+#include <cstdio>
+
+#include "tools/command_registry.h"
+
+namespace pocketlora::cli {
+namespace {
+// A CPU-only build still answers, so scripts get a clear reason instead of an unknown-command error.
+CommandRegistration reg("devices", "List Vulkan devices (this build has no Vulkan support)", [](CLI::App& sub) {
+  sub.allow_extras();
+  return [] {
+    std::fprintf(stderr, "pocketlora: this build has no Vulkan support (configured with -DPOCKETLORA_VULKAN=OFF); "
+                         "only the CPU backend is available\n");
+    return 2;
+  };
+});
+}  // namespace
+}  // namespace pocketlora::cli
+#endif

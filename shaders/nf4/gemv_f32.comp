@@ -1,0 +1,7 @@
+#version 450
+#extension GL_GOOGLE_include_directive : require
+
+#define X_T float
+#define Y_T float
+#define USE_SUBGROUP 0
+#include "gemv.glsl"

@@ -1,0 +1,8 @@
+#version 450
+#extension GL_GOOGLE_include_directive : require
+#extension GL_KHR_shader_subgroup_arithmetic : require
+#extension GL_EXT_shader_16bit_storage : require
+#define X_T float16_t
+#define Y_T float16_t
+#define USE_SUBGROUP 1
+#include "gemv.glsl"

@@ -1,0 +1,8 @@
+#version 450
+#extension GL_GOOGLE_include_directive : require
+#extension GL_KHR_shader_subgroup_arithmetic : require
+
+#define X_T float
+#define Y_T float
+#define USE_SUBGROUP 1
+#include "gemv.glsl"
