@@ -34,6 +34,13 @@ void check_weight(const char* op, const Nf4Weight& w) {
     throw ShapeError(std::string(op) + ": NF4 weight '" + w.name + "' must be 2-D [N,K], got " + shape_str(w.shape));
 }
 
+// Specialization constants: the kernel's own (ids 0..) then, at id 10, the codebook decode strategy.
+std::vector<std::uint32_t> spec(const vk::Device& dev, std::vector<std::uint32_t> own) {
+  own.resize(11, 0);
+  own[10] = dev.profile().flag("nf4.select_decode") ? 1u : 0u;
+  return own;
+}
+
 shader::Nf4MatmulPush make_push(const Nf4Weight& w, std::int64_t M, const MatmulOptions& opt) {
   return {static_cast<std::uint32_t>(M), static_cast<std::uint32_t>(w.shape[0]), static_cast<std::uint32_t>(w.shape[1]),
           w.double_quant ? 1u : 0u, w.offset, opt.alpha, opt.accumulate ? 1u : 0u, w.nested_block};
@@ -113,13 +120,13 @@ void nf4_matmul(vk::Sequence& seq, const DeviceTensor& x, const Nf4Weight& w, co
                      wg % dev.caps().subgroup_size == 0;
     const std::uint32_t rows_per_wg = sub ? wg / dev.caps().subgroup_size : wg;
     std::string shader = std::string(sub ? "nf4/gemv_subgroup_" : "nf4/gemv_") + (f16 ? "f16" : "f32");
-    const auto& pipe = dev.pipeline({shader, {wg, rows_per_wg}, 6, sizeof(push)});
+    const auto& pipe = dev.pipeline({shader, spec(dev, {wg, rows_per_wg}), 6, sizeof(push)});
     seq.dispatch(pipe, args, &push, sizeof(push), {(N + rows_per_wg - 1) / rows_per_wg, 1, 1}, "nf4_gemv");
     return;
   }
   const std::uint32_t wx = prof.u32("nf4.wg_x"), wy = prof.u32("nf4.wg_y"), tm = prof.u32("nf4.tm"),
                       tn = prof.u32("nf4.tn");
-  const auto& pipe = dev.pipeline({f16 ? "nf4/matmul_f16" : "nf4/matmul_f32", {wx, wy, tm, tn}, 6, sizeof(push)});
+  const auto& pipe = dev.pipeline({f16 ? "nf4/matmul_f16" : "nf4/matmul_f32", spec(dev, {wx, wy, tm, tn}), 6, sizeof(push)});
   const auto Mu = static_cast<std::uint32_t>(M);
   seq.dispatch(pipe, args, &push, sizeof(push), {(N + wx * tn - 1) / (wx * tn), (Mu + wy * tm - 1) / (wy * tm), 1},
                "nf4_matmul");
@@ -142,7 +149,8 @@ void nf4_matmul_backward(vk::Sequence& seq, const Nf4Weight& w, const DeviceTens
   args.insert(args.begin(), vk::reads(dy.buf));
   args.push_back(vk::writes(dx.buf));
   const auto& pipe =
-      dev.pipeline({dy.dtype == DType::F16 ? "nf4/matmul_dx_f16" : "nf4/matmul_dx_f32", {wx, wy, tm}, 6, sizeof(push)});
+      dev.pipeline({dy.dtype == DType::F16 ? "nf4/matmul_dx_f16" : "nf4/matmul_dx_f32", spec(dev, {wx, wy, tm}), 6,
+                    sizeof(push)});
   const auto K = static_cast<std::uint32_t>(w.shape[1]), Mu = static_cast<std::uint32_t>(M);
   seq.dispatch(pipe, args, &push, sizeof(push), {(K + wx * 8 - 1) / (wx * 8), (Mu + wy * tm - 1) / (wy * tm), 1},
                "nf4_matmul_dx");
@@ -159,7 +167,7 @@ void nf4_dequantize(vk::Sequence& seq, const Nf4Weight& w, const DeviceTensor& o
   auto args = weight_reads(w);
   args.insert(args.begin(), vk::reads(w.codes.buf));  // binding 0 unused by this shader
   args.push_back(vk::writes(out.buf));
-  const auto& pipe = dev.pipeline({"nf4/dequantize", {wg}, 6, sizeof(push)});
+  const auto& pipe = dev.pipeline({"nf4/dequantize", spec(dev, {wg}), 6, sizeof(push)});
   const std::uint64_t groups = (static_cast<std::uint64_t>(shape_numel(w.shape)) + wg - 1) / wg;
   const std::uint32_t gx = static_cast<std::uint32_t>(std::min<std::uint64_t>(groups, 65535));
   const std::uint32_t gy = static_cast<std::uint32_t>((groups + gx - 1) / gx);
