@@ -120,7 +120,7 @@ void nf4_matmul(vk::Sequence& seq, const DeviceTensor& x, const Nf4Weight& w, co
                      wg % dev.caps().subgroup_size == 0;
     const std::uint32_t rows_per_wg = sub ? wg / dev.caps().subgroup_size : wg;
     std::string shader = std::string(sub ? "nf4/gemv_subgroup_" : "nf4/gemv_") + (f16 ? "f16" : "f32");
-    const auto& pipe = dev.pipeline({shader, spec(dev, {wg, rows_per_wg}), 6, sizeof(push)});
+    const auto& pipe = dev.pipeline({shader, spec(dev, {wg, rows_per_wg, static_cast<std::uint32_t>(M)}), 6, sizeof(push)});
     seq.dispatch(pipe, args, &push, sizeof(push), {(N + rows_per_wg - 1) / rows_per_wg, 1, 1}, "nf4_gemv");
     return;
   }

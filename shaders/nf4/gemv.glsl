@@ -13,7 +13,8 @@ layout(set = 0, binding = 0) readonly buffer XBuf { X_T x[]; };
 layout(set = 0, binding = 5) buffer YBuf { Y_T y[]; };
 #include "nf4_weight.glsl"
 
-const uint MAX_M = 4u;
+// Rows of X, fixed per pipeline (1..4) so the per-row loops unroll without bounds checks.
+layout(constant_id = 2) const uint MAX_M = 4;
 
 void row(uint n, uint lane, uint lanes) {
   const bool in_range = n < p.N;
@@ -21,12 +22,32 @@ void row(uint n, uint lane, uint lanes) {
   for (uint m = 0u; m < MAX_M; ++m) acc[m] = 0.0;
   if (in_range) {
     const uint base = n * p.K;
-    if ((p.K & 7u) == 0u) {
+    if ((p.K & 63u) == 0u) {
+      // Whole 64-element blocks per lane: one absmax decode per 8 code words, and the dot product is taken on
+      // the raw codebook values, scaled once per block.
+      for (uint k = lane * 64u; k < p.K; k += lanes * 64u) {
+        const float s = nf4_absmax((base + k) >> 6);
+        float part[MAX_M];
+        for (uint m = 0u; m < MAX_M; ++m) part[m] = 0.0;
+        for (uint q = 0u; q < 8u; ++q) {
+          const uint word = wcodes[(base + k) / 8u + q];
+          for (uint j = 0u; j < 4u; ++j) {
+            const uint byte_ = (word >> (8u * j)) & 0xffu;
+            const float w0 = nf4_value(byte_ >> 4), w1 = nf4_value(byte_ & 0xfu);
+            const uint kk = k + q * 8u + 2u * j;
+            for (uint m = 0u; m < MAX_M; ++m) {
+                  part[m] = fma(float(x[m * p.K + kk]), w0, part[m]);
+              part[m] = fma(float(x[m * p.K + kk + 1u]), w1, part[m]);
+            }
+          }
+        }
+        for (uint m = 0u; m < MAX_M; ++m) acc[m] = fma(part[m], s, acc[m]);
+      }
+    } else if ((p.K & 7u) == 0u) {
       for (uint k = lane * 8u; k < p.K; k += lanes * 8u) {
         float w[8];
         nf4_weights8(base + k, w);
         for (uint m = 0u; m < MAX_M; ++m) {
-          if (m >= p.M) break;
           for (uint t = 0u; t < 8u; ++t) acc[m] = fma(float(x[m * p.K + k + t]), w[t], acc[m]);
         }
       }
@@ -34,7 +55,6 @@ void row(uint n, uint lane, uint lanes) {
       for (uint k = lane; k < p.K; k += lanes) {
         const float w = nf4_weight(base + k);
         for (uint m = 0u; m < MAX_M; ++m) {
-          if (m >= p.M) break;
           acc[m] = fma(float(x[m * p.K + k]), w, acc[m]);
         }
       }

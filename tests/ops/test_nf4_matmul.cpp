@@ -2,6 +2,9 @@
 // the same NF4 data written here from the bitsandbytes layout (independent of the library's quantizer), then
 // Eigen matmuls on the decoded weight.
 #include <cmath>
+#include <fstream>
+
+#include "common/test_data.h"
 
 #include "gpu/gpu_fixture.h"
 #include "harness/op_harness.h"
@@ -185,4 +188,40 @@ TEST_F(GpuTest, Nf4RejectsMismatchedShapesNamingWeight) {
   EXPECT_THROW(ops::upload_nf4(dev(), arena(), parts, "short.absmax"), ShapeError);
 }
 
+}  // namespace
+
+namespace {
+// The GEMV has two variants (subgroup-reduced rows, lane-per-row); the device profile picks one, so run the
+// other one here through a profile override on a second device.
+TEST(Nf4GemvVariants, BothVariantsMatchReference) {
+  std::string why;
+  vk::Device* shared = GpuTest::shared_device(&why);
+  if (!shared) GTEST_SKIP() << "no Vulkan device: " << why;
+  TempDir tmp;
+  for (int sub : {0, 1}) {
+    {
+      std::ofstream(tmp / "p.json") << "{\"params\": {\"nf4.gemv_subgroup\": " << sub << "}}";
+    }
+    vk::DeviceOptions o;
+    o.profile_override = tmp / "p.json";
+    vk::Device d(o);
+    vk::Arena ar(d, vk::Lifetime::Scratch, "variants");
+    for (std::int64_t M : {1, 2, 3, 4}) {
+      Nf4Data nd = random_nf4(45, 192, true, 30 + static_cast<std::uint64_t>(M));
+      auto w = ops::upload_nf4(d, ar, nd.parts(), "variant.weight");
+      Tensor x = random_tensor({M, 192}, 31);
+      Tensor want = Tensor::zeros({M, 45});
+      ref::matmul(x, nd.decode(), want);
+      auto xd = ops::upload(d, ar, x, "x");
+      auto yd = ops::allocate(ar, {M, 45}, DType::F32, "y");
+      vk::Sequence seq(d);
+      ops::nf4_matmul(seq, xd, w, yd);
+      seq.submit();
+      Tolerance t;
+      t.rel_floor = std::sqrt(192.0) * 0.3;
+      t.max_rel = 1e-5;
+      EXPECT_TRUE(within(ops::download(d, yd), want, t)) << "subgroup=" << sub << " M=" << M;
+    }
+  }
+}
 }  // namespace
