@@ -1,0 +1,110 @@
+// GPU NF4 quantization (first level) vs the bitsandbytes CUDA rule written out here independently: absmax =
+// max|x| per 64-block of the flattened tensor; code = number of CUDA thresholds t with x * (1/absmax) > t;
+// high nibble first; all-zero blocks give code 0 with absmax 0. Codes and absmax must match bit for bit.
+#include <cmath>
+#include <limits>
+
+#include "gpu/gpu_fixture.h"
+#include "harness/op_harness.h"
+#include "host/ops/nf4_quantize.h"
+#include "host/util/error.h"
+#include "shaders/common/nf4_codebook.h"
+
+using namespace pocketlora;
+using namespace pocketlora::test;
+
+namespace {
+
+ops::Nf4FirstLevel cpu_rule(const std::vector<float>& x) {
+  ops::Nf4FirstLevel r;
+  const std::size_t n = x.size(), blocks = (n + 63) / 64;
+  r.codes.assign((n + 1) / 2, 0);
+  for (std::size_t b = 0; b < blocks; ++b) {
+    float amax = 0;
+    for (std::size_t i = b * 64; i < std::min(n, b * 64 + 64); ++i) amax = std::max(amax, std::fabs(x[i]));
+    r.absmax.push_back(amax);
+    const float inv = 1.0f / amax;
+    for (std::size_t i = b * 64; i < std::min(n, b * 64 + 64); ++i) {
+      const float v = x[i] * inv;  // NaN for an all-zero block: no threshold is exceeded
+      std::uint8_t c = 0;
+      for (float t : kNf4Thresholds) c += v > t ? 1 : 0;
+      r.codes[i / 2] |= static_cast<std::uint8_t>(i % 2 == 0 ? c << 4 : c);
+    }
+  }
+  return r;
+}
+
+void expect_same(const ops::Nf4FirstLevel& got, const ops::Nf4FirstLevel& want, const std::string& what) {
+  ASSERT_EQ(got.codes.size(), want.codes.size()) << what;
+  ASSERT_EQ(got.absmax.size(), want.absmax.size()) << what;
+  for (std::size_t i = 0; i < got.codes.size(); ++i)
+    ASSERT_EQ(got.codes[i], want.codes[i]) << what << ": code byte " << i;
+  for (std::size_t i = 0; i < got.absmax.size(); ++i)
+    ASSERT_EQ(std::bit_cast<std::uint32_t>(got.absmax[i]), std::bit_cast<std::uint32_t>(want.absmax[i]))
+        << what << ": absmax " << i;
+}
+
+using Nf4Quantize = GpuTest;
+
+TEST_F(Nf4Quantize, RandomTensorsMatchBitForBit) {
+  // Shapes: rows of 172 (blocks span rows), odd element count (padded low nibble), a short last block.
+  for (auto shape : {Shape{5, 172}, Shape{3, 21}, Shape{64, 64}, Shape{1, 1}, Shape{7, 130}}) {
+    Tensor t = random_tensor(shape, 5 + static_cast<std::uint64_t>(shape[1]), -3.0f, 2.0f);
+    auto got = ops::quantize_nf4_blocking(dev(), arena(), up(t), "w");
+    expect_same(got, cpu_rule(t.to_float_vector()), "shape " + shape_str(shape));
+  }
+}
+
+TEST_F(Nf4Quantize, HandComputedCases) {
+  // Block 0: values exactly at thresholds (x/absmax == t must NOT round up: strict >), just above them, and
+  // the extremes +-absmax. Block 1: all zeros. Block 2: all equal. Block 3: a short tail of 5 elements.
+  std::vector<float> x(64 * 3 + 5, 0.0f);
+  x[0] = 1.0f;  // absmax of block 0 = 1 so x/absmax == x exactly
+  for (int t = 0; t < 15; ++t) {
+    x[static_cast<std::size_t>(1 + 2 * t)] = kNf4Thresholds[t];
+    x[static_cast<std::size_t>(2 + 2 * t)] = std::nextafter(kNf4Thresholds[t], 2.0f);
+  }
+  x[31] = -1.0f;
+  for (int i = 128; i < 192; ++i) x[static_cast<std::size_t>(i)] = -0.25f;
+  for (int i = 192; i < 197; ++i) x[static_cast<std::size_t>(i)] = 0.5f * static_cast<float>(i - 194);
+  auto got = ops::quantize_nf4_blocking(dev(), arena(), up(Tensor::from_vector(x, {197})), "hand");
+  expect_same(got, cpu_rule(x), "hand-computed");
+  auto code = [&](std::size_t i) { return i % 2 == 0 ? got.codes[i / 2] >> 4 : got.codes[i / 2] & 0xf; };
+  EXPECT_EQ(code(0), 15u);   // +absmax -> 1.0
+  EXPECT_EQ(code(31), 0u);   // -absmax -> -1.0
+  for (int t = 0; t < 15; ++t) {
+    EXPECT_EQ(code(static_cast<std::size_t>(1 + 2 * t)), static_cast<unsigned>(t)) << "at threshold " << t;
+    EXPECT_EQ(code(static_cast<std::size_t>(2 + 2 * t)), static_cast<unsigned>(t + 1)) << "above threshold " << t;
+  }
+  EXPECT_EQ(got.absmax[1], 0.0f);
+  for (std::size_t i = 64; i < 128; ++i) EXPECT_EQ(code(i), 0u) << "zero block element " << i;  // as CUDA
+  for (std::size_t i = 128; i < 192; ++i) EXPECT_EQ(code(i), 0u);  // all equal negative -> -1.0
+  EXPECT_EQ(got.absmax[3], 1.0f);
+  EXPECT_EQ(got.codes.size(), 99u);
+  EXPECT_EQ(got.codes.back() & 0xf, 0);  // odd count: padded low nibble
+}
+
+TEST_F(Nf4Quantize, F16InputMatchesF32OfSameValues) {
+  if (!dev().caps().storage_16bit) GTEST_SKIP() << "no 16-bit storage";
+  Tensor h = random_tensor({9, 100}, 77, -1.0f, 1.0f, DType::F16);
+  auto got = ops::quantize_nf4_blocking(dev(), arena(), up(h), "f16 weight");
+  expect_same(got, cpu_rule(h.to_float_vector()), "f16");
+}
+
+TEST_F(Nf4Quantize, NanOrInfIsRejectedNamingTensorAndElement) {
+  for (float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity()}) {
+    Tensor t = random_tensor({4, 50}, 3);
+    t.data<float>()[137] = bad;
+    t.data<float>()[190] = bad;
+    try {
+      ops::quantize_nf4_blocking(dev(), arena(), up(t), "model.layers.3.mlp.up_proj.weight");
+      FAIL() << "expected NumericError";
+    } catch (const NumericError& e) {
+      const std::string m = e.what();
+      EXPECT_NE(m.find("model.layers.3.mlp.up_proj.weight"), std::string::npos) << m;
+      EXPECT_NE(m.find("element 137"), std::string::npos) << m;
+    }
+  }
+}
+
+}  // namespace
