@@ -46,6 +46,14 @@ shader::Nf4MatmulPush make_push(const Nf4Weight& w, std::int64_t M, const Matmul
           w.double_quant ? 1u : 0u, w.offset, opt.alpha, opt.accumulate ? 1u : 0u, w.nested_block};
 }
 
+// Rows per invocation: the profile's tile, shrunk to the next power of two >= M so small batches do not
+// compute clamped duplicate rows (dX at M=16 with a 32-row tile wasted half its work).
+std::uint32_t rows_per_invocation(std::uint32_t tile, std::int64_t M) {
+  std::uint32_t t = 1;
+  while (t < tile && static_cast<std::int64_t>(t) < M) t *= 2;
+  return std::min(t, tile);
+}
+
 std::vector<vk::Access> weight_reads(const Nf4Weight& w) {
   return {vk::reads(w.codes.buf), vk::reads(w.absmax.buf), vk::reads(w.nested.buf), vk::reads(w.code_map.buf)};
 }
@@ -124,8 +132,8 @@ void nf4_matmul(vk::Sequence& seq, const DeviceTensor& x, const Nf4Weight& w, co
     seq.dispatch(pipe, args, &push, sizeof(push), {(N + rows_per_wg - 1) / rows_per_wg, 1, 1}, "nf4_gemv");
     return;
   }
-  const std::uint32_t wx = prof.u32("nf4.wg_x"), wy = prof.u32("nf4.wg_y"), tm = prof.u32("nf4.tm"),
-                      tn = prof.u32("nf4.tn");
+  const std::uint32_t wx = prof.u32("nf4.wg_x"), wy = prof.u32("nf4.wg_y"),
+                      tm = rows_per_invocation(prof.u32("nf4.tm"), M), tn = prof.u32("nf4.tn");
   const auto& pipe = dev.pipeline({f16 ? "nf4/matmul_f16" : "nf4/matmul_f32", spec(dev, {wx, wy, tm, tn}), 6, sizeof(push)});
   const auto Mu = static_cast<std::uint32_t>(M);
   seq.dispatch(pipe, args, &push, sizeof(push), {(N + wx * tn - 1) / (wx * tn), (Mu + wy * tm - 1) / (wy * tm), 1},
@@ -143,7 +151,8 @@ void nf4_matmul_backward(vk::Sequence& seq, const Nf4Weight& w, const DeviceTens
   const std::int64_t M = dy.dim(0);
   if (M == 0) return;
   const auto& prof = dev.profile();
-  const std::uint32_t wx = prof.u32("nf4.wg_x"), wy = prof.u32("nf4.wg_y"), tm = prof.u32("nf4.dx_tm");
+  const std::uint32_t wx = prof.u32("nf4.wg_x"), wy = prof.u32("nf4.wg_y"),
+                      tm = rows_per_invocation(prof.u32("nf4.dx_tm"), M);
   auto push = make_push(w, M, opt);
   auto args = weight_reads(w);
   args.insert(args.begin(), vk::reads(dy.buf));
