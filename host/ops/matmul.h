@@ -1,5 +1,5 @@
 #pragma once
-// GPU C = alpha * A * B^T (f32 or f16 storage, f32 accumulation), recorded into a Sequence.
+// GPU C = alpha * op(A) * op(B)^T (+C) (f32 or f16 storage, f32 accumulation), recorded into a Sequence.
 #include "host/ops/device_tensor.h"
 #include "host/ref/matmul.h"
 

@@ -29,6 +29,11 @@ DeviceTensor upload_bytes(vk::Device& dev, vk::Arena& arena, const void* data, s
   return t;
 }
 
+void check_options(const char* op, const MatmulOptions& opt) {
+  if (opt.trans_a || opt.trans_b)
+    throw InvalidArgument(std::string(op) + ": transposed operands are not supported (W is always [N,K])");
+}
+
 void check_weight(const char* op, const Nf4Weight& w) {
   if (w.shape.size() != 2 || w.shape[0] <= 0 || w.shape[1] <= 0)
     throw ShapeError(std::string(op) + ": NF4 weight '" + w.name + "' must be 2-D [N,K], got " + shape_str(w.shape));
@@ -108,6 +113,7 @@ Nf4Weight upload_nf4(vk::Device& dev, vk::Arena& arena, const Nf4Parts& parts, c
 void nf4_matmul(vk::Sequence& seq, const DeviceTensor& x, const Nf4Weight& w, const DeviceTensor& y,
                 const MatmulOptions& opt) {
   check_weight("ops::nf4_matmul", w);
+  check_options("ops::nf4_matmul", opt);
   vk::Device& dev = seq.device();
   if (x.rank() != 2 || y.rank() != 2 || x.dim(1) != w.shape[1] || y.dim(0) != x.dim(0) || y.dim(1) != w.shape[0])
     throw ShapeError("ops::nf4_matmul: X " + shape_str(x.shape) + ", W '" + w.name + "' " + shape_str(w.shape) +
@@ -143,6 +149,7 @@ void nf4_matmul(vk::Sequence& seq, const DeviceTensor& x, const Nf4Weight& w, co
 void nf4_matmul_backward(vk::Sequence& seq, const Nf4Weight& w, const DeviceTensor& dy, const DeviceTensor& dx,
                          const MatmulOptions& opt) {
   check_weight("ops::nf4_matmul_backward", w);
+  check_options("ops::nf4_matmul_backward", opt);
   vk::Device& dev = seq.device();
   if (dy.rank() != 2 || dx.rank() != 2 || dy.dim(1) != w.shape[0] || dx.dim(0) != dy.dim(0) || dx.dim(1) != w.shape[1])
     throw ShapeError("ops::nf4_matmul_backward: dY " + shape_str(dy.shape) + ", W '" + w.name + "' " +

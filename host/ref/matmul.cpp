@@ -6,14 +6,19 @@
 
 namespace pocketlora {
 
-void check_matmul_shapes(const char* op, const Shape& a, const Shape& b, const Shape& c) {
+std::array<std::int64_t, 3> check_matmul_shapes(const char* op, const Shape& a, const Shape& b, const Shape& c,
+                                                const MatmulOptions& opt) {
   auto fail = [&](const std::string& why) {
-    throw ShapeError(std::string(op) + ": " + why + " (A " + shape_str(a) + ", B " + shape_str(b) + ", C " +
-                     shape_str(c) + "; expected A [M,K], B [N,K], C [M,N])");
+    throw ShapeError(std::string(op) + ": " + why + " (A " + shape_str(a) + (opt.trans_a ? " transposed" : "") +
+                     ", B " + shape_str(b) + (opt.trans_b ? " transposed" : "") + ", C " + shape_str(c) +
+                     "; expected op(A) [M,K], op(B) [N,K], C [M,N])");
   };
   if (a.size() != 2 || b.size() != 2 || c.size() != 2) fail("all operands must be 2-D");
-  if (a[1] != b[1]) fail("K of A (" + std::to_string(a[1]) + ") != K of B (" + std::to_string(b[1]) + ")");
-  if (c[0] != a[0] || c[1] != b[0]) fail("C must be [M,N]");
+  const std::int64_t M = opt.trans_a ? a[1] : a[0], Ka = opt.trans_a ? a[0] : a[1];
+  const std::int64_t N = opt.trans_b ? b[1] : b[0], Kb = opt.trans_b ? b[0] : b[1];
+  if (Ka != Kb) fail("K of A (" + std::to_string(Ka) + ") != K of B (" + std::to_string(Kb) + ")");
+  if (c[0] != M || c[1] != N) fail("C must be [M,N]");
+  return {M, N, Ka};
 }
 
 namespace ref {
@@ -27,7 +32,9 @@ void matmul_impl(const Tensor& a, const Tensor& b, Tensor& c, const MatmulOption
   Tensor bf = b.dtype() == dt ? b : b.to(dt);
   Eigen::Map<const Mat> A(af.data<typename M::Scalar>(), a.dim(0), a.dim(1));
   Eigen::Map<const Mat> B(bf.data<typename M::Scalar>(), b.dim(0), b.dim(1));
-  Mat r = (A * B.transpose()) * static_cast<typename M::Scalar>(opt.alpha);
+  const auto s = static_cast<typename M::Scalar>(opt.alpha);
+  Mat r = opt.trans_a ? (opt.trans_b ? Mat(A.transpose() * B * s) : Mat(A.transpose() * B.transpose() * s))
+                      : (opt.trans_b ? Mat(A * B * s) : Mat(A * B.transpose() * s));
   if (c.dtype() == dt) {
     Eigen::Map<Mat> C(c.data<typename M::Scalar>(), c.dim(0), c.dim(1));
     if (opt.accumulate) C += r;
@@ -44,13 +51,15 @@ void matmul_impl(const Tensor& a, const Tensor& b, Tensor& c, const MatmulOption
 }  // namespace
 
 void matmul(const Tensor& a, const Tensor& b, Tensor& c, const MatmulOptions& opt) {
-  check_matmul_shapes("ref::matmul", a.shape(), b.shape(), c.shape());
+  check_matmul_shapes("ref::matmul", a.shape(), b.shape(), c.shape(), opt);
   if (a.dtype() == DType::F64) matmul_impl<RowMatrixD>(a, b, c, opt);
   else matmul_impl<RowMatrixF>(a, b, c, opt);
 }
 
 void matmul_backward(const Tensor& a, const Tensor& b, const Tensor& dc, Tensor& da, Tensor& db,
                      const MatmulOptions& opt) {
+  if (opt.trans_a || opt.trans_b)
+    throw InvalidArgument("ref::matmul_backward: transposed operands are not supported (use the untransposed form)");
   check_matmul_shapes("ref::matmul_backward", a.shape(), b.shape(), dc.shape());
   if (da.shape() != a.shape() || db.shape() != b.shape())
     throw ShapeError("ref::matmul_backward: dA " + shape_str(da.shape()) + " / dB " + shape_str(db.shape()) +

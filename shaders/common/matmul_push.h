@@ -2,7 +2,12 @@
 #define PL_SHADERS_COMMON_MATMUL_PUSH_H
 #include "shaders/common/host_shared.h"
 PL_SHADER_NAMESPACE_BEGIN
-// C[M,N] = alpha * A[M,K] * B[N,K]^T (+ C when accumulate != 0). Row strides in elements.
+// C[M,N] = alpha * op(A) * op(B)^T (+ C when flags & MATMUL_ACCUMULATE). op(A) is [M,K]: A stored [M,K], or
+// [K,M] when MATMUL_TRANS_A; op(B) is [N,K]: B stored [N,K], or [K,N] when MATMUL_TRANS_B. Row strides in
+// elements. The transposed forms give every LoRA / linear gradient (dB = dY^T T, dA = (dY B)^T X) without copies.
+#define MATMUL_ACCUMULATE 1u
+#define MATMUL_TRANS_A 2u
+#define MATMUL_TRANS_B 4u
 struct MatmulPush {
   uint M;
   uint N;
@@ -10,7 +15,7 @@ struct MatmulPush {
   uint lda;
   uint ldb;
   uint ldc;
-  uint accumulate;
+  uint flags;
   float alpha;
 };
 PL_CHECK_PUSH_SIZE(MatmulPush, 32)

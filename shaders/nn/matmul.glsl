@@ -20,10 +20,13 @@ void main() {
   if (row0 >= p.M || col0 >= p.N) return;
 
   // Out-of-range rows/cols are clamped (not branched) so the inner loop stays uniform; they are not stored.
+  // Element (i, k) of op(A) is a[arow[i] + k * astep]; likewise for B.
+  const bool ta = (p.flags & MATMUL_TRANS_A) != 0u, tb = (p.flags & MATMUL_TRANS_B) != 0u;
+  const uint astep = ta ? p.lda : 1u, bstep = tb ? p.ldb : 1u;
   uint arow[TM];
   uint brow[TN];
-  for (uint i = 0; i < TM; ++i) arow[i] = min(row0 + i, p.M - 1) * p.lda;
-  for (uint j = 0; j < TN; ++j) brow[j] = min(col0 + j, p.N - 1) * p.ldb;
+  for (uint i = 0; i < TM; ++i) arow[i] = ta ? min(row0 + i, p.M - 1) : min(row0 + i, p.M - 1) * p.lda;
+  for (uint j = 0; j < TN; ++j) brow[j] = tb ? min(col0 + j, p.N - 1) : min(col0 + j, p.N - 1) * p.ldb;
 
   float acc[TM][TN];
   for (uint i = 0; i < TM; ++i)
@@ -32,8 +35,8 @@ void main() {
   for (uint k = 0; k < p.K; ++k) {
     float av[TM];
     float bv[TN];
-    for (uint i = 0; i < TM; ++i) av[i] = float(a[arow[i] + k]);
-    for (uint j = 0; j < TN; ++j) bv[j] = float(b[brow[j] + k]);
+    for (uint i = 0; i < TM; ++i) av[i] = float(a[arow[i] + k * astep]);
+    for (uint j = 0; j < TN; ++j) bv[j] = float(b[brow[j] + k * bstep]);
     for (uint i = 0; i < TM; ++i)
       for (uint j = 0; j < TN; ++j) acc[i][j] = fma(av[i], bv[j], acc[i][j]);
   }
@@ -46,7 +49,7 @@ void main() {
       if (col >= p.N) break;
       const uint idx = r * p.ldc + col;
       float v = p.alpha * acc[i][j];
-      if (p.accumulate != 0) v += float(c[idx]);
+      if ((p.flags & MATMUL_ACCUMULATE) != 0u) v += float(c[idx]);
       c[idx] = OUT_T(v);
     }
   }
