@@ -73,6 +73,7 @@ class Arena {
   VkDeviceSize peak() const { return peak_; }
   Lifetime lifetime() const { return lifetime_; }
   const std::string& name() const { return name_; }
+  Device& device() const { return dev_; }
 
  private:
   Device& dev_;

@@ -1,7 +1,9 @@
 #pragma once
 // A tensor living in device memory: a bound range plus shape and dtype. GPU ops take these; the CPU reference
 // takes host/ref Tensor with the same shapes, so tests can run an op both ways.
+#include <cstdint>
 #include <string>
+#include <vector>
 
 #include "host/ref/tensor.h"
 #include "runtime/command.h"
@@ -24,6 +26,23 @@ struct DeviceTensor {
 DeviceTensor allocate(vk::Arena& arena, Shape shape, DType dtype, const std::string& what);
 DeviceTensor upload(vk::Device& dev, vk::Arena& arena, const Tensor& t, const std::string& what);
 Tensor download(vk::Device& dev, const DeviceTensor& t);
+
+// A 2-D tensor too large for one storage binding (maxStorageBufferRange: 128 MiB on lavapipe, similar on
+// phones), e.g. a 128256 x 2048 f16 embedding: split by rows into chunks that each fit one binding. Ops that
+// take such tensors (embedding lookup, vocabulary-chunked output projection) dispatch once per chunk.
+struct RowChunkedTensor {
+  Shape shape;  // full [rows, cols]
+  DType dtype = DType::F32;
+  std::int64_t rows_per_chunk = 0;
+  std::vector<DeviceTensor> chunks;  // chunk i holds rows [i * rows_per_chunk, ...)
+};
+
+// Chooses rows_per_chunk from the device's binding limit (and `max_chunk_bytes` when non-zero).
+RowChunkedTensor allocate_row_chunked(vk::Arena& arena, Shape shape, DType dtype, const std::string& what,
+                                      std::uint64_t max_chunk_bytes = 0);
+RowChunkedTensor upload_row_chunked(vk::Device& dev, vk::Arena& arena, const Tensor& t, const std::string& what,
+                                    std::uint64_t max_chunk_bytes = 0);
+Tensor download(vk::Device& dev, const RowChunkedTensor& t);
 
 // "op: name [2, 3] f32" — for error messages.
 std::string describe(const std::string& name, const DeviceTensor& t);

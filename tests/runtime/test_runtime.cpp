@@ -7,6 +7,7 @@
 #include "gpu/gpu_fixture.h"
 #include "harness/op_harness.h"
 #include "host/ops/matmul.h"
+#include "host/util/error.h"
 #include "runtime/command.h"
 #include "runtime/error.h"
 #include "runtime/instance.h"
@@ -187,4 +188,18 @@ TEST(PipelineCache, PersistsAndIgnoresCorruptFiles) {
   }
 }
 
+}  // namespace
+
+namespace {
+TEST_F(Runtime, RowChunkedTensorsRoundTripAcrossBindings) {
+  // Force small chunks (1000 bytes) so a 37 x 20 f32 tensor spans several bindings; data must survive intact.
+  Tensor t = random_tensor({37, 20}, 5);
+  auto d = ops::upload_row_chunked(dev(), arena(), t, "embedding", 1000);
+  EXPECT_EQ(d.rows_per_chunk, 12);
+  ASSERT_EQ(d.chunks.size(), 4u);
+  EXPECT_EQ(d.chunks.back().dim(0), 1);
+  Tensor back = ops::download(dev(), d);
+  EXPECT_EQ(std::memcmp(back.raw(), t.raw(), t.nbytes()), 0);
+  EXPECT_THROW(ops::allocate_row_chunked(arena(), {4, 1000}, DType::F32, "too wide", 1000), ShapeError);
+}
 }  // namespace
