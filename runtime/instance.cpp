@@ -60,6 +60,16 @@ bool has_instance_extension(const char* name) {
   return false;
 }
 
+bool has_layer_extension(const char* layer, const char* name) {
+  uint32_t n = 0;
+  vkEnumerateInstanceExtensionProperties(layer, &n, nullptr);
+  std::vector<VkExtensionProperties> exts(n);
+  vkEnumerateInstanceExtensionProperties(layer, &n, exts.data());
+  for (auto& e : exts)
+    if (std::strcmp(e.extensionName, name) == 0) return true;
+  return false;
+}
+
 }  // namespace
 
 Instance::Instance(bool validation) {
@@ -100,6 +110,19 @@ Instance::Instance(bool validation) {
                     VK_DEBUG_UTILS_MESSAGE_TYPE_PERFORMANCE_BIT_EXT;
   dci.pfnUserCallback = on_debug_message;
   if (want_validation) ci.pNext = &dci;  // also catches messages during vkCreate/DestroyInstance
+  // Synchronization validation checks the barriers Sequence derives from declared accesses: a missing
+  // read-after-write barrier becomes a validation error (and so a failed test).
+  const VkValidationFeatureEnableEXT sync_validation = VK_VALIDATION_FEATURE_ENABLE_SYNCHRONIZATION_VALIDATION_EXT;
+  VkValidationFeaturesEXT features{VK_STRUCTURE_TYPE_VALIDATION_FEATURES_EXT};
+  features.enabledValidationFeatureCount = 1;
+  features.pEnabledValidationFeatures = &sync_validation;
+  if (want_validation && has_layer_extension("VK_LAYER_KHRONOS_validation", VK_EXT_VALIDATION_FEATURES_EXTENSION_NAME)) {
+    exts.push_back(VK_EXT_VALIDATION_FEATURES_EXTENSION_NAME);
+    ci.enabledExtensionCount = static_cast<uint32_t>(exts.size());
+    ci.ppEnabledExtensionNames = exts.data();
+    features.pNext = &dci;
+    ci.pNext = &features;
+  }
 
   VkResult r = vkCreateInstance(&ci, nullptr, &instance_);
   if (r == VK_ERROR_INCOMPATIBLE_DRIVER || r == VK_ERROR_INITIALIZATION_FAILED)
