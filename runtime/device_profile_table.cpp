@@ -29,7 +29,7 @@ const nlohmann::json& DeviceProfile::table() {
 
      "nn.wg": 64,
 
-     "attention.wg": 64,
+     "attention.wg": 64, "attention.wg_x": 8, "attention.wg_y": 8, "attention.tm": 4, "attention.tn": 4, "attention.bk": 8, "attention.simple_max_t": 512,
 
      "lora.wg": 64,
 

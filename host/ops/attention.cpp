@@ -1,0 +1,202 @@
+#include "host/ops/attention.h"
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "host/util/error.h"
+#include "runtime/error.h"
+#include "shaders/common/attention_push.h"
+
+namespace pocketlora::ops {
+
+namespace {
+
+using Variant = AttentionOptions::Variant;
+
+// The lean kernels keep head_dim-long rows in registers, sized by a specialization constant.
+constexpr std::int64_t kMaxLeanHeadDim = 256;
+
+std::uint32_t ceil_div(std::uint64_t a, std::uint64_t b) { return static_cast<std::uint32_t>((a + b - 1) / b); }
+
+AttentionDims check(const char* op, const DeviceTensor& q, const DeviceTensor& k, const DeviceTensor& v,
+                    const DeviceTensor* segments, const DeviceTensor& out, const DeviceTensor& lse,
+                    std::initializer_list<std::pair<const char*, const DeviceTensor*>> more = {}) {
+  const AttentionDims d = check_attention_shapes(op, q.shape, k.shape, v.shape, segments ? &segments->shape : nullptr,
+                                                 out.shape, lse.shape);
+  std::vector<std::pair<const char*, const DeviceTensor*>> all{{"q", &q}, {"k", &k}, {"v", &v}, {"out", &out},
+                                                               {"lse", &lse}};
+  all.insert(all.end(), more.begin(), more.end());
+  for (const auto& [name, t] : all)
+    if (t->dtype != DType::F32) throw ShapeError(std::string(op) + ": " + describe(name, *t) + ", expected f32");
+  if (segments && segments->dtype != DType::I32)
+    throw ShapeError(std::string(op) + ": " + describe("segments", *segments) + ", expected i32");
+  return d;
+}
+
+std::uint64_t scores_bytes(const AttentionDims& d) {
+  return static_cast<std::uint64_t>(d.n_heads) * static_cast<std::uint64_t>(d.T) * static_cast<std::uint64_t>(d.T) *
+         sizeof(float);
+}
+
+Variant resolve(const char* op, const vk::Device& dev, const AttentionDims& d, const AttentionOptions& opt) {
+  const bool simple_fits = scores_bytes(d) <= dev.caps().max_storage_buffer_range;
+  Variant v = opt.variant;
+  if (v == Variant::Auto)
+    v = (simple_fits && (d.T <= dev.profile().param("attention.simple_max_t") || d.head_dim > kMaxLeanHeadDim))
+            ? Variant::Simple
+            : Variant::Lean;
+  const std::string dims = "T " + std::to_string(d.T) + ", n_heads " + std::to_string(d.n_heads) + ", head_dim " +
+                           std::to_string(d.head_dim);
+  if (v == Variant::Simple && !simple_fits)
+    throw ShapeError(std::string(op) + ": simple variant needs a [n_heads, T, T] score buffer of " +
+                     std::to_string(scores_bytes(d)) + " bytes, above this device's per-binding limit of " +
+                     std::to_string(dev.caps().max_storage_buffer_range) + " (" + dims + "); use the lean variant");
+  if (v == Variant::Lean && d.head_dim > kMaxLeanHeadDim)
+    throw ShapeError(std::string(op) + ": lean variant supports head_dim <= " + std::to_string(kMaxLeanHeadDim) +
+                     " (" + dims + ")");
+  return v;
+}
+
+shader::AttentionPush make_push(const AttentionDims& d, float scale, const DeviceTensor* segments) {
+  return {static_cast<std::uint32_t>(d.T), static_cast<std::uint32_t>(d.n_heads),
+          static_cast<std::uint32_t>(d.n_kv_heads), static_cast<std::uint32_t>(d.head_dim),
+          segments ? 1u : 0u, scale, 1.0f, 0u};
+}
+
+// Unused when there are no segments (has_segments = 0), but a binding must be there: reuse q's.
+vk::BufferSlice segment_slice(const DeviceTensor* segments, const DeviceTensor& q) {
+  return segments ? segments->buf : q.buf;
+}
+
+void check_groups(const char* op, const vk::Device& dev, std::array<std::uint32_t, 3> groups) {
+  for (int a = 0; a < 3; ++a)
+    if (groups[static_cast<std::size_t>(a)] > dev.caps().max_workgroup_count[static_cast<std::size_t>(a)])
+      throw ShapeError(std::string(op) + ": needs " + std::to_string(groups[static_cast<std::size_t>(a)]) +
+                       " workgroups along axis " + std::to_string(a) + ", device allows " +
+                       std::to_string(dev.caps().max_workgroup_count[static_cast<std::size_t>(a)]));
+}
+
+struct Tiles {
+  std::uint32_t wx, wy, tm, tn;
+  explicit Tiles(const vk::Device& dev)
+      : wx(dev.profile().u32("attention.wg_x")),
+        wy(dev.profile().u32("attention.wg_y")),
+        tm(dev.profile().u32("attention.tm")),
+        tn(dev.profile().u32("attention.tn")) {}
+  std::vector<std::uint32_t> spec() const { return {wx, wy, tm, tn}; }
+  // Grid over a [rows, cols] tile space for each of `z` heads.
+  std::array<std::uint32_t, 3> grid(std::int64_t rows, std::int64_t cols, std::int64_t z) const {
+    return {ceil_div(static_cast<std::uint64_t>(cols), std::uint64_t{wx} * tn),
+            ceil_div(static_cast<std::uint64_t>(rows), std::uint64_t{wy} * tm), static_cast<std::uint32_t>(z)};
+  }
+};
+
+// One invocation per row (query or key) and head, 1-D grid.
+std::array<std::uint32_t, 3> row_grid(std::int64_t rows, std::int64_t heads, std::uint32_t wg) {
+  return {ceil_div(static_cast<std::uint64_t>(rows * heads), wg), 1, 1};
+}
+
+}  // namespace
+
+Variant attention_variant(const vk::Device& dev, const AttentionDims& d, const AttentionOptions& opt) {
+  return resolve("ops::attention", dev, d, opt);
+}
+
+std::uint64_t attention_scratch_bytes(const vk::Device& dev, const AttentionDims& d, const AttentionOptions& opt,
+                                      bool backward) {
+  if (resolve("ops::attention", dev, d, opt) == Variant::Simple) return scores_bytes(d) * (backward ? 2 : 1);
+  return backward ? static_cast<std::uint64_t>(d.T * d.n_heads) * sizeof(float) : 0;
+}
+
+void attention(vk::Sequence& seq, vk::Arena& scratch, const DeviceTensor& q, const DeviceTensor& k,
+               const DeviceTensor& v, const DeviceTensor* segments, const DeviceTensor& out, const DeviceTensor& lse,
+               const AttentionOptions& opt) {
+  const char* op = "ops::attention";
+  const AttentionDims d = check(op, q, k, v, segments, out, lse);
+  if (d.T == 0) return;
+  vk::Device& dev = seq.device();
+  shader::AttentionPush push = make_push(d, attention_scale(d, opt), segments);
+  const vk::BufferSlice seg = segment_slice(segments, q);
+  const std::uint32_t wg = dev.profile().u32("attention.wg");
+  constexpr auto push_size = static_cast<std::uint32_t>(sizeof(shader::AttentionPush));
+
+  if (resolve(op, dev, d, opt) == Variant::Lean) {
+    const auto hd = static_cast<std::uint32_t>(d.head_dim);
+    const auto& pipe = dev.pipeline({"attention/lean_fwd", {wg, hd, dev.profile().u32("attention.bk")}, 6, push_size});
+    const auto grid = row_grid(d.T, d.n_heads, wg);
+    check_groups(op, dev, grid);
+    seq.dispatch(pipe, {vk::reads(q.buf), vk::reads(k.buf), vk::reads(v.buf), vk::reads(seg), vk::writes(out.buf),
+                        vk::writes(lse.buf)},
+                 push, grid, "attention.lean_fwd");
+    return;
+  }
+
+  const Tiles t(dev);
+  const auto sgrid = t.grid(d.T, d.T, d.n_heads), ogrid = t.grid(d.T, d.head_dim, d.n_heads),
+             rgrid = row_grid(d.T, d.n_heads, wg);
+  for (const auto& g : {sgrid, ogrid, rgrid}) check_groups(op, dev, g);
+  const vk::BufferSlice S = scratch.allocate(scores_bytes(d), "attention scores [n_heads, T, T]");
+  seq.dispatch(dev.pipeline({"attention/scores", t.spec(), 3, push_size}),
+               {vk::reads(q.buf), vk::reads(k.buf), vk::writes(S)}, push, sgrid, "attention.scores");
+  seq.dispatch(dev.pipeline({"attention/softmax", {wg}, 3, push_size}),
+               {vk::writes(S), vk::reads(seg), vk::writes(lse.buf)}, push, rgrid, "attention.softmax");
+  seq.dispatch(dev.pipeline({"attention/rowmat", t.spec(), 3, push_size}),
+               {vk::reads(S), vk::reads(v.buf), vk::writes(out.buf)}, push, ogrid, "attention.pv");
+}
+
+void attention_backward(vk::Sequence& seq, vk::Arena& scratch, const DeviceTensor& q, const DeviceTensor& k,
+                        const DeviceTensor& v, const DeviceTensor* segments, const DeviceTensor& out,
+                        const DeviceTensor& lse, const DeviceTensor& dout, const DeviceTensor& dq,
+                        const DeviceTensor& dk, const DeviceTensor& dv, const AttentionOptions& opt) {
+  const char* op = "ops::attention_backward";
+  const AttentionDims d = check(op, q, k, v, segments, out, lse, {{"dout", &dout}, {"dq", &dq}, {"dk", &dk}, {"dv", &dv}});
+  if (dout.shape != q.shape || dq.shape != q.shape || dk.shape != k.shape || dv.shape != v.shape)
+    throw ShapeError(std::string(op) + ": " + describe("dout", dout) + " / " + describe("dq", dq) + " must match " +
+                     describe("q", q) + ", " + describe("dk", dk) + " / " + describe("dv", dv) + " must match " +
+                     describe("k", k));
+  if (d.T == 0) return;
+  vk::Device& dev = seq.device();
+  const float scale = attention_scale(d, opt);
+  shader::AttentionPush push = make_push(d, scale, segments);
+  const vk::BufferSlice seg = segment_slice(segments, q);
+  const std::uint32_t wg = dev.profile().u32("attention.wg");
+  constexpr auto push_size = static_cast<std::uint32_t>(sizeof(shader::AttentionPush));
+
+  if (resolve(op, dev, d, opt) == Variant::Lean) {
+    const auto hd = static_cast<std::uint32_t>(d.head_dim);
+    const auto qgrid = row_grid(d.T, d.n_heads, wg), kgrid = row_grid(d.T, d.n_kv_heads, wg);
+    check_groups(op, dev, qgrid);
+    const vk::BufferSlice D = scratch.allocate(static_cast<VkDeviceSize>(d.T * d.n_heads) * sizeof(float),
+                                               "attention D = rowsum(dout * out) [T, n_heads]");
+    seq.dispatch(dev.pipeline({"attention/lean_dq", {wg, hd}, 9, push_size}),
+                 {vk::reads(q.buf), vk::reads(k.buf), vk::reads(v.buf), vk::reads(seg), vk::reads(out.buf),
+                  vk::reads(lse.buf), vk::reads(dout.buf), vk::writes(D), vk::writes(dq.buf)},
+                 push, qgrid, "attention.lean_dq");
+    seq.dispatch(dev.pipeline({"attention/lean_dkv", {wg, hd}, 9, push_size}),
+                 {vk::reads(q.buf), vk::reads(k.buf), vk::reads(v.buf), vk::reads(seg), vk::reads(lse.buf),
+                  vk::reads(dout.buf), vk::reads(D), vk::writes(dk.buf), vk::writes(dv.buf)},
+                 push, kgrid, "attention.lean_dkv");
+    return;
+  }
+
+  const Tiles t(dev);
+  const auto sgrid = t.grid(d.T, d.T, d.n_heads), qgrid = t.grid(d.T, d.head_dim, d.n_heads),
+             kgrid = t.grid(d.T, d.head_dim, d.n_kv_heads);
+  for (const auto& g : {sgrid, qgrid}) check_groups(op, dev, g);
+  const vk::BufferSlice P = scratch.allocate(scores_bytes(d), "attention probabilities [n_heads, T, T]");
+  const vk::BufferSlice dS = scratch.allocate(scores_bytes(d), "attention score gradient [n_heads, T, T]");
+  seq.dispatch(dev.pipeline({"attention/probs_grad", t.spec(), 9, push_size}),
+               {vk::reads(q.buf), vk::reads(k.buf), vk::reads(v.buf), vk::reads(out.buf), vk::reads(dout.buf),
+                vk::reads(lse.buf), vk::reads(seg), vk::writes(P), vk::writes(dS)},
+               push, sgrid, "attention.probs_grad");
+  const auto& rowmat = dev.pipeline({"attention/rowmat", t.spec(), 3, push_size});
+  const auto& colmat = dev.pipeline({"attention/colmat", t.spec(), 3, push_size});
+  push.alpha = scale;
+  seq.dispatch(rowmat, {vk::reads(dS), vk::reads(k.buf), vk::writes(dq.buf)}, push, qgrid, "attention.dq");
+  seq.dispatch(colmat, {vk::reads(dS), vk::reads(q.buf), vk::writes(dk.buf)}, push, kgrid, "attention.dk");
+  push.alpha = 1.0f;
+  seq.dispatch(colmat, {vk::reads(P), vk::reads(dout.buf), vk::writes(dv.buf)}, push, kgrid, "attention.dv");
+}
+
+}  // namespace pocketlora::ops

@@ -1,0 +1,225 @@
+// Causal GQA attention: both GPU variants (simple: [n_heads, T, T] scratch; lean: flash-style) against the Eigen
+// reference, forward (out, lse) and backward (dq, dk, dv), and packed-document (segment id) masking against
+// running the documents one by one. The reference itself is tested in tests/ref/test_attention_ref.cpp.
+#include <cmath>
+#include <cstdio>
+
+#include "gpu/gpu_fixture.h"
+#include "harness/op_harness.h"
+#include "host/ops/attention.h"
+#include "host/util/error.h"
+#include "runtime/command.h"
+
+using namespace pocketlora;
+using namespace pocketlora::test;
+
+namespace {
+
+using Variant = AttentionOptions::Variant;
+
+const char* variant_name(Variant v) { return v == Variant::Simple ? "simple" : v == Variant::Lean ? "lean" : "auto"; }
+
+// Tolerances (f32 GPU vs the reference computed in f64 from the same f32 inputs), inputs uniform in [-1, 1]:
+// - out is a convex combination of v rows, |out| <= 1; both variants sum at most T terms in f32 and use the
+//   GPU's exp (Vulkan allows 3 + 2|x| ulp): limit max_abs 2e-6 (seen on lavapipe: 1.5e-7).
+// - lse = max + log(sum) is O(1) to O(log T), i.e. a few f32 ulps of a number up to ~6: limit relative
+//   error 1e-6 against max(|want|, 1) (seen: 9.5e-7 absolute, 1.6e-7 relative).
+// - dq, dk, dv are sums of up to T (x group heads) O(1) products; dv of early keys grows to ~T/4 in magnitude,
+//   so the error is relative: limit 1e-5 against max(|want|, 1) (seen: 1.6e-6).
+Tolerance out_tol() {
+  Tolerance t;
+  t.max_abs = 2e-6;
+  return t;
+}
+Tolerance lse_tol() {
+  Tolerance t;
+  t.max_rel = 1e-6;
+  t.rel_floor = 1.0;
+  return t;
+}
+Tolerance grad_tol() {
+  Tolerance t;
+  t.max_rel = 1e-5;
+  t.rel_floor = 1.0;
+  return t;
+}
+
+OpCase make_case(std::int64_t T, std::int64_t H, std::int64_t Hkv, std::int64_t D) {
+  OpCase c;
+  c.name = "attention/T" + std::to_string(T) + "_h" + std::to_string(H) + "_kv" + std::to_string(Hkv) + "_d" +
+           std::to_string(D);
+  c.dims = {T, H, Hkv, D};
+  // Causal: about half of the T*T score pairs, each 2*D flops for q.k and 2*D for p.v.
+  c.flops = 4.0 * static_cast<double>(H * D) * static_cast<double>(T * (T + 1) / 2);
+  return c;
+}
+
+std::vector<OpCase> attention_cases() {
+  return {make_case(1, 8, 4, 8),   make_case(7, 8, 4, 8),   make_case(33, 4, 1, 12), make_case(130, 8, 4, 8),
+          make_case(130, 2, 2, 64), make_case(33, 8, 4, 64), make_case(7, 2, 2, 12),  make_case(130, 4, 1, 12),
+          make_case(1, 4, 1, 64),  make_case(33, 2, 2, 8)};
+}
+
+struct Grads {
+  Tensor out, lse, dq, dk, dv;
+};
+
+Grads run_ref(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor* seg, const Tensor& dout) {
+  Grads r{Tensor::zeros(q.shape()), Tensor::zeros({q.dim(0), q.dim(1)}), Tensor::zeros(q.shape()),
+          Tensor::zeros(k.shape()), Tensor::zeros(v.shape())};
+  ref::attention(q, k, v, seg, r.out, r.lse);
+  ref::attention_backward(q, k, v, seg, r.out, r.lse, dout, r.dq, r.dk, r.dv);
+  return r;
+}
+
+class AttentionGpu : public GpuTest {
+ protected:
+  // Forward then backward (dout given) on the GPU in one recorded sequence.
+  Grads run_gpu(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor* seg, const Tensor& dout,
+                Variant variant, double* fwd_ms = nullptr, double* bwd_ms = nullptr) {
+    AttentionOptions opt;
+    opt.variant = variant;
+    auto dq_ = up(q), dk_ = up(k), dv_ = up(v), ddo = up(dout);
+    ops::DeviceTensor dseg;
+    if (seg) dseg = up(*seg);
+    auto out = ops::allocate(arena(), q.shape(), DType::F32, "out");
+    auto lse = ops::allocate(arena(), {q.dim(0), q.dim(1)}, DType::F32, "lse");
+    auto gq = ops::allocate(arena(), q.shape(), DType::F32, "dq");
+    auto gk = ops::allocate(arena(), k.shape(), DType::F32, "dk");
+    auto gv = ops::allocate(arena(), v.shape(), DType::F32, "dv");
+    vk::Sequence seq(dev(), bench_mode());
+    ops::attention(seq, arena(), dq_, dk_, dv_, seg ? &dseg : nullptr, out, lse, opt);
+    const std::uint32_t fwd_dispatches = seq.dispatch_count();
+    ops::attention_backward(seq, arena(), dq_, dk_, dv_, seg ? &dseg : nullptr, out, lse, ddo, gq, gk, gv, opt);
+    seq.submit();
+    if (bench_mode() && fwd_ms && bwd_ms) {
+      seq.submit();  // second run: pipelines and caches warm
+      *fwd_ms = *bwd_ms = 0;
+      const auto t = seq.timings();
+      for (std::size_t i = 0; i < t.size(); ++i) (i < fwd_dispatches ? *fwd_ms : *bwd_ms) += t[i].ms;
+    }
+    return {down(out), down(lse), down(gq), down(gk), down(gv)};
+  }
+};
+
+class Attention : public AttentionGpu, public ::testing::WithParamInterface<OpCase> {};
+
+TEST_P(Attention, GpuMatchesReference) {
+  const OpCase& c = GetParam();
+  const auto T = c.dims[0], H = c.dims[1], Hkv = c.dims[2], D = c.dims[3];
+  Tensor q = random_tensor({T, H, D}, 11), k = random_tensor({T, Hkv, D}, 12), v = random_tensor({T, Hkv, D}, 13);
+  Tensor dout = random_tensor({T, H, D}, 14);
+  const Grads want = run_ref(q, k, v, nullptr, dout);
+  for (Variant variant : {Variant::Simple, Variant::Lean}) {
+    double fms = 0, bms = 0;
+    const Grads got = run_gpu(q, k, v, nullptr, dout, variant, &fms, &bms);
+    const std::string what = c.name + " " + variant_name(variant);
+    EXPECT_TRUE(within(got.out, want.out, out_tol())) << what << " out";
+    EXPECT_TRUE(within(got.lse, want.lse, lse_tol())) << what << " lse";
+    EXPECT_TRUE(within(got.dq, want.dq, grad_tol())) << what << " dq";
+    EXPECT_TRUE(within(got.dk, want.dk, grad_tol())) << what << " dk";
+    EXPECT_TRUE(within(got.dv, want.dv, grad_tol())) << what << " dv";
+    if (bench_mode())
+      std::printf("[bench] %s %s: fwd %.3f ms (%.2f GFLOPS), bwd %.3f ms\n", c.name.c_str(), variant_name(variant),
+                  fms, fms > 0 ? c.flops / fms * 1e-6 : 0.0, bms);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, Attention, ::testing::ValuesIn(attention_cases()),
+                         [](const ::testing::TestParamInfo<OpCase>& p) { return p.param.name.substr(10); });
+
+// Packed window of four documents (lengths 13, 1, 20, 6): every variant must give, token for token, what the
+// documents give when run one at a time (out, lse, dq, dk, dv), and so must the reference.
+TEST_F(AttentionGpu, SegmentsMatchSeparateDocuments) {
+  const std::vector<std::int64_t> docs{13, 1, 20, 6};
+  const std::int64_t T = 40, H = 4, Hkv = 2, D = 12;
+  Tensor seg = attention_segments(docs);
+  Tensor q = random_tensor({T, H, D}, 21), k = random_tensor({T, Hkv, D}, 22), v = random_tensor({T, Hkv, D}, 23);
+  Tensor dout = random_tensor({T, H, D}, 24);
+  const Grads ref_packed = run_ref(q, k, v, &seg, dout);
+  for (Variant variant : {Variant::Simple, Variant::Lean}) {
+    const Grads packed = run_gpu(q, k, v, &seg, dout, variant);
+    std::int64_t t0 = 0;
+    for (auto n : docs) {
+      auto part = [&](const Tensor& t) { return t.slice_rows(t0, t0 + n).clone(); };
+      const Grads alone = run_gpu(part(q), part(k), part(v), nullptr, part(dout), variant);
+      const Grads ref_alone = run_ref(part(q), part(k), part(v), nullptr, part(dout));
+      const std::string what = std::string(variant_name(variant)) + " document at " + std::to_string(t0);
+      EXPECT_TRUE(within(part(packed.out), alone.out, out_tol())) << what;
+      EXPECT_TRUE(within(part(packed.lse), alone.lse, lse_tol())) << what;
+      EXPECT_TRUE(within(part(packed.dq), alone.dq, grad_tol())) << what;
+      EXPECT_TRUE(within(part(packed.dk), alone.dk, grad_tol())) << what;
+      EXPECT_TRUE(within(part(packed.dv), alone.dv, grad_tol())) << what;
+      // The reference's mask, checked the same way (f64 inside: only the final f32 rounding differs).
+      Tolerance exact;
+      exact.max_abs = 1e-7;
+      EXPECT_TRUE(within(part(ref_packed.out), ref_alone.out, exact)) << what;
+      EXPECT_TRUE(within(part(ref_packed.dk), ref_alone.dk, exact)) << what;
+      t0 += n;
+    }
+    // And the packed result is not what the plain causal mask gives (the mask did something).
+    const Grads plain = run_gpu(q, k, v, nullptr, dout, variant);
+    EXPECT_FALSE(within(packed.out, plain.out, out_tol())) << variant_name(variant);
+  }
+}
+
+// Auto must pick the simple kernels up to the profile threshold and the lean ones beyond it.
+TEST_F(AttentionGpu, AutoVariantFollowsProfileThreshold) {
+  const auto max_t = dev().profile().param("attention.simple_max_t");
+  AttentionDims small{max_t, 2, 1, 8}, large{max_t + 1, 2, 1, 8};
+  EXPECT_EQ(ops::attention_variant(dev(), small, {}), Variant::Simple);
+  EXPECT_EQ(ops::attention_variant(dev(), large, {}), Variant::Lean);
+  AttentionOptions lean;
+  lean.variant = Variant::Lean;
+  EXPECT_EQ(ops::attention_scratch_bytes(dev(), small, lean, false), 0u);
+  EXPECT_EQ(ops::attention_scratch_bytes(dev(), small, {}, true), 2u * 2 * max_t * max_t * sizeof(float));
+}
+
+TEST_F(AttentionGpu, RejectsBadShapesNamingOpAndShapes) {
+  auto make = [&](Shape s, DType dt = DType::F32) { return ops::allocate(arena(), std::move(s), dt, "t"); };
+  vk::Sequence seq(dev());
+  auto expect_shape_error = [&](const ops::DeviceTensor& q, const ops::DeviceTensor& k, const ops::DeviceTensor& out,
+                                const ops::DeviceTensor& lse, const std::vector<std::string>& needles,
+                                const ops::DeviceTensor* seg = nullptr, AttentionOptions opt = {}) {
+    try {
+      ops::attention(seq, arena(), q, k, k, seg, out, lse, opt);
+      ADD_FAILURE() << "expected ShapeError";
+    } catch (const ShapeError& e) {
+      const std::string msg = e.what();
+      EXPECT_NE(msg.find("ops::attention"), std::string::npos) << msg;
+      for (const auto& n : needles) EXPECT_NE(msg.find(n), std::string::npos) << "'" << n << "' not in: " << msg;
+    }
+  };
+  // n_heads 3 not divisible by n_kv_heads 2.
+  expect_shape_error(make({4, 3, 8}), make({4, 2, 8}), make({4, 3, 8}), make({4, 3}), {"[4, 3, 8]", "[4, 2, 8]", "multiple"});
+  // head_dim mismatch.
+  expect_shape_error(make({4, 2, 8}), make({4, 1, 6}), make({4, 2, 8}), make({4, 2}), {"[4, 2, 8]", "[4, 1, 6]", "head_dim"});
+  // Rank 2 q.
+  expect_shape_error(make({4, 16}), make({4, 1, 8}), make({4, 2, 8}), make({4, 2}), {"[4, 16]", "3-D"});
+  // T mismatch between q and k.
+  expect_shape_error(make({4, 2, 8}), make({5, 1, 8}), make({4, 2, 8}), make({4, 2}), {"[5, 1, 8]"});
+  // lse shape, segment shape and dtypes.
+  expect_shape_error(make({4, 2, 8}), make({4, 1, 8}), make({4, 2, 8}), make({2, 4}), {"lse [2, 4]"});
+  auto seg_bad = make({5}, DType::I32);
+  expect_shape_error(make({4, 2, 8}), make({4, 1, 8}), make({4, 2, 8}), make({4, 2}), {"segments [5]"}, &seg_bad);
+  auto seg_f32 = make({4});
+  expect_shape_error(make({4, 2, 8}), make({4, 1, 8}), make({4, 2, 8}), make({4, 2}), {"segments [4] f32"}, &seg_f32);
+  expect_shape_error(make({4, 2, 8}, DType::F16), make({4, 1, 8}, DType::F16), make({4, 2, 8}), make({4, 2}),
+                     {"q [4, 2, 8] f16"});
+  // The lean kernels hold head_dim in registers: at most 256.
+  AttentionOptions lean;
+  lean.variant = Variant::Lean;
+  expect_shape_error(make({2, 1, 257}), make({2, 1, 257}), make({2, 1, 257}), make({2, 1}), {"head_dim 257"}, nullptr,
+                     lean);
+  // Backward: gradient shapes.
+  auto q = make({4, 2, 8}), k = make({4, 1, 8}), out = make({4, 2, 8}), lse = make({4, 2});
+  try {
+    ops::attention_backward(seq, arena(), q, k, k, nullptr, out, lse, out, out, out, k);
+    ADD_FAILURE() << "expected ShapeError";
+  } catch (const ShapeError& e) {
+    EXPECT_NE(std::string(e.what()).find("ops::attention_backward"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(seq.dispatch_count(), 0u);
+}
+
+}  // namespace
