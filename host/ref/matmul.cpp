@@ -44,8 +44,7 @@ void matmul_impl(const Tensor& a, const Tensor& b, Tensor& c, const MatmulOption
     Eigen::Map<Mat> C(cw.data<typename M::Scalar>(), c.dim(0), c.dim(1));
     if (opt.accumulate) C += r;
     else C = r;
-    Tensor back = cw.to(c.dtype());
-    std::memcpy(c.raw(), back.raw(), c.nbytes());
+    c.copy_from(cw);
   }
 }
 }  // namespace
@@ -68,10 +67,8 @@ void matmul_backward(const Tensor& a, const Tensor& b, const Tensor& dc, Tensor&
   Tensor dct = dc.to(DType::F64), at = a.to(DType::F64), bt = b.to(DType::F64);
   RowMatrixD dA = opt.alpha * (dct.matrix_d() * bt.matrix_d());
   RowMatrixD dB = opt.alpha * (dct.matrix_d().transpose() * at.matrix_d());
-  Tensor dA_t = Tensor::view(dA.data(), a.shape(), DType::F64).to(da.dtype());
-  Tensor dB_t = Tensor::view(dB.data(), b.shape(), DType::F64).to(db.dtype());
-  std::memcpy(da.raw(), dA_t.raw(), da.nbytes());
-  std::memcpy(db.raw(), dB_t.raw(), db.nbytes());
+  da.copy_from(Tensor::view(dA.data(), a.shape(), DType::F64));
+  db.copy_from(Tensor::view(dB.data(), b.shape(), DType::F64));
 }
 
 }  // namespace ref

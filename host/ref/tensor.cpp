@@ -176,6 +176,14 @@ Tensor Tensor::to(DType dtype) const {
   return out;
 }
 
+void Tensor::copy_from(const Tensor& src) {
+  if (src.numel() != numel() || !is_contiguous())
+    throw ShapeError("copy_from: source " + shape_str(src.shape()) + " into " + shape_str(shape_) +
+                     (is_contiguous() ? "" : " (non-contiguous destination)"));
+  Tensor c = src.to(dtype_);
+  if (c.nbytes()) std::memcpy(data_, c.raw(), c.nbytes());
+}
+
 namespace {
 std::pair<Eigen::Index, Eigen::Index> matrix_dims(const Tensor& t) {
   if (!t.is_contiguous()) throw ShapeError("matrix view of a non-contiguous tensor " + shape_str(t.shape()));

@@ -55,6 +55,8 @@ class Tensor {
   // Deep copy into a new contiguous tensor, converting dtype (f32/f16/bf16/f64 among each other).
   Tensor to(DType dtype) const;
   Tensor clone() const { return to(dtype_); }
+  // Writes src's values into this tensor's own storage (converting dtype); shapes must have equal numel.
+  void copy_from(const Tensor& src);
 
   // Row-major Eigen views of a contiguous 2-D f32/f64 tensor (1-D is treated as [1, n]).
   Eigen::Map<RowMatrixF> matrix();

@@ -1,0 +1,69 @@
+#include "host/ops/cross_entropy.h"
+
+#include "host/ops/grid.h"
+#include "host/util/error.h"
+#include "shaders/common/nn_push.h"
+
+namespace pocketlora::ops {
+
+namespace {
+shader::CrossEntropyPush make_push(const DeviceTensor& logits, std::int64_t vocab_offset, std::uint32_t flags,
+                                   float grad_scale) {
+  return {static_cast<std::uint32_t>(logits.dim(0)), static_cast<std::uint32_t>(logits.dim(1)),
+          static_cast<std::uint32_t>(vocab_offset), flags, kIgnoreIndex, grad_scale, 0, 0};
+}
+
+void check(const char* op, const DeviceTensor& logits, const DeviceTensor& labels, const CrossEntropyState& st) {
+  check_cross_entropy(op, logits.shape, labels.shape);
+  if (logits.dtype != DType::F32 || labels.dtype != DType::I32 || st.lse.numel() != labels.numel())
+    throw ShapeError(std::string(op) + ": " + describe("logits", logits) + ", " + describe("labels", labels) +
+                     ", state for " + std::to_string(st.lse.numel()) + " tokens — expected f32 logits [T, chunk], "
+                     "i32 labels [T] and a state made for T tokens");
+}
+}  // namespace
+
+CrossEntropyState make_cross_entropy_state(vk::Arena& arena, std::int64_t tokens) {
+  return {allocate(arena, {tokens, 4}, DType::F32, "cross-entropy stats"),
+          allocate(arena, {tokens}, DType::F32, "cross-entropy lse"),
+          allocate(arena, {4}, DType::F32, "cross-entropy result")};
+}
+
+void cross_entropy_chunk(vk::Sequence& seq, const DeviceTensor& logits, const DeviceTensor& labels,
+                         std::int64_t vocab_offset, bool first_chunk, const CrossEntropyState& st) {
+  check("ops::cross_entropy_chunk", logits, labels, st);
+  vk::Device& dev = seq.device();
+  const std::uint32_t wg = dev.profile().u32("nn.wg");
+  auto push = make_push(logits, vocab_offset, first_chunk ? CE_FIRST_CHUNK : 0u, 1.0f);
+  seq.dispatch(dev.pipeline({"nn/cross_entropy_stats", {wg}, 3, sizeof(push)}),
+               {vk::reads(logits.buf), vk::reads(labels.buf), vk::writes(st.stats.buf)}, push,
+               grid_1d(dev, static_cast<std::uint64_t>(logits.dim(0)), wg), "cross_entropy_chunk");
+}
+
+void cross_entropy_finalize(vk::Sequence& seq, const DeviceTensor& labels, const CrossEntropyState& st) {
+  if (labels.rank() != 1 || labels.dtype != DType::I32 || st.lse.numel() != labels.numel())
+    throw ShapeError("ops::cross_entropy_finalize: " + describe("labels", labels) + " does not fit a state for " +
+                     std::to_string(st.lse.numel()) + " tokens");
+  vk::Device& dev = seq.device();
+  shader::CrossEntropyPush push{static_cast<std::uint32_t>(labels.numel()), 0, 0, 0, kIgnoreIndex, 1.0f, 0, 0};
+  seq.dispatch(dev.pipeline({"nn/cross_entropy_finalize", {}, 4, sizeof(push)}),
+               {vk::reads(st.stats.buf), vk::reads(labels.buf), vk::writes(st.lse.buf), vk::writes(st.result.buf)},
+               push, {1, 1, 1}, "cross_entropy_finalize");
+}
+
+void cross_entropy_backward_chunk(vk::Sequence& seq, const DeviceTensor& logits, const DeviceTensor& labels,
+                                  std::int64_t vocab_offset, const CrossEntropyState& st, const DeviceTensor& dlogits,
+                                  float grad_scale) {
+  check("ops::cross_entropy_backward_chunk", logits, labels, st);
+  if (dlogits.shape != logits.shape || dlogits.dtype != DType::F32)
+    throw ShapeError("ops::cross_entropy_backward_chunk: " + describe("dlogits", dlogits) + " must match " +
+                     describe("logits", logits));
+  vk::Device& dev = seq.device();
+  const std::uint32_t wg = dev.profile().u32("elementwise.wg");
+  auto push = make_push(logits, vocab_offset, 0, grad_scale);
+  seq.dispatch(dev.pipeline({"nn/cross_entropy_backward", {wg}, 5, sizeof(push)}),
+               {vk::reads(logits.buf), vk::reads(labels.buf), vk::reads(st.lse.buf), vk::reads(st.result.buf),
+                vk::writes(dlogits.buf)},
+               push, grid_1d(dev, static_cast<std::uint64_t>(logits.numel()), wg), "cross_entropy_backward");
+}
+
+}  // namespace pocketlora::ops

@@ -1,0 +1,48 @@
+#include "host/ops/embedding.h"
+
+#include "host/ops/grid.h"
+#include "host/util/error.h"
+#include "shaders/common/nn_push.h"
+
+namespace pocketlora::ops {
+
+namespace {
+void check(const char* op, const DeviceTensor& ids, const RowChunkedTensor& table, const DeviceTensor& out) {
+  check_embedding(op, ids.shape, table.shape, out.shape);
+  if (ids.dtype != DType::I32 || table.dtype != DType::F32 || out.dtype != DType::F32)
+    throw ShapeError(std::string(op) + ": " + describe("ids", ids) + ", table " + dtype_name(table.dtype) + ", " +
+                     describe("out", out) + " — expected i32, f32, f32");
+}
+}  // namespace
+
+void embedding(vk::Sequence& seq, const DeviceTensor& ids, const RowChunkedTensor& table, const DeviceTensor& out) {
+  check("ops::embedding", ids, table, out);
+  vk::Device& dev = seq.device();
+  const std::uint32_t wg = dev.profile().u32("elementwise.wg");
+  seq.fill(out.buf, 0);
+  const auto& pipe = dev.pipeline({"nn/embedding", {wg}, 3, sizeof(shader::EmbeddingPush)});
+  for (std::size_t c = 0; c < table.chunks.size(); ++c) {
+    shader::EmbeddingPush push{static_cast<std::uint32_t>(ids.numel()), static_cast<std::uint32_t>(table.shape[1]),
+                               static_cast<std::uint32_t>(static_cast<std::int64_t>(c) * table.rows_per_chunk),
+                               static_cast<std::uint32_t>(table.chunks[c].dim(0))};
+    seq.dispatch(pipe, {vk::reads(ids.buf), vk::reads(table.chunks[c].buf), vk::writes(out.buf)}, push,
+                 grid_1d(dev, static_cast<std::uint64_t>(out.numel()), wg), "embedding");
+  }
+}
+
+void embedding_backward(vk::Sequence& seq, const DeviceTensor& ids, const DeviceTensor& dout,
+                        const RowChunkedTensor& dtable) {
+  check("ops::embedding_backward", ids, dtable, dout);
+  vk::Device& dev = seq.device();
+  const std::uint32_t wg = dev.profile().u32("elementwise.wg");
+  const auto& pipe = dev.pipeline({"nn/embedding_backward", {wg}, 3, sizeof(shader::EmbeddingPush)});
+  for (std::size_t c = 0; c < dtable.chunks.size(); ++c) {
+    shader::EmbeddingPush push{static_cast<std::uint32_t>(ids.numel()), static_cast<std::uint32_t>(dtable.shape[1]),
+                               static_cast<std::uint32_t>(static_cast<std::int64_t>(c) * dtable.rows_per_chunk),
+                               static_cast<std::uint32_t>(dtable.chunks[c].dim(0))};
+    seq.dispatch(pipe, {vk::reads(ids.buf), vk::reads(dout.buf), vk::writes(dtable.chunks[c].buf)}, push,
+                 grid_1d(dev, static_cast<std::uint64_t>(dtable.shape[1]), wg), "embedding_backward");
+  }
+}
+
+}  // namespace pocketlora::ops

@@ -1,0 +1,50 @@
+#include "host/ops/rmsnorm.h"
+
+#include "host/ops/grid.h"
+#include "host/util/error.h"
+#include "shaders/common/nn_push.h"
+
+namespace pocketlora::ops {
+
+namespace {
+void require_f32(const char* op, std::initializer_list<std::pair<const char*, const DeviceTensor*>> ts) {
+  for (auto& [name, t] : ts)
+    if (t->dtype != DType::F32) throw ShapeError(std::string(op) + ": " + describe(name, *t) + " must be f32");
+}
+}  // namespace
+
+void rmsnorm(vk::Sequence& seq, const DeviceTensor& x, const DeviceTensor& w, const DeviceTensor& y,
+             const DeviceTensor& rstd, float eps) {
+  const auto [rows, dim] = check_rmsnorm_shapes("ops::rmsnorm", x.shape, w.shape);
+  if (y.shape != x.shape || rstd.numel() != rows)
+    throw ShapeError("ops::rmsnorm: y " + shape_str(y.shape) + " / rstd " + shape_str(rstd.shape) +
+                     " do not fit x " + shape_str(x.shape));
+  require_f32("ops::rmsnorm", {{"x", &x}, {"w", &w}, {"y", &y}, {"rstd", &rstd}});
+  vk::Device& dev = seq.device();
+  const std::uint32_t wg = dev.profile().u32("nn.wg");
+  shader::RowsPush push{static_cast<std::uint32_t>(rows), static_cast<std::uint32_t>(dim), eps, 0};
+  seq.dispatch(dev.pipeline({"nn/rmsnorm", {wg}, 4, sizeof(push)}),
+               {vk::reads(x.buf), vk::reads(w.buf), vk::writes(y.buf), vk::writes(rstd.buf)}, push,
+               grid_1d(dev, static_cast<std::uint64_t>(rows), wg), "rmsnorm");
+}
+
+void rmsnorm_backward(vk::Sequence& seq, const DeviceTensor& x, const DeviceTensor& w, const DeviceTensor& rstd,
+                      const DeviceTensor& dy, const DeviceTensor& dx, const DeviceTensor& dw, bool accumulate_dw) {
+  const auto [rows, dim] = check_rmsnorm_shapes("ops::rmsnorm_backward", x.shape, w.shape);
+  if (dy.shape != x.shape || dx.shape != x.shape || dw.shape != w.shape || rstd.numel() != rows)
+    throw ShapeError("ops::rmsnorm_backward: dy " + shape_str(dy.shape) + ", dx " + shape_str(dx.shape) + ", dw " +
+                     shape_str(dw.shape) + ", rstd " + shape_str(rstd.shape) + " do not fit x " + shape_str(x.shape));
+  require_f32("ops::rmsnorm_backward", {{"x", &x}, {"w", &w}, {"rstd", &rstd}, {"dy", &dy}, {"dx", &dx}, {"dw", &dw}});
+  vk::Device& dev = seq.device();
+  const std::uint32_t wg = dev.profile().u32("nn.wg");
+  shader::RowsPush push{static_cast<std::uint32_t>(rows), static_cast<std::uint32_t>(dim), 0.0f,
+                        accumulate_dw ? 1u : 0u};
+  seq.dispatch(dev.pipeline({"nn/rmsnorm_backward_dx", {wg}, 5, sizeof(push)}),
+               {vk::reads(x.buf), vk::reads(w.buf), vk::reads(rstd.buf), vk::reads(dy.buf), vk::writes(dx.buf)}, push,
+               grid_1d(dev, static_cast<std::uint64_t>(rows), wg), "rmsnorm_backward_dx");
+  seq.dispatch(dev.pipeline({"nn/rmsnorm_backward_dw", {wg}, 4, sizeof(push)}),
+               {vk::reads(x.buf), vk::reads(rstd.buf), vk::reads(dy.buf), vk::writes(dw.buf)}, push,
+               grid_1d(dev, static_cast<std::uint64_t>(dim), wg), "rmsnorm_backward_dw");
+}
+
+}  // namespace pocketlora::ops

@@ -1,0 +1,50 @@
+#include "host/ops/swiglu.h"
+
+#include "host/ops/grid.h"
+#include "host/util/error.h"
+#include "shaders/common/nn_push.h"
+
+namespace pocketlora::ops {
+
+namespace {
+void require_f32(const char* op, std::initializer_list<const DeviceTensor*> ts) {
+  for (auto* t : ts)
+    if (t->dtype != DType::F32) throw ShapeError(std::string(op) + ": " + describe("operand", *t) + " must be f32");
+}
+}  // namespace
+
+void swiglu(vk::Sequence& seq, const DeviceTensor& g, const DeviceTensor& u, const DeviceTensor& h) {
+  check_same_shapes("ops::swiglu", {{"g", &g.shape}, {"u", &u.shape}, {"h", &h.shape}});
+  require_f32("ops::swiglu", {&g, &u, &h});
+  vk::Device& dev = seq.device();
+  const std::uint32_t wg = dev.profile().u32("elementwise.wg");
+  shader::ElementwisePush push{static_cast<std::uint32_t>(g.numel()), 1.0f, 0, 0};
+  seq.dispatch(dev.pipeline({"nn/swiglu", {wg}, 3, sizeof(push)}),
+               {vk::reads(g.buf), vk::reads(u.buf), vk::writes(h.buf)}, push,
+               grid_1d(dev, static_cast<std::uint64_t>(g.numel()), wg), "swiglu");
+}
+
+void swiglu_backward(vk::Sequence& seq, const DeviceTensor& g, const DeviceTensor& u, const DeviceTensor& dh,
+                     const DeviceTensor& dg, const DeviceTensor& du) {
+  check_same_shapes("ops::swiglu_backward",
+                    {{"g", &g.shape}, {"u", &u.shape}, {"dh", &dh.shape}, {"dg", &dg.shape}, {"du", &du.shape}});
+  require_f32("ops::swiglu_backward", {&g, &u, &dh, &dg, &du});
+  vk::Device& dev = seq.device();
+  const std::uint32_t wg = dev.profile().u32("elementwise.wg");
+  shader::ElementwisePush push{static_cast<std::uint32_t>(g.numel()), 1.0f, 0, 0};
+  seq.dispatch(dev.pipeline({"nn/swiglu_backward", {wg}, 5, sizeof(push)}),
+               {vk::reads(g.buf), vk::reads(u.buf), vk::reads(dh.buf), vk::writes(dg.buf), vk::writes(du.buf)}, push,
+               grid_1d(dev, static_cast<std::uint64_t>(g.numel()), wg), "swiglu_backward");
+}
+
+void add(vk::Sequence& seq, const DeviceTensor& a, const DeviceTensor& b, const DeviceTensor& y, float alpha) {
+  check_same_shapes("ops::add", {{"a", &a.shape}, {"b", &b.shape}, {"y", &y.shape}});
+  require_f32("ops::add", {&a, &b, &y});
+  vk::Device& dev = seq.device();
+  const std::uint32_t wg = dev.profile().u32("elementwise.wg");
+  shader::ElementwisePush push{static_cast<std::uint32_t>(a.numel()), alpha, 0, 0};
+  seq.dispatch(dev.pipeline({"nn/add", {wg}, 3, sizeof(push)}), {vk::reads(b.buf), vk::writes(y.buf), vk::reads(a.buf)},
+               push, grid_1d(dev, static_cast<std::uint64_t>(a.numel()), wg), "add");
+}
+
+}  // namespace pocketlora::ops

@@ -1,0 +1,63 @@
+#include "host/ref/rmsnorm.h"
+
+#include <cmath>
+
+#include "host/util/error.h"
+
+namespace pocketlora {
+
+std::pair<std::int64_t, std::int64_t> check_rmsnorm_shapes(const char* op, const Shape& x, const Shape& w) {
+  if (x.empty() || w.size() != 1 || x.back() != w[0] || w[0] == 0)
+    throw ShapeError(std::string(op) + ": x " + shape_str(x) + " and w " + shape_str(w) +
+                     " — expected x [..., D] and w [D] with D > 0");
+  return {shape_numel(x) / w[0], w[0]};
+}
+
+namespace ref {
+
+void rmsnorm(const Tensor& x, const Tensor& w, Tensor& y, Tensor& rstd, float eps) {
+  const auto [rows, dim] = check_rmsnorm_shapes("ref::rmsnorm", x.shape(), w.shape());
+  if (y.shape() != x.shape() || rstd.numel() != rows)
+    throw ShapeError("ref::rmsnorm: y " + shape_str(y.shape()) + " / rstd " + shape_str(rstd.shape()) +
+                     " do not fit x " + shape_str(x.shape()));
+  Tensor xd = x.to(DType::F64), wd = w.to(DType::F64);
+  const double* xp = xd.data<double>();
+  const double* wp = wd.data<double>();
+  Tensor yd = Tensor::zeros(x.shape(), DType::F64), rd = Tensor::zeros({rows}, DType::F64);
+  for (std::int64_t r = 0; r < rows; ++r) {
+    double ss = 0;
+    for (std::int64_t i = 0; i < dim; ++i) ss += xp[r * dim + i] * xp[r * dim + i];
+    const double s = 1.0 / std::sqrt(ss / static_cast<double>(dim) + eps);
+    rd.data<double>()[r] = s;
+    for (std::int64_t i = 0; i < dim; ++i) yd.data<double>()[r * dim + i] = xp[r * dim + i] * s * wp[i];
+  }
+  y.copy_from(yd);
+  rstd.copy_from(rd);
+}
+
+void rmsnorm_backward(const Tensor& x, const Tensor& w, const Tensor& rstd, const Tensor& dy, Tensor& dx, Tensor& dw,
+                      bool accumulate_dw) {
+  const auto [rows, dim] = check_rmsnorm_shapes("ref::rmsnorm_backward", x.shape(), w.shape());
+  if (dy.shape() != x.shape() || dx.shape() != x.shape() || dw.shape() != w.shape() || rstd.numel() != rows)
+    throw ShapeError("ref::rmsnorm_backward: dy " + shape_str(dy.shape()) + ", dx " + shape_str(dx.shape()) +
+                     ", dw " + shape_str(dw.shape()) + " do not fit x " + shape_str(x.shape()));
+  Tensor xd = x.to(DType::F64), wd = w.to(DType::F64), rd = rstd.to(DType::F64), gd = dy.to(DType::F64);
+  Tensor dxd = Tensor::zeros(x.shape(), DType::F64), dwd = dw.to(DType::F64);
+  if (!accumulate_dw) dwd = Tensor::zeros(w.shape(), DType::F64);
+  const double *xp = xd.data<double>(), *wp = wd.data<double>(), *gp = gd.data<double>();
+  for (std::int64_t r = 0; r < rows; ++r) {
+    const double s = rd.data<double>()[r];
+    double c = 0;
+    for (std::int64_t i = 0; i < dim; ++i) c += gp[r * dim + i] * wp[i] * xp[r * dim + i];
+    const double k = s * s * s * c / static_cast<double>(dim);
+    for (std::int64_t i = 0; i < dim; ++i) {
+      dxd.data<double>()[r * dim + i] = s * gp[r * dim + i] * wp[i] - k * xp[r * dim + i];
+      dwd.data<double>()[i] += gp[r * dim + i] * xp[r * dim + i] * s;
+    }
+  }
+  dx.copy_from(dxd);
+  dw.copy_from(dwd);
+}
+
+}  // namespace ref
+}  // namespace pocketlora

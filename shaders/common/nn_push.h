@@ -1,0 +1,61 @@
+#ifndef PL_SHADERS_COMMON_NN_PUSH_H
+#define PL_SHADERS_COMMON_NN_PUSH_H
+#include "shaders/common/host_shared.h"
+PL_SHADER_NAMESPACE_BEGIN
+// Row-wise ops (RMSNorm and its backward): `rows` rows of `dim` contiguous elements.
+struct RowsPush {
+  uint rows;
+  uint dim;
+  float eps;
+  uint flags;  // RMSNorm backward: bit 0 = accumulate into dw
+};
+PL_CHECK_PUSH_SIZE(RowsPush, 16)
+
+// Element-wise ops over `n` elements (SwiGLU, add).
+struct ElementwisePush {
+  uint n;
+  float alpha;
+  uint flags;
+  uint pad;
+};
+PL_CHECK_PUSH_SIZE(ElementwisePush, 16)
+
+// RoPE over x [tokens, heads, head_dim] with a host-built cos/sin table [positions, head_dim / 2].
+#define ROPE_INTERLEAVED 1u  // pairs (2i, 2i+1) as llama2.c / GGUF store q,k; else rotate_half (i, i + d/2) as HF
+#define ROPE_INVERSE 2u      // rotate by -theta (the backward)
+struct RopePush {
+  uint tokens;
+  uint heads;
+  uint head_dim;
+  uint flags;
+  uint max_positions;
+  uint pad0;
+  uint pad1;
+  uint pad2;
+};
+PL_CHECK_PUSH_SIZE(RopePush, 32)
+
+// Embedding lookup / backward over one row chunk [row_offset, row_offset + chunk_rows) of the table.
+struct EmbeddingPush {
+  uint tokens;
+  uint dim;
+  uint row_offset;
+  uint chunk_rows;
+};
+PL_CHECK_PUSH_SIZE(EmbeddingPush, 16)
+
+// Cross-entropy over a vocabulary chunk [vocab_offset, vocab_offset + chunk) of logits [rows, chunk].
+#define CE_FIRST_CHUNK 1u
+struct CrossEntropyPush {
+  uint rows;
+  uint chunk;
+  uint vocab_offset;
+  uint flags;
+  int ignore_index;
+  float grad_scale;  // backward: multiplies (softmax - onehot) / n_valid (e.g. 1 / accumulation steps)
+  uint pad0;
+  uint pad1;
+};
+PL_CHECK_PUSH_SIZE(CrossEntropyPush, 32)
+PL_SHADER_NAMESPACE_END
+#endif

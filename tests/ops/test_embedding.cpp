@@ -1,0 +1,68 @@
+// Embedding lookup / backward over a row-chunked table: GPU vs reference; repeated ids accumulate.
+#include "gpu/gpu_fixture.h"
+#include "harness/op_harness.h"
+#include "host/ops/embedding.h"
+#include "host/util/error.h"
+#include "runtime/command.h"
+
+using namespace pocketlora;
+using namespace pocketlora::test;
+
+namespace {
+
+Tensor ids_tensor(std::vector<std::int32_t> v) {
+  Tensor t = Tensor::zeros({static_cast<std::int64_t>(v.size())}, DType::I32);
+  std::copy(v.begin(), v.end(), t.data<std::int32_t>());
+  return t;
+}
+
+TEST_F(GpuTest, EmbeddingForwardBackwardAcrossChunks) {
+  const std::int64_t V = 37, D = 20;
+  Tensor table = random_tensor({V, D}, 1), ids = ids_tensor({0, 36, 5, 5, 12, 24, 5, 11, 13});
+  Tensor dout = random_tensor({ids.numel(), D}, 2), dtab0 = random_tensor({V, D}, 3);
+  Tensor out = Tensor::zeros({ids.numel(), D}), dtab = dtab0.clone();
+  ref::embedding(ids, table, out);
+  ref::embedding_backward(ids, dout, dtab);
+  // 1000-byte chunks: 12 rows each, so the ids land in 4 different bindings.
+  for (std::uint64_t chunk : {1000ull, 0ull}) {
+    auto gt = ops::upload_row_chunked(dev(), arena(), table, "table", chunk);
+    auto gdt = ops::upload_row_chunked(dev(), arena(), dtab0, "dtable", chunk);
+    auto gi = up(ids), gout = up(Tensor::zeros({ids.numel(), D})), gdo = up(dout);
+    vk::Sequence seq(dev());
+    ops::embedding(seq, gi, gt, gout);
+    ops::embedding_backward(seq, gi, gdo, gdt);
+    seq.submit();
+    Tolerance exact;
+    exact.max_abs = 0;  // a copy
+    EXPECT_TRUE(within(down(gout), out, exact)) << "chunk " << chunk;
+    Tolerance acc;  // id 5 appears three times: three f32 adds in token order on both sides
+    acc.max_abs = 1e-6;
+    EXPECT_TRUE(within(ops::download(dev(), gdt), dtab, acc)) << "chunk " << chunk;
+  }
+}
+
+TEST(EmbeddingReference, BackwardMatchesFiniteDifferencesAndRejectsBadIds) {
+  Tensor ids = ids_tensor({2, 0, 2});
+  Tensor R = random_tensor({3, 4}, 5).to(DType::F64);
+  auto loss = [&](const std::vector<Tensor>& in) {
+    Tensor o = Tensor::zeros({3, 4}, DType::F64);
+    ref::embedding(ids, in[0], o);
+    return (o.matrix_d().array() * R.clone().matrix_d().array()).sum();
+  };
+  auto analytic = [&](const std::vector<Tensor>&) {
+    Tensor d = Tensor::zeros({3, 4}, DType::F64);
+    ref::embedding_backward(ids, R, d);
+    return std::vector<Tensor>{d};
+  };
+  auto r = gradcheck(loss, analytic, {random_tensor({3, 4}, 6)});
+  EXPECT_LT(r.max_abs, 1e-8) << r.worst;
+  Tensor out = Tensor::zeros({1, 4});
+  try {
+    ref::embedding(ids_tensor({3}), random_tensor({3, 4}, 1), out);
+    FAIL();
+  } catch (const InvalidArgument& e) {
+    EXPECT_NE(std::string(e.what()).find("token id 3 at position 0"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
