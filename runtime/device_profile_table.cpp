@@ -9,6 +9,9 @@
 //   NF4 (2048x2048, M=128): tiles 16x8 on an 8x4 workgroup 11 GFLOPS fwd vs 4.5 at 4x4; dX with 32 rows per
 //   invocation 4.9 -> 8.3 GFLOPS once the codebook lookup became a select tree (a dynamically indexed constant
 //   array compiles to a per-lane gather on llvmpipe).
+// - attention (lavapipe, bench attention + op bench): the simple variant (T^2 scratch) beats the lean one 1.2-2.4x
+//   at head_dim 64 for T <= 512, but loses 1.5-2.5x at head_dim 8-12 (traffic on the scratch ~T^2, compute
+//   ~T^2 * head_dim); lean_rows 2 beat 1 and 4 (bwd 181 / 157 / 165 ms at T=256, 32 heads, head_dim 64).
 // - Adreno: 64/128-wide waves, large register file per wave, prefers fp16 ALU; shared memory (GMEM-backed) is
 //   fast but small; workgroups of 128.
 // - Mali (Valhall): 16-wide warps, shared memory is ordinary cached memory (no speedup), so register tiling.
@@ -29,7 +32,7 @@ const nlohmann::json& DeviceProfile::table() {
 
      "nn.wg": 64,
 
-     "attention.wg": 64, "attention.wg_x": 8, "attention.wg_y": 8, "attention.tm": 4, "attention.tn": 4, "attention.bk": 8, "attention.simple_max_t": 512,
+     "attention.wg": 64, "attention.wg_x": 8, "attention.wg_y": 8, "attention.tm": 4, "attention.tn": 4, "attention.bk": 8, "attention.lean_rows": 2, "attention.simple_max_t": 512, "attention.simple_min_head_dim": 32,
 
      "lora.wg": 64,
 

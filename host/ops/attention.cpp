@@ -42,10 +42,14 @@ std::uint64_t scores_bytes(const AttentionDims& d) {
 Variant resolve(const char* op, const vk::Device& dev, const AttentionDims& d, const AttentionOptions& opt) {
   const bool simple_fits = scores_bytes(d) <= dev.caps().max_storage_buffer_range;
   Variant v = opt.variant;
-  if (v == Variant::Auto)
-    v = (simple_fits && (d.T <= dev.profile().param("attention.simple_max_t") || d.head_dim > kMaxLeanHeadDim))
-            ? Variant::Simple
-            : Variant::Lean;
+  if (v == Variant::Auto) {
+    // The simple variant streams the T^2 scratch several times: worth it only when each score carries enough
+    // head_dim work (memory traffic ~T^2, compute ~T^2 * head_dim) and T is short.
+    const auto& prof = dev.profile();
+    const bool simple_pays = d.T <= prof.param("attention.simple_max_t") &&
+                             d.head_dim >= prof.param("attention.simple_min_head_dim");
+    v = simple_fits && (simple_pays || d.head_dim > kMaxLeanHeadDim) ? Variant::Simple : Variant::Lean;
+  }
   const std::string dims = "T " + std::to_string(d.T) + ", n_heads " + std::to_string(d.n_heads) + ", head_dim " +
                            std::to_string(d.head_dim);
   if (v == Variant::Simple && !simple_fits)
@@ -97,6 +101,13 @@ std::array<std::uint32_t, 3> row_grid(std::int64_t rows, std::int64_t heads, std
   return {ceil_div(static_cast<std::uint64_t>(rows * heads), wg), 1, 1};
 }
 
+std::uint32_t lean_rows(const vk::Device& dev, const AttentionOptions& opt) {
+  const std::uint32_t rows = opt.lean_rows ? opt.lean_rows : dev.profile().u32("attention.lean_rows");
+  if (rows == 0 || rows > 16)
+    throw InvalidArgument("ops::attention: lean_rows " + std::to_string(rows) + " outside 1..16");
+  return rows;
+}
+
 }  // namespace
 
 Variant attention_variant(const vk::Device& dev, const AttentionDims& d, const AttentionOptions& opt) {
@@ -123,8 +134,10 @@ void attention(vk::Sequence& seq, vk::Arena& scratch, const DeviceTensor& q, con
 
   if (resolve(op, dev, d, opt) == Variant::Lean) {
     const auto hd = static_cast<std::uint32_t>(d.head_dim);
-    const auto& pipe = dev.pipeline({"attention/lean_fwd", {wg, hd, dev.profile().u32("attention.bk")}, 6, push_size});
-    const auto grid = row_grid(d.T, d.n_heads, wg);
+    const std::uint32_t rows = lean_rows(dev, opt);
+    const auto& pipe =
+        dev.pipeline({"attention/lean_fwd", {wg, hd, dev.profile().u32("attention.bk"), rows}, 6, push_size});
+    const auto grid = row_grid((d.T + rows - 1) / rows, d.n_heads, wg);
     check_groups(op, dev, grid);
     seq.dispatch(pipe, {vk::reads(q.buf), vk::reads(k.buf), vk::reads(v.buf), vk::reads(seg), vk::writes(out.buf),
                         vk::writes(lse.buf)},
@@ -165,15 +178,17 @@ void attention_backward(vk::Sequence& seq, vk::Arena& scratch, const DeviceTenso
 
   if (resolve(op, dev, d, opt) == Variant::Lean) {
     const auto hd = static_cast<std::uint32_t>(d.head_dim);
-    const auto qgrid = row_grid(d.T, d.n_heads, wg), kgrid = row_grid(d.T, d.n_kv_heads, wg);
+    const std::uint32_t rows = lean_rows(dev, opt);
+    const std::int64_t blocks = (d.T + rows - 1) / rows;
+    const auto qgrid = row_grid(blocks, d.n_heads, wg), kgrid = row_grid(blocks, d.n_kv_heads, wg);
     check_groups(op, dev, qgrid);
     const vk::BufferSlice D = scratch.allocate(static_cast<VkDeviceSize>(d.T * d.n_heads) * sizeof(float),
                                                "attention D = rowsum(dout * out) [T, n_heads]");
-    seq.dispatch(dev.pipeline({"attention/lean_dq", {wg, hd}, 9, push_size}),
+    seq.dispatch(dev.pipeline({"attention/lean_dq", {wg, hd, rows}, 9, push_size}),
                  {vk::reads(q.buf), vk::reads(k.buf), vk::reads(v.buf), vk::reads(seg), vk::reads(out.buf),
                   vk::reads(lse.buf), vk::reads(dout.buf), vk::writes(D), vk::writes(dq.buf)},
                  push, qgrid, "attention.lean_dq");
-    seq.dispatch(dev.pipeline({"attention/lean_dkv", {wg, hd}, 9, push_size}),
+    seq.dispatch(dev.pipeline({"attention/lean_dkv", {wg, hd, rows}, 9, push_size}),
                  {vk::reads(q.buf), vk::reads(k.buf), vk::reads(v.buf), vk::reads(seg), vk::reads(lse.buf),
                   vk::reads(dout.buf), vk::reads(D), vk::writes(dk.buf), vk::writes(dv.buf)},
                  push, kgrid, "attention.lean_dkv");

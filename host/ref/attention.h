@@ -20,6 +20,8 @@ struct AttentionOptions {
   // GPU only: which kernel family. Auto picks Simple for T <= profile "attention.simple_max_t" when the
   // [n_heads, T, T] score scratch fits one binding, else Lean.
   enum class Variant { Auto, Simple, Lean } variant = Variant::Auto;
+  // GPU lean kernels: queries (forward, dQ) or keys (dK/dV) per invocation; 0: profile "attention.lean_rows".
+  std::uint32_t lean_rows = 0;
 };
 
 struct AttentionDims {

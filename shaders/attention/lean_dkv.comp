@@ -1,11 +1,13 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
-// Lean variant backward, pass 2 (parallel over keys): one invocation per (key j, kv head g) loops over the
-// query heads of its group and the queries i >= j that see key j, recomputing P_ij from the saved lse, and
-// accumulates dV_j = sum P_ij dout_i and dK_j = scale * sum P_ij (dout_i . v_j - D_i) q_i in registers. Each
-// output row has one owner, so the sums over the group's heads need no atomics and are deterministic.
+// Lean variant backward, pass 2 (parallel over keys): one invocation per (block of KM consecutive keys, kv head
+// g) loops over the query heads of its group and the queries i >= first key, recomputing P_ij from the saved
+// lse, and accumulates dV_j = sum P_ij dout_i and dK_j = scale * sum P_ij (dout_i . v_j - D_i) q_i in registers;
+// each q and dout row loaded serves KM keys. Each output row has one owner, so the sums over the group's heads
+// need no atomics and are deterministic.
 layout(local_size_x_id = 0, local_size_y = 1, local_size_z = 1) in;
 layout(constant_id = 1) const uint HEAD_DIM = 64;
+layout(constant_id = 2) const uint KM = 1;
 
 #include "shaders/common/attention_push.h"
 layout(push_constant) uniform Push { AttentionPush p; };
@@ -21,42 +23,69 @@ layout(set = 0, binding = 8) writeonly buffer DVBuf { float dv[]; };
 #include "mask.glsl"
 
 void main() {
+  const uint blocks = (p.T + KM - 1u) / KM;
   const uint idx = gl_GlobalInvocationID.x;
-  if (idx >= p.T * p.n_kv_heads) return;
-  const uint j = idx / p.n_kv_heads, g = idx % p.n_kv_heads;
+  if (idx >= blocks * p.n_kv_heads) return;
+  const uint j0 = (idx / p.n_kv_heads) * KM, g = idx % p.n_kv_heads;
   const uint group = p.n_heads / p.n_kv_heads;
   const uint qstride = p.n_heads * HEAD_DIM;
+  const uint jlast = min(j0 + KM, p.T) - 1u;
 
-  float kr[HEAD_DIM];
-  float vr[HEAD_DIM];
-  float dkacc[HEAD_DIM];
-  float dvacc[HEAD_DIM];
-  for (uint d = 0u; d < HEAD_DIM; ++d) {
-    kr[d] = p.scale * k[idx * HEAD_DIM + d];
-    vr[d] = v[idx * HEAD_DIM + d];
-    dkacc[d] = 0.0;
-    dvacc[d] = 0.0;
+  // Keys past T are clamped to the last key (computed, not stored) so the loops stay uniform.
+  uint key[KM];
+  float kr[KM][HEAD_DIM];
+  float vr[KM][HEAD_DIM];
+  float dkacc[KM][HEAD_DIM];
+  float dvacc[KM][HEAD_DIM];
+  for (uint c = 0u; c < KM; ++c) {
+    key[c] = min(j0 + c, jlast);
+    const uint kb = (key[c] * p.n_kv_heads + g) * HEAD_DIM;
+    for (uint d = 0u; d < HEAD_DIM; ++d) {
+      kr[c][d] = p.scale * k[kb + d];
+      vr[c][d] = v[kb + d];
+      dkacc[c][d] = 0.0;
+      dvacc[c][d] = 0.0;
+    }
   }
-  for (uint i = j; i < p.T; ++i) {
-    if (!visible(i, j)) continue;
+  for (uint i = j0; i < p.T; ++i) {
     for (uint h = g * group; h < (g + 1u) * group; ++h) {
       const uint qb = i * qstride + h * HEAD_DIM;
-      float s = 0.0, dp = 0.0;
+      float s[KM];
+      float dp[KM];
+      for (uint c = 0u; c < KM; ++c) {
+        s[c] = 0.0;
+        dp[c] = 0.0;
+      }
       for (uint d = 0u; d < HEAD_DIM; ++d) {
-        s = fma(q[qb + d], kr[d], s);
-        dp = fma(dout[qb + d], vr[d], dp);
+        const float qv = q[qb + d], dov = dout[qb + d];
+        for (uint c = 0u; c < KM; ++c) {
+          s[c] = fma(qv, kr[c][d], s[c]);
+          dp[c] = fma(dov, vr[c][d], dp[c]);
+        }
       }
       const uint r = i * p.n_heads + h;
-      const float pr = exp(s - lse[r]);
-      const float ds = pr * (dp - Dsum[r]);
+      const float L = lse[r], Di = Dsum[r];
+      float pr[KM];
+      float ds[KM];
+      for (uint c = 0u; c < KM; ++c) {
+        pr[c] = (key[c] <= i && visible(i, key[c])) ? exp(s[c] - L) : 0.0;
+        ds[c] = pr[c] * (dp[c] - Di);
+      }
       for (uint d = 0u; d < HEAD_DIM; ++d) {
-        dvacc[d] = fma(pr, dout[qb + d], dvacc[d]);
-        dkacc[d] = fma(ds, q[qb + d], dkacc[d]);
+        const float qv = q[qb + d], dov = dout[qb + d];
+        for (uint c = 0u; c < KM; ++c) {
+          dvacc[c][d] = fma(pr[c], dov, dvacc[c][d]);
+          dkacc[c][d] = fma(ds[c], qv, dkacc[c][d]);
+        }
       }
     }
   }
-  for (uint d = 0u; d < HEAD_DIM; ++d) {
-    dk[idx * HEAD_DIM + d] = p.scale * dkacc[d];
-    dv[idx * HEAD_DIM + d] = dvacc[d];
+  for (uint c = 0u; c < KM; ++c) {
+    if (j0 + c > jlast) break;
+    const uint kb = (key[c] * p.n_kv_heads + g) * HEAD_DIM;
+    for (uint d = 0u; d < HEAD_DIM; ++d) {
+      dk[kb + d] = p.scale * dkacc[c][d];
+      dv[kb + d] = dvacc[c][d];
+    }
   }
 }

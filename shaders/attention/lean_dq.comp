@@ -1,10 +1,12 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
-// Lean variant backward, pass 1 (parallel over query rows): one invocation per (query i, head h) computes
-// D_i = dout_i . out_i (saved for pass 2), then recomputes each visible probability from the saved lse and
-// accumulates dQ_i = scale * sum_j P_ij (dout_i . v_j - D_i) k_j in registers. Must run before lean_dkv.
+// Lean variant backward, pass 1 (parallel over query rows): one invocation per (block of QM consecutive queries,
+// head h) computes D_i = dout_i . out_i (saved for pass 2), then recomputes each visible probability from the
+// saved lse and accumulates dQ_i = scale * sum_j P_ij (dout_i . v_j - D_i) k_j in registers; each k and v row
+// loaded serves QM queries. Must run before lean_dkv.
 layout(local_size_x_id = 0, local_size_y = 1, local_size_z = 1) in;
 layout(constant_id = 1) const uint HEAD_DIM = 64;
+layout(constant_id = 2) const uint QM = 1;
 
 #include "shaders/common/attention_push.h"
 layout(push_constant) uniform Push { AttentionPush p; };
@@ -20,34 +22,61 @@ layout(set = 0, binding = 8) writeonly buffer DQBuf { float dq[]; };
 #include "mask.glsl"
 
 void main() {
+  const uint blocks = (p.T + QM - 1u) / QM;
   const uint idx = gl_GlobalInvocationID.x;
-  if (idx >= p.T * p.n_heads) return;
-  const uint i = idx / p.n_heads, h = idx % p.n_heads;
+  if (idx >= blocks * p.n_heads) return;
+  const uint i0 = (idx / p.n_heads) * QM, h = idx % p.n_heads;
   const uint g = h / (p.n_heads / p.n_kv_heads);
   const uint kstride = p.n_kv_heads * HEAD_DIM;
+  const uint ilast = min(i0 + QM, p.T) - 1u;
 
-  float qr[HEAD_DIM];
-  float dor[HEAD_DIM];
-  float acc[HEAD_DIM];
-  float Di = 0.0;
-  for (uint d = 0u; d < HEAD_DIM; ++d) {
-    qr[d] = p.scale * q[idx * HEAD_DIM + d];
-    dor[d] = dout[idx * HEAD_DIM + d];
-    Di = fma(dor[d], o[idx * HEAD_DIM + d], Di);
-    acc[d] = 0.0;
-  }
-  Dsum[idx] = Di;
-  const float L = lse[idx];
-  for (uint j = 0u; j <= i; ++j) {
-    if (!visible(i, j)) continue;
-    const uint kb = j * kstride + g * HEAD_DIM;
-    float s = 0.0, dp = 0.0;
+  // Rows past T are clamped to the last row (computed, not stored) so the loops stay uniform.
+  uint row[QM];
+  float qr[QM][HEAD_DIM];
+  float dor[QM][HEAD_DIM];
+  float acc[QM][HEAD_DIM];
+  float Di[QM];
+  float L[QM];
+  for (uint a = 0u; a < QM; ++a) {
+    row[a] = min(i0 + a, ilast);
+    const uint r = row[a] * p.n_heads + h;
+    Di[a] = 0.0;
     for (uint d = 0u; d < HEAD_DIM; ++d) {
-      s = fma(qr[d], k[kb + d], s);
-      dp = fma(dor[d], v[kb + d], dp);
+      qr[a][d] = p.scale * q[r * HEAD_DIM + d];
+      dor[a][d] = dout[r * HEAD_DIM + d];
+      Di[a] = fma(dor[a][d], o[r * HEAD_DIM + d], Di[a]);
+      acc[a][d] = 0.0;
     }
-    const float ds = exp(s - L) * (dp - Di);
-    for (uint d = 0u; d < HEAD_DIM; ++d) acc[d] = fma(ds, k[kb + d], acc[d]);
+    L[a] = lse[r];
   }
-  for (uint d = 0u; d < HEAD_DIM; ++d) dq[idx * HEAD_DIM + d] = p.scale * acc[d];
+  for (uint a = 0u; a < QM; ++a)
+    if (i0 + a <= ilast) Dsum[row[a] * p.n_heads + h] = Di[a];
+  for (uint j = 0u; j <= ilast; ++j) {
+    const uint kb = j * kstride + g * HEAD_DIM;
+    float s[QM];
+    float dp[QM];
+    for (uint a = 0u; a < QM; ++a) {
+      s[a] = 0.0;
+      dp[a] = 0.0;
+    }
+    for (uint d = 0u; d < HEAD_DIM; ++d) {
+      const float kv = k[kb + d], vv = v[kb + d];
+      for (uint a = 0u; a < QM; ++a) {
+        s[a] = fma(qr[a][d], kv, s[a]);
+        dp[a] = fma(dor[a][d], vv, dp[a]);
+      }
+    }
+    float ds[QM];
+    for (uint a = 0u; a < QM; ++a)
+      ds[a] = (j <= row[a] && visible(row[a], j)) ? exp(s[a] - L[a]) * (dp[a] - Di[a]) : 0.0;
+    for (uint d = 0u; d < HEAD_DIM; ++d) {
+      const float kv = k[kb + d];
+      for (uint a = 0u; a < QM; ++a) acc[a][d] = fma(ds[a], kv, acc[a][d]);
+    }
+  }
+  for (uint a = 0u; a < QM; ++a) {
+    if (i0 + a > ilast) break;
+    const uint r = row[a] * p.n_heads + h;
+    for (uint d = 0u; d < HEAD_DIM; ++d) dq[r * HEAD_DIM + d] = p.scale * acc[a][d];
+  }
 }

@@ -1,6 +1,7 @@
 // Causal GQA attention: both GPU variants (simple: [n_heads, T, T] scratch; lean: flash-style) against the Eigen
 // reference, forward (out, lse) and backward (dq, dk, dv), and packed-document (segment id) masking against
 // running the documents one by one. The reference itself is tested in tests/ref/test_attention_ref.cpp.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 
@@ -76,9 +77,10 @@ class AttentionGpu : public GpuTest {
  protected:
   // Forward then backward (dout given) on the GPU in one recorded sequence.
   Grads run_gpu(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor* seg, const Tensor& dout,
-                Variant variant, double* fwd_ms = nullptr, double* bwd_ms = nullptr) {
+                Variant variant, double* fwd_ms = nullptr, double* bwd_ms = nullptr, std::uint32_t lean_rows = 0) {
     AttentionOptions opt;
     opt.variant = variant;
+    opt.lean_rows = lean_rows;
     auto dq_ = up(q), dk_ = up(k), dv_ = up(v), ddo = up(dout);
     ops::DeviceTensor dseg;
     if (seg) dseg = up(*seg);
@@ -125,6 +127,26 @@ TEST_P(Attention, GpuMatchesReference) {
   }
 }
 
+// The lean kernels with other query/key block sizes than the profile's (1: no blocking; 3: odd, so T = 7, 33
+// and 130 end in partial blocks). Small head_dim only: each (head_dim, rows) pair is a pipeline to compile.
+TEST_P(Attention, LeanBlockSizesMatchReference) {
+  const OpCase& c = GetParam();
+  const auto T = c.dims[0], H = c.dims[1], Hkv = c.dims[2], D = c.dims[3];
+  if (D > 12) GTEST_SKIP() << "head_dim 64 runs the profile's block size in GpuMatchesReference";
+  Tensor q = random_tensor({T, H, D}, 41), k = random_tensor({T, Hkv, D}, 42), v = random_tensor({T, Hkv, D}, 43);
+  Tensor dout = random_tensor({T, H, D}, 44);
+  const Grads want = run_ref(q, k, v, nullptr, dout);
+  for (std::uint32_t rows : {1u, 3u}) {
+    const Grads got = run_gpu(q, k, v, nullptr, dout, Variant::Lean, nullptr, nullptr, rows);
+    const std::string what = c.name + " lean_rows " + std::to_string(rows);
+    EXPECT_TRUE(within(got.out, want.out, out_tol())) << what << " out";
+    EXPECT_TRUE(within(got.lse, want.lse, lse_tol())) << what << " lse";
+    EXPECT_TRUE(within(got.dq, want.dq, grad_tol())) << what << " dq";
+    EXPECT_TRUE(within(got.dk, want.dk, grad_tol())) << what << " dk";
+    EXPECT_TRUE(within(got.dv, want.dv, grad_tol())) << what << " dv";
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Cases, Attention, ::testing::ValuesIn(attention_cases()),
                          [](const ::testing::TestParamInfo<OpCase>& p) { return p.param.name.substr(10); });
 
@@ -166,9 +188,15 @@ TEST_F(AttentionGpu, SegmentsMatchSeparateDocuments) {
 // Auto must pick the simple kernels up to the profile threshold and the lean ones beyond it.
 TEST_F(AttentionGpu, AutoVariantFollowsProfileThreshold) {
   const auto max_t = dev().profile().param("attention.simple_max_t");
-  AttentionDims small{max_t, 2, 1, 8}, large{max_t + 1, 2, 1, 8};
+  const auto min_d = std::max<std::int64_t>(1, dev().profile().param("attention.simple_min_head_dim"));
+  AttentionDims small{max_t, 2, 1, min_d}, large{max_t + 1, 2, 1, min_d};
   EXPECT_EQ(ops::attention_variant(dev(), small, {}), Variant::Simple);
   EXPECT_EQ(ops::attention_variant(dev(), large, {}), Variant::Lean);
+  if (min_d > 1) {
+    EXPECT_EQ(ops::attention_variant(dev(), {max_t, 2, 1, min_d - 1}, {}), Variant::Lean);
+  }
+  // Beyond the lean kernels' register limit the simple variant is taken whenever its scratch fits.
+  EXPECT_EQ(ops::attention_variant(dev(), {max_t + 1, 1, 1, 300}, {}), Variant::Simple);
   AttentionOptions lean;
   lean.variant = Variant::Lean;
   EXPECT_EQ(ops::attention_scratch_bytes(dev(), small, lean, false), 0u);
