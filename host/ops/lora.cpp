@@ -1,0 +1,81 @@
+#include "host/ops/lora.h"
+
+#include "host/ops/grid.h"
+#include "host/ops/matmul.h"
+#include "host/util/error.h"
+#include "shaders/common/lora_push.h"
+
+namespace pocketlora::ops {
+
+namespace {
+void require_f32(const char* op, std::initializer_list<std::pair<const char*, const DeviceTensor*>> ts) {
+  for (auto& [name, t] : ts)
+    if (t->dtype != DType::F32) throw ShapeError(std::string(op) + ": " + describe(name, *t) + " must be f32");
+}
+}  // namespace
+
+void lora_dropout(vk::Sequence& seq, const DeviceTensor& in, const DeviceTensor& out, const LoraOptions& opt,
+                  bool accumulate) {
+  if (in.shape != out.shape) throw ShapeError("ops::lora_dropout: " + describe("in", in) + " vs " + describe("out", out));
+  require_f32("ops::lora_dropout", {{"in", &in}, {"out", &out}});
+  if (opt.dropout < 0.0f || opt.dropout >= 1.0f)
+    throw InvalidArgument("ops::lora_dropout: p must be in [0, 1), got " + std::to_string(opt.dropout));
+  vk::Device& dev = seq.device();
+  const std::uint32_t wg = dev.profile().u32("lora.wg");
+  shader::DropoutPush push{static_cast<std::uint32_t>(in.numel()), static_cast<std::uint32_t>(opt.seed),
+                           static_cast<std::uint32_t>(opt.seed >> 32), opt.stream, opt.dropout,
+                           accumulate ? 1u : 0u, 1.0f / (1.0f - opt.dropout), 0};
+  seq.dispatch(dev.pipeline({"lora/dropout", {wg}, 2, sizeof(push)}), {vk::reads(in.buf), vk::writes(out.buf)}, push,
+               grid_1d(dev, static_cast<std::uint64_t>(in.numel()), wg), "lora_dropout");
+}
+
+void lora_forward(vk::Sequence& seq, vk::Arena& step, const DeviceTensor& x, const DeviceTensor& a,
+                  const DeviceTensor& b, const DeviceTensor& y, const DeviceTensor& t, const LoraOptions& opt) {
+  const auto [M, K, N, r] = check_lora_shapes("ops::lora_forward", x.shape, a.shape, b.shape, &y.shape);
+  (void)N;
+  if (t.shape != Shape{M, r}) throw ShapeError("ops::lora_forward: " + describe("T", t) + " must be [M, r]");
+  require_f32("ops::lora_forward", {{"X", &x}, {"A", &a}, {"B", &b}, {"Y", &y}, {"T", &t}});
+  DeviceTensor xin = x;
+  if (opt.dropout > 0.0f) {
+    xin = allocate(step, {M, K}, DType::F32, "lora drop(X)");
+    lora_dropout(seq, x, xin, opt, false);
+  }
+  matmul(seq, xin, a, t);                                 // T = drop(X) A^T
+  matmul(seq, t, b, y, {opt.scale, /*accumulate=*/true});  // Y += s T B^T
+}
+
+void lora_backward(vk::Sequence& seq, vk::Arena& step, const DeviceTensor& x, const DeviceTensor& a,
+                   const DeviceTensor& b, const DeviceTensor& t, const DeviceTensor& dy, const DeviceTensor& dx,
+                   const DeviceTensor& da, const DeviceTensor& db, const LoraOptions& opt) {
+  const auto [M, K, N, r] = check_lora_shapes("ops::lora_backward", x.shape, a.shape, b.shape, &dy.shape);
+  (void)N;
+  if (t.shape != Shape{M, r} || dx.shape != x.shape || da.shape != a.shape || db.shape != b.shape)
+    throw ShapeError("ops::lora_backward: " + describe("T", t) + ", " + describe("dX", dx) + ", " + describe("dA", da) +
+                     ", " + describe("dB", db) + " do not fit X " + shape_str(x.shape) + ", A " + shape_str(a.shape) +
+                     ", B " + shape_str(b.shape));
+  require_f32("ops::lora_backward",
+              {{"X", &x}, {"A", &a}, {"B", &b}, {"T", &t}, {"dY", &dy}, {"dX", &dx}, {"dA", &da}, {"dB", &db}});
+  const bool acc = opt.accumulate_grads;
+  // dB = s dY^T T
+  matmul(seq, dy, t, db, {opt.scale, acc, /*trans_a=*/true, /*trans_b=*/true});
+  // G = dY B
+  DeviceTensor g = allocate(step, {M, r}, DType::F32, "lora G");
+  matmul(seq, dy, b, g, {1.0f, false, false, /*trans_b=*/true});
+  // dA = s G^T drop(X)
+  DeviceTensor xin = x;
+  if (opt.dropout > 0.0f) {
+    xin = allocate(step, {M, K}, DType::F32, "lora drop(X) (backward)");
+    lora_dropout(seq, x, xin, opt, false);
+  }
+  matmul(seq, g, xin, da, {opt.scale, acc, true, true});
+  // dX (+)= drop'(s G A)
+  if (opt.dropout > 0.0f) {
+    DeviceTensor dxd = allocate(step, {M, K}, DType::F32, "lora dX before dropout");
+    matmul(seq, g, a, dxd, {opt.scale, false, false, true});
+    lora_dropout(seq, dxd, dx, opt, acc);
+  } else {
+    matmul(seq, g, a, dx, {opt.scale, acc, false, true});
+  }
+}
+
+}  // namespace pocketlora::ops

@@ -1,0 +1,23 @@
+#pragma once
+// GPU LoRA forward / backward (semantics and formulas: host/ref/lora.h), composed from the project's GEMM with
+// transposed operands plus a Philox dropout kernel. Not fused further on purpose: with r <= 128 the
+// intermediate T / G are [M, r] — a few percent of the X / Y traffic — so a fused kernel would save little
+// while the GEMM's tiling (from the device profile) is reused as is.
+// Scratch (`step` arena, valid until the sequence's last submit): drop(X) [M,K] when dropout > 0, G [M,r],
+// and s*G*A [M,K] for the dropout backward.
+#include "host/ops/device_tensor.h"
+#include "host/ref/lora.h"
+
+namespace pocketlora::ops {
+
+// Y += s * drop(X) * A^T * B^T; writes T = drop(X) * A^T [M, r] (keep it for the backward).
+void lora_forward(vk::Sequence& seq, vk::Arena& step, const DeviceTensor& x, const DeviceTensor& a,
+                  const DeviceTensor& b, const DeviceTensor& y, const DeviceTensor& t, const LoraOptions& opt);
+void lora_backward(vk::Sequence& seq, vk::Arena& step, const DeviceTensor& x, const DeviceTensor& a,
+                   const DeviceTensor& b, const DeviceTensor& t, const DeviceTensor& dy, const DeviceTensor& dx,
+                   const DeviceTensor& da, const DeviceTensor& db, const LoraOptions& opt);
+// out (+)= drop(in), as the LoRA path applies it (exposed for tests and for fused users).
+void lora_dropout(vk::Sequence& seq, const DeviceTensor& in, const DeviceTensor& out, const LoraOptions& opt,
+                  bool accumulate);
+
+}  // namespace pocketlora::ops
