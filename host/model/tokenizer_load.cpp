@@ -1,0 +1,34 @@
+// load_tokenizer: picks the reader from the file's first bytes (the extension is only used in messages).
+#include <cstring>
+#include <fstream>
+
+#include <fmt/format.h>
+
+#include "host/model/tokenizer.h"
+#include "host/model/tokenizer_spm.h"
+#include "host/util/error.h"
+
+namespace pocketlora {
+
+std::unique_ptr<Tokenizer> load_tokenizer(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw IoError(fmt::format("{}: cannot open tokenizer file", path.string()));
+  char head[16] = {};
+  in.read(head, sizeof head);
+  const auto got = static_cast<std::size_t>(in.gcount());
+
+  if (got >= 4) {
+    std::int32_t max_len;
+    std::memcpy(&max_len, head, 4);
+    // llama2.c header: a small positive max_token_length. A tokenizer.model starts with the tag byte 0x0A
+    // and a length, which read as an int32 is far larger.
+    if (max_len > 0 && max_len <= 4096) return make_spm_tokenizer(read_llama2c_tokenizer(path));
+    if (static_cast<unsigned char>(head[0]) == 0x0A) return make_spm_tokenizer(read_sentencepiece_model(path));
+  }
+  throw FormatError(fmt::format(
+      "{}: not a recognised tokenizer (expected GGUF, Hugging Face tokenizer.json, SentencePiece tokenizer.model "
+      "or llama2.c tokenizer.bin; file starts with {} bytes that match none)",
+      path.string(), got));
+}
+
+}  // namespace pocketlora
