@@ -1,0 +1,140 @@
+#include "host/ops/optimizer.h"
+
+#include <algorithm>
+#include <bit>
+#include <vector>
+
+#include "host/ops/grid.h"
+#include "host/util/error.h"
+#include "shaders/common/optim_push.h"
+
+namespace pocketlora::ops {
+
+namespace {
+constexpr std::uint32_t kNormChunk = 1024;  // elements per partial sum
+
+DeviceTensor zeros(vk::Device& dev, vk::Arena& arena, const Shape& s, const std::string& what) {
+  DeviceTensor t = allocate(arena, s, DType::F32, what);
+  std::vector<float> z(static_cast<std::size_t>(std::max<std::int64_t>(1, t.numel())), 0.0f);
+  dev.upload(t.buf, z.data(), t.nbytes());
+  return t;
+}
+}  // namespace
+
+DeviceOptimizerState make_optimizer_state(vk::Device& dev, vk::Arena& arena, const OptimizerConfig& cfg,
+                                          const Shape& shape, const std::string& name) {
+  DeviceOptimizerState s;
+  if (cfg.kind == OptimizerKind::Adafactor) {
+    if (shape.size() != 2)
+      throw ShapeError("adafactor factors matrices only; parameter '" + name + "' " + shape_str(shape) + " is not 2-D");
+    s.row = zeros(dev, arena, {shape[0]}, name + ".adafactor_row");
+    s.col = zeros(dev, arena, {shape[1]}, name + ".adafactor_col");
+    s.scratch = zeros(dev, arena, {2}, name + ".adafactor_scratch");
+  } else {
+    s.m = zeros(dev, arena, shape, name + ".m");
+    if (cfg.kind == OptimizerKind::AdamW) s.v = zeros(dev, arena, shape, name + ".v");
+  }
+  return s;
+}
+
+DeviceTensor make_grad_stats(vk::Arena& arena) {
+  return allocate(arena, {GRAD_STATS_WORDS}, DType::I32, "grad stats");
+}
+
+void grad_norm(vk::Sequence& seq, vk::Arena& scratch, const std::vector<DeviceTensor>& grads, float max_norm,
+               const DeviceTensor& stats) {
+  if (grads.empty()) throw InvalidArgument("ops::grad_norm: no gradient tensors");
+  vk::Device& dev = seq.device();
+  const std::uint32_t wg = dev.profile().u32("optim.wg");
+  std::vector<std::uint32_t> table;
+  std::uint32_t chunks = 0;
+  for (auto& g : grads) {
+    if (g.dtype != DType::F32) throw ShapeError("ops::grad_norm: " + describe("gradient", g) + " must be f32");
+    const auto c = static_cast<std::uint32_t>((g.numel() + kNormChunk - 1) / kNormChunk);
+    table.push_back(chunks);
+    table.push_back(c);
+    chunks += c;
+  }
+  DeviceTensor partial = allocate(scratch, {std::max<std::uint32_t>(1, chunks), 2}, DType::F32, "grad norm partials");
+  DeviceTensor tab = allocate(scratch, {static_cast<std::int64_t>(table.size())}, DType::I32, "grad norm table");
+  dev.upload(tab.buf, table.data(), table.size() * 4);
+  const auto& part = dev.pipeline({"optim/grad_norm_partial", {wg}, 2, sizeof(shader::GradNormPush)});
+  for (std::size_t i = 0; i < grads.size(); ++i) {
+    if (grads[i].numel() == 0) continue;
+    shader::GradNormPush push{static_cast<std::uint32_t>(grads[i].numel()), table[2 * i], kNormChunk, 0, 0.0f, 0, 0, 0};
+    seq.dispatch(part, {vk::reads(grads[i].buf), vk::writes(partial.buf)}, push, grid_1d(dev, table[2 * i + 1], wg),
+                 "grad_norm_partial");
+  }
+  shader::GradNormPush push{0, 0, kNormChunk, static_cast<std::uint32_t>(grads.size()), max_norm, 0, 0, 0};
+  seq.dispatch(dev.pipeline({"optim/grad_norm_reduce", {}, 3, sizeof(push)}),
+               {vk::reads(partial.buf), vk::reads(tab.buf), vk::writes(stats.buf)}, push, {1, 1, 1}, "grad_norm_reduce");
+}
+
+void optimizer_step(vk::Sequence& seq, const OptimizerConfig& cfg, std::int64_t step, const DeviceTensor& param,
+                    const DeviceTensor& grad, const DeviceOptimizerState& st, const DeviceTensor& stats) {
+  if (grad.shape != param.shape || param.dtype != DType::F32 || grad.dtype != DType::F32)
+    throw ShapeError(std::string("ops::optimizer_step (") + optimizer_name(cfg.kind) + "): " + describe("grad", grad) +
+                     " vs " + describe("param", param) + " — expected equal shapes, f32");
+  vk::Device& dev = seq.device();
+  const std::uint32_t wg = dev.profile().u32("optim.wg");
+  const StepConstants k = step_constants(cfg, step);
+  const auto n = static_cast<std::uint32_t>(param.numel());
+  shader::OptimPush push{n, 0, 0, static_cast<std::uint32_t>(step), cfg.lr, cfg.beta1, cfg.beta2, cfg.eps,
+                         cfg.weight_decay, k.bias_correction1, k.bias_correction2_sqrt, cfg.clip_threshold, 0, 0, 0, 0};
+  const auto grid = grid_1d(dev, n, wg);
+  switch (cfg.kind) {
+    case OptimizerKind::AdamW:
+      seq.dispatch(dev.pipeline({"optim/adamw", {wg}, 5, sizeof(push)}),
+                   {vk::reads(stats.buf), vk::writes(param.buf), vk::reads(grad.buf), vk::writes(st.m.buf),
+                    vk::writes(st.v.buf)},
+                   push, grid, "adamw");
+      break;
+    case OptimizerKind::Lion:
+      seq.dispatch(dev.pipeline({"optim/lion", {wg}, 4, sizeof(push)}),
+                   {vk::reads(stats.buf), vk::writes(param.buf), vk::reads(grad.buf), vk::writes(st.m.buf)}, push, grid,
+                   "lion");
+      break;
+    case OptimizerKind::SGD:
+      push.beta2 = cfg.dampening;
+      push.flags = cfg.nesterov ? 1u : 0u;
+      seq.dispatch(dev.pipeline({"optim/sgd", {wg}, 4, sizeof(push)}),
+                   {vk::reads(stats.buf), vk::writes(param.buf), vk::reads(grad.buf), vk::writes(st.m.buf)}, push, grid,
+                   "sgd");
+      break;
+    case OptimizerKind::Adafactor: {
+      if (param.rank() != 2)
+        throw ShapeError("ops::optimizer_step (adafactor): " + describe("param", param) + " must be 2-D");
+      push.rows = static_cast<std::uint32_t>(param.dim(0));
+      push.cols = static_cast<std::uint32_t>(param.dim(1));
+      push.beta2 = k.beta2_t;
+      seq.dispatch(dev.pipeline({"optim/adafactor_rows", {wg}, 3, sizeof(push)}),
+                   {vk::reads(stats.buf), vk::reads(grad.buf), vk::writes(st.row.buf)}, push, grid_1d(dev, push.rows, wg),
+                   "adafactor_rows");
+      seq.dispatch(dev.pipeline({"optim/adafactor_cols", {wg}, 3, sizeof(push)}),
+                   {vk::reads(stats.buf), vk::reads(grad.buf), vk::writes(st.col.buf)}, push, grid_1d(dev, push.cols, wg),
+                   "adafactor_cols");
+      seq.dispatch(dev.pipeline({"optim/adafactor_rms", {}, 5, sizeof(push)}),
+                   {vk::reads(stats.buf), vk::reads(grad.buf), vk::reads(st.row.buf), vk::reads(st.col.buf),
+                    vk::writes(st.scratch.buf)},
+                   push, {1, 1, 1}, "adafactor_rms");
+      seq.dispatch(dev.pipeline({"optim/adafactor_apply", {wg}, 6, sizeof(push)}),
+                   {vk::reads(stats.buf), vk::reads(grad.buf), vk::reads(st.row.buf), vk::reads(st.col.buf),
+                    vk::reads(st.scratch.buf), vk::writes(param.buf)},
+                   push, grid, "adafactor_apply");
+      break;
+    }
+  }
+}
+
+GradStats read_grad_stats(vk::Device& dev, const DeviceTensor& stats) {
+  std::uint32_t w[GRAD_STATS_WORDS];
+  dev.download(stats.buf, w, sizeof w);
+  GradStats s;
+  s.norm = std::bit_cast<float>(w[GRAD_STATS_NORM]);
+  s.clip_scale = std::bit_cast<float>(w[GRAD_STATS_CLIP_SCALE]);
+  s.skip = w[GRAD_STATS_SKIP] != 0;
+  s.first_bad = w[GRAD_STATS_FIRST_BAD] == 0xffffffffu ? -1 : static_cast<std::int64_t>(w[GRAD_STATS_FIRST_BAD]);
+  return s;
+}
+
+}  // namespace pocketlora::ops

@@ -1,0 +1,46 @@
+#ifndef PL_SHADERS_COMMON_OPTIM_PUSH_H
+#define PL_SHADERS_COMMON_OPTIM_PUSH_H
+#include "shaders/common/host_shared.h"
+PL_SHADER_NAMESPACE_BEGIN
+// Global gradient statistics shared by every optimizer kernel of a step (uint buffer, floats as bits):
+#define GRAD_STATS_NORM 0u        // global L2 norm of all gradients (before clipping)
+#define GRAD_STATS_CLIP_SCALE 1u  // min(1, max_norm / (norm + 1e-6)); 1 when clipping is off
+#define GRAD_STATS_SKIP 2u        // 1 when any gradient element is NaN/Inf: every update of the step is skipped
+#define GRAD_STATS_FIRST_BAD 3u   // index of the first tensor holding a NaN/Inf, or 0xffffffff
+#define GRAD_STATS_WORDS 4u
+
+struct GradNormPush {
+  uint n;           // elements of this tensor
+  uint chunk_base;  // first partial slot of this tensor
+  uint chunk_size;  // elements per partial
+  uint tensors;     // reduce: number of tensors in the table
+  float max_norm;   // reduce: clipping threshold (<= 0: no clipping)
+  uint pad0;
+  uint pad1;
+  uint pad2;
+};
+PL_CHECK_PUSH_SIZE(GradNormPush, 32)
+
+// One optimizer step on one tensor of n elements (rows x cols for Adafactor). Bias corrections and powers
+// are computed on the host in double and passed as floats, so CPU and GPU use identical constants.
+struct OptimPush {
+  uint n;
+  uint rows;
+  uint cols;
+  uint step;
+  float lr;
+  float beta1;  // Adam/Lion beta1, SGD momentum
+  float beta2;  // Adam/Lion beta2, Adafactor decay beta2_t, SGD dampening
+  float eps;    // Adam eps, Adafactor eps1 (added to g^2)
+  float weight_decay;
+  float bias_correction1;       // Adam: 1 - beta1^t
+  float bias_correction2_sqrt;  // Adam: sqrt(1 - beta2^t)
+  float clip_threshold;         // Adafactor update clipping (RMS), e.g. 1.0
+  uint flags;                   // SGD: bit 0 nesterov
+  uint pad0;
+  uint pad1;
+  uint pad2;
+};
+PL_CHECK_PUSH_SIZE(OptimPush, 64)
+PL_SHADER_NAMESPACE_END
+#endif

@@ -1,0 +1,21 @@
+#version 450
+#extension GL_GOOGLE_include_directive : require
+// Adafactor pass 2: column statistic C[c] = b2t*C[c] + (1-b2t) * mean_r(g^2 + eps1).
+layout(local_size_x_id = 0) in;
+#include "shaders/common/optim_push.h"
+layout(push_constant) uniform Push { OptimPush p; };
+#include "common.glsl"
+layout(set = 0, binding = 1) readonly buffer G { float grad[]; };
+layout(set = 0, binding = 2) buffer C { float col_stat[]; };
+
+void main() {
+  const uint c = gl_GlobalInvocationID.x;
+  if (c >= p.cols || step_skipped()) return;
+  const float cs = clip_scale();
+  float s = 0.0;
+  for (uint r = 0u; r < p.rows; ++r) {
+    const float g = grad[r * p.cols + c] * cs;
+    s += g * g + p.eps;
+  }
+  col_stat[c] = p.beta2 * col_stat[c] + (1.0 - p.beta2) * (s / float(p.rows));
+}
