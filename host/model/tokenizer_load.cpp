@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "host/model/tokenizer.h"
+#include "host/model/tokenizer_bpe.h"
 #include "host/model/tokenizer_spm.h"
 #include "host/util/error.h"
 
@@ -17,6 +18,9 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::filesystem::path& path) {
   in.read(head, sizeof head);
   const auto got = static_cast<std::size_t>(in.gcount());
 
+  std::size_t first = 0;  // first non-whitespace byte, for JSON
+  while (first < got && (head[first] == ' ' || head[first] == '\t' || head[first] == '\r' || head[first] == '\n')) ++first;
+  if (first < got && head[first] == '{') return make_byte_bpe_tokenizer(read_hf_tokenizer_json(path));
   if (got >= 4) {
     std::int32_t max_len;
     std::memcpy(&max_len, head, 4);
