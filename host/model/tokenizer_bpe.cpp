@@ -21,6 +21,50 @@ struct MergeInfo {
   std::int32_t result;
 };
 
+// Open-addressing hash table (pair of ids -> merge): one flat array instead of 280k heap nodes, which is
+// most of the load time with std::unordered_map.
+class MergeTable {
+ public:
+  void reserve(std::size_t n) {
+    std::size_t cap = 16;
+    while (cap < 2 * n) cap <<= 1;
+    slots_.assign(cap, Slot{kEmpty, {}});
+    mask_ = cap - 1;
+  }
+  // Keeps the first insertion of a key (the lowest rank).
+  void insert(std::uint64_t k, MergeInfo m) {
+    for (std::size_t i = hash(k) & mask_;; i = (i + 1) & mask_) {
+      if (slots_[i].key == k) return;
+      if (slots_[i].key == kEmpty) {
+        slots_[i] = {k, m};
+        return;
+      }
+    }
+  }
+  const MergeInfo* find(std::uint64_t k) const {
+    if (slots_.empty()) return nullptr;
+    for (std::size_t i = hash(k) & mask_;; i = (i + 1) & mask_) {
+      if (slots_[i].key == k) return &slots_[i].value;
+      if (slots_[i].key == kEmpty) return nullptr;
+    }
+  }
+
+ private:
+  static constexpr std::uint64_t kEmpty = ~std::uint64_t{0};  // ids are non-negative int32: never a real key
+  struct Slot {
+    std::uint64_t key;
+    MergeInfo value;
+  };
+  static std::size_t hash(std::uint64_t k) {
+    k ^= k >> 33;
+    k *= 0xff51afd7ed558ccdULL;
+    k ^= k >> 33;
+    return static_cast<std::size_t>(k);
+  }
+  std::vector<Slot> slots_;
+  std::size_t mask_ = 0;
+};
+
 class ByteBpeTokenizer final : public Tokenizer {
  public:
   explicit ByteBpeTokenizer(ByteBpeVocab v) : v_(std::move(v)) {
@@ -37,9 +81,9 @@ class ByteBpeTokenizer final : public Tokenizer {
                                       v_.source, b, byte_strings[b]));
       byte_id_[b] = it->second;
     }
-    // Reverse alphabet for decoding: code point -> byte.
-    std::unordered_map<char32_t, std::uint8_t> rev;
-    for (unsigned b = 0; b < 256; ++b) rev.emplace(byte_to_unicode(static_cast<std::uint8_t>(b)), static_cast<std::uint8_t>(b));
+    // Reverse alphabet for decoding: code point (all below U+0144) -> byte + 1, 0 = not in the alphabet.
+    std::uint16_t rev[0x144] = {};
+    for (unsigned b = 0; b < 256; ++b) rev[byte_to_unicode(static_cast<std::uint8_t>(b))] = static_cast<std::uint16_t>(b + 1);
     bytes_.resize(n);
     for (std::size_t i = 0; i < n; ++i) {
       const std::string& p = v_.pieces[i];
@@ -50,23 +94,24 @@ class ByteBpeTokenizer final : public Tokenizer {
       std::string& out = bytes_[i];
       for (std::size_t k = 0; k < p.size();) {
         const utf8::Char c = utf8::next(p, k);
-        auto it = rev.find(c.cp);
-        if (it == rev.end())
+        if (c.cp >= 0x144 || rev[c.cp] == 0)
           throw FormatError(fmt::format("{}: model.vocab entry {} ('{}') has a character outside the byte-level alphabet",
                                         v_.source, i, p));
-        out += static_cast<char>(it->second);
+        out += static_cast<char>(rev[c.cp] - 1);
         k += c.len;
       }
     }
     merges_.reserve(v_.merges.size());
+    std::string ab;
     for (std::size_t r = 0; r < v_.merges.size(); ++r) {
       const auto& [a, b] = v_.merges[r];
-      auto ia = ids_.find(a), ib = ids_.find(b), ic = ids_.find(a + b);
+      ab.assign(a).append(b);
+      auto ia = ids_.find(a), ib = ids_.find(b), ic = ids_.find(ab);
       if (ia == ids_.end() || ib == ids_.end() || ic == ids_.end())
         throw FormatError(fmt::format("{}: model.merges[{}] '{} {}': {} is not in model.vocab", v_.source, r, a, b,
                                       ia == ids_.end() ? a : ib == ids_.end() ? b : a + b));
       // The first (lowest-rank) occurrence of a pair wins.
-      merges_.emplace(key(ia->second, ib->second), MergeInfo{static_cast<std::int32_t>(r), ic->second});
+      merges_.insert(key(ia->second, ib->second), MergeInfo{static_cast<std::int32_t>(r), ic->second});
     }
     // Added tokens matched before pre-tokenization, longest first.
     for (std::size_t i = 0; i < n; ++i)
@@ -164,10 +209,10 @@ class ByteBpeTokenizer final : public Tokenizer {
   }
 
   std::optional<std::int32_t> merge_of(std::int32_t a, std::int32_t b, std::int32_t& rank) const {
-    auto it = merges_.find(key(a, b));
-    if (it == merges_.end()) return std::nullopt;
-    rank = it->second.rank;
-    return it->second.result;
+    const MergeInfo* m = merges_.find(key(a, b));
+    if (!m) return std::nullopt;
+    rank = m->rank;
+    return m->result;
   }
 
   void encode_word(std::string_view w, std::vector<std::int32_t>& ids, Scratch& s) const {
@@ -222,7 +267,7 @@ class ByteBpeTokenizer final : public Tokenizer {
 
   ByteBpeVocab v_;
   StringMap<std::int32_t> ids_;
-  std::unordered_map<std::uint64_t, MergeInfo> merges_;
+  MergeTable merges_;
   std::int32_t byte_id_[256];
   std::string byte_str_[256];
   std::vector<std::string> bytes_;  // decoded bytes of each id

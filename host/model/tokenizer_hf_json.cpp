@@ -95,9 +95,10 @@ ByteBpeVocab read_hf_tokenizer_json(const std::filesystem::path& path) {
   const json& vocab = need(path, model, "vocab", "model.vocab", json::value_t::object);
   const json& added = need(path, j, "added_tokens", "added_tokens", json::value_t::array);
   const std::size_t limit = vocab.size() + added.size();  // ids beyond this would leave holes
-  auto place = [&](std::int64_t id, std::string s, std::string_view field) {
+  // `field` is only formatted on error: the vocabulary has 128k entries.
+  auto place = [&](std::int64_t id, std::string s, const auto& field) {
     if (id < 0 || static_cast<std::size_t>(id) >= limit)
-      bad(path, field, fmt::format("id {} outside 0..{}", id, limit - 1));
+      bad(path, field(), fmt::format("id {} outside 0..{}", id, limit - 1));
     const auto i = static_cast<std::size_t>(id);
     if (i >= v.pieces.size()) {
       v.pieces.resize(i + 1);
@@ -107,9 +108,10 @@ ByteBpeVocab read_hf_tokenizer_json(const std::filesystem::path& path) {
     return std::pair{i, std::move(s)};
   };
   std::vector<bool> seen;
+  v.pieces.reserve(limit);
   for (auto it = vocab.begin(); it != vocab.end(); ++it) {
     if (!it->is_number_integer()) bad(path, fmt::format("model.vocab[\"{}\"]", it.key()), "id is not an integer");
-    auto [i, s] = place(it->get<std::int64_t>(), it.key(), fmt::format("model.vocab[\"{}\"]", it.key()));
+    auto [i, s] = place(it->get<std::int64_t>(), it.key(), [&] { return fmt::format("model.vocab[\"{}\"]", it.key()); });
     seen.resize(v.pieces.size(), false);
     if (seen[i]) bad(path, fmt::format("model.vocab[\"{}\"]", it.key()), fmt::format("id {} used twice", i));
     seen[i] = true;
@@ -120,7 +122,7 @@ ByteBpeVocab read_hf_tokenizer_json(const std::filesystem::path& path) {
     const json& a = added[k];
     const json& id = need(path, a, "id", field + ".id", json::value_t::number_unsigned);
     const json& content = need(path, a, "content", field + ".content", json::value_t::string);
-    auto [i, s] = place(id.get<std::int64_t>(), content.get<std::string>(), field + ".id");
+    auto [i, s] = place(id.get<std::int64_t>(), content.get<std::string>(), [&] { return field + ".id"; });
     seen.resize(v.pieces.size(), false);
     if (seen[i] && v.pieces[i] != s) bad(path, field, fmt::format("id {} is already '{}'", i, v.pieces[i]));
     seen[i] = true;

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <queue>
+#include <unordered_map>
 
 #include <fmt/format.h>
 
@@ -39,6 +40,11 @@ class SpmTokenizer final : public Tokenizer {
       if (t == SpmTokenType::UserDefined && !v_.pieces[i].empty()) user_defined_.push_back(v_.pieces[i]);
       if ((t == SpmTokenType::Control || t == SpmTokenType::UserDefined) && !v_.pieces[i].empty())
         specials_.emplace_back(v_.pieces[i], id);
+    }
+    chunkable_ = user_defined_.empty();
+    for (const auto& [p, id] : mergeable_) {
+      const std::size_t lead = leading_spaces(p);
+      if (p.find(kSpace, lead) != std::string::npos) chunkable_ = false;
     }
     // Longest first so "<|im_start|>" wins over a shorter prefix.
     auto longer = [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); };
@@ -169,6 +175,28 @@ class SpmTokenizer final : public Tokenizer {
   void encode_fragment(std::string_view raw, std::vector<std::int32_t>& out) const {
     const std::string s = normalize(raw);
     if (s.empty()) return;
+    if (!chunkable_) {
+      merge_chunk(s, out);
+      return;
+    }
+    // No piece has "▁" after another character, so no merge crosses the start of a run of "▁": encode
+    // each such chunk on its own (same result, shorter heaps) and reuse the ids of repeated chunks.
+    std::unordered_map<std::string_view, std::vector<std::int32_t>> cache;
+    const std::string_view sv = s;
+    std::size_t begin = 0;
+    auto flush = [&](std::size_t end) {
+      const std::string_view chunk = sv.substr(begin, end - begin);
+      auto [it, fresh] = cache.try_emplace(chunk);
+      if (fresh) merge_chunk(chunk, it->second);
+      out.insert(out.end(), it->second.begin(), it->second.end());
+      begin = end;
+    };
+    for (std::size_t i = 1; i < sv.size(); ++i)
+      if (sv.substr(i).starts_with(kSpace) && !sv.substr(0, i).ends_with(kSpace) && i > begin) flush(i);
+    flush(sv.size());
+  }
+
+  void merge_chunk(std::string_view s, std::vector<std::int32_t>& out) const {
     std::vector<Symbol> sym;
     sym.reserve(s.size());
     for (std::size_t i = 0; i < s.size();) {
@@ -256,7 +284,14 @@ class SpmTokenizer final : public Tokenizer {
     if (v_.unk) out.push_back(*v_.unk);
   }
 
+  static std::size_t leading_spaces(std::string_view p) {
+    std::size_t k = 0;
+    while (p.substr(k).starts_with(kSpace)) k += kSpace.size();
+    return k;
+  }
+
   SpmVocab v_;
+  bool chunkable_ = false;
   StringMap<std::int32_t> all_, mergeable_;
   std::int32_t byte_id_[256];  // -1 where the vocabulary has no <0xXX> piece
   std::vector<std::string> user_defined_;
