@@ -20,7 +20,7 @@ struct TokArgs {
                                          "tokenizers/llama.cpp-vocab/ggml-vocab-llama-spm.gguf",
                                          "tokenizers/llama3/tokenizer.json"};
   int reps = 5;
-  std::string out = "bench_tokenizer.json";
+  std::string out = "bench-tokenizer.json";
 };
 
 int run(TokArgs& a) {

@@ -92,6 +92,13 @@ TEST(TokenizerSpm, RoundTripsRandomUnicode) {
       for (auto id : ids) ASSERT_TRUE(id >= 0 && id < tok->vocab_size());
       ASSERT_EQ(tok->decode(ids), s) << path << " case " << i;
     }
+    // Invalid UTF-8: each stray byte is a symbol of its own and comes back through its <0xXX> piece.
+    std::uniform_int_distribution<int> byte(0, 255), len(0, 30);
+    for (int i = 0; i < 200; ++i) {
+      std::string s;
+      for (int k = len(rng); k > 0; --k) s += static_cast<char>(byte(rng));
+      ASSERT_EQ(tok->decode(tok->encode(s, false)), s) << path << " raw case " << i;
+    }
   }
 }
 
