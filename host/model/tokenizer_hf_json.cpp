@@ -25,6 +25,43 @@ json parse_file(const std::filesystem::path& path) {
   }
 }
 
+// The vocabulary (128k entries) and merges (280k) are moved out while parsing instead of being kept in the
+// DOM (std::map nodes): this roughly halves load time. Everything else stays in the DOM.
+struct BigFields {
+  std::vector<std::pair<std::string, json>> vocab;
+  std::vector<json> merges;
+};
+
+json parse_tokenizer_json(const std::filesystem::path& path, BigFields& big) {
+  MappedFile f(path);
+  std::string top, sub, key;
+  json::parser_callback_t cb = [&](int depth, json::parse_event_t ev, json& parsed) {
+    using E = json::parse_event_t;
+    if (ev == E::key && depth == 1) {
+      top = parsed.get<std::string>();
+      sub.clear();
+    } else if (ev == E::key && depth == 2 && top == "model") {
+      sub = parsed.get<std::string>();
+    } else if (depth == 3 && top == "model") {
+      if (sub == "vocab" && ev == E::key) {
+        key = std::move(parsed.get_ref<std::string&>());
+      } else if (sub == "vocab" && ev == E::value) {
+        big.vocab.emplace_back(std::move(key), std::move(parsed));
+        return false;
+      } else if (sub == "merges" && (ev == E::value || ev == E::array_end)) {
+        big.merges.push_back(std::move(parsed));
+        return false;
+      }
+    }
+    return true;
+  };
+  try {
+    return json::parse(f.data(), f.data() + f.size(), cb);
+  } catch (const json::parse_error& e) {
+    throw FormatError(fmt::format("{}: invalid JSON: {}", path.string(), e.what()));
+  }
+}
+
 [[noreturn]] void bad(const std::filesystem::path& p, std::string_view field, std::string_view what) {
   throw FormatError(fmt::format("{}: {}: {}", p.string(), field, what));
 }
@@ -77,7 +114,8 @@ void check_pre_tokenizer(const std::filesystem::path& p, const json& j) {
 }  // namespace
 
 ByteBpeVocab read_hf_tokenizer_json(const std::filesystem::path& path) {
-  const json j = parse_file(path);
+  BigFields big;
+  const json j = parse_tokenizer_json(path, big);
   if (!j.is_object()) bad(path, "(top level)", "not a JSON object");
   ByteBpeVocab v;
   v.source = path.string();
@@ -92,7 +130,8 @@ ByteBpeVocab read_hf_tokenizer_json(const std::filesystem::path& path) {
       bad(path, fmt::format("model.{}", k), "not supported");
   if (auto it = model.find("ignore_merges"); it != model.end() && it->is_boolean()) v.ignore_merges = it->get<bool>();
 
-  const json& vocab = need(path, model, "vocab", "model.vocab", json::value_t::object);
+  need(path, model, "vocab", "model.vocab", json::value_t::object);
+  const auto& vocab = big.vocab;
   const json& added = need(path, j, "added_tokens", "added_tokens", json::value_t::array);
   const std::size_t limit = vocab.size() + added.size();  // ids beyond this would leave holes
   // `field` is only formatted on error: the vocabulary has 128k entries.
@@ -109,11 +148,11 @@ ByteBpeVocab read_hf_tokenizer_json(const std::filesystem::path& path) {
   };
   std::vector<bool> seen;
   v.pieces.reserve(limit);
-  for (auto it = vocab.begin(); it != vocab.end(); ++it) {
-    if (!it->is_number_integer()) bad(path, fmt::format("model.vocab[\"{}\"]", it.key()), "id is not an integer");
-    auto [i, s] = place(it->get<std::int64_t>(), it.key(), [&] { return fmt::format("model.vocab[\"{}\"]", it.key()); });
+  for (const auto& [k, id] : vocab) {
+    if (!id.is_number_integer()) bad(path, fmt::format("model.vocab[\"{}\"]", k), "id is not an integer");
+    auto [i, s] = place(id.get<std::int64_t>(), k, [&] { return fmt::format("model.vocab[\"{}\"]", k); });
     seen.resize(v.pieces.size(), false);
-    if (seen[i]) bad(path, fmt::format("model.vocab[\"{}\"]", it.key()), fmt::format("id {} used twice", i));
+    if (seen[i]) bad(path, fmt::format("model.vocab[\"{}\"]", k), fmt::format("id {} used twice", i));
     seen[i] = true;
     v.pieces[i] = std::move(s);
   }
@@ -133,7 +172,8 @@ ByteBpeVocab read_hf_tokenizer_json(const std::filesystem::path& path) {
   for (std::size_t i = 0; i < v.pieces.size(); ++i)
     if (!seen[i]) bad(path, "model.vocab", fmt::format("no token has id {} (ids must be dense)", i));
 
-  const json& merges = need(path, model, "merges", "model.merges", json::value_t::array);
+  need(path, model, "merges", "model.merges", json::value_t::array);
+  const auto& merges = big.merges;
   v.merges.reserve(merges.size());
   for (std::size_t r = 0; r < merges.size(); ++r) {
     const json& m = merges[r];
