@@ -45,7 +45,16 @@ class SpmTokenizer final : public Tokenizer {
     for (const auto& [p, id] : mergeable_) {
       const std::size_t lead = leading_spaces(p);
       if (p.find(kSpace, lead) != std::string::npos) chunkable_ = false;
+      // Characters of multi-character pieces can be merged with a neighbour; all others never are.
+      if (utf8::next(p, 0).len == p.size()) continue;
+      for (std::size_t k = 0; k < p.size();) {
+        const utf8::Char c = utf8::next(p, k);
+        if (c.cp < 0x10000) joinable_bmp_[c.cp] = true;
+        else joinable_astral_.push_back(c.cp);
+        k += c.len;
+      }
     }
+    std::sort(joinable_astral_.begin(), joinable_astral_.end());
     // Longest first so "<|im_start|>" wins over a shorter prefix.
     auto longer = [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); };
     std::stable_sort(specials_.begin(), specials_.end(), longer);
@@ -179,8 +188,9 @@ class SpmTokenizer final : public Tokenizer {
       merge_chunk(s, out);
       return;
     }
-    // No piece has "▁" after another character, so no merge crosses the start of a run of "▁": encode
-    // each such chunk on its own (same result, shorter heaps) and reuse the ids of repeated chunks.
+    // No piece has "▁" after another character, so no merge crosses the start of a run of "▁"; nor can one
+    // touch a character that occurs in no multi-character piece (e.g. "\n" in Llama 2). Encode each chunk
+    // between such boundaries on its own (same result, shorter heaps) and reuse the ids of repeated chunks.
     std::unordered_map<std::string_view, std::vector<std::int32_t>> cache;
     const std::string_view sv = s;
     std::size_t begin = 0;
@@ -191,8 +201,16 @@ class SpmTokenizer final : public Tokenizer {
       out.insert(out.end(), it->second.begin(), it->second.end());
       begin = end;
     };
-    for (std::size_t i = 1; i < sv.size(); ++i)
-      if (sv.substr(i).starts_with(kSpace) && !sv.substr(0, i).ends_with(kSpace) && i > begin) flush(i);
+    bool prev_space = false, prev_lone = false;
+    for (std::size_t i = 0; i < sv.size();) {
+      const utf8::Char c = utf8::next(sv, i);
+      const bool space = c.len == kSpace.size() && sv.substr(i).starts_with(kSpace);
+      const bool lone = c.cp == utf8::kInvalid || !joinable(c.cp);
+      if (i > begin && ((space && !prev_space) || lone || prev_lone)) flush(i);
+      prev_space = space;
+      prev_lone = lone;
+      i += c.len;
+    }
     flush(sv.size());
   }
 
@@ -290,8 +308,15 @@ class SpmTokenizer final : public Tokenizer {
     return k;
   }
 
+  bool joinable(char32_t cp) const {
+    if (cp < 0x10000) return joinable_bmp_[cp];
+    return std::binary_search(joinable_astral_.begin(), joinable_astral_.end(), cp);
+  }
+
   SpmVocab v_;
   bool chunkable_ = false;
+  std::vector<bool> joinable_bmp_ = std::vector<bool>(0x10000, false);
+  std::vector<char32_t> joinable_astral_;
   StringMap<std::int32_t> all_, mergeable_;
   std::int32_t byte_id_[256];  // -1 where the vocabulary has no <0xXX> piece
   std::vector<std::string> user_defined_;
