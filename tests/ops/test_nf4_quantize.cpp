@@ -1,12 +1,12 @@
-// GPU NF4 quantization (first level) vs the bitsandbytes CUDA rule written out here independently: absmax =
-// max|x| per 64-block of the flattened tensor; code = number of CUDA thresholds t with x * (1/absmax) > t;
-// high nibble first; all-zero blocks give code 0 with absmax 0. Codes and absmax must match bit for bit.
+// GPU NF4 quantization (first level) vs the CPU reference (host/ref/nf4_quantize.h, itself checked against
+// hand-computed cases in tests/ref/test_nf4_quantize.cpp): codes and absmax must match bit for bit.
 #include <cmath>
 #include <limits>
 
 #include "gpu/gpu_fixture.h"
 #include "harness/op_harness.h"
 #include "host/ops/nf4_quantize.h"
+#include "host/ref/nf4_quantize.h"
 #include "host/util/error.h"
 #include "shaders/common/nf4_codebook.h"
 
@@ -17,20 +17,7 @@ namespace {
 
 ops::Nf4FirstLevel cpu_rule(const std::vector<float>& x) {
   ops::Nf4FirstLevel r;
-  const std::size_t n = x.size(), blocks = (n + 63) / 64;
-  r.codes.assign((n + 1) / 2, 0);
-  for (std::size_t b = 0; b < blocks; ++b) {
-    float amax = 0;
-    for (std::size_t i = b * 64; i < std::min(n, b * 64 + 64); ++i) amax = std::max(amax, std::fabs(x[i]));
-    r.absmax.push_back(amax);
-    const float inv = 1.0f / amax;
-    for (std::size_t i = b * 64; i < std::min(n, b * 64 + 64); ++i) {
-      const float v = x[i] * inv;  // NaN for an all-zero block: no threshold is exceeded
-      std::uint8_t c = 0;
-      for (float t : kNf4Thresholds) c += v > t ? 1 : 0;
-      r.codes[i / 2] |= static_cast<std::uint8_t>(i % 2 == 0 ? c << 4 : c);
-    }
-  }
+  quantize_nf4_codes(x, r.codes, r.absmax);
   return r;
 }
 
@@ -53,6 +40,20 @@ TEST_F(Nf4Quantize, RandomTensorsMatchBitForBit) {
     auto got = ops::quantize_nf4_blocking(dev(), arena(), up(t), "w");
     expect_same(got, cpu_rule(t.to_float_vector()), "shape " + shape_str(shape));
   }
+}
+
+TEST_F(Nf4Quantize, GpuPathPlusHostDoubleQuantEqualsCpuQuantizer) {
+  // The phone path: first level on the GPU, the absmax array (1/64 of the data) double-quantized on the host
+  // by the reference. Must produce the same bytes as the CPU quantizer.
+  Tensor t = random_tensor({300, 172}, 8, -2.0f, 2.0f);
+  auto gpu = ops::quantize_nf4_blocking(dev(), arena(), up(t), "w");
+  auto cpu = quantize_nf4({t.data<float>(), static_cast<std::size_t>(t.numel())}, t.shape(), true, "w");
+  EXPECT_EQ(gpu.codes, cpu.codes);
+  EXPECT_EQ(gpu.absmax, cpu.absmax);
+  auto dq = double_quantize_absmax(gpu.absmax);
+  EXPECT_EQ(dq.absmax_q, cpu.dq.absmax_q);
+  EXPECT_EQ(dq.nested_absmax, cpu.dq.nested_absmax);
+  EXPECT_EQ(dq.offset, cpu.dq.offset);
 }
 
 TEST_F(Nf4Quantize, HandComputedCases) {
