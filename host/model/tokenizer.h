@@ -34,7 +34,8 @@ class Tokenizer {
 };
 
 // Detects the format from the file (GGUF, llama2.c tokenizer.bin, SentencePiece tokenizer.model, HF
-// tokenizer.json) and loads it; errors name the file and what was expected.
+// tokenizer.json) and loads it; errors name the file and what was expected. A folder is searched for
+// tokenizer.json, tokenizer.model, tokenizer.bin (in that order).
 std::unique_ptr<Tokenizer> load_tokenizer(const std::filesystem::path& path);
 
 }  // namespace pocketlora

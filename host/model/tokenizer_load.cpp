@@ -12,6 +12,12 @@
 namespace pocketlora {
 
 std::unique_ptr<Tokenizer> load_tokenizer(const std::filesystem::path& path) {
+  // A model folder (Hugging Face layout): the tokenizer file inside it.
+  if (std::filesystem::is_directory(path)) {
+    for (const char* name : {"tokenizer.json", "tokenizer.model", "tokenizer.bin"})
+      if (std::filesystem::is_regular_file(path / name)) return load_tokenizer(path / name);
+    throw IoError(fmt::format("{}: folder has no tokenizer.json, tokenizer.model or tokenizer.bin", path.string()));
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) throw IoError(fmt::format("{}: cannot open tokenizer file", path.string()));
   char head[16] = {};

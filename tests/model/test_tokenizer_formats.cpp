@@ -179,6 +179,11 @@ TEST(TokenizerFormats, UnknownFormatAndMissingFile) {
   test::write_bytes(dir / "empty", "");
   expect_format_error(dir / "empty", "");
   EXPECT_THROW(load_tokenizer(dir / "missing.model"), IoError);
+  // A folder without a tokenizer file; with one, that file is loaded.
+  std::filesystem::create_directory(dir / "model");
+  EXPECT_THROW(load_tokenizer(dir / "model"), IoError);
+  test::write_bytes(dir / "model" / "tokenizer.model", tiny_model());
+  EXPECT_EQ(load_tokenizer(dir / "model")->vocab_size(), 9);
 }
 
 }  // namespace
