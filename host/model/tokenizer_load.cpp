@@ -24,6 +24,7 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::filesystem::path& path) {
   in.read(head, sizeof head);
   const auto got = static_cast<std::size_t>(in.gcount());
 
+  if (got >= 4 && std::memcmp(head, "GGUF", 4) == 0) return make_spm_tokenizer(read_gguf_spm_vocab(path));
   std::size_t first = 0;  // first non-whitespace byte, for JSON
   while (first < got && (head[first] == ' ' || head[first] == '\t' || head[first] == '\r' || head[first] == '\n')) ++first;
   if (first < got && head[first] == '{') return make_byte_bpe_tokenizer(read_hf_tokenizer_json(path));

@@ -35,5 +35,6 @@ std::unique_ptr<Tokenizer> make_spm_tokenizer(SpmVocab vocab);
 // Readers; each throws FormatError naming the file and the field when the contents are malformed.
 SpmVocab read_sentencepiece_model(const std::filesystem::path& path);  // SentencePiece tokenizer.model
 SpmVocab read_llama2c_tokenizer(const std::filesystem::path& path);    // llama2.c tokenizer.bin
+SpmVocab read_gguf_spm_vocab(const std::filesystem::path& path);        // GGUF tokenizer.ggml.* (model "llama")
 
 }  // namespace pocketlora

@@ -172,6 +172,103 @@ TEST(TokenizerFormats, MutatedModelsFailCleanly) {
   EXPECT_EQ(loaded + rejected, 300);
 }
 
+// Minimal GGUF v3 writer: metadata only, no tensors.
+struct GgufWriter {
+  std::string b;
+  std::uint64_t n_kv = 0;
+  template <class T>
+  void raw(T v) {
+    b.append(reinterpret_cast<const char*>(&v), sizeof v);
+  }
+  void str(std::string_view s) {
+    raw<std::uint64_t>(s.size());
+    b += s;
+  }
+  void kv_str(std::string_view k, std::string_view v) {
+    str(k), raw<std::uint32_t>(8), str(v), ++n_kv;
+  }
+  void kv_u32(std::string_view k, std::uint32_t v) {
+    str(k), raw<std::uint32_t>(4), raw(v), ++n_kv;
+  }
+  void kv_strings(std::string_view k, const std::vector<std::string>& v) {
+    str(k), raw<std::uint32_t>(9), raw<std::uint32_t>(8), raw<std::uint64_t>(v.size());
+    for (const auto& s : v) str(s);
+    ++n_kv;
+  }
+  void kv_floats(std::string_view k, const std::vector<float>& v) {
+    str(k), raw<std::uint32_t>(9), raw<std::uint32_t>(6), raw<std::uint64_t>(v.size());
+    for (float f : v) raw(f);
+    ++n_kv;
+  }
+  std::string file() const {
+    GgufWriter h;
+    h.b = "GGUF";
+    h.raw<std::uint32_t>(3);
+    h.raw<std::uint64_t>(0);
+    h.raw<std::uint64_t>(n_kv);
+    return h.b + b;
+  }
+};
+
+TEST(TokenizerFormats, GgufVocabularyHandBuiltAndBroken) {
+  test::TempDir dir;
+  const auto p = dir / "v.gguf";
+  const std::vector<std::string> pieces = {"<unk>", "<s>", "</s>", "\xE2\x96\x81", "a", "b", "\xE2\x96\x81" "a"};
+  const std::vector<float> scores = {0, 0, 0, -5, -1, -2, -0.5f};
+  {
+    GgufWriter w;
+    w.kv_str("general.architecture", "llama");
+    w.kv_str("tokenizer.ggml.model", "llama");
+    w.kv_strings("tokenizer.ggml.tokens", pieces);
+    w.kv_floats("tokenizer.ggml.scores", scores);
+    w.kv_u32("tokenizer.ggml.bos_token_id", 1);
+    w.kv_u32("tokenizer.ggml.eos_token_id", 2);
+    w.kv_u32("tokenizer.ggml.unknown_token_id", 0);
+    test::write_bytes(p, w.file());
+    auto tok = load_tokenizer(p);
+    // No token_type array: every token is normal; "▁a" (-0.5) beats "▁"+"a".
+    EXPECT_EQ(tok->encode("ab", true), (std::vector<std::int32_t>{1, 6, 5}));
+    // Every truncation of it fails cleanly.
+    const std::string full = w.file();
+    for (std::size_t n = 0; n < full.size(); n += 7) {
+      test::write_bytes(p, std::string_view(full).substr(0, n));
+      expect_format_error(p, n < 4 ? "" : "GGUF metadata");
+    }
+  }
+  {
+    GgufWriter w;
+    w.kv_str("tokenizer.ggml.model", "gpt2");
+    test::write_bytes(p, w.file());
+    expect_format_error(p, "tokenizer.ggml.model");
+  }
+  {
+    GgufWriter w;
+    w.kv_str("tokenizer.ggml.model", "llama");
+    w.kv_floats("tokenizer.ggml.scores", scores);
+    test::write_bytes(p, w.file());
+    expect_format_error(p, "tokenizer.ggml.tokens");
+  }
+  {
+    // An array length far beyond the file must fail before any allocation.
+    GgufWriter w;
+    w.str("tokenizer.ggml.tokens"), w.raw<std::uint32_t>(9), w.raw<std::uint32_t>(8), w.raw<std::uint64_t>(1ull << 60);
+    ++w.n_kv;
+    test::write_bytes(p, w.file());
+    expect_format_error(p, "runs past the end");
+  }
+}
+
+TEST(TokenizerFormats, TruncatedRealGguf) {
+  POCKETLORA_REQUIRE_DATA(gguf, "tokenizers/llama.cpp-vocab/ggml-vocab-llama-spm.gguf");
+  const std::string full = test::read_text(gguf);
+  test::TempDir dir;
+  const auto p = dir / "cut.gguf";
+  for (std::size_t n : {std::size_t{3}, std::size_t{10}, std::size_t{30}, full.size() / 3, full.size() - 1}) {
+    test::write_bytes(p, std::string_view(full).substr(0, n));
+    expect_format_error(p, "");
+  }
+}
+
 TEST(TokenizerFormats, UnknownFormatAndMissingFile) {
   test::TempDir dir;
   test::write_bytes(dir / "junk.txt", "\xFF\xFF\xFF\xFFjunk");

@@ -47,6 +47,31 @@ TEST(TokenizerSpm, Llama2cBinMatchesLlamaCppVocabCases) {
   expect_vocab_cases(*tok, inp);
 }
 
+TEST(TokenizerSpm, GgufVocabMatchesLlamaCppVocabCases) {
+  POCKETLORA_REQUIRE_DATA(gguf, "tokenizers/llama.cpp-vocab/ggml-vocab-llama-spm.gguf");
+  POCKETLORA_REQUIRE_DATA(inp, "tokenizers/llama.cpp-vocab/ggml-vocab-llama-spm.gguf.inp");
+  auto tok = load_tokenizer(gguf);
+  EXPECT_EQ(tok->kind(), "spm-bpe");
+  EXPECT_EQ(tok->vocab_size(), 32000);
+  EXPECT_EQ(tok->bos_id(), 1);
+  EXPECT_EQ(tok->eos_id(), 2);
+  expect_vocab_cases(*tok, inp);
+}
+
+TEST(TokenizerSpm, GgufModelsCarryTheirVocabularies) {
+  POCKETLORA_REQUIRE_DATA(tiny, "models/llama-2-tiny-random/llama-2-tiny-random.gguf");
+  POCKETLORA_REQUIRE_DATA(stories, "models/stories260K/derived/stories260K-f32.gguf");
+  POCKETLORA_REQUIRE_DATA(prompts, "tokenizers/expected/llama2_prompt_ids.json");
+  POCKETLORA_REQUIRE_DATA(tok512, "tokenizers/expected/tok512_ids.json");
+  auto llama = load_tokenizer(tiny);
+  for (const auto& c : test::read_json(prompts)["cases"])
+    EXPECT_EQ(llama->encode(c["text"].get<std::string>(), true), c["ids_with_bos"].get<std::vector<std::int32_t>>());
+  auto small = load_tokenizer(stories);
+  EXPECT_EQ(small->vocab_size(), 512);
+  for (const auto& c : test::read_json(tok512))
+    EXPECT_EQ(small->encode(c["text"].get<std::string>(), true), c["ids_with_bos"].get<std::vector<std::int32_t>>());
+}
+
 TEST(TokenizerSpm, Llama2PromptsWithBos) {
   POCKETLORA_REQUIRE_DATA(model, "tokenizers/llama2/tokenizer.model");
   POCKETLORA_REQUIRE_DATA(bin, "tokenizers/llama2/tokenizer.bin");
