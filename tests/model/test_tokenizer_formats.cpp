@@ -146,32 +146,6 @@ TEST(TokenizerFormats, TruncatedLlama2cTokenizer) {
   expect_format_error(p, "max_token_length");
 }
 
-TEST(TokenizerFormats, MutatedModelsFailCleanly) {
-  // Random byte flips of a valid model: each must load or throw FormatError; sanitizer builds catch any
-  // out-of-bounds read.
-  const std::string good = tiny_model(2, true);
-  test::TempDir dir;
-  const auto p = dir / "mut.model";
-  std::mt19937 rng(7);
-  std::uniform_int_distribution<std::size_t> pos(0, good.size() - 1);
-  std::uniform_int_distribution<int> byte(0, 255);
-  int loaded = 0, rejected = 0;
-  for (int i = 0; i < 300; ++i) {
-    std::string m = good;
-    for (int k = 0; k < 1 + i % 3; ++k) m[pos(rng)] = static_cast<char>(byte(rng));
-    test::write_bytes(p, m);
-    try {
-      auto tok = load_tokenizer(p);
-      (void)tok->decode(tok->encode("ab ba", true));
-      ++loaded;
-    } catch (const FormatError&) {
-      ++rejected;
-    }
-  }
-  EXPECT_GT(rejected, 0);
-  EXPECT_EQ(loaded + rejected, 300);
-}
-
 // Minimal GGUF v3 writer: metadata only, no tensors.
 struct GgufWriter {
   std::string b;
@@ -256,6 +230,40 @@ TEST(TokenizerFormats, GgufVocabularyHandBuiltAndBroken) {
     test::write_bytes(p, w.file());
     expect_format_error(p, "runs past the end");
   }
+}
+
+// Random byte flips of valid files: each must load or throw FormatError; sanitizer builds catch any
+// out-of-bounds read, and a hostile length must not allocate or hang.
+void mutate_and_load(const std::string& good, const std::filesystem::path& p, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<std::size_t> pos(0, good.size() - 1);
+  std::uniform_int_distribution<int> byte(0, 255);
+  int loaded = 0, rejected = 0;
+  for (int i = 0; i < 150; ++i) {
+    std::string m = good;
+    for (int k = 0; k < 1 + i % 3; ++k) m[pos(rng)] = static_cast<char>(byte(rng));
+    test::write_bytes(p, m);
+    try {
+      auto tok = load_tokenizer(p);
+      (void)tok->decode(tok->encode("ab ba", true));
+      ++loaded;
+    } catch (const FormatError&) {
+      ++rejected;
+    }
+  }
+  EXPECT_GT(rejected, 0) << p;
+  EXPECT_EQ(loaded + rejected, 150);
+}
+
+TEST(TokenizerFormats, MutatedFilesFailCleanly) {
+  test::TempDir dir;
+  mutate_and_load(tiny_model(2, true), dir / "mut.model", 7);
+  GgufWriter w;
+  w.kv_str("tokenizer.ggml.model", "llama");
+  w.kv_strings("tokenizer.ggml.tokens", {"<unk>", "<s>", "</s>", "a", "b", "ab"});
+  w.kv_floats("tokenizer.ggml.scores", {0, 0, 0, -1, -2, -0.5f});
+  w.kv_u32("tokenizer.ggml.bos_token_id", 1);
+  mutate_and_load(w.file(), dir / "mut.gguf", 8);
 }
 
 TEST(TokenizerFormats, TruncatedRealGguf) {

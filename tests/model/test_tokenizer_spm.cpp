@@ -64,11 +64,13 @@ TEST(TokenizerSpm, GgufModelsCarryTheirVocabularies) {
   POCKETLORA_REQUIRE_DATA(prompts, "tokenizers/expected/llama2_prompt_ids.json");
   POCKETLORA_REQUIRE_DATA(tok512, "tokenizers/expected/tok512_ids.json");
   auto llama = load_tokenizer(tiny);
-  for (const auto& c : test::read_json(prompts)["cases"])
+  const auto prompt_cases = test::read_json(prompts);
+  for (const auto& c : prompt_cases["cases"])
     EXPECT_EQ(llama->encode(c["text"].get<std::string>(), true), c["ids_with_bos"].get<std::vector<std::int32_t>>());
   auto small = load_tokenizer(stories);
   EXPECT_EQ(small->vocab_size(), 512);
-  for (const auto& c : test::read_json(tok512))
+  const auto tok512_cases = test::read_json(tok512);
+  for (const auto& c : tok512_cases)
     EXPECT_EQ(small->encode(c["text"].get<std::string>(), true), c["ids_with_bos"].get<std::vector<std::int32_t>>());
 }
 
