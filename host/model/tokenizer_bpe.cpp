@@ -9,7 +9,6 @@
 #include <fmt/format.h>
 
 #include "host/model/tokenizer_bpe.h"
-#include "host/model/tokenizer_string_map.h"
 #include "host/model/tokenizer_utf8.h"
 #include "host/util/error.h"
 
@@ -65,21 +64,60 @@ class MergeTable {
   std::size_t mask_ = 0;
 };
 
+// String -> id over the tokenizer's own piece storage: slots hold (id + 1, hash) and compare against the
+// piece, so there is no per-entry node or string copy (128k entries, ~850k lookups while resolving merges).
+class PieceIndex {
+ public:
+  void build(const std::vector<std::string>& pieces) {
+    pieces_ = &pieces;
+    std::size_t cap = 16;
+    while (cap < 2 * pieces.size()) cap <<= 1;
+    slots_.assign(cap, Slot{0, 0});
+    mask_ = cap - 1;
+    for (std::size_t i = 0; i < pieces.size(); ++i) {
+      const std::size_t h = std::hash<std::string_view>{}(pieces[i]);
+      std::size_t k = h & mask_;
+      bool dup = false;
+      for (; slots_[k].id1 != 0; k = (k + 1) & mask_)
+        if (slots_[k].hash == static_cast<std::uint32_t>(h) && pieces[slots_[k].id1 - 1] == pieces[i]) dup = true;
+      if (!dup) slots_[k] = {static_cast<std::uint32_t>(i + 1), static_cast<std::uint32_t>(h)};  // first id wins
+    }
+  }
+  std::optional<std::int32_t> find(std::string_view s) const {
+    const std::size_t h = std::hash<std::string_view>{}(s);
+    for (std::size_t k = h & mask_; slots_[k].id1 != 0; k = (k + 1) & mask_)
+      if (slots_[k].hash == static_cast<std::uint32_t>(h) && (*pieces_)[slots_[k].id1 - 1] == s)
+        return static_cast<std::int32_t>(slots_[k].id1 - 1);
+    return std::nullopt;
+  }
+
+ private:
+  struct Slot {
+    std::uint32_t id1, hash;
+  };
+  const std::vector<std::string>* pieces_ = nullptr;
+  std::vector<Slot> slots_;
+  std::size_t mask_ = 0;
+};
+
 class ByteBpeTokenizer final : public Tokenizer {
  public:
+  // ids_ points into v_.pieces: the object must stay where it was built.
+  ByteBpeTokenizer(const ByteBpeTokenizer&) = delete;
+  ByteBpeTokenizer& operator=(const ByteBpeTokenizer&) = delete;
+
   explicit ByteBpeTokenizer(ByteBpeVocab v) : v_(std::move(v)) {
     const std::size_t n = v_.pieces.size();
-    ids_.reserve(n);
-    for (std::size_t i = 0; i < n; ++i) ids_.emplace(v_.pieces[i], static_cast<std::int32_t>(i));
+    ids_.build(v_.pieces);
     std::string byte_strings[256];
     for (unsigned b = 0; b < 256; ++b) {
       utf8::append(byte_strings[b], byte_to_unicode(static_cast<std::uint8_t>(b)));
       byte_str_[b] = byte_strings[b];
-      auto it = ids_.find(byte_strings[b]);
-      if (it == ids_.end() || v_.added[static_cast<std::size_t>(it->second)])
+      const auto id = ids_.find(byte_strings[b]);
+      if (!id || v_.added[static_cast<std::size_t>(*id)])
         throw FormatError(fmt::format("{}: model.vocab has no entry for byte 0x{:02X} ('{}'), which byte-level BPE needs",
                                       v_.source, b, byte_strings[b]));
-      byte_id_[b] = it->second;
+      byte_id_[b] = *id;
     }
     // Reverse alphabet for decoding: code point (all below U+0144) -> byte + 1, 0 = not in the alphabet.
     std::uint16_t rev[0x144] = {};
@@ -106,12 +144,12 @@ class ByteBpeTokenizer final : public Tokenizer {
     for (std::size_t r = 0; r < v_.merges.size(); ++r) {
       const auto& [a, b] = v_.merges[r];
       ab.assign(a).append(b);
-      auto ia = ids_.find(a), ib = ids_.find(b), ic = ids_.find(ab);
-      if (ia == ids_.end() || ib == ids_.end() || ic == ids_.end())
+      const auto ia = ids_.find(a), ib = ids_.find(b), ic = ids_.find(ab);
+      if (!ia || !ib || !ic)
         throw FormatError(fmt::format("{}: model.merges[{}] '{} {}': {} is not in model.vocab", v_.source, r, a, b,
-                                      ia == ids_.end() ? a : ib == ids_.end() ? b : a + b));
+                                      !ia ? a : !ib ? b : a + b));
       // The first (lowest-rank) occurrence of a pair wins.
-      merges_.insert(key(ia->second, ib->second), MergeInfo{static_cast<std::int32_t>(r), ic->second});
+      merges_.insert(key(*ia, *ib), MergeInfo{static_cast<std::int32_t>(r), *ic});
     }
     // Added tokens matched before pre-tokenization, longest first.
     for (std::size_t i = 0; i < n; ++i)
@@ -164,9 +202,7 @@ class ByteBpeTokenizer final : public Tokenizer {
   std::optional<std::int32_t> bos_id() const override { return v_.bos; }
   std::optional<std::int32_t> eos_id() const override { return v_.eos; }
   std::optional<std::int32_t> token_to_id(std::string_view p) const override {
-    auto it = ids_.find(p);
-    if (it == ids_.end()) return std::nullopt;
-    return it->second;
+    return ids_.find(p);
   }
   std::string kind() const override { return "byte-bpe"; }
 
@@ -223,8 +259,8 @@ class ByteBpeTokenizer final : public Tokenizer {
     if (v_.ignore_merges) {
       s.mapped.clear();
       for (const char c : w) s.mapped += byte_str_[static_cast<unsigned char>(c)];
-      if (auto it = ids_.find(s.mapped); it != ids_.end() && !v_.added[static_cast<std::size_t>(it->second)]) {
-        ids.push_back(it->second);
+      if (const auto id = ids_.find(s.mapped); id && !v_.added[static_cast<std::size_t>(*id)]) {
+        ids.push_back(*id);
         return;
       }
     }
@@ -266,7 +302,7 @@ class ByteBpeTokenizer final : public Tokenizer {
   }
 
   ByteBpeVocab v_;
-  StringMap<std::int32_t> ids_;
+  PieceIndex ids_;
   MergeTable merges_;
   std::int32_t byte_id_[256];
   std::string byte_str_[256];
