@@ -163,6 +163,17 @@ GgufValue read_value(Cursor& c, GgufValueType type, const std::string& key, int 
   return v;
 }
 
+// Scale and min of K-quant sub-block j, packed as 6-bit values in 12 bytes (ggml get_scale_min_k4).
+void get_scale_min_k4(int j, const std::uint8_t* q, std::uint8_t& d, std::uint8_t& m) {
+  if (j < 4) {
+    d = q[j] & 63;
+    m = q[j + 4] & 63;
+  } else {
+    d = static_cast<std::uint8_t>((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
+    m = static_cast<std::uint8_t>((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
+  }
+}
+
 }  // namespace
 
 Shape GgufFile::TensorInfo::row_major_shape() const { return Shape(ne.rbegin(), ne.rend()); }
@@ -400,8 +411,56 @@ void ggml_dequantize(GgmlType t, const std::uint8_t* src, float* dst, std::int64
       }
       return;
     }
+    case GgmlType::Q4_K:  // {f16 d, dmin; u8 scales[12]; u8 qs[128]}: 8 sub-blocks of 32 with 6-bit scale/min
+    case GgmlType::Q5_K: {  // {f16 d, dmin; u8 scales[12]; u8 qh[32]; u8 qs[128]}: fifth bit from qh
+      const bool five = t == GgmlType::Q5_K;
+      for (std::int64_t b = 0; b < nb; ++b) {
+        const std::uint8_t* p = src + b * bytes;
+        const float d = half_to_float(rd16(p)), dmin = half_to_float(rd16(p + 2));
+        const std::uint8_t* scales = p + 4;
+        const std::uint8_t* qh = p + 16;
+        const std::uint8_t* q = p + (five ? 48 : 16);
+        float* y = dst + b * 256;
+        std::uint8_t u1 = 1, u2 = 2;
+        for (int j = 0, is = 0; j < 256; j += 64, is += 2, q += 32) {
+          std::uint8_t sc, m;
+          get_scale_min_k4(is, scales, sc, m);
+          const float d1 = d * sc, m1 = dmin * m;
+          get_scale_min_k4(is + 1, scales, sc, m);
+          const float d2 = d * sc, m2 = dmin * m;
+          for (int l = 0; l < 32; ++l)
+            *y++ = d1 * static_cast<float>((q[l] & 0xF) + (five && (qh[l] & u1) ? 16 : 0)) - m1;
+          for (int l = 0; l < 32; ++l)
+            *y++ = d2 * static_cast<float>((q[l] >> 4) + (five && (qh[l] & u2) ? 16 : 0)) - m2;
+          u1 = static_cast<std::uint8_t>(u1 << 2);
+          u2 = static_cast<std::uint8_t>(u2 << 2);
+        }
+      }
+      return;
+    }
+    case GgmlType::Q6_K:  // {u8 ql[128]; u8 qh[64]; i8 scales[16]; f16 d}
+      for (std::int64_t b = 0; b < nb; ++b) {
+        const std::uint8_t* ql = src + b * 210;
+        const std::uint8_t* qh = ql + 128;
+        const auto* sc = reinterpret_cast<const std::int8_t*>(ql + 192);
+        const float d = half_to_float(rd16(ql + 208));
+        float* y = dst + b * 256;
+        for (int n0 = 0; n0 < 256; n0 += 128, y += 128, ql += 64, qh += 32, sc += 8)
+          for (int l = 0; l < 32; ++l) {
+            const int is = l / 16;
+            const int q1 = ((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
+            const int q2 = ((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
+            const int q3 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+            const int q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+            y[l] = d * sc[is] * static_cast<float>(q1);
+            y[l + 32] = d * sc[is + 2] * static_cast<float>(q2);
+            y[l + 64] = d * sc[is + 4] * static_cast<float>(q3);
+            y[l + 96] = d * sc[is + 6] * static_cast<float>(q4);
+          }
+      }
+      return;
     default:
-      throw FormatError(std::string("ggml_dequantize: type ") + ggml_type_name(t) + " is not implemented yet");
+      throw FormatError(std::string("ggml_dequantize: type ") + ggml_type_name(t) + " is not supported");
   }
 }
 

@@ -163,3 +163,41 @@ TEST(Gguf, TruncationsAndCorruptionsAreClearErrors) {
 }
 
 }  // namespace
+
+namespace {
+TEST(GgufDequant, HandBuiltKQuantBlocks) {
+  // Q4_K: d = 0.25, dmin = 0.5; sub-block 0 scale 3 / min 2, sub-block 5 scale (from the high bits) etc.
+  std::uint8_t b4[144] = {};
+  const std::uint16_t d = float_to_half(0.25f), dmin = float_to_half(0.5f);
+  std::memcpy(b4, &d, 2);
+  std::memcpy(b4 + 2, &dmin, 2);
+  std::uint8_t* sc = b4 + 4;
+  sc[0] = 3;             // scale of sub-block 0
+  sc[4] = 2;             // min of sub-block 0
+  sc[1] = 0x40 | 5;      // scale of sub-block 1 = 5; top bits 01 feed sub-block 5's scale high bits
+  sc[9] = 0x07;          // sub-block 5: scale low nibble 7 (| 1 << 4 = 23), min high nibble 0 (| top bits of sc[5])
+  sc[5] = 0x80 | 1;      // min of sub-block 1 = 1; top bits 10 feed sub-block 5's min high bits (2 << 4 = 32)
+  for (int l = 0; l < 128; ++l) b4[16 + l] = static_cast<std::uint8_t>((l % 16) | ((15 - l % 16) << 4));
+  float y[256];
+  ggml_dequantize(GgmlType::Q4_K, b4, y, 256);
+  for (int l = 0; l < 32; ++l) {
+    EXPECT_EQ(y[l], 0.25f * 3 * static_cast<float>(l % 16) - 0.5f * 2) << l;            // sub-block 0: low nibbles
+    EXPECT_EQ(y[32 + l], 0.25f * 5 * static_cast<float>(15 - l % 16) - 0.5f * 1) << l;  // sub-block 1: high nibbles
+    EXPECT_EQ(y[160 + l], 0.25f * 23 * static_cast<float>(15 - (64 + l) % 16) - 0.5f * 32) << l;  // sub-block 5
+  }
+  // Q6_K: d = 0.5, scales[0] = 2, scales[2] = -3; element 0 = ql[0] low | qh[0] bits 0-1, element 32 = ql[32] low |
+  // qh[0] bits 2-3.
+  std::uint8_t b6[210] = {};
+  b6[0] = 0x05;   // ql[0]
+  b6[32] = 0x0a;  // ql[32]
+  b6[128] = 0x02 | (0x03 << 2);  // qh[0]
+  b6[192] = 2;
+  b6[194] = static_cast<std::uint8_t>(-3);
+  const std::uint16_t d6 = float_to_half(0.5f);
+  std::memcpy(b6 + 208, &d6, 2);
+  ggml_dequantize(GgmlType::Q6_K, b6, y, 256);
+  EXPECT_EQ(y[0], 0.5f * 2 * static_cast<float>((0x05 | (2 << 4)) - 32));
+  EXPECT_EQ(y[32], 0.5f * -3 * static_cast<float>((0x0a | (3 << 4)) - 32));
+  EXPECT_EQ(y[1], 0.5f * 2 * -32.0f);
+}
+}  // namespace
