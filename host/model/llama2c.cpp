@@ -1,0 +1,122 @@
+#include "host/model/llama2c.h"
+
+#include <cstring>
+#include <fstream>
+
+#include "host/util/error.h"
+#include "host/util/mapped_file.h"
+
+namespace pocketlora {
+
+namespace {
+
+constexpr std::uint32_t kMagic = 0x616b3432;  // "ak42" little-endian
+
+struct Reader {
+  const MappedFile& file;
+  std::size_t pos;
+  std::string origin;
+  Tensor take(const std::string& name, Shape shape) {
+    const std::size_t bytes = static_cast<std::size_t>(shape_numel(shape)) * 4;
+    if (bytes > file.size() - std::min(pos, file.size()))
+      throw FormatError(origin + ": truncated while reading tensor '" + name + "' " + shape_str(shape) + " (needs " +
+                        std::to_string(bytes) + " bytes at offset " + std::to_string(pos) + ", file has " +
+                        std::to_string(file.size()) + ")");
+    Tensor t = Tensor::zeros(std::move(shape));
+    std::memcpy(t.raw(), file.data() + pos, bytes);
+    pos += bytes;
+    return t;
+  }
+};
+
+}  // namespace
+
+bool looks_like_llama2c_v1(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::uint32_t magic = 0;
+  in.read(reinterpret_cast<char*>(&magic), 4);
+  return in && magic == kMagic;
+}
+
+LlamaWeights load_llama2c(const std::filesystem::path& path) {
+  MappedFile f(path);
+  const std::string origin = "llama2.c checkpoint '" + path.string() + "'";
+  LlamaWeights w;
+  w.format = "llama2c";
+  LlamaConfig& c = w.config;
+  c.source = "llama2c";
+  std::size_t data_start = 28;
+  bool shared = true;
+  std::int32_t h[7];
+  if (f.size() >= 8 && looks_like_llama2c_v1(path)) {
+    std::int32_t version;
+    std::memcpy(&version, f.data() + 4, 4);
+    if (version != 1)
+      throw FormatError(origin + ": export version " + std::to_string(version) +
+                        " is not supported (1 = fp32 is; 2 = int8 groups is not yet)");
+    if (f.size() < 256) throw FormatError(origin + ": shorter than its 256-byte header");
+    std::memcpy(h, f.data() + 8, 28);
+    shared = f.data()[36] != 0;
+    data_start = 256;
+  } else {
+    if (f.size() < 28) throw FormatError(origin + ": shorter than the 28-byte header");
+    std::memcpy(h, f.data(), 28);
+    shared = h[5] > 0;
+    h[5] = h[5] < 0 ? -h[5] : h[5];
+  }
+  c.dim = h[0];
+  c.hidden_dim = h[1];
+  c.n_layers = h[2];
+  c.n_heads = h[3];
+  c.n_kv_heads = h[4];
+  c.vocab_size = h[5];
+  c.max_seq_len = h[6];
+  c.head_dim = c.n_heads > 0 ? c.dim / c.n_heads : 0;
+  c.tied_embeddings = shared;
+  c.rms_eps = 1e-5;  // run.c hard-codes 1e-5
+  c.rope_theta = 10000.0;
+  c.bos_id = 1;
+  c.eos_id = 2;
+  c.validate(origin);
+  if (c.dim % c.n_heads != 0 || c.n_layers > 4096 || c.dim > (1 << 20) || c.hidden_dim > (1 << 22) ||
+      c.vocab_size > (1 << 24) || c.max_seq_len <= 0 || c.max_seq_len > (1 << 24))
+    throw FormatError(origin + ": implausible header (" + c.summary() + ")");
+  Reader r{f, data_start, origin};
+  const std::int64_t L = c.n_layers, D = c.dim, KV = c.kv_dim(), H = c.hidden_dim;
+  auto per_layer = [&](const std::string& suffix, Shape shape) {
+    for (std::int64_t l = 0; l < L; ++l) {
+      const std::string name = "layers." + std::to_string(l) + "." + suffix;
+      w.tensors[name] = r.take(name, shape);
+    }
+  };
+  // v1 writes norms first; v0 interleaves them in run.c's order.
+  if (data_start == 256) {
+    per_layer("attention_norm", {D});
+    per_layer("ffn_norm", {D});
+    w.tensors["norm"] = r.take("norm", {D});
+    w.tensors["tok_embeddings"] = r.take("tok_embeddings", {c.vocab_size, D});
+  } else {
+    w.tensors["tok_embeddings"] = r.take("tok_embeddings", {c.vocab_size, D});
+    per_layer("attention_norm", {D});
+  }
+  per_layer("attention.wq", {D, D});
+  per_layer("attention.wk", {KV, D});
+  per_layer("attention.wv", {KV, D});
+  per_layer("attention.wo", {D, D});
+  if (data_start != 256) per_layer("ffn_norm", {D});
+  per_layer("feed_forward.w1", {H, D});
+  per_layer("feed_forward.w2", {D, H});
+  per_layer("feed_forward.w3", {H, D});
+  if (data_start != 256) {
+    w.tensors["norm"] = r.take("norm", {D});
+    r.take("freq_cis_real", {c.max_seq_len, c.head_dim / 2});  // legacy RoPE tables: recomputed, not used
+    r.take("freq_cis_imag", {c.max_seq_len, c.head_dim / 2});
+  }
+  w.tensors["output"] = shared ? w.tensors["tok_embeddings"] : r.take("output", {c.vocab_size, D});
+  if (r.pos != f.size())
+    throw FormatError(origin + ": " + std::to_string(f.size() - r.pos) + " unexpected trailing bytes after the weights (" +
+                      c.summary() + ")");
+  return w;
+}
+
+}  // namespace pocketlora

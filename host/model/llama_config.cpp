@@ -1,0 +1,121 @@
+#include "host/model/llama_config.h"
+
+#include <cmath>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "host/model/gguf.h"
+#include "host/util/error.h"
+
+namespace pocketlora {
+
+void LlamaConfig::validate(const std::string& origin) const {
+  auto need = [&](std::int64_t v, const char* what) {
+    if (v <= 0) throw FormatError(origin + ": " + what + " must be positive, got " + std::to_string(v));
+  };
+  need(dim, "hidden size");
+  need(hidden_dim, "intermediate size");
+  need(n_layers, "layer count");
+  need(n_heads, "head count");
+  need(n_kv_heads, "kv head count");
+  need(head_dim, "head dim");
+  need(vocab_size, "vocabulary size");
+  if (n_heads % n_kv_heads != 0)
+    throw FormatError(origin + ": " + std::to_string(n_heads) + " heads are not a multiple of " +
+                      std::to_string(n_kv_heads) + " kv heads");
+  if (head_dim % 2 != 0) throw FormatError(origin + ": head dim " + std::to_string(head_dim) + " must be even for RoPE");
+  if (!(rms_eps > 0) || !(rope_theta > 0)) throw FormatError(origin + ": rms eps and rope theta must be positive");
+}
+
+bool LlamaConfig::same_architecture(const LlamaConfig& o) const {
+  return dim == o.dim && hidden_dim == o.hidden_dim && n_layers == o.n_layers && n_heads == o.n_heads &&
+         n_kv_heads == o.n_kv_heads && head_dim == o.head_dim && vocab_size == o.vocab_size &&
+         std::fabs(rms_eps - o.rms_eps) <= 1e-6 * rms_eps /* GGUF stores eps as float32 */ && rope_theta == o.rope_theta &&
+         rope_scaling.has_value() == o.rope_scaling.has_value();
+}
+
+std::string LlamaConfig::summary() const {
+  return "dim " + std::to_string(dim) + ", hidden " + std::to_string(hidden_dim) + ", layers " +
+         std::to_string(n_layers) + ", heads " + std::to_string(n_heads) + "/" + std::to_string(n_kv_heads) +
+         " kv, head_dim " + std::to_string(head_dim) + ", vocab " + std::to_string(vocab_size) + ", ctx " +
+         std::to_string(max_seq_len) + ", rope_theta " + std::to_string(rope_theta) +
+         (rope_scaling ? " (llama3 scaling)" : "") + (tied_embeddings ? ", tied embeddings" : "");
+}
+
+LlamaConfig llama_config_from_hf(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  if (!in) throw IoError("cannot open '" + path.string() + "'");
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    throw FormatError("'" + path.string() + "' is not valid JSON: " + e.what());
+  }
+  const std::string origin = "HF config '" + path.string() + "'";
+  auto get_int = [&](const char* key, std::optional<std::int64_t> dflt = std::nullopt) -> std::int64_t {
+    if (!j.contains(key) || j[key].is_null()) {
+      if (dflt) return *dflt;
+      throw FormatError(origin + ": missing field '" + key + "'");
+    }
+    if (!j[key].is_number_integer()) throw FormatError(origin + ": field '" + std::string(key) + "' is not an integer");
+    return j[key].get<std::int64_t>();
+  };
+  LlamaConfig c;
+  c.source = "hf";
+  c.dim = get_int("hidden_size");
+  c.hidden_dim = get_int("intermediate_size");
+  c.n_layers = get_int("num_hidden_layers");
+  c.n_heads = get_int("num_attention_heads");
+  c.n_kv_heads = get_int("num_key_value_heads", c.n_heads);
+  c.head_dim = get_int("head_dim", c.n_heads > 0 ? c.dim / c.n_heads : 0);
+  c.vocab_size = get_int("vocab_size");
+  c.max_seq_len = get_int("max_position_embeddings", 2048);
+  c.rms_eps = j.value("rms_norm_eps", 1e-6);
+  c.rope_theta = j.value("rope_theta", 10000.0);
+  c.tied_embeddings = j.value("tie_word_embeddings", false);
+  if (j.contains("bos_token_id") && j["bos_token_id"].is_number_integer()) c.bos_id = j["bos_token_id"].get<std::int64_t>();
+  if (j.contains("eos_token_id") && j["eos_token_id"].is_number_integer()) c.eos_id = j["eos_token_id"].get<std::int64_t>();
+  if (j.contains("rope_scaling") && j["rope_scaling"].is_object()) {
+    const auto& rs = j["rope_scaling"];
+    const std::string type = rs.value("rope_type", rs.value("type", std::string()));
+    if (type != "llama3")
+      throw FormatError(origin + ": rope_scaling type '" + type + "' is not supported (only 'llama3')");
+    Llama3RopeScaling s;
+    s.factor = rs.value("factor", s.factor);
+    s.low_freq_factor = rs.value("low_freq_factor", s.low_freq_factor);
+    s.high_freq_factor = rs.value("high_freq_factor", s.high_freq_factor);
+    s.original_max_position_embeddings =
+        rs.value("original_max_position_embeddings", s.original_max_position_embeddings);
+    c.rope_scaling = s;
+  }
+  c.validate(origin);
+  return c;
+}
+
+LlamaConfig llama_config_from_gguf(const GgufFile& g) {
+  const std::string origin = "GGUF file '" + g.path().string() + "'";
+  const std::string arch = g.has("general.architecture") ? g.get_string("general.architecture") : "";
+  if (arch != "llama") throw FormatError(origin + ": general.architecture is '" + arch + "', expected 'llama'");
+  LlamaConfig c;
+  c.source = "gguf";
+  auto u = [&](const char* k) { return static_cast<std::int64_t>(g.get_uint(k)); };
+  c.dim = u("llama.embedding_length");
+  c.hidden_dim = u("llama.feed_forward_length");
+  c.n_layers = u("llama.block_count");
+  c.n_heads = u("llama.attention.head_count");
+  c.n_kv_heads = g.has("llama.attention.head_count_kv") ? u("llama.attention.head_count_kv") : c.n_heads;
+  c.head_dim = g.has("llama.rope.dimension_count") ? u("llama.rope.dimension_count") : c.dim / std::max<std::int64_t>(1, c.n_heads);
+  c.max_seq_len = g.has("llama.context_length") ? u("llama.context_length") : 0;
+  c.rms_eps = g.get_float("llama.attention.layer_norm_rms_epsilon");
+  c.rope_theta = g.has("llama.rope.freq_base") ? g.get_float("llama.rope.freq_base") : 10000.0;
+  c.vocab_size = g.has("llama.vocab_size") ? u("llama.vocab_size")
+                                             : static_cast<std::int64_t>(g.get_string_array("tokenizer.ggml.tokens").size());
+  c.tied_embeddings = g.find_tensor("output.weight") == nullptr;
+  if (g.has("tokenizer.ggml.bos_token_id")) c.bos_id = u("tokenizer.ggml.bos_token_id");
+  if (g.has("tokenizer.ggml.eos_token_id")) c.eos_id = u("tokenizer.ggml.eos_token_id");
+  c.validate(origin);
+  return c;
+}
+
+}  // namespace pocketlora

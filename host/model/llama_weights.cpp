@@ -1,0 +1,149 @@
+#include "host/model/llama_weights.h"
+
+#include <cstring>
+#include <fstream>
+
+#include "host/model/gguf.h"
+#include "host/model/llama2c.h"
+#include "host/model/safetensors.h"
+#include "host/util/error.h"
+
+namespace pocketlora {
+
+const Tensor& LlamaWeights::at(const std::string& name) const {
+  auto it = tensors.find(name);
+  if (it == tensors.end()) throw FormatError("Llama weights (" + format + ") have no tensor '" + name + "'");
+  return it->second;
+}
+
+namespace {
+
+Tensor permute_rows(const Tensor& w, std::int64_t heads, std::int64_t head_dim, bool to_interleaved) {
+  if (w.rank() != 2 || w.dim(0) != heads * head_dim || head_dim % 2 != 0)
+    throw ShapeError("q/k permutation: weight " + shape_str(w.shape()) + " is not [" + std::to_string(heads) + " * " +
+                     std::to_string(head_dim) + ", in] with an even head dim");
+  Tensor src = w.to(DType::F32), out = Tensor::zeros(w.shape());
+  const std::int64_t cols = w.dim(1), half = head_dim / 2;
+  for (std::int64_t h = 0; h < heads; ++h)
+    for (std::int64_t i = 0; i < half; ++i)
+      for (std::int64_t j = 0; j < 2; ++j) {
+        const std::int64_t hf = h * head_dim + j * half + i, il = h * head_dim + 2 * i + j;
+        const std::int64_t from = to_interleaved ? hf : il, to = to_interleaved ? il : hf;
+        std::memcpy(out.data<float>() + to * cols, src.data<float>() + from * cols, static_cast<std::size_t>(cols) * 4);
+      }
+  return out;
+}
+
+void check_shapes(const LlamaWeights& w, const std::string& origin) {
+  const auto& c = w.config;
+  auto expect = [&](const std::string& name, Shape shape) {
+    auto it = w.tensors.find(name);
+    if (it == w.tensors.end()) throw FormatError(origin + ": missing tensor '" + name + "' " + shape_str(shape));
+    if (it->second.shape() != shape)
+      throw FormatError(origin + ": tensor '" + name + "' is " + shape_str(it->second.shape()) + ", expected " +
+                        shape_str(shape) + " for " + c.summary());
+  };
+  expect("tok_embeddings", {c.vocab_size, c.dim});
+  expect("norm", {c.dim});
+  expect("output", {c.vocab_size, c.dim});
+  for (std::int64_t l = 0; l < c.n_layers; ++l) {
+    const std::string p = "layers." + std::to_string(l) + ".";
+    expect(p + "attention_norm", {c.dim});
+    expect(p + "ffn_norm", {c.dim});
+    expect(p + "attention.wq", {c.n_heads * c.head_dim, c.dim});
+    expect(p + "attention.wk", {c.kv_dim(), c.dim});
+    expect(p + "attention.wv", {c.kv_dim(), c.dim});
+    expect(p + "attention.wo", {c.dim, c.n_heads * c.head_dim});
+    expect(p + "feed_forward.w1", {c.hidden_dim, c.dim});
+    expect(p + "feed_forward.w2", {c.dim, c.hidden_dim});
+    expect(p + "feed_forward.w3", {c.hidden_dim, c.dim});
+  }
+}
+
+LlamaWeights load_gguf(const std::filesystem::path& path) {
+  auto g = GgufFile::open(path);
+  LlamaWeights w;
+  w.format = "gguf";
+  w.config = llama_config_from_gguf(g);
+  auto take = [&](const std::string& gguf_name, const std::string& name) {
+    if (!g.find_tensor(gguf_name))
+      throw FormatError("GGUF file '" + path.string() + "': missing tensor '" + gguf_name + "'");
+    w.tensors[name] = g.load_f32(gguf_name);
+  };
+  take("token_embd.weight", "tok_embeddings");
+  take("output_norm.weight", "norm");
+  if (g.find_tensor("output.weight")) take("output.weight", "output");
+  else w.tensors["output"] = w.tensors["tok_embeddings"];
+  for (std::int64_t l = 0; l < w.config.n_layers; ++l) {
+    const std::string b = "blk." + std::to_string(l) + ".", p = "layers." + std::to_string(l) + ".";
+    take(b + "attn_norm.weight", p + "attention_norm");
+    take(b + "ffn_norm.weight", p + "ffn_norm");
+    take(b + "attn_q.weight", p + "attention.wq");
+    take(b + "attn_k.weight", p + "attention.wk");
+    take(b + "attn_v.weight", p + "attention.wv");
+    take(b + "attn_output.weight", p + "attention.wo");
+    take(b + "ffn_gate.weight", p + "feed_forward.w1");
+    take(b + "ffn_down.weight", p + "feed_forward.w2");
+    take(b + "ffn_up.weight", p + "feed_forward.w3");
+  }
+  return w;
+}
+
+LlamaWeights load_hf(const std::filesystem::path& path) {
+  auto ck = SafetensorsCheckpoint::open(path);
+  const auto dir = std::filesystem::is_directory(path) ? path : path.parent_path();
+  if (!std::filesystem::exists(dir / "config.json"))
+    throw IoError("Hugging Face checkpoint '" + path.string() + "': no config.json next to it");
+  LlamaWeights w;
+  w.format = "safetensors";
+  w.config = llama_config_from_hf(dir / "config.json");
+  const auto& c = w.config;
+  auto take = [&](const std::string& hf, const std::string& name) { w.tensors[name] = ck.tensor(hf).to(DType::F32); };
+  take("model.embed_tokens.weight", "tok_embeddings");
+  take("model.norm.weight", "norm");
+  if (ck.find("lm_head.weight") && !c.tied_embeddings) take("lm_head.weight", "output");
+  else w.tensors["output"] = w.tensors["tok_embeddings"];
+  for (std::int64_t l = 0; l < c.n_layers; ++l) {
+    const std::string h = "model.layers." + std::to_string(l) + ".", p = "layers." + std::to_string(l) + ".";
+    take(h + "input_layernorm.weight", p + "attention_norm");
+    take(h + "post_attention_layernorm.weight", p + "ffn_norm");
+    w.tensors[p + "attention.wq"] =
+        permute_rows_hf_to_interleaved(ck.tensor(h + "self_attn.q_proj.weight"), c.n_heads, c.head_dim);
+    w.tensors[p + "attention.wk"] =
+        permute_rows_hf_to_interleaved(ck.tensor(h + "self_attn.k_proj.weight"), c.n_kv_heads, c.head_dim);
+    take(h + "self_attn.v_proj.weight", p + "attention.wv");
+    take(h + "self_attn.o_proj.weight", p + "attention.wo");
+    take(h + "mlp.gate_proj.weight", p + "feed_forward.w1");
+    take(h + "mlp.down_proj.weight", p + "feed_forward.w2");
+    take(h + "mlp.up_proj.weight", p + "feed_forward.w3");
+  }
+  return w;
+}
+
+}  // namespace
+
+Tensor permute_rows_hf_to_interleaved(const Tensor& w, std::int64_t heads, std::int64_t head_dim) {
+  return permute_rows(w, heads, head_dim, true);
+}
+Tensor permute_rows_interleaved_to_hf(const Tensor& w, std::int64_t heads, std::int64_t head_dim) {
+  return permute_rows(w, heads, head_dim, false);
+}
+
+LlamaWeights load_llama_weights(const std::filesystem::path& path) {
+  std::uint32_t magic = 0;
+  if (std::filesystem::is_regular_file(path)) {
+    std::ifstream in(path, std::ios::binary);
+    in.read(reinterpret_cast<char*>(&magic), 4);
+  }
+  LlamaWeights w;
+  if (magic == 0x46554747u) w = load_gguf(path);
+  else if (std::filesystem::is_directory(path) || path.extension() == ".safetensors" || path.extension() == ".json")
+    w = load_hf(path);
+  else if (path.extension() == ".bin" || looks_like_llama2c_v1(path)) w = load_llama2c(path);
+  else
+    throw FormatError("'" + path.string() + "': not a GGUF, safetensors or llama2.c checkpoint");
+  check_shapes(w, "checkpoint '" + path.string() + "'");
+  return w;
+}
+
+}  // namespace pocketlora

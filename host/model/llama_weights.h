@@ -1,0 +1,37 @@
+#pragma once
+// A Llama checkpoint in one internal form, whichever file it came from: the config plus f32 tensors named as
+// Meta's / llama2.c's checkpoints name them, with q/k rows in the INTERLEAVED RoPE layout (pairs (2i, 2i+1) per
+// head, as llama2.c and GGUF store them). Hugging Face files store q/k permuted for rotate_half; the loader undoes
+// that permutation so every downstream op sees one convention.
+//   tok_embeddings [vocab, dim]            norm [dim]                 output [vocab, dim] (= tok_embeddings if tied)
+//   layers.{i}.attention_norm [dim]        layers.{i}.ffn_norm [dim]
+//   layers.{i}.attention.wq [dim, dim]     .wk / .wv [kv_dim, dim]    .wo [dim, dim]
+//   layers.{i}.feed_forward.w1 [hidden, dim] (gate)  .w2 [dim, hidden] (down)  .w3 [hidden, dim] (up)
+#include <filesystem>
+#include <map>
+#include <string>
+
+#include "host/model/llama_config.h"
+#include "host/ref/tensor.h"
+
+namespace pocketlora {
+
+struct LlamaWeights {
+  LlamaConfig config;
+  std::map<std::string, Tensor> tensors;
+  std::string format;  // "llama2c", "gguf", "safetensors"
+
+  const Tensor& at(const std::string& name) const;  // FormatError naming the tensor if absent
+};
+
+// Detects the format (GGUF magic, safetensors file/directory/index, llama2.c .bin) and loads; quantized GGUF
+// tensors are dequantized to f32. Every tensor's shape is checked against the config; errors name the file, the
+// tensor and the expected shape.
+LlamaWeights load_llama_weights(const std::filesystem::path& path);
+
+// q/k row permutation between the interleaved layout and HF's rotate_half layout (rows of one projection with
+// `heads` heads of `head_dim`): HF row h*d + j*d/2 + i  <->  interleaved row h*d + 2i + j.
+Tensor permute_rows_hf_to_interleaved(const Tensor& w, std::int64_t heads, std::int64_t head_dim);
+Tensor permute_rows_interleaved_to_hf(const Tensor& w, std::int64_t heads, std::int64_t head_dim);
+
+}  // namespace pocketlora

@@ -1,0 +1,205 @@
+// One model from three files: stories260K as llama2.c .bin, GGUF (F32 and quantized) and HF safetensors yield the
+// same config and weights (HF q/k un-permuted), and a plain CPU forward on the loaded weights reproduces the
+// independent reference logits.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "common/test_data.h"
+#include "harness/op_harness.h"
+#include "host/model/llama2c.h"
+#include "host/model/llama_weights.h"
+#include "host/util/error.h"
+
+using namespace pocketlora;
+using namespace pocketlora::test;
+
+namespace {
+
+// llama2.c run.c forward (fp64 here), interleaved RoPE, GQA; returns logits for each position of `tokens`.
+std::vector<std::vector<double>> forward(const LlamaWeights& w, const std::vector<int>& tokens) {
+  const auto& c = w.config;
+  const std::int64_t D = c.dim, HD = c.head_dim, KV = c.kv_dim(), H = c.hidden_dim;
+  // Returns a copy: matrix_d() is a view into the temporary converted tensor.
+  auto mat = [&](const std::string& n) -> RowMatrixD { return w.at(n).to(DType::F64).matrix_d(); };
+  auto vec = [&](const std::string& n) {
+    Tensor t = w.at(n).to(DType::F64);
+    return Eigen::VectorXd(Eigen::Map<Eigen::VectorXd>(t.data<double>(), t.numel()));
+  };
+  auto rmsnorm = [&](const Eigen::VectorXd& x, const Eigen::VectorXd& g) {
+    return Eigen::VectorXd(x.cwiseProduct(g) / std::sqrt(x.squaredNorm() / static_cast<double>(D) + c.rms_eps));
+  };
+  auto rope = [&](Eigen::VectorXd& v, std::int64_t n, int pos) {
+    for (std::int64_t i = 0; i < n; i += 2) {
+      const double f = 1.0 / std::pow(c.rope_theta, static_cast<double>(i % HD) / static_cast<double>(HD));
+      const double a = pos * f, c0 = std::cos(a), s0 = std::sin(a), x0 = v[i], x1 = v[i + 1];
+      v[i] = x0 * c0 - x1 * s0;
+      v[i + 1] = x0 * s0 + x1 * c0;
+    }
+  };
+  const RowMatrixD emb = mat("tok_embeddings"), out = mat("output");
+  std::vector<std::vector<Eigen::VectorXd>> kc(static_cast<std::size_t>(c.n_layers)), vc(static_cast<std::size_t>(c.n_layers));
+  std::vector<std::vector<double>> logits;
+  for (int pos = 0; pos < static_cast<int>(tokens.size()); ++pos) {
+    Eigen::VectorXd x = emb.row(tokens[static_cast<std::size_t>(pos)]).transpose();
+    for (std::int64_t l = 0; l < c.n_layers; ++l) {
+      const std::string p = "layers." + std::to_string(l) + ".";
+      Eigen::VectorXd xb = rmsnorm(x, vec(p + "attention_norm"));
+      Eigen::VectorXd q = mat(p + "attention.wq") * xb, k = mat(p + "attention.wk") * xb, v = mat(p + "attention.wv") * xb;
+      rope(q, D, pos);
+      rope(k, KV, pos);
+      kc[static_cast<std::size_t>(l)].push_back(k);
+      vc[static_cast<std::size_t>(l)].push_back(v);
+      Eigen::VectorXd att_out = Eigen::VectorXd::Zero(D);
+      for (std::int64_t h = 0; h < c.n_heads; ++h) {
+        const std::int64_t kvh = h / (c.n_heads / c.n_kv_heads);
+        std::vector<double> s(static_cast<std::size_t>(pos + 1));
+        double mx = -1e300;
+        for (int t = 0; t <= pos; ++t) {
+          s[static_cast<std::size_t>(t)] = q.segment(h * HD, HD).dot(kc[static_cast<std::size_t>(l)][static_cast<std::size_t>(t)].segment(kvh * HD, HD)) / std::sqrt(static_cast<double>(HD));
+          mx = std::max(mx, s[static_cast<std::size_t>(t)]);
+        }
+        double z = 0;
+        for (auto& e : s) z += (e = std::exp(e - mx));
+        for (int t = 0; t <= pos; ++t)
+          att_out.segment(h * HD, HD) += s[static_cast<std::size_t>(t)] / z * vc[static_cast<std::size_t>(l)][static_cast<std::size_t>(t)].segment(kvh * HD, HD);
+      }
+      x += mat(p + "attention.wo") * att_out;
+      xb = rmsnorm(x, vec(p + "ffn_norm"));
+      Eigen::VectorXd g = mat(p + "feed_forward.w1") * xb, u = mat(p + "feed_forward.w3") * xb;
+      Eigen::VectorXd hb(H);
+      for (std::int64_t i = 0; i < H; ++i) hb[i] = g[i] / (1.0 + std::exp(-g[i])) * u[i];
+      x += mat(p + "feed_forward.w2") * hb;
+    }
+    x = rmsnorm(x, vec("norm"));
+    Eigen::VectorXd lg = out * x;
+    logits.emplace_back(lg.data(), lg.data() + lg.size());
+  }
+  return logits;
+}
+
+// |a - b| <= tol + rel_amax * max|a| per tensor.
+void expect_same_weights(const LlamaWeights& a, const LlamaWeights& b, double tol, double rel_amax = 0) {
+  ASSERT_TRUE(a.config.same_architecture(b.config)) << a.config.summary() << " vs " << b.config.summary();
+  ASSERT_EQ(a.tensors.size(), b.tensors.size());
+  for (auto& [name, t] : a.tensors) {
+    const Tensor& u = b.at(name);
+    ASSERT_EQ(t.shape(), u.shape()) << name;
+    double worst = 0, amax = 0;
+    for (std::int64_t i = 0; i < t.numel(); ++i) {
+      worst = std::max(worst, static_cast<double>(std::fabs(t.data<float>()[i] - u.data<float>()[i])));
+      amax = std::max(amax, static_cast<double>(std::fabs(t.data<float>()[i])));
+    }
+    EXPECT_LE(worst, tol + rel_amax * amax) << name << " (" << a.format << " vs " << b.format << ")";
+  }
+}
+
+TEST(ModelLoad, ThreeStories260KFilesAreTheSameModel) {
+  POCKETLORA_REQUIRE_DATA(bin, "models/stories260K/stories260K.bin");
+  POCKETLORA_REQUIRE_DATA(gguf, "models/stories260K/derived/stories260K-f32.gguf");
+  POCKETLORA_REQUIRE_DATA(hf, "models/stories260K/derived/hf/model.safetensors");
+  auto a = load_llama_weights(bin), b = load_llama_weights(gguf), c = load_llama_weights(hf);
+  EXPECT_EQ(a.config.dim, 64);
+  EXPECT_EQ(a.config.hidden_dim, 172);
+  EXPECT_EQ(a.config.n_kv_heads, 4);
+  EXPECT_EQ(b.config.max_seq_len, 128);  // the GGUF converter wrote 128 (shared/data README)
+  expect_same_weights(a, b, 0.0);
+  expect_same_weights(a, c, 0.0);  // exact: the HF q/k permutation is undone row by row
+}
+
+TEST(ModelLoad, ForwardReproducesReferenceLogits) {
+  POCKETLORA_REQUIRE_DATA(bin, "models/stories260K/stories260K.bin");
+  POCKETLORA_REQUIRE_DATA(ids_path, "models/stories260K/expected/runc_t0_n200.ids.json");
+  POCKETLORA_REQUIRE_DATA(logits_path, "models/stories260K/expected/logits_f32_pos0-15.bin");
+  nlohmann::json ids = nlohmann::json::parse(std::ifstream(ids_path));
+  const auto& arr = ids.at("tokens_bos_plus_200");
+  std::vector<int> tokens;
+  for (int i = 0; i < 16; ++i) tokens.push_back(arr.at(static_cast<std::size_t>(i)).get<int>());
+  std::ifstream lin(logits_path, std::ios::binary);
+  std::vector<float> want(16 * 512);
+  lin.read(reinterpret_cast<char*>(want.data()), static_cast<std::streamsize>(want.size() * 4));
+  ASSERT_TRUE(lin) << "logits file shorter than 16 x 512 floats";
+  // Every format must give the same logits: the strongest check of weights, naming and RoPE layout.
+  for (const char* rel : {"models/stories260K/stories260K.bin", "models/stories260K/derived/hf/model.safetensors",
+                          "models/stories260K/derived/stories260K-f32.gguf"}) {
+    auto w = load_llama_weights(data_path(rel));
+    auto got = forward(w, tokens);
+    double worst = 0;
+    for (int p = 0; p < 16; ++p)
+      for (int v = 0; v < 512; ++v)
+        worst = std::max(worst, std::fabs(got[static_cast<std::size_t>(p)][static_cast<std::size_t>(v)] -
+                                          want[static_cast<std::size_t>(p * 512 + v)]));
+    // fp64 forward vs an fp32 reference: the README promises agreement to ~1e-5 absolute.
+    EXPECT_LT(worst, 1e-4) << rel;
+  }
+}
+
+TEST(ModelLoad, QuantizedGgufLoadsCloseToF32) {
+  POCKETLORA_REQUIRE_DATA(f32, "models/stories260K/derived/stories260K-f32.gguf");
+  POCKETLORA_REQUIRE_DATA(q8, "models/stories260K/derived/stories260K-mixed-Q8_0.gguf");
+  auto a = load_llama_weights(f32), b = load_llama_weights(q8);
+  // Q8_0: at most 0.57 of a quantization step (block amax / 127), and a block's amax <= the tensor's.
+  expect_same_weights(a, b, 0.0, 0.57 / 127);
+}
+
+TEST(ModelLoad, Llama2cVersion1AndBrokenFiles) {
+  POCKETLORA_REQUIRE_DATA(bin, "models/stories260K/stories260K.bin");
+  auto a = load_llama_weights(bin);
+  TempDir tmp;
+  // Write the same model in export.py's version 1 layout and load it back.
+  {
+    std::ofstream out(tmp / "v1.bin", std::ios::binary);
+    auto put = [&](const void* p, std::size_t n) { out.write(static_cast<const char*>(p), static_cast<std::streamsize>(n)); };
+    const std::uint32_t magic = 0x616b3432;
+    const std::int32_t version = 1;
+    const auto& c = a.config;
+    const std::int32_t hdr[7] = {static_cast<std::int32_t>(c.dim), static_cast<std::int32_t>(c.hidden_dim),
+                                 static_cast<std::int32_t>(c.n_layers), static_cast<std::int32_t>(c.n_heads),
+                                 static_cast<std::int32_t>(c.n_kv_heads), static_cast<std::int32_t>(c.vocab_size),
+                                 static_cast<std::int32_t>(c.max_seq_len)};
+    put(&magic, 4);
+    put(&version, 4);
+    put(hdr, 28);
+    const std::uint8_t shared = 1;
+    put(&shared, 1);
+    const std::vector<char> pad(256 - 37, 0);
+    put(pad.data(), pad.size());
+    auto tensor = [&](const std::string& n) { const Tensor& t = a.at(n); put(t.raw(), t.nbytes()); };
+    auto layers = [&](const std::string& s) {
+      for (std::int64_t l = 0; l < c.n_layers; ++l) tensor("layers." + std::to_string(l) + "." + s);
+    };
+    layers("attention_norm");
+    layers("ffn_norm");
+    tensor("norm");
+    tensor("tok_embeddings");
+    for (auto s : {"attention.wq", "attention.wk", "attention.wv", "attention.wo", "feed_forward.w1",
+                   "feed_forward.w2", "feed_forward.w3"})
+      layers(s);
+  }
+  auto v1 = load_llama2c(tmp / "v1.bin");
+  expect_same_weights(a, v1, 0.0);
+  // Truncations name the tensor being read; trailing garbage is rejected too.
+  std::ifstream in(bin, std::ios::binary);
+  std::vector<char> bytes{std::istreambuf_iterator<char>(in), {}};
+  int cases = 0;
+  for (std::size_t cut : {std::size_t{0}, std::size_t{12}, std::size_t{27}, std::size_t{28}, std::size_t{5000},
+                          std::size_t{200000}, bytes.size() - 1}) {
+    std::ofstream(tmp / "cut.bin", std::ios::binary | std::ios::trunc).write(bytes.data(), static_cast<std::streamsize>(cut));
+    ++cases;
+    try {
+      load_llama2c(tmp / "cut.bin");
+      ADD_FAILURE() << "truncation at " << cut << " accepted";
+    } catch (const FormatError& e) {
+      EXPECT_NE(std::string(e.what()).find("cut.bin"), std::string::npos) << e.what();
+    }
+  }
+  bytes[0] = 0;  // dim 0
+  std::ofstream(tmp / "bad.bin", std::ios::binary | std::ios::trunc).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  EXPECT_THROW(load_llama2c(tmp / "bad.bin"), FormatError);
+}
+
+}  // namespace
