@@ -9,9 +9,12 @@
 //   NF4 (2048x2048, M=128): tiles 16x8 on an 8x4 workgroup 11 GFLOPS fwd vs 4.5 at 4x4; dX with 32 rows per
 //   invocation 4.9 -> 8.3 GFLOPS once the codebook lookup became a select tree (a dynamically indexed constant
 //   array compiles to a per-lane gather on llvmpipe).
-// - attention (lavapipe, bench attention + op bench): the simple variant (T^2 scratch) beats the lean one 1.2-2.4x
-//   at head_dim 64 for T <= 512, but loses 1.5-2.5x at head_dim 8-12 (traffic on the scratch ~T^2, compute
-//   ~T^2 * head_dim); lean_rows 2 beat 1 and 4 (bwd 181 / 157 / 165 ms at T=256, 32 heads, head_dim 64).
+// - attention (lavapipe, op bench): at head_dim 8-12 the lean variant beats the simple one (T^2 scratch) 1.5-2.5x
+//   (traffic on the scratch ~T^2, compute ~T^2 * head_dim), at head_dim 64 the simple one wins; lean_rows 2
+//   ~ 1 > 4 at head_dim 8 (T=256 fwd 2.47 / 2.48 / 3.59 ms). lavapipe's attention.loop_limit: gallivm caps the
+//   loop-condition checks of one shader invocation, all loops together, at 65535 and silently leaves every loop
+//   after that (lean dK/dV came out partial at T=130 with 8 query heads per kv head); variants that would exceed
+//   it are not used.
 // - Adreno: 64/128-wide waves, large register file per wave, prefers fp16 ALU; shared memory (GMEM-backed) is
 //   fast but small; workgroups of 128.
 // - Mali (Valhall): 16-wide warps, shared memory is ordinary cached memory (no speedup), so register tiling.
@@ -32,7 +35,7 @@ const nlohmann::json& DeviceProfile::table() {
 
      "nn.wg": 64,
 
-     "attention.wg": 64, "attention.wg_x": 8, "attention.wg_y": 8, "attention.tm": 4, "attention.tn": 4, "attention.bk": 8, "attention.lean_rows": 2, "attention.simple_max_t": 512, "attention.simple_min_head_dim": 32,
+     "attention.wg": 64, "attention.wg_x": 8, "attention.wg_y": 8, "attention.tm": 4, "attention.tn": 4, "attention.bk": 8, "attention.lean_rows": 2, "attention.simple_max_t": 512, "attention.simple_min_head_dim": 32, "attention.loop_limit": 0,
 
      "lora.wg": 64,
 
@@ -65,6 +68,7 @@ const nlohmann::json& DeviceProfile::table() {
   {"name": "mesa-lavapipe", "match": {"vendor_id": 65541, "device_type": "cpu"},
    "params": {"matmul.wg_x": 8, "matmul.wg_y": 8, "matmul.tm": 16, "matmul.tn": 8,
               "elementwise.wg": 64, "reduce.wg": 64,
+              "attention.loop_limit": 65000,
               "nf4.wg_x": 8, "nf4.wg_y": 4, "nf4.tm": 16, "nf4.tn": 8, "nf4.dx_tm": 32, "nf4.select_decode": 1},
    "quirks": ["shared_memory_slow", "dispatch_overhead_high", "dynamic_array_index_is_gather"]}
 ]

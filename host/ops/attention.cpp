@@ -1,5 +1,6 @@
 #include "host/ops/attention.h"
 
+#include <algorithm>
 #include <string>
 #include <utility>
 #include <vector>
@@ -39,8 +40,40 @@ std::uint64_t scores_bytes(const AttentionDims& d) {
          sizeof(float);
 }
 
+std::uint32_t lean_rows(const vk::Device& dev, const AttentionOptions& opt) {
+  const std::uint32_t rows = opt.lean_rows ? opt.lean_rows : dev.profile().u32("attention.lean_rows");
+  if (rows == 0 || rows > 16)
+    throw InvalidArgument("ops::attention: lean_rows " + std::to_string(rows) + " outside 1..16");
+  return rows;
+}
+
+// Upper bound of the loop-condition checks one invocation of the lean kernels makes (a loop running n times
+// checks n + 1 times; the small loops over rows / key blocks are constant-bounded and unrolled by the driver),
+// for drivers that cap them (profile "attention.loop_limit"; lavapipe silently leaves every loop once 65535 is
+// reached). Unrolling the head_dim loops would lift the cap but made lavapipe's pipeline compile ~20 s slower.
+std::uint64_t lean_loop_iterations(const vk::Device& dev, const AttentionDims& d, const AttentionOptions& opt) {
+  const std::uint64_t T = static_cast<std::uint64_t>(d.T), group = static_cast<std::uint64_t>(d.group());
+  const std::uint64_t c = static_cast<std::uint64_t>(d.head_dim) + 1;  // one loop over head_dim
+  const std::uint64_t rows = lean_rows(dev, opt), bk = dev.profile().u32("attention.bk");
+  const std::uint64_t blocks = (T + bk - 1) / bk;
+  const std::uint64_t fwd = blocks + 1 + blocks * (2 * bk + rows) * c + 2 * rows * c;
+  const std::uint64_t dq = T + 1 + T * 2 * c + 3 * rows * c;
+  const std::uint64_t dkv = T + 1 + T * (group + 1) + T * group * 2 * c + 3 * rows * c;
+  return std::max({fwd, dq, dkv});
+}
+
+bool lean_fits(const vk::Device& dev, const AttentionDims& d, const AttentionOptions& opt) {
+  const auto limit = dev.profile().param("attention.loop_limit");
+  return d.head_dim <= kMaxLeanHeadDim && (limit <= 0 || lean_loop_iterations(dev, d, opt) <= static_cast<std::uint64_t>(limit));
+}
+
 Variant resolve(const char* op, const vk::Device& dev, const AttentionDims& d, const AttentionOptions& opt) {
-  const bool simple_fits = scores_bytes(d) <= dev.caps().max_storage_buffer_range;
+  // The simple kernels' longest loops: colmat's over the group's heads x queries, softmax's three passes over T.
+  const auto limit = dev.profile().param("attention.loop_limit");
+  const auto T = static_cast<std::uint64_t>(d.T), group = static_cast<std::uint64_t>(d.group());
+  const std::uint64_t simple_loops = std::max({(group + 1) * (T + 2), 3 * (T + 2), static_cast<std::uint64_t>(d.head_dim) + 1});
+  const bool simple_fits = scores_bytes(d) <= dev.caps().max_storage_buffer_range &&
+                           (limit <= 0 || simple_loops <= static_cast<std::uint64_t>(limit));
   Variant v = opt.variant;
   if (v == Variant::Auto) {
     // The simple variant streams the T^2 scratch several times: worth it only when each score carries enough
@@ -48,17 +81,25 @@ Variant resolve(const char* op, const vk::Device& dev, const AttentionDims& d, c
     const auto& prof = dev.profile();
     const bool simple_pays = d.T <= prof.param("attention.simple_max_t") &&
                              d.head_dim >= prof.param("attention.simple_min_head_dim");
-    v = simple_fits && (simple_pays || d.head_dim > kMaxLeanHeadDim) ? Variant::Simple : Variant::Lean;
+    v = simple_fits && (simple_pays || !lean_fits(dev, d, opt)) ? Variant::Simple : Variant::Lean;
   }
   const std::string dims = "T " + std::to_string(d.T) + ", n_heads " + std::to_string(d.n_heads) + ", head_dim " +
                            std::to_string(d.head_dim);
   if (v == Variant::Simple && !simple_fits)
     throw ShapeError(std::string(op) + ": simple variant needs a [n_heads, T, T] score buffer of " +
-                     std::to_string(scores_bytes(d)) + " bytes, above this device's per-binding limit of " +
-                     std::to_string(dev.caps().max_storage_buffer_range) + " (" + dims + "); use the lean variant");
+                     std::to_string(scores_bytes(d)) + " bytes (device per-binding limit " +
+                     std::to_string(dev.caps().max_storage_buffer_range) + ") and " + std::to_string(simple_loops) +
+                     " loop iterations per invocation (profile attention.loop_limit " + std::to_string(limit) +
+                     "): too large (" + dims + ")");
   if (v == Variant::Lean && d.head_dim > kMaxLeanHeadDim)
     throw ShapeError(std::string(op) + ": lean variant supports head_dim <= " + std::to_string(kMaxLeanHeadDim) +
                      " (" + dims + ")");
+  if (v == Variant::Lean && !lean_fits(dev, d, opt))
+    throw ShapeError(std::string(op) + ": lean variant would take " + std::to_string(lean_loop_iterations(dev, d, opt)) +
+                     " loop iterations per invocation, above this device's limit of " +
+                     std::to_string(dev.profile().param("attention.loop_limit")) + " (profile attention.loop_limit; " +
+                     dims + ", n_kv_heads " + std::to_string(d.n_kv_heads) + ")" +
+                     (simple_fits ? "" : ", and the simple variant's score buffer does not fit either"));
   return v;
 }
 
@@ -101,12 +142,6 @@ std::array<std::uint32_t, 3> row_grid(std::int64_t rows, std::int64_t heads, std
   return {ceil_div(static_cast<std::uint64_t>(rows * heads), wg), 1, 1};
 }
 
-std::uint32_t lean_rows(const vk::Device& dev, const AttentionOptions& opt) {
-  const std::uint32_t rows = opt.lean_rows ? opt.lean_rows : dev.profile().u32("attention.lean_rows");
-  if (rows == 0 || rows > 16)
-    throw InvalidArgument("ops::attention: lean_rows " + std::to_string(rows) + " outside 1..16");
-  return rows;
-}
 
 }  // namespace
 
@@ -135,8 +170,8 @@ void attention(vk::Sequence& seq, vk::Arena& scratch, const DeviceTensor& q, con
   if (resolve(op, dev, d, opt) == Variant::Lean) {
     const auto hd = static_cast<std::uint32_t>(d.head_dim);
     const std::uint32_t rows = lean_rows(dev, opt);
-    const auto& pipe =
-        dev.pipeline({"attention/lean_fwd", {wg, hd, dev.profile().u32("attention.bk"), rows}, 6, push_size});
+    const auto& pipe = dev.pipeline(
+        {"attention/lean_fwd", {wg, hd, dev.profile().u32("attention.bk"), rows}, 6, push_size});
     const auto grid = row_grid((d.T + rows - 1) / rows, d.n_heads, wg);
     check_groups(op, dev, grid);
     seq.dispatch(pipe, {vk::reads(q.buf), vk::reads(k.buf), vk::reads(v.buf), vk::reads(seg), vk::writes(out.buf),

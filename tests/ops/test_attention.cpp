@@ -56,9 +56,12 @@ OpCase make_case(std::int64_t T, std::int64_t H, std::int64_t Hkv, std::int64_t 
 }
 
 std::vector<OpCase> attention_cases() {
+  // Bench mode adds a TinyLlama-sized case (32 q / 4 kv heads, head_dim 64, T 512) to time the kernels one by one.
+  if (bench_mode())
+    return {make_case(130, 8, 4, 8), make_case(512, 8, 4, 8), make_case(130, 32, 4, 64), make_case(512, 32, 4, 64)};
   return {make_case(1, 8, 4, 8),   make_case(7, 8, 4, 8),   make_case(33, 4, 1, 12), make_case(130, 8, 4, 8),
           make_case(130, 2, 2, 64), make_case(33, 8, 4, 64), make_case(7, 2, 2, 12),  make_case(130, 4, 1, 12),
-          make_case(1, 4, 1, 64),  make_case(33, 2, 2, 8)};
+          make_case(1, 4, 1, 64),  make_case(33, 2, 2, 8), make_case(40, 32, 4, 64)};
 }
 
 struct Grads {
@@ -98,7 +101,10 @@ class AttentionGpu : public GpuTest {
       seq.submit();  // second run: pipelines and caches warm
       *fwd_ms = *bwd_ms = 0;
       const auto t = seq.timings();
-      for (std::size_t i = 0; i < t.size(); ++i) (i < fwd_dispatches ? *fwd_ms : *bwd_ms) += t[i].ms;
+      for (std::size_t i = 0; i < t.size(); ++i) {
+        (i < fwd_dispatches ? *fwd_ms : *bwd_ms) += t[i].ms;
+        std::printf("[bench]   %-24s %9.3f ms\n", t[i].label.c_str(), t[i].ms);
+      }
     }
     return {down(out), down(lse), down(gq), down(gk), down(gv)};
   }
@@ -113,6 +119,16 @@ TEST_P(Attention, GpuMatchesReference) {
   Tensor dout = random_tensor({T, H, D}, 14);
   const Grads want = run_ref(q, k, v, nullptr, dout);
   for (Variant variant : {Variant::Simple, Variant::Lean}) {
+    if (bench_mode()) {  // the large bench-only cases may exceed a variant's limits on this device
+      AttentionOptions o;
+      o.variant = variant;
+      try {
+        ops::attention_variant(dev(), {T, H, Hkv, D}, o);
+      } catch (const ShapeError& e) {
+        std::printf("[bench] %s %s: skipped: %s\n", c.name.c_str(), variant_name(variant), e.what());
+        continue;
+      }
+    }
     double fms = 0, bms = 0;
     const Grads got = run_gpu(q, k, v, nullptr, dout, variant, &fms, &bms);
     const std::string what = c.name + " " + variant_name(variant);
@@ -190,17 +206,72 @@ TEST_F(AttentionGpu, AutoVariantFollowsProfileThreshold) {
   const auto max_t = dev().profile().param("attention.simple_max_t");
   const auto min_d = std::max<std::int64_t>(1, dev().profile().param("attention.simple_min_head_dim"));
   AttentionDims small{max_t, 2, 1, min_d}, large{max_t + 1, 2, 1, min_d};
+  // Where the device caps loop iterations (attention.loop_limit) the lean kernels may not be allowed at these
+  // sizes; Auto then stays with the simple variant (LeanRespectsDeviceLoopLimit checks that path).
+  AttentionOptions lean;
+  lean.variant = Variant::Lean;
+  auto lean_allowed = [&](const AttentionDims& d) {
+    try {
+      ops::attention_variant(dev(), d, lean);
+      return true;
+    } catch (const ShapeError&) {
+      return false;
+    }
+  };
   EXPECT_EQ(ops::attention_variant(dev(), small, {}), Variant::Simple);
-  EXPECT_EQ(ops::attention_variant(dev(), large, {}), Variant::Lean);
+  EXPECT_EQ(ops::attention_variant(dev(), large, {}), lean_allowed(large) ? Variant::Lean : Variant::Simple);
   if (min_d > 1) {
-    EXPECT_EQ(ops::attention_variant(dev(), {max_t, 2, 1, min_d - 1}, {}), Variant::Lean);
+    const AttentionDims narrow{max_t, 2, 1, min_d - 1};
+    EXPECT_EQ(ops::attention_variant(dev(), narrow, {}), lean_allowed(narrow) ? Variant::Lean : Variant::Simple);
+  }
+  const AttentionDims tiny{8, 2, 1, 8};
+  if (min_d > 8) {
+    EXPECT_EQ(ops::attention_variant(dev(), tiny, {}), Variant::Lean);
   }
   // Beyond the lean kernels' register limit the simple variant is taken whenever its scratch fits.
   EXPECT_EQ(ops::attention_variant(dev(), {max_t + 1, 1, 1, 300}, {}), Variant::Simple);
+  EXPECT_EQ(ops::attention_scratch_bytes(dev(), tiny, lean, false), 0u);
+  EXPECT_EQ(ops::attention_scratch_bytes(dev(), small, {}, true), 2u * 2 * max_t * max_t * sizeof(float));
+}
+
+// Drivers that cap loop iterations per invocation (profile attention.loop_limit, lavapipe) must not run the lean
+// kernels past the cap: Auto falls back to the simple variant, a forced Lean is refused. The largest lean case
+// within the cap is run and checked (a wrong iteration estimate would show up here as partial sums).
+TEST_F(AttentionGpu, LeanRespectsDeviceLoopLimit) {
+  const auto limit = dev().profile().param("attention.loop_limit");
+  if (limit <= 0) GTEST_SKIP() << "no loop limit on this device";
   AttentionOptions lean;
   lean.variant = Variant::Lean;
-  EXPECT_EQ(ops::attention_scratch_bytes(dev(), small, lean, false), 0u);
-  EXPECT_EQ(ops::attention_scratch_bytes(dev(), small, {}, true), 2u * 2 * max_t * max_t * sizeof(float));
+  // 4 query heads on one kv head: the dK/dV pass, ~T * 4 * 2 * (head_dim + 1) loop checks per invocation,
+  // reaches the cap at T ~ 60.
+  const std::int64_t H = 4, Hkv = 1, D = 64;
+  std::int64_t T_ok = 8;
+  while (true) {
+    try {
+      ops::attention_scratch_bytes(dev(), {T_ok + 1, H, Hkv, D}, lean, true);
+    } catch (const ShapeError&) {
+      break;
+    }
+    T_ok += 1;
+    ASSERT_LT(T_ok, 100000) << "no limit reached";
+  }
+  const AttentionDims over{T_ok + 1, H, Hkv, D};
+  EXPECT_EQ(ops::attention_variant(dev(), over, {}), Variant::Simple);
+  try {
+    ops::attention_variant(dev(), over, lean);
+    ADD_FAILURE() << "expected ShapeError";
+  } catch (const ShapeError& e) {
+    EXPECT_NE(std::string(e.what()).find("attention.loop_limit"), std::string::npos) << e.what();
+  }
+  Tensor q = random_tensor({T_ok, H, D}, 51), k = random_tensor({T_ok, Hkv, D}, 52), v = random_tensor({T_ok, Hkv, D}, 53);
+  Tensor dout = random_tensor({T_ok, H, D}, 54);
+  const Grads want = run_ref(q, k, v, nullptr, dout);
+  const Grads got = run_gpu(q, k, v, nullptr, dout, Variant::Lean);
+  const std::string what = "lean at T = " + std::to_string(T_ok);
+  EXPECT_TRUE(within(got.out, want.out, out_tol())) << what;
+  EXPECT_TRUE(within(got.dq, want.dq, grad_tol())) << what;
+  EXPECT_TRUE(within(got.dk, want.dk, grad_tol())) << what;
+  EXPECT_TRUE(within(got.dv, want.dv, grad_tol())) << what;
 }
 
 TEST_F(AttentionGpu, RejectsBadShapesNamingOpAndShapes) {
