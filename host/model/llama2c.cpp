@@ -77,10 +77,11 @@ LlamaWeights load_llama2c(const std::filesystem::path& path) {
   c.rope_theta = 10000.0;
   c.bos_id = 1;
   c.eos_id = 2;
-  c.validate(origin);
-  if (c.dim % c.n_heads != 0 || c.n_layers > 4096 || c.dim > (1 << 20) || c.hidden_dim > (1 << 22) ||
+  if (c.dim <= 0 || c.n_heads <= 0 || c.n_kv_heads <= 0 || c.dim % c.n_heads != 0 || c.n_layers <= 0 ||
+      c.n_layers > 4096 || c.dim > (1 << 20) || c.hidden_dim <= 0 || c.hidden_dim > (1 << 22) || c.vocab_size <= 0 ||
       c.vocab_size > (1 << 24) || c.max_seq_len <= 0 || c.max_seq_len > (1 << 24))
-    throw FormatError(origin + ": implausible header (" + c.summary() + ")");
+    throw FormatError(origin + ": not a llama2.c checkpoint, or a corrupt header (" + c.summary() + ")");
+  c.validate(origin);
   Reader r{f, data_start, origin};
   const std::int64_t L = c.n_layers, D = c.dim, KV = c.kv_dim(), H = c.hidden_dim;
   auto per_layer = [&](const std::string& suffix, Shape shape) {
