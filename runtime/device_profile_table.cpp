@@ -20,6 +20,9 @@
 // - Mali (Valhall): 16-wide warps, shared memory is ordinary cached memory (no speedup), so register tiling.
 // - Xclipse (RDNA2-based): 32/64-wide, real LDS; shared-memory tiling pays off.
 // - NVIDIA/AMD/Intel desktop: shared-memory tiling with large tiles.
+// - nf4.shared_tiles (decode each W tile once per workgroup into shared memory) is on for NVIDIA, AMD and
+//   Xclipse from standard practice on GPUs with real local memory; NOT measured here (no GPU was lent to the
+//   session that wrote it) — confirm with `pocketlora bench nf4` and a profile override before trusting it.
 #include "runtime/device_profile.h"
 
 namespace pocketlora::vk {
@@ -42,15 +45,16 @@ const nlohmann::json& DeviceProfile::table() {
      "optim.wg": 64,
 
      "nf4.wg": 64, "nf4.wg_x": 8, "nf4.wg_y": 8, "nf4.tm": 4, "nf4.tn": 4, "nf4.dx_tm": 4,
-     "nf4.gemv_wg": 64, "nf4.gemv_subgroup": 1, "nf4.gemv_max_m": 4, "nf4.select_decode": 0
+     "nf4.gemv_wg": 64, "nf4.gemv_subgroup": 1, "nf4.gemv_max_m": 4, "nf4.select_decode": 0,
+     "nf4.shared_tiles": 0, "nf4.shared_bk": 32
    },
    "quirks": []},
   {"name": "nvidia", "match": {"vendor_id": 4318},
    "params": {"matmul.wg_x": 16, "matmul.wg_y": 16, "matmul.tm": 4, "matmul.tn": 4,
-              "elementwise.wg": 256, "reduce.wg": 256}},
+              "elementwise.wg": 256, "reduce.wg": 256, "nf4.shared_tiles": 1}},
   {"name": "amd", "match": {"vendor_id": 4098},
    "params": {"matmul.wg_x": 16, "matmul.wg_y": 16, "matmul.tm": 4, "matmul.tn": 4,
-              "elementwise.wg": 256, "reduce.wg": 256}},
+              "elementwise.wg": 256, "reduce.wg": 256, "nf4.shared_tiles": 1}},
   {"name": "intel", "match": {"vendor_id": 32902},
    "params": {"matmul.wg_x": 8, "matmul.wg_y": 8, "matmul.tm": 4, "matmul.tn": 4,
               "elementwise.wg": 128, "reduce.wg": 128}},
@@ -64,7 +68,7 @@ const nlohmann::json& DeviceProfile::table() {
    "quirks": ["shared_memory_not_faster"]},
   {"name": "samsung-xclipse", "match": {"vendor_id": 5197},
    "params": {"matmul.wg_x": 16, "matmul.wg_y": 8, "matmul.tm": 4, "matmul.tn": 4,
-              "elementwise.wg": 128, "reduce.wg": 128, "prefer_fp16": 1}},
+              "elementwise.wg": 128, "reduce.wg": 128, "prefer_fp16": 1, "nf4.shared_tiles": 1}},
   {"name": "mesa-lavapipe", "match": {"vendor_id": 65541, "device_type": "cpu"},
    "params": {"matmul.wg_x": 8, "matmul.wg_y": 8, "matmul.tm": 16, "matmul.tn": 8,
               "elementwise.wg": 64, "reduce.wg": 64,

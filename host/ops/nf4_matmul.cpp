@@ -140,8 +140,19 @@ void nf4_matmul(vk::Sequence& seq, const DeviceTensor& x, const Nf4Weight& w, co
   }
   const std::uint32_t wx = prof.u32("nf4.wg_x"), wy = prof.u32("nf4.wg_y"),
                       tm = rows_per_invocation(prof.u32("nf4.tm"), M), tn = prof.u32("nf4.tn");
-  const auto& pipe = dev.pipeline({f16 ? "nf4/matmul_f16" : "nf4/matmul_f32", spec(dev, {wx, wy, tm, tn}), 6, sizeof(push)});
   const auto Mu = static_cast<std::uint32_t>(M);
+  // Shared-memory tiles where the profile says local memory pays off (and the tile fits the device's limit).
+  const std::uint32_t bk = prof.u32("nf4.shared_bk");
+  const std::uint64_t shared_bytes = 4ull * bk * (wy * tm + wx * tn);
+  if (prof.flag("nf4.shared_tiles") && w.shape[1] % 8 == 0 && bk % 8 == 0 &&
+      shared_bytes <= dev.caps().max_shared_memory) {
+    const auto& pipe = dev.pipeline({f16 ? "nf4/matmul_shared_f16" : "nf4/matmul_shared_f32",
+                                     spec(dev, {wx, wy, tm, tn, bk}), 6, sizeof(push)});
+    seq.dispatch(pipe, args, &push, sizeof(push),
+                 {(N + wx * tn - 1) / (wx * tn), (Mu + wy * tm - 1) / (wy * tm), 1}, "nf4_matmul_shared");
+    return;
+  }
+  const auto& pipe = dev.pipeline({f16 ? "nf4/matmul_f16" : "nf4/matmul_f32", spec(dev, {wx, wy, tm, tn}), 6, sizeof(push)});
   seq.dispatch(pipe, args, &push, sizeof(push), {(N + wx * tn - 1) / (wx * tn), (Mu + wy * tm - 1) / (wy * tm), 1},
                "nf4_matmul");
 }

@@ -248,3 +248,40 @@ TEST(Nf4MatmulReference, InputGradientMatchesFiniteDifferences) {
   EXPECT_LT(r.max_abs, 1e-8) << r.worst;
 }
 }  // namespace
+
+namespace {
+// The shared-memory tile variant is what desktop profiles select; lavapipe's profile does not, so run it here
+// through an override (same tolerance as the register-tiled cases above).
+TEST(Nf4SharedTiles, MatchesReference) {
+  std::string why;
+  if (!GpuTest::shared_device(&why)) GTEST_SKIP() << "no Vulkan device: " << why;
+  TempDir tmp;
+  {
+    std::ofstream(tmp / "p.json") << R"({"params": {"nf4.shared_tiles": 1, "nf4.shared_bk": 16, "nf4.wg_x": 4,
+                                          "nf4.wg_y": 4, "nf4.tm": 2, "nf4.tn": 4}})";
+  }
+  vk::DeviceOptions o;
+  o.profile_override = tmp / "p.json";
+  vk::Device d(o);
+  vk::Arena ar(d, vk::Lifetime::Scratch, "shared tiles");
+  for (auto [M, N, K] : {std::array<std::int64_t, 3>{5, 9, 24}, {37, 50, 136}, {64, 33, 264}}) {
+    for (bool dq : {false, true}) {
+      Nf4Data nd = random_nf4(N, K, dq, 40 + static_cast<std::uint64_t>(K));
+      auto w = ops::upload_nf4(d, ar, nd.parts(), "shared.weight");
+      Tensor x = random_tensor({M, K}, 41), y0 = random_tensor({M, N}, 42);
+      Tensor want = y0.clone();
+      ref::matmul(x, nd.decode(), want, {0.5f, true});
+      auto xd = ops::upload(d, ar, x, "x"), yd = ops::upload(d, ar, y0, "y");
+      vk::Sequence seq(d, true);
+      ops::nf4_matmul(seq, xd, w, yd, {0.5f, true});
+      seq.submit();
+      ASSERT_FALSE(seq.timings().empty());
+      EXPECT_EQ(seq.timings()[0].label, "nf4_matmul_shared");
+      Tolerance t;
+      t.rel_floor = std::sqrt(static_cast<double>(K)) * 0.3;
+      t.max_rel = 1e-5;
+      EXPECT_TRUE(within(ops::download(d, yd), want, t)) << "M=" << M << " N=" << N << " K=" << K << " dq=" << dq;
+    }
+  }
+}
+}  // namespace
