@@ -1,0 +1,43 @@
+#pragma once
+// bitsandbytes 4-bit (NF4) Hugging Face checkpoints, as transformers + bitsandbytes save a model loaded with
+// BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True):
+//   <linear>.weight                                  uint8 [ceil(n/2), 1]   packed NF4 codes
+//   <linear>.weight.absmax                           uint8 [blocks]          (float32 without double quant)
+//   <linear>.weight.quant_map                        float32 [16]            the NF4 codebook
+//   <linear>.weight.nested_absmax                    float32 [ceil(blocks/256)]
+//   <linear>.weight.nested_quant_map                 float32 [256]           the signed dynamic map
+//   <linear>.weight.quant_state.bitsandbytes__nf4    uint8 [..]              json.dumps of {quant_type, blocksize,
+//                                                    dtype, shape, nested_blocksize, nested_dtype, nested_offset}
+// Every nn.Linear of the decoder is quantized; embeddings, norms and lm_head stay as stored. config.json carries
+// a "quantization_config". Weights keep HF's q/k row order (rotate_half RoPE): the model records that layout
+// instead of re-permuting NF4 data.
+#include <filesystem>
+#include <map>
+#include <string>
+
+#include "host/model/llama_config.h"
+#include "host/ref/nf4_quantize.h"
+#include "host/ref/tensor.h"
+
+namespace pocketlora {
+
+struct Bnb4bitModel {
+  LlamaConfig config;
+  std::map<std::string, Nf4Quantized> linears;  // HF names, e.g. "model.layers.0.self_attn.q_proj.weight"
+  std::map<std::string, Tensor> others;         // embeddings, norms, lm_head (as stored)
+  std::string compute_dtype = "float16";
+  RopeLayout qk_layout = RopeLayout::RotateHalf;
+};
+
+// Reads a bnb-4bit checkpoint (file, index or directory with config.json) without re-quantizing anything.
+Bnb4bitModel load_bnb4bit(const std::filesystem::path& path);
+
+// Quantizes any supported checkpoint (llama2.c / GGUF / HF safetensors) to a bnb-4bit NF4 safetensors file with
+// double quantization, plus config.json (with quantization_config) next to it. Returns the number of linears.
+std::size_t write_bnb4bit(const std::filesystem::path& model_in, const std::filesystem::path& out_safetensors,
+                          const std::string& compute_dtype = "float16");
+
+// True when the safetensors checkpoint holds bnb-4bit NF4 weights.
+bool is_bnb4bit_checkpoint(const std::filesystem::path& path);
+
+}  // namespace pocketlora
