@@ -50,17 +50,8 @@ bool has_layer(const char* name) {
   return false;
 }
 
-bool has_instance_extension(const char* name) {
-  uint32_t n = 0;
-  vkEnumerateInstanceExtensionProperties(nullptr, &n, nullptr);
-  std::vector<VkExtensionProperties> exts(n);
-  vkEnumerateInstanceExtensionProperties(nullptr, &n, exts.data());
-  for (auto& e : exts)
-    if (std::strcmp(e.extensionName, name) == 0) return true;
-  return false;
-}
-
-bool has_layer_extension(const char* layer, const char* name) {
+// Instance extensions of the loader/ICDs (layer == nullptr) or provided by one layer.
+bool has_instance_extension(const char* name, const char* layer = nullptr) {
   uint32_t n = 0;
   vkEnumerateInstanceExtensionProperties(layer, &n, nullptr);
   std::vector<VkExtensionProperties> exts(n);
@@ -116,7 +107,7 @@ Instance::Instance(bool validation) {
   VkValidationFeaturesEXT features{VK_STRUCTURE_TYPE_VALIDATION_FEATURES_EXT};
   features.enabledValidationFeatureCount = 1;
   features.pEnabledValidationFeatures = &sync_validation;
-  if (want_validation && has_layer_extension("VK_LAYER_KHRONOS_validation", VK_EXT_VALIDATION_FEATURES_EXTENSION_NAME)) {
+  if (want_validation && has_instance_extension(VK_EXT_VALIDATION_FEATURES_EXTENSION_NAME, "VK_LAYER_KHRONOS_validation")) {
     exts.push_back(VK_EXT_VALIDATION_FEATURES_EXTENSION_NAME);
     ci.enabledExtensionCount = static_cast<uint32_t>(exts.size());
     ci.ppEnabledExtensionNames = exts.data();

@@ -71,6 +71,11 @@ Tensor download(vk::Device& dev, const RowChunkedTensor& t) {
   return out;
 }
 
+void require_f32(const char* op, std::initializer_list<std::pair<const char*, const DeviceTensor*>> operands) {
+  for (auto& [name, t] : operands)
+    if (t->dtype != DType::F32) throw ShapeError(std::string(op) + ": " + describe(name, *t) + " must be f32");
+}
+
 std::string describe(const std::string& name, const DeviceTensor& t) {
   return name + " " + shape_str(t.shape) + " " + dtype_name(t.dtype);
 }

@@ -2,6 +2,8 @@
 // A tensor living in device memory: a bound range plus shape and dtype. GPU ops take these; the CPU reference
 // takes host/ref Tensor with the same shapes, so tests can run an op both ways.
 #include <cstdint>
+#include <initializer_list>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -46,5 +48,8 @@ Tensor download(vk::Device& dev, const RowChunkedTensor& t);
 
 // "op: name [2, 3] f32" — for error messages.
 std::string describe(const std::string& name, const DeviceTensor& t);
+
+// Throws ShapeError "<op>: <name> [shape] <dtype> must be f32" for the first operand that is not f32.
+void require_f32(const char* op, std::initializer_list<std::pair<const char*, const DeviceTensor*>> operands);
 
 }  // namespace pocketlora::ops

@@ -7,13 +7,6 @@
 
 namespace pocketlora::ops {
 
-namespace {
-void require_f32(const char* op, std::initializer_list<std::pair<const char*, const DeviceTensor*>> ts) {
-  for (auto& [name, t] : ts)
-    if (t->dtype != DType::F32) throw ShapeError(std::string(op) + ": " + describe(name, *t) + " must be f32");
-}
-}  // namespace
-
 void lora_dropout(vk::Sequence& seq, const DeviceTensor& in, const DeviceTensor& out, const LoraOptions& opt,
                   bool accumulate) {
   if (in.shape != out.shape) throw ShapeError("ops::lora_dropout: " + describe("in", in) + " vs " + describe("out", out));

@@ -6,13 +6,6 @@
 
 namespace pocketlora::ops {
 
-namespace {
-void require_f32(const char* op, std::initializer_list<std::pair<const char*, const DeviceTensor*>> ts) {
-  for (auto& [name, t] : ts)
-    if (t->dtype != DType::F32) throw ShapeError(std::string(op) + ": " + describe(name, *t) + " must be f32");
-}
-}  // namespace
-
 void rmsnorm(vk::Sequence& seq, const DeviceTensor& x, const DeviceTensor& w, const DeviceTensor& y,
              const DeviceTensor& rstd, float eps) {
   const auto [rows, dim] = check_rmsnorm_shapes("ops::rmsnorm", x.shape, w.shape);

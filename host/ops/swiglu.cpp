@@ -6,16 +6,9 @@
 
 namespace pocketlora::ops {
 
-namespace {
-void require_f32(const char* op, std::initializer_list<const DeviceTensor*> ts) {
-  for (auto* t : ts)
-    if (t->dtype != DType::F32) throw ShapeError(std::string(op) + ": " + describe("operand", *t) + " must be f32");
-}
-}  // namespace
-
 void swiglu(vk::Sequence& seq, const DeviceTensor& g, const DeviceTensor& u, const DeviceTensor& h) {
   check_same_shapes("ops::swiglu", {{"g", &g.shape}, {"u", &u.shape}, {"h", &h.shape}});
-  require_f32("ops::swiglu", {&g, &u, &h});
+  require_f32("ops::swiglu", {{"g", &g}, {"u", &u}, {"h", &h}});
   vk::Device& dev = seq.device();
   const std::uint32_t wg = dev.profile().u32("elementwise.wg");
   shader::ElementwisePush push{static_cast<std::uint32_t>(g.numel()), 1.0f, 0, 0};
@@ -28,7 +21,7 @@ void swiglu_backward(vk::Sequence& seq, const DeviceTensor& g, const DeviceTenso
                      const DeviceTensor& dg, const DeviceTensor& du) {
   check_same_shapes("ops::swiglu_backward",
                     {{"g", &g.shape}, {"u", &u.shape}, {"dh", &dh.shape}, {"dg", &dg.shape}, {"du", &du.shape}});
-  require_f32("ops::swiglu_backward", {&g, &u, &dh, &dg, &du});
+  require_f32("ops::swiglu_backward", {{"g", &g}, {"u", &u}, {"dh", &dh}, {"dg", &dg}, {"du", &du}});
   vk::Device& dev = seq.device();
   const std::uint32_t wg = dev.profile().u32("elementwise.wg");
   shader::ElementwisePush push{static_cast<std::uint32_t>(g.numel()), 1.0f, 0, 0};
@@ -39,7 +32,7 @@ void swiglu_backward(vk::Sequence& seq, const DeviceTensor& g, const DeviceTenso
 
 void add(vk::Sequence& seq, const DeviceTensor& a, const DeviceTensor& b, const DeviceTensor& y, float alpha) {
   check_same_shapes("ops::add", {{"a", &a.shape}, {"b", &b.shape}, {"y", &y.shape}});
-  require_f32("ops::add", {&a, &b, &y});
+  require_f32("ops::add", {{"a", &a}, {"b", &b}, {"y", &y}});
   vk::Device& dev = seq.device();
   const std::uint32_t wg = dev.profile().u32("elementwise.wg");
   shader::ElementwisePush push{static_cast<std::uint32_t>(a.numel()), alpha, 0, 0};

@@ -77,6 +77,12 @@ Tensor random_tensor(Shape shape, std::uint64_t seed, float lo, float hi, DType 
   return t.to(dtype);
 }
 
+Tensor int_tensor(const std::vector<std::int32_t>& values) {
+  Tensor t = Tensor::zeros({static_cast<std::int64_t>(values.size())}, DType::I32);
+  std::copy(values.begin(), values.end(), t.data<std::int32_t>());
+  return t;
+}
+
 GradCheckResult gradcheck(const std::function<double(const std::vector<Tensor>&)>& loss,
                           const std::function<std::vector<Tensor>(const std::vector<Tensor>&)>& analytic,
                           std::vector<Tensor> inputs, double h, std::int64_t max_elems) {

@@ -45,6 +45,9 @@ ErrorStats compare(const Tensor& got, const Tensor& want, double rel_floor = 1e-
 // Deterministic test data (splitmix64-based; identical on every platform).
 Tensor random_tensor(Shape shape, std::uint64_t seed, float lo = -1.0f, float hi = 1.0f, DType dtype = DType::F32);
 
+// i32 [n] tensor of the given values (token ids, positions, labels).
+Tensor int_tensor(const std::vector<std::int32_t>& values);
+
 // Central finite differences in fp64: for a scalar loss L(inputs), compares analytic dL/dx (from
 // `analytic`) with (L(x+h) - L(x-h)) / 2h for every element of every input (or `max_elems` sampled ones).
 struct GradCheckResult {

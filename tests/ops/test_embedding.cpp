@@ -10,15 +10,9 @@ using namespace pocketlora::test;
 
 namespace {
 
-Tensor ids_tensor(std::vector<std::int32_t> v) {
-  Tensor t = Tensor::zeros({static_cast<std::int64_t>(v.size())}, DType::I32);
-  std::copy(v.begin(), v.end(), t.data<std::int32_t>());
-  return t;
-}
-
 TEST_F(GpuTest, EmbeddingForwardBackwardAcrossChunks) {
   const std::int64_t V = 37, D = 20;
-  Tensor table = random_tensor({V, D}, 1), ids = ids_tensor({0, 36, 5, 5, 12, 24, 5, 11, 13});
+  Tensor table = random_tensor({V, D}, 1), ids = int_tensor({0, 36, 5, 5, 12, 24, 5, 11, 13});
   Tensor dout = random_tensor({ids.numel(), D}, 2), dtab0 = random_tensor({V, D}, 3);
   Tensor out = Tensor::zeros({ids.numel(), D}), dtab = dtab0.clone();
   ref::embedding(ids, table, out);
@@ -42,7 +36,7 @@ TEST_F(GpuTest, EmbeddingForwardBackwardAcrossChunks) {
 }
 
 TEST(EmbeddingReference, BackwardMatchesFiniteDifferencesAndRejectsBadIds) {
-  Tensor ids = ids_tensor({2, 0, 2});
+  Tensor ids = int_tensor({2, 0, 2});
   Tensor R = random_tensor({3, 4}, 5).to(DType::F64);
   auto loss = [&](const std::vector<Tensor>& in) {
     Tensor o = Tensor::zeros({3, 4}, DType::F64);
@@ -58,7 +52,7 @@ TEST(EmbeddingReference, BackwardMatchesFiniteDifferencesAndRejectsBadIds) {
   EXPECT_LT(r.max_abs, 1e-8) << r.worst;
   Tensor out = Tensor::zeros({1, 4});
   try {
-    ref::embedding(ids_tensor({3}), random_tensor({3, 4}, 1), out);
+    ref::embedding(int_tensor({3}), random_tensor({3, 4}, 1), out);
     FAIL();
   } catch (const InvalidArgument& e) {
     EXPECT_NE(std::string(e.what()).find("token id 3 at position 0"), std::string::npos) << e.what();

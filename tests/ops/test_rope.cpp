@@ -13,12 +13,6 @@ using namespace pocketlora::test;
 
 namespace {
 
-Tensor positions_tensor(std::vector<std::int32_t> p) {
-  Tensor t = Tensor::zeros({static_cast<std::int64_t>(p.size())}, DType::I32);
-  std::copy(p.begin(), p.end(), t.data<std::int32_t>());
-  return t;
-}
-
 TEST(RopeFrequencies, PlainAndLlama3ScalingByHand) {
   auto f = rope_inv_freq(8, 10000.0);
   ASSERT_EQ(f.size(), 4u);
@@ -51,7 +45,7 @@ TEST(RopeFrequencies, PlainAndLlama3ScalingByHand) {
 }
 
 TEST(RopeReference, InverseUndoesAndRotationMatchesComplexMultiply) {
-  Tensor x = random_tensor({3, 2, 8}, 1), pos = positions_tensor({0, 5, 2});
+  Tensor x = random_tensor({3, 2, 8}, 1), pos = int_tensor({0, 5, 2});
   Tensor table = rope_table(16, rope_inv_freq(8, 10000.0));
   Tensor y = x.clone();
   ref::rope(y, pos, table, RopeLayout::Interleaved);
@@ -76,7 +70,7 @@ TEST_P(Rope, GpuMatchesReferenceBothLayoutsAndInverse) {
   const auto [T, H, D] = GetParam();
   std::vector<std::int32_t> p(static_cast<std::size_t>(T));
   for (std::int64_t i = 0; i < T; ++i) p[static_cast<std::size_t>(i)] = static_cast<std::int32_t>((i * 7) % (T + 3));
-  Tensor pos = positions_tensor(p);
+  Tensor pos = int_tensor(p);
   Tensor table = rope_table(T + 3, rope_inv_freq(D, 500000.0, Llama3RopeScaling{}));
   auto gpos = up(pos), gtab = up(table);
   for (auto layout : {RopeLayout::Interleaved, RopeLayout::RotateHalf})
