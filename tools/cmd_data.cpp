@@ -1,0 +1,87 @@
+// `pocketlora data stats FILE --tokenizer TOK [--format auto|alpaca|chat|text] [--template NAME] [--seq-len N]
+// [--pack] [--json]`: record counts, token-length statistics, truncation, masked fraction, packing fill.
+#include <algorithm>
+#include <iostream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "host/data/batching.h"
+#include "host/data/dataset.h"
+#include "host/model/tokenizer.h"
+#include "tools/command_registry.h"
+
+namespace pocketlora::cli {
+namespace {
+
+struct StatsArgs {
+  std::string file, tokenizer, format = "auto", tmpl, separator = "<|endoftext|>";
+  std::int64_t seq_len = 512;
+  bool pack = false, json = false;
+};
+
+int run(const StatsArgs& a) {
+  const DataFormat fmt = a.format == "alpaca" ? DataFormat::Alpaca
+                         : a.format == "chat" ? DataFormat::Chat
+                         : a.format == "text" ? DataFormat::Text
+                                              : DataFormat::Auto;
+  auto tok = load_tokenizer(a.tokenizer);
+  const ChatTemplate tmpl = a.tmpl.empty() ? detect_chat_template(*tok) : parse_chat_template(a.tmpl);
+  auto records = read_records(a.file, fmt, a.separator);
+  std::vector<Example> ex;
+  std::int64_t with_input = 0, masked = 0, total = 0;
+  for (auto& r : records) {
+    with_input += r.alpaca && !r.alpaca_input.empty();
+    ex.push_back(tokenize_record(*tok, r, tmpl));
+    total += static_cast<std::int64_t>(ex.back().ids.size());
+    masked += std::count(ex.back().labels.begin(), ex.back().labels.end(), kIgnoreLabel);
+  }
+  std::vector<std::size_t> lens;
+  for (auto& e : ex) lens.push_back(e.ids.size());
+  std::sort(lens.begin(), lens.end());
+  PackStats ps;
+  if (a.pack) pack_examples(ex, a.seq_len, tok->eos_id().value_or(0), &ps);
+  else truncate_examples(ex, a.seq_len, &ps);
+  nlohmann::json out = {
+      {"file", a.file},
+      {"records", records.size()},
+      {"alpaca_with_input", with_input},
+      {"template", chat_template_name(tmpl)},
+      {"tokens", total},
+      {"tokens_min", lens.front()},
+      {"tokens_mean", static_cast<double>(total) / static_cast<double>(lens.size())},
+      {"tokens_median", lens[lens.size() / 2]},
+      {"tokens_p95", lens[std::min(lens.size() - 1, lens.size() * 95 / 100)]},
+      {"tokens_max", lens.back()},
+      {"seq_len", a.seq_len},
+      {"truncated", ps.truncated},
+      {"masked_fraction", total ? static_cast<double>(masked) / static_cast<double>(total) : 0.0}};
+  if (a.pack) {
+    out["packed_windows"] = ps.windows;
+    out["pack_fill"] = ps.fill;
+  }
+  if (a.json) {
+    std::cout << out.dump(2) << "\n";
+    return 0;
+  }
+  for (auto& [k, v] : out.items()) fmt::print("{:<18} {}\n", k, v.dump());
+  return 0;
+}
+
+CommandRegistration reg("data", "Training data tools", [](CLI::App& sub) {
+  sub.require_subcommand(1);
+  auto a = std::make_shared<StatsArgs>();
+  CLI::App* stats = sub.add_subcommand("stats", "Counts, token lengths, masked fraction, packing of a dataset");
+  stats->add_option("file", a->file, "Alpaca JSON/JSONL, chat JSONL or text file")->required();
+  stats->add_option("--tokenizer", a->tokenizer, "tokenizer.model / tokenizer.bin / tokenizer.json / GGUF")->required();
+  stats->add_option("--format", a->format, "auto, alpaca, chat, text")->capture_default_str();
+  stats->add_option("--template", a->tmpl, "llama2, llama3, chatml (default: detected from the tokenizer)");
+  stats->add_option("--separator", a->separator, "Document separator for plain text")->capture_default_str();
+  stats->add_option("--seq-len", a->seq_len, "Training sequence length")->capture_default_str();
+  stats->add_flag("--pack", a->pack, "Pack examples into seq_len windows");
+  stats->add_flag("--json", a->json, "Machine-readable output");
+  return Action([a] { return run(*a); });
+});
+
+}  // namespace
+}  // namespace pocketlora::cli
