@@ -27,6 +27,27 @@ struct Reader {
     pos += bytes;
     return t;
   }
+  // export.py version 2: int8 values, then one fp32 scale per group of `group` values (w = q * scale).
+  Tensor take_q8(const std::string& name, Shape shape, std::int64_t group) {
+    const std::int64_t n = shape_numel(shape);
+    if (n % group != 0)
+      throw FormatError(origin + ": tensor '" + name + "' " + shape_str(shape) + " is not a whole number of " +
+                        std::to_string(group) + "-element groups");
+    const std::size_t need = static_cast<std::size_t>(n) + static_cast<std::size_t>(n / group) * 4;
+    if (need > file.size() - std::min(pos, file.size()))
+      throw FormatError(origin + ": truncated while reading int8 tensor '" + name + "' " + shape_str(shape) +
+                        " (needs " + std::to_string(need) + " bytes at offset " + std::to_string(pos) + ")");
+    Tensor t = Tensor::zeros(std::move(shape));
+    const auto* q = reinterpret_cast<const std::int8_t*>(file.data() + pos);
+    const std::uint8_t* sc = file.data() + pos + static_cast<std::size_t>(n);
+    for (std::int64_t i = 0; i < n; ++i) {
+      float s;
+      std::memcpy(&s, sc + static_cast<std::size_t>(i / group) * 4, 4);
+      t.data<float>()[i] = static_cast<float>(q[i]) * s;
+    }
+    pos += need;
+    return t;
+  }
 };
 
 }  // namespace
@@ -47,16 +68,22 @@ LlamaWeights load_llama2c(const std::filesystem::path& path) {
   c.source = "llama2c";
   std::size_t data_start = 28;
   bool shared = true;
+  std::int32_t group_size = 0;  // > 0: version 2, int8 weights in groups with one fp32 scale each
   std::int32_t h[7];
   if (f.size() >= 8 && looks_like_llama2c_v1(path)) {
     std::int32_t version;
     std::memcpy(&version, f.data() + 4, 4);
-    if (version != 1)
+    if (version != 1 && version != 2)
       throw FormatError(origin + ": export version " + std::to_string(version) +
-                        " is not supported (1 = fp32 is; 2 = int8 groups is not yet)");
+                        " is not supported (1 = fp32, 2 = int8 groups)");
     if (f.size() < 256) throw FormatError(origin + ": shorter than its 256-byte header");
     std::memcpy(h, f.data() + 8, 28);
     shared = f.data()[36] != 0;
+    if (version == 2) {
+      std::memcpy(&group_size, f.data() + 37, 4);
+      if (group_size <= 0 || group_size > (1 << 20))
+        throw FormatError(origin + ": group size " + std::to_string(group_size) + " is not positive");
+    }
     data_start = 256;
   } else {
     if (f.size() < 28) throw FormatError(origin + ": shorter than the 28-byte header");
@@ -84,10 +111,14 @@ LlamaWeights load_llama2c(const std::filesystem::path& path) {
   c.validate(origin);
   Reader r{f, data_start, origin};
   const std::int64_t L = c.n_layers, D = c.dim, KV = c.kv_dim(), H = c.hidden_dim;
+  auto matrix = [&](const std::string& name, Shape shape) {
+    return group_size > 0 ? r.take_q8(name, std::move(shape), group_size) : r.take(name, std::move(shape));
+  };
   auto per_layer = [&](const std::string& suffix, Shape shape) {
+    const bool is_norm = suffix.ends_with("_norm");
     for (std::int64_t l = 0; l < L; ++l) {
       const std::string name = "layers." + std::to_string(l) + "." + suffix;
-      w.tensors[name] = r.take(name, shape);
+      w.tensors[name] = is_norm ? r.take(name, shape) : matrix(name, shape);
     }
   };
   // v1 writes norms first; v0 interleaves them in run.c's order.
@@ -95,7 +126,7 @@ LlamaWeights load_llama2c(const std::filesystem::path& path) {
     per_layer("attention_norm", {D});
     per_layer("ffn_norm", {D});
     w.tensors["norm"] = r.take("norm", {D});
-    w.tensors["tok_embeddings"] = r.take("tok_embeddings", {c.vocab_size, D});
+    w.tensors["tok_embeddings"] = matrix("tok_embeddings", {c.vocab_size, D});
   } else {
     w.tensors["tok_embeddings"] = r.take("tok_embeddings", {c.vocab_size, D});
     per_layer("attention_norm", {D});
@@ -113,7 +144,7 @@ LlamaWeights load_llama2c(const std::filesystem::path& path) {
     r.take("freq_cis_real", {c.max_seq_len, c.head_dim / 2});  // legacy RoPE tables: recomputed, not used
     r.take("freq_cis_imag", {c.max_seq_len, c.head_dim / 2});
   }
-  w.tensors["output"] = shared ? w.tensors["tok_embeddings"] : r.take("output", {c.vocab_size, D});
+  w.tensors["output"] = shared ? w.tensors["tok_embeddings"] : matrix("output", {c.vocab_size, D});
   if (r.pos != f.size())
     throw FormatError(origin + ": " + std::to_string(f.size() - r.pos) + " unexpected trailing bytes after the weights (" +
                       c.summary() + ")");

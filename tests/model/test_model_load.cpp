@@ -203,3 +203,65 @@ TEST(ModelLoad, Llama2cVersion1AndBrokenFiles) {
 }
 
 }  // namespace
+
+namespace {
+TEST(ModelLoad, Llama2cVersion2Int8Groups) {
+  // export.py version 2: norms fp32, then every matrix as int8 values + one fp32 scale per 64 values
+  // (scale = max|w| / 127, q = round(w / scale)). Loaded weights are within half a step of the originals.
+  POCKETLORA_REQUIRE_DATA(bin, "models/stories260K/stories260K.bin");
+  auto a = load_llama_weights(bin);
+  const auto& c = a.config;
+  TempDir tmp;
+  {
+    std::ofstream out(tmp / "v2.bin", std::ios::binary);
+    auto put = [&](const void* p, std::size_t n) { out.write(static_cast<const char*>(p), static_cast<std::streamsize>(n)); };
+    const std::uint32_t magic = 0x616b3432;
+    const std::int32_t version = 2, group = 64;
+    const std::int32_t hdr[7] = {static_cast<std::int32_t>(c.dim), static_cast<std::int32_t>(c.hidden_dim),
+                                 static_cast<std::int32_t>(c.n_layers), static_cast<std::int32_t>(c.n_heads),
+                                 static_cast<std::int32_t>(c.n_kv_heads), static_cast<std::int32_t>(c.vocab_size),
+                                 static_cast<std::int32_t>(c.max_seq_len)};
+    put(&magic, 4);
+    put(&version, 4);
+    put(hdr, 28);
+    const std::uint8_t shared = 1;
+    put(&shared, 1);
+    put(&group, 4);
+    const std::vector<char> pad(256 - 41, 0);
+    put(pad.data(), pad.size());
+    auto fp32 = [&](const std::string& n) { const Tensor& t = a.at(n); put(t.raw(), t.nbytes()); };
+    auto q8 = [&](const std::string& n) {
+      const Tensor& t = a.at(n);
+      const float* x = t.data<float>();
+      std::vector<std::int8_t> q(static_cast<std::size_t>(t.numel()));
+      std::vector<float> s(static_cast<std::size_t>(t.numel() / group));
+      for (std::size_t g = 0; g < s.size(); ++g) {
+        float m = 0;
+        for (int k = 0; k < group; ++k) m = std::max(m, std::fabs(x[g * group + static_cast<std::size_t>(k)]));
+        s[g] = m / 127.0f;
+        for (int k = 0; k < group; ++k)
+          q[g * group + static_cast<std::size_t>(k)] =
+              static_cast<std::int8_t>(std::nearbyint(x[g * group + static_cast<std::size_t>(k)] / s[g]));
+      }
+      put(q.data(), q.size());
+      put(s.data(), s.size() * 4);
+    };
+    auto layers = [&](const std::string& suffix, bool quantized) {
+      for (std::int64_t l = 0; l < c.n_layers; ++l) {
+        const std::string n = "layers." + std::to_string(l) + "." + suffix;
+        quantized ? q8(n) : fp32(n);
+      }
+    };
+    layers("attention_norm", false);
+    layers("ffn_norm", false);
+    fp32("norm");
+    q8("tok_embeddings");
+    for (auto s : {"attention.wq", "attention.wk", "attention.wv", "attention.wo", "feed_forward.w1",
+                   "feed_forward.w2", "feed_forward.w3"})
+      layers(s, true);
+  }
+  auto v2 = load_llama2c(tmp / "v2.bin");
+  // Half a quantization step: max|w| / 127 / 2 per group, bounded by the tensor's max.
+  expect_same_weights(a, v2, 1e-7, 0.5 / 127 * 1.0001);
+}
+}  // namespace
