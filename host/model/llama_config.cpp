@@ -28,11 +28,23 @@ void LlamaConfig::validate(const std::string& origin) const {
   if (!(rms_eps > 0) || !(rope_theta > 0)) throw FormatError(origin + ": rms eps and rope theta must be positive");
 }
 
+std::vector<double> LlamaConfig::rope_inv_freq() const {
+  auto f = pocketlora::rope_inv_freq(head_dim, rope_theta, rope_scaling);
+  if (!rope_freq_factors.empty()) {
+    if (rope_freq_factors.size() != f.size())
+      throw FormatError("rope_freqs has " + std::to_string(rope_freq_factors.size()) + " factors, expected " +
+                        std::to_string(f.size()) + " (head_dim / 2)");
+    for (std::size_t i = 0; i < f.size(); ++i) f[i] /= rope_freq_factors[i];
+  }
+  return f;
+}
+
 bool LlamaConfig::same_architecture(const LlamaConfig& o) const {
   return dim == o.dim && hidden_dim == o.hidden_dim && n_layers == o.n_layers && n_heads == o.n_heads &&
          n_kv_heads == o.n_kv_heads && head_dim == o.head_dim && vocab_size == o.vocab_size &&
          std::fabs(rms_eps - o.rms_eps) <= 1e-6 * rms_eps /* GGUF stores eps as float32 */ && rope_theta == o.rope_theta &&
-         rope_scaling.has_value() == o.rope_scaling.has_value();
+         (rope_scaling.has_value() || !rope_freq_factors.empty()) ==
+             (o.rope_scaling.has_value() || !o.rope_freq_factors.empty());
 }
 
 std::string LlamaConfig::summary() const {
@@ -40,7 +52,7 @@ std::string LlamaConfig::summary() const {
          std::to_string(n_layers) + ", heads " + std::to_string(n_heads) + "/" + std::to_string(n_kv_heads) +
          " kv, head_dim " + std::to_string(head_dim) + ", vocab " + std::to_string(vocab_size) + ", ctx " +
          std::to_string(max_seq_len) + ", rope_theta " + std::to_string(rope_theta) +
-         (rope_scaling ? " (llama3 scaling)" : "") + (tied_embeddings ? ", tied embeddings" : "");
+         (rope_scaling || !rope_freq_factors.empty() ? " (llama3 scaling)" : "") + (tied_embeddings ? ", tied embeddings" : "");
 }
 
 LlamaConfig llama_config_from_hf(const std::filesystem::path& path) {
@@ -112,6 +124,14 @@ LlamaConfig llama_config_from_gguf(const GgufFile& g) {
   c.vocab_size = g.has("llama.vocab_size") ? u("llama.vocab_size")
                                              : static_cast<std::int64_t>(g.get_string_array("tokenizer.ggml.tokens").size());
   c.tied_embeddings = g.find_tensor("output.weight") == nullptr;
+  if (g.find_tensor("rope_freqs.weight")) {
+    Tensor f = g.load_f32("rope_freqs.weight");
+    for (std::int64_t i = 0; i < f.numel(); ++i) {
+      const double v = f.data<float>()[i];
+      if (!(v > 0)) throw FormatError(origin + ": rope_freqs.weight[" + std::to_string(i) + "] is not positive");
+      c.rope_freq_factors.push_back(v);
+    }
+  }
   if (g.has("tokenizer.ggml.bos_token_id")) c.bos_id = u("tokenizer.ggml.bos_token_id");
   if (g.has("tokenizer.ggml.eos_token_id")) c.eos_id = u("tokenizer.ggml.eos_token_id");
   c.validate(origin);

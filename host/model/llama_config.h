@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "host/ref/rope.h"
 
@@ -23,11 +24,16 @@ struct LlamaConfig {
   double rms_eps = 1e-5;
   double rope_theta = 10000.0;
   std::optional<Llama3RopeScaling> rope_scaling;
+  // GGUF stores Llama 3 scaling as a `rope_freqs.weight` tensor of per-frequency divisors (llama.cpp's
+  // convert_hf_to_gguf computes them from the same formula); empty when absent.
+  std::vector<double> rope_freq_factors;
   bool tied_embeddings = false;  // the file stores no separate output matrix (or says it is tied)
   std::optional<std::int64_t> bos_id, eos_id;
   std::string source;            // "hf", "gguf", "llama2c"
 
   std::int64_t kv_dim() const { return n_kv_heads * head_dim; }
+  // RoPE inverse frequencies with whichever scaling the checkpoint declared (HF parameters or GGUF factors).
+  std::vector<double> rope_inv_freq() const;
   // Throws FormatError naming `origin` when fields are missing, non-positive or inconsistent.
   void validate(const std::string& origin) const;
   // True when the architecture (everything that shapes the weights and the math) matches.

@@ -265,3 +265,39 @@ TEST(ModelLoad, Llama2cVersion2Int8Groups) {
   expect_same_weights(a, v2, 1e-7, 0.5 / 127 * 1.0001);
 }
 }  // namespace
+
+#include "host/model/gguf_writer.h"
+
+namespace {
+TEST(ModelLoad, Llama3RopeScalingFromHfConfigAndGgufFactorsAgree) {
+  // HF: rope_scaling parameters in config.json. GGUF: llama.cpp writes the same scaling as per-frequency
+  // divisors in a rope_freqs.weight tensor. Both must give the same inverse frequencies.
+  TempDir tmp;
+  std::ofstream(tmp / "config.json") << R"({"hidden_size": 256, "intermediate_size": 512, "num_hidden_layers": 1,
+      "num_attention_heads": 2, "num_key_value_heads": 1, "vocab_size": 10, "rope_theta": 500000.0, "rms_norm_eps": 1e-5,
+      "rope_scaling": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                       "original_max_position_embeddings": 8192}})";
+  auto hf = llama_config_from_hf(tmp / "config.json");
+  ASSERT_TRUE(hf.rope_scaling.has_value());
+  const auto want = hf.rope_inv_freq(), base = rope_inv_freq(128, 500000.0);
+  GgufWriter w;
+  w.set_string("general.architecture", "llama");
+  w.set_u32("llama.embedding_length", 256);
+  w.set_u32("llama.feed_forward_length", 512);
+  w.set_u32("llama.block_count", 1);
+  w.set_u32("llama.attention.head_count", 2);
+  w.set_u32("llama.attention.head_count_kv", 1);
+  w.set_f32("llama.attention.layer_norm_rms_epsilon", 1e-5f);
+  w.set_f32("llama.rope.freq_base", 500000.0f);
+  w.set_u32("llama.vocab_size", 10);
+  Tensor factors = Tensor::zeros({64});
+  for (int i = 0; i < 64; ++i) factors.data<float>()[i] = static_cast<float>(base[static_cast<std::size_t>(i)] / want[static_cast<std::size_t>(i)]);
+  w.add_tensor("rope_freqs.weight", factors);
+  w.write(tmp / "m.gguf");
+  auto gc = llama_config_from_gguf(GgufFile::open(tmp / "m.gguf"));
+  ASSERT_EQ(gc.rope_freq_factors.size(), 64u);
+  const auto got = gc.rope_inv_freq();
+  for (std::size_t i = 0; i < 64; ++i) EXPECT_NEAR(got[i], want[i], 1e-6 * want[i]) << i;  // factors stored as f32
+  EXPECT_TRUE(gc.same_architecture(hf)) << gc.summary() << " vs " << hf.summary();
+}
+}  // namespace
