@@ -9,6 +9,9 @@
 //   NF4 (2048x2048, M=128): tiles 16x8 on an 8x4 workgroup 11 GFLOPS fwd vs 4.5 at 4x4; dX with 32 rows per
 //   invocation 4.9 -> 8.3 GFLOPS once the codebook lookup became a select tree (a dynamically indexed constant
 //   array compiles to a per-lane gather on llvmpipe).
+//   loop_limit: llvmpipe (gallivm) silently leaves a shader's loops after 65535 iterations of one invocation
+//   (found by the attention work; a 4x4x70000 GEMM returns garbage, 4x4x60000 is exact). Ops whose
+//   per-invocation loop length grows with a tensor dimension refuse shapes above the limit with a clear error.
 // - attention (lavapipe, op bench): at head_dim 8-12 the lean variant beats the simple one (T^2 scratch) 1.5-2.5x
 //   (traffic on the scratch ~T^2, compute ~T^2 * head_dim), at head_dim 64 the simple one wins; lean_rows 2
 //   ~ 1 > 4 at head_dim 8 (T=256 fwd 2.47 / 2.48 / 3.59 ms). lavapipe's attention.loop_limit: gallivm caps the
@@ -34,7 +37,7 @@ const nlohmann::json& DeviceProfile::table() {
    "params": {
      "matmul.wg_x": 8, "matmul.wg_y": 8, "matmul.tm": 4, "matmul.tn": 4,
 
-     "elementwise.wg": 64, "reduce.wg": 64, "prefer_fp16": 0,
+     "elementwise.wg": 64, "reduce.wg": 64, "prefer_fp16": 0, "loop_limit": 0,
 
      "nn.wg": 64,
 
@@ -73,7 +76,7 @@ const nlohmann::json& DeviceProfile::table() {
    "params": {"matmul.wg_x": 8, "matmul.wg_y": 8, "matmul.tm": 16, "matmul.tn": 8,
               "elementwise.wg": 64, "reduce.wg": 64,
               "attention.loop_limit": 65000,
-              "nf4.wg_x": 8, "nf4.wg_y": 4, "nf4.tm": 16, "nf4.tn": 8, "nf4.dx_tm": 32, "nf4.select_decode": 1},
+              "nf4.wg_x": 8, "nf4.wg_y": 4, "nf4.tm": 16, "nf4.tn": 8, "nf4.dx_tm": 32, "nf4.select_decode": 1, "loop_limit": 65000},
    "quirks": ["shared_memory_slow", "dispatch_overhead_high", "dynamic_array_index_is_gather"]}
 ]
 )json");

@@ -67,10 +67,12 @@ template <typename T> GgufValue array_of(const std::vector<T>& v, GgufValueType 
   return a;
 }
 
-GgufValue scalar(GgufValueType t, decltype(GgufValue::v) v) {
+// Emplaces the alternative directly: passing the whole variant by value trips GCC 12's maybe-uninitialized
+// analysis in ASan builds.
+template <typename T> GgufValue scalar(GgufValueType t, T v) {
   GgufValue g;
   g.type = t;
-  g.v = std::move(v);
+  g.v.emplace<T>(std::move(v));
   return g;
 }
 
@@ -84,12 +86,12 @@ void GgufWriter::set(const std::string& key, GgufValue value) {
     }
   kv_.emplace_back(key, std::move(value));
 }
-void GgufWriter::set_string(const std::string& k, const std::string& v) { set(k, scalar(GgufValueType::String, v)); }
-void GgufWriter::set_u32(const std::string& k, std::uint32_t v) { set(k, scalar(GgufValueType::U32, std::uint64_t{v})); }
-void GgufWriter::set_i32(const std::string& k, std::int32_t v) { set(k, scalar(GgufValueType::I32, std::int64_t{v})); }
-void GgufWriter::set_u64(const std::string& k, std::uint64_t v) { set(k, scalar(GgufValueType::U64, v)); }
-void GgufWriter::set_f32(const std::string& k, float v) { set(k, scalar(GgufValueType::F32, double{v})); }
-void GgufWriter::set_bool(const std::string& k, bool v) { set(k, scalar(GgufValueType::Bool, v)); }
+void GgufWriter::set_string(const std::string& k, const std::string& v) { set(k, scalar<std::string>(GgufValueType::String, v)); }
+void GgufWriter::set_u32(const std::string& k, std::uint32_t v) { set(k, scalar<std::uint64_t>(GgufValueType::U32, v)); }
+void GgufWriter::set_i32(const std::string& k, std::int32_t v) { set(k, scalar<std::int64_t>(GgufValueType::I32, v)); }
+void GgufWriter::set_u64(const std::string& k, std::uint64_t v) { set(k, scalar<std::uint64_t>(GgufValueType::U64, v)); }
+void GgufWriter::set_f32(const std::string& k, float v) { set(k, scalar<double>(GgufValueType::F32, v)); }
+void GgufWriter::set_bool(const std::string& k, bool v) { set(k, scalar<bool>(GgufValueType::Bool, v)); }
 void GgufWriter::set_string_array(const std::string& k, const std::vector<std::string>& v) {
   set(k, array_of(v, GgufValueType::String));
 }

@@ -166,6 +166,9 @@ void nf4_matmul_backward(vk::Sequence& seq, const Nf4Weight& w, const DeviceTens
     throw ShapeError("ops::nf4_matmul_backward: dY " + shape_str(dy.shape) + ", W '" + w.name + "' " +
                      shape_str(w.shape) + ", dX " + shape_str(dx.shape) + " — expected dY [M,N], W [N,K], dX [M,K]");
   check_activation_dtype("ops::nf4_matmul_backward", dy, dx, dev);
+  if (const auto limit = dev.profile().param("loop_limit"); limit > 0 && w.shape[0] > limit)
+    throw vk::OpError("ops::nf4_matmul_backward: N = " + std::to_string(w.shape[0]) +
+                      " exceeds this device's per-invocation loop limit (" + std::to_string(limit) + ")");
   const std::int64_t M = dy.dim(0);
   if (M == 0) return;
   const auto& prof = dev.profile();

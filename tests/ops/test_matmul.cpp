@@ -6,6 +6,7 @@
 #include "host/ops/matmul.h"
 #include "host/util/error.h"
 #include "runtime/command.h"
+#include "runtime/error.h"
 
 using namespace pocketlora;
 using namespace pocketlora::test;
@@ -165,5 +166,17 @@ TEST_F(GpuTest, MatmulTransposedOperandsMatchReference) {
       EXPECT_TRUE(within(down(dc), want, tol)) << "M=" << M << " N=" << N << " K=" << K << " mode=" << mode;
     }
   }
+}
+}  // namespace
+
+namespace {
+TEST_F(GpuTest, MatmulRefusesReductionsAboveTheDeviceLoopLimit) {
+  // llvmpipe silently stops a loop after 65535 iterations; the op must refuse instead of returning garbage.
+  const auto limit = dev().profile().param("loop_limit");
+  if (limit <= 0) GTEST_SKIP() << "profile '" << dev().profile().name() << "' has no loop limit";
+  auto a = ops::allocate(arena(), {1, limit + 8}, DType::F32, "a");
+  auto c = ops::allocate(arena(), {1, 1}, DType::F32, "c");
+  vk::Sequence seq(dev());
+  EXPECT_THROW(ops::matmul(seq, a, a, c), vk::OpError);
 }
 }  // namespace
