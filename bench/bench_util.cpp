@@ -39,6 +39,12 @@ void Table::print() const {
   for (auto& r : rows_) line(r);
 }
 
+Tensor bench_filled(Shape shape, float scale) {
+  Tensor t = Tensor::zeros(std::move(shape));
+  for (std::int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = scale * static_cast<float>((i * 37 % 101) - 50) / 50;
+  return t;
+}
+
 void write_json(const std::string& path, const nlohmann::json& j) {
   write_file_atomic(path, j.dump(2) + "\n");
   std::printf("wrote %s\n", path.c_str());

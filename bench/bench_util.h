@@ -6,6 +6,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "host/ref/tensor.h"
+
 namespace pocketlora::bench {
 
 // Median milliseconds of `reps` calls after `warmup` calls.
@@ -21,6 +23,9 @@ class Table {
   std::vector<std::string> header_;
   std::vector<std::vector<std::string>> rows_;
 };
+
+// Deterministic f32 benchmark data in [-scale, scale] (values repeat with period 101).
+Tensor bench_filled(Shape shape, float scale);
 
 // Writes `j` (pretty-printed) atomically and says where.
 void write_json(const std::string& path, const nlohmann::json& j);

@@ -36,12 +36,6 @@ std::vector<std::array<std::int64_t, 3>> parse_shapes(const std::string& s) {
   return v;
 }
 
-Tensor filled(Shape s, float scale) {
-  Tensor t = Tensor::zeros(std::move(s));
-  for (std::int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = scale * static_cast<float>((i * 37 % 101) - 50) / 50;
-  return t;
-}
-
 int run(const GemmArgs& a) {
   vk::DeviceOptions o;
   if (a.device >= 0) o.index = a.device;
@@ -50,7 +44,7 @@ int run(const GemmArgs& a) {
   Table table({"M", "N", "K", "backend", "ms", "GFLOPS", "GB/s", "vs Eigen"});
   for (auto [M, N, K] : parse_shapes(a.shapes)) {
     const double flops = 2.0 * M * N * K;
-    Tensor A = filled({M, K}, 1.0f), B = filled({N, K}, 0.5f), C = Tensor::zeros({M, N});
+    Tensor A = bench_filled({M, K}, 1.0f), B = bench_filled({N, K}, 0.5f), C = Tensor::zeros({M, N});
     const double eigen_ms = median_ms([&] { ref::matmul(A, B, C); }, a.reps);
     const double eigen_gflops = flops / eigen_ms * 1e-6;
     auto emit = [&](const std::string& backend, double ms, std::size_t elem) {

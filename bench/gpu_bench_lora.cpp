@@ -21,12 +21,6 @@ struct LoraArgs {
   std::string out = "bench-lora.json";
 };
 
-Tensor filled(Shape s, float scale) {
-  Tensor t = Tensor::zeros(std::move(s));
-  for (std::int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = scale * static_cast<float>((i * 37 % 101) - 50) / 50;
-  return t;
-}
-
 int run(const LoraArgs& a) {
   vk::Device dev;
   Table table({"r", "M", "K", "N", "pass", "backend", "ms", "GFLOPS", "vs CPU ref"});
@@ -38,7 +32,7 @@ int run(const LoraArgs& a) {
     opt.scale = lora_scale(2.0f * static_cast<float>(r), r, false);
     opt.dropout = a.dropout;
     opt.seed = 7;
-    Tensor x = filled({M, K}, 1), A = filled({r, K}, 0.01f), B = filled({N, r}, 0.01f), dy = filled({M, N}, 1);
+    Tensor x = bench_filled({M, K}, 1), A = bench_filled({r, K}, 0.01f), B = bench_filled({N, r}, 0.01f), dy = bench_filled({M, N}, 1);
     Tensor y = Tensor::zeros({M, N}), t = Tensor::zeros({M, r}), dx = Tensor::zeros({M, K}),
            da = Tensor::zeros({r, K}), db = Tensor::zeros({N, r});
     const double cpu_f = median_ms([&] { ref::lora_forward(x, A, B, y, t, opt); }, a.reps);

@@ -4,16 +4,11 @@
 #include <cmath>
 
 #include "host/util/error.h"
+#include "host/util/splitmix64.h"
 
 namespace pocketlora {
 
 namespace {
-std::uint64_t splitmix64(std::uint64_t& s) {
-  std::uint64_t z = (s += 0x9e3779b97f4a7c15ull);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
 // Unbiased draw in [0, bound): reject the top 2^64 mod bound values, then take the remainder.
 std::uint64_t bounded(std::uint64_t& s, std::uint64_t bound) {
   const std::uint64_t threshold = (0 - bound) % bound;

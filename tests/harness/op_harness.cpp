@@ -6,6 +6,8 @@
 #include <cstdlib>
 #include <sstream>
 
+#include "host/util/splitmix64.h"
+
 namespace pocketlora::test {
 
 std::ostream& operator<<(std::ostream& os, const OpCase& c) {
@@ -56,15 +58,6 @@ ErrorStats compare(const Tensor& got, const Tensor& want, double rel_floor) {
   if (!ok) return ::testing::AssertionFailure() << e.str() << lim.str();
   return ::testing::AssertionSuccess() << e.str();
 }
-
-namespace {
-std::uint64_t splitmix64(std::uint64_t& s) {
-  std::uint64_t z = (s += 0x9e3779b97f4a7c15ull);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
-}  // namespace
 
 Tensor random_tensor(Shape shape, std::uint64_t seed, float lo, float hi, DType dtype) {
   Tensor t = Tensor::zeros(std::move(shape), DType::F64);

@@ -83,6 +83,23 @@ std::vector<std::vector<double>> forward(const LlamaWeights& w, const std::vecto
 }
 
 // |a - b| <= tol + rel_amax * max|a| per tensor.
+// export.py's 256-byte header: magic "ak42", version, 7 int32 params, shared-classifier byte, then (version 2)
+// the int32 group size, zero padded.
+void write_llama2c_header(std::ofstream& out, const LlamaConfig& c, std::int32_t version, std::int32_t group) {
+  std::vector<char> h(256, 0);
+  const std::uint32_t magic = 0x616b3432;
+  const std::int32_t p[7] = {static_cast<std::int32_t>(c.dim), static_cast<std::int32_t>(c.hidden_dim),
+                             static_cast<std::int32_t>(c.n_layers), static_cast<std::int32_t>(c.n_heads),
+                             static_cast<std::int32_t>(c.n_kv_heads), static_cast<std::int32_t>(c.vocab_size),
+                             static_cast<std::int32_t>(c.max_seq_len)};
+  std::memcpy(h.data(), &magic, 4);
+  std::memcpy(h.data() + 4, &version, 4);
+  std::memcpy(h.data() + 8, p, 28);
+  h[36] = 1;  // shared classifier
+  if (version == 2) std::memcpy(h.data() + 37, &group, 4);
+  out.write(h.data(), static_cast<std::streamsize>(h.size()));
+}
+
 void expect_same_weights(const LlamaWeights& a, const LlamaWeights& b, double tol, double rel_amax = 0) {
   ASSERT_TRUE(a.config.same_architecture(b.config)) << a.config.summary() << " vs " << b.config.summary();
   ASSERT_EQ(a.tensors.size(), b.tensors.size());
@@ -154,20 +171,8 @@ TEST(ModelLoad, Llama2cVersion1AndBrokenFiles) {
   {
     std::ofstream out(tmp / "v1.bin", std::ios::binary);
     auto put = [&](const void* p, std::size_t n) { out.write(static_cast<const char*>(p), static_cast<std::streamsize>(n)); };
-    const std::uint32_t magic = 0x616b3432;
-    const std::int32_t version = 1;
     const auto& c = a.config;
-    const std::int32_t hdr[7] = {static_cast<std::int32_t>(c.dim), static_cast<std::int32_t>(c.hidden_dim),
-                                 static_cast<std::int32_t>(c.n_layers), static_cast<std::int32_t>(c.n_heads),
-                                 static_cast<std::int32_t>(c.n_kv_heads), static_cast<std::int32_t>(c.vocab_size),
-                                 static_cast<std::int32_t>(c.max_seq_len)};
-    put(&magic, 4);
-    put(&version, 4);
-    put(hdr, 28);
-    const std::uint8_t shared = 1;
-    put(&shared, 1);
-    const std::vector<char> pad(256 - 37, 0);
-    put(pad.data(), pad.size());
+    write_llama2c_header(out, c, 1, 0);
     auto tensor = [&](const std::string& n) { const Tensor& t = a.at(n); put(t.raw(), t.nbytes()); };
     auto layers = [&](const std::string& s) {
       for (std::int64_t l = 0; l < c.n_layers; ++l) tensor("layers." + std::to_string(l) + "." + s);
@@ -215,20 +220,8 @@ TEST(ModelLoad, Llama2cVersion2Int8Groups) {
   {
     std::ofstream out(tmp / "v2.bin", std::ios::binary);
     auto put = [&](const void* p, std::size_t n) { out.write(static_cast<const char*>(p), static_cast<std::streamsize>(n)); };
-    const std::uint32_t magic = 0x616b3432;
-    const std::int32_t version = 2, group = 64;
-    const std::int32_t hdr[7] = {static_cast<std::int32_t>(c.dim), static_cast<std::int32_t>(c.hidden_dim),
-                                 static_cast<std::int32_t>(c.n_layers), static_cast<std::int32_t>(c.n_heads),
-                                 static_cast<std::int32_t>(c.n_kv_heads), static_cast<std::int32_t>(c.vocab_size),
-                                 static_cast<std::int32_t>(c.max_seq_len)};
-    put(&magic, 4);
-    put(&version, 4);
-    put(hdr, 28);
-    const std::uint8_t shared = 1;
-    put(&shared, 1);
-    put(&group, 4);
-    const std::vector<char> pad(256 - 41, 0);
-    put(pad.data(), pad.size());
+    const std::int32_t group = 64;
+    write_llama2c_header(out, c, 2, group);
     auto fp32 = [&](const std::string& n) { const Tensor& t = a.at(n); put(t.raw(), t.nbytes()); };
     auto q8 = [&](const std::string& n) {
       const Tensor& t = a.at(n);
