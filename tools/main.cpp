@@ -3,6 +3,7 @@
 #include <exception>
 #include <memory>
 
+#include "host/util/error.h"
 #include "tools/command_registry.h"
 
 namespace pocketlora::cli {
@@ -30,6 +31,10 @@ int main(int argc, char** argv) {
   try {
     for (auto& [sub, action] : actions)
       if (sub->parsed()) return action();
+  } catch (const pocketlora::Error& e) {
+    // The code names the category (format, io, device_limit, ...) for scripts; the message names the thing.
+    std::fprintf(stderr, "pocketlora: error [%s]: %s\n", pocketlora::error_code_name(e.code()), e.what());
+    return 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "pocketlora: error: %s\n", e.what());
     return 1;

@@ -132,6 +132,8 @@ void check_model(const LlamaModel& m, const std::string& origin) {
 }  // namespace
 
 LlamaModel load_llama_model(const std::filesystem::path& path, BaseQuant quant) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) throw IoError("model '" + path.string() + "': no such file or directory");
   LlamaModel m = is_bnb4bit_checkpoint(path) ? from_bnb4bit(load_bnb4bit(path), path)
                                               : from_weights(load_llama_weights(path), quant);
   check_model(m, "model '" + path.string() + "'");
