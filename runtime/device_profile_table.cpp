@@ -11,7 +11,7 @@
 //   array compiles to a per-lane gather on llvmpipe).
 //   loop_limit: llvmpipe (gallivm) silently leaves a shader's loops after 65535 iterations of one invocation
 //   (found by the attention work; a 4x4x70000 GEMM returns garbage, 4x4x60000 is exact). Ops whose
-//   per-invocation loop length grows with a tensor dimension refuse shapes above the limit with a clear error.
+//   per-invocation loop length grows with a tensor dimension split the work or refuse (host/ops/loop_limit.h).
 // - attention (lavapipe, op bench): at head_dim 8-12 the lean variant beats the simple one (T^2 scratch) 1.5-2.5x
 //   (traffic on the scratch ~T^2, compute ~T^2 * head_dim), at head_dim 64 the simple one wins; lean_rows 2
 //   ~ 1 > 4 at head_dim 8 (T=256 fwd 2.47 / 2.48 / 3.59 ms). lavapipe's attention.loop_limit: gallivm caps the

@@ -5,6 +5,7 @@
 #include <utility>
 #include <vector>
 
+#include "host/ops/loop_limit.h"
 #include "host/util/error.h"
 #include "runtime/error.h"
 #include "shaders/common/attention_push.h"
@@ -17,6 +18,8 @@ using Variant = AttentionOptions::Variant;
 
 // The lean kernels keep head_dim-long rows in registers, sized by a specialization constant.
 constexpr std::int64_t kMaxLeanHeadDim = 256;
+// Attention keeps its own budget key: its kernels count their loops themselves (lean_loop_iterations).
+constexpr const char* kAttentionLoopLimitKey = "attention.loop_limit";
 
 std::uint32_t ceil_div(std::uint64_t a, std::uint64_t b) { return static_cast<std::uint32_t>((a + b - 1) / b); }
 
@@ -63,17 +66,17 @@ std::uint64_t lean_loop_iterations(const vk::Device& dev, const AttentionDims& d
 }
 
 bool lean_fits(const vk::Device& dev, const AttentionDims& d, const AttentionOptions& opt) {
-  const auto limit = dev.profile().param("attention.loop_limit");
-  return d.head_dim <= kMaxLeanHeadDim && (limit <= 0 || lean_loop_iterations(dev, d, opt) <= static_cast<std::uint64_t>(limit));
+  const std::uint64_t limit = loop_limit(dev, kAttentionLoopLimitKey);
+  return d.head_dim <= kMaxLeanHeadDim && (limit == 0 || lean_loop_iterations(dev, d, opt) <= limit);
 }
 
 Variant resolve(const char* op, const vk::Device& dev, const AttentionDims& d, const AttentionOptions& opt) {
   // The simple kernels' longest loops: colmat's over the group's heads x queries, softmax's three passes over T.
-  const auto limit = dev.profile().param("attention.loop_limit");
+  const std::uint64_t limit = loop_limit(dev, kAttentionLoopLimitKey);
   const auto T = static_cast<std::uint64_t>(d.T), group = static_cast<std::uint64_t>(d.group());
   const std::uint64_t simple_loops = std::max({(group + 1) * (T + 2), 3 * (T + 2), static_cast<std::uint64_t>(d.head_dim) + 1});
   const bool simple_fits = scores_bytes(d) <= dev.caps().max_storage_buffer_range &&
-                           (limit <= 0 || simple_loops <= static_cast<std::uint64_t>(limit));
+                           (limit == 0 || simple_loops <= limit);
   Variant v = opt.variant;
   if (v == Variant::Auto) {
     // The simple variant streams the T^2 scratch several times: worth it only when each score carries enough
@@ -86,7 +89,7 @@ Variant resolve(const char* op, const vk::Device& dev, const AttentionDims& d, c
   const std::string dims = "T " + std::to_string(d.T) + ", n_heads " + std::to_string(d.n_heads) + ", head_dim " +
                            std::to_string(d.head_dim);
   if (v == Variant::Simple && !simple_fits)
-    throw ShapeError(std::string(op) + ": simple variant needs a [n_heads, T, T] score buffer of " +
+    throw DeviceLimitError(std::string(op) + ": simple variant needs a [n_heads, T, T] score buffer of " +
                      std::to_string(scores_bytes(d)) + " bytes (device per-binding limit " +
                      std::to_string(dev.caps().max_storage_buffer_range) + ") and " + std::to_string(simple_loops) +
                      " loop iterations per invocation (profile attention.loop_limit " + std::to_string(limit) +
@@ -95,9 +98,9 @@ Variant resolve(const char* op, const vk::Device& dev, const AttentionDims& d, c
     throw ShapeError(std::string(op) + ": lean variant supports head_dim <= " + std::to_string(kMaxLeanHeadDim) +
                      " (" + dims + ")");
   if (v == Variant::Lean && !lean_fits(dev, d, opt))
-    throw ShapeError(std::string(op) + ": lean variant would take " + std::to_string(lean_loop_iterations(dev, d, opt)) +
+    throw DeviceLimitError(std::string(op) + ": lean variant would take " + std::to_string(lean_loop_iterations(dev, d, opt)) +
                      " loop iterations per invocation, above this device's limit of " +
-                     std::to_string(dev.profile().param("attention.loop_limit")) + " (profile attention.loop_limit; " +
+                     std::to_string(loop_limit(dev, kAttentionLoopLimitKey)) + " (profile attention.loop_limit; " +
                      dims + ", n_kv_heads " + std::to_string(d.n_kv_heads) + ")" +
                      (simple_fits ? "" : ", and the simple variant's score buffer does not fit either"));
   return v;

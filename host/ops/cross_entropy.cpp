@@ -1,6 +1,7 @@
 #include "host/ops/cross_entropy.h"
 
 #include "host/ops/grid.h"
+#include "host/ops/loop_limit.h"
 #include "host/util/error.h"
 #include "shaders/common/nn_push.h"
 
@@ -33,10 +34,18 @@ void cross_entropy_chunk(vk::Sequence& seq, const DeviceTensor& logits, const De
   check("ops::cross_entropy_chunk", logits, labels, st);
   vk::Device& dev = seq.device();
   const std::uint32_t wg = dev.profile().u32("nn.wg");
-  auto push = make_push(logits, vocab_offset, first_chunk ? CE_FIRST_CHUNK : 0u, 1.0f);
-  seq.dispatch(dev.pipeline({"nn/cross_entropy_stats", {wg}, 3, sizeof(push)}),
-               {vk::reads(logits.buf), vk::reads(labels.buf), vk::writes(st.stats.buf)}, push,
-               grid_1d(dev, static_cast<std::uint64_t>(logits.dim(0)), wg), "cross_entropy_chunk");
+  const auto& pipe = dev.pipeline({"nn/cross_entropy_stats", {wg}, 3, sizeof(shader::CrossEntropyPush)});
+  // Each invocation walks its row's columns twice (max, then sum); a chunk wider than the device's loop limit
+  // allows is walked in column ranges, each continuing the online log-sum-exp of the previous one.
+  const auto width = static_cast<std::uint64_t>(logits.dim(1));
+  const std::uint64_t span = loop_span(dev, "ops::cross_entropy_chunk", "the two loops over a vocabulary chunk", 2, 2);
+  for (const auto& [b, e] : spans(width, span)) {
+    auto push = make_push(logits, vocab_offset, first_chunk && b == 0 ? CE_FIRST_CHUNK : 0u, 1.0f);
+    push.begin = static_cast<std::uint32_t>(b);
+    push.end = static_cast<std::uint32_t>(e);
+    seq.dispatch(pipe, {vk::reads(logits.buf), vk::reads(labels.buf), vk::writes(st.stats.buf)}, push,
+                 grid_1d(dev, static_cast<std::uint64_t>(logits.dim(0)), wg), "cross_entropy_chunk");
+  }
 }
 
 void cross_entropy_finalize(vk::Sequence& seq, const DeviceTensor& labels, const CrossEntropyState& st) {
@@ -44,10 +53,19 @@ void cross_entropy_finalize(vk::Sequence& seq, const DeviceTensor& labels, const
     throw ShapeError("ops::cross_entropy_finalize: " + describe("labels", labels) + " does not fit a state for " +
                      std::to_string(st.lse.numel()) + " tokens");
   vk::Device& dev = seq.device();
-  shader::CrossEntropyPush push{static_cast<std::uint32_t>(labels.numel()), 0, 0, 0, kIgnoreIndex, 1.0f, 0, 0};
-  seq.dispatch(dev.pipeline({"nn/cross_entropy_finalize", {}, 4, sizeof(push)}),
-               {vk::reads(st.stats.buf), vk::reads(labels.buf), vk::writes(st.lse.buf), vk::writes(st.result.buf)},
-               push, {1, 1, 1}, "cross_entropy_finalize");
+  const auto& pipe = dev.pipeline({"nn/cross_entropy_finalize", {}, 4, sizeof(shader::CrossEntropyPush)});
+  // One invocation sums the tokens in order; past the device's loop limit it does so over token ranges, one
+  // dispatch each, carrying the running total and count (the same sum as one pass).
+  const auto tokens = static_cast<std::uint64_t>(labels.numel());
+  const auto ranges = spans(tokens, loop_span(dev, "ops::cross_entropy_finalize", "the loop over tokens", 1, 1));
+  for (std::size_t i = 0; i < ranges.size(); ++i) {
+    const std::uint32_t flags = (i == 0 ? CE_FIRST_CHUNK : 0u) | (i + 1 == ranges.size() ? CE_LAST_RANGE : 0u);
+    shader::CrossEntropyPush push{static_cast<std::uint32_t>(tokens), 0, 0, flags, kIgnoreIndex, 1.0f,
+                                  static_cast<std::uint32_t>(ranges[i].first),
+                                  static_cast<std::uint32_t>(ranges[i].second)};
+    seq.dispatch(pipe, {vk::reads(st.stats.buf), vk::reads(labels.buf), vk::writes(st.lse.buf), vk::writes(st.result.buf)},
+                 push, {1, 1, 1}, "cross_entropy_finalize");
+  }
 }
 
 void cross_entropy_backward_chunk(vk::Sequence& seq, const DeviceTensor& logits, const DeviceTensor& labels,

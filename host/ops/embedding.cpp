@@ -1,6 +1,7 @@
 #include "host/ops/embedding.h"
 
 #include "host/ops/grid.h"
+#include "host/ops/loop_limit.h"
 #include "host/util/error.h"
 #include "shaders/common/nn_push.h"
 
@@ -36,13 +37,18 @@ void embedding_backward(vk::Sequence& seq, const DeviceTensor& ids, const Device
   vk::Device& dev = seq.device();
   const std::uint32_t wg = dev.profile().u32("elementwise.wg");
   const auto& pipe = dev.pipeline({"nn/embedding_backward", {wg}, 3, sizeof(shader::EmbeddingPush)});
-  for (std::size_t c = 0; c < dtable.chunks.size(); ++c) {
-    shader::EmbeddingPush push{static_cast<std::uint32_t>(ids.numel()), static_cast<std::uint32_t>(dtable.shape[1]),
-                               static_cast<std::uint32_t>(static_cast<std::int64_t>(c) * dtable.rows_per_chunk),
-                               static_cast<std::uint32_t>(dtable.chunks[c].dim(0))};
-    seq.dispatch(pipe, {vk::reads(ids.buf), vk::reads(dout.buf), vk::writes(dtable.chunks[c].buf)}, push,
-                 grid_1d(dev, static_cast<std::uint64_t>(dtable.shape[1]), wg), "embedding_backward");
-  }
+  // Each invocation (one column) adds the tokens' gradients in token order; past the device's loop limit the
+  // tokens are walked in ranges, one dispatch each, in the same order (the same sums).
+  const auto tokens = static_cast<std::uint64_t>(ids.numel());
+  const auto ranges = spans(tokens, loop_span(dev, "ops::embedding_backward", "the loop over tokens", 1, 1));
+  for (std::size_t c = 0; c < dtable.chunks.size(); ++c)
+    for (const auto& [b, e] : ranges) {
+      shader::EmbeddingPush push{static_cast<std::uint32_t>(e), static_cast<std::uint32_t>(dtable.shape[1]),
+                                 static_cast<std::uint32_t>(static_cast<std::int64_t>(c) * dtable.rows_per_chunk),
+                                 static_cast<std::uint32_t>(dtable.chunks[c].dim(0)), static_cast<std::uint32_t>(b)};
+      seq.dispatch(pipe, {vk::reads(ids.buf), vk::reads(dout.buf), vk::writes(dtable.chunks[c].buf)}, push,
+                   grid_1d(dev, static_cast<std::uint64_t>(dtable.shape[1]), wg), "embedding_backward");
+    }
 }
 
 }  // namespace pocketlora::ops

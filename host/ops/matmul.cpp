@@ -1,5 +1,6 @@
 #include "host/ops/matmul.h"
 
+#include "host/ops/loop_limit.h"
 #include "host/util/error.h"
 #include "runtime/error.h"
 #include "shaders/common/matmul_push.h"
@@ -22,9 +23,8 @@ void matmul(vk::Sequence& seq, const DeviceTensor& a, const DeviceTensor& b, con
   const auto& pipe = dev.pipeline({a.dtype == DType::F16 ? "nn/matmul_f16" : "nn/matmul_f32",
                                    {wx, wy, tm, tn}, 3, sizeof(shader::MatmulPush)});
   if (M == 0 || N == 0) return;
-  if (const auto limit = prof.param("loop_limit"); limit > 0 && K > limit)
-    throw DeviceLimitError("ops::matmul: K = " + std::to_string(K) + " exceeds this device's per-invocation loop limit (" +
-                      std::to_string(limit) + ", profile '" + prof.name() + "'); split the reduction");
+  check_loop_checks(dev, "ops::matmul", "the reduction over K = " + std::to_string(K),
+                    loop_checks(static_cast<std::uint64_t>(K)));
   const std::uint32_t flags = (opt.accumulate ? MATMUL_ACCUMULATE : 0u) | (opt.trans_a ? MATMUL_TRANS_A : 0u) |
                               (opt.trans_b ? MATMUL_TRANS_B : 0u);
   const auto u = [](std::int64_t v) { return static_cast<std::uint32_t>(v); };

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "host/ops/loop_limit.h"
 #include "host/util/error.h"
 #include "runtime/error.h"
 #include "shaders/common/nf4_push.h"
@@ -133,6 +134,11 @@ void nf4_matmul(vk::Sequence& seq, const DeviceTensor& x, const Nf4Weight& w, co
     const bool sub = prof.flag("nf4.gemv_subgroup") && dev.caps().subgroup_arithmetic() &&
                      wg % dev.caps().subgroup_size == 0;
     const std::uint32_t rows_per_wg = sub ? wg / dev.caps().subgroup_size : wg;
+    // Each lane walks K in whole 64-blocks, code words or single weights (by K's alignment), lanes apart.
+    const auto K = static_cast<std::uint64_t>(w.shape[1]);
+    const std::uint64_t stride = (K % 64 == 0 ? 64 : K % 8 == 0 ? 8 : 1) * (sub ? dev.caps().subgroup_size : 1);
+    check_loop_checks(dev, "ops::nf4_matmul", "GEMV, W '" + w.name + "': the loop over K = " + std::to_string(K),
+                      loop_checks((K + stride - 1) / stride));
     std::string shader = std::string(sub ? "nf4/gemv_subgroup_" : "nf4/gemv_") + (f16 ? "f16" : "f32");
     const auto& pipe = dev.pipeline({shader, spec(dev, {wg, rows_per_wg, static_cast<std::uint32_t>(M)}), 6, sizeof(push)});
     seq.dispatch(pipe, args, &push, sizeof(push), {(N + rows_per_wg - 1) / rows_per_wg, 1, 1}, "nf4_gemv");
@@ -152,6 +158,10 @@ void nf4_matmul(vk::Sequence& seq, const DeviceTensor& x, const Nf4Weight& w, co
                  {(N + wx * tn - 1) / (wx * tn), (Mu + wy * tm - 1) / (wy * tm), 1}, "nf4_matmul_shared");
     return;
   }
+  // The tiled kernel walks K 8 weights per step when rows start on a code word, else one weight per step.
+  const auto K = static_cast<std::uint64_t>(w.shape[1]);
+  check_loop_checks(dev, "ops::nf4_matmul", "W '" + w.name + "': the loop over K = " + std::to_string(K),
+                    loop_checks(K % 8 == 0 ? K / 8 : K));
   const auto& pipe = dev.pipeline({f16 ? "nf4/matmul_f16" : "nf4/matmul_f32", spec(dev, {wx, wy, tm, tn}), 6, sizeof(push)});
   seq.dispatch(pipe, args, &push, sizeof(push), {(N + wx * tn - 1) / (wx * tn), (Mu + wy * tm - 1) / (wy * tm), 1},
                "nf4_matmul");
@@ -166,9 +176,8 @@ void nf4_matmul_backward(vk::Sequence& seq, const Nf4Weight& w, const DeviceTens
     throw ShapeError("ops::nf4_matmul_backward: dY " + shape_str(dy.shape) + ", W '" + w.name + "' " +
                      shape_str(w.shape) + ", dX " + shape_str(dx.shape) + " — expected dY [M,N], W [N,K], dX [M,K]");
   check_activation_dtype("ops::nf4_matmul_backward", dy, dx, dev);
-  if (const auto limit = dev.profile().param("loop_limit"); limit > 0 && w.shape[0] > limit)
-    throw DeviceLimitError("ops::nf4_matmul_backward: N = " + std::to_string(w.shape[0]) +
-                      " exceeds this device's per-invocation loop limit (" + std::to_string(limit) + ")");
+  check_loop_checks(dev, "ops::nf4_matmul_backward", "W '" + w.name + "': the loop over N = " + std::to_string(w.shape[0]),
+                    loop_checks(static_cast<std::uint64_t>(w.shape[0])));
   const std::int64_t M = dy.dim(0);
   if (M == 0) return;
   const auto& prof = dev.profile();

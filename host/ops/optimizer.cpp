@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "host/ops/grid.h"
+#include "host/ops/loop_limit.h"
 #include "host/util/error.h"
 #include "shaders/common/optim_push.h"
 
@@ -18,6 +19,32 @@ DeviceTensor zeros(vk::Device& dev, vk::Arena& arena, const Shape& s, const std:
   std::vector<float> z(static_cast<std::size_t>(std::max<std::int64_t>(1, t.numel())), 0.0f);
   dev.upload(t.buf, z.data(), t.nbytes());
   return t;
+}
+
+// Elements per partial sum. Where the device caps loop iterations per invocation, both loops must fit: a
+// partial's own loop (chunk + 1 checks) and the one-invocation reduce over tensors and their partials
+// (tensors + 1 + sum(partials + 1) checks; each tensor adds < 3 beyond elements / chunk: its loop's exit check,
+// its outer iteration and rounding its partial count up). The default is kept where it fits, else clamped.
+std::uint32_t grad_norm_chunk_size(const vk::Device& dev, const std::vector<DeviceTensor>& grads) {
+  std::uint64_t elements = 0;
+  for (auto& g : grads) {
+    if (g.dtype != DType::F32) throw ShapeError("ops::grad_norm: " + describe("gradient", g) + " must be f32");
+    elements += static_cast<std::uint64_t>(g.numel());
+  }
+  const std::uint64_t tensors = grads.size(), limit = loop_limit(dev);
+  std::uint64_t chunk = kNormChunk;
+  if (limit > 0) {
+    const std::uint64_t budget = limit > 3 * tensors + 1 ? limit - 3 * tensors - 1 : 1;
+    const std::uint64_t fewest = std::max<std::uint64_t>(1, (elements + budget - 1) / budget);
+    chunk = std::max(std::min(chunk, limit - 1), fewest);
+  }
+  std::uint64_t reduce = loop_checks(tensors);
+  for (auto& g : grads) reduce += loop_checks((static_cast<std::uint64_t>(g.numel()) + chunk - 1) / chunk);
+  const std::string sizes = std::to_string(tensors) + " tensors, " + std::to_string(elements) + " elements";
+  check_loop_checks(dev, "ops::grad_norm", "the reduce over " + sizes, reduce);
+  check_loop_checks(dev, "ops::grad_norm", "a partial sum of " + std::to_string(chunk) + " elements (" + sizes + ")",
+                    loop_checks(chunk));
+  return static_cast<std::uint32_t>(chunk);
 }
 }  // namespace
 
@@ -46,11 +73,11 @@ void grad_norm(vk::Sequence& seq, vk::Arena& scratch, const std::vector<DeviceTe
   if (grads.empty()) throw InvalidArgument("ops::grad_norm: no gradient tensors");
   vk::Device& dev = seq.device();
   const std::uint32_t wg = dev.profile().u32("optim.wg");
+  const std::uint32_t chunk_size = grad_norm_chunk_size(dev, grads);
   std::vector<std::uint32_t> table;
   std::uint32_t chunks = 0;
   for (auto& g : grads) {
-    if (g.dtype != DType::F32) throw ShapeError("ops::grad_norm: " + describe("gradient", g) + " must be f32");
-    const auto c = static_cast<std::uint32_t>((g.numel() + kNormChunk - 1) / kNormChunk);
+    const auto c = static_cast<std::uint32_t>((g.numel() + chunk_size - 1) / chunk_size);
     table.push_back(chunks);
     table.push_back(c);
     chunks += c;
@@ -61,11 +88,11 @@ void grad_norm(vk::Sequence& seq, vk::Arena& scratch, const std::vector<DeviceTe
   const auto& part = dev.pipeline({"optim/grad_norm_partial", {wg}, 2, sizeof(shader::GradNormPush)});
   for (std::size_t i = 0; i < grads.size(); ++i) {
     if (grads[i].numel() == 0) continue;
-    shader::GradNormPush push{static_cast<std::uint32_t>(grads[i].numel()), table[2 * i], kNormChunk, 0, 0.0f, 0, 0, 0};
+    shader::GradNormPush push{static_cast<std::uint32_t>(grads[i].numel()), table[2 * i], chunk_size, 0, 0.0f, 0, 0, 0};
     seq.dispatch(part, {vk::reads(grads[i].buf), vk::writes(partial.buf)}, push, grid_1d(dev, table[2 * i + 1], wg),
                  "grad_norm_partial");
   }
-  shader::GradNormPush push{0, 0, kNormChunk, static_cast<std::uint32_t>(grads.size()), max_norm, 0, 0, 0};
+  shader::GradNormPush push{0, 0, chunk_size, static_cast<std::uint32_t>(grads.size()), max_norm, 0, 0, 0};
   seq.dispatch(dev.pipeline({"optim/grad_norm_reduce", {}, 3, sizeof(push)}),
                {vk::reads(partial.buf), vk::reads(tab.buf), vk::writes(stats.buf)}, push, {1, 1, 1}, "grad_norm_reduce");
 }
@@ -106,6 +133,13 @@ void optimizer_step(vk::Sequence& seq, const OptimizerConfig& cfg, std::int64_t 
         throw ShapeError("ops::optimizer_step (adafactor): " + describe("param", param) + " must be 2-D");
       push.rows = static_cast<std::uint32_t>(param.dim(0));
       push.cols = static_cast<std::uint32_t>(param.dim(1));
+      const std::string op = "ops::optimizer_step (adafactor)", dims = " of param " + shape_str(param.shape);
+      check_loop_checks(dev, op, "row statistics: the loop over the columns" + dims, loop_checks(push.cols));
+      check_loop_checks(dev, op, "column statistics: the loop over the rows" + dims, loop_checks(push.rows));
+      // An RMS pass: mean(R) over all rows (rows + 1 checks), then per row of its range one check of the row
+      // loop and cols + 1 of the column loop, plus the row loop's exit.
+      const auto rms_rows = spans(push.rows, loop_span(dev, op, "RMS: the loops over the rows and columns" + dims,
+                                                       loop_checks(push.cols) + 1, loop_checks(push.rows) + 1));
       push.beta2 = k.beta2_t;
       seq.dispatch(dev.pipeline({"optim/adafactor_rows", {wg}, 3, sizeof(push)}),
                    {vk::reads(stats.buf), vk::reads(grad.buf), vk::writes(st.row.buf)}, push, grid_1d(dev, push.rows, wg),
@@ -113,10 +147,17 @@ void optimizer_step(vk::Sequence& seq, const OptimizerConfig& cfg, std::int64_t 
       seq.dispatch(dev.pipeline({"optim/adafactor_cols", {wg}, 3, sizeof(push)}),
                    {vk::reads(stats.buf), vk::reads(grad.buf), vk::writes(st.col.buf)}, push, grid_1d(dev, push.cols, wg),
                    "adafactor_cols");
-      seq.dispatch(dev.pipeline({"optim/adafactor_rms", {}, 5, sizeof(push)}),
-                   {vk::reads(stats.buf), vk::reads(grad.buf), vk::reads(st.row.buf), vk::reads(st.col.buf),
-                    vk::writes(st.scratch.buf)},
-                   push, {1, 1, 1}, "adafactor_rms");
+      const auto& rms = dev.pipeline({"optim/adafactor_rms", {}, 5, sizeof(push)});
+      for (std::size_t i = 0; i < rms_rows.size(); ++i) {
+        shader::OptimPush part = push;
+        part.flags = (i == 0 ? ADAFACTOR_RMS_FIRST : 0u) | (i + 1 == rms_rows.size() ? ADAFACTOR_RMS_LAST : 0u);
+        part.row_begin = static_cast<std::uint32_t>(rms_rows[i].first);
+        part.row_end = static_cast<std::uint32_t>(rms_rows[i].second);
+        seq.dispatch(rms,
+                     {vk::reads(stats.buf), vk::reads(grad.buf), vk::reads(st.row.buf), vk::reads(st.col.buf),
+                      vk::writes(st.scratch.buf)},
+                     part, {1, 1, 1}, "adafactor_rms");
+      }
       seq.dispatch(dev.pipeline({"optim/adafactor_apply", {wg}, 6, sizeof(push)}),
                    {vk::reads(stats.buf), vk::reads(grad.buf), vk::reads(st.row.buf), vk::reads(st.col.buf),
                     vk::reads(st.scratch.buf), vk::writes(param.buf)},

@@ -3,13 +3,18 @@
 #include "shaders/common/host_shared.h"
 PL_SHADER_NAMESPACE_BEGIN
 // Row-wise ops (RMSNorm and its backward): `rows` rows of `dim` contiguous elements.
+// The dw backward sums rows [row_begin, rows) so the host can split the sum under the device's loop limit.
 struct RowsPush {
   uint rows;
   uint dim;
   float eps;
   uint flags;  // RMSNorm backward: bit 0 = accumulate into dw
+  uint row_begin;
+  uint pad0;
+  uint pad1;
+  uint pad2;
 };
-PL_CHECK_PUSH_SIZE(RowsPush, 16)
+PL_CHECK_PUSH_SIZE(RowsPush, 32)
 
 // Element-wise ops over `n` elements (SwiGLU, add).
 struct ElementwisePush {
@@ -35,17 +40,25 @@ struct RopePush {
 };
 PL_CHECK_PUSH_SIZE(RopePush, 32)
 
-// Embedding lookup / backward over one row chunk [row_offset, row_offset + chunk_rows) of the table.
+// Embedding lookup / backward over one row chunk [row_offset, row_offset + chunk_rows) of the table. The
+// backward walks tokens [token_begin, tokens) so the host can split the walk under the device's loop limit.
 struct EmbeddingPush {
   uint tokens;
   uint dim;
   uint row_offset;
   uint chunk_rows;
+  uint token_begin;
+  uint pad0;
+  uint pad1;
+  uint pad2;
 };
-PL_CHECK_PUSH_SIZE(EmbeddingPush, 16)
+PL_CHECK_PUSH_SIZE(EmbeddingPush, 32)
 
 // Cross-entropy over a vocabulary chunk [vocab_offset, vocab_offset + chunk) of logits [rows, chunk].
-#define CE_FIRST_CHUNK 1u
+// stats / finalize walk only [begin, end) (columns of the chunk / token rows) per dispatch, so the host can split
+// a loop that would exceed the device's per-invocation loop limit (host/ops/loop_limit.h).
+#define CE_FIRST_CHUNK 1u  // stats: first columns of the first chunk (start fresh); finalize: first token range
+#define CE_LAST_RANGE 2u   // finalize: last token range (write the mean)
 struct CrossEntropyPush {
   uint rows;
   uint chunk;
@@ -53,8 +66,8 @@ struct CrossEntropyPush {
   uint flags;
   int ignore_index;
   float grad_scale;  // backward: multiplies (softmax - onehot) / n_valid (e.g. 1 / accumulation steps)
-  uint pad0;
-  uint pad1;
+  uint begin;
+  uint end;
 };
 PL_CHECK_PUSH_SIZE(CrossEntropyPush, 32)
 PL_SHADER_NAMESPACE_END

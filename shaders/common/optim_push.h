@@ -36,11 +36,14 @@ struct OptimPush {
   float bias_correction1;       // Adam: 1 - beta1^t
   float bias_correction2_sqrt;  // Adam: sqrt(1 - beta2^t)
   float clip_threshold;         // Adafactor update clipping (RMS), e.g. 1.0
-  uint flags;                   // SGD: bit 0 nesterov
+  uint flags;                   // SGD: bit 0 nesterov; Adafactor RMS: ADAFACTOR_RMS_*
+  uint row_begin;               // Adafactor RMS: this pass sums u^2 over rows [row_begin, row_end)
+  uint row_end;
   uint pad0;
-  uint pad1;
-  uint pad2;
 };
 PL_CHECK_PUSH_SIZE(OptimPush, 64)
+// The Adafactor RMS runs in passes over row ranges where the device caps loop iterations per invocation.
+#define ADAFACTOR_RMS_FIRST 1u  // compute mean(R), start the sum
+#define ADAFACTOR_RMS_LAST 2u   // turn the sum into rms(u)
 PL_SHADER_NAMESPACE_END
 #endif

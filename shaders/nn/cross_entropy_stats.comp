@@ -16,10 +16,11 @@ void main() {
   vec4 s = (p.flags & CE_FIRST_CHUNK) != 0u ? vec4(-3.402823466e38, 0.0, 0.0, 0.0) : stats[r];
   const uint base = r * p.chunk;
   float cmax = s.x;
-  for (uint c = 0u; c < p.chunk; ++c) cmax = max(cmax, logits[base + c]);
+  for (uint c = p.begin; c < p.end; ++c) cmax = max(cmax, logits[base + c]);
   float sum = s.y * exp(s.x - cmax);
-  for (uint c = 0u; c < p.chunk; ++c) sum += exp(logits[base + c] - cmax);
+  for (uint c = p.begin; c < p.end; ++c) sum += exp(logits[base + c] - cmax);
   const int local_label = labels[r] - int(p.vocab_offset);
-  if (labels[r] != p.ignore_index && local_label >= 0 && local_label < int(p.chunk)) s.z = logits[base + uint(local_label)];
+  if (labels[r] != p.ignore_index && local_label >= int(p.begin) && local_label < int(p.end))
+    s.z = logits[base + uint(local_label)];
   stats[r] = vec4(cmax, sum, s.z, 0.0);
 }

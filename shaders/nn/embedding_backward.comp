@@ -13,7 +13,7 @@ layout(set = 0, binding = 2) buffer DTable { float dtable[]; };
 void main() {
   const uint d = gl_GlobalInvocationID.x;
   if (d >= p.dim) return;
-  for (uint t = 0u; t < p.tokens; ++t) {
+  for (uint t = p.token_begin; t < p.tokens; ++t) {
     const int row = ids[t] - int(p.row_offset);
     if (row < 0 || row >= int(p.chunk_rows)) continue;
     dtable[uint(row) * p.dim + d] += dout[t * p.dim + d];

@@ -14,6 +14,6 @@ void main() {
   const uint j = gl_GlobalInvocationID.x;
   if (j >= p.dim) return;
   float acc = 0.0;
-  for (uint r = 0u; r < p.rows; ++r) acc = fma(dy[r * p.dim + j] * x[r * p.dim + j], rstd[r], acc);
+  for (uint r = p.row_begin; r < p.rows; ++r) acc = fma(dy[r * p.dim + j] * x[r * p.dim + j], rstd[r], acc);
   dw[j] = (p.flags & 1u) != 0u ? dw[j] + acc : acc;
 }
