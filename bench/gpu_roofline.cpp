@@ -8,6 +8,7 @@
 #include "bench/bench_util.h"
 #include "runtime/command.h"
 #include "shaders/common/probe_push.h"
+#include "shaders/shader_ids.h"
 
 namespace pocketlora::bench {
 
@@ -35,7 +36,7 @@ Roofline measure_roofline(vk::Device& dev, std::uint64_t bytes) {
     vk::Sequence seq(dev, true);
     const auto n = static_cast<std::uint32_t>(bytes / 16);
     shader::ProbePush push{n, 0, 1.0f, 0.0f};
-    const auto& pipe = dev.pipeline({"probe/peak_bandwidth", {wg}, 2, sizeof(push)});
+    const auto& pipe = dev.pipeline({shaders::probe_peak_bandwidth, {wg}, 2, sizeof(push)});
     const std::uint32_t groups = std::min<std::uint32_t>((n + wg - 1) / wg, 65535);
     for (int i = 0; i < 4; ++i) seq.dispatch(pipe, {vk::reads(src), vk::writes(dst)}, push, {groups, 1, 1}, "bw");
     const double ms = median_timestamp_ms(seq);
@@ -45,7 +46,7 @@ Roofline measure_roofline(vk::Device& dev, std::uint64_t bytes) {
     const std::uint32_t invocations = std::max<std::uint32_t>(wg * 256, 65536);
     auto sink = arena.allocate(static_cast<std::uint64_t>(invocations) * 16, "probe sink");
     shader::ProbePush push{0, 2048, 0.999f, 0.001f};
-    const auto& pipe = dev.pipeline({"probe/peak_flops", {wg}, 1, sizeof(push)});
+    const auto& pipe = dev.pipeline({shaders::probe_peak_flops, {wg}, 1, sizeof(push)});
     vk::Sequence seq(dev, true);
     for (int i = 0; i < 4; ++i) seq.dispatch(pipe, {vk::writes(sink)}, push, {invocations / wg, 1, 1}, "flops");
     const double ms = median_timestamp_ms(seq);

@@ -86,7 +86,7 @@ void Sequence::dispatch(const Pipeline& p, std::initializer_list<Access> args, c
 
 void Sequence::dispatch(const Pipeline& p, const std::vector<Access>& args, const void* push,
                         std::uint32_t push_size, std::array<std::uint32_t, 3> groups, const std::string& label) {
-  const std::string who = "dispatch of '" + p.key.shader + "'" + (label.empty() ? "" : " (" + label + ")");
+  const std::string who = "dispatch of '" + std::string(p.key.shader.name()) + "'" + (label.empty() ? "" : " (" + label + ")");
   if (finished_) throw InternalError(who + " after the sequence was finished");
   if (args.size() != p.key.num_buffers)
     throw InternalError(who + ": " + std::to_string(args.size()) + " buffers given, pipeline has " +
@@ -129,7 +129,7 @@ void Sequence::dispatch(const Pipeline& p, const std::vector<Access>& args, cons
   const bool timed = queries_ && dispatches_ < kMaxTimedDispatches;
   if (timed) {
     vkCmdWriteTimestamp(cmd_, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, queries_, 2 * dispatches_);
-    labels_.push_back(label.empty() ? p.key.shader : label);
+    labels_.push_back(label.empty() ? std::string(p.key.shader.name()) : label);
   }
   vkCmdBindPipeline(cmd_, VK_PIPELINE_BIND_POINT_COMPUTE, p.pipeline);
   vkCmdBindDescriptorSets(cmd_, VK_PIPELINE_BIND_POINT_COMPUTE, p.layout, 0, 1, &set, 0, nullptr);

@@ -236,11 +236,10 @@ const Pipeline& Device::pipeline(const PipelineKey& key) {
   std::lock_guard lock(mu_);
   if (auto it = pipelines_.find(key); it != pipelines_.end()) return *it->second;
   if (key.push_size > caps_.max_push_constants)
-    throw DeviceLimitError("shader '" + key.shader + "' needs " + std::to_string(key.push_size) +
+    throw DeviceLimitError("shader '" + std::string(key.shader.name()) + "' needs " + std::to_string(key.push_size) +
                   " bytes of push constants; device allows " + std::to_string(caps_.max_push_constants));
   auto code = shader_spirv(key.shader);
-  auto p = std::make_unique<Pipeline>();
-  p->key = key;
+  auto p = std::make_unique<Pipeline>(Pipeline{key});
 
   std::vector<VkDescriptorSetLayoutBinding> binds(key.num_buffers);
   for (uint32_t i = 0; i < key.num_buffers; ++i)
@@ -262,7 +261,7 @@ const Pipeline& Device::pipeline(const PipelineKey& key) {
   sm.codeSize = code.size() * sizeof(std::uint32_t);
   sm.pCode = code.data();
   VkShaderModule module = VK_NULL_HANDLE;
-  check(vkCreateShaderModule(device_, &sm, nullptr, &module), ("vkCreateShaderModule(" + key.shader + ")").c_str());
+  check(vkCreateShaderModule(device_, &sm, nullptr, &module), ("vkCreateShaderModule(" + std::string(key.shader.name()) + ")").c_str());
 
   std::vector<VkSpecializationMapEntry> entries(key.spec.size());
   for (uint32_t i = 0; i < key.spec.size(); ++i) entries[i] = {i, i * 4u, 4};
@@ -276,7 +275,7 @@ const Pipeline& Device::pipeline(const PipelineKey& key) {
   ci.layout = p->layout;
   VkResult r = vkCreateComputePipelines(device_, pipeline_cache_, 1, &ci, nullptr, &p->pipeline);
   vkDestroyShaderModule(device_, module, nullptr);
-  check(r, ("vkCreateComputePipelines(" + key.shader + ")").c_str());
+  check(r, ("vkCreateComputePipelines(" + std::string(key.shader.name()) + ")").c_str());
   return *pipelines_.emplace(key, std::move(p)).first->second;
 }
 

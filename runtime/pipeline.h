@@ -9,10 +9,12 @@
 #include <tuple>
 #include <vector>
 
+#include "runtime/shader_registry.h"
+
 namespace pocketlora::vk {
 
 struct PipelineKey {
-  std::string shader;
+  ShaderId shader;
   std::vector<std::uint32_t> spec;  // specialization constants, ids 0..spec.size()-1, as 32-bit values
   std::uint32_t num_buffers = 0;
   std::uint32_t push_size = 0;

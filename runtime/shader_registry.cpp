@@ -1,19 +1,17 @@
 #include "runtime/shader_registry.h"
 
-#include <stdexcept>
+#include <string>
 
 #include "host/util/error.h"
-#include <string>
 
 namespace pocketlora::vk {
 
-std::span<const std::uint32_t> shader_spirv(std::string_view name) {
-  for (unsigned long i = 0; i < kEmbeddedShaderCount; ++i)
-    if (name == kEmbeddedShaders[i].name)
-      return {reinterpret_cast<const std::uint32_t*>(kEmbeddedShaders[i].words), kEmbeddedShaders[i].word_count};
-  std::string known;
-  for (auto n : shader_names()) known += std::string(known.empty() ? "" : ", ") + std::string(n);
-  throw InternalError("no embedded shader named '" + std::string(name) + "' (built: " + known + ")");
+std::span<const std::uint32_t> shader_spirv(ShaderId id) {
+  // Ids are generated from the same list as the table; a mismatch means a stale generated header.
+  if (id.index() >= kEmbeddedShaderCount || std::string_view(kEmbeddedShaders[id.index()].name) != id.name())
+    throw InternalError(std::string("shader id '") + id.name() + "' does not match the embedded shader table");
+  const auto& s = kEmbeddedShaders[id.index()];
+  return {reinterpret_cast<const std::uint32_t*>(s.words), s.word_count};
 }
 
 std::vector<std::string_view> shader_names() {

@@ -9,6 +9,7 @@
 #include "host/util/error.h"
 #include "runtime/error.h"
 #include "shaders/common/attention_push.h"
+#include "shaders/shader_ids.h"
 
 namespace pocketlora::ops {
 
@@ -174,7 +175,7 @@ void attention(vk::Sequence& seq, vk::Arena& scratch, const DeviceTensor& q, con
     const auto hd = static_cast<std::uint32_t>(d.head_dim);
     const std::uint32_t rows = lean_rows(dev, opt);
     const auto& pipe = dev.pipeline(
-        {"attention/lean_fwd", {wg, hd, dev.profile().u32("attention.bk"), rows}, 6, push_size});
+        {shaders::attention_lean_fwd, {wg, hd, dev.profile().u32("attention.bk"), rows}, 6, push_size});
     const auto grid = row_grid((d.T + rows - 1) / rows, d.n_heads, wg);
     check_groups(op, dev, grid);
     seq.dispatch(pipe, {vk::reads(q.buf), vk::reads(k.buf), vk::reads(v.buf), vk::reads(seg), vk::writes(out.buf),
@@ -188,11 +189,11 @@ void attention(vk::Sequence& seq, vk::Arena& scratch, const DeviceTensor& q, con
              rgrid = row_grid(d.T, d.n_heads, wg);
   for (const auto& g : {sgrid, ogrid, rgrid}) check_groups(op, dev, g);
   const vk::BufferSlice S = scratch.allocate(scores_bytes(d), "attention scores [n_heads, T, T]");
-  seq.dispatch(dev.pipeline({"attention/scores", t.spec(), 3, push_size}),
+  seq.dispatch(dev.pipeline({shaders::attention_scores, t.spec(), 3, push_size}),
                {vk::reads(q.buf), vk::reads(k.buf), vk::writes(S)}, push, sgrid, "attention.scores");
-  seq.dispatch(dev.pipeline({"attention/softmax", {wg}, 3, push_size}),
+  seq.dispatch(dev.pipeline({shaders::attention_softmax, {wg}, 3, push_size}),
                {vk::writes(S), vk::reads(seg), vk::writes(lse.buf)}, push, rgrid, "attention.softmax");
-  seq.dispatch(dev.pipeline({"attention/rowmat", t.spec(), 3, push_size}),
+  seq.dispatch(dev.pipeline({shaders::attention_rowmat, t.spec(), 3, push_size}),
                {vk::reads(S), vk::reads(v.buf), vk::writes(out.buf)}, push, ogrid, "attention.pv");
 }
 
@@ -222,11 +223,11 @@ void attention_backward(vk::Sequence& seq, vk::Arena& scratch, const DeviceTenso
     check_groups(op, dev, qgrid);
     const vk::BufferSlice D = scratch.allocate(static_cast<VkDeviceSize>(d.T * d.n_heads) * sizeof(float),
                                                "attention D = rowsum(dout * out) [T, n_heads]");
-    seq.dispatch(dev.pipeline({"attention/lean_dq", {wg, hd, rows}, 9, push_size}),
+    seq.dispatch(dev.pipeline({shaders::attention_lean_dq, {wg, hd, rows}, 9, push_size}),
                  {vk::reads(q.buf), vk::reads(k.buf), vk::reads(v.buf), vk::reads(seg), vk::reads(out.buf),
                   vk::reads(lse.buf), vk::reads(dout.buf), vk::writes(D), vk::writes(dq.buf)},
                  push, qgrid, "attention.lean_dq");
-    seq.dispatch(dev.pipeline({"attention/lean_dkv", {wg, hd, rows}, 9, push_size}),
+    seq.dispatch(dev.pipeline({shaders::attention_lean_dkv, {wg, hd, rows}, 9, push_size}),
                  {vk::reads(q.buf), vk::reads(k.buf), vk::reads(v.buf), vk::reads(seg), vk::reads(lse.buf),
                   vk::reads(dout.buf), vk::reads(D), vk::writes(dk.buf), vk::writes(dv.buf)},
                  push, kgrid, "attention.lean_dkv");
@@ -239,12 +240,12 @@ void attention_backward(vk::Sequence& seq, vk::Arena& scratch, const DeviceTenso
   for (const auto& g : {sgrid, qgrid}) check_groups(op, dev, g);
   const vk::BufferSlice P = scratch.allocate(scores_bytes(d), "attention probabilities [n_heads, T, T]");
   const vk::BufferSlice dS = scratch.allocate(scores_bytes(d), "attention score gradient [n_heads, T, T]");
-  seq.dispatch(dev.pipeline({"attention/probs_grad", t.spec(), 9, push_size}),
+  seq.dispatch(dev.pipeline({shaders::attention_probs_grad, t.spec(), 9, push_size}),
                {vk::reads(q.buf), vk::reads(k.buf), vk::reads(v.buf), vk::reads(out.buf), vk::reads(dout.buf),
                 vk::reads(lse.buf), vk::reads(seg), vk::writes(P), vk::writes(dS)},
                push, sgrid, "attention.probs_grad");
-  const auto& rowmat = dev.pipeline({"attention/rowmat", t.spec(), 3, push_size});
-  const auto& colmat = dev.pipeline({"attention/colmat", t.spec(), 3, push_size});
+  const auto& rowmat = dev.pipeline({shaders::attention_rowmat, t.spec(), 3, push_size});
+  const auto& colmat = dev.pipeline({shaders::attention_colmat, t.spec(), 3, push_size});
   push.alpha = scale;
   seq.dispatch(rowmat, {vk::reads(dS), vk::reads(k.buf), vk::writes(dq.buf)}, push, qgrid, "attention.dq");
   seq.dispatch(colmat, {vk::reads(dS), vk::reads(q.buf), vk::writes(dk.buf)}, push, kgrid, "attention.dk");

@@ -4,6 +4,7 @@
 #include "host/ops/loop_limit.h"
 #include "host/util/error.h"
 #include "shaders/common/nn_push.h"
+#include "shaders/shader_ids.h"
 
 namespace pocketlora::ops {
 
@@ -34,7 +35,7 @@ void cross_entropy_chunk(vk::Sequence& seq, const DeviceTensor& logits, const De
   check("ops::cross_entropy_chunk", logits, labels, st);
   vk::Device& dev = seq.device();
   const std::uint32_t wg = dev.profile().u32("nn.wg");
-  const auto& pipe = dev.pipeline({"nn/cross_entropy_stats", {wg}, 3, sizeof(shader::CrossEntropyPush)});
+  const auto& pipe = dev.pipeline({shaders::nn_cross_entropy_stats, {wg}, 3, sizeof(shader::CrossEntropyPush)});
   // Each invocation walks its row's columns twice (max, then sum); a chunk wider than the device's loop limit
   // allows is walked in column ranges, each continuing the online log-sum-exp of the previous one.
   const auto width = static_cast<std::uint64_t>(logits.dim(1));
@@ -53,7 +54,7 @@ void cross_entropy_finalize(vk::Sequence& seq, const DeviceTensor& labels, const
     throw ShapeError("ops::cross_entropy_finalize: " + describe("labels", labels) + " does not fit a state for " +
                      std::to_string(st.lse.numel()) + " tokens");
   vk::Device& dev = seq.device();
-  const auto& pipe = dev.pipeline({"nn/cross_entropy_finalize", {}, 4, sizeof(shader::CrossEntropyPush)});
+  const auto& pipe = dev.pipeline({shaders::nn_cross_entropy_finalize, {}, 4, sizeof(shader::CrossEntropyPush)});
   // One invocation sums the tokens in order; past the device's loop limit it does so over token ranges, one
   // dispatch each, carrying the running total and count (the same sum as one pass).
   const auto tokens = static_cast<std::uint64_t>(labels.numel());
@@ -78,7 +79,7 @@ void cross_entropy_backward_chunk(vk::Sequence& seq, const DeviceTensor& logits,
   vk::Device& dev = seq.device();
   const std::uint32_t wg = dev.profile().u32("elementwise.wg");
   auto push = make_push(logits, vocab_offset, 0, grad_scale);
-  seq.dispatch(dev.pipeline({"nn/cross_entropy_backward", {wg}, 5, sizeof(push)}),
+  seq.dispatch(dev.pipeline({shaders::nn_cross_entropy_backward, {wg}, 5, sizeof(push)}),
                {vk::reads(logits.buf), vk::reads(labels.buf), vk::reads(st.lse.buf), vk::reads(st.result.buf),
                 vk::writes(dlogits.buf)},
                push, grid_1d(dev, static_cast<std::uint64_t>(logits.numel()), wg), "cross_entropy_backward");

@@ -4,6 +4,7 @@
 #include "host/ops/loop_limit.h"
 #include "host/util/error.h"
 #include "shaders/common/nn_push.h"
+#include "shaders/shader_ids.h"
 
 namespace pocketlora::ops {
 
@@ -21,7 +22,7 @@ void embedding(vk::Sequence& seq, const DeviceTensor& ids, const RowChunkedTenso
   vk::Device& dev = seq.device();
   const std::uint32_t wg = dev.profile().u32("elementwise.wg");
   seq.fill(out.buf, 0);
-  const auto& pipe = dev.pipeline({"nn/embedding", {wg}, 3, sizeof(shader::EmbeddingPush)});
+  const auto& pipe = dev.pipeline({shaders::nn_embedding, {wg}, 3, sizeof(shader::EmbeddingPush)});
   for (std::size_t c = 0; c < table.chunks.size(); ++c) {
     shader::EmbeddingPush push{static_cast<std::uint32_t>(ids.numel()), static_cast<std::uint32_t>(table.shape[1]),
                                static_cast<std::uint32_t>(static_cast<std::int64_t>(c) * table.rows_per_chunk),
@@ -36,7 +37,7 @@ void embedding_backward(vk::Sequence& seq, const DeviceTensor& ids, const Device
   check("ops::embedding_backward", ids, dtable, dout);
   vk::Device& dev = seq.device();
   const std::uint32_t wg = dev.profile().u32("elementwise.wg");
-  const auto& pipe = dev.pipeline({"nn/embedding_backward", {wg}, 3, sizeof(shader::EmbeddingPush)});
+  const auto& pipe = dev.pipeline({shaders::nn_embedding_backward, {wg}, 3, sizeof(shader::EmbeddingPush)});
   // Each invocation (one column) adds the tokens' gradients in token order; past the device's loop limit the
   // tokens are walked in ranges, one dispatch each, in the same order (the same sums).
   const auto tokens = static_cast<std::uint64_t>(ids.numel());

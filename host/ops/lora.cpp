@@ -4,6 +4,7 @@
 #include "host/ops/matmul.h"
 #include "host/util/error.h"
 #include "shaders/common/lora_push.h"
+#include "shaders/shader_ids.h"
 
 namespace pocketlora::ops {
 
@@ -18,7 +19,7 @@ void lora_dropout(vk::Sequence& seq, const DeviceTensor& in, const DeviceTensor&
   shader::DropoutPush push{static_cast<std::uint32_t>(in.numel()), static_cast<std::uint32_t>(opt.seed),
                            static_cast<std::uint32_t>(opt.seed >> 32), opt.stream, opt.dropout,
                            accumulate ? 1u : 0u, 1.0f / (1.0f - opt.dropout), 0};
-  seq.dispatch(dev.pipeline({"lora/dropout", {wg}, 2, sizeof(push)}), {vk::reads(in.buf), vk::writes(out.buf)}, push,
+  seq.dispatch(dev.pipeline({shaders::lora_dropout, {wg}, 2, sizeof(push)}), {vk::reads(in.buf), vk::writes(out.buf)}, push,
                grid_1d(dev, static_cast<std::uint64_t>(in.numel()), wg), "lora_dropout");
 }
 

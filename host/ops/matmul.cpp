@@ -4,6 +4,7 @@
 #include "host/util/error.h"
 #include "runtime/error.h"
 #include "shaders/common/matmul_push.h"
+#include "shaders/shader_ids.h"
 
 namespace pocketlora::ops {
 
@@ -20,7 +21,7 @@ void matmul(vk::Sequence& seq, const DeviceTensor& a, const DeviceTensor& b, con
   const auto& prof = dev.profile();
   const std::uint32_t wx = prof.u32("matmul.wg_x"), wy = prof.u32("matmul.wg_y");
   const std::uint32_t tm = prof.u32("matmul.tm"), tn = prof.u32("matmul.tn");
-  const auto& pipe = dev.pipeline({a.dtype == DType::F16 ? "nn/matmul_f16" : "nn/matmul_f32",
+  const auto& pipe = dev.pipeline({a.dtype == DType::F16 ? shaders::nn_matmul_f16 : shaders::nn_matmul_f32,
                                    {wx, wy, tm, tn}, 3, sizeof(shader::MatmulPush)});
   if (M == 0 || N == 0) return;
   check_loop_checks(dev, "ops::matmul", "the reduction over K = " + std::to_string(K),

@@ -7,6 +7,7 @@
 #include "host/util/error.h"
 #include "runtime/error.h"
 #include "shaders/common/nf4_push.h"
+#include "shaders/shader_ids.h"
 
 namespace pocketlora::ops {
 
@@ -139,7 +140,8 @@ void nf4_matmul(vk::Sequence& seq, const DeviceTensor& x, const Nf4Weight& w, co
     const std::uint64_t stride = (K % 64 == 0 ? 64 : K % 8 == 0 ? 8 : 1) * (sub ? dev.caps().subgroup_size : 1);
     check_loop_checks(dev, "ops::nf4_matmul", "GEMV, W '" + w.name + "': the loop over K = " + std::to_string(K),
                       loop_checks((K + stride - 1) / stride));
-    std::string shader = std::string(sub ? "nf4/gemv_subgroup_" : "nf4/gemv_") + (f16 ? "f16" : "f32");
+    const vk::ShaderId shader = sub ? (f16 ? shaders::nf4_gemv_subgroup_f16 : shaders::nf4_gemv_subgroup_f32)
+                                    : (f16 ? shaders::nf4_gemv_f16 : shaders::nf4_gemv_f32);
     const auto& pipe = dev.pipeline({shader, spec(dev, {wg, rows_per_wg, static_cast<std::uint32_t>(M)}), 6, sizeof(push)});
     seq.dispatch(pipe, args, &push, sizeof(push), {(N + rows_per_wg - 1) / rows_per_wg, 1, 1}, "nf4_gemv");
     return;
@@ -152,7 +154,7 @@ void nf4_matmul(vk::Sequence& seq, const DeviceTensor& x, const Nf4Weight& w, co
   const std::uint64_t shared_bytes = 4ull * bk * (wy * tm + wx * tn);
   if (prof.flag("nf4.shared_tiles") && w.shape[1] % 8 == 0 && bk % 8 == 0 &&
       shared_bytes <= dev.caps().max_shared_memory) {
-    const auto& pipe = dev.pipeline({f16 ? "nf4/matmul_shared_f16" : "nf4/matmul_shared_f32",
+    const auto& pipe = dev.pipeline({f16 ? shaders::nf4_matmul_shared_f16 : shaders::nf4_matmul_shared_f32,
                                      spec(dev, {wx, wy, tm, tn, bk}), 6, sizeof(push)});
     seq.dispatch(pipe, args, &push, sizeof(push),
                  {(N + wx * tn - 1) / (wx * tn), (Mu + wy * tm - 1) / (wy * tm), 1}, "nf4_matmul_shared");
@@ -162,7 +164,7 @@ void nf4_matmul(vk::Sequence& seq, const DeviceTensor& x, const Nf4Weight& w, co
   const auto K = static_cast<std::uint64_t>(w.shape[1]);
   check_loop_checks(dev, "ops::nf4_matmul", "W '" + w.name + "': the loop over K = " + std::to_string(K),
                     loop_checks(K % 8 == 0 ? K / 8 : K));
-  const auto& pipe = dev.pipeline({f16 ? "nf4/matmul_f16" : "nf4/matmul_f32", spec(dev, {wx, wy, tm, tn}), 6, sizeof(push)});
+  const auto& pipe = dev.pipeline({f16 ? shaders::nf4_matmul_f16 : shaders::nf4_matmul_f32, spec(dev, {wx, wy, tm, tn}), 6, sizeof(push)});
   seq.dispatch(pipe, args, &push, sizeof(push), {(N + wx * tn - 1) / (wx * tn), (Mu + wy * tm - 1) / (wy * tm), 1},
                "nf4_matmul");
 }
@@ -188,7 +190,7 @@ void nf4_matmul_backward(vk::Sequence& seq, const Nf4Weight& w, const DeviceTens
   args.insert(args.begin(), vk::reads(dy.buf));
   args.push_back(vk::writes(dx.buf));
   const auto& pipe =
-      dev.pipeline({dy.dtype == DType::F16 ? "nf4/matmul_dx_f16" : "nf4/matmul_dx_f32", spec(dev, {wx, wy, tm}), 6,
+      dev.pipeline({dy.dtype == DType::F16 ? shaders::nf4_matmul_dx_f16 : shaders::nf4_matmul_dx_f32, spec(dev, {wx, wy, tm}), 6,
                     sizeof(push)});
   const auto K = static_cast<std::uint32_t>(w.shape[1]), Mu = static_cast<std::uint32_t>(M);
   seq.dispatch(pipe, args, &push, sizeof(push), {(K + wx * 8 - 1) / (wx * 8), (Mu + wy * tm - 1) / (wy * tm), 1},
@@ -206,7 +208,7 @@ void nf4_dequantize(vk::Sequence& seq, const Nf4Weight& w, const DeviceTensor& o
   auto args = weight_reads(w);
   args.insert(args.begin(), vk::reads(w.codes.buf));  // binding 0 unused by this shader
   args.push_back(vk::writes(out.buf));
-  const auto& pipe = dev.pipeline({"nf4/dequantize", spec(dev, {wg}), 6, sizeof(push)});
+  const auto& pipe = dev.pipeline({shaders::nf4_dequantize, spec(dev, {wg}), 6, sizeof(push)});
   const std::uint64_t groups = (static_cast<std::uint64_t>(shape_numel(w.shape)) + wg - 1) / wg;
   const std::uint32_t gx = static_cast<std::uint32_t>(std::min<std::uint64_t>(groups, 65535));
   const std::uint32_t gy = static_cast<std::uint32_t>((groups + gx - 1) / gx);

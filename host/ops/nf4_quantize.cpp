@@ -5,6 +5,7 @@
 #include "host/util/error.h"
 #include "runtime/error.h"
 #include "shaders/common/nf4_push.h"
+#include "shaders/shader_ids.h"
 
 namespace pocketlora::ops {
 
@@ -27,7 +28,7 @@ void nf4_quantize(vk::Sequence& seq, const DeviceTensor& x, const DeviceTensor& 
     throw DeviceLimitError("ops::nf4_quantize: f16 input needs 16-bit storage, which '" + dev.caps().name + "' lacks");
   const std::uint32_t wg = dev.profile().u32("nf4.wg");
   shader::Nf4MatmulPush push{1, 1, static_cast<std::uint32_t>(n), 0, 0.0f, 1.0f, 0, 256};
-  const auto& pipe = dev.pipeline({x.dtype == DType::F16 ? "nf4/quantize_f16" : "nf4/quantize_f32", {wg}, 4,
+  const auto& pipe = dev.pipeline({x.dtype == DType::F16 ? shaders::nf4_quantize_f16 : shaders::nf4_quantize_f32, {wg}, 4,
                                    sizeof(push)});
   const std::uint64_t groups = (static_cast<std::uint64_t>(blocks) + wg - 1) / wg;
   const auto gx = static_cast<std::uint32_t>(std::min<std::uint64_t>(groups, 65535));

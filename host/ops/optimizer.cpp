@@ -8,6 +8,7 @@
 #include "host/ops/loop_limit.h"
 #include "host/util/error.h"
 #include "shaders/common/optim_push.h"
+#include "shaders/shader_ids.h"
 
 namespace pocketlora::ops {
 
@@ -85,7 +86,7 @@ void grad_norm(vk::Sequence& seq, vk::Arena& scratch, const std::vector<DeviceTe
   DeviceTensor partial = allocate(scratch, {std::max<std::uint32_t>(1, chunks), 2}, DType::F32, "grad norm partials");
   DeviceTensor tab = allocate(scratch, {static_cast<std::int64_t>(table.size())}, DType::I32, "grad norm table");
   dev.upload(tab.buf, table.data(), table.size() * 4);
-  const auto& part = dev.pipeline({"optim/grad_norm_partial", {wg}, 2, sizeof(shader::GradNormPush)});
+  const auto& part = dev.pipeline({shaders::optim_grad_norm_partial, {wg}, 2, sizeof(shader::GradNormPush)});
   for (std::size_t i = 0; i < grads.size(); ++i) {
     if (grads[i].numel() == 0) continue;
     shader::GradNormPush push{static_cast<std::uint32_t>(grads[i].numel()), table[2 * i], chunk_size, 0, 0.0f, 0, 0, 0};
@@ -93,7 +94,7 @@ void grad_norm(vk::Sequence& seq, vk::Arena& scratch, const std::vector<DeviceTe
                  "grad_norm_partial");
   }
   shader::GradNormPush push{0, 0, chunk_size, static_cast<std::uint32_t>(grads.size()), max_norm, 0, 0, 0};
-  seq.dispatch(dev.pipeline({"optim/grad_norm_reduce", {}, 3, sizeof(push)}),
+  seq.dispatch(dev.pipeline({shaders::optim_grad_norm_reduce, {}, 3, sizeof(push)}),
                {vk::reads(partial.buf), vk::reads(tab.buf), vk::writes(stats.buf)}, push, {1, 1, 1}, "grad_norm_reduce");
 }
 
@@ -111,20 +112,20 @@ void optimizer_step(vk::Sequence& seq, const OptimizerConfig& cfg, std::int64_t 
   const auto grid = grid_1d(dev, n, wg);
   switch (cfg.kind) {
     case OptimizerKind::AdamW:
-      seq.dispatch(dev.pipeline({"optim/adamw", {wg}, 5, sizeof(push)}),
+      seq.dispatch(dev.pipeline({shaders::optim_adamw, {wg}, 5, sizeof(push)}),
                    {vk::reads(stats.buf), vk::writes(param.buf), vk::reads(grad.buf), vk::writes(st.m.buf),
                     vk::writes(st.v.buf)},
                    push, grid, "adamw");
       break;
     case OptimizerKind::Lion:
-      seq.dispatch(dev.pipeline({"optim/lion", {wg}, 4, sizeof(push)}),
+      seq.dispatch(dev.pipeline({shaders::optim_lion, {wg}, 4, sizeof(push)}),
                    {vk::reads(stats.buf), vk::writes(param.buf), vk::reads(grad.buf), vk::writes(st.m.buf)}, push, grid,
                    "lion");
       break;
     case OptimizerKind::SGD:
       push.beta2 = cfg.dampening;
       push.flags = cfg.nesterov ? 1u : 0u;
-      seq.dispatch(dev.pipeline({"optim/sgd", {wg}, 4, sizeof(push)}),
+      seq.dispatch(dev.pipeline({shaders::optim_sgd, {wg}, 4, sizeof(push)}),
                    {vk::reads(stats.buf), vk::writes(param.buf), vk::reads(grad.buf), vk::writes(st.m.buf)}, push, grid,
                    "sgd");
       break;
@@ -141,13 +142,13 @@ void optimizer_step(vk::Sequence& seq, const OptimizerConfig& cfg, std::int64_t 
       const auto rms_rows = spans(push.rows, loop_span(dev, op, "RMS: the loops over the rows and columns" + dims,
                                                        loop_checks(push.cols) + 1, loop_checks(push.rows) + 1));
       push.beta2 = k.beta2_t;
-      seq.dispatch(dev.pipeline({"optim/adafactor_rows", {wg}, 3, sizeof(push)}),
+      seq.dispatch(dev.pipeline({shaders::optim_adafactor_rows, {wg}, 3, sizeof(push)}),
                    {vk::reads(stats.buf), vk::reads(grad.buf), vk::writes(st.row.buf)}, push, grid_1d(dev, push.rows, wg),
                    "adafactor_rows");
-      seq.dispatch(dev.pipeline({"optim/adafactor_cols", {wg}, 3, sizeof(push)}),
+      seq.dispatch(dev.pipeline({shaders::optim_adafactor_cols, {wg}, 3, sizeof(push)}),
                    {vk::reads(stats.buf), vk::reads(grad.buf), vk::writes(st.col.buf)}, push, grid_1d(dev, push.cols, wg),
                    "adafactor_cols");
-      const auto& rms = dev.pipeline({"optim/adafactor_rms", {}, 5, sizeof(push)});
+      const auto& rms = dev.pipeline({shaders::optim_adafactor_rms, {}, 5, sizeof(push)});
       for (std::size_t i = 0; i < rms_rows.size(); ++i) {
         shader::OptimPush part = push;
         part.flags = (i == 0 ? ADAFACTOR_RMS_FIRST : 0u) | (i + 1 == rms_rows.size() ? ADAFACTOR_RMS_LAST : 0u);
@@ -158,7 +159,7 @@ void optimizer_step(vk::Sequence& seq, const OptimizerConfig& cfg, std::int64_t 
                       vk::writes(st.scratch.buf)},
                      part, {1, 1, 1}, "adafactor_rms");
       }
-      seq.dispatch(dev.pipeline({"optim/adafactor_apply", {wg}, 6, sizeof(push)}),
+      seq.dispatch(dev.pipeline({shaders::optim_adafactor_apply, {wg}, 6, sizeof(push)}),
                    {vk::reads(stats.buf), vk::reads(grad.buf), vk::reads(st.row.buf), vk::reads(st.col.buf),
                     vk::reads(st.scratch.buf), vk::writes(param.buf)},
                    push, grid, "adafactor_apply");

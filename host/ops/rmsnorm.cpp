@@ -4,6 +4,7 @@
 #include "host/ops/loop_limit.h"
 #include "host/util/error.h"
 #include "shaders/common/nn_push.h"
+#include "shaders/shader_ids.h"
 
 namespace pocketlora::ops {
 
@@ -20,7 +21,7 @@ void rmsnorm(vk::Sequence& seq, const DeviceTensor& x, const DeviceTensor& w, co
   check_loop_checks(dev, "ops::rmsnorm", "the two loops over dim = " + std::to_string(dim),
                     2 * loop_checks(static_cast<std::uint64_t>(dim)));
   shader::RowsPush push{static_cast<std::uint32_t>(rows), static_cast<std::uint32_t>(dim), eps, 0};
-  seq.dispatch(dev.pipeline({"nn/rmsnorm", {wg}, 4, sizeof(push)}),
+  seq.dispatch(dev.pipeline({shaders::nn_rmsnorm, {wg}, 4, sizeof(push)}),
                {vk::reads(x.buf), vk::reads(w.buf), vk::writes(y.buf), vk::writes(rstd.buf)}, push,
                grid_1d(dev, static_cast<std::uint64_t>(rows), wg), "rmsnorm");
 }
@@ -38,12 +39,12 @@ void rmsnorm_backward(vk::Sequence& seq, const DeviceTensor& x, const DeviceTens
                     2 * loop_checks(static_cast<std::uint64_t>(dim)));
   shader::RowsPush push{static_cast<std::uint32_t>(rows), static_cast<std::uint32_t>(dim), 0.0f,
                         accumulate_dw ? 1u : 0u};
-  seq.dispatch(dev.pipeline({"nn/rmsnorm_backward_dx", {wg}, 5, sizeof(push)}),
+  seq.dispatch(dev.pipeline({shaders::nn_rmsnorm_backward_dx, {wg}, 5, sizeof(push)}),
                {vk::reads(x.buf), vk::reads(w.buf), vk::reads(rstd.buf), vk::reads(dy.buf), vk::writes(dx.buf)}, push,
                grid_1d(dev, static_cast<std::uint64_t>(rows), wg), "rmsnorm_backward_dx");
   // dw sums over rows per column; past the device's loop limit it sums row ranges, one dispatch each, the later
   // ones accumulating into dw.
-  const auto& dw_pipe = dev.pipeline({"nn/rmsnorm_backward_dw", {wg}, 4, sizeof(push)});
+  const auto& dw_pipe = dev.pipeline({shaders::nn_rmsnorm_backward_dw, {wg}, 4, sizeof(push)});
   const auto ranges = spans(static_cast<std::uint64_t>(rows),
                             loop_span(dev, "ops::rmsnorm_backward", "dw: the loop over rows", 1, 1));
   for (const auto& [b, e] : ranges) {

@@ -3,6 +3,7 @@
 #include "host/ops/grid.h"
 #include "host/util/error.h"
 #include "shaders/common/nn_push.h"
+#include "shaders/shader_ids.h"
 
 namespace pocketlora::ops {
 
@@ -19,7 +20,7 @@ void rope(vk::Sequence& seq, const DeviceTensor& x, const DeviceTensor& position
                         (layout == RopeLayout::Interleaved ? ROPE_INTERLEAVED : 0u) | (inverse ? ROPE_INVERSE : 0u),
                         u(table.dim(0)), 0, 0, 0};
   const std::uint64_t pairs = static_cast<std::uint64_t>(x.numel() / 2);
-  seq.dispatch(dev.pipeline({"nn/rope", {wg}, 3, sizeof(push)}),
+  seq.dispatch(dev.pipeline({shaders::nn_rope, {wg}, 3, sizeof(push)}),
                {vk::writes(x.buf), vk::reads(positions.buf), vk::reads(table.buf)}, push, grid_1d(dev, pairs, wg),
                inverse ? "rope_backward" : "rope");
 }

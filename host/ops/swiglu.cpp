@@ -3,6 +3,7 @@
 #include "host/ops/grid.h"
 #include "host/util/error.h"
 #include "shaders/common/nn_push.h"
+#include "shaders/shader_ids.h"
 
 namespace pocketlora::ops {
 
@@ -12,7 +13,7 @@ void swiglu(vk::Sequence& seq, const DeviceTensor& g, const DeviceTensor& u, con
   vk::Device& dev = seq.device();
   const std::uint32_t wg = dev.profile().u32("elementwise.wg");
   shader::ElementwisePush push{static_cast<std::uint32_t>(g.numel()), 1.0f, 0, 0};
-  seq.dispatch(dev.pipeline({"nn/swiglu", {wg}, 3, sizeof(push)}),
+  seq.dispatch(dev.pipeline({shaders::nn_swiglu, {wg}, 3, sizeof(push)}),
                {vk::reads(g.buf), vk::reads(u.buf), vk::writes(h.buf)}, push,
                grid_1d(dev, static_cast<std::uint64_t>(g.numel()), wg), "swiglu");
 }
@@ -25,7 +26,7 @@ void swiglu_backward(vk::Sequence& seq, const DeviceTensor& g, const DeviceTenso
   vk::Device& dev = seq.device();
   const std::uint32_t wg = dev.profile().u32("elementwise.wg");
   shader::ElementwisePush push{static_cast<std::uint32_t>(g.numel()), 1.0f, 0, 0};
-  seq.dispatch(dev.pipeline({"nn/swiglu_backward", {wg}, 5, sizeof(push)}),
+  seq.dispatch(dev.pipeline({shaders::nn_swiglu_backward, {wg}, 5, sizeof(push)}),
                {vk::reads(g.buf), vk::reads(u.buf), vk::reads(dh.buf), vk::writes(dg.buf), vk::writes(du.buf)}, push,
                grid_1d(dev, static_cast<std::uint64_t>(g.numel()), wg), "swiglu_backward");
 }
@@ -36,7 +37,7 @@ void add(vk::Sequence& seq, const DeviceTensor& a, const DeviceTensor& b, const 
   vk::Device& dev = seq.device();
   const std::uint32_t wg = dev.profile().u32("elementwise.wg");
   shader::ElementwisePush push{static_cast<std::uint32_t>(a.numel()), alpha, 0, 0};
-  seq.dispatch(dev.pipeline({"nn/add", {wg}, 3, sizeof(push)}), {vk::reads(b.buf), vk::writes(y.buf), vk::reads(a.buf)},
+  seq.dispatch(dev.pipeline({shaders::nn_add, {wg}, 3, sizeof(push)}), {vk::reads(b.buf), vk::writes(y.buf), vk::reads(a.buf)},
                push, grid_1d(dev, static_cast<std::uint64_t>(a.numel()), wg), "add");
 }
 
