@@ -4,10 +4,9 @@
 #include <memory>
 #include <string>
 
-#include <omp.h>
-
 #include "host/ref/blas.h"
 #include "host/ref/nf4_decode.h"
+#include "host/ref/parallel.h"
 #include "host/util/error.h"
 
 namespace pocketlora::ref {
@@ -18,8 +17,12 @@ namespace {
 // least 64 rows so the sgemm's inner dimension stays efficient in the backward.
 constexpr std::int64_t kPanelFloats = 256 * 1024;
 constexpr std::int64_t kMinPanelRows = 64;
-// Below this many weights a call is too small to be worth waking the thread pool.
-constexpr std::int64_t kParallelMinWeights = 1 << 16;
+// Below this many weights per thread a GEMV is too small to be worth starting a thread (~20 us).
+constexpr std::int64_t kMinWeightsPerThread = 1 << 18;
+
+int gemv_threads(std::int64_t N, std::int64_t K) {
+  return static_cast<int>(std::clamp<std::int64_t>(N * K / kMinWeightsPerThread, 1, cpu_threads()));
+}
 
 std::int64_t panel_rows(std::int64_t N, std::int64_t K) {
   return std::min(N, std::max(kMinPanelRows, kPanelFloats / std::max<std::int64_t>(K, 1)));
@@ -46,11 +49,12 @@ Tensor f32_output(const Tensor& t, bool accumulate) {
 
 void store(float& dst, float v, bool accumulate) { dst = accumulate ? dst + v : v; }
 
-// Decodes rows [n0, n0 + rows) of W into panel[rows, K], splitting rows over the threads.
+// Decodes rows [n0, n0 + rows) of W into panel[rows, K] on the calling thread: decoding costs one LUT shuffle per
+// 16 weights against 2*M flops per weight in the sgemm, and an OpenMP region between two threaded sgemm calls
+// makes both thread pools hand the cores back and forth (measured 10-20x slower on the 2-core machines).
 void decode_panel(const Nf4Quantized& w, const Nf4BlockScales& scales, std::int64_t n0, std::int64_t rows,
                   std::int64_t K, float* panel) {
-#pragma omp parallel for schedule(static) if (rows * K >= kParallelMinWeights)
-  for (std::int64_t r = 0; r < rows; ++r) nf4_decode(w, scales, (n0 + r) * K, K, panel + r * K);
+  nf4_decode(w, scales, n0 * K, rows * K, panel);
 }
 
 }  // namespace
@@ -65,17 +69,17 @@ void nf4_matmul(const Tensor& x, const Nf4Quantized& w, Tensor& y, const MatmulO
   float* Y = yf.data<float>();
   const Nf4BlockScales scales(w);
   if (M <= kNf4GemvMaxM) {
-    // Each output row n: decode W[n,:] once into an L1 buffer, then one dot product per token.
-#pragma omp parallel if (N * K >= kParallelMinWeights)
-    {
+    // Each output row n: decode W[n,:] once into an L1 buffer, then one dot product per token. Threads own
+    // contiguous ranges of rows.
+    run_on_threads(gemv_threads(N, K), [&](int t, int threads) {
+      const std::int64_t n0 = N * t / threads, n1 = N * (t + 1) / threads;
       auto row = std::make_unique_for_overwrite<float[]>(static_cast<std::size_t>(K));
-#pragma omp for schedule(static)
-      for (std::int64_t n = 0; n < N; ++n) {
+      for (std::int64_t n = n0; n < n1; ++n) {
         nf4_decode(w, scales, n * K, K, row.get());
         for (std::int64_t m = 0; m < M; ++m)
           store(Y[m * N + n], opt.alpha * dot_f32(row.get(), X + m * K, K), opt.accumulate);
       }
-    }
+    });
   } else {
     const std::int64_t rows = panel_rows(N, K);
     auto panel = std::make_unique_for_overwrite<float[]>(static_cast<std::size_t>(rows * K));
@@ -101,9 +105,7 @@ void nf4_matmul_backward(const Nf4Quantized& w, const Tensor& dy, Tensor& dx, co
   const Nf4BlockScales scales(w);
   if (M <= kNf4GemvMaxM) {
     // Threads own disjoint column ranges of dX and stream every row of W over their range once.
-#pragma omp parallel if (N * K >= kParallelMinWeights)
-    {
-      const std::int64_t threads = omp_get_num_threads(), t = omp_get_thread_num();
+    run_on_threads(gemv_threads(N, K), [&](int t, int threads) {
       const std::int64_t chunk = ((K + threads - 1) / threads + kNf4BlockSize - 1) / kNf4BlockSize * kNf4BlockSize;
       const std::int64_t k0 = std::min(K, t * chunk), kc = std::min(K, k0 + chunk) - k0;
       if (kc > 0) {
@@ -116,7 +118,7 @@ void nf4_matmul_backward(const Nf4Quantized& w, const Tensor& dy, Tensor& dx, co
         for (std::int64_t m = 0; m < M; ++m)
           for (std::int64_t k = 0; k < kc; ++k) store(DX[m * K + k0 + k], opt.alpha * acc[m * kc + k], opt.accumulate);
       }
-    }
+    });
   } else {
     const std::int64_t rows = panel_rows(N, K);
     auto panel = std::make_unique_for_overwrite<float[]>(static_cast<std::size_t>(rows * K));
