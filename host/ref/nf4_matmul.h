@@ -7,7 +7,7 @@
 // by ref::matmul up to the order of the f32 accumulation (host/ref/nf4_decode.h).
 //   M <= kNf4GemvMaxM: a fused GEMV that reads every 4-bit code once per call, threaded over output rows (forward)
 //                      or over K (backward); W is decoded a row at a time into an L1-sized buffer.
-//   M >  kNf4GemvMaxM: W is decoded a panel of rows at a time into an L2-sized f32 buffer that feeds cblas_sgemm.
+//   M >  kNf4GemvMaxM: W is decoded a panel of rows at a time into a ~4 MiB f32 buffer that feeds cblas_sgemm.
 #include <cstdint>
 
 #include "host/ref/matmul.h"

@@ -108,14 +108,17 @@ TEST(Nf4MatmulRef, DecodeIsBitIdenticalToDequantizeOnEveryIsa) {
 }
 
 TEST(Nf4MatmulRef, ForwardAndInputGradientMatchDequantizeThenMatmul) {
-  // (N, K): ragged K (100, 129 odd -> blocks straddle rows), tiny, aligned, and K = 4096 (64-row panels: 3 panels
-  // for N = 130, above the threading threshold).
-  const std::vector<Shape2> shapes = {{37, 100}, {33, 129}, {5, 7}, {64, 256}, {130, 4096}};
+  // (N, K): ragged K (100, 129 odd -> blocks straddle rows), tiny, aligned, and K = 4096 (256-row panels: 2 panels
+  // for N = 300, the second one partial; GEMV above the threading threshold).
+  const std::vector<Shape2> shapes = {{37, 100}, {33, 129}, {5, 7}, {64, 256}, {300, 4096}};
+  const auto isas = machine_isas();
   int cases = 0;
-  for (const auto& isa : machine_isas()) {
+  for (const auto& isa : isas) {
     IsaScope scope(isa);
     for (const auto& s : shapes)
       for (bool dq : {false, true}) {
+        // The big shape covers panels and threads, which do not depend on the kernel set: best set only.
+        if (s.K == 4096 && isa != isas.back()) continue;
         const Nf4Quantized q = make_weight(s.N, s.K, dq, static_cast<std::uint64_t>(s.N * 7 + s.K));
         const Tensor W = dequantize_nf4(q).to(DType::F64);
         const double* w = W.data<double>();
