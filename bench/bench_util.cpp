@@ -3,10 +3,35 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <sstream>
+#include <stdexcept>
 
 #include "host/util/atomic_file.h"
 
 namespace pocketlora::bench {
+
+std::vector<std::array<std::int64_t, 3>> parse_mnk_list(const std::string& s) {
+  std::vector<std::array<std::int64_t, 3>> v;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ';')) {
+    std::array<std::int64_t, 3> mnk{};
+    if (std::sscanf(item.c_str(), "%ld,%ld,%ld", &mnk[0], &mnk[1], &mnk[2]) != 3 || mnk[0] <= 0 || mnk[1] <= 0 ||
+        mnk[2] <= 0)
+      throw std::runtime_error("bad --shapes entry '" + item + "' (expected M,N,K with positive integers)");
+    v.push_back(mnk);
+  }
+  return v;
+}
+
+std::vector<std::string> split_csv(const std::string& s) {
+  std::vector<std::string> v;
+  std::stringstream ss(s);
+  std::string x;
+  while (std::getline(ss, x, ','))
+    if (!x.empty()) v.push_back(x);
+  return v;
+}
 
 double median_ms(const std::function<void()>& fn, int reps, int warmup) {
   for (int i = 0; i < warmup; ++i) fn();

@@ -1,5 +1,7 @@
 #pragma once
 // Shared benchmark plumbing: wall-clock medians with warm-up, an aligned text table, atomic JSON output.
+#include <array>
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
@@ -26,6 +28,11 @@ class Table {
 
 // Deterministic f32 benchmark data in [-scale, scale] (values repeat with period 101).
 Tensor bench_filled(Shape shape, float scale);
+
+// "M,N,K;M,N,K" (positive integers) for --shapes options; throws naming the bad entry.
+std::vector<std::array<std::int64_t, 3>> parse_mnk_list(const std::string& s);
+// Non-empty items of a comma-separated list.
+std::vector<std::string> split_csv(const std::string& s);
 
 // Writes `j` (pretty-printed) atomically and says where.
 void write_json(const std::string& path, const nlohmann::json& j);

@@ -1,14 +1,15 @@
-// `pocketlora bench gemm`: the project's Vulkan GEMM (f32 and f16 storage) and Eigen's f32 GEMM on the same
-// shapes in the same run. GPU time is the median per-dispatch GPU timestamp over a recorded sequence of `reps`
-// dispatches (wall clock when the device has no timestamps); Eigen time is the median wall clock.
-#include <sstream>
+// `pocketlora bench gemm`: the project's Vulkan GEMM (f32 and f16 storage), the CPU backend's f32 GEMM (OpenBLAS)
+// and Eigen's f32 GEMM on the same shapes in the same run. GPU time is the median per-dispatch GPU timestamp over
+// a recorded sequence of `reps` dispatches (wall clock when the device has no timestamps); CPU times are median
+// wall clock.
+#include <algorithm>
 
 #include <fmt/format.h>
 
 #include "bench/bench_registry.h"
 #include "bench/bench_util.h"
+#include "bench/cpu_backend_timing.h"
 #include "host/ops/matmul.h"
-#include "host/ref/matmul.h"
 #include "runtime/command.h"
 #include "runtime/device.h"
 
@@ -22,30 +23,17 @@ struct GemmArgs {
   std::string out = "bench-gemm.json";
 };
 
-std::vector<std::array<std::int64_t, 3>> parse_shapes(const std::string& s) {
-  std::vector<std::array<std::int64_t, 3>> v;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, ';')) {
-    std::array<std::int64_t, 3> mnk{};
-    if (std::sscanf(item.c_str(), "%ld,%ld,%ld", &mnk[0], &mnk[1], &mnk[2]) != 3 || mnk[0] <= 0 || mnk[1] <= 0 ||
-        mnk[2] <= 0)
-      throw std::runtime_error("bad --shapes entry '" + item + "' (expected M,N,K with positive integers)");
-    v.push_back(mnk);
-  }
-  return v;
-}
-
 int run(const GemmArgs& a) {
   vk::DeviceOptions o;
   if (a.device >= 0) o.index = a.device;
   vk::Device dev(o);
   nlohmann::json results = nlohmann::json::array();
   Table table({"M", "N", "K", "backend", "ms", "GFLOPS", "GB/s", "vs Eigen"});
-  for (auto [M, N, K] : parse_shapes(a.shapes)) {
+  for (auto [M, N, K] : parse_mnk_list(a.shapes)) {
     const double flops = 2.0 * M * N * K;
     Tensor A = bench_filled({M, K}, 1.0f), B = bench_filled({N, K}, 0.5f), C = Tensor::zeros({M, N});
-    const double eigen_ms = median_ms([&] { ref::matmul(A, B, C); }, a.reps);
+    const double eigen_ms = eigen_gemm_ms(A, B, C, a.reps);
+    const double blas_ms = cpu_gemm_ms(A, B, C, a.reps);
     const double eigen_gflops = flops / eigen_ms * 1e-6;
     auto emit = [&](const std::string& backend, double ms, std::size_t elem) {
       const double bytes = static_cast<double>((M * K + N * K + M * N) * elem);
@@ -57,6 +45,7 @@ int run(const GemmArgs& a) {
                          {"gbps", bytes / ms * 1e-6}, {"ratio_to_eigen", gflops / eigen_gflops}});
     };
     emit("eigen-f32", eigen_ms, 4);
+    emit("cpu-openblas-f32", blas_ms, 4);
     for (DType dt : {DType::F32, DType::F16}) {
       if (dt == DType::F16 && !dev.caps().storage_16bit) continue;
       vk::Arena arena(dev, vk::Lifetime::Scratch, "bench");
@@ -86,7 +75,7 @@ int run(const GemmArgs& a) {
   return 0;
 }
 
-BenchRegistration reg("gemm", "Vulkan GEMM (f32/f16) vs Eigen on the same shapes", [](CLI::App& sub) {
+BenchRegistration reg("gemm", "Vulkan GEMM (f32/f16) vs CPU OpenBLAS and Eigen on the same shapes", [](CLI::App& sub) {
   auto a = std::make_shared<GemmArgs>();
   sub.add_option("--shapes", a->shapes, "Semicolon-separated M,N,K triples")->capture_default_str();
   sub.add_option("--reps", a->reps, "Timed repetitions")->check(CLI::PositiveNumber)->capture_default_str();

@@ -1,38 +1,24 @@
-// `pocketlora bench nf4`: NF4 dequant-GEMM (forward Y = X·Wᵀ and input gradient dX = dY·W) against the
-// project's f32 GEMM on the same shapes (W held in f32) and Eigen's f32 GEMM, on real layer shapes of
+// `pocketlora bench nf4`: NF4 dequant-GEMM (forward Y = X·Wᵀ and input gradient dX = dY·W), on the GPU and on the
+// CPU backend (host/ref/nf4_matmul.h), against the same device's f32 GEMM on the same shapes (W held in f32;
+// CPU: OpenBLAS, cblas_sgemv at M = 1) and Eigen's f32 GEMM, on real layer shapes of
 // TinyLlama-1.1B and Llama-3.2-1B with synthetic weights. Reports GFLOPS, effective GB/s (NF4 bytes counted as
 // stored: 0.5 B/weight + 1 B per 64 for double-quantized absmax) and % of the roofline measured in the same run.
 #include <algorithm>
 #include <chrono>
-#include <sstream>
 
 #include <fmt/format.h>
 
 #include "bench/bench_registry.h"
 #include "bench/bench_util.h"
+#include "bench/cpu_backend_timing.h"
 #include "bench/gpu_roofline.h"
+#include "bench/model_layer_shapes.h"
 #include "host/ops/matmul.h"
 #include "host/ops/nf4_matmul.h"
-#include "host/ref/matmul.h"
 #include "runtime/command.h"
 
 namespace pocketlora::bench {
 namespace {
-
-struct LayerShape {
-  std::string model, layer;
-  std::int64_t N, K;  // W [N, K] = [out, in]
-};
-
-std::vector<LayerShape> model_layers(const std::string& model) {
-  if (model == "tinyllama-1.1b")  // hidden 2048, intermediate 5632, 32 heads, 4 kv heads (head_dim 64)
-    return {{model, "q/o", 2048, 2048}, {model, "k/v", 256, 2048}, {model, "gate/up", 5632, 2048},
-            {model, "down", 2048, 5632}};
-  if (model == "llama-3.2-1b")  // hidden 2048, intermediate 8192, 32 heads, 8 kv heads (head_dim 64)
-    return {{model, "q/o", 2048, 2048}, {model, "k/v", 512, 2048}, {model, "gate/up", 8192, 2048},
-            {model, "down", 2048, 8192}};
-  throw std::runtime_error("unknown model '" + model + "' (tinyllama-1.1b, llama-3.2-1b)");
-}
 
 struct Nf4Args {
   std::string models = "tinyllama-1.1b,llama-3.2-1b";
@@ -42,15 +28,6 @@ struct Nf4Args {
   bool dx = true;
   std::string out = "bench-nf4.json";
 };
-
-std::vector<std::string> split(const std::string& s) {
-  std::vector<std::string> v;
-  std::stringstream ss(s);
-  std::string x;
-  while (std::getline(ss, x, ','))
-    if (!x.empty()) v.push_back(x);
-  return v;
-}
 
 // Median of GPU timestamps of dispatches 1..n (dispatch 0 is the warm-up), wall clock if no timestamps.
 double gpu_ms(vk::Sequence& seq, int n_dispatch) {
@@ -73,10 +50,10 @@ int run(const Nf4Args& a) {
   Table table({"model", "layer", "M", "pass", "backend", "ms", "GFLOPS", "GB/s", "%roof", "vs f32 GEMM", "vs Eigen"});
   nlohmann::json results = nlohmann::json::array();
   std::vector<std::int64_t> m_list;
-  for (auto& s : split(a.ms)) m_list.push_back(std::stoll(s));
-  const auto wanted_layers = split(a.layers);
+  for (auto& s : split_csv(a.ms)) m_list.push_back(std::stoll(s));
+  const auto wanted_layers = split_csv(a.layers);
 
-  for (auto& model : split(a.models)) {
+  for (auto& model : split_csv(a.models)) {
     for (auto& L : model_layers(model)) {
       if (!wanted_layers.empty() && std::find(wanted_layers.begin(), wanted_layers.end(), L.layer) == wanted_layers.end())
         continue;
@@ -108,6 +85,7 @@ int run(const Nf4Args& a) {
       Wt.matrix() = Wf.matrix().transpose();
       auto wf_dev = ops::upload(dev, weights, Wf, "W f32");
       auto wt_dev = ops::upload(dev, weights, Wt, "W^T f32");
+      const Nf4Quantized wq = synthetic_nf4(N, K);  // the CPU rows' weight (same layout, bnb's nested map)
       const double nf4_weight_bytes = N * K / 2.0 + blocks + nested.size() * 4.0;
 
       for (std::int64_t M : m_list) {
@@ -137,21 +115,30 @@ int run(const Nf4Args& a) {
             f32_ms = gpu_ms(seq, a.reps + 1);
           }
           Tensor Y = Tensor::zeros({M, out_dim});
-          const double eigen_ms = median_ms([&] { ref::matmul(X, fwd ? Wf : Wt, Y); }, a.reps);
-          auto emit = [&](const std::string& backend, double ms, double bytes) {
+          const double eigen_ms = eigen_gemm_ms(X, fwd ? Wf : Wt, Y, a.reps);
+          const double cpu_f32_ms = cpu_gemm_ms(X, fwd ? Wf : Wt, Y, a.reps);
+          const double cpu_nf4 = cpu_nf4_ms(X, wq, Y, fwd, a.reps);
+          // `same_device_f32_ms`: the f32 GEMM of the row's own device (GPU rows: Vulkan, CPU rows: OpenBLAS).
+          auto emit = [&](const std::string& backend, double ms, double bytes, double same_device_f32_ms) {
             const double gflops = flops / ms * 1e-6, gbps = bytes / ms * 1e-6;
-            const double roof_pct = 100.0 * roof.bound_ms(flops, bytes) / ms;
+            // The roofline is the GPU's: CPU rows get none.
+            const bool gpu = backend.starts_with("vulkan");
+            const double roof_pct = gpu ? 100.0 * roof.bound_ms(flops, bytes) / ms : 0.0;
             table.row({model, L.layer, std::to_string(M), fwd ? "fwd" : "dX", backend, fmt::format("{:.3f}", ms),
-                       fmt::format("{:.2f}", gflops), fmt::format("{:.2f}", gbps), fmt::format("{:.0f}%", roof_pct),
-                       fmt::format("{:.2f}x", f32_ms / ms), fmt::format("{:.2f}x", eigen_ms / ms)});
+                       fmt::format("{:.2f}", gflops), fmt::format("{:.2f}", gbps),
+                       gpu ? fmt::format("{:.0f}%", roof_pct) : "-",
+                       fmt::format("{:.2f}x", same_device_f32_ms / ms), fmt::format("{:.2f}x", eigen_ms / ms)});
             results.push_back({{"model", model}, {"layer", L.layer}, {"N", N}, {"K", K}, {"M", M},
                                {"pass", fwd ? "forward" : "dx"}, {"backend", backend}, {"ms", ms},
-                               {"gflops", gflops}, {"gbps", gbps}, {"roofline_pct", roof_pct},
-                               {"speedup_vs_f32_gemm", f32_ms / ms}, {"speedup_vs_eigen", eigen_ms / ms}});
+                               {"gflops", gflops}, {"gbps", gbps},
+                               {"roofline_pct", gpu ? nlohmann::json(roof_pct) : nlohmann::json()},
+                               {"speedup_vs_f32_gemm", same_device_f32_ms / ms}, {"speedup_vs_eigen", eigen_ms / ms}});
           };
-          emit("vulkan-nf4", nf4_ms, nf4_weight_bytes + act_bytes);
-          emit("vulkan-f32", f32_ms, 4.0 * N * K + act_bytes);
-          emit("eigen-f32", eigen_ms, 4.0 * N * K + act_bytes);
+          emit("vulkan-nf4", nf4_ms, nf4_weight_bytes + act_bytes, f32_ms);
+          emit("vulkan-f32", f32_ms, 4.0 * N * K + act_bytes, f32_ms);
+          emit("cpu-nf4", cpu_nf4, nf4_weight_bytes + act_bytes, cpu_f32_ms);
+          emit("cpu-openblas-f32", cpu_f32_ms, 4.0 * N * K + act_bytes, cpu_f32_ms);
+          emit("eigen-f32", eigen_ms, 4.0 * N * K + act_bytes, cpu_f32_ms);
         }
       }
     }
@@ -167,7 +154,7 @@ int run(const Nf4Args& a) {
   return 0;
 }
 
-BenchRegistration reg("nf4", "NF4 dequant-GEMM (fwd + dX) vs f32 GEMM vs Eigen on 1B-model layer shapes",
+BenchRegistration reg("nf4", "NF4 dequant-GEMM (fwd + dX; Vulkan and CPU) vs f32 GEMM vs Eigen on 1B-model layer shapes",
                       [](CLI::App& sub) {
                         auto a = std::make_shared<Nf4Args>();
                         sub.add_option("--models", a->models, "Comma list")->capture_default_str();

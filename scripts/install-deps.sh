@@ -7,6 +7,7 @@ PACKAGES=(
   libvulkan-dev glslc glslang-tools spirv-tools       # Vulkan loader/headers, shader compiler, validator/optimiser
   mesa-vulkan-drivers vulkan-validationlayers vulkan-tools  # lavapipe (CPU Vulkan) + Khronos validation layer
   libeigen3-dev nlohmann-json3-dev libfmt-dev libcli11-dev
+  libopenblas-dev libopenblas0-pthread                # the CPU backend's GEMMs (host/ref/blas.h)
   libgtest-dev libbenchmark-dev
 )
 missing=()

@@ -1,7 +1,9 @@
 #include "host/ref/matmul.h"
 
-#include <cstring>
+#include <initializer_list>
+#include <type_traits>
 
+#include "host/ref/blas.h"
 #include "host/util/error.h"
 
 namespace pocketlora {
@@ -24,35 +26,57 @@ std::array<std::int64_t, 3> check_matmul_shapes(const char* op, const Shape& a, 
 namespace ref {
 
 namespace {
-template <typename M>
-void matmul_impl(const Tensor& a, const Tensor& b, Tensor& c, const MatmulOptions& opt) {
-  using Mat = Eigen::Matrix<typename M::Scalar, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-  const auto dt = DTypeOf<typename M::Scalar>::value;
-  Tensor af = a.dtype() == dt ? a : a.to(dt);
-  Tensor bf = b.dtype() == dt ? b : b.to(dt);
-  Eigen::Map<const Mat> A(af.data<typename M::Scalar>(), a.dim(0), a.dim(1));
-  Eigen::Map<const Mat> B(bf.data<typename M::Scalar>(), b.dim(0), b.dim(1));
-  const auto s = static_cast<typename M::Scalar>(opt.alpha);
-  Mat r = opt.trans_a ? (opt.trans_b ? Mat(A.transpose() * B * s) : Mat(A.transpose() * B.transpose() * s))
-                      : (opt.trans_b ? Mat(A * B * s) : Mat(A * B.transpose() * s));
-  if (c.dtype() == dt) {
-    Eigen::Map<Mat> C(c.data<typename M::Scalar>(), c.dim(0), c.dim(1));
-    if (opt.accumulate) C += r;
-    else C = r;
-  } else {  // f16/bf16 output: accumulate in wide precision, round once
-    Tensor cw = c.to(dt);
-    Eigen::Map<Mat> C(cw.data<typename M::Scalar>(), c.dim(0), c.dim(1));
-    if (opt.accumulate) C += r;
-    else C = r;
-    c.copy_from(cw);
+// C = alpha * op(A) * op(B)^T (+C) in T (float: f16/bf16 operands widened, f32 accumulation; double: f64 for the
+// gradient checks). The result is rounded once into C's dtype.
+template <typename T>
+void matmul_impl(const Tensor& a, const Tensor& b, Tensor& c, const MatmulOptions& opt, std::int64_t M,
+                 std::int64_t N, std::int64_t K) {
+  const DType dt = DTypeOf<T>::value;
+  const Tensor af = a.dtype() == dt ? a : a.to(dt);
+  const Tensor bf = b.dtype() == dt ? b : b.to(dt);
+  const bool wide_c = c.dtype() == dt;
+  Tensor cw = wide_c ? c : (opt.accumulate ? c.to(dt) : Tensor::zeros(c.shape(), dt));
+  T* C = cw.data<T>();
+  const T* A = af.data<T>();
+  const T* B = bf.data<T>();
+  const auto alpha = static_cast<T>(opt.alpha);
+  const T beta = opt.accumulate ? T(1) : T(0);
+  if constexpr (std::is_same_v<T, float>) {
+    if (M == 1 && !opt.trans_a && !opt.trans_b) {  // one token: y[N] = alpha * B[N,K] * x (+y) as a GEMV
+      gemv(N, K, alpha, B, K, A, beta, C);
+      if (!wide_c) c.copy_from(cw);
+      return;
+    }
   }
+  // Row-major: op(B)^T is B itself when B is stored [N,K] (BLAS transposes it), B^T when stored [K,N].
+  gemm(opt.trans_a, !opt.trans_b, M, N, K, alpha, A, a.dim(1), B, b.dim(1), beta, C, N);
+  if (!wide_c) c.copy_from(cw);
+}
+
+bool all_f64(std::initializer_list<const Tensor*> ts) {
+  for (const Tensor* t : ts)
+    if (t->dtype() != DType::F64) return false;
+  return true;
+}
+
+// dA[M,K] = alpha * dC[M,N] * B[N,K], dB[N,K] = alpha * dC^T * A[M,K], each rounded once into its dtype.
+template <typename T>
+void matmul_backward_impl(const Tensor& a, const Tensor& b, const Tensor& dc, Tensor& da, Tensor& db, float alpha) {
+  const DType dt = DTypeOf<T>::value;
+  const std::int64_t M = a.dim(0), K = a.dim(1), N = b.dim(0);
+  const Tensor at = a.to(dt), bt = b.to(dt), dct = dc.to(dt);
+  Tensor dA = Tensor::zeros(a.shape(), dt), dB = Tensor::zeros(b.shape(), dt);
+  gemm(false, false, M, K, N, static_cast<T>(alpha), dct.data<T>(), N, bt.data<T>(), K, T(0), dA.data<T>(), K);
+  gemm(true, false, N, K, M, static_cast<T>(alpha), dct.data<T>(), N, at.data<T>(), K, T(0), dB.data<T>(), K);
+  da.copy_from(dA);
+  db.copy_from(dB);
 }
 }  // namespace
 
 void matmul(const Tensor& a, const Tensor& b, Tensor& c, const MatmulOptions& opt) {
-  check_matmul_shapes("ref::matmul", a.shape(), b.shape(), c.shape(), opt);
-  if (a.dtype() == DType::F64) matmul_impl<RowMatrixD>(a, b, c, opt);
-  else matmul_impl<RowMatrixF>(a, b, c, opt);
+  const auto [M, N, K] = check_matmul_shapes("ref::matmul", a.shape(), b.shape(), c.shape(), opt);
+  if (a.dtype() == DType::F64) matmul_impl<double>(a, b, c, opt, M, N, K);
+  else matmul_impl<float>(a, b, c, opt, M, N, K);
 }
 
 void matmul_backward(const Tensor& a, const Tensor& b, const Tensor& dc, Tensor& da, Tensor& db,
@@ -63,12 +87,9 @@ void matmul_backward(const Tensor& a, const Tensor& b, const Tensor& dc, Tensor&
   if (da.shape() != a.shape() || db.shape() != b.shape())
     throw ShapeError("ref::matmul_backward: dA " + shape_str(da.shape()) + " / dB " + shape_str(db.shape()) +
                      " must match A " + shape_str(a.shape()) + " / B " + shape_str(b.shape()));
-  // dA[M,K] = alpha * dC[M,N] * B[N,K]  ==  matmul(dC, B^T); dB[N,K] = alpha * dC^T * A.
-  Tensor dct = dc.to(DType::F64), at = a.to(DType::F64), bt = b.to(DType::F64);
-  RowMatrixD dA = opt.alpha * (dct.matrix_d() * bt.matrix_d());
-  RowMatrixD dB = opt.alpha * (dct.matrix_d().transpose() * at.matrix_d());
-  da.copy_from(Tensor::view(dA.data(), a.shape(), DType::F64));
-  db.copy_from(Tensor::view(dB.data(), b.shape(), DType::F64));
+  // f64 when every operand is f64 (gradient checks), else f32 like the forward.
+  if (all_f64({&a, &b, &dc})) matmul_backward_impl<double>(a, b, dc, da, db, opt.alpha);
+  else matmul_backward_impl<float>(a, b, dc, da, db, opt.alpha);
 }
 
 }  // namespace ref

@@ -1,6 +1,7 @@
 #pragma once
-// Reference C = alpha * op(A) * op(B)^T (op(A) [M,K], op(B) [N,K], C [M,N]) and its backward, in Eigen. f16/bf16 inputs are
-// widened to f32 (f32 accumulation, as the GPU kernel does); f64 inputs stay f64 for gradient checks.
+// Reference C = alpha * op(A) * op(B)^T (op(A) [M,K], op(B) [N,K], C [M,N]) and its backward, through OpenBLAS
+// (host/ref/blas.h). f16/bf16 inputs are widened to f32 (f32 accumulation, as the GPU kernel does); f64 inputs stay
+// f64 for gradient checks.
 #include <array>
 
 #include "host/ref/tensor.h"

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "host/ref/parallel.h"
 #include "host/util/error.h"
 
 namespace pocketlora {
@@ -78,6 +79,7 @@ void optimizer_step(const OptimizerConfig& cfg, std::int64_t step, Tensor& param
   switch (cfg.kind) {
     case OptimizerKind::AdamW: {
       Tensor md = st.m.to(DType::F64), vd = st.v.to(DType::F64);
+#pragma omp parallel for schedule(static) if (n >= kParallelMinElements)
       for (std::int64_t i = 0; i < n; ++i) {
         const double g = g0[i] * cs;
         p[i] *= 1.0 - lr * wd;
@@ -93,6 +95,7 @@ void optimizer_step(const OptimizerConfig& cfg, std::int64_t step, Tensor& param
     }
     case OptimizerKind::Lion: {
       Tensor md = st.m.to(DType::F64);
+#pragma omp parallel for schedule(static) if (n >= kParallelMinElements)
       for (std::int64_t i = 0; i < n; ++i) {
         const double g = g0[i] * cs;
         double& m = md.data<double>()[i];
@@ -105,6 +108,7 @@ void optimizer_step(const OptimizerConfig& cfg, std::int64_t step, Tensor& param
     }
     case OptimizerKind::SGD: {
       Tensor md = st.m.to(DType::F64);
+#pragma omp parallel for schedule(static) if (n >= kParallelMinElements)
       for (std::int64_t i = 0; i < n; ++i) {
         double g = g0[i] * cs + wd * p[i];
         if (b1 != 0.0) {

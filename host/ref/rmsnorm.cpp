@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "host/ref/parallel.h"
 #include "host/util/error.h"
 
 namespace pocketlora {
@@ -24,6 +25,7 @@ void rmsnorm(const Tensor& x, const Tensor& w, Tensor& y, Tensor& rstd, float ep
   const double* xp = xd.data<double>();
   const double* wp = wd.data<double>();
   Tensor yd = Tensor::zeros(x.shape(), DType::F64), rd = Tensor::zeros({rows}, DType::F64);
+#pragma omp parallel for schedule(static) if (rows * dim >= kParallelMinElements)
   for (std::int64_t r = 0; r < rows; ++r) {
     double ss = 0;
     for (std::int64_t i = 0; i < dim; ++i) ss += xp[r * dim + i] * xp[r * dim + i];
@@ -45,16 +47,20 @@ void rmsnorm_backward(const Tensor& x, const Tensor& w, const Tensor& rstd, cons
   Tensor dxd = Tensor::zeros(x.shape(), DType::F64), dwd = dw.to(DType::F64);
   if (!accumulate_dw) dwd = Tensor::zeros(w.shape(), DType::F64);
   const double *xp = xd.data<double>(), *wp = wd.data<double>(), *gp = gd.data<double>();
+  const double* sp = rd.data<double>();
+  // dx row by row; dw column by column (each column summed over rows in order, whatever the thread count).
+#pragma omp parallel for schedule(static) if (rows * dim >= kParallelMinElements)
   for (std::int64_t r = 0; r < rows; ++r) {
-    const double s = rd.data<double>()[r];
+    const double s = sp[r];
     double c = 0;
     for (std::int64_t i = 0; i < dim; ++i) c += gp[r * dim + i] * wp[i] * xp[r * dim + i];
     const double k = s * s * s * c / static_cast<double>(dim);
-    for (std::int64_t i = 0; i < dim; ++i) {
+    for (std::int64_t i = 0; i < dim; ++i)
       dxd.data<double>()[r * dim + i] = s * gp[r * dim + i] * wp[i] - k * xp[r * dim + i];
-      dwd.data<double>()[i] += gp[r * dim + i] * xp[r * dim + i] * s;
-    }
   }
+#pragma omp parallel for schedule(static) if (rows * dim >= kParallelMinElements)
+  for (std::int64_t i = 0; i < dim; ++i)
+    for (std::int64_t r = 0; r < rows; ++r) dwd.data<double>()[i] += gp[r * dim + i] * xp[r * dim + i] * sp[r];
   dx.copy_from(dxd);
   dw.copy_from(dwd);
 }

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "host/ref/parallel.h"
 #include "host/util/error.h"
 
 namespace pocketlora {
@@ -21,7 +22,9 @@ namespace ref {
 void swiglu(const Tensor& g, const Tensor& u, Tensor& h) {
   check_same_shapes("ref::swiglu", {{"g", &g.shape()}, {"u", &u.shape()}, {"h", &h.shape()}});
   Tensor gd = g.to(DType::F64), ud = u.to(DType::F64), hd = Tensor::zeros(g.shape(), DType::F64);
-  for (std::int64_t i = 0; i < g.numel(); ++i) {
+  const std::int64_t n = g.numel();
+#pragma omp parallel for schedule(static) if (n >= kParallelMinElements)
+  for (std::int64_t i = 0; i < n; ++i) {
     const double x = gd.data<double>()[i];
     hd.data<double>()[i] = x / (1.0 + std::exp(-x)) * ud.data<double>()[i];
   }
@@ -33,7 +36,9 @@ void swiglu_backward(const Tensor& g, const Tensor& u, const Tensor& dh, Tensor&
                     {{"g", &g.shape()}, {"u", &u.shape()}, {"dh", &dh.shape()}, {"dg", &dg.shape()}, {"du", &du.shape()}});
   Tensor gd = g.to(DType::F64), ud = u.to(DType::F64), hd = dh.to(DType::F64);
   Tensor dgd = Tensor::zeros(g.shape(), DType::F64), dud = Tensor::zeros(g.shape(), DType::F64);
-  for (std::int64_t i = 0; i < g.numel(); ++i) {
+  const std::int64_t n = g.numel();
+#pragma omp parallel for schedule(static) if (n >= kParallelMinElements)
+  for (std::int64_t i = 0; i < n; ++i) {
     const double x = gd.data<double>()[i], s = 1.0 / (1.0 + std::exp(-x));
     dgd.data<double>()[i] = hd.data<double>()[i] * ud.data<double>()[i] * s * (1.0 + x * (1.0 - s));
     dud.data<double>()[i] = hd.data<double>()[i] * x * s;
@@ -45,7 +50,9 @@ void swiglu_backward(const Tensor& g, const Tensor& u, const Tensor& dh, Tensor&
 void add(const Tensor& a, const Tensor& b, Tensor& y, float alpha) {
   check_same_shapes("ref::add", {{"a", &a.shape()}, {"b", &b.shape()}, {"y", &y.shape()}});
   Tensor ad = a.to(DType::F64), bd = b.to(DType::F64);
-  for (std::int64_t i = 0; i < a.numel(); ++i) ad.data<double>()[i] += alpha * bd.data<double>()[i];
+  const std::int64_t n = a.numel();
+#pragma omp parallel for schedule(static) if (n >= kParallelMinElements)
+  for (std::int64_t i = 0; i < n; ++i) ad.data<double>()[i] += alpha * bd.data<double>()[i];
   y.copy_from(ad);
 }
 
