@@ -87,26 +87,26 @@ void Sequence::dispatch(const Pipeline& p, std::initializer_list<Access> args, c
 void Sequence::dispatch(const Pipeline& p, const std::vector<Access>& args, const void* push,
                         std::uint32_t push_size, std::array<std::uint32_t, 3> groups, const std::string& label) {
   const std::string who = "dispatch of '" + p.key.shader + "'" + (label.empty() ? "" : " (" + label + ")");
-  if (finished_) throw OpError(who + " after the sequence was finished");
+  if (finished_) throw InternalError(who + " after the sequence was finished");
   if (args.size() != p.key.num_buffers)
-    throw OpError(who + ": " + std::to_string(args.size()) + " buffers given, pipeline has " +
+    throw InternalError(who + ": " + std::to_string(args.size()) + " buffers given, pipeline has " +
                   std::to_string(p.key.num_buffers) + " bindings");
   if (push_size != p.key.push_size)
-    throw OpError(who + ": push constants of " + std::to_string(push_size) + " bytes, pipeline expects " +
+    throw InternalError(who + ": push constants of " + std::to_string(push_size) + " bytes, pipeline expects " +
                   std::to_string(p.key.push_size));
   const auto& caps = dev_.caps();
   for (int i = 0; i < 3; ++i)
     if (groups[i] == 0 || groups[i] > caps.max_workgroup_count[i])
-      throw OpError(who + ": workgroup count " + std::to_string(groups[i]) + " in dimension " + std::to_string(i) +
+      throw DeviceLimitError(who + ": workgroup count " + std::to_string(groups[i]) + " in dimension " + std::to_string(i) +
                     " outside [1, " + std::to_string(caps.max_workgroup_count[i]) + "]");
   for (std::size_t i = 0; i < args.size(); ++i) {
     const auto& s = args[i].slice;
-    if (!s.valid()) throw OpError(who + ": binding " + std::to_string(i) + " is not a valid buffer");
+    if (!s.valid()) throw InternalError(who + ": binding " + std::to_string(i) + " is not a valid buffer");
     if (s.offset % caps.min_storage_buffer_offset_alignment != 0)
-      throw OpError(who + ": binding " + std::to_string(i) + " offset " + std::to_string(s.offset) +
+      throw InternalError(who + ": binding " + std::to_string(i) + " offset " + std::to_string(s.offset) +
                     " is not aligned to " + std::to_string(caps.min_storage_buffer_offset_alignment));
     if (s.size > caps.max_storage_buffer_range)
-      throw OpError(who + ": binding " + std::to_string(i) + " spans " + std::to_string(s.size) +
+      throw DeviceLimitError(who + ": binding " + std::to_string(i) + " spans " + std::to_string(s.size) +
                     " bytes, above maxStorageBufferRange " + std::to_string(caps.max_storage_buffer_range));
   }
   before(args);
@@ -140,18 +140,18 @@ void Sequence::dispatch(const Pipeline& p, const std::vector<Access>& args, cons
 }
 
 void Sequence::copy(const BufferSlice& src, const BufferSlice& dst) {
-  if (finished_) throw OpError("copy after the sequence was finished");
+  if (finished_) throw InternalError("copy after the sequence was finished");
   if (dst.size < src.size)
-    throw OpError("copy of " + std::to_string(src.size) + " bytes into a " + std::to_string(dst.size) + "-byte slice");
+    throw InternalError("copy of " + std::to_string(src.size) + " bytes into a " + std::to_string(dst.size) + "-byte slice");
   before({reads(src), writes(dst)});
   VkBufferCopy region{src.offset, dst.offset, src.size};
   vkCmdCopyBuffer(cmd_, src.buffer, dst.buffer, 1, &region);
 }
 
 void Sequence::fill(const BufferSlice& dst, std::uint32_t value) {
-  if (finished_) throw OpError("fill after the sequence was finished");
+  if (finished_) throw InternalError("fill after the sequence was finished");
   if (dst.size % 4 != 0 || dst.offset % 4 != 0)
-    throw OpError("fill of a slice whose offset/size (" + std::to_string(dst.offset) + ", " +
+    throw InternalError("fill of a slice whose offset/size (" + std::to_string(dst.offset) + ", " +
                   std::to_string(dst.size) + ") is not a multiple of 4");
   before({writes(dst)});
   vkCmdFillBuffer(cmd_, dst.buffer, dst.offset, dst.size, value);

@@ -236,7 +236,7 @@ const Pipeline& Device::pipeline(const PipelineKey& key) {
   std::lock_guard lock(mu_);
   if (auto it = pipelines_.find(key); it != pipelines_.end()) return *it->second;
   if (key.push_size > caps_.max_push_constants)
-    throw OpError("shader '" + key.shader + "' needs " + std::to_string(key.push_size) +
+    throw DeviceLimitError("shader '" + key.shader + "' needs " + std::to_string(key.push_size) +
                   " bytes of push constants; device allows " + std::to_string(caps_.max_push_constants));
   auto code = shader_spirv(key.shader);
   auto p = std::make_unique<Pipeline>();
@@ -341,7 +341,7 @@ void Device::submit_and_wait(VkCommandBuffer cmd, const char* what) {
 }
 
 void Device::upload(const BufferSlice& dst, const void* src, VkDeviceSize size) {
-  if (size > dst.size) throw OpError("upload of " + std::to_string(size) + " bytes into a " +
+  if (size > dst.size) throw InternalError("upload of " + std::to_string(size) + " bytes into a " +
                                      std::to_string(dst.size) + "-byte slice");
   if (dst.mapped) {
     std::memcpy(dst.mapped, src, size);
@@ -351,7 +351,7 @@ void Device::upload(const BufferSlice& dst, const void* src, VkDeviceSize size) 
 }
 
 void Device::download(const BufferSlice& src, void* dst, VkDeviceSize size) {
-  if (size > src.size) throw OpError("download of " + std::to_string(size) + " bytes from a " +
+  if (size > src.size) throw InternalError("download of " + std::to_string(size) + " bytes from a " +
                                      std::to_string(src.size) + "-byte slice");
   if (src.mapped) {
     std::memcpy(dst, src.mapped, size);

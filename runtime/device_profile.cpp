@@ -4,12 +4,14 @@
 #include <fstream>
 #include <stdexcept>
 
+#include "host/util/error.h"
+
 namespace pocketlora::vk {
 
 std::int64_t DeviceProfile::param(const std::string& key) const {
   auto it = params_.find(key);
   if (it == params_.end())
-    throw std::runtime_error("device profile '" + name_ + "' has no parameter '" + key +
+    throw InvalidArgument("device profile '" + name_ + "' has no parameter '" + key +
                              "' (add it to the \"default\" entry of runtime/device_profile_table.cpp)");
   return it->second;
 }
@@ -22,7 +24,7 @@ void DeviceProfile::apply(const nlohmann::json& entry, const std::string& source
   if (entry.contains("params")) {
     for (auto& [k, v] : entry.at("params").items()) {
       if (!v.is_number_integer() && !v.is_boolean())
-        throw std::runtime_error(source + ": profile parameter '" + k + "' must be an integer");
+        throw FormatError(source + ": profile parameter '" + k + "' must be an integer");
       params_[k] = v.is_boolean() ? (v.get<bool>() ? 1 : 0) : v.get<std::int64_t>();
     }
   }
@@ -57,20 +59,20 @@ DeviceProfile DeviceProfile::select(const Capabilities& caps, const std::filesys
   }
   if (!override_file.empty()) {
     std::ifstream in(override_file);
-    if (!in) throw std::runtime_error("cannot open device profile override '" + override_file.string() + "'");
+    if (!in) throw IoError("cannot open device profile override '" + override_file.string() + "'");
     nlohmann::json j;
     try {
       j = nlohmann::json::parse(in);
     } catch (const nlohmann::json::exception& e) {
-      throw std::runtime_error("device profile override '" + override_file.string() + "' is not valid JSON: " +
+      throw FormatError("device profile override '" + override_file.string() + "' is not valid JSON: " +
                                e.what());
     }
     if (!j.is_object())
-      throw std::runtime_error("device profile override '" + override_file.string() + "' must be a JSON object");
+      throw FormatError("device profile override '" + override_file.string() + "' must be a JSON object");
     const nlohmann::json params = j.contains("params") ? j.at("params") : nlohmann::json::object();
     for (auto it = params.begin(); it != params.end(); ++it)
       if (!p.params_.count(it.key()))
-        throw std::runtime_error("device profile override '" + override_file.string() + "': unknown parameter '" +
+        throw FormatError("device profile override '" + override_file.string() + "': unknown parameter '" +
                                  it.key() + "'");
     p.apply(j, "file:" + override_file.string());
     p.name_ += "+override";

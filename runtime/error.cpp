@@ -18,12 +18,16 @@ const char* result_name(VkResult r) {
   }
 }
 
-VulkanError::VulkanError(VkResult r, const std::string& what)
-    : std::runtime_error(what + " failed: " + result_name(r) + " (" + std::to_string(static_cast<int>(r)) + ")"),
+VulkanError::VulkanError(VkResult r, const std::string& what) : VulkanError(ErrorCode::Backend, r, what) {}
+
+VulkanError::VulkanError(ErrorCode code, VkResult r, const std::string& what)
+    : Error(code, what + " failed: " + result_name(r) + " (" + std::to_string(static_cast<int>(r)) + ")"),
       result_(r) {}
 
+DeviceLost::DeviceLost(const std::string& what) : VulkanError(ErrorCode::DeviceLost, VK_ERROR_DEVICE_LOST, what) {}
+
 OutOfMemory::OutOfMemory(VkResult r, const std::string& what, std::uint64_t requested, std::uint64_t budget)
-    : VulkanError(r, what + " (requested " + std::to_string(requested) + " bytes, heap budget " +
+    : VulkanError(ErrorCode::OutOfMemory, r, what + " (requested " + std::to_string(requested) + " bytes, heap budget " +
                          std::to_string(budget) + " bytes)"),
       requested_(requested),
       budget_(budget) {}

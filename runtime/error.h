@@ -1,20 +1,26 @@
 #pragma once
-// Every VkResult is checked and becomes a typed exception carrying what was being done. DeviceLost and
-// OutOfMemory are separate types because the trainer reacts to them (save last good checkpoint, retry smaller).
+// Every VkResult is checked and becomes a typed exception carrying what was being done. The types derive from the
+// library's one error hierarchy (host/util/error.h: the only host/ header runtime/ may include — it knows nothing of
+// LLMs), so a VkResult surfaces with the same ErrorCode whichever layer catches it. DeviceLost and OutOfMemory are
+// separate types because the trainer reacts to them (save last good checkpoint, retry smaller).
 #include <vulkan/vulkan.h>
 
 #include <cstdint>
-#include <stdexcept>
 #include <string>
+
+#include "host/util/error.h"
 
 namespace pocketlora::vk {
 
 const char* result_name(VkResult r);
 
-class VulkanError : public std::runtime_error {
+class VulkanError : public Error {
  public:
   VulkanError(VkResult r, const std::string& what);
   VkResult result() const { return result_; }
+
+ protected:
+  VulkanError(ErrorCode code, VkResult r, const std::string& what);
 
  private:
   VkResult result_;
@@ -22,7 +28,7 @@ class VulkanError : public std::runtime_error {
 
 class DeviceLost : public VulkanError {
  public:
-  explicit DeviceLost(const std::string& what) : VulkanError(VK_ERROR_DEVICE_LOST, what) {}
+  explicit DeviceLost(const std::string& what);
 };
 
 class OutOfMemory : public VulkanError {
@@ -36,16 +42,7 @@ class OutOfMemory : public VulkanError {
 };
 
 // No loader, no driver or no usable device: the message says what to install.
-class NoDevice : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
-
-// A shape/argument problem detected by a GPU op before anything is recorded.
-class OpError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
+using NoDevice = CodedError<ErrorCode::NoDevice>;
 
 [[noreturn]] void throw_result(VkResult r, const std::string& what);
 inline void check(VkResult r, const char* what) {

@@ -18,7 +18,7 @@ const char* lifetime_name(Lifetime l) {
 
 BufferSlice BufferSlice::sub(VkDeviceSize off, VkDeviceSize len) const {
   if (off > size || len > size - off)
-    throw OpError("sub-range [" + std::to_string(off) + ", +" + std::to_string(len) + ") outside a " +
+    throw InternalError("sub-range [" + std::to_string(off) + ", +" + std::to_string(len) + ") outside a " +
                   std::to_string(size) + "-byte slice");
   return {buffer, offset + off, len, mapped ? mapped + off : nullptr};
 }
@@ -80,7 +80,7 @@ BufferSlice Arena::allocate(VkDeviceSize size, const std::string& what) {
   const VkDeviceSize align = dev_.alignment();
   const VkDeviceSize rounded = (size + align - 1) / align * align;
   if (size > dev_.caps().max_storage_buffer_range)
-    throw OpError("arena '" + name_ + "': " + what + " needs " + std::to_string(size) +
+    throw DeviceLimitError("arena '" + name_ + "': " + what + " needs " + std::to_string(size) +
                   " bytes in one binding but the device's maxStorageBufferRange is " +
                   std::to_string(dev_.caps().max_storage_buffer_range) + "; split the tensor");
   // Try the current block, then later (already allocated, reset) blocks, then a new one.

@@ -64,7 +64,7 @@ class Arena {
   Arena(const Arena&) = delete;
   Arena& operator=(const Arena&) = delete;
 
-  // Throws OutOfMemory (requested size + heap budget) or std::runtime_error for a size above the
+  // Throws OutOfMemory (requested size + heap budget) or DeviceLimitError for a size above the
   // per-binding limit (maxStorageBufferRange) — callers must split such tensors.
   BufferSlice allocate(VkDeviceSize size, const std::string& what);
   void reset();

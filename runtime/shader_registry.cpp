@@ -1,6 +1,8 @@
 #include "runtime/shader_registry.h"
 
 #include <stdexcept>
+
+#include "host/util/error.h"
 #include <string>
 
 namespace pocketlora::vk {
@@ -11,7 +13,7 @@ std::span<const std::uint32_t> shader_spirv(std::string_view name) {
       return {reinterpret_cast<const std::uint32_t*>(kEmbeddedShaders[i].words), kEmbeddedShaders[i].word_count};
   std::string known;
   for (auto n : shader_names()) known += std::string(known.empty() ? "" : ", ") + std::string(n);
-  throw std::runtime_error("no embedded shader named '" + std::string(name) + "' (built: " + known + ")");
+  throw InternalError("no embedded shader named '" + std::string(name) + "' (built: " + known + ")");
 }
 
 std::vector<std::string_view> shader_names() {

@@ -16,7 +16,7 @@ struct EmbeddedShader {
 extern const EmbeddedShader kEmbeddedShaders[];
 extern const unsigned long kEmbeddedShaderCount;
 
-// Throws std::runtime_error listing the available shaders when `name` is unknown.
+// Throws InternalError listing the available shaders when `name` is unknown.
 std::span<const std::uint32_t> shader_spirv(std::string_view name);
 std::vector<std::string_view> shader_names();
 

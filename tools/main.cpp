@@ -3,6 +3,7 @@
 #include <exception>
 #include <memory>
 
+#include "host/util/error.h"
 #include "tools/command_registry.h"
 #if POCKETLORA_HAS_VULKAN
 #include "runtime/instance.h"
@@ -47,6 +48,10 @@ int main(int argc, char** argv) {
   try {
     for (auto& [sub, action] : actions)
       if (sub->parsed()) return report_validation(action());
+  } catch (const pocketlora::Error& e) {
+    // The code names the category (format, io, device_limit, ...) for scripts; the message names the thing.
+    std::fprintf(stderr, "pocketlora: error [%s]: %s\n", pocketlora::error_code_name(e.code()), e.what());
+    return report_validation(1);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "pocketlora: error: %s\n", e.what());
     return report_validation(1);

@@ -14,7 +14,7 @@ void matmul(vk::Sequence& seq, const DeviceTensor& a, const DeviceTensor& b, con
                      " — expected all f32 or all f16");
   vk::Device& dev = seq.device();
   if (a.dtype == DType::F16 && !dev.caps().storage_16bit)
-    throw vk::OpError("ops::matmul: f16 storage needs storageBuffer16BitAccess, which '" + dev.caps().name +
+    throw DeviceLimitError("ops::matmul: f16 storage needs storageBuffer16BitAccess, which '" + dev.caps().name +
                       "' lacks");
   const auto& prof = dev.profile();
   const std::uint32_t wx = prof.u32("matmul.wg_x"), wy = prof.u32("matmul.wg_y");
@@ -23,7 +23,7 @@ void matmul(vk::Sequence& seq, const DeviceTensor& a, const DeviceTensor& b, con
                                    {wx, wy, tm, tn}, 3, sizeof(shader::MatmulPush)});
   if (M == 0 || N == 0) return;
   if (const auto limit = prof.param("loop_limit"); limit > 0 && K > limit)
-    throw vk::OpError("ops::matmul: K = " + std::to_string(K) + " exceeds this device's per-invocation loop limit (" +
+    throw DeviceLimitError("ops::matmul: K = " + std::to_string(K) + " exceeds this device's per-invocation loop limit (" +
                       std::to_string(limit) + ", profile '" + prof.name() + "'); split the reduction");
   const std::uint32_t flags = (opt.accumulate ? MATMUL_ACCUMULATE : 0u) | (opt.trans_a ? MATMUL_TRANS_A : 0u) |
                               (opt.trans_b ? MATMUL_TRANS_B : 0u);

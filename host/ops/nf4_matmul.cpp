@@ -68,7 +68,7 @@ void check_activation_dtype(const char* op, const DeviceTensor& a, const DeviceT
     throw ShapeError(std::string(op) + ": activations " + describe("in", a) + " and " + describe("out", b) +
                      " must both be f32 or both f16");
   if (a.dtype == DType::F16 && !dev.caps().storage_16bit)
-    throw vk::OpError(std::string(op) + ": f16 activations need 16-bit storage, which '" + dev.caps().name + "' lacks");
+    throw DeviceLimitError(std::string(op) + ": f16 activations need 16-bit storage, which '" + dev.caps().name + "' lacks");
 }
 
 }  // namespace
@@ -167,7 +167,7 @@ void nf4_matmul_backward(vk::Sequence& seq, const Nf4Weight& w, const DeviceTens
                      shape_str(w.shape) + ", dX " + shape_str(dx.shape) + " — expected dY [M,N], W [N,K], dX [M,K]");
   check_activation_dtype("ops::nf4_matmul_backward", dy, dx, dev);
   if (const auto limit = dev.profile().param("loop_limit"); limit > 0 && w.shape[0] > limit)
-    throw vk::OpError("ops::nf4_matmul_backward: N = " + std::to_string(w.shape[0]) +
+    throw DeviceLimitError("ops::nf4_matmul_backward: N = " + std::to_string(w.shape[0]) +
                       " exceeds this device's per-invocation loop limit (" + std::to_string(limit) + ")");
   const std::int64_t M = dy.dim(0);
   if (M == 0) return;

@@ -24,7 +24,7 @@ void nf4_quantize(vk::Sequence& seq, const DeviceTensor& x, const DeviceTensor& 
                      " code bytes and " + std::to_string(blocks) + " f32 absmax)");
   vk::Device& dev = seq.device();
   if (x.dtype == DType::F16 && !dev.caps().storage_16bit)
-    throw vk::OpError("ops::nf4_quantize: f16 input needs 16-bit storage, which '" + dev.caps().name + "' lacks");
+    throw DeviceLimitError("ops::nf4_quantize: f16 input needs 16-bit storage, which '" + dev.caps().name + "' lacks");
   const std::uint32_t wg = dev.profile().u32("nf4.wg");
   shader::Nf4MatmulPush push{1, 1, static_cast<std::uint32_t>(n), 0, 0.0f, 1.0f, 0, 256};
   const auto& pipe = dev.pipeline({x.dtype == DType::F16 ? "nf4/quantize_f16" : "nf4/quantize_f32", {wg}, 4,

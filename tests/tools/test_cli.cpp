@@ -57,6 +57,35 @@ TEST(Cli, InspectJsonDescribesEachFormat) {
   EXPECT_NE(bad.out.find("/nonexistent/model.gguf"), std::string::npos) << bad.out;
 }
 
+// Teacher-forced on the run.c greedy ids, the top-1 next token at each position must be the id greedy decoding
+// produced next (shared/data expected/runc_t0_n200.ids.json), on every backend the build has.
+TEST(Cli, ForwardTopTokenFollowsGreedyReferenceOnEachBackend) {
+  POCKETLORA_REQUIRE_DATA(bin, "models/stories260K/stories260K.bin");
+  POCKETLORA_REQUIRE_DATA(ids_path, "models/stories260K/expected/runc_t0_n200.ids.json");
+  const auto ids = nlohmann::json::parse(std::ifstream(ids_path)).at("tokens_bos_plus_200");
+  std::string tokens;
+  for (std::size_t i = 0; i < 12; ++i) {
+    if (i) tokens += ',';
+    tokens += std::to_string(ids.at(i).get<int>());
+  }
+  std::vector<std::string> backends = {"cpu"};
+  if (POCKETLORA_HAS_VULKAN) backends.push_back("vulkan");
+  for (const auto& backend : backends) {
+    auto r = run("forward --json --top-k 1 --backend " + backend + " --model " + bin.string() + " --tokens " + tokens);
+    ASSERT_EQ(r.rc, 0) << backend << ": " << r.out;
+    auto j = nlohmann::json::parse(r.out);
+    ASSERT_EQ(j["positions"].size(), 12u) << backend;
+    for (std::size_t p = 0; p + 1 < 12; ++p)
+      EXPECT_EQ(j["positions"][p]["top"][0]["id"].get<int>(), ids.at(p + 1).get<int>()) << backend << " position " << p;
+  }
+  auto bad = run("forward --backend metal --tokens 1 --model " + bin.string());
+  EXPECT_EQ(bad.rc, 1);
+  EXPECT_NE(bad.out.find("[invalid_input]"), std::string::npos) << bad.out;
+  auto missing = run("forward --tokens 1 --model /nonexistent/model.bin");
+  EXPECT_EQ(missing.rc, 1);
+  EXPECT_NE(missing.out.find("[io]"), std::string::npos) << missing.out;
+}
+
 #if POCKETLORA_HAS_VULKAN
 // Runs the CLI with stdout and stderr apart (stderr through a file in `scratch`).
 struct SplitResult {

@@ -1,0 +1,107 @@
+#pragma once
+// The one op interface. The Llama block, its backward and the trainer are written once against `Backend` and run
+// on the CPU backend (host/ref/, Eigen + OpenBLAS) or the Vulkan backend (host/ops/ over runtime/).
+//
+// Why a small virtual interface over handles (not a template parameter): the trainer plans a step once and replays
+// it, so the interface is "record a program, then run it many times" — on Vulkan the recording is a command
+// buffer, on the CPU a list of calls. Handles (`BTensor`) are plain values (id + shape + dtype) that the
+// planner can reason about without knowing where the bytes live, and a virtual call per op is noise next to a
+// kernel launch. Ops take arguments in the order of the host/ref and host/ops functions of the same name
+// (inputs, outputs, options); backward ops sit next to their forward.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "host/ref/attention.h"
+#include "host/ref/cross_entropy.h"
+#include "host/ref/lora.h"
+#include "host/ref/matmul.h"
+#include "host/ref/nf4_quantize.h"
+#include "host/ref/optimizer.h"
+#include "host/ref/rope.h"
+#include "host/ref/tensor.h"
+
+namespace pocketlora {
+
+enum class BackendKind { Cpu, Vulkan };
+const char* backend_kind_name(BackendKind k);         // "cpu", "vulkan"
+BackendKind parse_backend_kind(const std::string& s);  // InvalidArgument naming the accepted values
+
+// How long a backend tensor lives: weights for the backend's life, step tensors until free_step().
+enum class Lifetime { Weights, Step };
+
+// A tensor owned by a backend. Cheap to copy; `id` 0 is "no tensor".
+struct BTensor {
+  std::uint32_t id = 0;
+  Shape shape;
+  DType dtype = DType::F32;
+  std::int64_t numel() const { return shape_numel(shape); }
+  std::int64_t dim(int i) const { return shape.at(static_cast<std::size_t>(i < 0 ? i + rank() : i)); }
+  int rank() const { return static_cast<int>(shape.size()); }
+  explicit operator bool() const { return id != 0; }
+};
+
+// An NF4 weight [N, K] resident on a backend (codes, absmax, double-quant statistics).
+struct BNf4 {
+  std::uint32_t id = 0;
+  Shape shape;
+  std::string name;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual BackendKind kind() const = 0;
+  virtual std::string describe() const = 0;  // device / library in one line, for logs and reports
+
+  // --- memory (immediate) ---
+  virtual BTensor alloc(const Shape& shape, DType dtype, Lifetime life, const std::string& name) = 0;
+  BTensor upload(const Tensor& t, Lifetime life, const std::string& name);
+  virtual BNf4 upload_nf4(const Nf4Quantized& w, const std::string& name) = 0;
+  virtual void write(const BTensor& dst, const Tensor& src) = 0;  // host -> backend, blocking
+  virtual Tensor read(const BTensor& src) = 0;                    // backend -> host, blocking
+  virtual void free_step() = 0;  // releases every Step tensor (and the recording that used them)
+  // The same storage under another shape with the same element count (e.g. [T, dim] <-> [T, heads, head_dim]).
+  virtual BTensor reshape(const BTensor& t, const Shape& shape) = 0;
+
+  // --- recording: ops between begin() and end() form a program that run() executes (any number of times) ---
+  virtual void begin() = 0;
+  virtual void end() = 0;
+  virtual void run() = 0;
+
+  // --- ops (recorded) ---
+  virtual void fill(const BTensor& t, float value) = 0;
+  virtual void matmul(const BTensor& a, const BTensor& b, const BTensor& c, const MatmulOptions& opt) = 0;
+  virtual void nf4_matmul(const BTensor& x, const BNf4& w, const BTensor& y, const MatmulOptions& opt) = 0;
+  virtual void nf4_matmul_backward(const BNf4& w, const BTensor& dy, const BTensor& dx,
+                                   const MatmulOptions& opt) = 0;
+  virtual void embedding(const BTensor& ids, const BTensor& table, const BTensor& out) = 0;
+  virtual void embedding_backward(const BTensor& ids, const BTensor& dout, const BTensor& dtable) = 0;
+  virtual void rmsnorm(const BTensor& x, const BTensor& w, const BTensor& y, const BTensor& rstd, float eps) = 0;
+  virtual void rmsnorm_backward(const BTensor& x, const BTensor& w, const BTensor& rstd, const BTensor& dy,
+                                const BTensor& dx, const BTensor& dw, bool accumulate_dw) = 0;
+  // In place on x; `inverse` rotates by -angle (the backward of rope).
+  virtual void rope(const BTensor& x, const BTensor& positions, const BTensor& table, RopeLayout layout,
+                    bool inverse) = 0;
+  virtual void attention(const BTensor& q, const BTensor& k, const BTensor& v, const BTensor* segments,
+                         const BTensor& out, const BTensor& lse, const AttentionOptions& opt) = 0;
+  virtual void attention_backward(const BTensor& q, const BTensor& k, const BTensor& v, const BTensor* segments,
+                                  const BTensor& out, const BTensor& lse, const BTensor& dout, const BTensor& dq,
+                                  const BTensor& dk, const BTensor& dv, const AttentionOptions& opt) = 0;
+  virtual void swiglu(const BTensor& g, const BTensor& u, const BTensor& h) = 0;
+  virtual void swiglu_backward(const BTensor& g, const BTensor& u, const BTensor& dh, const BTensor& dg,
+                               const BTensor& du) = 0;
+  virtual void add(const BTensor& a, const BTensor& b, const BTensor& y, float alpha) = 0;
+  virtual void lora_forward(const BTensor& x, const BTensor& a, const BTensor& b, const BTensor& y,
+                            const BTensor& t, const LoraOptions& opt) = 0;
+  virtual void lora_backward(const BTensor& x, const BTensor& a, const BTensor& b, const BTensor& t,
+                             const BTensor& dy, const BTensor& dx, const BTensor& da, const BTensor& db,
+                             const LoraOptions& opt) = 0;
+};
+
+// The backend for `kind` on this machine: the CPU backend, or the Vulkan device chosen as `pocketlora devices`
+// describes (throws NoDevice when Vulkan is absent or the library was built without it).
+std::unique_ptr<Backend> make_backend(BackendKind kind);
+
+}  // namespace pocketlora

@@ -1,0 +1,105 @@
+#include "host/model/llama_forward.h"
+
+#include "host/ref/embedding.h"
+#include "host/util/error.h"
+
+namespace pocketlora {
+
+namespace {
+
+BackendLinear upload_linear(Backend& be, const BaseLinear& l, const std::string& name) {
+  BackendLinear b;
+  if (l.is_nf4()) b.nf4 = be.upload_nf4(*l.nf4, name);
+  else b.plain = be.upload(l.plain, Lifetime::Weights, name);
+  return b;
+}
+
+}  // namespace
+
+BackendLlama upload_llama(Backend& be, const LlamaModel& m) {
+  BackendLlama b;
+  b.config = m.config;
+  b.rope_layout = m.rope_layout;
+  b.tok_embeddings = be.upload(m.tok_embeddings, Lifetime::Weights, "tok_embeddings");
+  b.norm = be.upload(m.norm, Lifetime::Weights, "norm");
+  b.output = m.output.raw() == m.tok_embeddings.raw() ? b.tok_embeddings
+                                                       : be.upload(m.output, Lifetime::Weights, "output");
+  for (std::size_t l = 0; l < m.layers.size(); ++l) {
+    const auto& L = m.layers[l];
+    const std::string p = "layers." + std::to_string(l) + ".";
+    BackendLlama::Layer u;
+    u.attn_norm = be.upload(L.attn_norm, Lifetime::Weights, p + "attention_norm");
+    u.ffn_norm = be.upload(L.ffn_norm, Lifetime::Weights, p + "ffn_norm");
+    u.wq = upload_linear(be, L.wq, p + "wq");
+    u.wk = upload_linear(be, L.wk, p + "wk");
+    u.wv = upload_linear(be, L.wv, p + "wv");
+    u.wo = upload_linear(be, L.wo, p + "wo");
+    u.w_gate = upload_linear(be, L.w_gate, p + "w_gate");
+    u.w_up = upload_linear(be, L.w_up, p + "w_up");
+    u.w_down = upload_linear(be, L.w_down, p + "w_down");
+    b.layers.push_back(u);
+  }
+  return b;
+}
+
+void linear_forward(Backend& be, const BTensor& x, const BackendLinear& w, const BTensor& y) {
+  if (w.is_nf4()) be.nf4_matmul(x, w.nf4, y, {});
+  else be.matmul(x, w.plain, y, {});
+}
+
+Tensor llama_forward_logits(Backend& be, const BackendLlama& m, std::span<const std::int32_t> tokens) {
+  const auto& c = m.config;
+  const auto T = static_cast<std::int64_t>(tokens.size());
+  if (T == 0) throw InvalidArgument("llama_forward_logits: no tokens");
+  const std::int64_t q_dim = c.n_heads * c.head_dim, kv = c.kv_dim();
+  std::vector<std::int32_t> pos(tokens.size());
+  for (std::size_t i = 0; i < pos.size(); ++i) pos[i] = static_cast<std::int32_t>(i);
+  Tensor ids_host = Tensor::zeros({T}, DType::I32), pos_host = Tensor::zeros({T}, DType::I32);
+  std::copy(tokens.begin(), tokens.end(), ids_host.data<std::int32_t>());
+  std::copy(pos.begin(), pos.end(), pos_host.data<std::int32_t>());
+  check_token_ids("llama_forward_logits", ids_host, c.vocab_size);
+
+  auto step = [&](const Shape& s, const std::string& name) { return be.alloc(s, DType::F32, Lifetime::Step, name); };
+  const BTensor ids = be.upload(ids_host, Lifetime::Step, "token ids");
+  const BTensor positions = be.upload(pos_host, Lifetime::Step, "positions");
+  const BTensor table = be.upload(rope_table(T, c.rope_inv_freq()), Lifetime::Step, "rope table");
+  const BTensor x = step({T, c.dim}, "x"), xn = step({T, c.dim}, "x normed"), rstd = step({T}, "rstd");
+  const BTensor q = step({T, q_dim}, "q"), k = step({T, kv}, "k"), v = step({T, kv}, "v");
+  const BTensor att = step({T, q_dim}, "attention out"), lse = step({T, c.n_heads}, "lse");
+  const BTensor proj = step({T, c.dim}, "projection");
+  const BTensor g = step({T, c.hidden_dim}, "gate"), u = step({T, c.hidden_dim}, "up");
+  const BTensor h = step({T, c.hidden_dim}, "swiglu");
+  const BTensor logits = step({T, c.vocab_size}, "logits");
+  const BTensor q3 = be.reshape(q, {T, c.n_heads, c.head_dim}), att3 = be.reshape(att, {T, c.n_heads, c.head_dim});
+  const BTensor k3 = be.reshape(k, {T, c.n_kv_heads, c.head_dim}), v3 = be.reshape(v, {T, c.n_kv_heads, c.head_dim});
+  const auto eps = static_cast<float>(c.rms_eps);
+
+  be.begin();
+  be.embedding(ids, m.tok_embeddings, x);
+  for (const auto& L : m.layers) {
+    be.rmsnorm(x, L.attn_norm, xn, rstd, eps);
+    linear_forward(be, xn, L.wq, q);
+    linear_forward(be, xn, L.wk, k);
+    linear_forward(be, xn, L.wv, v);
+    be.rope(q3, positions, table, m.rope_layout, false);
+    be.rope(k3, positions, table, m.rope_layout, false);
+    be.attention(q3, k3, v3, nullptr, att3, lse, {});
+    linear_forward(be, att, L.wo, proj);
+    be.add(x, proj, x, 1.0f);
+    be.rmsnorm(x, L.ffn_norm, xn, rstd, eps);
+    linear_forward(be, xn, L.w_gate, g);
+    linear_forward(be, xn, L.w_up, u);
+    be.swiglu(g, u, h);
+    linear_forward(be, h, L.w_down, proj);
+    be.add(x, proj, x, 1.0f);
+  }
+  be.rmsnorm(x, m.norm, xn, rstd, eps);
+  be.matmul(xn, m.output, logits, {});
+  be.end();
+  be.run();
+  Tensor out = be.read(logits);
+  be.free_step();
+  return out;
+}
+
+}  // namespace pocketlora

@@ -1,0 +1,143 @@
+#include "host/model/llama_model.h"
+
+#include "host/model/bnb4bit.h"
+#include "host/model/llama_weights.h"
+#include "host/util/error.h"
+
+namespace pocketlora {
+
+const char* model_source_name(ModelSource s) {
+  switch (s) {
+    case ModelSource::Llama2c: return "llama2c";
+    case ModelSource::Gguf: return "gguf";
+    case ModelSource::Safetensors: return "safetensors";
+    case ModelSource::Bnb4bit: return "bnb-4bit";
+  }
+  return "?";
+}
+
+BaseQuant parse_base_quant(const std::string& s) {
+  if (s == "none" || s == "f32") return BaseQuant::None;
+  if (s == "nf4") return BaseQuant::Nf4;
+  throw InvalidArgument("unknown base quantization '" + s + "' (expected none, f32 or nf4)");
+}
+
+namespace {
+
+BaseLinear make_linear(const Tensor& w, BaseQuant quant, const std::string& name) {
+  BaseLinear l;
+  Tensor f = w.to(DType::F32);
+  if (quant == BaseQuant::Nf4)
+    l.nf4 = quantize_nf4({f.data<float>(), static_cast<std::size_t>(f.numel())}, f.shape(), true, name);
+  else
+    l.plain = std::move(f);
+  return l;
+}
+
+LlamaModel from_weights(const LlamaWeights& w, BaseQuant quant) {
+  LlamaModel m;
+  m.config = w.config;
+  m.quant = quant;
+  m.rope_layout = RopeLayout::Interleaved;  // load_llama_weights brings every plain source to interleaved rows
+  m.source = w.format == "gguf" ? ModelSource::Gguf
+             : w.format == "safetensors" ? ModelSource::Safetensors
+                                         : ModelSource::Llama2c;
+  m.tok_embeddings = w.at("tok_embeddings").to(DType::F32);
+  m.norm = w.at("norm").to(DType::F32);
+  m.output = w.config.tied_embeddings ? m.tok_embeddings : w.at("output").to(DType::F32);
+  for (std::int64_t l = 0; l < w.config.n_layers; ++l) {
+    const std::string p = "layers." + std::to_string(l) + ".";
+    LlamaLayer layer;
+    layer.attn_norm = w.at(p + "attention_norm").to(DType::F32);
+    layer.ffn_norm = w.at(p + "ffn_norm").to(DType::F32);
+    layer.wq = make_linear(w.at(p + "attention.wq"), quant, p + "attention.wq");
+    layer.wk = make_linear(w.at(p + "attention.wk"), quant, p + "attention.wk");
+    layer.wv = make_linear(w.at(p + "attention.wv"), quant, p + "attention.wv");
+    layer.wo = make_linear(w.at(p + "attention.wo"), quant, p + "attention.wo");
+    layer.w_gate = make_linear(w.at(p + "feed_forward.w1"), quant, p + "feed_forward.w1");
+    layer.w_up = make_linear(w.at(p + "feed_forward.w3"), quant, p + "feed_forward.w3");
+    layer.w_down = make_linear(w.at(p + "feed_forward.w2"), quant, p + "feed_forward.w2");
+    m.layers.push_back(std::move(layer));
+  }
+  return m;
+}
+
+LlamaModel from_bnb4bit(Bnb4bitModel&& b, const std::filesystem::path& path) {
+  LlamaModel m;
+  m.config = b.config;
+  m.source = ModelSource::Bnb4bit;
+  m.quant = BaseQuant::Nf4;
+  m.rope_layout = b.qk_layout;
+  const std::string origin = "bnb-4bit checkpoint '" + path.string() + "'";
+  auto other = [&](const std::string& name) -> Tensor {
+    auto it = b.others.find(name);
+    if (it == b.others.end()) throw FormatError(origin + ": tensor '" + name + "' is missing");
+    return it->second.to(DType::F32);
+  };
+  auto linear = [&](const std::string& name) {
+    auto it = b.linears.find(name);
+    if (it == b.linears.end()) throw FormatError(origin + ": NF4 linear '" + name + "' is missing");
+    BaseLinear l;
+    l.nf4 = std::move(it->second);
+    return l;
+  };
+  m.tok_embeddings = other("model.embed_tokens.weight");
+  m.norm = other("model.norm.weight");
+  m.output = b.others.count("lm_head.weight") && !m.config.tied_embeddings ? other("lm_head.weight")
+                                                                          : m.tok_embeddings;
+  for (std::int64_t l = 0; l < m.config.n_layers; ++l) {
+    const std::string h = "model.layers." + std::to_string(l) + ".";
+    LlamaLayer layer;
+    layer.attn_norm = other(h + "input_layernorm.weight");
+    layer.ffn_norm = other(h + "post_attention_layernorm.weight");
+    layer.wq = linear(h + "self_attn.q_proj.weight");
+    layer.wk = linear(h + "self_attn.k_proj.weight");
+    layer.wv = linear(h + "self_attn.v_proj.weight");
+    layer.wo = linear(h + "self_attn.o_proj.weight");
+    layer.w_gate = linear(h + "mlp.gate_proj.weight");
+    layer.w_up = linear(h + "mlp.up_proj.weight");
+    layer.w_down = linear(h + "mlp.down_proj.weight");
+    m.layers.push_back(std::move(layer));
+  }
+  return m;
+}
+
+// Every tensor against the config, so a mismatched file fails at load with the tensor's name.
+void check_model(const LlamaModel& m, const std::string& origin) {
+  const auto& c = m.config;
+  auto expect = [&](const std::string& name, const Shape& got, const Shape& want) {
+    if (got != want)
+      throw FormatError(origin + ": tensor '" + name + "' has shape " + shape_str(got) + ", the config implies " +
+                        shape_str(want));
+  };
+  expect("tok_embeddings", m.tok_embeddings.shape(), {c.vocab_size, c.dim});
+  expect("output", m.output.shape(), {c.vocab_size, c.dim});
+  expect("norm", m.norm.shape(), {c.dim});
+  const std::int64_t q_dim = c.n_heads * c.head_dim;
+  for (std::size_t l = 0; l < m.layers.size(); ++l) {
+    const auto& L = m.layers[l];
+    const std::string p = "layer " + std::to_string(l) + " ";
+    expect(p + "attn_norm", L.attn_norm.shape(), {c.dim});
+    expect(p + "ffn_norm", L.ffn_norm.shape(), {c.dim});
+    expect(p + "wq", L.wq.shape(), {q_dim, c.dim});
+    expect(p + "wk", L.wk.shape(), {c.kv_dim(), c.dim});
+    expect(p + "wv", L.wv.shape(), {c.kv_dim(), c.dim});
+    expect(p + "wo", L.wo.shape(), {c.dim, q_dim});
+    expect(p + "w_gate", L.w_gate.shape(), {c.hidden_dim, c.dim});
+    expect(p + "w_up", L.w_up.shape(), {c.hidden_dim, c.dim});
+    expect(p + "w_down", L.w_down.shape(), {c.dim, c.hidden_dim});
+  }
+}
+
+}  // namespace
+
+LlamaModel load_llama_model(const std::filesystem::path& path, BaseQuant quant) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) throw IoError("model '" + path.string() + "': no such file or directory");
+  LlamaModel m = is_bnb4bit_checkpoint(path) ? from_bnb4bit(load_bnb4bit(path), path)
+                                              : from_weights(load_llama_weights(path), quant);
+  check_model(m, "model '" + path.string() + "'");
+  return m;
+}
+
+}  // namespace pocketlora

@@ -1,0 +1,55 @@
+#pragma once
+// The one Llama model type, whichever of the four sources it came from (llama2.c .bin, GGUF, HF safetensors,
+// bnb-4bit HF checkpoint). Frozen base linears are either plain (f32) or NF4 (quantized at load, or read from a
+// bnb-4bit file as is); embeddings, norms and the output head stay f32. The q/k row layout is recorded instead of
+// normalised: plain weights are brought to the interleaved layout at load (exact row permutation), while NF4
+// weights read from bnb-4bit keep HF's rotate_half rows (permuting quantized blocks would re-quantize them), and
+// RoPE runs in whichever layout the model records.
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "host/model/llama_config.h"
+#include "host/ref/nf4_quantize.h"
+#include "host/ref/rope.h"
+#include "host/ref/tensor.h"
+
+namespace pocketlora {
+
+enum class ModelSource { Llama2c, Gguf, Safetensors, Bnb4bit };
+const char* model_source_name(ModelSource s);
+
+// How the frozen base linears are held once loaded.
+enum class BaseQuant { None /* f32 */, Nf4 /* bnb-exact NF4 with double quantization */ };
+BaseQuant parse_base_quant(const std::string& s);  // "none"/"f32" or "nf4"
+
+// A frozen linear y = x·Wᵀ with W [out, in]: exactly one of `plain` (f32) or `nf4` is set.
+struct BaseLinear {
+  Tensor plain;
+  std::optional<Nf4Quantized> nf4;
+  bool is_nf4() const { return nf4.has_value(); }
+  const Shape& shape() const { return nf4 ? nf4->shape : plain.shape(); }
+};
+
+struct LlamaLayer {
+  Tensor attn_norm, ffn_norm;                     // f32 [dim]
+  BaseLinear wq, wk, wv, wo, w_gate, w_up, w_down;
+};
+
+struct LlamaModel {
+  LlamaConfig config;
+  ModelSource source = ModelSource::Llama2c;
+  BaseQuant quant = BaseQuant::None;
+  RopeLayout rope_layout = RopeLayout::Interleaved;  // the row layout of wq/wk
+  Tensor tok_embeddings;                             // f32 [vocab, dim]
+  Tensor norm;                                       // f32 [dim]
+  Tensor output;                                     // f32 [vocab, dim]; shares tok_embeddings' storage if tied
+  std::vector<LlamaLayer> layers;
+};
+
+// Loads any of the four sources (detected from the path); `quant` chooses how plain base linears are held (a
+// bnb-4bit checkpoint is NF4 whatever `quant` says). Errors name the file and the tensor.
+LlamaModel load_llama_model(const std::filesystem::path& path, BaseQuant quant = BaseQuant::None);
+
+}  // namespace pocketlora

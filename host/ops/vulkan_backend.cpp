@@ -1,0 +1,247 @@
+#include "host/ops/vulkan_backend.h"
+
+#include <bit>
+#include <cstring>
+
+#include "host/ops/attention.h"
+#include "host/ops/embedding.h"
+#include "host/ops/lora.h"
+#include "host/ops/matmul.h"
+#include "host/ops/rmsnorm.h"
+#include "host/ops/rope.h"
+#include "host/ops/swiglu.h"
+#include "host/util/error.h"
+
+namespace pocketlora::ops {
+
+VulkanBackend::VulkanBackend(vk::Device& dev)
+    : dev_(dev),
+      weights_(std::make_unique<vk::Arena>(dev, vk::Lifetime::Permanent, "backend weights")),
+      step_(std::make_unique<vk::Arena>(dev, vk::Lifetime::Step, "backend step")),
+      program_(std::make_unique<vk::Arena>(dev, vk::Lifetime::Scratch, "backend program scratch")) {}
+
+VulkanBackend::VulkanBackend(std::unique_ptr<vk::Device> dev) : VulkanBackend(*dev) { owned_ = std::move(dev); }
+
+// The recording refers to arena memory: drop it first, then the arenas, then (if owned) the device.
+VulkanBackend::~VulkanBackend() {
+  seq_.reset();
+  program_.reset();
+  step_.reset();
+  weights_.reset();
+}
+
+std::string VulkanBackend::describe() const {
+  return "vulkan: " + dev_.caps().name + " (profile " + dev_.profile().name() + ")";
+}
+
+VulkanBackend::Slot& VulkanBackend::slot(const BTensor& h) {
+  if (h.id == 0 || h.id > slots_.size())
+    throw InvalidArgument("vulkan backend: tensor handle " + std::to_string(h.id) + " does not exist");
+  Slot& s = slots_[h.id - 1];
+  if (!s.live) throw InvalidArgument("vulkan backend: tensor '" + s.name + "' was freed by free_step()");
+  if (s.rows.shape != h.shape || s.rows.dtype != h.dtype)
+    throw InvalidArgument("vulkan backend: handle of '" + s.name + "' says " + shape_str(h.shape) + " " +
+                          dtype_name(h.dtype) + ", the tensor is " + shape_str(s.rows.shape) + " " +
+                          dtype_name(s.rows.dtype));
+  return s;
+}
+
+const DeviceTensor& VulkanBackend::at(const BTensor& h) {
+  Slot& s = slot(h);
+  if (s.rows.chunks.size() != 1)
+    throw DeviceLimitError("vulkan backend: '" + s.name + "' " + shape_str(s.rows.shape) + " is split across " +
+                           std::to_string(s.rows.chunks.size()) + " bindings (maxStorageBufferRange " +
+                           std::to_string(dev_.caps().max_storage_buffer_range) +
+                           " bytes); this op needs it in one binding");
+  return s.rows.chunks[0];
+}
+
+const Nf4Weight& VulkanBackend::nf4_at(const BNf4& h) const {
+  if (h.id == 0 || h.id > nf4_.size())
+    throw InvalidArgument("vulkan backend: NF4 handle " + std::to_string(h.id) + " ('" + h.name + "') does not exist");
+  return nf4_[h.id - 1];
+}
+
+vk::Sequence& VulkanBackend::seq() {
+  if (!recording_) throw InvalidArgument("vulkan backend: ops must be recorded between begin() and end()");
+  return *seq_;
+}
+
+BTensor VulkanBackend::alloc(const Shape& shape, DType dtype, Lifetime life, const std::string& name) {
+  vk::Arena& arena = life == Lifetime::Weights ? *weights_ : *step_;
+  Slot s;
+  s.life = life;
+  s.name = name;
+  const std::uint64_t bytes = static_cast<std::uint64_t>(shape_numel(shape)) * dtype_size(dtype);
+  if (shape.size() == 2 && bytes > std::min<std::uint64_t>(dev_.caps().max_storage_buffer_range, dev_.block_size())) {
+    s.rows = allocate_row_chunked(arena, shape, dtype, name);
+  } else {
+    s.rows.shape = shape;
+    s.rows.dtype = dtype;
+    s.rows.rows_per_chunk = shape.empty() ? 1 : shape[0];
+    s.rows.chunks.push_back(allocate(arena, shape, dtype, name));
+  }
+  slots_.push_back(std::move(s));
+  return {static_cast<std::uint32_t>(slots_.size()), shape, dtype};
+}
+
+BNf4 VulkanBackend::upload_nf4(const Nf4Quantized& w, const std::string& name) {
+  Nf4Parts p;
+  p.shape = w.shape;
+  p.codes = w.codes;
+  if (w.double_quant) {
+    p.absmax_q = w.dq.absmax_q;
+    p.nested = w.dq.nested_absmax;
+    p.code_map = bnb_dynamic_map_signed();
+    p.offset = w.dq.offset;
+    p.nested_block = static_cast<std::uint32_t>(kNf4NestedBlockSize);
+  } else {
+    p.absmax = w.absmax;
+  }
+  nf4_.push_back(ops::upload_nf4(dev_, *weights_, p, name));
+  return {static_cast<std::uint32_t>(nf4_.size()), w.shape, name};
+}
+
+void VulkanBackend::write(const BTensor& dst, const Tensor& src) {
+  Slot& s = slot(dst);
+  if (src.shape() != s.rows.shape)
+    throw ShapeError("vulkan backend: write of " + shape_str(src.shape()) + " into '" + s.name + "' " +
+                     shape_str(s.rows.shape));
+  const Tensor c = src.dtype() == s.rows.dtype && src.is_contiguous() ? src : src.to(s.rows.dtype);
+  for (std::size_t i = 0; i < s.rows.chunks.size(); ++i) {
+    const auto r0 = static_cast<std::int64_t>(i) * s.rows.rows_per_chunk;
+    const Tensor part = s.rows.chunks.size() == 1 ? c : c.slice_rows(r0, r0 + s.rows.chunks[i].dim(0));
+    if (part.nbytes()) dev_.upload(s.rows.chunks[i].buf, part.raw(), part.nbytes());
+  }
+}
+
+Tensor VulkanBackend::read(const BTensor& src) {
+  Slot& s = slot(src);
+  return s.rows.chunks.size() == 1 ? download(dev_, s.rows.chunks[0]) : download(dev_, s.rows);
+}
+
+void VulkanBackend::free_step() {
+  seq_.reset();
+  recording_ = false;
+  program_->reset();
+  step_->reset();
+  for (auto& s : slots_)
+    if (s.life == Lifetime::Step) s.live = false;
+}
+
+BTensor VulkanBackend::reshape(const BTensor& t, const Shape& shape) {
+  const DeviceTensor base = at(t);
+  if (shape_numel(shape) != base.numel())
+    throw ShapeError("vulkan backend: reshape of '" + slot(t).name + "' " + shape_str(base.shape) + " to " +
+                     shape_str(shape) + " changes the element count");
+  Slot view = slot(t);
+  view.rows.shape = shape;
+  view.rows.rows_per_chunk = shape.empty() ? 1 : shape[0];
+  view.rows.chunks[0].shape = shape;
+  slots_.push_back(std::move(view));
+  return {static_cast<std::uint32_t>(slots_.size()), shape, t.dtype};
+}
+
+void VulkanBackend::begin() {
+  seq_.reset();
+  program_->reset();
+  seq_ = std::make_unique<vk::Sequence>(dev_);
+  recording_ = true;
+}
+
+void VulkanBackend::end() {
+  seq().finish();
+  recording_ = false;
+}
+
+void VulkanBackend::run() {
+  if (recording_) throw InvalidArgument("vulkan backend: run() while recording (call end() first)");
+  if (!seq_) throw InvalidArgument("vulkan backend: run() without a recorded program");
+  seq_->submit();
+}
+
+void VulkanBackend::fill(const BTensor& t, float value) {
+  const DeviceTensor& d = at(t);
+  std::uint32_t word = 0;
+  if (d.dtype == DType::F32) {
+    word = std::bit_cast<std::uint32_t>(value);
+  } else if (d.dtype == DType::I32 && value == static_cast<float>(static_cast<std::int32_t>(value))) {
+    word = static_cast<std::uint32_t>(static_cast<std::int32_t>(value));
+  } else {
+    throw ShapeError("vulkan backend: fill of '" + slot(t).name + "' (" + dtype_name(d.dtype) +
+                     "): only f32 and integral i32 fills are supported");
+  }
+  seq().fill(d.buf.sub(0, d.nbytes()), word);
+}
+
+void VulkanBackend::matmul(const BTensor& a, const BTensor& b, const BTensor& c, const MatmulOptions& opt) {
+  ops::matmul(seq(), at(a), at(b), at(c), opt);
+}
+
+void VulkanBackend::nf4_matmul(const BTensor& x, const BNf4& w, const BTensor& y, const MatmulOptions& opt) {
+  ops::nf4_matmul(seq(), at(x), nf4_at(w), at(y), opt);
+}
+
+void VulkanBackend::nf4_matmul_backward(const BNf4& w, const BTensor& dy, const BTensor& dx, const MatmulOptions& opt) {
+  ops::nf4_matmul_backward(seq(), nf4_at(w), at(dy), at(dx), opt);
+}
+
+void VulkanBackend::embedding(const BTensor& ids, const BTensor& table, const BTensor& out) {
+  ops::embedding(seq(), at(ids), slot(table).rows, at(out));
+}
+
+void VulkanBackend::embedding_backward(const BTensor& ids, const BTensor& dout, const BTensor& dtable) {
+  ops::embedding_backward(seq(), at(ids), at(dout), slot(dtable).rows);
+}
+
+void VulkanBackend::rmsnorm(const BTensor& x, const BTensor& w, const BTensor& y, const BTensor& rstd, float eps) {
+  ops::rmsnorm(seq(), at(x), at(w), at(y), at(rstd), eps);
+}
+
+void VulkanBackend::rmsnorm_backward(const BTensor& x, const BTensor& w, const BTensor& rstd, const BTensor& dy,
+                                     const BTensor& dx, const BTensor& dw, bool accumulate_dw) {
+  ops::rmsnorm_backward(seq(), at(x), at(w), at(rstd), at(dy), at(dx), at(dw), accumulate_dw);
+}
+
+void VulkanBackend::rope(const BTensor& x, const BTensor& positions, const BTensor& table, RopeLayout layout,
+                         bool inverse) {
+  ops::rope(seq(), at(x), at(positions), at(table), layout, inverse);
+}
+
+void VulkanBackend::attention(const BTensor& q, const BTensor& k, const BTensor& v, const BTensor* segments,
+                              const BTensor& out, const BTensor& lse, const AttentionOptions& opt) {
+  ops::attention(seq(), *program_, at(q), at(k), at(v), segments ? &at(*segments) : nullptr, at(out), at(lse), opt);
+}
+
+void VulkanBackend::attention_backward(const BTensor& q, const BTensor& k, const BTensor& v, const BTensor* segments,
+                                       const BTensor& out, const BTensor& lse, const BTensor& dout, const BTensor& dq,
+                                       const BTensor& dk, const BTensor& dv, const AttentionOptions& opt) {
+  ops::attention_backward(seq(), *program_, at(q), at(k), at(v), segments ? &at(*segments) : nullptr, at(out),
+                          at(lse), at(dout), at(dq), at(dk), at(dv), opt);
+}
+
+void VulkanBackend::swiglu(const BTensor& g, const BTensor& u, const BTensor& h) {
+  ops::swiglu(seq(), at(g), at(u), at(h));
+}
+
+void VulkanBackend::swiglu_backward(const BTensor& g, const BTensor& u, const BTensor& dh, const BTensor& dg,
+                                    const BTensor& du) {
+  ops::swiglu_backward(seq(), at(g), at(u), at(dh), at(dg), at(du));
+}
+
+void VulkanBackend::add(const BTensor& a, const BTensor& b, const BTensor& y, float alpha) {
+  ops::add(seq(), at(a), at(b), at(y), alpha);
+}
+
+void VulkanBackend::lora_forward(const BTensor& x, const BTensor& a, const BTensor& b, const BTensor& y,
+                                 const BTensor& t, const LoraOptions& opt) {
+  ops::lora_forward(seq(), *program_, at(x), at(a), at(b), at(y), at(t), opt);
+}
+
+void VulkanBackend::lora_backward(const BTensor& x, const BTensor& a, const BTensor& b, const BTensor& t,
+                                  const BTensor& dy, const BTensor& dx, const BTensor& da, const BTensor& db,
+                                  const LoraOptions& opt) {
+  ops::lora_backward(seq(), *program_, at(x), at(a), at(b), at(t), at(dy), at(dx), at(da), at(db), opt);
+}
+
+}  // namespace pocketlora::ops

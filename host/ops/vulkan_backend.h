@@ -1,0 +1,86 @@
+#pragma once
+// The Vulkan backend: host/ops kernels behind the Backend interface. A recording is one vk::Sequence (one command
+// buffer, barriers derived from declared accesses); run() resubmits it, so a planned step costs the host one
+// submit. Scratch the ops need while recording (LoRA intermediates, attention scratch) comes from a program arena
+// that lives as long as the recording.
+#include <memory>
+#include <vector>
+
+#include "host/backend/backend.h"
+#include "host/ops/device_tensor.h"
+#include "host/ops/nf4_matmul.h"
+#include "runtime/command.h"
+#include "runtime/device.h"
+
+namespace pocketlora::ops {
+
+class VulkanBackend final : public Backend {
+ public:
+  explicit VulkanBackend(vk::Device& dev);                  // borrows a device (tests share one)
+  explicit VulkanBackend(std::unique_ptr<vk::Device> dev);  // owns it
+  ~VulkanBackend() override;
+
+  BackendKind kind() const override { return BackendKind::Vulkan; }
+  std::string describe() const override;
+  vk::Device& device() { return dev_; }
+
+  BTensor alloc(const Shape& shape, DType dtype, Lifetime life, const std::string& name) override;
+  BNf4 upload_nf4(const Nf4Quantized& w, const std::string& name) override;
+  void write(const BTensor& dst, const Tensor& src) override;
+  Tensor read(const BTensor& src) override;
+  void free_step() override;
+  BTensor reshape(const BTensor& t, const Shape& shape) override;
+
+  void begin() override;
+  void end() override;
+  void run() override;
+
+  void fill(const BTensor& t, float value) override;
+  void matmul(const BTensor& a, const BTensor& b, const BTensor& c, const MatmulOptions& opt) override;
+  void nf4_matmul(const BTensor& x, const BNf4& w, const BTensor& y, const MatmulOptions& opt) override;
+  void nf4_matmul_backward(const BNf4& w, const BTensor& dy, const BTensor& dx, const MatmulOptions& opt) override;
+  void embedding(const BTensor& ids, const BTensor& table, const BTensor& out) override;
+  void embedding_backward(const BTensor& ids, const BTensor& dout, const BTensor& dtable) override;
+  void rmsnorm(const BTensor& x, const BTensor& w, const BTensor& y, const BTensor& rstd, float eps) override;
+  void rmsnorm_backward(const BTensor& x, const BTensor& w, const BTensor& rstd, const BTensor& dy,
+                        const BTensor& dx, const BTensor& dw, bool accumulate_dw) override;
+  void rope(const BTensor& x, const BTensor& positions, const BTensor& table, RopeLayout layout,
+            bool inverse) override;
+  void attention(const BTensor& q, const BTensor& k, const BTensor& v, const BTensor* segments, const BTensor& out,
+                 const BTensor& lse, const AttentionOptions& opt) override;
+  void attention_backward(const BTensor& q, const BTensor& k, const BTensor& v, const BTensor* segments,
+                          const BTensor& out, const BTensor& lse, const BTensor& dout, const BTensor& dq,
+                          const BTensor& dk, const BTensor& dv, const AttentionOptions& opt) override;
+  void swiglu(const BTensor& g, const BTensor& u, const BTensor& h) override;
+  void swiglu_backward(const BTensor& g, const BTensor& u, const BTensor& dh, const BTensor& dg,
+                       const BTensor& du) override;
+  void add(const BTensor& a, const BTensor& b, const BTensor& y, float alpha) override;
+  void lora_forward(const BTensor& x, const BTensor& a, const BTensor& b, const BTensor& y, const BTensor& t,
+                    const LoraOptions& opt) override;
+  void lora_backward(const BTensor& x, const BTensor& a, const BTensor& b, const BTensor& t, const BTensor& dy,
+                     const BTensor& dx, const BTensor& da, const BTensor& db, const LoraOptions& opt) override;
+
+ private:
+  // A tensor is one binding when it fits maxStorageBufferRange, else rows split across bindings (only the ops
+  // that walk rows — embedding — accept that form).
+  struct Slot {
+    RowChunkedTensor rows;
+    Lifetime life = Lifetime::Step;
+    std::string name;
+    bool live = true;
+  };
+  Slot& slot(const BTensor& h);
+  const DeviceTensor& at(const BTensor& h);
+  const Nf4Weight& nf4_at(const BNf4& h) const;
+  vk::Sequence& seq();
+
+  std::unique_ptr<vk::Device> owned_;
+  vk::Device& dev_;
+  std::unique_ptr<vk::Arena> weights_, step_, program_;
+  std::vector<Slot> slots_;
+  std::vector<Nf4Weight> nf4_;
+  std::unique_ptr<vk::Sequence> seq_;
+  bool recording_ = false;
+};
+
+}  // namespace pocketlora::ops

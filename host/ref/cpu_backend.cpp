@@ -1,0 +1,192 @@
+#include "host/ref/cpu_backend.h"
+
+#include <algorithm>
+
+#include "host/ref/embedding.h"
+#include "host/ref/rmsnorm.h"
+#include "host/ref/swiglu.h"
+#include "host/util/error.h"
+
+namespace pocketlora::ref {
+
+std::string CpuBackend::describe() const { return "cpu (host/ref reference kernels)"; }
+
+Tensor& CpuBackend::at(const BTensor& h) {
+  if (h.id == 0 || h.id > slots_.size())
+    throw InvalidArgument("cpu backend: tensor handle " + std::to_string(h.id) + " does not exist");
+  Slot& s = slots_[h.id - 1];
+  if (!s.t.defined() && s.t.numel() != 0)
+    throw InvalidArgument("cpu backend: tensor '" + s.name + "' was freed (step tensors live until free_step())");
+  if (s.t.shape() != h.shape || s.t.dtype() != h.dtype)
+    throw InvalidArgument("cpu backend: handle of '" + s.name + "' says " + shape_str(h.shape) + " " +
+                          dtype_name(h.dtype) + ", the tensor is " + shape_str(s.t.shape()) + " " +
+                          dtype_name(s.t.dtype()));
+  return s.t;
+}
+
+const CpuBackend::Nf4Slot& CpuBackend::nf4_at(const BNf4& h) const {
+  if (h.id == 0 || h.id > nf4_.size())
+    throw InvalidArgument("cpu backend: NF4 handle " + std::to_string(h.id) + " ('" + h.name + "') does not exist");
+  return nf4_[h.id - 1];
+}
+
+BTensor CpuBackend::alloc(const Shape& shape, DType dtype, Lifetime life, const std::string& name) {
+  slots_.push_back({Tensor::zeros(shape, dtype), life, name});
+  return {static_cast<std::uint32_t>(slots_.size()), shape, dtype};
+}
+
+BNf4 CpuBackend::upload_nf4(const Nf4Quantized& w, const std::string& name) {
+  nf4_.push_back({w, dequantize_nf4(w)});
+  return {static_cast<std::uint32_t>(nf4_.size()), w.shape, name};
+}
+
+void CpuBackend::write(const BTensor& dst, const Tensor& src) {
+  Tensor& t = at(dst);
+  if (src.shape() != t.shape())
+    throw ShapeError("cpu backend: write of " + shape_str(src.shape()) + " into '" + slots_[dst.id - 1].name +
+                     "' " + shape_str(t.shape()));
+  t.copy_from(src);
+}
+
+Tensor CpuBackend::read(const BTensor& src) { return at(src).clone(); }
+
+void CpuBackend::free_step() {
+  for (auto& s : slots_)
+    if (s.life == Lifetime::Step) s.t = Tensor();
+  program_.clear();
+  recording_ = false;
+}
+
+BTensor CpuBackend::reshape(const BTensor& t, const Shape& shape) {
+  Slot view{at(t).reshape(shape), slots_[t.id - 1].life, slots_[t.id - 1].name};
+  slots_.push_back(std::move(view));
+  return {static_cast<std::uint32_t>(slots_.size()), shape, t.dtype};
+}
+
+void CpuBackend::begin() {
+  program_.clear();
+  recording_ = true;
+}
+
+void CpuBackend::end() { recording_ = false; }
+
+void CpuBackend::run() {
+  if (recording_) throw InvalidArgument("cpu backend: run() while recording (call end() first)");
+  for (auto& call : program_) call();
+}
+
+void CpuBackend::record(std::function<void()> call) {
+  if (!recording_) throw InvalidArgument("cpu backend: ops must be recorded between begin() and end()");
+  program_.push_back(std::move(call));
+}
+
+void CpuBackend::fill(const BTensor& t, float value) {
+  at(t);
+  record([=, this] {
+    Tensor& d = at(t);
+    Tensor f = Tensor::zeros(d.shape(), DType::F32);
+    std::fill(f.data<float>(), f.data<float>() + f.numel(), value);
+    d.copy_from(f);
+  });
+}
+
+void CpuBackend::matmul(const BTensor& a, const BTensor& b, const BTensor& c, const MatmulOptions& opt) {
+  check_matmul_shapes("cpu::matmul", a.shape, b.shape, c.shape, opt);
+  record([=, this] { ref::matmul(at(a), at(b), at(c), opt); });
+}
+
+void CpuBackend::nf4_matmul(const BTensor& x, const BNf4& w, const BTensor& y, const MatmulOptions& opt) {
+  if (opt.trans_a || opt.trans_b) throw InvalidArgument("cpu::nf4_matmul: transposed operands are not supported");
+  check_matmul_shapes("cpu::nf4_matmul", x.shape, w.shape, y.shape, opt);
+  nf4_at(w);
+  record([=, this] { ref::matmul(at(x), nf4_at(w).dequantized, at(y), opt); });
+}
+
+void CpuBackend::nf4_matmul_backward(const BNf4& w, const BTensor& dy, const BTensor& dx, const MatmulOptions& opt) {
+  if (opt.trans_a || opt.trans_b)
+    throw InvalidArgument("cpu::nf4_matmul_backward: transposed operands are not supported");
+  MatmulOptions o = opt;
+  o.trans_b = true;  // dX [M, K] = alpha * dY [M, N] * W [N, K]
+  check_matmul_shapes("cpu::nf4_matmul_backward", dy.shape, w.shape, dx.shape, o);
+  nf4_at(w);
+  record([=, this] { ref::matmul(at(dy), nf4_at(w).dequantized, at(dx), o); });
+}
+
+void CpuBackend::embedding(const BTensor& ids, const BTensor& table, const BTensor& out) {
+  check_embedding("cpu::embedding", ids.shape, table.shape, out.shape);
+  record([=, this] { ref::embedding(at(ids), at(table), at(out)); });
+}
+
+void CpuBackend::embedding_backward(const BTensor& ids, const BTensor& dout, const BTensor& dtable) {
+  check_embedding("cpu::embedding_backward", ids.shape, dtable.shape, dout.shape);
+  record([=, this] { ref::embedding_backward(at(ids), at(dout), at(dtable)); });
+}
+
+void CpuBackend::rmsnorm(const BTensor& x, const BTensor& w, const BTensor& y, const BTensor& rstd, float eps) {
+  check_rmsnorm_shapes("cpu::rmsnorm", x.shape, w.shape);
+  record([=, this] { ref::rmsnorm(at(x), at(w), at(y), at(rstd), eps); });
+}
+
+void CpuBackend::rmsnorm_backward(const BTensor& x, const BTensor& w, const BTensor& rstd, const BTensor& dy,
+                                  const BTensor& dx, const BTensor& dw, bool accumulate_dw) {
+  check_rmsnorm_shapes("cpu::rmsnorm_backward", x.shape, w.shape);
+  record([=, this] { ref::rmsnorm_backward(at(x), at(w), at(rstd), at(dy), at(dx), at(dw), accumulate_dw); });
+}
+
+void CpuBackend::rope(const BTensor& x, const BTensor& positions, const BTensor& table, RopeLayout layout,
+                      bool inverse) {
+  check_rope_shapes("cpu::rope", x.shape, positions.shape, table.shape);
+  record([=, this] { ref::rope(at(x), at(positions), at(table), layout, inverse); });
+}
+
+void CpuBackend::attention(const BTensor& q, const BTensor& k, const BTensor& v, const BTensor* segments,
+                           const BTensor& out, const BTensor& lse, const AttentionOptions& opt) {
+  check_attention_shapes("cpu::attention", q.shape, k.shape, v.shape, segments ? &segments->shape : nullptr,
+                         out.shape, lse.shape);
+  const BTensor seg = segments ? *segments : BTensor{};
+  record([=, this] { ref::attention(at(q), at(k), at(v), seg ? &at(seg) : nullptr, at(out), at(lse), opt); });
+}
+
+void CpuBackend::attention_backward(const BTensor& q, const BTensor& k, const BTensor& v, const BTensor* segments,
+                                    const BTensor& out, const BTensor& lse, const BTensor& dout, const BTensor& dq,
+                                    const BTensor& dk, const BTensor& dv, const AttentionOptions& opt) {
+  check_attention_shapes("cpu::attention_backward", q.shape, k.shape, v.shape,
+                         segments ? &segments->shape : nullptr, out.shape, lse.shape);
+  const BTensor seg = segments ? *segments : BTensor{};
+  record([=, this] {
+    ref::attention_backward(at(q), at(k), at(v), seg ? &at(seg) : nullptr, at(out), at(lse), at(dout), at(dq),
+                            at(dk), at(dv), opt);
+  });
+}
+
+void CpuBackend::swiglu(const BTensor& g, const BTensor& u, const BTensor& h) {
+  check_same_shapes("cpu::swiglu", {{"g", &g.shape}, {"u", &u.shape}, {"h", &h.shape}});
+  record([=, this] { ref::swiglu(at(g), at(u), at(h)); });
+}
+
+void CpuBackend::swiglu_backward(const BTensor& g, const BTensor& u, const BTensor& dh, const BTensor& dg,
+                                 const BTensor& du) {
+  check_same_shapes("cpu::swiglu_backward",
+                    {{"g", &g.shape}, {"u", &u.shape}, {"dh", &dh.shape}, {"dg", &dg.shape}, {"du", &du.shape}});
+  record([=, this] { ref::swiglu_backward(at(g), at(u), at(dh), at(dg), at(du)); });
+}
+
+void CpuBackend::add(const BTensor& a, const BTensor& b, const BTensor& y, float alpha) {
+  check_same_shapes("cpu::add", {{"a", &a.shape}, {"b", &b.shape}, {"y", &y.shape}});
+  record([=, this] { ref::add(at(a), at(b), at(y), alpha); });
+}
+
+void CpuBackend::lora_forward(const BTensor& x, const BTensor& a, const BTensor& b, const BTensor& y,
+                              const BTensor& t, const LoraOptions& opt) {
+  check_lora_shapes("cpu::lora_forward", x.shape, a.shape, b.shape, &y.shape);
+  record([=, this] { ref::lora_forward(at(x), at(a), at(b), at(y), at(t), opt); });
+}
+
+void CpuBackend::lora_backward(const BTensor& x, const BTensor& a, const BTensor& b, const BTensor& t,
+                               const BTensor& dy, const BTensor& dx, const BTensor& da, const BTensor& db,
+                               const LoraOptions& opt) {
+  check_lora_shapes("cpu::lora_backward", x.shape, a.shape, b.shape, &dy.shape);
+  record([=, this] { ref::lora_backward(at(x), at(a), at(b), at(t), at(dy), at(dx), at(da), at(db), opt); });
+}
+
+}  // namespace pocketlora::ref

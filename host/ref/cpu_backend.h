@@ -1,0 +1,75 @@
+#pragma once
+// The CPU backend: host/ref kernels behind the Backend interface. A recording is the list of calls made between
+// begin() and end(); run() replays it. Tensors are looked up by id when the call runs, so write() between runs
+// feeds new data to the same program, as on the GPU.
+#include <functional>
+#include <vector>
+
+#include "host/backend/backend.h"
+
+namespace pocketlora::ref {
+
+class CpuBackend final : public Backend {
+ public:
+  CpuBackend() = default;
+  BackendKind kind() const override { return BackendKind::Cpu; }
+  std::string describe() const override;
+
+  BTensor alloc(const Shape& shape, DType dtype, Lifetime life, const std::string& name) override;
+  BNf4 upload_nf4(const Nf4Quantized& w, const std::string& name) override;
+  void write(const BTensor& dst, const Tensor& src) override;
+  Tensor read(const BTensor& src) override;
+  void free_step() override;
+  BTensor reshape(const BTensor& t, const Shape& shape) override;
+
+  void begin() override;
+  void end() override;
+  void run() override;
+
+  void fill(const BTensor& t, float value) override;
+  void matmul(const BTensor& a, const BTensor& b, const BTensor& c, const MatmulOptions& opt) override;
+  void nf4_matmul(const BTensor& x, const BNf4& w, const BTensor& y, const MatmulOptions& opt) override;
+  void nf4_matmul_backward(const BNf4& w, const BTensor& dy, const BTensor& dx, const MatmulOptions& opt) override;
+  void embedding(const BTensor& ids, const BTensor& table, const BTensor& out) override;
+  void embedding_backward(const BTensor& ids, const BTensor& dout, const BTensor& dtable) override;
+  void rmsnorm(const BTensor& x, const BTensor& w, const BTensor& y, const BTensor& rstd, float eps) override;
+  void rmsnorm_backward(const BTensor& x, const BTensor& w, const BTensor& rstd, const BTensor& dy,
+                        const BTensor& dx, const BTensor& dw, bool accumulate_dw) override;
+  void rope(const BTensor& x, const BTensor& positions, const BTensor& table, RopeLayout layout,
+            bool inverse) override;
+  void attention(const BTensor& q, const BTensor& k, const BTensor& v, const BTensor* segments, const BTensor& out,
+                 const BTensor& lse, const AttentionOptions& opt) override;
+  void attention_backward(const BTensor& q, const BTensor& k, const BTensor& v, const BTensor* segments,
+                          const BTensor& out, const BTensor& lse, const BTensor& dout, const BTensor& dq,
+                          const BTensor& dk, const BTensor& dv, const AttentionOptions& opt) override;
+  void swiglu(const BTensor& g, const BTensor& u, const BTensor& h) override;
+  void swiglu_backward(const BTensor& g, const BTensor& u, const BTensor& dh, const BTensor& dg,
+                       const BTensor& du) override;
+  void add(const BTensor& a, const BTensor& b, const BTensor& y, float alpha) override;
+  void lora_forward(const BTensor& x, const BTensor& a, const BTensor& b, const BTensor& y, const BTensor& t,
+                    const LoraOptions& opt) override;
+  void lora_backward(const BTensor& x, const BTensor& a, const BTensor& b, const BTensor& t, const BTensor& dy,
+                     const BTensor& dx, const BTensor& da, const BTensor& db, const LoraOptions& opt) override;
+
+ private:
+  struct Slot {
+    Tensor t;
+    Lifetime life = Lifetime::Step;
+    std::string name;
+  };
+  struct Nf4Slot {
+    Nf4Quantized q;
+    Tensor dequantized;  // f32 [N, K], decoded once: the reference semantics of every NF4 op
+  };
+  Tensor& at(const BTensor& h);
+  Tensor* opt_at(const BTensor* h) { return h ? &at(*h) : nullptr; }
+  const Nf4Slot& nf4_at(const BNf4& h) const;
+  void record(std::function<void()> call);
+
+  std::vector<Slot> slots_;  // index = id - 1
+  std::vector<Nf4Slot> nf4_;
+  std::vector<std::function<void()>> program_;
+  bool recording_ = false;
+};
+
+}  // namespace pocketlora::ref
