@@ -5,6 +5,9 @@
 
 #include "host/util/error.h"
 #include "tools/command_registry.h"
+#if POCKETLORA_HAS_VULKAN
+#include "runtime/instance.h"
+#endif
 
 namespace pocketlora::cli {
 std::vector<CommandSpec>& command_specs() {
@@ -12,6 +15,20 @@ std::vector<CommandSpec>& command_specs() {
   return specs;
 }
 }  // namespace pocketlora::cli
+
+namespace {
+// Validation-layer messages are collected, not printed (runtime/instance.cpp): print them on the way out so a
+// run with POCKETLORA_VALIDATION=1 shows them (tests/tools/test_cli.cpp fails on any).
+int report_validation(int rc) {
+#if POCKETLORA_HAS_VULKAN
+  const auto n = pocketlora::vk::ValidationLog::global().count();
+  if (n == 0) return rc;
+  std::fprintf(stderr, "pocketlora: %llu Vulkan validation message(s):\n", static_cast<unsigned long long>(n));
+  for (const auto& m : pocketlora::vk::ValidationLog::global().take()) std::fprintf(stderr, "  %s\n", m.c_str());
+#endif
+  return rc;
+}
+}  // namespace
 
 int main(int argc, char** argv) {
   using namespace pocketlora::cli;
@@ -30,14 +47,14 @@ int main(int argc, char** argv) {
   }
   try {
     for (auto& [sub, action] : actions)
-      if (sub->parsed()) return action();
+      if (sub->parsed()) return report_validation(action());
   } catch (const pocketlora::Error& e) {
     // The code names the category (format, io, device_limit, ...) for scripts; the message names the thing.
     std::fprintf(stderr, "pocketlora: error [%s]: %s\n", pocketlora::error_code_name(e.code()), e.what());
-    return 1;
+    return report_validation(1);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "pocketlora: error: %s\n", e.what());
-    return 1;
+    return report_validation(1);
   }
   return 0;
 }

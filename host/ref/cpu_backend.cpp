@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "host/ref/embedding.h"
+#include "host/ref/nf4_matmul.h"
 #include "host/ref/rmsnorm.h"
 #include "host/ref/swiglu.h"
 #include "host/util/error.h"
@@ -36,7 +37,7 @@ BTensor CpuBackend::alloc(const Shape& shape, DType dtype, Lifetime life, const 
 }
 
 BNf4 CpuBackend::upload_nf4(const Nf4Quantized& w, const std::string& name) {
-  nf4_.push_back({w, dequantize_nf4(w)});
+  nf4_.push_back({w});
   return {static_cast<std::uint32_t>(nf4_.size()), w.shape, name};
 }
 
@@ -99,17 +100,17 @@ void CpuBackend::nf4_matmul(const BTensor& x, const BNf4& w, const BTensor& y, c
   if (opt.trans_a || opt.trans_b) throw InvalidArgument("cpu::nf4_matmul: transposed operands are not supported");
   check_matmul_shapes("cpu::nf4_matmul", x.shape, w.shape, y.shape, opt);
   nf4_at(w);
-  record([=, this] { ref::matmul(at(x), nf4_at(w).dequantized, at(y), opt); });
+  record([=, this] { ref::nf4_matmul(at(x), nf4_at(w).q, at(y), opt); });
 }
 
 void CpuBackend::nf4_matmul_backward(const BNf4& w, const BTensor& dy, const BTensor& dx, const MatmulOptions& opt) {
   if (opt.trans_a || opt.trans_b)
     throw InvalidArgument("cpu::nf4_matmul_backward: transposed operands are not supported");
-  MatmulOptions o = opt;
-  o.trans_b = true;  // dX [M, K] = alpha * dY [M, N] * W [N, K]
-  check_matmul_shapes("cpu::nf4_matmul_backward", dy.shape, w.shape, dx.shape, o);
+  MatmulOptions shape_opt = opt;
+  shape_opt.trans_b = true;  // dX [M, K] = alpha * dY [M, N] * W [N, K]
+  check_matmul_shapes("cpu::nf4_matmul_backward", dy.shape, w.shape, dx.shape, shape_opt);
   nf4_at(w);
-  record([=, this] { ref::matmul(at(dy), nf4_at(w).dequantized, at(dx), o); });
+  record([=, this] { ref::nf4_matmul_backward(nf4_at(w).q, at(dy), at(dx), opt); });
 }
 
 void CpuBackend::embedding(const BTensor& ids, const BTensor& table, const BTensor& out) {

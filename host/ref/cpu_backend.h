@@ -58,8 +58,7 @@ class CpuBackend final : public Backend {
     std::string name;
   };
   struct Nf4Slot {
-    Nf4Quantized q;
-    Tensor dequantized;  // f32 [N, K], decoded once: the reference semantics of every NF4 op
+    Nf4Quantized q;  // kept 4-bit: ref::nf4_matmul decodes panels on the fly
   };
   Tensor& at(const BTensor& h);
   Tensor* opt_at(const BTensor* h) { return h ? &at(*h) : nullptr; }

@@ -1,6 +1,7 @@
 #pragma once
 // Real models/tokenizers/datasets live in ../shared/data (never in this repo). Tests that need them call
-// require_data(), which skips the test with a message naming the missing file instead of passing silently.
+// POCKETLORA_REQUIRE_DATA, which skips (or, under POCKETLORA_REQUIRE_DATA=1, fails) the test with a message naming
+// the missing file instead of passing silently.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -16,11 +17,26 @@ inline std::filesystem::path data_dir() {
 
 inline std::filesystem::path data_path(const std::string& rel) { return data_dir() / rel; }
 
-// Returns the path when it exists; otherwise marks the calling test skipped (use ASSERT-style: the macro form).
-#define POCKETLORA_REQUIRE_DATA(var, rel)                                                              \
-  const std::filesystem::path var = ::pocketlora::test::data_path(rel);                                 \
-  if (!std::filesystem::exists(var)) GTEST_SKIP() << "shared data file missing: " << var.string()       \
-                                                  << " (set POCKETLORA_DATA to the shared/data folder)"
+// POCKETLORA_REQUIRE_DATA=1 (scripts/test.sh sets it) turns a missing data file from a skip into a failure, so
+// the data tests cannot silently drop out of a green run — as POCKETLORA_REQUIRE_GPU=1 does for the device.
+inline bool data_required() {
+  const char* env = std::getenv("POCKETLORA_REQUIRE_DATA");
+  return env && std::string(env) == "1";
+}
+
+inline std::string missing_data_message(const std::filesystem::path& p) {
+  return "shared data file missing: " + p.string() + " (set POCKETLORA_DATA to the shared/data folder)";
+}
+
+// Declares `var` = the data file's path. When it does not exist the calling test returns: failed under
+// POCKETLORA_REQUIRE_DATA=1, skipped otherwise (ASSERT-style, so only in functions returning void).
+#define POCKETLORA_REQUIRE_DATA(var, rel)                                                  \
+  const std::filesystem::path var = ::pocketlora::test::data_path(rel);                     \
+  if (std::filesystem::exists(var)) {                                                       \
+  } else if (::pocketlora::test::data_required())                                           \
+    FAIL() << ::pocketlora::test::missing_data_message(var) << " and POCKETLORA_REQUIRE_DATA=1"; \
+  else                                                                                      \
+    GTEST_SKIP() << ::pocketlora::test::missing_data_message(var)
 
 // A scratch directory unique to the running test, removed at the end of the test.
 class TempDir {

@@ -7,6 +7,22 @@
 
 namespace pocketlora::test {
 
+bool gpu_required() {
+  const char* req = std::getenv("POCKETLORA_REQUIRE_GPU");
+  return req && std::string(req) == "1";
+}
+
+namespace {
+// Adds one failure listing the validation messages counted since `before`, then clears them.
+void fail_on_validation_messages(std::uint64_t before) {
+  const auto n = vk::ValidationLog::global().count() - before;
+  if (n == 0) return;
+  std::string all;
+  for (auto& m : vk::ValidationLog::global().take()) all += "\n  " + m;
+  ADD_FAILURE() << n << " Vulkan validation message(s) during this test:" << all;
+}
+}  // namespace
+
 vk::Device* GpuTest::shared_device(std::string* why) {
   static std::unique_ptr<vk::Device> device;
   static std::string error;
@@ -27,8 +43,7 @@ void GpuTest::SetUp() {
   std::string why;
   device_ = shared_device(&why);
   if (!device_) {
-    const char* req = std::getenv("POCKETLORA_REQUIRE_GPU");
-    if (req && *req == '1') FAIL() << "POCKETLORA_REQUIRE_GPU=1 but no Vulkan device: " << why;
+    if (gpu_required()) FAIL() << "POCKETLORA_REQUIRE_GPU=1 but no Vulkan device: " << why;
     GTEST_SKIP() << "no Vulkan device (" << why << ") — install mesa-vulkan-drivers to run GPU tests on the CPU";
   }
   arena_ = std::make_unique<vk::Arena>(*device_, vk::Lifetime::Scratch, "test");
@@ -39,12 +54,17 @@ void GpuTest::SetUp() {
 void GpuTest::TearDown() {
   if (!device_) return;
   arena_.reset();
-  const auto n = vk::ValidationLog::global().count() - validation_before_;
-  if (n != 0) {
-    std::string all;
-    for (auto& m : vk::ValidationLog::global().take()) all += "\n  " + m;
-    ADD_FAILURE() << n << " Vulkan validation message(s) during this test:" << all;
-  }
+  fail_on_validation_messages(validation_before_);
 }
+
+ValidationWatch::ValidationWatch() {
+  vk::ValidationLog::global().take();
+  before_ = vk::ValidationLog::global().count();
+}
+
+ValidationWatch::~ValidationWatch() { fail_on_validation_messages(before_); }
+
+OwnDevice::OwnDevice(vk::DeviceOptions options)
+    : device_(std::move(options)), arena_(device_, vk::Lifetime::Scratch, "own device") {}
 
 }  // namespace pocketlora::test

@@ -5,12 +5,17 @@
 // POCKETLORA_REQUIRE_GPU=1 (CI with lavapipe), where a missing device is a failure.
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <memory>
+#include <string>
 
 #include "host/ops/device_tensor.h"
 #include "runtime/device.h"
 
 namespace pocketlora::test {
+
+// True when POCKETLORA_REQUIRE_GPU=1: a missing Vulkan device fails the test instead of skipping it.
+bool gpu_required();
 
 class GpuTest : public ::testing::Test {
  public:
@@ -32,6 +37,42 @@ class GpuTest : public ::testing::Test {
   vk::Device* device_ = nullptr;
   std::unique_ptr<vk::Arena> arena_;
   std::uint64_t validation_before_ = 0;
+};
+
+// For plain TESTs that open their own device (profile override, pipeline cache, a subprocess): returns from the
+// test when no Vulkan device can be opened — a failure under POCKETLORA_REQUIRE_GPU=1, a skip otherwise.
+#define POCKETLORA_REQUIRE_GPU()                                                                     \
+  if (std::string why_no_gpu; ::pocketlora::test::GpuTest::shared_device(&why_no_gpu)) {            \
+  } else if (::pocketlora::test::gpu_required())                                                    \
+    FAIL() << "POCKETLORA_REQUIRE_GPU=1 but no Vulkan device: " << why_no_gpu;                       \
+  else                                                                                              \
+    GTEST_SKIP() << "no Vulkan device (" << why_no_gpu << ")"
+
+// Fails the running test if the validation layer reports anything between construction and destruction.
+// Declare it before any device it should watch, so that device's teardown messages are counted too.
+class ValidationWatch {
+ public:
+  ValidationWatch();
+  ~ValidationWatch();
+  ValidationWatch(const ValidationWatch&) = delete;
+  ValidationWatch& operator=(const ValidationWatch&) = delete;
+
+ private:
+  std::uint64_t before_;
+};
+
+// A test's own device with its own options and a scratch arena, watched by the validation layer for its whole
+// life (create it after POCKETLORA_REQUIRE_GPU()).
+class OwnDevice {
+ public:
+  explicit OwnDevice(vk::DeviceOptions options = {});
+  vk::Device& dev() { return device_; }
+  vk::Arena& arena() { return arena_; }
+
+ private:
+  ValidationWatch watch_;  // first member: destroyed last, after the device
+  vk::Device device_;
+  vk::Arena arena_;
 };
 
 }  // namespace pocketlora::test

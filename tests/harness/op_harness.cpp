@@ -19,8 +19,18 @@ std::string ErrorStats::str() const {
   std::ostringstream s;
   s << "max_abs=" << max_abs << " max_rel=" << max_rel << " nmse=" << nmse << " worst_index=" << worst_index
     << " non_finite=" << non_finite;
+  if (non_finite) s << " (first at index " << first_non_finite_index << ")";
+  if (matching_non_finite) s << " matching_non_finite=" << matching_non_finite;
   return s.str();
 }
+
+namespace {
+// NaN, +Inf and -Inf are three kinds; any NaN payload or sign counts as the same NaN.
+bool same_non_finite(double a, double b) {
+  if (std::isnan(a) || std::isnan(b)) return std::isnan(a) && std::isnan(b);
+  return a == b;  // both infinite here: equal only with the same sign
+}
+}  // namespace
 
 ErrorStats compare(const Tensor& got, const Tensor& want, double rel_floor) {
   ErrorStats e;
@@ -29,8 +39,12 @@ ErrorStats compare(const Tensor& got, const Tensor& want, double rel_floor) {
   const double* wp = w.data<double>();
   double num = 0, den = 0;
   for (std::int64_t i = 0; i < g.numel(); ++i) {
-    if (!std::isfinite(gp[i]) && std::isfinite(wp[i])) {
-      ++e.non_finite;
+    if (!std::isfinite(gp[i]) || !std::isfinite(wp[i])) {
+      if (same_non_finite(gp[i], wp[i])) {
+        ++e.matching_non_finite;
+      } else if (e.non_finite++ == 0) {
+        e.first_non_finite_index = i;
+      }
       continue;
     }
     const double d = std::abs(gp[i] - wp[i]);
@@ -53,7 +67,8 @@ ErrorStats compare(const Tensor& got, const Tensor& want, double rel_floor) {
   ErrorStats e = compare(got, want, tol.rel_floor);
   std::ostringstream lim;
   lim << " (limits: max_abs " << tol.max_abs << ", max_rel " << tol.max_rel << ", nmse " << tol.nmse << ")";
-  const bool ok = e.non_finite == 0 && (tol.max_abs < 0 || e.max_abs <= tol.max_abs) &&
+  const bool non_finite_ok = e.non_finite == 0 && (e.matching_non_finite == 0 || tol.allow_matching_non_finite);
+  const bool ok = non_finite_ok && (tol.max_abs < 0 || e.max_abs <= tol.max_abs) &&
                   (tol.max_rel < 0 || e.max_rel <= tol.max_rel) && (tol.nmse < 0 || e.nmse <= tol.nmse);
   if (!ok) return ::testing::AssertionFailure() << e.str() << lim.str();
   return ::testing::AssertionSuccess() << e.str();

@@ -19,6 +19,9 @@ struct Tolerance {
   double max_rel = -1;  // relative to max(|want|, rel_floor)
   double nmse = -1;     // sum((got-want)^2) / sum(want^2)
   double rel_floor = 1e-3;
+  // Non-finite values never pass by accident: a NaN or Inf where the other side differs (a number, NaN vs Inf,
+  // +Inf vs -Inf) always fails; the same non-finite value at the same position passes only when a case sets this.
+  bool allow_matching_non_finite = false;
 };
 
 struct OpCase {
@@ -33,8 +36,10 @@ std::ostream& operator<<(std::ostream& os, const OpCase& c);
 
 struct ErrorStats {
   double max_abs = 0, max_rel = 0, nmse = 0;
-  std::int64_t worst_index = -1;
-  std::int64_t non_finite = 0;
+  std::int64_t worst_index = -1;             // largest |got - want| among positions finite on both sides
+  std::int64_t non_finite = 0;               // positions where got and want differ in finiteness or kind
+  std::int64_t first_non_finite_index = -1;  // the first of those
+  std::int64_t matching_non_finite = 0;      // positions with the same NaN / +Inf / -Inf on both sides
   std::string str() const;
 };
 

@@ -2,8 +2,10 @@
 // vocabulary file, hand-built quant blocks, and hostile files.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <utility>
 #include <fstream>
 
 #include "common/test_data.h"
@@ -16,6 +18,17 @@ using namespace pocketlora;
 using namespace pocketlora::test;
 
 namespace {
+
+// IEEE 754 binary16 decoded from its definition, independent of host/util/half.h (checked against hand-computed
+// bit patterns in HalfConversionHandComputedBitPatterns).
+float ieee_half(std::uint16_t h) {
+  const int sign = h >> 15, exp = (h >> 10) & 31, mant = h & 1023;
+  double v;
+  if (exp == 0) v = std::ldexp(mant, -24);  // subnormal: mant * 2^-24
+  else if (exp == 31) v = mant ? std::nan("") : INFINITY;
+  else v = std::ldexp(1024 + mant, exp - 25);  // (1 + mant/1024) * 2^(exp-15)
+  return static_cast<float>(sign ? -v : v);
+}
 
 TEST(Gguf, ReadsStories260KF32AndMatchesSafetensors) {
   POCKETLORA_REQUIRE_DATA(gp, "models/stories260K/derived/stories260K-f32.gguf");
@@ -47,8 +60,7 @@ TEST(Gguf, ReadsStories260KF32AndMatchesSafetensors) {
 // clamp at 15 can cost up to a full step).
 void check_quantized(const char* rel, GgmlType expect_type, double steps_per_amax) {
   POCKETLORA_REQUIRE_DATA(fp, "models/stories260K/derived/stories260K-f32.gguf");
-  const std::filesystem::path qp = data_path(rel);
-  if (!std::filesystem::exists(qp)) GTEST_SKIP() << "missing " << qp;
+  POCKETLORA_REQUIRE_DATA(qp, rel);
   auto f = GgufFile::open(fp), q = GgufFile::open(qp);
   int quantized = 0;
   for (auto& ti : q.tensors()) {
@@ -86,7 +98,8 @@ TEST(Gguf, ReadsF16TinyRandomAndLlama2Vocab) {
       saw_f16 = true;
       Tensor x = g.load_f32(t.name);
       const auto* raw = reinterpret_cast<const std::uint16_t*>(t.data);
-      EXPECT_EQ(x.data<float>()[0], half_to_float(raw[0])) << t.name;
+      for (std::int64_t i = 0; i < std::min<std::int64_t>(x.numel(), 64); ++i)
+        EXPECT_EQ(x.data<float>()[i], ieee_half(raw[i])) << t.name << " element " << i;
     }
   EXPECT_TRUE(saw_f16);
   POCKETLORA_REQUIRE_DATA(v, "tokenizers/llama.cpp-vocab/ggml-vocab-llama-spm.gguf");
@@ -100,7 +113,7 @@ TEST(Gguf, ReadsF16TinyRandomAndLlama2Vocab) {
 TEST(GgufDequant, HandBuiltQ4_1Q5_0Q5_1Blocks) {
   // Block layouts from ggml-common.h, values computed here element by element.
   std::uint8_t q41[20];
-  const std::uint16_t d = float_to_half(0.5f), m = float_to_half(-1.0f);
+  const std::uint16_t d = 0x3800, m = 0xBC00;  // f16 bit patterns of 0.5 and -1.0
   std::memcpy(q41, &d, 2);
   std::memcpy(q41 + 2, &m, 2);
   for (int j = 0; j < 16; ++j) q41[4 + j] = static_cast<std::uint8_t>((j & 0xf) | ((15 - j) << 4));
@@ -168,7 +181,7 @@ namespace {
 TEST(GgufDequant, HandBuiltKQuantBlocks) {
   // Q4_K: d = 0.25, dmin = 0.5; sub-block 0 scale 3 / min 2, sub-block 5 scale (from the high bits) etc.
   std::uint8_t b4[144] = {};
-  const std::uint16_t d = float_to_half(0.25f), dmin = float_to_half(0.5f);
+  const std::uint16_t d = 0x3400, dmin = 0x3800;  // f16 bit patterns of 0.25 and 0.5
   std::memcpy(b4, &d, 2);
   std::memcpy(b4 + 2, &dmin, 2);
   std::uint8_t* sc = b4 + 4;
@@ -193,11 +206,103 @@ TEST(GgufDequant, HandBuiltKQuantBlocks) {
   b6[128] = 0x02 | (0x03 << 2);  // qh[0]
   b6[192] = 2;
   b6[194] = static_cast<std::uint8_t>(-3);
-  const std::uint16_t d6 = float_to_half(0.5f);
+  const std::uint16_t d6 = 0x3800;  // f16 0.5
   std::memcpy(b6 + 208, &d6, 2);
   ggml_dequantize(GgmlType::Q6_K, b6, y, 256);
   EXPECT_EQ(y[0], 0.5f * 2 * static_cast<float>((0x05 | (2 << 4)) - 32));
   EXPECT_EQ(y[32], 0.5f * -3 * static_cast<float>((0x0a | (3 << 4)) - 32));
   EXPECT_EQ(y[1], 0.5f * 2 * -32.0f);
+}
+
+TEST(GgufHalf, HalfConversionHandComputedBitPatterns) {
+  // binary16: sign | 5-bit exponent (bias 15) | 10-bit mantissa; values worked out by hand.
+  const std::pair<std::uint16_t, float> cases[] = {
+      {0x3C00, 1.0f},     {0xC000, -2.0f},          {0x3800, 0.5f},           {0x3400, 0.25f},
+      {0x7BFF, 65504.0f}, {0x0001, 0x1p-24f},       {0x03FF, 1023 * 0x1p-24f}, {0x3555, 0.333251953125f},
+      {0x7C00, INFINITY}, {0xFC00, -INFINITY},      {0x0000, 0.0f}};
+  for (auto [bits, want] : cases) {
+    EXPECT_EQ(half_to_float(bits), want) << std::hex << bits;
+    EXPECT_EQ(ieee_half(bits), want) << std::hex << bits;
+    EXPECT_EQ(float_to_half(want), bits) << want;
+  }
+  EXPECT_TRUE(std::signbit(half_to_float(0x8000)) && half_to_float(0x8000) == 0.0f);
+  EXPECT_TRUE(std::isnan(half_to_float(0x7E00)));
+}
+
+TEST(GgufDequant, HandBuiltBf16Values) {
+  // bf16 is the top half of an f32: bit patterns worked out by hand.
+  const std::uint16_t raw[8] = {0x3F80, 0xC040, 0x4049, 0x3E80, 0x0001, 0x7F80, 0xFF80, 0x8000};
+  const float want[8] = {1.0f, -3.0f, 3.140625f, 0.25f, 0x1p-133f, INFINITY, -INFINITY, -0.0f};
+  float out[8];
+  ggml_dequantize(GgmlType::BF16, reinterpret_cast<const std::uint8_t*>(raw), out, 8);
+  for (int i = 0; i < 8; ++i) {
+    EXPECT_EQ(out[i], want[i]) << "element " << i;
+    EXPECT_EQ(std::signbit(out[i]), std::signbit(want[i])) << "element " << i;
+  }
+}
+
+// Q5_K (ggml-common.h block_q5_K, 176 bytes): d, dmin (f16), scales[12] (eight 6-bit scale/min pairs packed as in
+// get_scale_min_k4), qh[32] (fifth bits), qs[128] (low nibbles). Element e: chunk c = e / 64, w = e % 64,
+// sub-block 2c + (w >= 32), low nibble of qs[32c + w % 32] for w < 32 else high nibble, fifth bit = bit
+// (2c + (w >= 32)) of qh[w % 32]; y = d * scale * q - dmin * min. Packed here from that description.
+TEST(GgufDequant, HandBuiltQ5_KBlockAllValues) {
+  const int sc[8] = {1, 5, 63, 17, 40, 33, 7, 20}, mn[8] = {0, 3, 63, 16, 47, 2, 31, 9};
+  std::uint8_t b[176] = {};
+  const std::uint16_t d = 0x3800, dmin = 0x3400;  // f16 0.5 and 0.25
+  std::memcpy(b, &d, 2);
+  std::memcpy(b + 2, &dmin, 2);
+  std::uint8_t* scales = b + 4;
+  std::uint8_t* qh = b + 16;
+  std::uint8_t* qs = b + 48;
+  for (int j = 0; j < 4; ++j) {
+    scales[j] = static_cast<std::uint8_t>(sc[j] | ((sc[j + 4] >> 4) << 6));
+    scales[j + 4] = static_cast<std::uint8_t>(mn[j] | ((mn[j + 4] >> 4) << 6));
+    scales[j + 8] = static_cast<std::uint8_t>((sc[j + 4] & 0xF) | ((mn[j + 4] & 0xF) << 4));
+  }
+  auto q5 = [](int e) { return (e * 11 + 5) % 32; };
+  for (int e = 0; e < 256; ++e) {
+    const int c = e / 64, w = e % 64, hi = w >= 32, l = w % 32;
+    qs[32 * c + l] |= static_cast<std::uint8_t>((q5(e) & 0xF) << (hi ? 4 : 0));
+    if (q5(e) & 16) qh[l] |= static_cast<std::uint8_t>(1u << (2 * c + hi));
+  }
+  float y[256];
+  ggml_dequantize(GgmlType::Q5_K, b, y, 256);
+  for (int e = 0; e < 256; ++e) {
+    const int sb = e / 32;
+    EXPECT_EQ(y[e], 0.5f * static_cast<float>(sc[sb] * q5(e)) - 0.25f * static_cast<float>(mn[sb])) << "element " << e;
+  }
+  // Spot values by hand: e = 0: 0.5*1*5 - 0 = 2.5; e = 100 (sub-block 3, q 17): 0.5*17*17 - 0.25*16 = 140.5;
+  // e = 160 (sub-block 5, q 5): 0.5*33*5 - 0.25*2 = 82; e = 255 (sub-block 7, q 26): 0.5*20*26 - 0.25*9 = 257.75.
+  EXPECT_EQ(y[0], 2.5f);
+  EXPECT_EQ(y[100], 140.5f);
+  EXPECT_EQ(y[160], 82.0f);
+  EXPECT_EQ(y[255], 257.75f);
+}
+
+// Q6_K (block_q6_K, 210 bytes): ql[128] low nibbles, qh[64] high 2-bit pairs, scales[16] (int8), d (f16).
+// Element e: half h = e / 128, p = e % 128, group g = p / 32, l = p % 32; low 4 bits from ql[64h + l + 32 (g & 1)]
+// (low nibble for g < 2, high otherwise), high 2 bits = bits 2g..2g+1 of qh[32h + l]; y = d * scales[e / 16] * (q - 32).
+TEST(GgufDequant, HandBuiltQ6_KBlockAllValues) {
+  std::uint8_t b[210] = {};
+  std::uint8_t* ql = b;
+  std::uint8_t* qh = b + 128;
+  auto* scales = reinterpret_cast<std::int8_t*>(b + 192);
+  for (int s = 0; s < 16; ++s) scales[s] = static_cast<std::int8_t>(3 * s - 20);  // -20 .. 25
+  const std::uint16_t d = 0x3800;  // f16 0.5
+  std::memcpy(b + 208, &d, 2);
+  auto q6 = [](int e) { return (e * 13 + 7) % 64; };
+  for (int e = 0; e < 256; ++e) {
+    const int h = e / 128, p = e % 128, g = p / 32, l = p % 32;
+    ql[64 * h + l + 32 * (g & 1)] |= static_cast<std::uint8_t>((q6(e) & 0xF) << (g >= 2 ? 4 : 0));
+    qh[32 * h + l] |= static_cast<std::uint8_t>((q6(e) >> 4) << (2 * g));
+  }
+  float y[256];
+  ggml_dequantize(GgmlType::Q6_K, b, y, 256);
+  for (int e = 0; e < 256; ++e)
+    EXPECT_EQ(y[e], 0.5f * static_cast<float>((3 * (e / 16) - 20) * (q6(e) - 32))) << "element " << e;
+  // Spot values by hand: e = 0: 0.5 * -20 * (7 - 32) = 250; e = 77 (scale -8, q 48): -64; e = 255 (scale 25, q 58): 325.
+  EXPECT_EQ(y[0], 250.0f);
+  EXPECT_EQ(y[77], -64.0f);
+  EXPECT_EQ(y[255], 325.0f);
 }
 }  // namespace

@@ -132,6 +132,8 @@ TEST(ModelLoad, ForwardReproducesReferenceLogits) {
   POCKETLORA_REQUIRE_DATA(bin, "models/stories260K/stories260K.bin");
   POCKETLORA_REQUIRE_DATA(ids_path, "models/stories260K/expected/runc_t0_n200.ids.json");
   POCKETLORA_REQUIRE_DATA(logits_path, "models/stories260K/expected/logits_f32_pos0-15.bin");
+  POCKETLORA_REQUIRE_DATA(hf, "models/stories260K/derived/hf/model.safetensors");
+  POCKETLORA_REQUIRE_DATA(gguf, "models/stories260K/derived/stories260K-f32.gguf");
   nlohmann::json ids = nlohmann::json::parse(std::ifstream(ids_path));
   const auto& arr = ids.at("tokens_bos_plus_200");
   std::vector<int> tokens;
@@ -141,9 +143,8 @@ TEST(ModelLoad, ForwardReproducesReferenceLogits) {
   lin.read(reinterpret_cast<char*>(want.data()), static_cast<std::streamsize>(want.size() * 4));
   ASSERT_TRUE(lin) << "logits file shorter than 16 x 512 floats";
   // Every format must give the same logits: the strongest check of weights, naming and RoPE layout.
-  for (const char* rel : {"models/stories260K/stories260K.bin", "models/stories260K/derived/hf/model.safetensors",
-                          "models/stories260K/derived/stories260K-f32.gguf"}) {
-    auto w = load_llama_weights(data_path(rel));
+  for (const std::filesystem::path& rel : {bin, hf, gguf}) {
+    auto w = load_llama_weights(rel);
     auto got = forward(w, tokens);
     double worst = 0;
     for (int p = 0; p < 16; ++p)

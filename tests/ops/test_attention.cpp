@@ -4,7 +4,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <fstream>
 
+#include "common/test_data.h"
 #include "gpu/gpu_fixture.h"
 #include "harness/op_harness.h"
 #include "host/ops/attention.h"
@@ -201,37 +203,31 @@ TEST_F(AttentionGpu, SegmentsMatchSeparateDocuments) {
   }
 }
 
-// Auto must pick the simple kernels up to the profile threshold and the lean ones beyond it.
-TEST_F(AttentionGpu, AutoVariantFollowsProfileThreshold) {
-  const auto max_t = dev().profile().param("attention.simple_max_t");
-  const auto min_d = std::max<std::int64_t>(1, dev().profile().param("attention.simple_min_head_dim"));
-  AttentionDims small{max_t, 2, 1, min_d}, large{max_t + 1, 2, 1, min_d};
-  // Where the device caps loop iterations (attention.loop_limit) the lean kernels may not be allowed at these
-  // sizes; Auto then stays with the simple variant (LeanRespectsDeviceLoopLimit checks that path).
+// Auto must pick the simple kernels up to the profile threshold and the lean ones beyond it. A device with a
+// profile override fixes the thresholds (T 64, head_dim 32) and lifts the loop cap, so every expected variant is
+// a literal (the capped path is LeanRespectsDeviceLoopLimit's).
+TEST(AttentionVariant, AutoFollowsProfileThreshold) {
+  POCKETLORA_REQUIRE_GPU();
+  TempDir tmp;
+  {
+    std::ofstream(tmp / "p.json") << R"({"params": {"attention.simple_max_t": 64, "attention.simple_min_head_dim": 32,
+                                                    "attention.loop_limit": 0}})";
+  }
+  vk::DeviceOptions o;
+  o.profile_override = tmp / "p.json";
+  OwnDevice own(o);
+  const vk::Device& dev = own.dev();
   AttentionOptions lean;
   lean.variant = Variant::Lean;
-  auto lean_allowed = [&](const AttentionDims& d) {
-    try {
-      ops::attention_variant(dev(), d, lean);
-      return true;
-    } catch (const DeviceLimitError&) {
-      return false;
-    }
-  };
-  EXPECT_EQ(ops::attention_variant(dev(), small, {}), Variant::Simple);
-  EXPECT_EQ(ops::attention_variant(dev(), large, {}), lean_allowed(large) ? Variant::Lean : Variant::Simple);
-  if (min_d > 1) {
-    const AttentionDims narrow{max_t, 2, 1, min_d - 1};
-    EXPECT_EQ(ops::attention_variant(dev(), narrow, {}), lean_allowed(narrow) ? Variant::Lean : Variant::Simple);
-  }
-  const AttentionDims tiny{8, 2, 1, 8};
-  if (min_d > 8) {
-    EXPECT_EQ(ops::attention_variant(dev(), tiny, {}), Variant::Lean);
-  }
-  // Beyond the lean kernels' register limit the simple variant is taken whenever its scratch fits.
-  EXPECT_EQ(ops::attention_variant(dev(), {max_t + 1, 1, 1, 300}, {}), Variant::Simple);
-  EXPECT_EQ(ops::attention_scratch_bytes(dev(), tiny, lean, false), 0u);
-  EXPECT_EQ(ops::attention_scratch_bytes(dev(), small, {}, true), 2u * 2 * max_t * max_t * sizeof(float));
+  EXPECT_EQ(ops::attention_variant(dev, {64, 2, 1, 32}, {}), Variant::Simple);  // at both thresholds
+  EXPECT_EQ(ops::attention_variant(dev, {65, 2, 1, 32}, {}), Variant::Lean);    // T above
+  EXPECT_EQ(ops::attention_variant(dev, {64, 2, 1, 31}, {}), Variant::Lean);    // head_dim below
+  EXPECT_EQ(ops::attention_variant(dev, {8, 2, 1, 8}, {}), Variant::Lean);
+  // Beyond the lean kernels' head_dim limit (256) the simple variant is taken whenever its scratch fits.
+  EXPECT_EQ(ops::attention_variant(dev, {65, 1, 1, 300}, {}), Variant::Simple);
+  EXPECT_EQ(ops::attention_scratch_bytes(dev, {8, 2, 1, 8}, lean, false), 0u);
+  // Simple backward: two [n_heads, T, T] f32 buffers = 2 * 2 * 64 * 64 * 4 = 65536 bytes.
+  EXPECT_EQ(ops::attention_scratch_bytes(dev, {64, 2, 1, 32}, {}, true), 65536u);
 }
 
 // Drivers that cap loop iterations per invocation (profile attention.loop_limit, lavapipe) must not run the lean

@@ -50,10 +50,8 @@ TEST_F(Nf4Quantize, GpuPathPlusHostDoubleQuantEqualsCpuQuantizer) {
   auto cpu = quantize_nf4({t.data<float>(), static_cast<std::size_t>(t.numel())}, t.shape(), true, "w");
   EXPECT_EQ(gpu.codes, cpu.codes);
   EXPECT_EQ(gpu.absmax, cpu.absmax);
-  auto dq = double_quantize_absmax(gpu.absmax);
-  EXPECT_EQ(dq.absmax_q, cpu.dq.absmax_q);
-  EXPECT_EQ(dq.nested_absmax, cpu.dq.nested_absmax);
-  EXPECT_EQ(dq.offset, cpu.dq.offset);
+  // Equal absmax bytes in, so the host's second level is the CPU quantizer's by construction (the same function):
+  // it is checked against hand-computed values in tests/ref/test_nf4_double_quant.cpp instead.
 }
 
 TEST_F(Nf4Quantize, HandComputedCases) {

@@ -1,4 +1,4 @@
-// RMSNorm: GPU vs reference (forward, backward), reference backward vs central differences.
+// RMSNorm: GPU vs reference (forward, backward) (reference checks: tests/ref/test_rmsnorm_ref.cpp).
 #include "gpu/gpu_fixture.h"
 #include "harness/op_harness.h"
 #include "host/ops/rmsnorm.h"
@@ -53,26 +53,6 @@ TEST_P(RmsNorm, ForwardBackwardMatchReference) {
 INSTANTIATE_TEST_SUITE_P(Shapes, RmsNorm,
                          ::testing::Values(std::array<std::int64_t, 2>{1, 64}, std::array<std::int64_t, 2>{7, 172},
                                            std::array<std::int64_t, 2>{33, 257}, std::array<std::int64_t, 2>{130, 96}));
-
-TEST(RmsNormReference, BackwardMatchesFiniteDifferences) {
-  // L = sum(R .* y) in fp64; h = 1e-6 central differences: error ~1e-9.
-  const float eps = 1e-5f;
-  Tensor R = random_tensor({5, 12}, 9).to(DType::F64);
-  auto loss = [&](const std::vector<Tensor>& in) {
-    Tensor y = Tensor::zeros({5, 12}, DType::F64), rs = Tensor::zeros({5}, DType::F64);
-    ref::rmsnorm(in[0], in[1], y, rs, eps);
-    return (y.matrix_d().array() * R.clone().matrix_d().array()).sum();
-  };
-  auto analytic = [&](const std::vector<Tensor>& in) {
-    Tensor y = Tensor::zeros({5, 12}, DType::F64), rs = Tensor::zeros({5}, DType::F64);
-    ref::rmsnorm(in[0], in[1], y, rs, eps);
-    Tensor dx = Tensor::zeros({5, 12}, DType::F64), dw = Tensor::zeros({12}, DType::F64);
-    ref::rmsnorm_backward(in[0], in[1], rs, R, dx, dw);
-    return std::vector<Tensor>{dx, dw};
-  };
-  auto r = gradcheck(loss, analytic, {random_tensor({5, 12}, 10, -2, 2), random_tensor({12}, 11, 0.5f, 1.5f)});
-  EXPECT_LT(r.max_abs, 1e-7) << r.worst;
-}
 
 TEST_F(GpuTest, RmsNormRejectsBadShapes) {
   auto x = ops::allocate(arena(), {4, 8}, DType::F32, "x"), w = ops::allocate(arena(), {7}, DType::F32, "w");

@@ -161,15 +161,16 @@ TEST_F(Runtime, ValidationMessagesAreCaptured) {
 }
 
 TEST(PipelineCache, PersistsAndIgnoresCorruptFiles) {
-  std::string why;
-  if (!GpuTest::shared_device(&why)) GTEST_SKIP() << "no Vulkan device: " << why;
+  POCKETLORA_REQUIRE_GPU();
+  ValidationWatch watch;  // also over the devices opened on the corrupt cache files below
   TempDir tmp;
   const auto path = tmp / "cache.bin";
   {
     vk::DeviceOptions o;
     o.pipeline_cache = path;
-    vk::Device d(o);
-    vk::Arena ar(d, vk::Lifetime::Scratch, "t");
+    OwnDevice own(o);
+    vk::Device& d = own.dev();
+    vk::Arena& ar = own.arena();
     auto x = ops::upload(d, ar, random_tensor({4, 4}, 1), "x");
     vk::Sequence s(d);
     ops::matmul(s, x, x, ops::allocate(ar, {4, 4}, DType::F32, "y"));

@@ -4,11 +4,15 @@
 #include <array>
 #include <cstdio>
 #include <fstream>
+#include <sstream>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
 #include "common/test_data.h"
+#if POCKETLORA_HAS_VULKAN
+#include "gpu/gpu_fixture.h"
+#endif
 
 namespace {
 
@@ -17,8 +21,9 @@ struct Result {
   std::string out;
 };
 
-Result run(const std::string& args) {
-  const std::string cmd = std::string(POCKETLORA_BUILD_DIR) + "/pocketlora " + args + " 2>&1";
+// `stderr_to` is the shell redirection of stderr: into stdout by default.
+Result run(const std::string& args, const std::string& stderr_to = "2>&1") {
+  const std::string cmd = std::string(POCKETLORA_BUILD_DIR) + "/pocketlora " + args + " " + stderr_to;
   FILE* p = ::popen(cmd.c_str(), "r");
   if (!p) return {-1, ""};
   std::string out;
@@ -37,9 +42,10 @@ TEST(Cli, VersionAndUnknownCommand) {
 
 TEST(Cli, InspectJsonDescribesEachFormat) {
   POCKETLORA_REQUIRE_DATA(bin, "models/stories260K/stories260K.bin");
-  for (const char* rel : {"models/stories260K/stories260K.bin", "models/stories260K/derived/stories260K-mixed-Q8_0.gguf",
-                          "models/stories260K/derived/hf/model.safetensors"}) {
-    auto r = run("inspect --json " + pocketlora::test::data_path(rel).string());
+  POCKETLORA_REQUIRE_DATA(q8, "models/stories260K/derived/stories260K-mixed-Q8_0.gguf");
+  POCKETLORA_REQUIRE_DATA(hf, "models/stories260K/derived/hf/model.safetensors");
+  for (const std::filesystem::path& rel : {bin, q8, hf}) {
+    auto r = run("inspect --json " + rel.string());
     ASSERT_EQ(r.rc, 0) << rel << ": " << r.out;
     auto j = nlohmann::json::parse(r.out);
     EXPECT_EQ(j["llama_config"]["dim"], 64) << rel;
@@ -81,9 +87,31 @@ TEST(Cli, ForwardTopTokenFollowsGreedyReferenceOnEachBackend) {
 }
 
 #if POCKETLORA_HAS_VULKAN
+// Runs the CLI with stdout and stderr apart (stderr through a file in `scratch`).
+struct SplitResult {
+  int rc;
+  std::string out, err;
+};
+
+SplitResult run_split(const std::string& args, const std::filesystem::path& scratch) {
+  const auto err_path = scratch / "stderr.txt";
+  const Result r = run(args, "2>'" + err_path.string() + "'");
+  std::stringstream err;
+  err << std::ifstream(err_path).rdbuf();
+  return {r.rc, r.out, err.str()};
+}
+
 TEST(Cli, DevicesJsonIsValidAndNamesTheSelectedDevice) {
-  auto r = run("devices --json");
-  if (r.rc != 0) GTEST_SKIP() << "no Vulkan device: " << r.out;
+  // The CLI enables the validation layer from POCKETLORA_VALIDATION (inherited, as ctest sets it) and prints any
+  // message it reported to stderr on exit (tools/main.cpp).
+  pocketlora::test::TempDir tmp;
+  auto r = run_split("devices --json", tmp.path());
+  if (r.rc != 0) {
+    if (pocketlora::test::gpu_required())
+      FAIL() << "POCKETLORA_REQUIRE_GPU=1 but `pocketlora devices` failed (rc " << r.rc << "): " << r.err;
+    GTEST_SKIP() << "no Vulkan device: " << r.err;
+  }
+  EXPECT_EQ(r.err.find("validation"), std::string::npos) << r.err;
   auto j = nlohmann::json::parse(r.out);
   ASSERT_TRUE(j["devices"].is_array());
   ASSERT_FALSE(j["devices"].empty());
