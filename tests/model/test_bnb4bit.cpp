@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/nf4_bnb_fixture.h"
+#include "common/sha256.h"
 #include "common/test_data.h"
 #include "host/model/bnb4bit.h"
 #include "host/model/bnb4bit_linear.h"
@@ -38,6 +39,9 @@ TEST(Bnb4bit, QuantizeWriteLoadRoundTripOnStories260K) {
   EXPECT_EQ(f.at(q + ".absmax").dtype, "U8");  // the source is float32, so is quant_state "dtype" below
   EXPECT_EQ(f.at(q + ".quant_map").shape, (Shape{16}));
   EXPECT_EQ(f.at(q + ".nested_quant_map").shape, (Shape{256}));
+  // The released bitsandbytes table (x86 torch >= 2.0), as in tests/ref/test_nf4_quantize.cpp.
+  EXPECT_EQ(sha256_hex({f.at(q + ".nested_quant_map").data, f.at(q + ".nested_quant_map").nbytes}),
+            "e732639a65f497b4ad684bb166a4467708255edd5207757de8b8f0c7e1fda89c");
   const auto& st = f.at(q + ".quant_state.bitsandbytes__nf4");
   const std::string js(reinterpret_cast<const char*>(st.data), st.nbytes);
   EXPECT_EQ(js.rfind("{\"quant_type\": \"nf4\", \"blocksize\": 64, \"dtype\": \"float32\", \"shape\": [64, 64], "
