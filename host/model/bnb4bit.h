@@ -8,6 +8,7 @@
 //   <linear>.weight.nested_quant_map                 float32 [256]           the signed dynamic map
 //   <linear>.weight.quant_state.bitsandbytes__nf4    uint8 [..]              json.dumps of {quant_type, blocksize,
 //                                                    dtype, shape, nested_blocksize, nested_dtype, nested_offset}
+// (one linear's entries and the exact JSON bytes: host/model/bnb4bit_linear.h)
 // Every nn.Linear of the decoder is quantized; embeddings, norms and lm_head stay as stored. config.json carries
 // a "quantization_config". Weights keep HF's q/k row order (rotate_half RoPE): the model records that layout
 // instead of re-permuting NF4 data.
@@ -34,6 +35,7 @@ Bnb4bitModel load_bnb4bit(const std::filesystem::path& path);
 
 // Quantizes any supported checkpoint (llama2.c / GGUF / HF safetensors) to a bnb-4bit NF4 safetensors file with
 // double quantization, plus config.json (with quantization_config) next to it. Returns the number of linears.
+// compute_dtype goes to config.json; each quant_state "dtype" is its source tensor's dtype, as in bitsandbytes.
 std::size_t write_bnb4bit(const std::filesystem::path& model_in, const std::filesystem::path& out_safetensors,
                           const std::string& compute_dtype = "float16");
 

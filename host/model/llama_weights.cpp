@@ -69,6 +69,9 @@ LlamaWeights load_gguf(const std::filesystem::path& path) {
     if (!g.find_tensor(gguf_name))
       throw FormatError("GGUF file '" + path.string() + "': missing tensor '" + gguf_name + "'");
     w.tensors[name] = g.load_f32(gguf_name);
+    const GgmlType type = g.find_tensor(gguf_name)->type;
+    if (type == GgmlType::F16) w.stored_dtype[name] = DType::F16;
+    if (type == GgmlType::BF16) w.stored_dtype[name] = DType::BF16;
   };
   take("token_embd.weight", "tok_embeddings");
   take("output_norm.weight", "norm");
@@ -98,7 +101,14 @@ LlamaWeights load_hf(const std::filesystem::path& path) {
   w.format = "safetensors";
   w.config = llama_config_from_hf(dir / "config.json");
   const auto& c = w.config;
-  auto take = [&](const std::string& hf, const std::string& name) { w.tensors[name] = ck.tensor(hf).to(DType::F32); };
+  auto record = [&](const std::string& hf, const std::string& name) {
+    const Tensor t = ck.tensor(hf);
+    if (t.dtype() == DType::F16 || t.dtype() == DType::BF16) w.stored_dtype[name] = t.dtype();
+    return t;
+  };
+  auto take = [&](const std::string& hf, const std::string& name) {
+    w.tensors[name] = record(hf, name).to(DType::F32);
+  };
   take("model.embed_tokens.weight", "tok_embeddings");
   take("model.norm.weight", "norm");
   if (ck.find("lm_head.weight") && !c.tied_embeddings) take("lm_head.weight", "output");
@@ -107,10 +117,10 @@ LlamaWeights load_hf(const std::filesystem::path& path) {
     const std::string h = "model.layers." + std::to_string(l) + ".", p = "layers." + std::to_string(l) + ".";
     take(h + "input_layernorm.weight", p + "attention_norm");
     take(h + "post_attention_layernorm.weight", p + "ffn_norm");
-    w.tensors[p + "attention.wq"] =
-        permute_rows_hf_to_interleaved(ck.tensor(h + "self_attn.q_proj.weight"), c.n_heads, c.head_dim);
-    w.tensors[p + "attention.wk"] =
-        permute_rows_hf_to_interleaved(ck.tensor(h + "self_attn.k_proj.weight"), c.n_kv_heads, c.head_dim);
+    w.tensors[p + "attention.wq"] = permute_rows_hf_to_interleaved(
+        record(h + "self_attn.q_proj.weight", p + "attention.wq"), c.n_heads, c.head_dim);
+    w.tensors[p + "attention.wk"] = permute_rows_hf_to_interleaved(
+        record(h + "self_attn.k_proj.weight", p + "attention.wk"), c.n_kv_heads, c.head_dim);
     take(h + "self_attn.v_proj.weight", p + "attention.wv");
     take(h + "self_attn.o_proj.weight", p + "attention.wo");
     take(h + "mlp.gate_proj.weight", p + "feed_forward.w1");

@@ -20,6 +20,9 @@ struct LlamaWeights {
   LlamaConfig config;
   std::map<std::string, Tensor> tensors;
   std::string format;  // "llama2c", "gguf", "safetensors"
+  // Tensors are converted to f32 on load; this records the float type each was stored as (F16/BF16; absent: F32
+  // or a quantized GGUF type), which bnb-4bit records as the quantized tensor's dtype.
+  std::map<std::string, DType> stored_dtype;
 
   const Tensor& at(const std::string& name) const;  // FormatError naming the tensor if absent
 };

@@ -11,15 +11,18 @@ namespace pocketlora {
 
 namespace {
 
-// torch.linspace(0.1, 1, steps, dtype=float32) as ATen's CPU kernel computes it (scalar path): float step,
-// first half start + step * i, second half end - step * (steps - 1 - i).
+// torch.linspace(0.1, 1, steps, dtype=float32) as released torch >= 2.0 computes it on x86 CPUs: ATen's
+// linspace kernel (RangeFactoriesKernel.cpp) evaluates two-sided, start + step * i for the first half and
+// end - step * (steps - 1 - i) for the second, and the released builds contract both to fused multiply-adds.
+// Written as explicit std::fma so the result does not depend on this compiler's contraction choices; the plain
+// (unfused) evaluation differs in 42 of the 256 map entries (docs/NF4.md).
 std::vector<float> torch_linspace_f32(float start, float end, int steps) {
   std::vector<float> v(static_cast<std::size_t>(steps));
   const float step = (end - start) / static_cast<float>(steps - 1);
   const int halfway = steps / 2;
   for (int i = 0; i < steps; ++i)
-    v[static_cast<std::size_t>(i)] = i < halfway ? start + step * static_cast<float>(i)
-                                                 : end - step * static_cast<float>(steps - i - 1);
+    v[static_cast<std::size_t>(i)] = i < halfway ? std::fma(step, static_cast<float>(i), start)
+                                                 : std::fma(-step, static_cast<float>(steps - i - 1), end);
   return v;
 }
 
@@ -90,9 +93,12 @@ void quantize_nf4_codes(std::span<const float> x, std::vector<std::uint8_t>& cod
     for (std::size_t i = begin; i < end; ++i) amax = std::max(amax, std::fabs(x[i]));
     absmax[b] = amax;
     const float inv = 1.0f / amax;  // the CUDA kernel multiplies by the reciprocal
-    for (std::size_t i = begin; i < end; ++i) {
+    // An odd count leaves a low nibble with no element: CUDA loads that slot as 0.0f and quantizes it like any
+    // other value (code 7, or 0 in an all-zero block), so the padding nibble is the code of 0.
+    const std::size_t packed_end = std::min(codes.size() * 2, begin + kNf4BlockSize);
+    for (std::size_t i = begin; i < packed_end; ++i) {
       // All-zero block: 0 * inf = NaN fails every comparison -> code 0, as on CUDA.
-      const float v = x[i] * inv;
+      const float v = (i < end ? x[i] : 0.0f) * inv;
       std::uint8_t c = 0;
       for (float t : kNf4Thresholds) c += v > t ? 1 : 0;
       codes[i / 2] |= static_cast<std::uint8_t>(i % 2 == 0 ? c << 4 : c);

@@ -2,7 +2,8 @@
 // NF4 quantization bit-identical to bitsandbytes' CUDA kernels (quantize_4bit(quant_type="nf4", blocksize=64,
 // compress_statistics=True|False)); the derivation is in docs/NF4.md.
 //   codes:  64-element blocks over the flattened row-major tensor; absmax = max|x|; code = #CUDA thresholds t
-//           with x * (1/absmax) > t; two codes per byte, first element in the high nibble; odd count: low nibble 0.
+//           with x * (1/absmax) > t; two codes per byte, first element in the high nibble; odd count: the last low nibble is the
+//           code of a 0.0 element (7; 0 in an all-zero block), as CUDA pads the block with zeros.
 //   double quantization of absmax: offset = mean(absmax); (absmax - offset) quantized blockwise (256) with the
 //           signed 8-bit dynamic map (create_dynamic_map(signed=True)) by the CUDA binary search; dequantized as
 //           absmax = map[q] * absmax2[b / 256] + offset (two fp32 roundings).

@@ -45,8 +45,9 @@ void main() {
     uint word = 0u;
     for (uint j = 0u; j < 8u; ++j) {
       const uint e = e0 + j;
-      if (e >= n) break;  // odd tail: the missing low nibble stays 0
-      const uint c = amax > 0.0 ? nf4_quantize(float(x[e]) * inv) : 0u;
+      // Odd count: CUDA pads the block with 0.0, so the last low nibble is the code of 0 (7; 0 if all-zero).
+      if (e >= n && (j & 1u) == 0u) break;
+      const uint c = amax > 0.0 ? nf4_quantize((e < n ? float(x[e]) : 0.0) * inv) : 0u;
       word |= c << ((j >> 1) * 8u + ((j & 1u) == 0u ? 4u : 0u));
     }
     codes[e0 >> 3] = word;

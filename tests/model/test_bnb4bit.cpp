@@ -9,8 +9,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/nf4_bnb_fixture.h"
+#include "common/sha256.h"
 #include "common/test_data.h"
 #include "host/model/bnb4bit.h"
+#include "host/model/bnb4bit_linear.h"
 #include "host/model/safetensors.h"
 #include "host/util/error.h"
 
@@ -33,12 +36,15 @@ TEST(Bnb4bit, QuantizeWriteLoadRoundTripOnStories260K) {
   const std::string q = "model.layers.0.self_attn.q_proj.weight";
   EXPECT_EQ(f.at(q).dtype, "U8");
   EXPECT_EQ(f.at(q).shape, (Shape{64 * 64 / 2, 1}));
-  EXPECT_EQ(f.at(q + ".absmax").dtype, "U8");
+  EXPECT_EQ(f.at(q + ".absmax").dtype, "U8");  // the source is float32, so is quant_state "dtype" below
   EXPECT_EQ(f.at(q + ".quant_map").shape, (Shape{16}));
   EXPECT_EQ(f.at(q + ".nested_quant_map").shape, (Shape{256}));
+  // The released bitsandbytes table (x86 torch >= 2.0), as in tests/ref/test_nf4_quantize.cpp.
+  EXPECT_EQ(sha256_hex({f.at(q + ".nested_quant_map").data, f.at(q + ".nested_quant_map").nbytes}),
+            "e732639a65f497b4ad684bb166a4467708255edd5207757de8b8f0c7e1fda89c");
   const auto& st = f.at(q + ".quant_state.bitsandbytes__nf4");
   const std::string js(reinterpret_cast<const char*>(st.data), st.nbytes);
-  EXPECT_EQ(js.rfind("{\"quant_type\": \"nf4\", \"blocksize\": 64, \"dtype\": \"float16\", \"shape\": [64, 64], "
+  EXPECT_EQ(js.rfind("{\"quant_type\": \"nf4\", \"blocksize\": 64, \"dtype\": \"float32\", \"shape\": [64, 64], "
                      "\"nested_blocksize\": 256, \"nested_dtype\": \"float32\", \"nested_offset\": ", 0), 0u) << js;
   EXPECT_EQ(f.find("lm_head.weight"), nullptr);  // tied: not written
   std::ifstream cin(tmp / "config.json");
@@ -109,6 +115,102 @@ TEST(Bnb4bit, BrokenQuantStateIsAClearError) {
     FAIL();
   } catch (const FormatError& e) {
     EXPECT_NE(std::string(e.what()).find("model.layers.2.mlp.up_proj.weight"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Bnb4bit, QuantStateDtypeIsTheSourceTensorDtype) {
+  // bitsandbytes records the dtype of the tensor it quantized; a float16 checkpoint gives "float16" whatever
+  // the compute dtype in config.json.
+  POCKETLORA_REQUIRE_DATA(hf, "models/stories260K/derived/hf/model.safetensors");
+  TempDir tmp;
+  auto src = SafetensorsFile::open(hf);
+  std::vector<std::pair<std::string, Tensor>> half;
+  for (auto& t : src.tensors()) half.emplace_back(t.name, src.tensor(t.name).to(DType::F16));
+  write_safetensors(tmp / "model.safetensors", half);
+  std::filesystem::copy_file(hf.parent_path() / "config.json", tmp / "config.json");
+  std::filesystem::create_directories(tmp / "out");
+  write_bnb4bit(tmp / "model.safetensors", tmp / "out" / "model.safetensors", "bfloat16");
+  auto f = SafetensorsFile::open(tmp / "out" / "model.safetensors");
+  const auto& st = f.at("model.layers.1.mlp.down_proj.weight.quant_state.bitsandbytes__nf4");
+  const std::string js(reinterpret_cast<const char*>(st.data), st.nbytes);
+  EXPECT_NE(js.find("\"dtype\": \"float16\""), std::string::npos) << js;
+  std::ifstream cin(tmp / "out" / "config.json");
+  EXPECT_EQ(nlohmann::json::parse(cin)["quantization_config"]["bnb_4bit_compute_dtype"], "bfloat16");
+}
+
+TEST(Bnb4bit, PerLinearStateDictIsTheBitsandbytesFileByteForByte) {
+  // Quantize each reference input, write its state dict through the project's writer, and compare every
+  // tensor (name, dtype, shape, bytes) and the quant_state JSON bytes with the file bitsandbytes saved.
+  POCKETLORA_REQUIRE_DATA(dir, kNf4BnbDir);
+  TempDir tmp;
+  for (const char* name : kNf4BnbCases) {
+    SCOPED_TRACE(name);
+    const Nf4BnbCase c = load_nf4_bnb_case(dir, name);
+    const Nf4Quantized q = quantize_nf4(c.input_values(), c.input.shape(), c.double_quant, name);
+    const auto sd = bnb4bit_linear_state_dict("weight", q, bnb4bit_torch_dtype(c.input.dtype()));
+    std::vector<SafetensorsEntry> entries;
+    for (const auto& t : sd) entries.push_back({t.name, t.dtype, t.shape, t.bytes});
+    const auto path = tmp / (std::string(name) + ".safetensors");
+    write_safetensors(path, entries, {{"format", "pt"}});
+    const auto saved = SafetensorsFile::open(path);
+    EXPECT_EQ(saved.metadata(), c.expected.metadata());
+    ASSERT_EQ(saved.tensors().size(), c.expected.tensors().size());
+    for (const auto& want : c.expected.tensors()) {
+      const auto* got = saved.find(want.name);
+      ASSERT_NE(got, nullptr) << "missing " << want.name;
+      EXPECT_EQ(got->dtype, want.dtype) << want.name;
+      EXPECT_EQ(got->shape, want.shape) << want.name;
+      EXPECT_TRUE(same_bytes({got->data, got->nbytes}, {want.data, want.nbytes})) << want.name;
+    }
+  }
+}
+
+TEST(Bnb4bit, ReadingTheBitsandbytesFileDequantizesExactly) {
+  POCKETLORA_REQUIRE_DATA(dir, kNf4BnbDir);
+  for (const char* name : kNf4BnbCases) {
+    SCOPED_TRACE(name);
+    const Nf4BnbCase c = load_nf4_bnb_case(dir, name);
+    const auto ck = SafetensorsCheckpoint::open(dir / (std::string(name) + ".expected.safetensors"));
+    const Bnb4bitLinear lin = read_bnb4bit_linear(ck, "weight", name);
+    EXPECT_EQ(lin.dtype, "float32");
+    EXPECT_EQ(lin.q.shape, c.input.shape());
+    EXPECT_EQ(lin.q.double_quant, c.double_quant);
+    EXPECT_EQ(lin.tensor_names.size(), c.expected.tensors().size());
+    const Tensor w = dequantize_nf4(lin.q);
+    EXPECT_TRUE(same_bytes({static_cast<const std::uint8_t*>(w.raw()), w.nbytes()},
+                           {static_cast<const std::uint8_t*>(c.dequant.raw()), c.dequant.nbytes()}));
+  }
+}
+
+TEST(Bnb4bit, ReaderAcceptsTheThreeQuantStateDtypesOnly) {
+  POCKETLORA_REQUIRE_DATA(dir, kNf4BnbDir);
+  TempDir tmp;
+  const Nf4BnbCase c = load_nf4_bnb_case(dir, "s0_3x5");
+  for (const std::string dtype : {"float32", "float16", "bfloat16", "int8"}) {
+    std::vector<std::vector<std::uint8_t>> bytes;
+    bytes.reserve(c.expected.tensors().size());  // entries keep spans into it
+    std::vector<SafetensorsEntry> entries;
+    for (const auto& t : c.expected.tensors()) {
+      std::string b(reinterpret_cast<const char*>(t.data), t.nbytes);
+      if (t.name.ends_with(kBnb4bitStateSuffix)) b.replace(b.find("float32"), 7, dtype);  // the first: "dtype"
+      bytes.emplace_back(b.begin(), b.end());
+      entries.push_back({t.name, t.dtype, t.name.ends_with(kBnb4bitStateSuffix)
+                                              ? Shape{static_cast<std::int64_t>(b.size())} : t.shape,
+                         bytes.back()});
+    }
+    const auto path = tmp / (dtype + ".safetensors");
+    write_safetensors(path, entries);
+    const auto ck = SafetensorsCheckpoint::open(path);
+    if (dtype == "int8") {
+      try {
+        read_bnb4bit_linear(ck, "weight", "int8 state");
+        FAIL() << "expected FormatError";
+      } catch (const FormatError& e) {
+        EXPECT_NE(std::string(e.what()).find("dtype 'int8'"), std::string::npos) << e.what();
+      }
+    } else {
+      EXPECT_EQ(read_bnb4bit_linear(ck, "weight", dtype).dtype, dtype);
+    }
   }
 }
 

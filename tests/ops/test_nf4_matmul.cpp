@@ -67,7 +67,7 @@ Nf4Data random_nf4(std::int64_t N, std::int64_t K, bool dq, std::uint64_t seed) 
   const float* u = r.data<float>();
   std::size_t i = 0;
   for (std::int64_t j = 0; j < (n + 1) / 2; ++j) d.codes.push_back(static_cast<std::uint8_t>(u[i++] * 255.99f));
-  if (n % 2) d.codes.back() &= 0xf0;  // bitsandbytes pads the last low nibble with 0
+  if (n % 2) d.codes.back() = static_cast<std::uint8_t>((d.codes.back() & 0xf0) | 7);  // pad: code of 0.0
   for (std::int64_t b = 0; b < blocks; ++b) d.absmax.push_back(0.01f + u[i++]);
   for (std::int64_t b = 0; b < blocks; ++b) d.absmax_q.push_back(static_cast<std::uint8_t>(u[i++] * 255.99f));
   for (std::int64_t b = 0; b < (blocks + 255) / 256; ++b) d.nested.push_back(0.05f + 0.1f * u[i++]);

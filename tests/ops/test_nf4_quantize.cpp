@@ -1,10 +1,16 @@
 // GPU NF4 quantization (first level) vs the CPU reference (host/ref/nf4_quantize.h, itself checked against
 // hand-computed cases in tests/ref/test_nf4_quantize.cpp): codes and absmax must match bit for bit.
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 #include "gpu/gpu_fixture.h"
+#include <nlohmann/json.hpp>
+
+#include "common/nf4_bnb_fixture.h"
+#include "common/test_data.h"
 #include "harness/op_harness.h"
+#include "host/ops/nf4_matmul.h"
 #include "host/ops/nf4_quantize.h"
 #include "host/ref/nf4_quantize.h"
 #include "host/util/error.h"
@@ -80,7 +86,58 @@ TEST_F(Nf4Quantize, HandComputedCases) {
   for (std::size_t i = 128; i < 192; ++i) EXPECT_EQ(code(i), 0u);  // all equal negative -> -1.0
   EXPECT_EQ(got.absmax[3], 1.0f);
   EXPECT_EQ(got.codes.size(), 99u);
-  EXPECT_EQ(got.codes.back() & 0xf, 0);  // odd count: padded low nibble
+  EXPECT_EQ(got.codes.back() & 0xf, 7);  // odd count: CUDA pads with 0.0, whose code is 7
+}
+
+TEST_F(Nf4Quantize, BitsandbytesFixturesByteForByte) {
+  // GPU first level + host double quantization must store the bytes bitsandbytes saves; the GPU dequantize of
+  // the saved state (with the file's own nested_quant_map) must give dequantize_4bit's output bit for bit.
+  POCKETLORA_REQUIRE_DATA(dir, kNf4BnbDir);
+  for (const char* name : kNf4BnbCases) {
+    SCOPED_TRACE(name);
+    const Nf4BnbCase c = load_nf4_bnb_case(dir, name);
+    const auto got = ops::quantize_nf4_blocking(dev(), arena(), up(c.input), name);
+    EXPECT_TRUE(same_bytes(got.codes, c.expected_bytes(""))) << "weight";
+    ops::Nf4Parts parts;
+    parts.shape = c.input.shape();
+    parts.codes = c.expected_bytes("");
+    std::vector<float> absmax, nested, code_map;
+    std::vector<std::uint8_t> absmax_q;
+    auto floats = [&](const std::string& suffix) {
+      const auto b = c.expected_bytes(suffix);
+      std::vector<float> v(b.size() / sizeof(float));
+      std::memcpy(v.data(), b.data(), b.size());
+      return v;
+    };
+    if (c.double_quant) {
+      const Nf4DoubleQuant dq = double_quantize_absmax(got.absmax);
+      EXPECT_TRUE(same_bytes(dq.absmax_q, c.expected_bytes(".absmax"))) << "absmax codes";
+      EXPECT_TRUE(same_bytes(as_bytes_of(dq.nested_absmax), c.expected_bytes(".nested_absmax")));
+      const auto b = c.expected_bytes(".absmax");
+      absmax_q.assign(b.begin(), b.end());
+      nested = floats(".nested_absmax");
+      code_map = floats(".nested_quant_map");
+      parts.absmax_q = absmax_q;
+      parts.nested = nested;
+      parts.code_map = code_map;
+      const auto js = c.expected_bytes(".quant_state.bitsandbytes__nf4");
+      parts.offset = nlohmann::json::parse(js.begin(), js.end())["nested_offset"].get<float>();
+      EXPECT_EQ(dq.offset, parts.offset) << "nested_offset";
+    } else {
+      EXPECT_TRUE(same_bytes(as_bytes_of(got.absmax), c.expected_bytes(".absmax"))) << "f32 absmax";
+      absmax = floats(".absmax");
+      parts.absmax = absmax;
+    }
+    const auto w = ops::upload_nf4(dev(), arena(), parts, name);
+    const auto out = ops::allocate(arena(), c.input.shape(), DType::F32, "dequant");
+    vk::Sequence seq(dev());
+    ops::nf4_dequantize(seq, w, out);
+    seq.submit();
+    const Tensor d = down(out);
+    EXPECT_TRUE(same_bytes({static_cast<const std::uint8_t*>(d.raw()), d.nbytes()},
+                           {static_cast<const std::uint8_t*>(c.dequant.raw()), c.dequant.nbytes()}))
+        << "GPU dequant";
+  }
 }
 
 TEST_F(Nf4Quantize, F16InputMatchesF32OfSameValues) {

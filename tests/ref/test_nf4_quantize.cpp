@@ -2,10 +2,15 @@
 // search, error bounds, NaN/Inf rejection.
 #include <gtest/gtest.h>
 
+#include <bit>
 #include <cmath>
 #include <limits>
 
+#include "common/nf4_bnb_fixture.h"
+#include "common/sha256.h"
+#include "common/test_data.h"
 #include "harness/op_harness.h"
+#include "host/model/bnb4bit_linear.h"
 #include "host/ref/nf4_quantize.h"
 #include "host/util/error.h"
 #include "shaders/common/nf4_codebook.h"
@@ -24,10 +29,65 @@ TEST(Nf4Codebook, ThresholdsAreTheCodebookMidpoints) {
     EXPECT_NEAR(kNf4Thresholds[t], 0.5 * (kNf4Codebook[t] + kNf4Codebook[t + 1]), 1e-7) << t;
 }
 
+TEST(Nf4Codebook, ExactFloatBitsOfCodebookAndCudaThresholds) {
+  // bitsandbytes' NF4 table (functional.py get_4bit_type("nf4"), as saved in every checkpoint's quant_map) and
+  // the fp32 literals of the dQuantizeNF4 decision tree (csrc/kernels.cu), bit for bit: a one-ulp change in
+  // either moves codes of values near a threshold.
+  constexpr std::uint32_t codebook[16] = {0xBF800000, 0xBF3239B1, 0xBF066B30, 0xBECA32A0, 0xBE91A24D, 0xBE3D353F,
+                                          0xBDBA7871, 0x00000000, 0x3DA2FAFF, 0x3E24CAE3, 0x3E7C04DD, 0x3EAD033A,
+                                          0x3EE1A4B8, 0x3F1007AB, 0x3F3913B3, 0x3F800000};
+  constexpr std::uint32_t thresholds[15] = {0xBF591CD8, 0xBF1C5270, 0xBEEB8480, 0xBEADEA76, 0xBE703CEC,
+                                            0xBE0D38BC, 0xBD3A7871, 0x3D22FAFF, 0x3DF64862, 0x3E5067E0,
+                                            0x3E9582D4, 0x3EC753F9, 0x3F006D04, 0x3F248DAF, 0x3F5C89DA};
+  for (int i = 0; i < 16; ++i) EXPECT_EQ(std::bit_cast<std::uint32_t>(kNf4Codebook[i]), codebook[i]) << "code " << i;
+  for (int i = 0; i < 15; ++i)
+    EXPECT_EQ(std::bit_cast<std::uint32_t>(kNf4Thresholds[i]), thresholds[i]) << "threshold " << i;
+}
+
+TEST(Nf4QuantizeRef, DynamicMapIsTheReleasedBitsandbytesTable) {
+  // SHA-256 of the nested_quant_map that released bitsandbytes (torch >= 2.0, x86) saves, float32 LE bytes
+  // (published with ../shared/data/nf4-bnb). Computing linspace without fused multiply-adds misses 42 entries.
+  const auto& m = bnb_dynamic_map_signed();
+  EXPECT_EQ(sha256_hex({reinterpret_cast<const std::uint8_t*>(m.data()), sizeof(float) * m.size()}),
+            "e732639a65f497b4ad684bb166a4467708255edd5207757de8b8f0c7e1fda89c");
+}
+
+TEST(Nf4QuantizeRef, BitsandbytesFixturesByteForByte) {
+  // Quantize each reference input on the CPU; every saved tensor and the quant_state JSON must be the bytes
+  // bitsandbytes saves, and dequantizing must give dequantize_4bit's output bit for bit.
+  POCKETLORA_REQUIRE_DATA(dir, kNf4BnbDir);
+  for (const char* name : kNf4BnbCases) {
+    SCOPED_TRACE(name);
+    const Nf4BnbCase c = load_nf4_bnb_case(dir, name);
+    const Nf4Quantized q = quantize_nf4(c.input_values(), c.input.shape(), c.double_quant, name);
+    EXPECT_TRUE(same_bytes(q.codes, c.expected_bytes(""))) << "weight";
+    EXPECT_TRUE(same_bytes({reinterpret_cast<const std::uint8_t*>(kNf4Codebook), sizeof kNf4Codebook},
+                           c.expected_bytes(".quant_map")));
+    if (c.double_quant) {
+      EXPECT_TRUE(same_bytes(q.dq.absmax_q, c.expected_bytes(".absmax"))) << "absmax codes";
+      EXPECT_TRUE(same_bytes(as_bytes_of(q.dq.nested_absmax), c.expected_bytes(".nested_absmax")));
+      const auto& m = bnb_dynamic_map_signed();
+      EXPECT_TRUE(same_bytes({reinterpret_cast<const std::uint8_t*>(m.data()), sizeof(float) * m.size()},
+                             c.expected_bytes(".nested_quant_map")));
+    } else {
+      EXPECT_EQ(c.expected.find("weight.nested_absmax"), nullptr);
+      EXPECT_TRUE(same_bytes(as_bytes_of(q.absmax), c.expected_bytes(".absmax"))) << "f32 absmax";
+    }
+    const std::string js = bnb4bit_quant_state_json(q, "float32");
+    EXPECT_TRUE(same_bytes({reinterpret_cast<const std::uint8_t*>(js.data()), js.size()},
+                           c.expected_bytes(".quant_state.bitsandbytes__nf4")))
+        << js;
+    const Tensor w = dequantize_nf4(q);
+    EXPECT_TRUE(same_bytes({static_cast<const std::uint8_t*>(w.raw()), w.nbytes()},
+                           {static_cast<const std::uint8_t*>(c.dequant.raw()), c.dequant.nbytes()}))
+        << "dequant";
+  }
+}
+
 TEST(Nf4QuantizeRef, HandComputedCodesTiesZerosAndPadding) {
   // Block 0: absmax 1 (x/absmax == x): values exactly at each threshold stay below (strict >), one ulp above
   // moves up. Block 1: all zeros -> code 0, absmax 0 (CUDA: 0 * inf = NaN, no threshold exceeded).
-  // Block 2: all equal -> every x/absmax == 1 or -1. Last block: 5 elements, odd count -> padded low nibble.
+  // Block 2: all equal -> every x/absmax == 1 or -1. Last block: 5 elements, odd count -> low nibble of 0.0.
   std::vector<float> x(64 * 3 + 5, 0.0f);
   x[0] = 1.0f;
   for (int t = 0; t < 15; ++t) {
@@ -51,7 +111,7 @@ TEST(Nf4QuantizeRef, HandComputedCodesTiesZerosAndPadding) {
   EXPECT_EQ(code_at(q, 194), 7);   // 0
   EXPECT_EQ(code_at(q, 196), 15);  // +1
   ASSERT_EQ(q.codes.size(), 99u);
-  EXPECT_EQ(q.codes.back() & 0xf, 0);
+  EXPECT_EQ(q.codes.back() & 0xf, 7);  // odd count: CUDA pads with 0.0, whose code is 7
   // Dequantization of a zero block is exactly zero (code 0 = -1.0, times absmax 0).
   Tensor w = dequantize_nf4(q);
   EXPECT_EQ(std::fabs(w.data<float>()[100]), 0.0f);
