@@ -9,7 +9,9 @@
 #include "host/model/llama_weights.h"
 #include "host/model/safetensors.h"
 #include "host/util/atomic_file.h"
+#include "host/util/checked_size.h"
 #include "host/util/error.h"
+#include "host/util/json_field.h"
 #include "shaders/common/nf4_codebook.h"
 
 namespace pocketlora {
@@ -52,7 +54,9 @@ Bnb4bitModel load_bnb4bit(const std::filesystem::path& path) {
     std::ifstream in(cfg_path);
     auto j = nlohmann::json::parse(in, nullptr, false);
     if (j.is_object() && j.contains("quantization_config"))
-      m.compute_dtype = j["quantization_config"].value("bnb_4bit_compute_dtype", m.compute_dtype);
+      m.compute_dtype = json_field::opt_string(j["quantization_config"], "bnb_4bit_compute_dtype",
+                                               "HF config '" + cfg_path.string() + "', quantization_config")
+                            .value_or(m.compute_dtype);
   }
   std::map<std::string, bool> consumed;
   for (auto* t : ck.tensors()) {
@@ -65,17 +69,20 @@ Bnb4bitModel load_bnb4bit(const std::filesystem::path& path) {
     } catch (const nlohmann::json::exception& e) {
       throw FormatError(who + ": quant_state is not valid JSON: " + e.what());
     }
-    if (st.value("quant_type", "") != "nf4")
-      throw FormatError(who + ": quant_type '" + st.value("quant_type", "") + "' is not supported (only nf4)");
-    if (st.value("blocksize", 0) != 64)
-      throw FormatError(who + ": blocksize " + std::to_string(st.value("blocksize", 0)) + " is not supported (only 64)");
+    const std::string qs = who + ", quant_state";
+    const std::string quant_type = json_field::string(st, "quant_type", qs);
+    if (quant_type != "nf4") throw FormatError(who + ": quant_type '" + quant_type + "' is not supported (only nf4)");
+    const std::int64_t blocksize = json_field::integer(st, "blocksize", qs);
+    if (blocksize != 64)
+      throw FormatError(who + ": blocksize " + std::to_string(blocksize) + " is not supported (only 64)");
     if (!st.contains("shape") || !st["shape"].is_array() || st["shape"].size() != 2)
       throw FormatError(who + ": quant_state shape must be [out, in]");
     Nf4Quantized q;
-    q.shape = {st["shape"][0].get<std::int64_t>(), st["shape"][1].get<std::int64_t>()};
-    const std::int64_t n = shape_numel(q.shape), blocks = (n + 63) / 64;
+    q.shape = {json_field::int_at(st["shape"], 0, "shape", qs), json_field::int_at(st["shape"], 1, "shape", qs)};
+    // The shape is checked against the stored code bytes before anything is sized from it.
+    const std::int64_t n = checked_numel(q.shape, qs + " shape " + shape_str(q.shape)), blocks = n / 64 + (n % 64 != 0);
     q.codes = copy_as<std::uint8_t>(ck.at(w), "U8", origin);
-    if (static_cast<std::int64_t>(q.codes.size()) != (n + 1) / 2)
+    if (static_cast<std::int64_t>(q.codes.size()) != n / 2 + n % 2)
       throw FormatError(who + ": " + std::to_string(q.codes.size()) + " code bytes for shape " + shape_str(q.shape));
     const auto qmap = copy_as<float>(ck.at(w + ".quant_map"), "F32", origin);
     for (int i = 0; i < 16; ++i)
@@ -83,11 +90,11 @@ Bnb4bitModel load_bnb4bit(const std::filesystem::path& path) {
         throw FormatError(who + ": quant_map is not the NF4 codebook");
     q.double_quant = st.contains("nested_offset");
     if (q.double_quant) {
-      if (st.value("nested_blocksize", 0) != 256)
+      if (json_field::integer(st, "nested_blocksize", qs) != 256)
         throw FormatError(who + ": nested_blocksize must be 256");
       q.dq.absmax_q = copy_as<std::uint8_t>(ck.at(w + ".absmax"), "U8", origin);
       q.dq.nested_absmax = copy_as<float>(ck.at(w + ".nested_absmax"), "F32", origin);
-      q.dq.offset = st["nested_offset"].get<float>();
+      q.dq.offset = static_cast<float>(json_field::number(st, "nested_offset", qs));
       const auto nmap = copy_as<float>(ck.at(w + ".nested_quant_map"), "F32", origin);
       if (nmap.size() != 256 || std::memcmp(nmap.data(), bnb_dynamic_map_signed().data(), 1024) != 0)
         throw FormatError(who + ": nested_quant_map differs from bitsandbytes' signed dynamic map; this reader "
@@ -95,6 +102,9 @@ Bnb4bitModel load_bnb4bit(const std::filesystem::path& path) {
       if (static_cast<std::int64_t>(q.dq.absmax_q.size()) != blocks)
         throw FormatError(who + ": absmax has " + std::to_string(q.dq.absmax_q.size()) + " entries, expected " +
                           std::to_string(blocks));
+      if (static_cast<std::int64_t>(q.dq.nested_absmax.size()) != blocks / 256 + (blocks % 256 != 0))
+        throw FormatError(who + ": nested_absmax has " + std::to_string(q.dq.nested_absmax.size()) +
+                          " entries, expected " + std::to_string(blocks / 256 + (blocks % 256 != 0)));
       q.absmax = dequantize_absmax(q.dq, static_cast<std::size_t>(blocks));
       consumed[w + ".nested_absmax"] = consumed[w + ".nested_quant_map"] = true;
     } else {
@@ -150,7 +160,12 @@ std::size_t write_bnb4bit(const std::filesystem::path& model_in, const std::file
     for (auto& [suffix, t] : linears) {
       const std::string name = h + suffix + ".weight";
       Tensor f = t.to(DType::F32);
-      Nf4Quantized q = quantize_nf4({f.data<float>(), static_cast<std::size_t>(f.numel())}, f.shape(), true, name);
+      Nf4Quantized q;
+      try {
+        q = quantize_nf4({f.data<float>(), static_cast<std::size_t>(f.numel())}, f.shape(), true, name);
+      } catch (const NumericError& e) {  // NaN/Inf weights: name the checkpoint they came from
+        throw NumericError("checkpoint '" + model_in.string() + "': " + e.what());
+      }
       const auto n = static_cast<std::int64_t>(q.codes.size());
       add(name, "U8", {n, 1}, q.codes.data(), q.codes.size());
       add(name + ".absmax", "U8", {static_cast<std::int64_t>(q.dq.absmax_q.size())}, q.dq.absmax_q.data(),
