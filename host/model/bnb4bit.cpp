@@ -11,6 +11,7 @@
 #include "host/model/safetensors.h"
 #include "host/util/atomic_file.h"
 #include "host/util/error.h"
+#include "host/util/json_field.h"
 
 namespace pocketlora {
 
@@ -42,7 +43,9 @@ Bnb4bitModel load_bnb4bit(const std::filesystem::path& path) {
     std::ifstream in(cfg_path);
     auto j = nlohmann::json::parse(in, nullptr, false);
     if (j.is_object() && j.contains("quantization_config"))
-      m.compute_dtype = j["quantization_config"].value("bnb_4bit_compute_dtype", m.compute_dtype);
+      m.compute_dtype = json_field::opt_string(j["quantization_config"], "bnb_4bit_compute_dtype",
+                                               "HF config '" + cfg_path.string() + "', quantization_config")
+                            .value_or(m.compute_dtype);
   }
   std::map<std::string, bool> consumed;
   for (auto* t : ck.tensors()) {
@@ -101,7 +104,12 @@ std::size_t write_bnb4bit(const std::filesystem::path& model_in, const std::file
       const auto stored = w.stored_dtype.find(p + source);
       const char* torch_dtype = bnb4bit_torch_dtype(stored == w.stored_dtype.end() ? DType::F32 : stored->second);
       Tensor f = t.to(DType::F32);
-      Nf4Quantized q = quantize_nf4({f.data<float>(), static_cast<std::size_t>(f.numel())}, f.shape(), true, name);
+      Nf4Quantized q;
+      try {
+        q = quantize_nf4({f.data<float>(), static_cast<std::size_t>(f.numel())}, f.shape(), true, name);
+      } catch (const NumericError& e) {  // NaN/Inf weights: name the checkpoint they came from
+        throw NumericError("checkpoint '" + model_in.string() + "': " + e.what());
+      }
       for (auto& st : bnb4bit_linear_state_dict(name, q, torch_dtype)) add(std::move(st));
       ++count;
     }

@@ -4,7 +4,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "host/util/checked_size.h"
 #include "host/util/error.h"
+#include "host/util/json_field.h"
 #include "host/util/python_float_repr.h"
 #include "shaders/common/nf4_codebook.h"
 
@@ -82,19 +84,23 @@ Bnb4bitLinear read_bnb4bit_linear(const SafetensorsCheckpoint& ck, const std::st
     throw FormatError(who + ": quant_state is not valid JSON: " + e.what());
   }
   if (!st.is_object()) throw FormatError(who + ": quant_state is not a JSON object");
-  if (st.value("quant_type", "") != "nf4")
-    throw FormatError(who + ": quant_type '" + st.value("quant_type", "") + "' is not supported (only nf4)");
-  if (st.value("blocksize", 0) != kNf4BlockSize)
-    throw FormatError(who + ": blocksize " + std::to_string(st.value("blocksize", 0)) + " is not supported (only 64)");
+  const std::string qs = who + ", quant_state";
+  const std::string quant_type = json_field::string(st, "quant_type", qs);
+  if (quant_type != "nf4") throw FormatError(who + ": quant_type '" + quant_type + "' is not supported (only nf4)");
+  const std::int64_t blocksize = json_field::integer(st, "blocksize", qs);
+  if (blocksize != kNf4BlockSize)
+    throw FormatError(who + ": blocksize " + std::to_string(blocksize) + " is not supported (only 64)");
   if (!st.contains("shape") || !st["shape"].is_array() || st["shape"].size() != 2)
     throw FormatError(who + ": quant_state shape must be [out, in]");
   Bnb4bitLinear out;
-  out.dtype = st.value("dtype", "");
+  out.dtype = json_field::string(st, "dtype", qs);
   if (out.dtype != "float32" && out.dtype != "float16" && out.dtype != "bfloat16")
     throw FormatError(who + ": quant_state dtype '" + out.dtype + "', expected float32, float16 or bfloat16");
   Nf4Quantized& q = out.q;
-  q.shape = {st["shape"][0].get<std::int64_t>(), st["shape"][1].get<std::int64_t>()};
-  const std::int64_t n = shape_numel(q.shape), blocks = (n + kNf4BlockSize - 1) / kNf4BlockSize;
+  q.shape = {json_field::int_at(st["shape"], 0, "shape", qs), json_field::int_at(st["shape"], 1, "shape", qs)};
+  // The shape is checked against the stored code bytes before anything is sized from it.
+  const std::int64_t n = checked_numel(q.shape, qs + " shape " + shape_str(q.shape));
+  const std::int64_t blocks = (n + kNf4BlockSize - 1) / kNf4BlockSize;
   q.codes = copy_as<std::uint8_t>(ck.at(w), "U8", who);
   if (static_cast<std::int64_t>(q.codes.size()) != (n + 1) / 2)
     throw FormatError(who + ": " + std::to_string(q.codes.size()) + " code bytes for shape " + shape_str(q.shape) +
@@ -106,12 +112,12 @@ Bnb4bitLinear read_bnb4bit_linear(const SafetensorsCheckpoint& ck, const std::st
   q.double_quant = st.contains("nested_offset");
   out.tensor_names = {w, w + ".absmax", w + ".quant_map", state_name};
   if (q.double_quant) {
-    if (st.value("nested_blocksize", 0) != kNf4NestedBlockSize)
-      throw FormatError(who + ": nested_blocksize " + std::to_string(st.value("nested_blocksize", 0)) +
-                        ", expected 256");
+    const std::int64_t nested_blocksize = json_field::integer(st, "nested_blocksize", qs);
+    if (nested_blocksize != kNf4NestedBlockSize)
+      throw FormatError(who + ": nested_blocksize " + std::to_string(nested_blocksize) + ", expected 256");
     q.dq.absmax_q = copy_as<std::uint8_t>(ck.at(w + ".absmax"), "U8", who);
     q.dq.nested_absmax = copy_as<float>(ck.at(w + ".nested_absmax"), "F32", who);
-    q.dq.offset = st["nested_offset"].get<float>();
+    q.dq.offset = static_cast<float>(json_field::number(st, "nested_offset", qs));
     const auto nmap = copy_as<float>(ck.at(w + ".nested_quant_map"), "F32", who);
     if (nmap.size() != 256 || std::memcmp(nmap.data(), bnb_dynamic_map_signed().data(), 1024) != 0)
       throw FormatError(who + ": nested_quant_map differs from bitsandbytes' signed dynamic map; this reader "
@@ -119,6 +125,10 @@ Bnb4bitLinear read_bnb4bit_linear(const SafetensorsCheckpoint& ck, const std::st
     if (static_cast<std::int64_t>(q.dq.absmax_q.size()) != blocks)
       throw FormatError(who + ": absmax has " + std::to_string(q.dq.absmax_q.size()) + " entries, expected " +
                         std::to_string(blocks));
+    const std::int64_t nested_blocks = (blocks + kNf4NestedBlockSize - 1) / kNf4NestedBlockSize;
+    if (static_cast<std::int64_t>(q.dq.nested_absmax.size()) != nested_blocks)
+      throw FormatError(who + ": nested_absmax has " + std::to_string(q.dq.nested_absmax.size()) +
+                        " entries, expected " + std::to_string(nested_blocks));
     q.absmax = dequantize_absmax(q.dq, static_cast<std::size_t>(blocks));
     out.tensor_names.push_back(w + ".nested_absmax");
     out.tensor_names.push_back(w + ".nested_quant_map");

@@ -3,6 +3,7 @@
 #include <cstring>
 #include <limits>
 
+#include "host/util/checked_size.h"
 #include "host/util/error.h"
 #include "host/util/half.h"
 
@@ -80,9 +81,10 @@ class Cursor {
       : path_(path), data_(data), size_(size) {}
   std::size_t pos() const { return pos_; }
   std::size_t remaining() const { return size_ - pos_; }
-  [[noreturn]] void fail(const std::string& what) const {
-    throw FormatError("GGUF file '" + path_.string() + "': " + what + " (at byte " + std::to_string(pos_) + " of " +
-                      std::to_string(size_) + ")");
+  [[noreturn]] void fail(const std::string& what) const { throw FormatError(where(what)); }
+  std::string where(const std::string& what) const {
+    return "GGUF file '" + path_.string() + "': " + what + " (at byte " + std::to_string(pos_) + " of " +
+           std::to_string(size_) + ")";
   }
   void need(std::size_t n, const std::string& what) const {
     if (n > remaining()) fail("truncated while reading " + what + " (needs " + std::to_string(n) + " bytes)");
@@ -228,7 +230,8 @@ GgufFile GgufFile::open(const std::filesystem::path& path) {
     if (t.ne[0] % blk != 0)
       c.fail("tensor '" + t.name + "': row length " + std::to_string(t.ne[0]) + " is not a multiple of the " +
              ggml_type_name(t.type) + " block size " + std::to_string(blk));
-    t.nbytes = static_cast<std::size_t>(numel / static_cast<std::uint64_t>(blk) * static_cast<std::uint64_t>(bytes));
+    t.nbytes = checked_mul(checked_narrow<std::size_t>(numel / static_cast<std::uint64_t>(blk), [&] { return c.where("tensor '" + t.name + "' block count"); }),
+                           static_cast<std::size_t>(bytes), [&] { return c.where("tensor '" + t.name + "' byte size"); });
     t.offset = c.read<std::uint64_t>("offset of tensor '" + t.name + "'");
     if (t.offset % g.alignment_ != 0)
       c.fail("tensor '" + t.name + "' offset " + std::to_string(t.offset) + " is not aligned to " +

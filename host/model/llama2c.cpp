@@ -1,8 +1,10 @@
 #include "host/model/llama2c.h"
 
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 
+#include "host/util/checked_size.h"
 #include "host/util/error.h"
 #include "host/util/mapped_file.h"
 
@@ -17,7 +19,8 @@ struct Reader {
   std::size_t pos;
   std::string origin;
   Tensor take(const std::string& name, Shape shape) {
-    const std::size_t bytes = static_cast<std::size_t>(shape_numel(shape)) * 4;
+    const std::size_t bytes = checked_nbytes(checked_numel(shape, [&] { return origin + ": tensor '" + name + "' " + shape_str(shape); }), 4,
+                                             [&] { return origin + ": tensor '" + name + "' " + shape_str(shape); });
     if (bytes > file.size() - std::min(pos, file.size()))
       throw FormatError(origin + ": truncated while reading tensor '" + name + "' " + shape_str(shape) + " (needs " +
                         std::to_string(bytes) + " bytes at offset " + std::to_string(pos) + ", file has " +
@@ -29,11 +32,12 @@ struct Reader {
   }
   // export.py version 2: int8 values, then one fp32 scale per group of `group` values (w = q * scale).
   Tensor take_q8(const std::string& name, Shape shape, std::int64_t group) {
-    const std::int64_t n = shape_numel(shape);
+    const auto what = [&] { return origin + ": int8 tensor '" + name + "' " + shape_str(shape); };
+    const std::int64_t n = checked_numel(shape, what);
     if (n % group != 0)
       throw FormatError(origin + ": tensor '" + name + "' " + shape_str(shape) + " is not a whole number of " +
                         std::to_string(group) + "-element groups");
-    const std::size_t need = static_cast<std::size_t>(n) + static_cast<std::size_t>(n / group) * 4;
+    const std::size_t need = checked_add(checked_nbytes(n, 1, what), checked_nbytes(n / group, 4, what), what);
     if (need > file.size() - std::min(pos, file.size()))
       throw FormatError(origin + ": truncated while reading int8 tensor '" + name + "' " + shape_str(shape) +
                         " (needs " + std::to_string(need) + " bytes at offset " + std::to_string(pos) + ")");
@@ -89,14 +93,14 @@ LlamaWeights load_llama2c(const std::filesystem::path& path) {
     if (f.size() < 28) throw FormatError(origin + ": shorter than the 28-byte header");
     std::memcpy(h, f.data(), 28);
     shared = h[5] > 0;
-    h[5] = h[5] < 0 ? -h[5] : h[5];
   }
   c.dim = h[0];
   c.hidden_dim = h[1];
   c.n_layers = h[2];
   c.n_heads = h[3];
   c.n_kv_heads = h[4];
-  c.vocab_size = h[5];
+  // v0 marks an untied output by a negative vocab size; widened first so -INT32_MIN cannot overflow.
+  c.vocab_size = data_start == 256 ? std::int64_t{h[5]} : std::abs(std::int64_t{h[5]});
   c.max_seq_len = h[6];
   c.head_dim = c.n_heads > 0 ? c.dim / c.n_heads : 0;
   c.tied_embeddings = shared;

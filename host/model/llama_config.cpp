@@ -7,6 +7,7 @@
 
 #include "host/model/gguf.h"
 #include "host/util/error.h"
+#include "host/util/json_field.h"
 
 namespace pocketlora {
 
@@ -21,6 +22,22 @@ void LlamaConfig::validate(const std::string& origin) const {
   need(n_kv_heads, "kv head count");
   need(head_dim, "head dim");
   need(vocab_size, "vocabulary size");
+  // Upper bounds far above any released Llama (dim 16k, vocab 256k, 126 layers) keep every shape product the
+  // loaders form (vocab * dim, heads * head_dim, ...) well inside int64 whatever a hostile header claims.
+  auto at_most = [&](std::int64_t v, std::int64_t max, const char* what) {
+    if (v > max)
+      throw FormatError(origin + ": " + what + " " + std::to_string(v) + " exceeds the sanity limit " +
+                        std::to_string(max));
+  };
+  at_most(dim, 1 << 20, "hidden size");
+  at_most(hidden_dim, 1 << 22, "intermediate size");
+  at_most(n_layers, 1 << 16, "layer count");
+  at_most(n_heads, 1 << 16, "head count");
+  at_most(n_kv_heads, 1 << 16, "kv head count");
+  at_most(head_dim, 1 << 16, "head dim");
+  at_most(vocab_size, 1 << 24, "vocabulary size");
+  at_most(max_seq_len, std::int64_t{1} << 31, "context length");
+  if (max_seq_len < 0) throw FormatError(origin + ": context length " + std::to_string(max_seq_len) + " is negative");
   if (n_heads % n_kv_heads != 0)
     throw FormatError(origin + ": " + std::to_string(n_heads) + " heads are not a multiple of " +
                       std::to_string(n_kv_heads) + " kv heads");
@@ -65,13 +82,10 @@ LlamaConfig llama_config_from_hf(const std::filesystem::path& path) {
     throw FormatError("'" + path.string() + "' is not valid JSON: " + e.what());
   }
   const std::string origin = "HF config '" + path.string() + "'";
+  if (!j.is_object()) throw FormatError(origin + ": top level is " + j.type_name() + ", expected an object");
   auto get_int = [&](const char* key, std::optional<std::int64_t> dflt = std::nullopt) -> std::int64_t {
-    if (!j.contains(key) || j[key].is_null()) {
-      if (dflt) return *dflt;
-      throw FormatError(origin + ": missing field '" + key + "'");
-    }
-    if (!j[key].is_number_integer()) throw FormatError(origin + ": field '" + std::string(key) + "' is not an integer");
-    return j[key].get<std::int64_t>();
+    if (dflt) return json_field::opt_int(j, key, origin).value_or(*dflt);
+    return json_field::integer(j, key, origin);
   };
   LlamaConfig c;
   c.source = "hf";
@@ -83,22 +97,25 @@ LlamaConfig llama_config_from_hf(const std::filesystem::path& path) {
   c.head_dim = get_int("head_dim", c.n_heads > 0 ? c.dim / c.n_heads : 0);
   c.vocab_size = get_int("vocab_size");
   c.max_seq_len = get_int("max_position_embeddings", 2048);
-  c.rms_eps = j.value("rms_norm_eps", 1e-6);
-  c.rope_theta = j.value("rope_theta", 10000.0);
-  c.tied_embeddings = j.value("tie_word_embeddings", false);
+  c.rms_eps = json_field::opt_number(j, "rms_norm_eps", origin).value_or(1e-6);
+  c.rope_theta = json_field::opt_number(j, "rope_theta", origin).value_or(10000.0);
+  c.tied_embeddings = json_field::opt_bool(j, "tie_word_embeddings", origin).value_or(false);
+  // Some configs list several EOS ids; only a single integer is used.
   if (j.contains("bos_token_id") && j["bos_token_id"].is_number_integer()) c.bos_id = j["bos_token_id"].get<std::int64_t>();
   if (j.contains("eos_token_id") && j["eos_token_id"].is_number_integer()) c.eos_id = j["eos_token_id"].get<std::int64_t>();
   if (j.contains("rope_scaling") && j["rope_scaling"].is_object()) {
     const auto& rs = j["rope_scaling"];
-    const std::string type = rs.value("rope_type", rs.value("type", std::string()));
+    const std::string where = origin + ", rope_scaling";
+    const std::string type =
+        json_field::opt_string(rs, "rope_type", where).value_or(json_field::opt_string(rs, "type", where).value_or(""));
     if (type != "llama3")
       throw FormatError(origin + ": rope_scaling type '" + type + "' is not supported (only 'llama3')");
     Llama3RopeScaling s;
-    s.factor = rs.value("factor", s.factor);
-    s.low_freq_factor = rs.value("low_freq_factor", s.low_freq_factor);
-    s.high_freq_factor = rs.value("high_freq_factor", s.high_freq_factor);
+    s.factor = json_field::opt_number(rs, "factor", where).value_or(s.factor);
+    s.low_freq_factor = json_field::opt_number(rs, "low_freq_factor", where).value_or(s.low_freq_factor);
+    s.high_freq_factor = json_field::opt_number(rs, "high_freq_factor", where).value_or(s.high_freq_factor);
     s.original_max_position_embeddings =
-        rs.value("original_max_position_embeddings", s.original_max_position_embeddings);
+        json_field::opt_number(rs, "original_max_position_embeddings", where).value_or(s.original_max_position_embeddings);
     c.rope_scaling = s;
   }
   c.validate(origin);

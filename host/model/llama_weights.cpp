@@ -146,12 +146,17 @@ LlamaWeights load_llama_weights(const std::filesystem::path& path) {
     in.read(reinterpret_cast<char*>(&magic), 4);
   }
   LlamaWeights w;
-  if (magic == 0x46554747u) w = load_gguf(path);
-  else if (std::filesystem::is_directory(path) || path.extension() == ".safetensors" || path.extension() == ".json")
-    w = load_hf(path);
-  else if (path.extension() == ".bin" || looks_like_llama2c_v1(path)) w = load_llama2c(path);
-  else
-    throw FormatError("'" + path.string() + "': not a GGUF, safetensors or llama2.c checkpoint");
+  try {
+    if (magic == 0x46554747u) w = load_gguf(path);
+    else if (std::filesystem::is_directory(path) || path.extension() == ".safetensors" || path.extension() == ".json")
+      w = load_hf(path);
+    else if (path.extension() == ".bin" || looks_like_llama2c_v1(path)) w = load_llama2c(path);
+    else
+      throw FormatError("'" + path.string() + "': not a GGUF, safetensors or llama2.c checkpoint");
+  } catch (const ShapeError& e) {
+    // Shape checks inside conversions (q/k permutation, views) do not know the file; the file is what is wrong.
+    throw FormatError("checkpoint '" + path.string() + "': " + e.what());
+  }
   check_shapes(w, "checkpoint '" + path.string() + "'");
   return w;
 }

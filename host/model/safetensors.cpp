@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "host/util/atomic_file.h"
+#include "host/util/checked_size.h"
 #include "host/util/error.h"
 
 namespace pocketlora {
@@ -104,15 +105,14 @@ SafetensorsFile SafetensorsFile::open(const std::filesystem::path& path) {
     if (esize == 0) fail(path, "tensor '" + name + "': unknown dtype '" + info.dtype + "'");
     const auto& shp = v["shape"];
     if (!shp.is_array() || shp.size() > 8) fail(path, "tensor '" + name + "': shape must be an array of <= 8 dims");
-    std::uint64_t numel = 1;
+    const std::string what = "safetensors file '" + path.string() + "': tensor '" + name + "'";
     for (auto& d : shp) {
       if (!d.is_number_unsigned() && !(d.is_number_integer() && d.get<std::int64_t>() >= 0))
-        fail(path, "tensor '" + name + "': shape entries must be non-negative integers");
-      const auto dim = d.get<std::uint64_t>();
-      if (dim != 0 && numel > (std::uint64_t{1} << 62) / dim) fail(path, "tensor '" + name + "': shape overflows");
-      numel *= dim;
-      info.shape.push_back(static_cast<std::int64_t>(dim));
+        fail(path, "tensor '" + name + "': shape entries must be non-negative integers, found " + d.dump());
+      info.shape.push_back(checked_narrow<std::int64_t>(d.get<std::uint64_t>(), what + " shape"));
     }
+    const std::size_t expected_bytes = checked_nbytes(checked_numel(info.shape, what + " shape " + shape_str(info.shape)),
+                                                      esize, what + " shape " + shape_str(info.shape) + " of " + info.dtype);
     const auto& off = v["data_offsets"];
     if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() || !off[1].is_number_unsigned())
       fail(path, "tensor '" + name + "': data_offsets must be two non-negative integers");
@@ -120,9 +120,9 @@ SafetensorsFile SafetensorsFile::open(const std::filesystem::path& path) {
     if (b > e || e > data_size)
       fail(path, "tensor '" + name + "': data_offsets [" + std::to_string(b) + ", " + std::to_string(e) +
                      ") outside the " + std::to_string(data_size) + "-byte data section");
-    if (e - b != numel * esize)
+    if (e - b != expected_bytes)
       fail(path, "tensor '" + name + "': " + std::to_string(e - b) + " bytes for shape " + shape_str(info.shape) +
-                     " of " + info.dtype + " (expected " + std::to_string(numel * esize) + ")");
+                     " of " + info.dtype + " (expected " + std::to_string(expected_bytes) + ")");
     info.data = data + b;
     info.nbytes = static_cast<std::size_t>(e - b);
     spans.push_back({b, e, f.infos_.size()});

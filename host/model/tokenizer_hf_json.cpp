@@ -9,6 +9,7 @@
 
 #include "host/model/tokenizer_bpe.h"
 #include "host/util/error.h"
+#include "host/util/json_field.h"
 #include "host/util/mapped_file.h"
 
 namespace pocketlora {
@@ -90,10 +91,11 @@ void check_pre_tokenizer(const std::filesystem::path& p, const json& j) {
   if (pre == j.end() || !pre->is_object()) bad(p, "pre_tokenizer", "missing");
   const json* split = nullptr;
   const json* bytelevel = nullptr;
-  if (pre->value("type", "") == "Sequence") {
+  const std::string where = p.string() + ": pre_tokenizer";
+  if (json_field::opt_string(*pre, "type", where).value_or("") == "Sequence") {
     const json& list = need(p, *pre, "pretokenizers", "pre_tokenizer.pretokenizers", json::value_t::array);
     for (const json& e : list) {
-      const std::string t = e.is_object() ? e.value("type", "") : "";
+      const std::string t = e.is_object() ? json_field::opt_string(e, "type", where + ".pretokenizers[]").value_or("") : "";
       if (t == "Split" && !split) split = &e;
       else if (t == "ByteLevel" && !bytelevel) bytelevel = &e;
       else bad(p, "pre_tokenizer.pretokenizers", fmt::format("unsupported entry '{}'", t));
@@ -105,10 +107,13 @@ void check_pre_tokenizer(const std::filesystem::path& p, const json& j) {
   if (auto it = split->find("pattern"); it != split->end() && it->is_object() && it->contains("Regex")) pattern = &(*it)["Regex"];
   if (!pattern || !pattern->is_string() || pattern->get<std::string>() != kLlama3Pattern)
     bad(p, "pre_tokenizer.pretokenizers[Split].pattern.Regex", "not the Llama 3 pattern (the only one implemented)");
-  if (split->value("behavior", "") != "Isolated" || split->value("invert", false))
+  const std::string in_split = where + ".pretokenizers[Split]";
+  if (json_field::opt_string(*split, "behavior", in_split).value_or("") != "Isolated" ||
+      json_field::opt_bool(*split, "invert", in_split).value_or(false))
     bad(p, "pre_tokenizer.pretokenizers[Split].behavior", "only Isolated, not inverted, is supported");
-  if (bytelevel->value("add_prefix_space", false)) bad(p, "pre_tokenizer.pretokenizers[ByteLevel].add_prefix_space", "true is not supported");
-  if (bytelevel->value("use_regex", false)) bad(p, "pre_tokenizer.pretokenizers[ByteLevel].use_regex", "true (GPT-2 regex) is not supported");
+  const std::string in_bytelevel = where + ".pretokenizers[ByteLevel]";
+  if (json_field::opt_bool(*bytelevel, "add_prefix_space", in_bytelevel).value_or(false)) bad(p, "pre_tokenizer.pretokenizers[ByteLevel].add_prefix_space", "true is not supported");
+  if (json_field::opt_bool(*bytelevel, "use_regex", in_bytelevel).value_or(false)) bad(p, "pre_tokenizer.pretokenizers[ByteLevel].use_regex", "true (GPT-2 regex) is not supported");
 }
 
 }  // namespace
@@ -122,7 +127,7 @@ ByteBpeVocab read_hf_tokenizer_json(const std::filesystem::path& path) {
   if (auto it = j.find("normalizer"); it != j.end() && !it->is_null()) bad(path, "normalizer", "must be null (normalizers are not supported)");
   check_pre_tokenizer(path, j);
   const json& model = need(path, j, "model", "model", json::value_t::object);
-  if (model.value("type", "") != "BPE") bad(path, "model.type", "only BPE is supported");
+  if (json_field::opt_string(model, "type", path.string() + ": model").value_or("") != "BPE") bad(path, "model.type", "only BPE is supported");
   if (auto it = model.find("byte_fallback"); it != model.end() && it->is_boolean() && it->get<bool>())
     bad(path, "model.byte_fallback", "true is not supported for byte-level BPE");
   for (const char* k : {"continuing_subword_prefix", "end_of_word_suffix"})
@@ -167,7 +172,7 @@ ByteBpeVocab read_hf_tokenizer_json(const std::filesystem::path& path) {
     seen[i] = true;
     v.pieces[i] = std::move(s);
     v.added[i] = true;
-    v.special[i] = a.value("special", false);
+    v.special[i] = json_field::opt_bool(a, "special", path.string() + ": " + field).value_or(false);
   }
   for (std::size_t i = 0; i < v.pieces.size(); ++i)
     if (!seen[i]) bad(path, "model.vocab", fmt::format("no token has id {} (ids must be dense)", i));

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "host/ref/parallel.h"
+#include "host/util/checked_size.h"
 #include "host/util/error.h"
 #include "host/util/half.h"
 
@@ -46,15 +47,16 @@ std::string shape_str(const Shape& s) {
 }
 
 std::int64_t shape_numel(const Shape& s) {
-  std::int64_t n = 1;
-  for (auto d : s) {
-    if (d < 0) throw ShapeError("negative dimension in shape " + shape_str(s));
-    n *= d;
-  }
-  return n;
+  return checked_numel<ShapeError>(s, [&] { return "shape " + shape_str(s); });
+}
+
+std::size_t shape_nbytes(const Shape& s, DType t) {
+  return checked_nbytes<ShapeError>(shape_numel(s), dtype_size(t),
+                                    [&] { return std::string("tensor ") + shape_str(s) + " of " + dtype_name(t); });
 }
 
 namespace {
+// Callers have validated the shape with shape_nbytes/shape_numel, so the running product cannot overflow.
 Shape contiguous_strides(const Shape& shape) {
   Shape st(shape.size());
   std::int64_t acc = 1;
@@ -68,7 +70,7 @@ Shape contiguous_strides(const Shape& shape) {
 
 Tensor Tensor::zeros(Shape shape, DType dtype) {
   Tensor t;
-  const std::size_t bytes = static_cast<std::size_t>(shape_numel(shape)) * dtype_size(dtype);
+  const std::size_t bytes = shape_nbytes(shape, dtype);
   // 64-byte alignment keeps Eigen's vectorised paths and GPU staging copies happy.
   auto* p = static_cast<std::byte*>(::operator new[](bytes ? bytes : 1, std::align_val_t{64}));
   std::memset(p, 0, bytes);
@@ -83,6 +85,7 @@ Tensor Tensor::zeros(Shape shape, DType dtype) {
 }
 
 Tensor Tensor::view(void* data, Shape shape, DType dtype, std::shared_ptr<const void> keep_alive) {
+  shape_nbytes(shape, dtype);  // a view's shape must describe a byte range that exists
   Tensor t;
   t.storage_ = std::move(keep_alive);
   t.data_ = static_cast<std::byte*>(data);

@@ -19,7 +19,10 @@ const char* dtype_name(DType t);
 
 using Shape = std::vector<std::int64_t>;
 std::string shape_str(const Shape& s);  // "[2, 3]"
+// Element count; a negative dimension or a product past int64 is a ShapeError naming the shape.
 std::int64_t shape_numel(const Shape& s);
+// Bytes of a contiguous tensor of that shape and dtype; overflow of size_t is a ShapeError.
+std::size_t shape_nbytes(const Shape& s, DType t);
 
 using RowMatrixF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 using RowMatrixD = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
@@ -39,7 +42,7 @@ class Tensor {
   std::int64_t dim(int i) const { return shape_.at(static_cast<std::size_t>(i < 0 ? i + rank() : i)); }
   int rank() const { return static_cast<int>(shape_.size()); }
   std::int64_t numel() const { return shape_numel(shape_); }
-  std::size_t nbytes() const { return static_cast<std::size_t>(numel()) * dtype_size(dtype_); }
+  std::size_t nbytes() const { return shape_nbytes(shape_, dtype_); }
   bool is_contiguous() const;
   bool defined() const { return data_ != nullptr || numel() == 0; }
 

@@ -4,7 +4,6 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
-#include <fstream>
 #include <functional>
 
 #include "common/test_data.h"
@@ -12,34 +11,12 @@
 #include "host/model/llama2c.h"
 #include "host/model/llama_weights.h"
 #include "host/model/safetensors.h"
-#include "host/util/error.h"
+#include "model/file_corpus.h"
 
 using namespace pocketlora;
 using namespace pocketlora::test;
 
 namespace {
-
-std::vector<char> read_all(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), {}};
-}
-
-struct Corpus {
-  TempDir& tmp;
-  int cases = 0, rejected = 0;
-  // Writes `bytes` under `name`, runs `load`; a thrown error must be a library error that names the file.
-  void run(const std::string& name, const std::vector<char>& bytes, const std::function<void(const std::filesystem::path&)>& load) {
-    const auto p = tmp / name;
-    std::ofstream(p, std::ios::binary | std::ios::trunc).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    ++cases;
-    try {
-      load(p);
-    } catch (const Error& e) {
-      ++rejected;
-      ASSERT_NE(std::string(e.what()).find(p.filename().string()), std::string::npos) << name << ": " << e.what();
-    }
-  }
-};
 
 void sweep(Corpus& c, const std::string& tag, const std::vector<char>& good, std::size_t header_bytes,
            const std::function<void(const std::filesystem::path&)>& load) {
