@@ -150,7 +150,8 @@ ByteBpeVocab read_hf_tokenizer_json(const std::filesystem::path& path) {
   v.pieces.reserve(limit);
   for (const auto& [k, id] : vocab) {
     if (!id.is_number_integer()) bad(path, fmt::format("model.vocab[\"{}\"]", k), "id is not an integer");
-    auto [i, s] = place(id.get<std::int64_t>(), k, [&] { return fmt::format("model.vocab[\"{}\"]", k); });
+    const std::string& key = k;  // clang before 16 cannot capture a structured binding in a lambda
+    auto [i, s] = place(id.get<std::int64_t>(), k, [&] { return fmt::format("model.vocab[\"{}\"]", key); });
     seen.resize(v.pieces.size(), false);
     if (seen[i]) bad(path, fmt::format("model.vocab[\"{}\"]", k), fmt::format("id {} used twice", i));
     seen[i] = true;
