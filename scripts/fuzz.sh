@@ -26,12 +26,16 @@ command -v ccache > /dev/null && LAUNCHER=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 
 cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER="$CLANG" \
       -DCMAKE_C_COMPILER="${CLANG/++/}" -DPOCKETLORA_FUZZ=ON -DPOCKETLORA_WERROR=ON -DPOCKETLORA_TESTS=OFF \
-      -DPOCKETLORA_BENCH=OFF -DPOCKETLORA_SHARED_DATA="$DATA" "${LAUNCHER[@]}" > /dev/null
+      -DPOCKETLORA_BENCH=OFF "${LAUNCHER[@]}" > /dev/null
 cmake --build build-fuzz -j"${JOBS:-2}" --target pocketlora_fuzz_seeds "${RUN[@]/#/fuzz_}"
 
-# Seeds are rebuilt every run (cheap); corpus/ keeps what earlier runs discovered.
-rm -rf build-fuzz/seeds
-ASAN_OPTIONS=detect_leaks=0 build-fuzz/fuzz/pocketlora_fuzz_seeds "$DATA" build-fuzz/seeds
+# Seeds are rebuilt when the seed maker changed (parsing the 9 MB tokenizer.json under ASan takes a while);
+# corpus/ keeps what earlier runs discovered.
+if [ ! -f build-fuzz/seeds/.done ] || [ build-fuzz/fuzz/pocketlora_fuzz_seeds -nt build-fuzz/seeds/.done ]; then
+  rm -rf build-fuzz/seeds
+  ASAN_OPTIONS=detect_leaks=0 build-fuzz/fuzz/pocketlora_fuzz_seeds "$DATA" build-fuzz/seeds
+  touch build-fuzz/seeds/.done
+fi
 
 dict_of() {
   case "$1" in
