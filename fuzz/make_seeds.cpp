@@ -222,15 +222,16 @@ std::string trimmed_sentencepiece(const std::string& in) {
 // tokenizer.json with the first kVocabKeep vocabulary entries, the merges among them, and the added tokens
 // renumbered to follow (the reader wants ids without holes).
 std::string trimmed_tokenizer_json(const fs::path& p) {
-  auto j = nlohmann::ordered_json::parse(read_bytes(p));
-  nlohmann::ordered_json vocab = nlohmann::ordered_json::object();
+  // Not ordered_json: its linear key lookup makes parsing a 128k-entry vocabulary quadratic.
+  auto j = nlohmann::json::parse(read_bytes(p));
+  nlohmann::json vocab = nlohmann::json::object();
   std::set<std::string> kept;
   for (auto& [k, v] : j["model"]["vocab"].items())
     if (v.get<std::int64_t>() < static_cast<std::int64_t>(kVocabKeep)) {
       vocab[k] = v;
       kept.insert(k);
     }
-  nlohmann::ordered_json merges = nlohmann::ordered_json::array();
+  nlohmann::json merges = nlohmann::json::array();
   for (auto& m : j["model"]["merges"]) {
     std::string a, b;
     if (m.is_string()) {
@@ -246,7 +247,7 @@ std::string trimmed_tokenizer_json(const fs::path& p) {
   }
   j["model"]["vocab"] = vocab;
   j["model"]["merges"] = merges;
-  nlohmann::ordered_json added = nlohmann::ordered_json::array();
+  nlohmann::json added = nlohmann::json::array();
   for (std::size_t i = 0; i < 12 && i < j["added_tokens"].size(); ++i) {
     auto t = j["added_tokens"][i];
     t["id"] = kVocabKeep + i;
