@@ -113,7 +113,19 @@ void check_pre_tokenizer(const std::filesystem::path& p, const json& j) {
 
 }  // namespace
 
+// The fields are read with nlohmann's value()/get(), which throw type_error on a field of the wrong type
+// ("type": 1); read_hf_tokenizer_json turns those into FormatError naming the file.
+static ByteBpeVocab read_tokenizer_json_fields(const std::filesystem::path& path);
+
 ByteBpeVocab read_hf_tokenizer_json(const std::filesystem::path& path) {
+  try {
+    return read_tokenizer_json_fields(path);
+  } catch (const json::exception& e) {
+    throw FormatError(fmt::format("{}: unexpected field type: {}", path.string(), e.what()));
+  }
+}
+
+static ByteBpeVocab read_tokenizer_json_fields(const std::filesystem::path& path) {
   BigFields big;
   const json j = parse_tokenizer_json(path, big);
   if (!j.is_object()) bad(path, "(top level)", "not a JSON object");

@@ -1,0 +1,39 @@
+// Inputs that broke the parsers' error contract under the libFuzzer targets (fuzz/, docs/FUZZING.md): each
+// must now end in a typed FormatError that names the file, never another exception type or a crash.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <string>
+#include <typeinfo>
+
+#include "host/model/tokenizer.h"
+#include "host/util/error.h"
+#include "tests/common/test_data.h"
+
+using namespace pocketlora;
+using namespace pocketlora::test;
+
+namespace {
+
+void expect_format_error_naming_file(const TempDir& tmp, const std::string& name, const std::string& bytes) {
+  const auto p = tmp / name;
+  std::ofstream(p, std::ios::binary | std::ios::trunc) << bytes;
+  try {
+    (void)load_tokenizer(p);
+    FAIL() << name << ": loaded, expected a FormatError";
+  } catch (const FormatError& e) {
+    EXPECT_NE(std::string(e.what()).find(name), std::string::npos) << e.what();
+  } catch (const std::exception& e) {
+    FAIL() << name << ": " << typeid(e).name() << " instead of FormatError: " << e.what();
+  }
+}
+
+}  // namespace
+
+// tokenizer.json fields of the wrong type escaped as nlohmann::json::type_error (fuzz_tokenizer_json).
+TEST(FuzzRegressions, TokenizerJsonFieldOfWrongType) {
+  TempDir tmp;
+  expect_format_error_naming_file(tmp, "pre-type-number.json", R"({"pre_tokenizer": {"type": 1}})");
+  expect_format_error_naming_file(tmp, "pretokenizer-entry-type-number.json",
+                                  R"({"pre_tokenizer": {"type": "Sequence", "pretokenizers": [{"type": 1}]}})");
+}
