@@ -65,6 +65,7 @@ Bnb4bitModel load_bnb4bit(const std::filesystem::path& path) {
     } catch (const nlohmann::json::exception& e) {
       throw FormatError(who + ": quant_state is not valid JSON: " + e.what());
     }
+    if (!st.is_object()) throw FormatError(who + ": quant_state is " + st.type_name() + ", expected a JSON object");
     if (st.value("quant_type", "") != "nf4")
       throw FormatError(who + ": quant_type '" + st.value("quant_type", "") + "' is not supported (only nf4)");
     if (st.value("blocksize", 0) != 64)
