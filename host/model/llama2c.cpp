@@ -1,5 +1,6 @@
 #include "host/model/llama2c.h"
 
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 
@@ -89,14 +90,14 @@ LlamaWeights load_llama2c(const std::filesystem::path& path) {
     if (f.size() < 28) throw FormatError(origin + ": shorter than the 28-byte header");
     std::memcpy(h, f.data(), 28);
     shared = h[5] > 0;
-    h[5] = h[5] < 0 ? -h[5] : h[5];
   }
   c.dim = h[0];
   c.hidden_dim = h[1];
   c.n_layers = h[2];
   c.n_heads = h[3];
   c.n_kv_heads = h[4];
-  c.vocab_size = h[5];
+  // v0 marks an untied output by a negative vocab size; widened first so -INT32_MIN cannot overflow.
+  c.vocab_size = data_start == 256 ? std::int64_t{h[5]} : std::abs(std::int64_t{h[5]});
   c.max_seq_len = h[6];
   c.head_dim = c.n_heads > 0 ? c.dim / c.n_heads : 0;
   c.tied_embeddings = shared;

@@ -2,11 +2,14 @@
 // must now end in a typed FormatError that names the file, never another exception type or a crash.
 #include <gtest/gtest.h>
 
+#include <climits>
+#include <cstdint>
 #include <fstream>
 #include <string>
 #include <typeinfo>
 
 #include "host/model/bnb4bit.h"
+#include "host/model/llama2c.h"
 #include "host/model/safetensors.h"
 #include "host/model/tokenizer.h"
 #include "host/util/error.h"
@@ -58,5 +61,19 @@ TEST(FuzzRegressions, Bnb4bitQuantStateNotAnObject) {
     EXPECT_NE(std::string(e.what()).find("up_proj"), std::string::npos) << e.what();
   } catch (const std::exception& e) {
     FAIL() << typeid(e).name() << " instead of FormatError: " << e.what();
+  }
+}
+
+// A llama2.c v0 header with vocab_size INT32_MIN: negating it (the untied-classifier marker) overflowed int32,
+// undefined behaviour UBSan reports in CI's sanitizer build (fuzz_llama2c, minimised to the 28-byte header).
+TEST(FuzzRegressions, Llama2cVocabSizeInt32Min) {
+  TempDir tmp;
+  const std::int32_t header[7] = {8, 16, 1, 2, 1, INT32_MIN, 16};
+  std::ofstream(tmp / "min-vocab.bin", std::ios::binary).write(reinterpret_cast<const char*>(header), sizeof header);
+  try {
+    (void)load_llama2c(tmp / "min-vocab.bin");
+    FAIL() << "loaded, expected a FormatError";
+  } catch (const FormatError& e) {
+    EXPECT_NE(std::string(e.what()).find("min-vocab.bin"), std::string::npos) << e.what();
   }
 }
