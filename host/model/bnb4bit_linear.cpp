@@ -83,7 +83,7 @@ Bnb4bitLinear read_bnb4bit_linear(const SafetensorsCheckpoint& ck, const std::st
   } catch (const nlohmann::json::exception& e) {
     throw FormatError(who + ": quant_state is not valid JSON: " + e.what());
   }
-  if (!st.is_object()) throw FormatError(who + ": quant_state is not a JSON object");
+  if (!st.is_object()) throw FormatError(who + ": quant_state is " + st.type_name() + ", expected a JSON object");
   const std::string qs = who + ", quant_state";
   const std::string quant_type = json_field::string(st, "quant_type", qs);
   if (quant_type != "nf4") throw FormatError(who + ": quant_type '" + quant_type + "' is not supported (only nf4)");

@@ -118,7 +118,19 @@ void check_pre_tokenizer(const std::filesystem::path& p, const json& j) {
 
 }  // namespace
 
+// The fields are read with nlohmann's value()/get(), which throw type_error on a field of the wrong type
+// ("type": 1); read_hf_tokenizer_json turns those into FormatError naming the file.
+static ByteBpeVocab read_tokenizer_json_fields(const std::filesystem::path& path);
+
 ByteBpeVocab read_hf_tokenizer_json(const std::filesystem::path& path) {
+  try {
+    return read_tokenizer_json_fields(path);
+  } catch (const json::exception& e) {
+    throw FormatError(fmt::format("{}: unexpected field type: {}", path.string(), e.what()));
+  }
+}
+
+static ByteBpeVocab read_tokenizer_json_fields(const std::filesystem::path& path) {
   BigFields big;
   const json j = parse_tokenizer_json(path, big);
   if (!j.is_object()) bad(path, "(top level)", "not a JSON object");
@@ -155,7 +167,8 @@ ByteBpeVocab read_hf_tokenizer_json(const std::filesystem::path& path) {
   v.pieces.reserve(limit);
   for (const auto& [k, id] : vocab) {
     if (!id.is_number_integer()) bad(path, fmt::format("model.vocab[\"{}\"]", k), "id is not an integer");
-    auto [i, s] = place(id.get<std::int64_t>(), k, [&] { return fmt::format("model.vocab[\"{}\"]", k); });
+    const std::string& key = k;  // clang before 16 cannot capture a structured binding in a lambda
+    auto [i, s] = place(id.get<std::int64_t>(), k, [&] { return fmt::format("model.vocab[\"{}\"]", key); });
     seen.resize(v.pieces.size(), false);
     if (seen[i]) bad(path, fmt::format("model.vocab[\"{}\"]", k), fmt::format("id {} used twice", i));
     seen[i] = true;
