@@ -17,16 +17,7 @@
 namespace pocketlora::bench {
 namespace {
 
-struct CpuNf4Args {
-  std::string models = "tinyllama-1.1b,llama-3.2-1b";
-  std::string ms = "1,128";
-  std::string layers = "";  // empty: all
-  int reps = 5;
-  bool dx = true;
-  std::string out = "bench-cpu-nf4.json";
-};
-
-int run(const CpuNf4Args& a) {
+int run(const Nf4BenchArgs& a) {
   Table table({"model", "layer", "M", "pass", "backend", "ms", "GFLOPS", "GB/s", "vs f32"});
   nlohmann::json results = nlohmann::json::array();
   const auto wanted = split_csv(a.layers);
@@ -74,13 +65,11 @@ int run(const CpuNf4Args& a) {
 
 BenchRegistration reg("cpu-nf4", "CPU NF4 dequant-GEMM/GEMV (fwd + dX) vs CPU f32 GEMM on 1B-model layer shapes",
                       [](CLI::App& sub) {
-                        auto a = std::make_shared<CpuNf4Args>();
-                        sub.add_option("--models", a->models, "Comma list")->capture_default_str();
-                        sub.add_option("--m", a->ms, "Comma list of token counts M")->capture_default_str();
-                        sub.add_option("--layers", a->layers, "Comma list among q/o,k/v,gate/up,down (default all)");
-                        sub.add_option("--reps", a->reps, "Timed repetitions")->check(CLI::PositiveNumber);
-                        sub.add_flag("!--no-dx", a->dx, "Skip the input-gradient pass");
-                        sub.add_option("--out", a->out, "JSON output path")->capture_default_str();
+                        auto a = std::make_shared<Nf4BenchArgs>();
+                        a->ms = "1,128";
+                        a->reps = 5;
+                        a->out = "bench-cpu-nf4.json";
+                        add_nf4_bench_options(sub, *a);
                         return [a] { return run(*a); };
                       });
 

@@ -20,15 +20,6 @@
 namespace pocketlora::bench {
 namespace {
 
-struct Nf4Args {
-  std::string models = "tinyllama-1.1b,llama-3.2-1b";
-  std::string ms = "1,16,128";
-  std::string layers = "";  // empty: all
-  int reps = 3;
-  bool dx = true;
-  std::string out = "bench-nf4.json";
-};
-
 // Median of GPU timestamps of dispatches 1..n (dispatch 0 is the warm-up), wall clock if no timestamps.
 double gpu_ms(vk::Sequence& seq, int n_dispatch) {
   const auto t0 = std::chrono::steady_clock::now();
@@ -42,7 +33,7 @@ double gpu_ms(vk::Sequence& seq, int n_dispatch) {
   return ms[ms.size() / 2];
 }
 
-int run(const Nf4Args& a) {
+int run(const Nf4BenchArgs& a) {
   vk::Device dev;
   const Roofline roof = measure_roofline(dev);
   fmt::print("device: {} ({}), profile {}; measured peak {:.2f} GFLOPS, {:.2f} GB/s\n", dev.caps().name,
@@ -156,13 +147,11 @@ int run(const Nf4Args& a) {
 
 BenchRegistration reg("nf4", "NF4 dequant-GEMM (fwd + dX; Vulkan and CPU) vs f32 GEMM vs Eigen on 1B-model layer shapes",
                       [](CLI::App& sub) {
-                        auto a = std::make_shared<Nf4Args>();
-                        sub.add_option("--models", a->models, "Comma list")->capture_default_str();
-                        sub.add_option("--m", a->ms, "Comma list of token counts M")->capture_default_str();
-                        sub.add_option("--layers", a->layers, "Comma list among q/o,k/v,gate/up,down (default all)");
-                        sub.add_option("--reps", a->reps, "Timed repetitions")->check(CLI::PositiveNumber);
-                        sub.add_flag("!--no-dx", a->dx, "Skip the input-gradient pass");
-                        sub.add_option("--out", a->out, "JSON output path")->capture_default_str();
+                        auto a = std::make_shared<Nf4BenchArgs>();
+                        a->ms = "1,16,128";
+                        a->reps = 3;
+                        a->out = "bench-nf4.json";
+                        add_nf4_bench_options(sub, *a);
                         return [a] { return run(*a); };
                       });
 

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include <CLI/CLI.hpp>
+
 namespace pocketlora::bench {
 
 struct LayerShape {
@@ -20,6 +22,25 @@ inline std::vector<LayerShape> model_layers(const std::string& model) {
     return {{model, "q/o", 2048, 2048}, {model, "k/v", 512, 2048}, {model, "gate/up", 8192, 2048},
             {model, "down", 2048, 8192}};
   throw std::runtime_error("unknown model '" + model + "' (tinyllama-1.1b, llama-3.2-1b)");
+}
+
+// What the NF4 layer benchmarks (`bench nf4`, `bench cpu-nf4`) take from the command line; each sets its defaults.
+struct Nf4BenchArgs {
+  std::string models = "tinyllama-1.1b,llama-3.2-1b";
+  std::string ms;
+  std::string layers;  // empty: all
+  int reps = 3;
+  bool dx = true;
+  std::string out;
+};
+
+inline void add_nf4_bench_options(CLI::App& sub, Nf4BenchArgs& a) {
+  sub.add_option("--models", a.models, "Comma list")->capture_default_str();
+  sub.add_option("--m", a.ms, "Comma list of token counts M")->capture_default_str();
+  sub.add_option("--layers", a.layers, "Comma list among q/o,k/v,gate/up,down (default all)");
+  sub.add_option("--reps", a.reps, "Timed repetitions")->check(CLI::PositiveNumber);
+  sub.add_flag("!--no-dx", a.dx, "Skip the input-gradient pass");
+  sub.add_option("--out", a.out, "JSON output path")->capture_default_str();
 }
 
 }  // namespace pocketlora::bench

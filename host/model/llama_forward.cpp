@@ -1,6 +1,5 @@
 #include "host/model/llama_forward.h"
 
-#include "host/ref/embedding.h"
 #include "host/util/error.h"
 
 namespace pocketlora {
@@ -57,7 +56,10 @@ Tensor llama_forward_logits(Backend& be, const BackendLlama& m, std::span<const 
   Tensor ids_host = Tensor::zeros({T}, DType::I32), pos_host = Tensor::zeros({T}, DType::I32);
   std::copy(tokens.begin(), tokens.end(), ids_host.data<std::int32_t>());
   std::copy(pos.begin(), pos.end(), pos_host.data<std::int32_t>());
-  check_token_ids("llama_forward_logits", ids_host, c.vocab_size);
+  for (std::size_t i = 0; i < tokens.size(); ++i)
+    if (tokens[i] < 0 || tokens[i] >= c.vocab_size)
+      throw InvalidArgument("llama_forward_logits: token id " + std::to_string(tokens[i]) + " at position " +
+                            std::to_string(i) + " is outside the vocabulary [0, " + std::to_string(c.vocab_size) + ")");
 
   auto step = [&](const Shape& s, const std::string& name) { return be.alloc(s, DType::F32, Lifetime::Step, name); };
   const BTensor ids = be.upload(ids_host, Lifetime::Step, "token ids");

@@ -2,6 +2,7 @@
 #include <cmath>
 #include <limits>
 
+#include "common/optimizer_config.h"
 #include "gpu/gpu_fixture.h"
 #include "harness/op_harness.h"
 #include "host/ops/optimizer.h"
@@ -13,26 +14,11 @@ using namespace pocketlora::test;
 
 namespace {
 
-OptimizerConfig config(OptimizerKind k) {
-  OptimizerConfig c;
-  c.kind = k;
-  c.lr = 1e-2f;
-  c.weight_decay = 0.1f;
-  if (k == OptimizerKind::Lion) c.beta2 = 0.99f;
-  if (k == OptimizerKind::SGD) {
-    c.beta1 = 0.9f;
-    c.dampening = 0.1f;
-    c.nesterov = true;
-  }
-  if (k == OptimizerKind::Adafactor) c.eps = 1e-30f;
-  return c;
-}
-
 class Optimizer : public GpuTest, public ::testing::WithParamInterface<std::tuple<OptimizerKind, float>> {};
 
 TEST_P(Optimizer, ThreeStepsMatchReference) {
   const auto [kind, max_norm] = GetParam();
-  OptimizerConfig cfg = config(kind);
+  OptimizerConfig cfg = test_optimizer_config(kind);
   cfg.max_grad_norm = max_norm;
   const std::vector<Shape> shapes = {{7, 13}, {33, 20}, {1, 65}};
   std::vector<Tensor> params, grads_host;
@@ -87,7 +73,7 @@ INSTANTIATE_TEST_SUITE_P(Kinds, Optimizer,
                          });
 
 TEST_F(GpuTest, NanGradientSkipsTheWholeStepAndNamesTheTensor) {
-  OptimizerConfig cfg = config(OptimizerKind::AdamW);
+  OptimizerConfig cfg = test_optimizer_config(OptimizerKind::AdamW);
   Tensor p0 = random_tensor({4, 5}, 1), p1 = random_tensor({6}, 2);
   Tensor g0 = random_tensor({4, 5}, 3), g1 = random_tensor({6}, 4);
   g1.data<float>()[3] = std::numeric_limits<float>::quiet_NaN();

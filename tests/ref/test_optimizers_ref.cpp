@@ -7,6 +7,7 @@
 #include <cmath>
 #include <vector>
 
+#include "common/optimizer_config.h"
 #include "harness/op_harness.h"
 #include "host/ref/optimizer.h"
 #include "host/util/error.h"
@@ -16,20 +17,10 @@ using namespace pocketlora::test;
 
 namespace {
 
-// lr 1e-2 and weight decay 0.1 for every kind; gradient clipping off (the step gets clip_scale 1).
+// The shared test settings with gradient clipping off (the step gets clip_scale 1).
 OptimizerConfig hand_config(OptimizerKind k) {
-  OptimizerConfig c;
-  c.kind = k;
-  c.lr = 1e-2f;
-  c.weight_decay = 0.1f;
+  OptimizerConfig c = test_optimizer_config(k);
   c.max_grad_norm = 0;
-  if (k == OptimizerKind::Lion) c.beta2 = 0.99f;
-  if (k == OptimizerKind::SGD) {
-    c.beta1 = 0.9f;
-    c.dampening = 0.1f;
-    c.nesterov = true;
-  }
-  if (k == OptimizerKind::Adafactor) c.eps = 1e-30f;
   return c;
 }
 
