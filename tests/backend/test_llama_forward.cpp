@@ -56,12 +56,6 @@ double max_abs_diff(const Tensor& got, const float* want) {
   return worst;
 }
 
-double max_abs(const Tensor& t) {
-  double m = 0;
-  for (std::int64_t i = 0; i < t.numel(); ++i) m = std::max(m, std::fabs(static_cast<double>(t.data<float>()[i])));
-  return m;
-}
-
 // sum((got - want)^2) / sum(want^2), and how many rows pick the same top-1 token.
 std::pair<double, int> nmse_and_top1(const Tensor& got, const float* want) {
   double num = 0, den = 0;
@@ -145,6 +139,12 @@ TEST(LlamaForward, Nf4BaseFromBnb4bitMatchesQuantizedAtLoad) {
 }
 
 #if POCKETLORA_HAS_VULKAN
+double max_abs(const Tensor& t) {
+  double m = 0;
+  for (std::int64_t i = 0; i < t.numel(); ++i) m = std::max(m, std::fabs(static_cast<double>(t.data<float>()[i])));
+  return m;
+}
+
 using VulkanLlamaForward = test::GpuTest;
 
 TEST_F(VulkanLlamaForward, ReproducesReferenceLogitsFromEachFile) {
