@@ -48,22 +48,11 @@ int run(const Nf4BenchArgs& a) {
     for (auto& L : model_layers(model)) {
       if (!wanted_layers.empty() && std::find(wanted_layers.begin(), wanted_layers.end(), L.layer) == wanted_layers.end())
         continue;
-      const std::int64_t N = L.N, K = L.K, blocks = N * K / 64;
-      // Synthetic NF4 weight with bitsandbytes' double-quant layout.
-      std::vector<std::uint8_t> codes(static_cast<std::size_t>(N * K / 2)), absq(static_cast<std::size_t>(blocks));
-      for (std::size_t i = 0; i < codes.size(); ++i) codes[i] = static_cast<std::uint8_t>(i * 2654435761u >> 13);
-      for (std::size_t i = 0; i < absq.size(); ++i) absq[i] = static_cast<std::uint8_t>(i * 40503u >> 7);
-      std::vector<float> nested(static_cast<std::size_t>((blocks + 255) / 256), 0.01f), map(256);
-      for (int i = 0; i < 256; ++i) map[static_cast<std::size_t>(i)] = -1.0f + 2.0f * static_cast<float>(i) / 255.0f;
-      ops::Nf4Parts parts;
-      parts.shape = {N, K};
-      parts.codes = codes;
-      parts.absmax_q = absq;
-      parts.nested = nested;
-      parts.code_map = map;
-      parts.offset = 0.02f;
+      const std::int64_t N = L.N, K = L.K;
+      // One synthetic double-quantized weight (bitsandbytes' layout and nested map) for the GPU and the CPU rows.
+      const Nf4Quantized wq = synthetic_nf4(N, K);
       vk::Arena weights(dev, vk::Lifetime::Permanent, "bench weights");
-      auto w = ops::upload_nf4(dev, weights, parts, model + "." + L.layer);
+      auto w = ops::upload_nf4(dev, weights, wq, model + "." + L.layer);
       Tensor Wf = Tensor::zeros({N, K});
       {
         auto wd = ops::allocate(weights, {N, K}, DType::F32, "W f32");
@@ -76,8 +65,8 @@ int run(const Nf4BenchArgs& a) {
       Wt.matrix() = Wf.matrix().transpose();
       auto wf_dev = ops::upload(dev, weights, Wf, "W f32");
       auto wt_dev = ops::upload(dev, weights, Wt, "W^T f32");
-      const Nf4Quantized wq = synthetic_nf4(N, K);  // the CPU rows' weight (same layout, bnb's nested map)
-      const double nf4_weight_bytes = N * K / 2.0 + blocks + nested.size() * 4.0;
+      const double nf4_weight_bytes =
+          N * K / 2.0 + static_cast<double>(wq.dq.absmax_q.size()) + wq.dq.nested_absmax.size() * 4.0;
 
       for (std::int64_t M : m_list) {
         for (int pass = 0; pass < (a.dx ? 2 : 1); ++pass) {

@@ -1,5 +1,6 @@
 #include "host/model/bnb4bit_linear.h"
 
+#include <cmath>
 #include <cstring>
 
 #include <nlohmann/json.hpp>
@@ -65,7 +66,7 @@ std::vector<Bnb4bitStateTensor> bnb4bit_linear_state_dict(const std::string& wei
   if (q.double_quant) {
     sd.push_back({weight_name + ".nested_absmax", "F32", {static_cast<std::int64_t>(q.dq.nested_absmax.size())},
                   bytes_of(q.dq.nested_absmax.data(), q.dq.nested_absmax.size())});
-    sd.push_back({weight_name + ".nested_quant_map", "F32", {256}, bytes_of(bnb_dynamic_map_signed().data(), 256)});
+    sd.push_back({weight_name + ".nested_quant_map", "F32", {256}, bytes_of(q.dq.code_map.data(), q.dq.code_map.size())});
   }
   const std::string js = bnb4bit_quant_state_json(q, torch_dtype);
   sd.push_back({weight_name + std::string(kBnb4bitStateSuffix), "U8", {static_cast<std::int64_t>(js.size())},
@@ -118,10 +119,15 @@ Bnb4bitLinear read_bnb4bit_linear(const SafetensorsCheckpoint& ck, const std::st
     q.dq.absmax_q = copy_as<std::uint8_t>(ck.at(w + ".absmax"), "U8", who);
     q.dq.nested_absmax = copy_as<float>(ck.at(w + ".nested_absmax"), "F32", who);
     q.dq.offset = static_cast<float>(json_field::number(st, "nested_offset", qs));
-    const auto nmap = copy_as<float>(ck.at(w + ".nested_quant_map"), "F32", who);
-    if (nmap.size() != 256 || std::memcmp(nmap.data(), bnb_dynamic_map_signed().data(), 1024) != 0)
-      throw FormatError(who + ": nested_quant_map differs from bitsandbytes' signed dynamic map; this reader "
-                              "decodes with the standard map only");
+    // Decoded with the map the file stores, as dequantize_4bit does (checkpoints saved by a torch build without
+    // fused multiply-adds carry a map that differs from the released table in a few ulps).
+    q.dq.code_map = copy_as<float>(ck.at(w + ".nested_quant_map"), "F32", who);
+    if (q.dq.code_map.size() != 256)
+      throw FormatError(who + ": nested_quant_map has " + std::to_string(q.dq.code_map.size()) +
+                        " entries, expected 256");
+    for (std::size_t i = 0; i < 256; ++i)
+      if (!std::isfinite(q.dq.code_map[i]))
+        throw FormatError(who + ": nested_quant_map entry " + std::to_string(i) + " is not finite");
     if (static_cast<std::int64_t>(q.dq.absmax_q.size()) != blocks)
       throw FormatError(who + ": absmax has " + std::to_string(q.dq.absmax_q.size()) + " entries, expected " +
                         std::to_string(blocks));

@@ -75,36 +75,38 @@ void check_activation_dtype(const char* op, const DeviceTensor& a, const DeviceT
 
 }  // namespace
 
-Nf4Weight upload_nf4(vk::Device& dev, vk::Arena& arena, const Nf4Parts& parts, const std::string& name) {
+Nf4Weight upload_nf4(vk::Device& dev, vk::Arena& arena, const Nf4Quantized& q, const std::string& name) {
   Nf4Weight w;
   w.name = name;
-  w.shape = parts.shape;
+  w.shape = q.shape;
   check_weight("upload_nf4", w);
-  const std::int64_t n = shape_numel(parts.shape);
+  const std::int64_t n = shape_numel(q.shape);
   const std::int64_t blocks = ceil_div(n, kBlock);
-  if (static_cast<std::int64_t>(parts.codes.size()) != ceil_div(n, 2))
-    throw ShapeError("upload_nf4: '" + name + "' " + shape_str(parts.shape) + " needs " + std::to_string(ceil_div(n, 2)) +
-                     " code bytes, got " + std::to_string(parts.codes.size()));
-  w.double_quant = !parts.absmax_q.empty();
-  w.codes = upload_bytes(dev, arena, parts.codes.data(), parts.codes.size(), DType::U8, name + ".codes");
+  if (static_cast<std::int64_t>(q.codes.size()) != ceil_div(n, 2))
+    throw ShapeError("upload_nf4: '" + name + "' " + shape_str(q.shape) + " needs " + std::to_string(ceil_div(n, 2)) +
+                     " code bytes, got " + std::to_string(q.codes.size()));
+  w.double_quant = q.double_quant;
+  w.codes = upload_bytes(dev, arena, q.codes.data(), q.codes.size(), DType::U8, name + ".codes");
   if (w.double_quant) {
-    if (static_cast<std::int64_t>(parts.absmax_q.size()) != blocks || parts.code_map.size() != 256 ||
-        parts.nested_block == 0 ||
-        static_cast<std::int64_t>(parts.nested.size()) != ceil_div(blocks, parts.nested_block))
-      throw ShapeError("upload_nf4: '" + name + "' double-quant state does not fit " + shape_str(parts.shape) + ": " +
-                       std::to_string(parts.absmax_q.size()) + " absmax codes (want " + std::to_string(blocks) +
-                       "), " + std::to_string(parts.nested.size()) + " nested scales, " +
-                       std::to_string(parts.code_map.size()) + "-entry code map (want 256)");
-    w.absmax = upload_bytes(dev, arena, parts.absmax_q.data(), parts.absmax_q.size(), DType::U8, name + ".absmax_q");
-    w.nested = upload_bytes(dev, arena, parts.nested.data(), parts.nested.size_bytes(), DType::F32, name + ".nested");
-    w.code_map = upload_bytes(dev, arena, parts.code_map.data(), parts.code_map.size_bytes(), DType::F32, name + ".map");
-    w.offset = parts.offset;
-    w.nested_block = parts.nested_block;
+    const auto& dq = q.dq;
+    if (static_cast<std::int64_t>(dq.absmax_q.size()) != blocks || dq.code_map.size() != 256 ||
+        static_cast<std::int64_t>(dq.nested_absmax.size()) != ceil_div(blocks, kNf4NestedBlockSize))
+      throw ShapeError("upload_nf4: '" + name + "' double-quant state does not fit " + shape_str(q.shape) + ": " +
+                       std::to_string(dq.absmax_q.size()) + " absmax codes (want " + std::to_string(blocks) +
+                       "), " + std::to_string(dq.nested_absmax.size()) + " nested scales, " +
+                       std::to_string(dq.code_map.size()) + "-entry code map (want 256)");
+    w.absmax = upload_bytes(dev, arena, dq.absmax_q.data(), dq.absmax_q.size(), DType::U8, name + ".absmax_q");
+    w.nested = upload_bytes(dev, arena, dq.nested_absmax.data(), dq.nested_absmax.size() * sizeof(float), DType::F32,
+                            name + ".nested");
+    w.code_map = upload_bytes(dev, arena, dq.code_map.data(), dq.code_map.size() * sizeof(float), DType::F32,
+                              name + ".map");
+    w.offset = dq.offset;
+    w.nested_block = static_cast<std::uint32_t>(kNf4NestedBlockSize);
   } else {
-    if (static_cast<std::int64_t>(parts.absmax.size()) != blocks)
-      throw ShapeError("upload_nf4: '" + name + "' " + shape_str(parts.shape) + " needs " + std::to_string(blocks) +
-                       " absmax values, got " + std::to_string(parts.absmax.size()));
-    w.absmax = upload_bytes(dev, arena, parts.absmax.data(), parts.absmax.size_bytes(), DType::F32, name + ".absmax");
+    if (static_cast<std::int64_t>(q.absmax.size()) != blocks)
+      throw ShapeError("upload_nf4: '" + name + "' " + shape_str(q.shape) + " needs " + std::to_string(blocks) +
+                       " absmax values, got " + std::to_string(q.absmax.size()));
+    w.absmax = upload_bytes(dev, arena, q.absmax.data(), q.absmax.size() * sizeof(float), DType::F32, name + ".absmax");
     const float zero = 0.0f;
     w.nested = upload_bytes(dev, arena, &zero, 4, DType::F32, name + ".nested(unused)");
     w.code_map = upload_bytes(dev, arena, &zero, 4, DType::F32, name + ".map(unused)");

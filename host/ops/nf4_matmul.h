@@ -8,6 +8,7 @@
 #include <span>
 
 #include "host/ops/device_tensor.h"
+#include "host/ref/nf4_quantize.h"
 #include "host/ref/matmul.h"
 
 namespace pocketlora::ops {
@@ -23,19 +24,8 @@ struct Nf4Weight {
   std::string name;  // for error messages
 };
 
-// Host-side parts of an NF4 tensor, as stored in bnb-4bit checkpoints and produced by the quantizer.
-struct Nf4Parts {
-  Shape shape;
-  std::span<const std::uint8_t> codes;     // ceil(N*K / 2) bytes
-  std::span<const float> absmax;           // single-level: one per 64-block
-  std::span<const std::uint8_t> absmax_q;  // double-quant: one per 64-block
-  std::span<const float> nested;           // double-quant: one per nested_block absmax values
-  std::span<const float> code_map;         // double-quant: 256 entries
-  float offset = 0.0f;
-  std::uint32_t nested_block = 256;
-};
-
-Nf4Weight upload_nf4(vk::Device& dev, vk::Arena& arena, const Nf4Parts& parts, const std::string& name);
+// Uploads the one host NF4 representation (codes, absmax or double-quant statistics with their code map).
+Nf4Weight upload_nf4(vk::Device& dev, vk::Arena& arena, const Nf4Quantized& q, const std::string& name);
 
 void nf4_matmul(vk::Sequence& seq, const DeviceTensor& x, const Nf4Weight& w, const DeviceTensor& y,
                 const MatmulOptions& opt = {});

@@ -86,19 +86,7 @@ BTensor VulkanBackend::alloc(const Shape& shape, DType dtype, Lifetime life, con
 }
 
 BNf4 VulkanBackend::upload_nf4(const Nf4Quantized& w, const std::string& name) {
-  Nf4Parts p;
-  p.shape = w.shape;
-  p.codes = w.codes;
-  if (w.double_quant) {
-    p.absmax_q = w.dq.absmax_q;
-    p.nested = w.dq.nested_absmax;
-    p.code_map = bnb_dynamic_map_signed();
-    p.offset = w.dq.offset;
-    p.nested_block = static_cast<std::uint32_t>(kNf4NestedBlockSize);
-  } else {
-    p.absmax = w.absmax;
-  }
-  nf4_.push_back(ops::upload_nf4(dev_, *weights_, p, name));
+  nf4_.push_back(ops::upload_nf4(dev_, *weights_, w, name));
   return {static_cast<std::uint32_t>(nf4_.size()), w.shape, name};
 }
 

@@ -30,10 +30,11 @@ void check_nf4_weight(const char* op, const Nf4Quantized& w) {
     const std::int64_t nested = (blocks + kNf4NestedBlockSize - 1) / kNf4NestedBlockSize;
     if (static_cast<std::int64_t>(w.dq.nested_absmax.size()) != nested)
       fail("nested absmax entries", w.dq.nested_absmax.size(), nested);
+    if (w.dq.code_map.size() != 256) fail("code map entries", w.dq.code_map.size(), 256);
   }
 }
 
-Nf4BlockScales::Nf4BlockScales(const Nf4Quantized& w) : w_(w), map_(bnb_dynamic_map_signed().data()) {}
+Nf4BlockScales::Nf4BlockScales(const Nf4Quantized& w) : w_(w), map_(w.dq.code_map.data()) {}
 
 float Nf4BlockScales::operator()(std::int64_t block) const {
   const auto b = static_cast<std::size_t>(block);

@@ -130,11 +130,12 @@ Nf4DoubleQuant double_quantize_absmax(std::span<const float> absmax) {
 
 std::vector<float> dequantize_absmax(const Nf4DoubleQuant& dq, std::size_t blocks) {
   if (dq.absmax_q.size() != blocks ||
-      dq.nested_absmax.size() != (blocks + kNf4NestedBlockSize - 1) / kNf4NestedBlockSize)
+      dq.nested_absmax.size() != (blocks + kNf4NestedBlockSize - 1) / kNf4NestedBlockSize || dq.code_map.size() != 256)
     throw ShapeError("dequantize_absmax: " + std::to_string(dq.absmax_q.size()) + " codes / " +
-                     std::to_string(dq.nested_absmax.size()) + " nested scales do not fit " + std::to_string(blocks) +
-                     " blocks");
-  const auto& code = bnb_dynamic_map_signed();
+                     std::to_string(dq.nested_absmax.size()) + " nested scales / " +
+                     std::to_string(dq.code_map.size()) + "-entry code map do not fit " + std::to_string(blocks) +
+                     " blocks (and 256 map entries)");
+  const auto& code = dq.code_map;
   std::vector<float> a(blocks);
   for (std::size_t b = 0; b < blocks; ++b) {
     const volatile float scaled = code[dq.absmax_q[b]] * dq.nested_absmax[b / kNf4NestedBlockSize];

@@ -27,8 +27,13 @@ struct Nf4DoubleQuant {
   std::vector<std::uint8_t> absmax_q;  // one per 64-block
   std::vector<float> nested_absmax;    // one per 256 absmax values
   float offset = 0;
+  // The 256-entry signed map the 8-bit codes index: bitsandbytes' released table unless a checkpoint stored
+  // another (a torch build without fused multiply-adds saves a slightly different one; it decodes with its own).
+  std::vector<float> code_map{bnb_dynamic_map_signed().begin(), bnb_dynamic_map_signed().end()};
 };
 
+// The one host representation of an NF4 weight [N, K] (bitsandbytes layout): what quantization produces, what the
+// bnb-4bit reader/writer, the CPU kernels and the GPU upload take.
 struct Nf4Quantized {
   Shape shape;
   std::vector<std::uint8_t> codes;  // ceil(n / 2)

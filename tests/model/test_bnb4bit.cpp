@@ -16,6 +16,7 @@
 #include "host/model/bnb4bit_linear.h"
 #include "host/model/safetensors.h"
 #include "host/util/error.h"
+#include "shaders/common/nf4_codebook.h"
 
 using namespace pocketlora;
 using namespace pocketlora::test;
@@ -214,4 +215,45 @@ TEST(Bnb4bit, ReaderAcceptsTheThreeQuantStateDtypesOnly) {
   }
 }
 
+}  // namespace
+
+namespace {
+// A checkpoint saved by a torch build without fused multiply-adds stores a nested_quant_map that differs from the
+// released table; bitsandbytes decodes with the stored map, and so must the reader (here: the map halved).
+TEST(Bnb4bit, ReaderDecodesWithTheCheckpointsOwnNestedMap) {
+  POCKETLORA_REQUIRE_DATA(dir, kNf4BnbDir);
+  TempDir tmp;
+  const Nf4BnbCase c = load_nf4_bnb_case(dir, "s0_256x256");
+  std::vector<std::vector<std::uint8_t>> bytes;
+  bytes.reserve(c.expected.tensors().size());  // entries keep spans into it
+  std::vector<SafetensorsEntry> entries;
+  std::vector<float> halved;
+  for (const auto& t : c.expected.tensors()) {
+    std::vector<std::uint8_t> b(t.data, t.data + t.nbytes);
+    if (t.name == "weight.nested_quant_map") {
+      halved.resize(256);
+      std::memcpy(halved.data(), b.data(), 1024);
+      for (float& v : halved) v *= 0.5f;
+      std::memcpy(b.data(), halved.data(), 1024);
+    }
+    bytes.push_back(std::move(b));
+    entries.push_back({t.name, t.dtype, t.shape, bytes.back()});
+  }
+  write_safetensors(tmp / "halved.safetensors", entries);
+  const auto ck = SafetensorsCheckpoint::open(tmp / "halved.safetensors");
+  const Bnb4bitLinear lin = read_bnb4bit_linear(ck, "weight", "halved map");
+  ASSERT_EQ(lin.q.dq.code_map, halved);
+  // Block 0 by the bitsandbytes formula with the stored map: absmax = map[q] * nested + offset (two roundings).
+  const volatile float scaled = halved[lin.q.dq.absmax_q[0]] * lin.q.dq.nested_absmax[0];
+  const float absmax0 = scaled + lin.q.dq.offset;
+  const Tensor w = dequantize_nf4(lin.q);
+  for (std::int64_t e = 0; e < 64; ++e) {
+    const std::uint8_t byte = lin.q.codes[static_cast<std::size_t>(e / 2)];
+    const int code = e % 2 == 0 ? byte >> 4 : byte & 0xf;
+    ASSERT_EQ(w.data<float>()[e], kNf4Codebook[code] * absmax0) << e;
+  }
+  // And the standard file still decodes to bitsandbytes' output, so the difference comes from the map alone.
+  EXPECT_FALSE(same_bytes({static_cast<const std::uint8_t*>(w.raw()), w.nbytes()},
+                          {static_cast<const std::uint8_t*>(c.dequant.raw()), c.dequant.nbytes()}));
+}
 }  // namespace

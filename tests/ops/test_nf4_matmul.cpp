@@ -23,19 +23,21 @@ struct Nf4Data {
   std::vector<float> absmax, nested, code_map;
   float offset = 0;
   bool dq = false;
-  ops::Nf4Parts parts() const {
-    ops::Nf4Parts p;
-    p.shape = shape;
-    p.codes = codes;
+  // The library's one NF4 representation of these bytes (an arbitrary code map, to test the kernel's lookup).
+  Nf4Quantized quantized() const {
+    Nf4Quantized q;
+    q.shape = shape;
+    q.codes = codes;
+    q.double_quant = dq;
     if (dq) {
-      p.absmax_q = absmax_q;
-      p.nested = nested;
-      p.code_map = code_map;
-      p.offset = offset;
+      q.dq.absmax_q = absmax_q;
+      q.dq.nested_absmax = nested;
+      q.dq.code_map = code_map;
+      q.dq.offset = offset;
     } else {
-      p.absmax = absmax;
+      q.absmax = absmax;
     }
-    return p;
+    return q;
   }
   // CPU decode: bitsandbytes computes code * absmax in fp32, absmax = (map[q] * scale) + offset in fp32.
   Tensor decode() const {
@@ -107,7 +109,7 @@ TEST_P(Nf4Matmul, ForwardAndInputGradientMatchReference) {
   const auto& c = GetParam();
   Nf4Data d = random_nf4(c.N, c.K, c.dq, 11);
   Tensor W = d.decode();
-  auto w = ops::upload_nf4(dev(), arena(), d.parts(), "test.weight");
+  auto w = ops::upload_nf4(dev(), arena(), d.quantized(), "test.weight");
 
   Tensor x = random_tensor({c.M, c.K}, 12, -1, 1, c.dtype);
   Tensor y0 = random_tensor({c.M, c.N}, 13, -1, 1, c.dtype);
@@ -157,7 +159,7 @@ TEST_F(GpuTest, Nf4DequantizeIsBitExact) {
   for (bool dq : {false, true}) {
     for (auto [N, K] : {std::pair<std::int64_t, std::int64_t>{5, 172}, {300, 128}, {1, 63}}) {
       Nf4Data d = random_nf4(N, K, dq, 21 + static_cast<std::uint64_t>(N));
-      auto w = ops::upload_nf4(dev(), arena(), d.parts(), "dq.weight");
+      auto w = ops::upload_nf4(dev(), arena(), d.quantized(), "dq.weight");
       auto out = ops::allocate(arena(), {N, K}, DType::F32, "out");
       vk::Sequence seq(dev());
       ops::nf4_dequantize(seq, w, out);
@@ -170,7 +172,7 @@ TEST_F(GpuTest, Nf4DequantizeIsBitExact) {
 
 TEST_F(GpuTest, Nf4RejectsMismatchedShapesNamingWeight) {
   Nf4Data d = random_nf4(8, 64, false, 3);
-  auto w = ops::upload_nf4(dev(), arena(), d.parts(), "layers.0.attention.wq");
+  auto w = ops::upload_nf4(dev(), arena(), d.quantized(), "layers.0.attention.wq");
   auto x = ops::allocate(arena(), {2, 60}, DType::F32, "x");
   auto y = ops::allocate(arena(), {2, 8}, DType::F32, "y");
   vk::Sequence seq(dev());
@@ -183,9 +185,9 @@ TEST_F(GpuTest, Nf4RejectsMismatchedShapesNamingWeight) {
     EXPECT_NE(m.find("[2, 60]"), std::string::npos) << m;
     EXPECT_NE(m.find("[8, 64]"), std::string::npos) << m;
   }
-  auto parts = d.parts();
-  parts.absmax = parts.absmax.subspan(1);
-  EXPECT_THROW(ops::upload_nf4(dev(), arena(), parts, "short.absmax"), ShapeError);
+  auto short_absmax = d.quantized();
+  short_absmax.absmax.pop_back();
+  EXPECT_THROW(ops::upload_nf4(dev(), arena(), short_absmax, "short.absmax"), ShapeError);
 }
 
 }  // namespace
@@ -207,7 +209,7 @@ TEST(Nf4GemvVariants, BothVariantsMatchReference) {
     vk::Arena& ar = own.arena();
     for (std::int64_t M : {1, 2, 3, 4}) {
       Nf4Data nd = random_nf4(45, 192, true, 30 + static_cast<std::uint64_t>(M));
-      auto w = ops::upload_nf4(d, ar, nd.parts(), "variant.weight");
+      auto w = ops::upload_nf4(d, ar, nd.quantized(), "variant.weight");
       Tensor x = random_tensor({M, 192}, 31);
       Tensor want = Tensor::zeros({M, 45});
       ref::matmul(x, nd.decode(), want);
@@ -243,7 +245,7 @@ TEST(Nf4SharedTiles, MatchesReference) {
   for (auto [M, N, K] : {std::array<std::int64_t, 3>{5, 9, 24}, {37, 50, 136}, {64, 33, 264}}) {
     for (bool dq : {false, true}) {
       Nf4Data nd = random_nf4(N, K, dq, 40 + static_cast<std::uint64_t>(K));
-      auto w = ops::upload_nf4(d, ar, nd.parts(), "shared.weight");
+      auto w = ops::upload_nf4(d, ar, nd.quantized(), "shared.weight");
       Tensor x = random_tensor({M, K}, 41), y0 = random_tensor({M, N}, 42);
       Tensor want = y0.clone();
       ref::matmul(x, nd.decode(), want, {0.5f, true});

@@ -98,11 +98,12 @@ TEST_F(Nf4Quantize, BitsandbytesFixturesByteForByte) {
     const Nf4BnbCase c = load_nf4_bnb_case(dir, name);
     const auto got = ops::quantize_nf4_blocking(dev(), arena(), up(c.input), name);
     EXPECT_TRUE(same_bytes(got.codes, c.expected_bytes(""))) << "weight";
-    ops::Nf4Parts parts;
-    parts.shape = c.input.shape();
-    parts.codes = c.expected_bytes("");
-    std::vector<float> absmax, nested, code_map;
-    std::vector<std::uint8_t> absmax_q;
+    // The saved state, as the one host NF4 representation, with the file's own maps.
+    Nf4Quantized saved;
+    saved.shape = c.input.shape();
+    const auto code_bytes = c.expected_bytes("");
+    saved.codes.assign(code_bytes.begin(), code_bytes.end());
+    saved.double_quant = c.double_quant;
     auto floats = [&](const std::string& suffix) {
       const auto b = c.expected_bytes(suffix);
       std::vector<float> v(b.size() / sizeof(float));
@@ -114,21 +115,17 @@ TEST_F(Nf4Quantize, BitsandbytesFixturesByteForByte) {
       EXPECT_TRUE(same_bytes(dq.absmax_q, c.expected_bytes(".absmax"))) << "absmax codes";
       EXPECT_TRUE(same_bytes(as_bytes_of(dq.nested_absmax), c.expected_bytes(".nested_absmax")));
       const auto b = c.expected_bytes(".absmax");
-      absmax_q.assign(b.begin(), b.end());
-      nested = floats(".nested_absmax");
-      code_map = floats(".nested_quant_map");
-      parts.absmax_q = absmax_q;
-      parts.nested = nested;
-      parts.code_map = code_map;
+      saved.dq.absmax_q.assign(b.begin(), b.end());
+      saved.dq.nested_absmax = floats(".nested_absmax");
+      saved.dq.code_map = floats(".nested_quant_map");
       const auto js = c.expected_bytes(".quant_state.bitsandbytes__nf4");
-      parts.offset = nlohmann::json::parse(js.begin(), js.end())["nested_offset"].get<float>();
-      EXPECT_EQ(dq.offset, parts.offset) << "nested_offset";
+      saved.dq.offset = nlohmann::json::parse(js.begin(), js.end())["nested_offset"].get<float>();
+      EXPECT_EQ(dq.offset, saved.dq.offset) << "nested_offset";
     } else {
       EXPECT_TRUE(same_bytes(as_bytes_of(got.absmax), c.expected_bytes(".absmax"))) << "f32 absmax";
-      absmax = floats(".absmax");
-      parts.absmax = absmax;
+      saved.absmax = floats(".absmax");
     }
-    const auto w = ops::upload_nf4(dev(), arena(), parts, name);
+    const auto w = ops::upload_nf4(dev(), arena(), saved, name);
     const auto out = ops::allocate(arena(), c.input.shape(), DType::F32, "dequant");
     vk::Sequence seq(dev());
     ops::nf4_dequantize(seq, w, out);
