@@ -3,13 +3,14 @@
 #include "bench/bench_util.h"
 #include "host/ref/matmul.h"
 #include "host/ref/nf4_matmul.h"
+#include "host/ref/eigen_view.h"
 
 namespace pocketlora::bench {
 
 double eigen_gemm_ms(const Tensor& a, const Tensor& b, Tensor& c, int reps) {
-  const auto A = a.matrix();
-  const auto B = b.matrix();
-  auto C = c.matrix();
+  const auto A = as_matrix(a);
+  const auto B = as_matrix(b);
+  auto C = as_matrix(c);
   return median_ms([&] { C.noalias() = A * B.transpose(); }, reps);
 }
 

@@ -13,6 +13,7 @@
 #include "bench/model_layer_shapes.h"
 #include "host/ref/blas.h"
 #include "host/ref/nf4_decode.h"
+#include "host/ref/eigen_view.h"
 
 namespace pocketlora::bench {
 namespace {
@@ -28,7 +29,7 @@ int run(const Nf4BenchArgs& a) {
       const Nf4Quantized w = synthetic_nf4(N, K);
       const Tensor Wf = dequantize_nf4(w);
       Tensor Wt = Tensor::zeros({K, N});
-      Wt.matrix() = Wf.matrix().transpose();
+      as_matrix(Wt) = as_matrix(Wf).transpose();
       const double nf4_bytes = N * K / 2.0 + N * K / 64.0 + static_cast<double>(w.dq.nested_absmax.size()) * 4.0;
       for (const auto& m_str : split_csv(a.ms)) {
         const std::int64_t M = std::stoll(m_str);

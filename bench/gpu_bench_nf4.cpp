@@ -16,6 +16,7 @@
 #include "host/ops/matmul.h"
 #include "host/ops/nf4_matmul.h"
 #include "runtime/command.h"
+#include "host/ref/eigen_view.h"
 
 namespace pocketlora::bench {
 namespace {
@@ -62,7 +63,7 @@ int run(const Nf4BenchArgs& a) {
         Wf = ops::download(dev, wd);
       }
       Tensor Wt = Tensor::zeros({K, N});
-      Wt.matrix() = Wf.matrix().transpose();
+      as_matrix(Wt) = as_matrix(Wf).transpose();
       auto wf_dev = ops::upload(dev, weights, Wf, "W f32");
       auto wt_dev = ops::upload(dev, weights, Wt, "W^T f32");
       const double nf4_weight_bytes =

@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "host/util/error.h"
+#include "host/ref/eigen_view.h"
 
 namespace pocketlora {
 

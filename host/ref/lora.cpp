@@ -4,6 +4,7 @@
 
 #include "host/util/error.h"
 #include "shaders/common/philox.h"
+#include "host/ref/eigen_view.h"
 
 namespace pocketlora {
 
@@ -44,7 +45,7 @@ Tensor lora_dropout_ref(const Tensor& x, const LoraOptions& opt) {
 namespace ref {
 
 namespace {
-RowMatrixD as_d(const Tensor& t) { return t.to(DType::F64).matrix_d(); }
+RowMatrixD as_d(const Tensor& t) { return as_matrix_d(t.to(DType::F64)); }
 void store(Tensor& dst, const RowMatrixD& v, bool accumulate) {
   RowMatrixD r = accumulate ? RowMatrixD(as_d(dst) + v) : v;
   dst.copy_from(Tensor::view(r.data(), dst.shape(), DType::F64));
@@ -78,7 +79,7 @@ void lora_backward(const Tensor& x, const Tensor& a, const Tensor& b, const Tens
   Tensor dxd_t = Tensor::view(dxd.data(), x.shape(), DType::F64);
   LoraOptions mask_opt = opt;
   Tensor masked = lora_dropout_ref(dxd_t, mask_opt);
-  store(dx, masked.matrix_d(), opt.accumulate_grads);
+  store(dx, as_matrix_d(masked), opt.accumulate_grads);
 }
 
 }  // namespace ref

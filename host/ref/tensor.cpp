@@ -71,7 +71,7 @@ Shape contiguous_strides(const Shape& shape) {
 Tensor Tensor::zeros(Shape shape, DType dtype) {
   Tensor t;
   const std::size_t bytes = shape_nbytes(shape, dtype);
-  // 64-byte alignment keeps Eigen's vectorised paths and GPU staging copies happy.
+  // 64-byte alignment keeps SIMD paths (Eigen, OpenBLAS, the NF4 decoders) and GPU staging copies happy.
   auto* p = static_cast<std::byte*>(::operator new[](bytes ? bytes : 1, std::align_val_t{64}));
   std::memset(p, 0, bytes);
   t.storage_ = std::shared_ptr<const void>(p, [](const void* q) {
@@ -193,28 +193,6 @@ void Tensor::copy_from(const Tensor& src) {
                      (is_contiguous() ? "" : " (non-contiguous destination)"));
   Tensor c = src.to(dtype_);
   if (c.nbytes()) std::memcpy(data_, c.raw(), c.nbytes());
-}
-
-namespace {
-std::pair<Eigen::Index, Eigen::Index> matrix_dims(const Tensor& t) {
-  if (!t.is_contiguous()) throw ShapeError("matrix view of a non-contiguous tensor " + shape_str(t.shape()));
-  if (t.rank() == 1) return {1, t.dim(0)};
-  if (t.rank() == 2) return {t.dim(0), t.dim(1)};
-  throw ShapeError("matrix view needs a 1-D or 2-D tensor, got " + shape_str(t.shape()));
-}
-}  // namespace
-
-Eigen::Map<RowMatrixF> Tensor::matrix() {
-  auto [r, c] = matrix_dims(*this);
-  return {data<float>(), r, c};
-}
-Eigen::Map<const RowMatrixF> Tensor::matrix() const {
-  auto [r, c] = matrix_dims(*this);
-  return {data<float>(), r, c};
-}
-Eigen::Map<RowMatrixD> Tensor::matrix_d() {
-  auto [r, c] = matrix_dims(*this);
-  return {data<double>(), r, c};
 }
 
 std::vector<float> Tensor::to_float_vector() const {

@@ -8,8 +8,6 @@
 #include <string>
 #include <vector>
 
-#include <Eigen/Core>
-
 namespace pocketlora {
 
 enum class DType : std::uint8_t { F32, F16, BF16, F64, I8, U8, I32, I64 };
@@ -24,8 +22,6 @@ std::int64_t shape_numel(const Shape& s);
 // Bytes of a contiguous tensor of that shape and dtype; overflow of size_t is a ShapeError.
 std::size_t shape_nbytes(const Shape& s, DType t);
 
-using RowMatrixF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-using RowMatrixD = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
 class Tensor {
  public:
@@ -61,10 +57,6 @@ class Tensor {
   // Writes src's values into this tensor's own storage (converting dtype); shapes must have equal numel.
   void copy_from(const Tensor& src);
 
-  // Row-major Eigen views of a contiguous 2-D f32/f64 tensor (1-D is treated as [1, n]).
-  Eigen::Map<RowMatrixF> matrix();
-  Eigen::Map<const RowMatrixF> matrix() const;
-  Eigen::Map<RowMatrixD> matrix_d();
 
   std::vector<float> to_float_vector() const;
 

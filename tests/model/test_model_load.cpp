@@ -13,6 +13,7 @@
 #include "harness/op_harness.h"
 #include "host/model/llama2c.h"
 #include "host/model/llama_weights.h"
+#include "host/ref/eigen_view.h"
 #include "host/util/error.h"
 
 using namespace pocketlora;
@@ -25,7 +26,7 @@ std::vector<std::vector<double>> forward(const LlamaWeights& w, const std::vecto
   const auto& c = w.config;
   const std::int64_t D = c.dim, HD = c.head_dim, KV = c.kv_dim(), H = c.hidden_dim;
   // Returns a copy: matrix_d() is a view into the temporary converted tensor.
-  auto mat = [&](const std::string& n) -> RowMatrixD { return w.at(n).to(DType::F64).matrix_d(); };
+  auto mat = [&](const std::string& n) -> RowMatrixD { return as_matrix_d(w.at(n).to(DType::F64)); };
   auto vec = [&](const std::string& n) {
     Tensor t = w.at(n).to(DType::F64);
     return Eigen::VectorXd(Eigen::Map<Eigen::VectorXd>(t.data<double>(), t.numel()));

@@ -7,6 +7,7 @@
 #include "host/util/error.h"
 #include "runtime/command.h"
 #include "runtime/error.h"
+#include "host/ref/eigen_view.h"
 
 using namespace pocketlora;
 using namespace pocketlora::test;
@@ -90,7 +91,7 @@ TEST_F(GpuTest, MatmulResubmitAccumulates) {
   for (int i = 0; i < 3; ++i) seq.submit();
   Tensor got = down(dc);
   Tensor want = once.clone();
-  want.matrix() *= 3.0f;
+  as_matrix(want) *= 3.0f;
   Tolerance tol;
   tol.max_rel = 1e-5;
   tol.rel_floor = 1.0;
@@ -132,8 +133,8 @@ TEST_F(GpuTest, MatmulTransposedOperandsMatchReference) {
       ref::matmul(a, b, want, opt);
       // Independent check of the reference itself: explicit transposes into the plain form.
       Tensor at = a, bt = b;
-      if (opt.trans_a) { at = Tensor::zeros({M, K}); at.matrix() = a.matrix().transpose(); }
-      if (opt.trans_b) { bt = Tensor::zeros({N, K}); bt.matrix() = b.matrix().transpose(); }
+      if (opt.trans_a) { at = Tensor::zeros({M, K}); as_matrix(at) = as_matrix(a).transpose(); }
+      if (opt.trans_b) { bt = Tensor::zeros({N, K}); as_matrix(bt) = as_matrix(b).transpose(); }
       Tensor plain = Tensor::zeros({M, N});
       ref::matmul(at, bt, plain, {0.25f, false});
       Tolerance tol;

@@ -11,6 +11,7 @@
 #include "host/ops/nf4_matmul.h"
 #include "host/util/error.h"
 #include "shaders/common/nf4_codebook.h"
+#include "host/ref/eigen_view.h"
 
 using namespace pocketlora;
 using namespace pocketlora::test;
@@ -80,7 +81,7 @@ Nf4Data random_nf4(std::int64_t N, std::int64_t K, bool dq, std::uint64_t seed) 
 
 Tensor transpose(const Tensor& t) {
   Tensor o = Tensor::zeros({t.dim(1), t.dim(0)});
-  o.matrix() = t.matrix().transpose();
+  as_matrix(o) = as_matrix(t).transpose();
   return o;
 }
 

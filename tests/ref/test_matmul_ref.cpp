@@ -4,6 +4,7 @@
 
 #include "harness/op_harness.h"
 #include "host/ref/matmul.h"
+#include "host/ref/eigen_view.h"
 
 using namespace pocketlora;
 using namespace pocketlora::test;
@@ -18,7 +19,7 @@ TEST(MatmulReference, BackwardMatchesFiniteDifferences) {
   auto loss = [&](const std::vector<Tensor>& in) {
     Tensor c = Tensor::zeros({5, 4}, DType::F64);
     ref::matmul(in[0], in[1], c, opt);
-    return (c.matrix_d().array() * w.clone().matrix_d().array()).sum();
+    return (as_matrix_d(c).array() * as_matrix_d(w).array()).sum();
   };
   auto analytic = [&](const std::vector<Tensor>& in) {
     Tensor da = Tensor::zeros(in[0].shape(), DType::F64), db = Tensor::zeros(in[1].shape(), DType::F64);
