@@ -51,11 +51,9 @@ Tensor llama_forward_logits(Backend& be, const BackendLlama& m, std::span<const 
   const auto T = static_cast<std::int64_t>(tokens.size());
   if (T == 0) throw InvalidArgument("llama_forward_logits: no tokens");
   const std::int64_t q_dim = c.n_heads * c.head_dim, kv = c.kv_dim();
-  std::vector<std::int32_t> pos(tokens.size());
-  for (std::size_t i = 0; i < pos.size(); ++i) pos[i] = static_cast<std::int32_t>(i);
   Tensor ids_host = Tensor::zeros({T}, DType::I32), pos_host = Tensor::zeros({T}, DType::I32);
   std::copy(tokens.begin(), tokens.end(), ids_host.data<std::int32_t>());
-  std::copy(pos.begin(), pos.end(), pos_host.data<std::int32_t>());
+  for (std::int64_t i = 0; i < T; ++i) pos_host.data<std::int32_t>()[i] = static_cast<std::int32_t>(i);
   for (std::size_t i = 0; i < tokens.size(); ++i)
     if (tokens[i] < 0 || tokens[i] >= c.vocab_size)
       throw InvalidArgument("llama_forward_logits: token id " + std::to_string(tokens[i]) + " at position " +

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <functional>
 
 #include <nlohmann/json.hpp>
 
@@ -183,24 +184,34 @@ TEST(Bnb4bit, ReadingTheBitsandbytesFileDequantizesExactly) {
   }
 }
 
+// Writes the fixture's saved state dict to `path` with `edit(name, bytes)` applied to each tensor's bytes (a
+// tensor whose byte count changes is stored as 1-D U8, as the quant_state JSON is).
+void write_edited_fixture(const Nf4BnbCase& c, const std::filesystem::path& path,
+                          const std::function<void(const std::string&, std::vector<std::uint8_t>&)>& edit) {
+  std::vector<std::vector<std::uint8_t>> bytes;
+  bytes.reserve(c.expected.tensors().size());  // entries keep spans into it
+  std::vector<SafetensorsEntry> entries;
+  for (const auto& t : c.expected.tensors()) {
+    bytes.emplace_back(t.data, t.data + t.nbytes);
+    edit(t.name, bytes.back());
+    const Shape shape = bytes.back().size() == t.nbytes ? t.shape : Shape{static_cast<std::int64_t>(bytes.back().size())};
+    entries.push_back({t.name, t.dtype, shape, bytes.back()});
+  }
+  write_safetensors(path, entries);
+}
+
 TEST(Bnb4bit, ReaderAcceptsTheThreeQuantStateDtypesOnly) {
   POCKETLORA_REQUIRE_DATA(dir, kNf4BnbDir);
   TempDir tmp;
   const Nf4BnbCase c = load_nf4_bnb_case(dir, "s0_3x5");
   for (const std::string dtype : {"float32", "float16", "bfloat16", "int8"}) {
-    std::vector<std::vector<std::uint8_t>> bytes;
-    bytes.reserve(c.expected.tensors().size());  // entries keep spans into it
-    std::vector<SafetensorsEntry> entries;
-    for (const auto& t : c.expected.tensors()) {
-      std::string b(reinterpret_cast<const char*>(t.data), t.nbytes);
-      if (t.name.ends_with(kBnb4bitStateSuffix)) b.replace(b.find("float32"), 7, dtype);  // the first: "dtype"
-      bytes.emplace_back(b.begin(), b.end());
-      entries.push_back({t.name, t.dtype, t.name.ends_with(kBnb4bitStateSuffix)
-                                              ? Shape{static_cast<std::int64_t>(b.size())} : t.shape,
-                         bytes.back()});
-    }
     const auto path = tmp / (dtype + ".safetensors");
-    write_safetensors(path, entries);
+    write_edited_fixture(c, path, [&](const std::string& name, std::vector<std::uint8_t>& b) {
+      if (!name.ends_with(kBnb4bitStateSuffix)) return;
+      std::string js(b.begin(), b.end());
+      js.replace(js.find("float32"), 7, dtype);  // the first: "dtype"
+      b.assign(js.begin(), js.end());
+    });
     const auto ck = SafetensorsCheckpoint::open(path);
     if (dtype == "int8") {
       try {
@@ -224,22 +235,13 @@ TEST(Bnb4bit, ReaderDecodesWithTheCheckpointsOwnNestedMap) {
   POCKETLORA_REQUIRE_DATA(dir, kNf4BnbDir);
   TempDir tmp;
   const Nf4BnbCase c = load_nf4_bnb_case(dir, "s0_256x256");
-  std::vector<std::vector<std::uint8_t>> bytes;
-  bytes.reserve(c.expected.tensors().size());  // entries keep spans into it
-  std::vector<SafetensorsEntry> entries;
-  std::vector<float> halved;
-  for (const auto& t : c.expected.tensors()) {
-    std::vector<std::uint8_t> b(t.data, t.data + t.nbytes);
-    if (t.name == "weight.nested_quant_map") {
-      halved.resize(256);
-      std::memcpy(halved.data(), b.data(), 1024);
-      for (float& v : halved) v *= 0.5f;
-      std::memcpy(b.data(), halved.data(), 1024);
-    }
-    bytes.push_back(std::move(b));
-    entries.push_back({t.name, t.dtype, t.shape, bytes.back()});
-  }
-  write_safetensors(tmp / "halved.safetensors", entries);
+  std::vector<float> halved(256);
+  write_edited_fixture(c, tmp / "halved.safetensors", [&](const std::string& name, std::vector<std::uint8_t>& b) {
+    if (name != "weight.nested_quant_map") return;
+    std::memcpy(halved.data(), b.data(), 1024);
+    for (float& v : halved) v *= 0.5f;
+    std::memcpy(b.data(), halved.data(), 1024);
+  });
   const auto ck = SafetensorsCheckpoint::open(tmp / "halved.safetensors");
   const Bnb4bitLinear lin = read_bnb4bit_linear(ck, "weight", "halved map");
   ASSERT_EQ(lin.q.dq.code_map, halved);
