@@ -8,7 +8,7 @@
 
 #include "bench/bench_registry.h"
 #include "bench/bench_util.h"
-#include "host/model/tokenizer.h"
+#include "host/tokenizer/tokenizer.h"
 
 namespace pocketlora::bench {
 namespace {

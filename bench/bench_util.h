@@ -8,7 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "host/ref/tensor.h"
+#include "host/core/tensor.h"
 
 namespace pocketlora::bench {
 

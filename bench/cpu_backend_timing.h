@@ -3,8 +3,9 @@
 // (cpu_bench_*.cpp, built without Vulkan too) and the CPU rows of the GPU benches.
 #include <cstdint>
 
-#include "host/ref/nf4_quantize.h"
-#include "host/ref/tensor.h"
+#include "host/core/nf4_quantize.h"
+#include "host/core/tensor.h"
+#include "host/ref/nf4_matmul.h"
 
 namespace pocketlora::bench {
 

@@ -11,8 +11,9 @@
 #include "bench/bench_registry.h"
 #include "bench/bench_util.h"
 #include "bench/gpu_roofline.h"
+#include "host/core/error.h"
 #include "host/ops/attention.h"
-#include "host/util/error.h"
+#include "host/ref/attention.h"
 #include "runtime/command.h"
 
 namespace pocketlora::bench {

@@ -8,6 +8,7 @@
 #include "bench/bench_registry.h"
 #include "bench/bench_util.h"
 #include "host/ops/lora.h"
+#include "host/ref/lora.h"
 #include "runtime/command.h"
 
 namespace pocketlora::bench {

@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "host/model/tokenizer.h"
-#include "host/util/error.h"
+#include "host/core/error.h"
+#include "host/tokenizer/tokenizer.h"
 
 namespace pocketlora::fuzz {
 

@@ -6,7 +6,7 @@
 #include "fuzz/fuzz_scratch_dir.h"
 #include "host/data/batching.h"
 #include "host/data/dataset.h"
-#include "host/model/tokenizer.h"
+#include "host/tokenizer/tokenizer.h"
 
 namespace {
 

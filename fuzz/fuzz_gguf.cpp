@@ -2,8 +2,8 @@
 // tensor infos, the Llama config from metadata, every tensor dequantized to f32, then load -> NF4 quantize.
 #include "fuzz/fuzz_guard.h"
 #include "fuzz/fuzz_scratch_dir.h"
+#include "host/formats/gguf.h"
 #include "host/model/bnb4bit.h"
-#include "host/model/gguf.h"
 #include "host/model/llama_config.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {

@@ -8,7 +8,7 @@
 #include <exception>
 #include <typeinfo>
 
-#include "host/util/error.h"
+#include "host/core/error.h"
 
 namespace pocketlora::fuzz {
 

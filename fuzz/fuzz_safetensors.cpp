@@ -4,8 +4,8 @@
 #include "fuzz/fuzz_guard.h"
 #include "fuzz/fuzz_scratch_dir.h"
 #include "fuzz/tiny_model.h"
+#include "host/formats/safetensors.h"
 #include "host/model/bnb4bit.h"
-#include "host/model/safetensors.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace pocketlora;

@@ -12,12 +12,12 @@
 #include <nlohmann/json.hpp>
 
 #include "fuzz/tiny_model.h"
+#include "host/core/error.h"
+#include "host/formats/gguf.h"
+#include "host/formats/gguf_writer.h"
+#include "host/formats/safetensors.h"
 #include "host/model/bnb4bit.h"
-#include "host/model/gguf.h"
-#include "host/model/gguf_writer.h"
 #include "host/model/llama_weights.h"
-#include "host/model/safetensors.h"
-#include "host/util/error.h"
 #include "host/util/splitmix64.h"
 
 namespace fs = std::filesystem;

@@ -4,7 +4,7 @@
 #include <fstream>
 #include <stdexcept>
 
-#include "host/util/error.h"
+#include "host/core/error.h"
 
 namespace pocketlora::vk {
 

@@ -1,6 +1,6 @@
 #pragma once
 // Every VkResult is checked and becomes a typed exception carrying what was being done. The types derive from the
-// library's one error hierarchy (host/util/error.h: the only host/ header runtime/ may include — it knows nothing of
+// library's one error hierarchy (host/core/error.h: the only host/ header runtime/ may include — it knows nothing of
 // LLMs), so a VkResult surfaces with the same ErrorCode whichever layer catches it. DeviceLost and OutOfMemory are
 // separate types because the trainer reacts to them (save last good checkpoint, retry smaller).
 #include <vulkan/vulkan.h>
@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <string>
 
-#include "host/util/error.h"
+#include "host/core/error.h"
 
 namespace pocketlora::vk {
 

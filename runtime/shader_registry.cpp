@@ -2,7 +2,7 @@
 
 #include <string>
 
-#include "host/util/error.h"
+#include "host/core/error.h"
 
 namespace pocketlora::vk {
 

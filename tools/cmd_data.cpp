@@ -8,7 +8,7 @@
 
 #include "host/data/batching.h"
 #include "host/data/dataset.h"
-#include "host/model/tokenizer.h"
+#include "host/tokenizer/tokenizer.h"
 #include "tools/command_registry.h"
 
 namespace pocketlora::cli {

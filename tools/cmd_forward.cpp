@@ -10,9 +10,9 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "host/core/error.h"
 #include "host/model/llama_forward.h"
-#include "host/model/tokenizer.h"
-#include "host/util/error.h"
+#include "host/tokenizer/tokenizer.h"
 #include "tools/command_registry.h"
 
 namespace pocketlora::cli {

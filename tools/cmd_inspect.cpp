@@ -7,11 +7,11 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "host/model/gguf.h"
+#include "host/formats/gguf.h"
+#include "host/formats/safetensors.h"
 #include "host/model/llama2c.h"
 #include "host/model/llama_config.h"
 #include "host/model/llama_weights.h"
-#include "host/model/safetensors.h"
 #include "tools/command_registry.h"
 
 namespace pocketlora::cli {

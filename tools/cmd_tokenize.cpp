@@ -7,8 +7,8 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "host/model/tokenizer.h"
-#include "host/util/error.h"
+#include "host/core/error.h"
+#include "host/tokenizer/tokenizer.h"
 #include "tools/command_registry.h"
 
 namespace pocketlora::cli {

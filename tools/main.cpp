@@ -3,7 +3,7 @@
 #include <exception>
 #include <memory>
 
-#include "host/util/error.h"
+#include "host/core/error.h"
 #include "tools/command_registry.h"
 #if POCKETLORA_HAS_VULKAN
 #include "runtime/instance.h"

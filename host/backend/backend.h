@@ -13,14 +13,14 @@
 #include <string>
 #include <vector>
 
-#include "host/ref/attention.h"
-#include "host/ref/cross_entropy.h"
-#include "host/ref/lora.h"
-#include "host/ref/matmul.h"
-#include "host/ref/nf4_quantize.h"
-#include "host/ref/optimizer.h"
-#include "host/ref/rope.h"
-#include "host/ref/tensor.h"
+#include "host/core/nf4_quantize.h"
+#include "host/core/op/attention.h"
+#include "host/core/op/cross_entropy.h"
+#include "host/core/op/lora.h"
+#include "host/core/op/matmul.h"
+#include "host/core/op/optimizer.h"
+#include "host/core/op/rope.h"
+#include "host/core/tensor.h"
 
 namespace pocketlora {
 

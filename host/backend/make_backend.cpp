@@ -1,6 +1,6 @@
 #include "host/backend/backend.h"
+#include "host/core/error.h"
 #include "host/ref/cpu_backend.h"
-#include "host/util/error.h"
 #if POCKETLORA_HAS_VULKAN
 #include "host/ops/vulkan_backend.h"
 #endif

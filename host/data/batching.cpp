@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "host/util/error.h"
+#include "host/core/error.h"
 #include "host/util/splitmix64.h"
 
 namespace pocketlora {

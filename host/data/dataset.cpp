@@ -5,8 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "host/model/tokenizer.h"
-#include "host/util/error.h"
+#include "host/core/error.h"
+#include "host/tokenizer/tokenizer.h"
 
 namespace pocketlora {
 

@@ -6,11 +6,11 @@
 
 #include <nlohmann/json.hpp>
 
-#include "host/model/bnb4bit_linear.h"
+#include "host/core/error.h"
+#include "host/formats/bnb4bit_linear.h"
+#include "host/formats/safetensors.h"
 #include "host/model/llama_weights.h"
-#include "host/model/safetensors.h"
 #include "host/util/atomic_file.h"
-#include "host/util/error.h"
 #include "host/util/json_field.h"
 
 namespace pocketlora {

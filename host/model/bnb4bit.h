@@ -8,7 +8,7 @@
 //   <linear>.weight.nested_quant_map                 float32 [256]           the signed dynamic map
 //   <linear>.weight.quant_state.bitsandbytes__nf4    uint8 [..]              json.dumps of {quant_type, blocksize,
 //                                                    dtype, shape, nested_blocksize, nested_dtype, nested_offset}
-// (one linear's entries and the exact JSON bytes: host/model/bnb4bit_linear.h)
+// (one linear's entries and the exact JSON bytes: host/formats/bnb4bit_linear.h)
 // Every nn.Linear of the decoder is quantized; embeddings, norms and lm_head stay as stored. config.json carries
 // a "quantization_config". Weights keep HF's q/k row order (rotate_half RoPE): the model records that layout
 // instead of re-permuting NF4 data.
@@ -16,9 +16,9 @@
 #include <map>
 #include <string>
 
+#include "host/core/nf4_quantize.h"
+#include "host/core/tensor.h"
 #include "host/model/llama_config.h"
-#include "host/ref/nf4_quantize.h"
-#include "host/ref/tensor.h"
 
 namespace pocketlora {
 

@@ -4,8 +4,8 @@
 #include <cstring>
 #include <fstream>
 
-#include "host/util/checked_size.h"
-#include "host/util/error.h"
+#include "host/core/checked_size.h"
+#include "host/core/error.h"
 #include "host/util/mapped_file.h"
 
 namespace pocketlora {

@@ -5,8 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "host/model/gguf.h"
-#include "host/util/error.h"
+#include "host/core/error.h"
+#include "host/formats/gguf.h"
 #include "host/util/json_field.h"
 
 namespace pocketlora {

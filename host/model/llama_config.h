@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "host/ref/rope.h"
+#include "host/core/op/rope.h"
 
 namespace pocketlora {
 

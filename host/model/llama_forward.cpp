@@ -1,6 +1,6 @@
 #include "host/model/llama_forward.h"
 
-#include "host/util/error.h"
+#include "host/core/error.h"
 
 namespace pocketlora {
 

@@ -1,8 +1,8 @@
 #include "host/model/llama_model.h"
 
+#include "host/core/error.h"
 #include "host/model/bnb4bit.h"
 #include "host/model/llama_weights.h"
-#include "host/util/error.h"
 
 namespace pocketlora {
 

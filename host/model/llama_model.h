@@ -10,10 +10,10 @@
 #include <string>
 #include <vector>
 
+#include "host/core/nf4_quantize.h"
+#include "host/core/op/rope.h"
+#include "host/core/tensor.h"
 #include "host/model/llama_config.h"
-#include "host/ref/nf4_quantize.h"
-#include "host/ref/rope.h"
-#include "host/ref/tensor.h"
 
 namespace pocketlora {
 

@@ -3,10 +3,10 @@
 #include <cstring>
 #include <fstream>
 
-#include "host/model/gguf.h"
+#include "host/core/error.h"
+#include "host/formats/gguf.h"
+#include "host/formats/safetensors.h"
 #include "host/model/llama2c.h"
-#include "host/model/safetensors.h"
-#include "host/util/error.h"
 
 namespace pocketlora {
 

@@ -11,8 +11,8 @@
 #include <map>
 #include <string>
 
+#include "host/core/tensor.h"
 #include "host/model/llama_config.h"
-#include "host/ref/tensor.h"
 
 namespace pocketlora {
 

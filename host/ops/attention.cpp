@@ -5,8 +5,8 @@
 #include <utility>
 #include <vector>
 
+#include "host/core/error.h"
 #include "host/ops/loop_limit.h"
-#include "host/util/error.h"
 #include "runtime/error.h"
 #include "shaders/common/attention_push.h"
 #include "shaders/shader_ids.h"

@@ -9,8 +9,8 @@
 // be null.
 #include <cstdint>
 
+#include "host/core/op/attention.h"
 #include "host/ops/device_tensor.h"
-#include "host/ref/attention.h"
 
 namespace pocketlora::ops {
 

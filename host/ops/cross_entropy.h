@@ -6,8 +6,8 @@
 //   cross_entropy_finalize(seq, labels, st);          // st.lse [T], st.result = (mean loss, valid, sum, 0)
 //   for each chunk again: cross_entropy_backward_chunk(seq, logits_c, labels, vocab_offset_c, st, dlogits_c);
 // Everything stays on the GPU; the host reads st.result only when it wants to log the loss.
+#include "host/core/op/cross_entropy.h"
 #include "host/ops/device_tensor.h"
-#include "host/ref/cross_entropy.h"
 
 namespace pocketlora::ops {
 

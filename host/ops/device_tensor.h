@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "host/ref/tensor.h"
+#include "host/core/tensor.h"
 #include "runtime/command.h"
 #include "runtime/device.h"
 #include "runtime/memory.h"

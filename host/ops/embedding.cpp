@@ -1,8 +1,8 @@
 #include "host/ops/embedding.h"
 
+#include "host/core/error.h"
 #include "host/ops/grid.h"
 #include "host/ops/loop_limit.h"
-#include "host/util/error.h"
 #include "shaders/common/nn_push.h"
 #include "shaders/shader_ids.h"
 

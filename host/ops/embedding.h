@@ -1,8 +1,8 @@
 #pragma once
 // GPU embedding lookup / backward over a row-chunked table (tables larger than one binding are split; one
 // dispatch per chunk). f32. Token ids must already be validated against the vocabulary (check_token_ids).
+#include "host/core/op/embedding.h"
 #include "host/ops/device_tensor.h"
-#include "host/ref/embedding.h"
 
 namespace pocketlora::ops {
 void embedding(vk::Sequence& seq, const DeviceTensor& ids, const RowChunkedTensor& table, const DeviceTensor& out);

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <limits>
 
-#include "host/util/error.h"
+#include "host/core/error.h"
 
 namespace pocketlora::ops {
 

@@ -1,8 +1,8 @@
 #include "host/ops/lora.h"
 
+#include "host/core/error.h"
 #include "host/ops/grid.h"
 #include "host/ops/matmul.h"
-#include "host/util/error.h"
 #include "shaders/common/lora_push.h"
 #include "shaders/shader_ids.h"
 

@@ -5,8 +5,8 @@
 // while the GEMM's tiling (from the device profile) is reused as is.
 // Scratch (`step` arena, valid until the sequence's last submit): drop(X) [M,K] when dropout > 0, G [M,r],
 // and s*G*A [M,K] for the dropout backward.
+#include "host/core/op/lora.h"
 #include "host/ops/device_tensor.h"
-#include "host/ref/lora.h"
 
 namespace pocketlora::ops {
 

@@ -1,7 +1,7 @@
 #include "host/ops/matmul.h"
 
+#include "host/core/error.h"
 #include "host/ops/loop_limit.h"
-#include "host/util/error.h"
 #include "runtime/error.h"
 #include "shaders/common/matmul_push.h"
 #include "shaders/shader_ids.h"

@@ -1,7 +1,7 @@
 #pragma once
 // GPU C = alpha * op(A) * op(B)^T (+C) (f32 or f16 storage, f32 accumulation), recorded into a Sequence.
+#include "host/core/op/matmul.h"
 #include "host/ops/device_tensor.h"
-#include "host/ref/matmul.h"
 
 namespace pocketlora::ops {
 

@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "host/core/error.h"
 #include "host/ops/loop_limit.h"
-#include "host/util/error.h"
 #include "runtime/error.h"
 #include "shaders/common/nf4_push.h"
 #include "shaders/shader_ids.h"

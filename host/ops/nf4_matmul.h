@@ -7,9 +7,9 @@
 #include <cstdint>
 #include <span>
 
+#include "host/core/nf4_quantize.h"
+#include "host/core/op/matmul.h"
 #include "host/ops/device_tensor.h"
-#include "host/ref/nf4_quantize.h"
-#include "host/ref/matmul.h"
 
 namespace pocketlora::ops {
 

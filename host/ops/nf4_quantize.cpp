@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "host/util/error.h"
+#include "host/core/error.h"
 #include "runtime/error.h"
 #include "shaders/common/nf4_push.h"
 #include "shaders/shader_ids.h"

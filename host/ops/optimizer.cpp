@@ -4,9 +4,9 @@
 #include <bit>
 #include <vector>
 
+#include "host/core/error.h"
 #include "host/ops/grid.h"
 #include "host/ops/loop_limit.h"
-#include "host/util/error.h"
 #include "shaders/common/optim_push.h"
 #include "shaders/shader_ids.h"
 

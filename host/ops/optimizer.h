@@ -6,8 +6,8 @@
 // After the submit, read_grad_stats() tells the host whether the step was skipped and which tensor was bad.
 #include <vector>
 
+#include "host/core/op/optimizer.h"
 #include "host/ops/device_tensor.h"
-#include "host/ref/optimizer.h"
 
 namespace pocketlora::ops {
 

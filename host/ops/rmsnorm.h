@@ -1,7 +1,7 @@
 #pragma once
 // GPU RMSNorm forward / backward (f32). Same argument order as host/ref/rmsnorm.h.
+#include "host/core/op/rmsnorm.h"
 #include "host/ops/device_tensor.h"
-#include "host/ref/rmsnorm.h"
 
 namespace pocketlora::ops {
 void rmsnorm(vk::Sequence& seq, const DeviceTensor& x, const DeviceTensor& w, const DeviceTensor& y,

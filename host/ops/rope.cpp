@@ -1,7 +1,7 @@
 #include "host/ops/rope.h"
 
+#include "host/core/error.h"
 #include "host/ops/grid.h"
-#include "host/util/error.h"
 #include "shaders/common/nn_push.h"
 #include "shaders/shader_ids.h"
 

@@ -1,7 +1,7 @@
 #pragma once
 // GPU RoPE in place on x [T, heads, D] (f32); the table comes from rope_table() (host/ref/rope.h), uploaded once.
+#include "host/core/op/rope.h"
 #include "host/ops/device_tensor.h"
-#include "host/ref/rope.h"
 
 namespace pocketlora::ops {
 void rope(vk::Sequence& seq, const DeviceTensor& x, const DeviceTensor& positions, const DeviceTensor& table,

@@ -1,7 +1,7 @@
 #pragma once
 // GPU SwiGLU (h = silu(g) * u) forward/backward and the residual add y = a + alpha * b (y may alias a). f32.
+#include "host/core/op/swiglu.h"
 #include "host/ops/device_tensor.h"
-#include "host/ref/swiglu.h"
 
 namespace pocketlora::ops {
 void swiglu(vk::Sequence& seq, const DeviceTensor& g, const DeviceTensor& u, const DeviceTensor& h);

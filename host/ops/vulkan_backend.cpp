@@ -3,6 +3,7 @@
 #include <bit>
 #include <cstring>
 
+#include "host/core/error.h"
 #include "host/ops/attention.h"
 #include "host/ops/embedding.h"
 #include "host/ops/lora.h"
@@ -10,7 +11,6 @@
 #include "host/ops/rmsnorm.h"
 #include "host/ops/rope.h"
 #include "host/ops/swiglu.h"
-#include "host/util/error.h"
 
 namespace pocketlora::ops {
 

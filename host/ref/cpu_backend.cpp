@@ -2,11 +2,15 @@
 
 #include <algorithm>
 
+#include "host/core/error.h"
+#include "host/ref/attention.h"
 #include "host/ref/embedding.h"
+#include "host/ref/lora.h"
+#include "host/ref/matmul.h"
 #include "host/ref/nf4_matmul.h"
 #include "host/ref/rmsnorm.h"
+#include "host/ref/rope.h"
 #include "host/ref/swiglu.h"
-#include "host/util/error.h"
 
 namespace pocketlora::ref {
 

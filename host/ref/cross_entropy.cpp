@@ -4,15 +4,9 @@
 #include <cmath>
 #include <limits>
 
-#include "host/util/error.h"
+#include "host/core/error.h"
 
-namespace pocketlora {
-
-void check_cross_entropy(const char* op, const Shape& logits, const Shape& labels) {
-  if (logits.size() != 2 || labels.size() != 1 || labels[0] != logits[0] || logits[1] == 0)
-    throw ShapeError(std::string(op) + ": logits " + shape_str(logits) + ", labels " + shape_str(labels) +
-                     " — expected logits [T, V] with V > 0 and labels [T]");
-}
+namespace pocketlora::ref {
 
 namespace {
 void check_labels(const char* op, const Tensor& labels, std::int64_t V) {
@@ -25,8 +19,6 @@ void check_labels(const char* op, const Tensor& labels, std::int64_t V) {
   }
 }
 }  // namespace
-
-namespace ref {
 
 CrossEntropyResult cross_entropy(const Tensor& logits, const Tensor& labels, Tensor& lse) {
   check_cross_entropy("ref::cross_entropy", logits.shape(), labels.shape());
@@ -73,5 +65,4 @@ void cross_entropy_backward(const Tensor& logits, const Tensor& labels, const Te
   dlogits.copy_from(gd);
 }
 
-}  // namespace ref
-}  // namespace pocketlora
+}  // namespace pocketlora::ref

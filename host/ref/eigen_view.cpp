@@ -1,6 +1,6 @@
 #include "host/ref/eigen_view.h"
 
-#include "host/util/error.h"
+#include "host/core/error.h"
 
 namespace pocketlora {
 

@@ -1,9 +1,9 @@
 #pragma once
 // Row-major Eigen views of contiguous 1-D ([1, n]) or 2-D f32/f64 tensors: the CPU reference kernels' (and the
-// tests') bridge to Eigen. Kept out of host/ref/tensor.h so that loaders, tokenizers and data never compile Eigen.
+// tests') bridge to Eigen. Kept out of host/core/tensor.h so that loaders, tokenizers and data never compile Eigen.
 #include <Eigen/Core>
 
-#include "host/ref/tensor.h"
+#include "host/core/tensor.h"
 
 namespace pocketlora {
 

@@ -11,7 +11,7 @@
 #include <immintrin.h>
 #endif
 
-#include "host/util/error.h"
+#include "host/core/error.h"
 #include "shaders/common/nf4_codebook.h"
 
 namespace pocketlora::ref {

@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "host/ref/nf4_quantize.h"
+#include "host/core/nf4_quantize.h"
 
 namespace pocketlora::ref {
 

@@ -4,10 +4,10 @@
 #include <memory>
 #include <string>
 
+#include "host/core/error.h"
 #include "host/ref/blas.h"
 #include "host/ref/nf4_decode.h"
 #include "host/ref/parallel.h"
-#include "host/util/error.h"
 
 namespace pocketlora::ref {
 

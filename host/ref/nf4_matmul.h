@@ -1,5 +1,5 @@
 #pragma once
-// CPU matmuls through a frozen NF4 weight W [N,K] (host representation, see host/ref/nf4_quantize.h), with the
+// CPU matmuls through a frozen NF4 weight W [N,K] (host representation, see host/core/nf4_quantize.h), with the
 // argument order and semantics of the GPU ops (host/ops/nf4_matmul.h):
 //   nf4_matmul:          Y[M,N]  = alpha * X[M,K] * dequant(W)^T (+Y)
 //   nf4_matmul_backward: dX[M,K] = alpha * dY[M,N] * dequant(W)  (+dX)  — input gradient only: W is frozen
@@ -10,8 +10,8 @@
 //   M >  kNf4GemvMaxM: W is decoded a panel of rows at a time into a ~4 MiB f32 buffer that feeds cblas_sgemm.
 #include <cstdint>
 
+#include "host/core/nf4_quantize.h"
 #include "host/ref/matmul.h"
-#include "host/ref/nf4_quantize.h"
 
 namespace pocketlora::ref {
 

@@ -2,19 +2,10 @@
 
 #include <cmath>
 
+#include "host/core/error.h"
 #include "host/ref/parallel.h"
-#include "host/util/error.h"
 
-namespace pocketlora {
-
-std::pair<std::int64_t, std::int64_t> check_rmsnorm_shapes(const char* op, const Shape& x, const Shape& w) {
-  if (x.empty() || w.size() != 1 || x.back() != w[0] || w[0] == 0)
-    throw ShapeError(std::string(op) + ": x " + shape_str(x) + " and w " + shape_str(w) +
-                     " — expected x [..., D] and w [D] with D > 0");
-  return {shape_numel(x) / w[0], w[0]};
-}
-
-namespace ref {
+namespace pocketlora::ref {
 
 void rmsnorm(const Tensor& x, const Tensor& w, Tensor& y, Tensor& rstd, float eps) {
   const auto [rows, dim] = check_rmsnorm_shapes("ref::rmsnorm", x.shape(), w.shape());
@@ -65,5 +56,4 @@ void rmsnorm_backward(const Tensor& x, const Tensor& w, const Tensor& rstd, cons
   dw.copy_from(dwd);
 }
 
-}  // namespace ref
-}  // namespace pocketlora
+}  // namespace pocketlora::ref

@@ -1,32 +1,12 @@
 #pragma once
-// Rotary position embeddings. Frequencies are computed in double on the host (HF semantics, including
-// Llama 3 "rope_type: llama3" scaling) and turned into a (cos, sin) table [positions, head_dim/2] that the CPU
-// reference and the GPU kernel both read, so both rotate by bit-identical factors.
-#include <optional>
-#include <vector>
+// CPU backend implementation of the op whose contract (semantics, options, shape checks) is
+// host/core/op/rope.h.
+#include "host/core/op/rope.h"
 
-#include "host/ref/tensor.h"
+namespace pocketlora::ref {
 
-namespace pocketlora {
-
-struct Llama3RopeScaling {
-  double factor = 8.0, low_freq_factor = 1.0, high_freq_factor = 4.0;
-  double original_max_position_embeddings = 8192;
-};
-
-enum class RopeLayout { Interleaved /* (2i, 2i+1): llama2.c, GGUF */, RotateHalf /* (i, i + d/2): HF */ };
-
-// inv_freq[i] = theta^(-2i/d), then Llama 3 scaling as transformers' _compute_llama3_parameters.
-std::vector<double> rope_inv_freq(std::int64_t head_dim, double theta,
-                                  const std::optional<Llama3RopeScaling>& scaling = std::nullopt);
-// f32 [positions, head_dim/2, 2] = (cos(p * f_i), sin(p * f_i)) computed in double, rounded once.
-Tensor rope_table(std::int64_t positions, const std::vector<double>& inv_freq);
-
-void check_rope_shapes(const char* op, const Shape& x, const Shape& positions, const Shape& table);
-
-namespace ref {
 // x [tokens, heads, head_dim] rotated in place; positions i32 [tokens]; inverse rotates by -theta (backward:
 // the gradient of a rotation is the inverse rotation).
 void rope(Tensor& x, const Tensor& positions, const Tensor& table, RopeLayout layout, bool inverse = false);
-}  // namespace ref
-}  // namespace pocketlora
+
+}  // namespace pocketlora::ref

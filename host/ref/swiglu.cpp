@@ -2,22 +2,10 @@
 
 #include <cmath>
 
+#include "host/core/error.h"
 #include "host/ref/parallel.h"
-#include "host/util/error.h"
 
-namespace pocketlora {
-
-void check_same_shapes(const char* op, std::initializer_list<std::pair<const char*, const Shape*>> shapes) {
-  const Shape& first = *shapes.begin()->second;
-  for (auto& [name, s] : shapes)
-    if (*s != first) {
-      std::string all;
-      for (auto& [n2, s2] : shapes) all += std::string(all.empty() ? "" : ", ") + n2 + " " + shape_str(*s2);
-      throw ShapeError(std::string(op) + ": operands must have the same shape (" + all + ")");
-    }
-}
-
-namespace ref {
+namespace pocketlora::ref {
 
 void swiglu(const Tensor& g, const Tensor& u, Tensor& h) {
   check_same_shapes("ref::swiglu", {{"g", &g.shape()}, {"u", &u.shape()}, {"h", &h.shape()}});
@@ -56,5 +44,4 @@ void add(const Tensor& a, const Tensor& b, Tensor& y, float alpha) {
   y.copy_from(ad);
 }
 
-}  // namespace ref
-}  // namespace pocketlora
+}  // namespace pocketlora::ref

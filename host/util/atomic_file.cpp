@@ -6,7 +6,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "host/util/error.h"
+#include "host/core/error.h"
 
 namespace pocketlora {
 

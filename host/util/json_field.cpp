@@ -1,6 +1,6 @@
 #include "host/util/json_field.h"
 
-#include "host/util/error.h"
+#include "host/core/error.h"
 
 namespace pocketlora::json_field {
 

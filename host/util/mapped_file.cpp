@@ -9,7 +9,7 @@
 #include <cstring>
 #include <utility>
 
-#include "host/util/error.h"
+#include "host/core/error.h"
 
 namespace pocketlora {
 

@@ -4,7 +4,7 @@
 #include <cmath>
 #include <cstdlib>
 
-#include "host/util/error.h"
+#include "host/core/error.h"
 
 namespace pocketlora {
 

@@ -10,10 +10,10 @@
 #include <nlohmann/json.hpp>
 
 #include "common/test_data.h"
+#include "host/core/error.h"
 #include "host/model/bnb4bit.h"
 #include "host/model/llama_forward.h"
 #include "host/ref/cpu_backend.h"
-#include "host/util/error.h"
 #if POCKETLORA_HAS_VULKAN
 #include "gpu/gpu_fixture.h"
 #include "host/ops/vulkan_backend.h"

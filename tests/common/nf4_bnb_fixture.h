@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "host/model/safetensors.h"
-#include "host/ref/tensor.h"
+#include "host/core/tensor.h"
+#include "host/formats/safetensors.h"
 
 namespace pocketlora::test {
 

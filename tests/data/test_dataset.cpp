@@ -8,10 +8,10 @@
 #include <nlohmann/json.hpp>
 
 #include "common/test_data.h"
+#include "host/core/error.h"
 #include "host/data/batching.h"
 #include "host/data/dataset.h"
-#include "host/model/tokenizer.h"
-#include "host/util/error.h"
+#include "host/tokenizer/tokenizer.h"
 
 using namespace pocketlora;
 using namespace pocketlora::test;

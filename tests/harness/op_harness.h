@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "host/ref/tensor.h"
+#include "host/core/tensor.h"
 
 namespace pocketlora::test {
 

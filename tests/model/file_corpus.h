@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "common/test_data.h"
-#include "host/util/error.h"
+#include "host/core/error.h"
 
 namespace pocketlora::test {
 

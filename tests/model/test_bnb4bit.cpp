@@ -13,10 +13,10 @@
 #include "common/nf4_bnb_fixture.h"
 #include "common/sha256.h"
 #include "common/test_data.h"
+#include "host/core/error.h"
+#include "host/formats/bnb4bit_linear.h"
+#include "host/formats/safetensors.h"
 #include "host/model/bnb4bit.h"
-#include "host/model/bnb4bit_linear.h"
-#include "host/model/safetensors.h"
-#include "host/util/error.h"
 #include "shaders/common/nf4_codebook.h"
 
 using namespace pocketlora;

@@ -7,10 +7,10 @@
 #include <functional>
 
 #include "common/test_data.h"
-#include "host/model/gguf.h"
+#include "host/formats/gguf.h"
+#include "host/formats/safetensors.h"
 #include "host/model/llama2c.h"
 #include "host/model/llama_weights.h"
-#include "host/model/safetensors.h"
 #include "model/file_corpus.h"
 
 using namespace pocketlora;

@@ -8,11 +8,11 @@
 #include <string>
 #include <typeinfo>
 
+#include "host/core/error.h"
+#include "host/formats/safetensors.h"
 #include "host/model/bnb4bit.h"
 #include "host/model/llama2c.h"
-#include "host/model/safetensors.h"
-#include "host/model/tokenizer.h"
-#include "host/util/error.h"
+#include "host/tokenizer/tokenizer.h"
 #include "tests/common/test_data.h"
 
 using namespace pocketlora;

@@ -9,17 +9,17 @@
 #include <fstream>
 
 #include "common/test_data.h"
-#include "host/model/gguf.h"
-#include "host/model/safetensors.h"
-#include "host/util/error.h"
-#include "host/util/half.h"
+#include "host/core/error.h"
+#include "host/core/half.h"
+#include "host/formats/gguf.h"
+#include "host/formats/safetensors.h"
 
 using namespace pocketlora;
 using namespace pocketlora::test;
 
 namespace {
 
-// IEEE 754 binary16 decoded from its definition, independent of host/util/half.h (checked against hand-computed
+// IEEE 754 binary16 decoded from its definition, independent of host/core/half.h (checked against hand-computed
 // bit patterns in HalfConversionHandComputedBitPatterns).
 float ieee_half(std::uint16_t h) {
   const int sign = h >> 15, exp = (h >> 10) & 31, mant = h & 1023;

@@ -6,8 +6,8 @@
 
 #include "common/test_data.h"
 #include "harness/op_harness.h"
-#include "host/model/gguf_writer.h"
-#include "host/util/error.h"
+#include "host/core/error.h"
+#include "host/formats/gguf_writer.h"
 
 using namespace pocketlora;
 using namespace pocketlora::test;

@@ -16,14 +16,14 @@
 #include <nlohmann/json.hpp>
 
 #include "common/test_data.h"
+#include "host/core/nf4_quantize.h"
 #include "host/data/dataset.h"
+#include "host/formats/gguf.h"
+#include "host/formats/safetensors.h"
 #include "host/model/bnb4bit.h"
-#include "host/model/gguf.h"
 #include "host/model/llama_config.h"
 #include "host/model/llama_weights.h"
-#include "host/model/safetensors.h"
-#include "host/model/tokenizer.h"
-#include "host/ref/nf4_quantize.h"
+#include "host/tokenizer/tokenizer.h"
 #include "host/util/splitmix64.h"
 #include "model/file_corpus.h"
 

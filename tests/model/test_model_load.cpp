@@ -11,10 +11,10 @@
 
 #include "common/test_data.h"
 #include "harness/op_harness.h"
+#include "host/core/error.h"
 #include "host/model/llama2c.h"
 #include "host/model/llama_weights.h"
 #include "host/ref/eigen_view.h"
-#include "host/util/error.h"
 
 using namespace pocketlora;
 using namespace pocketlora::test;
@@ -261,7 +261,7 @@ TEST(ModelLoad, Llama2cVersion2Int8Groups) {
 }
 }  // namespace
 
-#include "host/model/gguf_writer.h"
+#include "host/formats/gguf_writer.h"
 
 namespace {
 TEST(ModelLoad, Llama3RopeScalingFromHfConfigAndGgufFactorsAgree) {

@@ -6,8 +6,8 @@
 
 #include "common/test_data.h"
 #include "harness/op_harness.h"
-#include "host/model/safetensors.h"
-#include "host/util/error.h"
+#include "host/core/error.h"
+#include "host/formats/safetensors.h"
 
 using namespace pocketlora;
 using namespace pocketlora::test;

@@ -6,9 +6,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "host/model/tokenizer.h"
-#include "host/model/tokenizer_bpe.h"
-#include "host/util/error.h"
+#include "host/core/error.h"
+#include "host/tokenizer/bpe.h"
+#include "host/tokenizer/tokenizer.h"
 #include "tests/common/test_data.h"
 #include "tests/model/test_tokenizer_util.h"
 

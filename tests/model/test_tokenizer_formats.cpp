@@ -5,9 +5,9 @@
 #include <cstring>
 #include <random>
 
-#include "host/model/tokenizer.h"
-#include "host/model/tokenizer_spm.h"
-#include "host/util/error.h"
+#include "host/core/error.h"
+#include "host/tokenizer/spm.h"
+#include "host/tokenizer/tokenizer.h"
 #include "tests/common/test_data.h"
 #include "tests/model/test_tokenizer_util.h"
 

@@ -4,7 +4,7 @@
 
 #include <thread>
 
-#include "host/model/tokenizer.h"
+#include "host/tokenizer/tokenizer.h"
 #include "tests/common/test_data.h"
 #include "tests/model/test_tokenizer_util.h"
 

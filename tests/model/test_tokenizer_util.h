@@ -10,7 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "host/model/tokenizer_utf8.h"
+#include "host/tokenizer/utf8.h"
 
 namespace pocketlora::test {
 

@@ -9,8 +9,9 @@
 #include "common/test_data.h"
 #include "gpu/gpu_fixture.h"
 #include "harness/op_harness.h"
+#include "host/core/error.h"
 #include "host/ops/attention.h"
-#include "host/util/error.h"
+#include "host/ref/attention.h"
 #include "runtime/command.h"
 
 using namespace pocketlora;

@@ -1,8 +1,9 @@
 // Chunked cross-entropy on the GPU vs a double-precision reference; ignore-index masking; all-ignored batch.
 #include "gpu/gpu_fixture.h"
 #include "harness/op_harness.h"
+#include "host/core/error.h"
 #include "host/ops/cross_entropy.h"
-#include "host/util/error.h"
+#include "host/ref/cross_entropy.h"
 #include "runtime/command.h"
 
 using namespace pocketlora;

@@ -1,8 +1,9 @@
 // Embedding lookup / backward over a row-chunked table: GPU vs reference; repeated ids accumulate.
 #include "gpu/gpu_fixture.h"
 #include "harness/op_harness.h"
+#include "host/core/error.h"
 #include "host/ops/embedding.h"
-#include "host/util/error.h"
+#include "host/ref/embedding.h"
 #include "runtime/command.h"
 
 using namespace pocketlora;

@@ -9,13 +9,17 @@
 #include "common/test_data.h"
 #include "gpu/gpu_fixture.h"
 #include "harness/op_harness.h"
+#include "host/core/error.h"
 #include "host/ops/cross_entropy.h"
 #include "host/ops/embedding.h"
 #include "host/ops/loop_limit.h"
 #include "host/ops/matmul.h"
 #include "host/ops/optimizer.h"
 #include "host/ops/rmsnorm.h"
-#include "host/util/error.h"
+#include "host/ref/cross_entropy.h"
+#include "host/ref/embedding.h"
+#include "host/ref/optimizer.h"
+#include "host/ref/rmsnorm.h"
 #include "runtime/command.h"
 
 using namespace pocketlora;

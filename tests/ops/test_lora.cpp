@@ -4,8 +4,9 @@
 
 #include "gpu/gpu_fixture.h"
 #include "harness/op_harness.h"
+#include "host/core/error.h"
 #include "host/ops/lora.h"
-#include "host/util/error.h"
+#include "host/ref/lora.h"
 #include "runtime/command.h"
 
 using namespace pocketlora;

@@ -3,11 +3,12 @@
 
 #include "gpu/gpu_fixture.h"
 #include "harness/op_harness.h"
+#include "host/core/error.h"
 #include "host/ops/matmul.h"
-#include "host/util/error.h"
+#include "host/ref/eigen_view.h"
+#include "host/ref/matmul.h"
 #include "runtime/command.h"
 #include "runtime/error.h"
-#include "host/ref/eigen_view.h"
 
 using namespace pocketlora;
 using namespace pocketlora::test;

@@ -8,10 +8,11 @@
 
 #include "gpu/gpu_fixture.h"
 #include "harness/op_harness.h"
+#include "host/core/error.h"
 #include "host/ops/nf4_matmul.h"
-#include "host/util/error.h"
-#include "shaders/common/nf4_codebook.h"
 #include "host/ref/eigen_view.h"
+#include "host/ref/matmul.h"
+#include "shaders/common/nf4_codebook.h"
 
 using namespace pocketlora;
 using namespace pocketlora::test;

@@ -1,4 +1,4 @@
-// GPU NF4 quantization (first level) vs the CPU reference (host/ref/nf4_quantize.h, itself checked against
+// GPU NF4 quantization (first level) vs the CPU reference (host/core/nf4_quantize.h, itself checked against
 // hand-computed cases in tests/ref/test_nf4_quantize.cpp): codes and absmax must match bit for bit.
 #include <cmath>
 #include <cstring>
@@ -10,10 +10,10 @@
 #include "common/nf4_bnb_fixture.h"
 #include "common/test_data.h"
 #include "harness/op_harness.h"
+#include "host/core/error.h"
+#include "host/core/nf4_quantize.h"
 #include "host/ops/nf4_matmul.h"
 #include "host/ops/nf4_quantize.h"
-#include "host/ref/nf4_quantize.h"
-#include "host/util/error.h"
 #include "shaders/common/nf4_codebook.h"
 
 using namespace pocketlora;

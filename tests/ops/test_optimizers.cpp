@@ -5,8 +5,9 @@
 #include "common/optimizer_config.h"
 #include "gpu/gpu_fixture.h"
 #include "harness/op_harness.h"
+#include "host/core/error.h"
 #include "host/ops/optimizer.h"
-#include "host/util/error.h"
+#include "host/ref/optimizer.h"
 #include "runtime/command.h"
 
 using namespace pocketlora;

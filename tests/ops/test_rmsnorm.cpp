@@ -1,8 +1,9 @@
 // RMSNorm: GPU vs reference (forward, backward) (reference checks: tests/ref/test_rmsnorm_ref.cpp).
 #include "gpu/gpu_fixture.h"
 #include "harness/op_harness.h"
+#include "host/core/error.h"
 #include "host/ops/rmsnorm.h"
-#include "host/util/error.h"
+#include "host/ref/rmsnorm.h"
 #include "runtime/command.h"
 
 using namespace pocketlora;

@@ -3,8 +3,9 @@
 
 #include "gpu/gpu_fixture.h"
 #include "harness/op_harness.h"
+#include "host/core/error.h"
 #include "host/ops/rope.h"
-#include "host/util/error.h"
+#include "host/ref/rope.h"
 #include "runtime/command.h"
 
 using namespace pocketlora;

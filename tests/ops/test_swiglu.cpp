@@ -1,8 +1,9 @@
 // SwiGLU and residual add: GPU vs reference (reference checks: tests/ref/test_swiglu_ref.cpp).
 #include "gpu/gpu_fixture.h"
 #include "harness/op_harness.h"
+#include "host/core/error.h"
 #include "host/ops/swiglu.h"
-#include "host/util/error.h"
+#include "host/ref/swiglu.h"
 #include "runtime/command.h"
 
 using namespace pocketlora;

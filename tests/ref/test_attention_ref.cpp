@@ -5,8 +5,8 @@
 #include <cmath>
 
 #include "harness/op_harness.h"
+#include "host/core/error.h"
 #include "host/ref/attention.h"
-#include "host/util/error.h"
 
 using namespace pocketlora;
 using namespace pocketlora::test;

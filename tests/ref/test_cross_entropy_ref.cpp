@@ -6,8 +6,8 @@
 #include <algorithm>
 
 #include "harness/op_harness.h"
+#include "host/core/error.h"
 #include "host/ref/cross_entropy.h"
-#include "host/util/error.h"
 
 using namespace pocketlora;
 using namespace pocketlora::test;

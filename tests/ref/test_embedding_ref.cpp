@@ -5,9 +5,9 @@
 #include <string>
 
 #include "harness/op_harness.h"
-#include "host/ref/embedding.h"
-#include "host/util/error.h"
+#include "host/core/error.h"
 #include "host/ref/eigen_view.h"
+#include "host/ref/embedding.h"
 
 using namespace pocketlora;
 using namespace pocketlora::test;

@@ -7,9 +7,9 @@
 #include <span>
 
 #include "harness/op_harness.h"
-#include "host/ref/matmul.h"
-#include "host/ref/nf4_quantize.h"
+#include "host/core/nf4_quantize.h"
 #include "host/ref/eigen_view.h"
+#include "host/ref/matmul.h"
 
 using namespace pocketlora;
 using namespace pocketlora::test;

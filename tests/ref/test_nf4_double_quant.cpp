@@ -1,10 +1,10 @@
-// NF4 double quantization (second level on the absmax array, host/ref/nf4_quantize.h) against values worked out
+// NF4 double quantization (second level on the absmax array, host/core/nf4_quantize.h) against values worked out
 // by hand; runs in CPU-only builds too. The map itself is checked in tests/ref/test_nf4_quantize.cpp.
 #include <gtest/gtest.h>
 
 #include <vector>
 
-#include "host/ref/nf4_quantize.h"
+#include "host/core/nf4_quantize.h"
 
 using namespace pocketlora;
 

@@ -9,9 +9,9 @@
 #include <vector>
 
 #include "harness/op_harness.h"
+#include "host/core/error.h"
 #include "host/ref/nf4_decode.h"
 #include "host/ref/nf4_matmul.h"
-#include "host/util/error.h"
 
 using namespace pocketlora;
 using namespace pocketlora::test;

@@ -10,9 +10,9 @@
 #include "common/sha256.h"
 #include "common/test_data.h"
 #include "harness/op_harness.h"
-#include "host/model/bnb4bit_linear.h"
-#include "host/ref/nf4_quantize.h"
-#include "host/util/error.h"
+#include "host/core/error.h"
+#include "host/core/nf4_quantize.h"
+#include "host/formats/bnb4bit_linear.h"
 #include "shaders/common/nf4_codebook.h"
 
 using namespace pocketlora;

@@ -9,8 +9,8 @@
 
 #include "common/optimizer_config.h"
 #include "harness/op_harness.h"
+#include "host/core/error.h"
 #include "host/ref/optimizer.h"
-#include "host/util/error.h"
 
 using namespace pocketlora;
 using namespace pocketlora::test;

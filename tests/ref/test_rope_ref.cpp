@@ -6,8 +6,8 @@
 #include <numbers>
 
 #include "harness/op_harness.h"
+#include "host/core/error.h"
 #include "host/ref/rope.h"
-#include "host/util/error.h"
 
 using namespace pocketlora;
 using namespace pocketlora::test;

@@ -1,8 +1,8 @@
 #include <gtest/gtest.h>
 
-#include "host/ref/tensor.h"
-#include "host/util/error.h"
-#include "host/util/half.h"
+#include "host/core/error.h"
+#include "host/core/half.h"
+#include "host/core/tensor.h"
 
 using namespace pocketlora;
 

@@ -4,8 +4,8 @@
 
 #include <limits>
 
-#include "host/ref/tensor.h"
-#include "host/util/checked_size.h"
+#include "host/core/checked_size.h"
+#include "host/core/tensor.h"
 #include "host/util/json_field.h"
 
 using namespace pocketlora;

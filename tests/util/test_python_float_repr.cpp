@@ -4,7 +4,7 @@
 #include <bit>
 #include <limits>
 
-#include "host/util/error.h"
+#include "host/core/error.h"
 #include "host/util/python_float_repr.h"
 
 using namespace pocketlora;
