@@ -1,6 +1,7 @@
 #include "gpu/gpu_fixture.h"
 
 #include <cstdlib>
+#include <fstream>
 
 #include "runtime/error.h"
 #include "runtime/instance.h"
@@ -66,5 +67,15 @@ ValidationWatch::~ValidationWatch() { fail_on_validation_messages(before_); }
 
 OwnDevice::OwnDevice(vk::DeviceOptions options)
     : device_(std::move(options)), arena_(device_, vk::Lifetime::Scratch, "own device") {}
+
+vk::DeviceOptions ProfileOverrideDevice::options(const TempDir& dir, const std::string& params) {
+  const auto path = dir / "profile_override.json";
+  std::ofstream(path) << "{\"params\": {" << params << "}}";
+  vk::DeviceOptions o;
+  o.profile_override = path;
+  return o;
+}
+
+ProfileOverrideDevice::ProfileOverrideDevice(const std::string& params) : own_(options(dir_, params)) {}
 
 }  // namespace pocketlora::test

@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 
+#include "common/test_data.h"
 #include "host/ops/device_tensor.h"
 #include "runtime/device.h"
 
@@ -73,6 +74,20 @@ class OwnDevice {
   ValidationWatch watch_;  // first member: destroyed last, after the device
   vk::Device device_;
   vk::Arena arena_;
+};
+
+// OwnDevice whose device profile has some values overridden (the one way tests run a kernel variant the device's
+// own profile does not pick): `params` is the body of a JSON object, e.g. R"("nf4.gemv_subgroup": 0)".
+class ProfileOverrideDevice {
+ public:
+  explicit ProfileOverrideDevice(const std::string& params);
+  vk::Device& dev() { return own_.dev(); }
+  vk::Arena& arena() { return own_.arena(); }
+
+ private:
+  static vk::DeviceOptions options(const TempDir& dir, const std::string& params);
+  TempDir dir_;
+  OwnDevice own_;
 };
 
 }  // namespace pocketlora::test

@@ -10,7 +10,7 @@
 
 namespace pocketlora::test {
 
-std::ostream& operator<<(std::ostream& os, const OpCase& c) {
+std::ostream& operator<<(std::ostream& os, const LegacyOpCase& c) {
   os << c.name << " " << shape_str(c.dims) << " " << dtype_name(c.dtype);
   return os;
 }
@@ -85,6 +85,15 @@ Tensor random_tensor(Shape shape, std::uint64_t seed, float lo, float hi, DType 
   return t.to(dtype);
 }
 
+double dot(const Tensor& a, const Tensor& b) {
+  if (a.shape() != b.shape())
+    throw std::logic_error("dot: shapes " + shape_str(a.shape()) + " and " + shape_str(b.shape()) + " differ");
+  const Tensor x = a.to(DType::F64), y = b.to(DType::F64);
+  double s = 0;
+  for (std::int64_t i = 0; i < x.numel(); ++i) s += x.data<double>()[i] * y.data<double>()[i];
+  return s;
+}
+
 Tensor int_tensor(const std::vector<std::int32_t>& values) {
   Tensor t = Tensor::zeros({static_cast<std::int64_t>(values.size())}, DType::I32);
   std::copy(values.begin(), values.end(), t.data<std::int32_t>());
@@ -94,11 +103,15 @@ Tensor int_tensor(const std::vector<std::int32_t>& values) {
 GradCheckResult gradcheck(const std::function<double(const std::vector<Tensor>&)>& loss,
                           const std::function<std::vector<Tensor>(const std::vector<Tensor>&)>& analytic,
                           std::vector<Tensor> inputs, double h, std::int64_t max_elems) {
-  for (auto& t : inputs) t = t.to(DType::F64);
+  for (auto& t : inputs)
+    if (t.dtype() == DType::F32 || t.dtype() == DType::F16 || t.dtype() == DType::BF16) t = t.to(DType::F64);
   auto grads = analytic(inputs);
   GradCheckResult r;
   for (std::size_t k = 0; k < inputs.size(); ++k) {
     if (k >= grads.size() || !grads[k].defined() || grads[k].numel() == 0) continue;
+    if (inputs[k].dtype() != DType::F64)
+      throw std::logic_error("gradcheck: input " + std::to_string(k) + " is " + dtype_name(inputs[k].dtype()) +
+                             " but has a gradient");
     Tensor g = grads[k].to(DType::F64);
     double* x = inputs[k].data<double>();
     const std::int64_t n = inputs[k].numel();
@@ -130,16 +143,5 @@ bool bench_mode() {
   return v && *v && *v != '0';
 }
 
-double median_ms(const std::function<void()>& fn, int reps) {
-  fn();  // warm-up (pipeline creation, caches)
-  std::vector<double> t;
-  for (int i = 0; i < reps; ++i) {
-    auto a = std::chrono::steady_clock::now();
-    fn();
-    t.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - a).count());
-  }
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
-}
 
 }  // namespace pocketlora::test

@@ -24,7 +24,8 @@ struct Tolerance {
   bool allow_matching_non_finite = false;
 };
 
-struct OpCase {
+// Being replaced by tests/harness/op_case.h (remove once every op file is ported).
+struct LegacyOpCase {
   std::string name;               // e.g. "matmul/ragged_f32"
   std::vector<std::int64_t> dims;  // op-specific (matmul: M, N, K)
   DType dtype = DType::F32;
@@ -32,7 +33,7 @@ struct OpCase {
   double flops = 0;  // for bench mode
   double bytes = 0;
 };
-std::ostream& operator<<(std::ostream& os, const OpCase& c);
+std::ostream& operator<<(std::ostream& os, const LegacyOpCase& c);
 
 struct ErrorStats {
   double max_abs = 0, max_rel = 0, nmse = 0;
@@ -50,11 +51,16 @@ ErrorStats compare(const Tensor& got, const Tensor& want, double rel_floor = 1e-
 // Deterministic test data (splitmix64-based; identical on every platform).
 Tensor random_tensor(Shape shape, std::uint64_t seed, float lo = -1.0f, float hi = 1.0f, DType dtype = DType::F32);
 
+// sum(a .* b) in f64 (a gradient check's loss: the output weighted by a fixed upstream gradient).
+double dot(const Tensor& a, const Tensor& b);
+
 // i32 [n] tensor of the given values (token ids, positions, labels).
 Tensor int_tensor(const std::vector<std::int32_t>& values);
 
 // Central finite differences in fp64: for a scalar loss L(inputs), compares analytic dL/dx (from
 // `analytic`) with (L(x+h) - L(x-h)) / 2h for every element of every input (or `max_elems` sampled ones).
+// Floating inputs are widened to f64 first; integer inputs (ids, positions, labels) are passed as they are and
+// need an undefined gradient.
 struct GradCheckResult {
   double max_abs = 0, max_rel = 0;
   std::string worst;
@@ -63,8 +69,8 @@ GradCheckResult gradcheck(const std::function<double(const std::vector<Tensor>&)
                           const std::function<std::vector<Tensor>(const std::vector<Tensor>&)>& analytic,
                           std::vector<Tensor> inputs, double h = 1e-6, std::int64_t max_elems = 256);
 
-// Bench mode switch and a timing helper (median of `reps` after one warm-up).
+// Perf mode (POCKETLORA_OP_BENCH=1): op cases are also timed (tests/harness/op_case.h); timing uses
+// bench::median_ms (bench/bench_util.h), the one median helper of tests and benchmarks.
 bool bench_mode();
-double median_ms(const std::function<void()>& fn, int reps = 5);
 
 }  // namespace pocketlora::test
