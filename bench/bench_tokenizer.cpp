@@ -63,10 +63,10 @@ int run(TokArgs& a) {
     const double mbs = mb / (enc_ms / 1e3);
     const double tps = static_cast<double>(ids.size()) / (enc_ms / 1e3);
     const bool same = back == text;
-    table.row({path.filename().string(), tok->kind(), fmt::format("{:.1f}", load_ms), fmt::format("{:.1f}", enc_ms),
+    table.row({path.filename().string(), tokenizer_kind_name(tok->kind()), fmt::format("{:.1f}", load_ms), fmt::format("{:.1f}", enc_ms),
                fmt::format("{:.2f}", mbs), fmt::format("{:.2f}", tps / 1e6), std::to_string(ids.size()),
                fmt::format("{:.1f}", dec_ms), same ? "exact" : "DIFFERS"});
-    results.push_back({{"tokenizer", path.string()}, {"kind", tok->kind()}, {"load_ms", load_ms},
+    results.push_back({{"tokenizer", path.string()}, {"kind", tokenizer_kind_name(tok->kind())}, {"load_ms", load_ms},
                        {"encode_ms", enc_ms}, {"mb_per_s", mbs}, {"tokens_per_s", tps},
                        {"tokens", ids.size()}, {"decode_ms", dec_ms}, {"round_trip_exact", same}});
   }

@@ -3,6 +3,8 @@
 // memory-maps a pre-quantized base instead of quantizing at every start.
 #include <fmt/format.h>
 
+#include "host/core/error.h"
+#include "host/formats/bnb4bit_linear.h"
 #include "host/model/bnb4bit.h"
 #include "tools/command_registry.h"
 
@@ -17,7 +19,9 @@ CommandRegistration reg("quantize", "Convert a checkpoint to bitsandbytes NF4 (b
   sub.add_option("--out", *out, "Output .safetensors (config.json is written next to it)")->required();
   sub.add_option("--compute-dtype", *dtype, "bnb_4bit_compute_dtype recorded in the config")->capture_default_str();
   return [in, out, dtype] {
-    const std::size_t n = write_bnb4bit(*in, *out, *dtype);
+    const auto compute = dtype_from_torch_name(*dtype);
+    if (!compute) throw InvalidArgument("--compute-dtype '" + *dtype + "': expected float16, bfloat16 or float32");
+    const std::size_t n = write_bnb4bit(*in, *out, *compute);
     fmt::print("quantized {} linear weights to NF4 (blocksize 64, double quantization) -> {}\n", n, *out);
     return 0;
   };

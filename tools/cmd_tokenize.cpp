@@ -49,7 +49,7 @@ int run_tokenize(const TokenizeArgs& a) {
     nlohmann::json pieces = nlohmann::json::array();
     // A vocabulary may store pieces that are not valid UTF-8; dump them with U+FFFD instead of failing.
     for (auto id : ids) pieces.push_back(tok->piece(id));
-    nlohmann::json out = {{"tokenizer", a.tokenizer}, {"kind", tok->kind()}, {"count", ids.size()}, {"ids", ids},
+    nlohmann::json out = {{"tokenizer", a.tokenizer}, {"kind", tokenizer_kind_name(tok->kind())}, {"count", ids.size()}, {"ids", ids},
                           {"pieces", pieces}};
     std::cout << out.dump(1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     return 0;
@@ -58,7 +58,7 @@ int run_tokenize(const TokenizeArgs& a) {
   for (std::size_t i = 0; i < ids.size(); ++i) line += (i ? " " : "") + std::to_string(ids[i]);
   std::cout << line << "\n";
   for (auto id : ids) std::cout << fmt::format("{:>8}  {}\n", id, printable(tok->piece(id)));
-  std::cerr << fmt::format("{} tokens ({}, {})\n", ids.size(), tok->kind(), a.tokenizer);
+  std::cerr << fmt::format("{} tokens ({}, {})\n", ids.size(), tokenizer_kind_name(tok->kind()), a.tokenizer);
   return 0;
 }
 

@@ -41,6 +41,13 @@ const char* bnb4bit_torch_dtype(DType t) {
                         " tensor (float32, float16 or bfloat16 expected)");
 }
 
+std::optional<DType> dtype_from_torch_name(std::string_view name) {
+  if (name == "float32") return DType::F32;
+  if (name == "float16") return DType::F16;
+  if (name == "bfloat16") return DType::BF16;
+  return std::nullopt;
+}
+
 std::string bnb4bit_quant_state_json(const Nf4Quantized& q, std::string_view torch_dtype) {
   // Python's json.dumps with default separators (", " and ": "), keys in QuantState.as_dict order.
   std::string shape;
@@ -94,9 +101,10 @@ Bnb4bitLinear read_bnb4bit_linear(const SafetensorsCheckpoint& ck, const std::st
   if (!st.contains("shape") || !st["shape"].is_array() || st["shape"].size() != 2)
     throw FormatError(who + ": quant_state shape must be [out, in]");
   Bnb4bitLinear out;
-  out.dtype = json_field::string(st, "dtype", qs);
-  if (out.dtype != "float32" && out.dtype != "float16" && out.dtype != "bfloat16")
-    throw FormatError(who + ": quant_state dtype '" + out.dtype + "', expected float32, float16 or bfloat16");
+  const std::string dtype = json_field::string(st, "dtype", qs);
+  const auto parsed = dtype_from_torch_name(dtype);
+  if (!parsed) throw FormatError(who + ": quant_state dtype '" + dtype + "', expected float32, float16 or bfloat16");
+  out.dtype = *parsed;
   Nf4Quantized& q = out.q;
   q.shape = {json_field::int_at(st["shape"], 0, "shape", qs), json_field::int_at(st["shape"], 1, "shape", qs)};
   // The shape is checked against the stored code bytes before anything is sized from it.

@@ -9,6 +9,7 @@
 //   <w>.quant_state.bitsandbytes__nf4  uint8 [..]             json.dumps of QuantState.as_dict(packed=True)'s
 //                                                             non-tensor part, byte for byte as Python writes it
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -31,6 +32,8 @@ struct Bnb4bitStateTensor {
 // The torch dtype name bitsandbytes records as quant_state "dtype" for a source tensor of type `t` (the dtype of
 // the tensor that was quantized): "float32", "float16" or "bfloat16"; InvalidArgument for other types.
 const char* bnb4bit_torch_dtype(DType t);
+// The inverse: F32, F16 or BF16 for "float32", "float16", "bfloat16" (configs and quant_states); nullopt otherwise.
+std::optional<DType> dtype_from_torch_name(std::string_view name);
 
 // json.dumps of the quant_state: {"quant_type": "nf4", "blocksize": 64, "dtype": ..., "shape": [..],
 // and with double quantization "nested_blocksize": 256, "nested_dtype": "float32", "nested_offset": ...}.
@@ -42,7 +45,7 @@ std::vector<Bnb4bitStateTensor> bnb4bit_linear_state_dict(const std::string& wei
 
 struct Bnb4bitLinear {
   Nf4Quantized q;     // absmax holds the dequantized values when double-quantized (as the weights are used)
-  std::string dtype;  // quant_state "dtype": "float32", "float16" or "bfloat16"
+  DType dtype = DType::F32;  // quant_state "dtype": F32, F16 or BF16 (the tensor that was quantized)
   std::vector<std::string> tensor_names;  // every state dict entry read for this weight
 };
 

@@ -42,10 +42,14 @@ Bnb4bitModel load_bnb4bit(const std::filesystem::path& path) {
   {
     std::ifstream in(cfg_path);
     auto j = nlohmann::json::parse(in, nullptr, false);
-    if (j.is_object() && j.contains("quantization_config"))
-      m.compute_dtype = json_field::opt_string(j["quantization_config"], "bnb_4bit_compute_dtype",
-                                               "HF config '" + cfg_path.string() + "', quantization_config")
-                            .value_or(m.compute_dtype);
+    if (j.is_object() && j.contains("quantization_config")) {
+      const std::string where = "HF config '" + cfg_path.string() + "', quantization_config";
+      if (auto name = json_field::opt_string(j["quantization_config"], "bnb_4bit_compute_dtype", where)) {
+        const auto dt = dtype_from_torch_name(*name);
+        if (!dt) throw FormatError(where + ": bnb_4bit_compute_dtype '" + *name + "', expected float16, bfloat16 or float32");
+        m.compute_dtype = *dt;
+      }
+    }
   }
   std::map<std::string, bool> consumed;
   for (auto* t : ck.tensors()) {
@@ -62,9 +66,10 @@ Bnb4bitModel load_bnb4bit(const std::filesystem::path& path) {
 }
 
 std::size_t write_bnb4bit(const std::filesystem::path& model_in, const std::filesystem::path& out,
-                          const std::string& compute_dtype) {
-  if (compute_dtype != "float16" && compute_dtype != "bfloat16" && compute_dtype != "float32")
-    throw InvalidArgument("bnb-4bit compute dtype must be float16, bfloat16 or float32, got '" + compute_dtype + "'");
+                          DType compute_dtype) {
+  if (compute_dtype != DType::F16 && compute_dtype != DType::BF16 && compute_dtype != DType::F32)
+    throw InvalidArgument(std::string("bnb-4bit compute dtype must be f16, bf16 or f32, got ") + dtype_name(compute_dtype));
+  const char* compute_name = bnb4bit_torch_dtype(compute_dtype);
   LlamaWeights w = load_llama_weights(model_in);
   const LlamaConfig& c = w.config;
   // Owned storage for every tensor written (the entries hold spans into it; a deque never moves its elements).
@@ -118,7 +123,7 @@ std::size_t write_bnb4bit(const std::filesystem::path& model_in, const std::file
   // config.json next to the weights, with transformers' quantization_config.
   nlohmann::ordered_json cfg;
   const auto src_cfg = dir_of(model_in) / "config.json";
-  if (w.format == "safetensors" && std::filesystem::exists(src_cfg)) {
+  if (w.source == ModelSource::Safetensors && std::filesystem::exists(src_cfg)) {
     std::ifstream in(src_cfg);
     cfg = nlohmann::ordered_json::parse(in);
   } else {
@@ -138,13 +143,13 @@ std::size_t write_bnb4bit(const std::filesystem::path& model_in, const std::file
     if (c.bos_id) cfg["bos_token_id"] = *c.bos_id;
     if (c.eos_id) cfg["eos_token_id"] = *c.eos_id;
   }
-  cfg["torch_dtype"] = compute_dtype;
+  cfg["torch_dtype"] = compute_name;
   cfg["quantization_config"] = {{"quant_method", "bitsandbytes"},
                                 {"load_in_4bit", true},
                                 {"load_in_8bit", false},
                                 {"bnb_4bit_quant_type", "nf4"},
                                 {"bnb_4bit_use_double_quant", true},
-                                {"bnb_4bit_compute_dtype", compute_dtype},
+                                {"bnb_4bit_compute_dtype", compute_name},
                                 {"bnb_4bit_quant_storage", "uint8"},
                                 {"llm_int8_skip_modules", nullptr},
                                 {"llm_int8_threshold", 6.0},

@@ -26,7 +26,7 @@ struct Bnb4bitModel {
   LlamaConfig config;
   std::map<std::string, Nf4Quantized> linears;  // HF names, e.g. "model.layers.0.self_attn.q_proj.weight"
   std::map<std::string, Tensor> others;         // embeddings, norms, lm_head (as stored)
-  std::string compute_dtype = "float16";
+  DType compute_dtype = DType::F16;  // quantization_config.bnb_4bit_compute_dtype: F16, BF16 or F32
   RopeLayout qk_layout = RopeLayout::RotateHalf;
 };
 
@@ -37,7 +37,7 @@ Bnb4bitModel load_bnb4bit(const std::filesystem::path& path);
 // double quantization, plus config.json (with quantization_config) next to it. Returns the number of linears.
 // compute_dtype goes to config.json; each quant_state "dtype" is its source tensor's dtype, as in bitsandbytes.
 std::size_t write_bnb4bit(const std::filesystem::path& model_in, const std::filesystem::path& out_safetensors,
-                          const std::string& compute_dtype = "float16");
+                          DType compute_dtype = DType::F16);
 
 // True when the safetensors checkpoint holds bnb-4bit NF4 weights.
 bool is_bnb4bit_checkpoint(const std::filesystem::path& path);

@@ -67,7 +67,7 @@ LlamaWeights load_llama2c(const std::filesystem::path& path) {
   MappedFile f(path);
   const std::string origin = "llama2.c checkpoint '" + path.string() + "'";
   LlamaWeights w;
-  w.format = "llama2c";
+  w.source = ModelSource::Llama2c;
   LlamaConfig& c = w.config;
   c.source = "llama2c";
   std::size_t data_start = 28;

@@ -155,4 +155,14 @@ LlamaConfig llama_config_from_gguf(const GgufFile& g) {
   return c;
 }
 
+const char* model_source_name(ModelSource s) {
+  switch (s) {
+    case ModelSource::Llama2c: return "llama2c";
+    case ModelSource::Gguf: return "gguf";
+    case ModelSource::Safetensors: return "safetensors";
+    case ModelSource::Bnb4bit: return "bnb-4bit";
+  }
+  return "?";
+}
+
 }  // namespace pocketlora

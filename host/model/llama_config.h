@@ -44,4 +44,8 @@ struct LlamaConfig {
 LlamaConfig llama_config_from_hf(const std::filesystem::path& config_json);
 LlamaConfig llama_config_from_gguf(const GgufFile& gguf);
 
+// Which file format a model was read from.
+enum class ModelSource { Llama2c, Gguf, Safetensors, Bnb4bit };
+const char* model_source_name(ModelSource s);  // "llama2c", "gguf", "safetensors", "bnb-4bit"
+
 }  // namespace pocketlora

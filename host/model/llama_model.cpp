@@ -6,16 +6,6 @@
 
 namespace pocketlora {
 
-const char* model_source_name(ModelSource s) {
-  switch (s) {
-    case ModelSource::Llama2c: return "llama2c";
-    case ModelSource::Gguf: return "gguf";
-    case ModelSource::Safetensors: return "safetensors";
-    case ModelSource::Bnb4bit: return "bnb-4bit";
-  }
-  return "?";
-}
-
 BaseQuant parse_base_quant(const std::string& s) {
   if (s == "none" || s == "f32") return BaseQuant::None;
   if (s == "nf4") return BaseQuant::Nf4;
@@ -39,9 +29,7 @@ LlamaModel from_weights(const LlamaWeights& w, BaseQuant quant) {
   m.config = w.config;
   m.quant = quant;
   m.rope_layout = RopeLayout::Interleaved;  // load_llama_weights brings every plain source to interleaved rows
-  m.source = w.format == "gguf" ? ModelSource::Gguf
-             : w.format == "safetensors" ? ModelSource::Safetensors
-                                         : ModelSource::Llama2c;
+  m.source = w.source;
   m.tok_embeddings = w.at("tok_embeddings").to(DType::F32);
   m.norm = w.at("norm").to(DType::F32);
   m.output = w.config.tied_embeddings ? m.tok_embeddings : w.at("output").to(DType::F32);

@@ -17,8 +17,6 @@
 
 namespace pocketlora {
 
-enum class ModelSource { Llama2c, Gguf, Safetensors, Bnb4bit };
-const char* model_source_name(ModelSource s);
 
 // How the frozen base linears are held once loaded.
 enum class BaseQuant { None /* f32 */, Nf4 /* bnb-exact NF4 with double quantization */ };

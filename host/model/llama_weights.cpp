@@ -12,7 +12,7 @@ namespace pocketlora {
 
 const Tensor& LlamaWeights::at(const std::string& name) const {
   auto it = tensors.find(name);
-  if (it == tensors.end()) throw FormatError("Llama weights (" + format + ") have no tensor '" + name + "'");
+  if (it == tensors.end()) throw FormatError(std::string("Llama weights (") + model_source_name(source) + ") have no tensor '" + name + "'");
   return it->second;
 }
 
@@ -63,7 +63,7 @@ void check_shapes(const LlamaWeights& w, const std::string& origin) {
 LlamaWeights load_gguf(const std::filesystem::path& path) {
   auto g = GgufFile::open(path);
   LlamaWeights w;
-  w.format = "gguf";
+  w.source = ModelSource::Gguf;
   w.config = llama_config_from_gguf(g);
   auto take = [&](const std::string& gguf_name, const std::string& name) {
     if (!g.find_tensor(gguf_name))
@@ -98,7 +98,7 @@ LlamaWeights load_hf(const std::filesystem::path& path) {
   if (!std::filesystem::exists(dir / "config.json"))
     throw IoError("Hugging Face checkpoint '" + path.string() + "': no config.json next to it");
   LlamaWeights w;
-  w.format = "safetensors";
+  w.source = ModelSource::Safetensors;
   w.config = llama_config_from_hf(dir / "config.json");
   const auto& c = w.config;
   auto record = [&](const std::string& hf, const std::string& name) {

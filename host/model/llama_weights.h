@@ -19,7 +19,7 @@ namespace pocketlora {
 struct LlamaWeights {
   LlamaConfig config;
   std::map<std::string, Tensor> tensors;
-  std::string format;  // "llama2c", "gguf", "safetensors"
+  ModelSource source = ModelSource::Llama2c;  // Llama2c, Gguf or Safetensors
   // Tensors are converted to f32 on load; this records the float type each was stored as (F16/BF16; absent: F32
   // or a quantized GGUF type), which bnb-4bit records as the quantized tensor's dtype.
   std::map<std::string, DType> stored_dtype;

@@ -204,7 +204,7 @@ class ByteBpeTokenizer final : public Tokenizer {
   std::optional<std::int32_t> token_to_id(std::string_view p) const override {
     return ids_.find(p);
   }
-  std::string kind() const override { return "byte-bpe"; }
+  TokenizerKind kind() const override { return TokenizerKind::ByteLevelBpe; }
 
  private:
   static std::uint64_t key(std::int32_t a, std::int32_t b) {

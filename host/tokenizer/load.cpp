@@ -42,4 +42,12 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::filesystem::path& path) {
       path.string(), got));
 }
 
+const char* tokenizer_kind_name(TokenizerKind k) {
+  switch (k) {
+    case TokenizerKind::SentencePieceBpe: return "spm-bpe";
+    case TokenizerKind::ByteLevelBpe: return "byte-bpe";
+  }
+  return "unknown";
+}
+
 }  // namespace pocketlora

@@ -136,7 +136,7 @@ class SpmTokenizer final : public Tokenizer {
     if (it == all_.end()) return std::nullopt;
     return it->second;
   }
-  std::string kind() const override { return "spm-bpe"; }
+  TokenizerKind kind() const override { return TokenizerKind::SentencePieceBpe; }
 
  private:
   struct Symbol {

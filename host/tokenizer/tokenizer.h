@@ -13,6 +13,11 @@
 
 namespace pocketlora {
 
+// SentencePiece BPE (Llama 1/2: tokenizer.model, llama2.c tokenizer.bin, GGUF "llama") or byte-level BPE
+// (GPT-2 style, Llama 3: tokenizer.json, GGUF "gpt2").
+enum class TokenizerKind { SentencePieceBpe, ByteLevelBpe };
+const char* tokenizer_kind_name(TokenizerKind k);  // "spm-bpe", "byte-bpe" (CLI / JSON output)
+
 class Tokenizer {
  public:
   virtual ~Tokenizer() = default;
@@ -29,8 +34,8 @@ class Tokenizer {
   virtual std::optional<std::int32_t> eos_id() const = 0;
   // Id of an exact vocabulary entry (special tokens such as "<|start_header_id|>", "[INST]"), if present.
   virtual std::optional<std::int32_t> token_to_id(std::string_view piece) const = 0;
-  // "spm-bpe" or "byte-bpe": which algorithm this is.
-  virtual std::string kind() const = 0;
+  // Which algorithm this is.
+  virtual TokenizerKind kind() const = 0;
 };
 
 // Detects the format from the file (GGUF, llama2.c tokenizer.bin, SentencePiece tokenizer.model, HF

@@ -121,7 +121,7 @@ TEST(LlamaForward, Nf4BaseFromBnb4bitMatchesQuantizedAtLoad) {
   REQUIRE_STORIES_DATA();
   const Reference ref = load_reference();
   test::TempDir tmp;
-  write_bnb4bit(hf_path_, tmp / "model.safetensors", "float32");
+  write_bnb4bit(hf_path_, tmp / "model.safetensors", DType::F32);
   LlamaModel bnb = load_llama_model(tmp.path());
   EXPECT_EQ(bnb.source, ModelSource::Bnb4bit);
   EXPECT_EQ(bnb.rope_layout, RopeLayout::RotateHalf);
@@ -163,7 +163,7 @@ TEST_F(VulkanLlamaForward, Nf4BaseAgreesWithCpuBackend) {
   REQUIRE_STORIES_DATA();
   const Reference ref = load_reference();
   test::TempDir tmp;
-  write_bnb4bit(hf_path_, tmp / "model.safetensors", "float32");
+  write_bnb4bit(hf_path_, tmp / "model.safetensors", DType::F32);
   for (const auto& path : {std::filesystem::path(bin_path_), tmp.path()}) {
     LlamaModel m = load_llama_model(path, BaseQuant::Nf4);
     ref::CpuBackend cpu;

@@ -131,7 +131,7 @@ TEST(Bnb4bit, QuantStateDtypeIsTheSourceTensorDtype) {
   write_safetensors(tmp / "model.safetensors", half);
   std::filesystem::copy_file(hf.parent_path() / "config.json", tmp / "config.json");
   std::filesystem::create_directories(tmp / "out");
-  write_bnb4bit(tmp / "model.safetensors", tmp / "out" / "model.safetensors", "bfloat16");
+  write_bnb4bit(tmp / "model.safetensors", tmp / "out" / "model.safetensors", DType::BF16);
   auto f = SafetensorsFile::open(tmp / "out" / "model.safetensors");
   const auto& st = f.at("model.layers.1.mlp.down_proj.weight.quant_state.bitsandbytes__nf4");
   const std::string js(reinterpret_cast<const char*>(st.data), st.nbytes);
@@ -174,7 +174,7 @@ TEST(Bnb4bit, ReadingTheBitsandbytesFileDequantizesExactly) {
     const Nf4BnbCase c = load_nf4_bnb_case(dir, name);
     const auto ck = SafetensorsCheckpoint::open(dir / (std::string(name) + ".expected.safetensors"));
     const Bnb4bitLinear lin = read_bnb4bit_linear(ck, "weight", name);
-    EXPECT_EQ(lin.dtype, "float32");
+    EXPECT_EQ(lin.dtype, DType::F32);
     EXPECT_EQ(lin.q.shape, c.input.shape());
     EXPECT_EQ(lin.q.double_quant, c.double_quant);
     EXPECT_EQ(lin.tensor_names.size(), c.expected.tensors().size());
@@ -221,7 +221,7 @@ TEST(Bnb4bit, ReaderAcceptsTheThreeQuantStateDtypesOnly) {
         EXPECT_NE(std::string(e.what()).find("dtype 'int8'"), std::string::npos) << e.what();
       }
     } else {
-      EXPECT_EQ(read_bnb4bit_linear(ck, "weight", dtype).dtype, dtype);
+      EXPECT_EQ(read_bnb4bit_linear(ck, "weight", dtype).dtype, dtype_from_torch_name(dtype));
     }
   }
 }

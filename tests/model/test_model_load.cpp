@@ -112,7 +112,7 @@ void expect_same_weights(const LlamaWeights& a, const LlamaWeights& b, double to
       worst = std::max(worst, static_cast<double>(std::fabs(t.data<float>()[i] - u.data<float>()[i])));
       amax = std::max(amax, static_cast<double>(std::fabs(t.data<float>()[i])));
     }
-    EXPECT_LE(worst, tol + rel_amax * amax) << name << " (" << a.format << " vs " << b.format << ")";
+    EXPECT_LE(worst, tol + rel_amax * amax) << name << " (" << model_source_name(a.source) << " vs " << model_source_name(b.source) << ")";
   }
 }
 

@@ -51,7 +51,7 @@ TEST(TokenizerBpe, Llama3MatchesPublishedIds) {
   POCKETLORA_REQUIRE_DATA(path, "tokenizers/llama3/tokenizer.json");
   POCKETLORA_REQUIRE_DATA(expected, "tokenizers/expected/llama3_bpe_sample.json");
   auto tok = load_tokenizer(path);
-  EXPECT_EQ(tok->kind(), "byte-bpe");
+  EXPECT_EQ(tok->kind(), TokenizerKind::ByteLevelBpe);
   EXPECT_EQ(tok->vocab_size(), 128256);
   EXPECT_EQ(tok->bos_id(), 128000);
   EXPECT_EQ(tok->eos_id(), 128001);

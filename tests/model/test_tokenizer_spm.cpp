@@ -28,7 +28,7 @@ TEST(TokenizerSpm, Llama2ModelMatchesLlamaCppVocabCases) {
   POCKETLORA_REQUIRE_DATA(model, "tokenizers/llama2/tokenizer.model");
   POCKETLORA_REQUIRE_DATA(inp, "tokenizers/llama.cpp-vocab/ggml-vocab-llama-spm.gguf.inp");
   auto tok = load_tokenizer(model);
-  EXPECT_EQ(tok->kind(), "spm-bpe");
+  EXPECT_EQ(tok->kind(), TokenizerKind::SentencePieceBpe);
   EXPECT_EQ(tok->vocab_size(), 32000);
   EXPECT_EQ(tok->bos_id(), 1);
   EXPECT_EQ(tok->eos_id(), 2);
@@ -51,7 +51,7 @@ TEST(TokenizerSpm, GgufVocabMatchesLlamaCppVocabCases) {
   POCKETLORA_REQUIRE_DATA(gguf, "tokenizers/llama.cpp-vocab/ggml-vocab-llama-spm.gguf");
   POCKETLORA_REQUIRE_DATA(inp, "tokenizers/llama.cpp-vocab/ggml-vocab-llama-spm.gguf.inp");
   auto tok = load_tokenizer(gguf);
-  EXPECT_EQ(tok->kind(), "spm-bpe");
+  EXPECT_EQ(tok->kind(), TokenizerKind::SentencePieceBpe);
   EXPECT_EQ(tok->vocab_size(), 32000);
   EXPECT_EQ(tok->bos_id(), 1);
   EXPECT_EQ(tok->eos_id(), 2);
