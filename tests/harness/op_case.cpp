@@ -43,7 +43,7 @@ std::vector<OpCasePtr> with_gradcheck(const std::vector<OpCasePtr>& all) {
 
 namespace {
 
-std::string output_name(const OpCase& c, std::size_t i) {
+[[maybe_unused]] std::string output_name(const OpCase& c, std::size_t i) {
   const auto names = c.output_names();
   return i < names.size() ? names[i] : "out" + std::to_string(i);
 }
