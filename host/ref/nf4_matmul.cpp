@@ -3,10 +3,12 @@
 #include <algorithm>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "host/core/error.h"
 #include "host/ref/blas.h"
 #include "host/ref/nf4_decode.h"
+#include "host/ref/nf4_gemv_kernels.h"
 #include "host/ref/parallel.h"
 
 namespace pocketlora::ref {
@@ -19,8 +21,8 @@ namespace {
 // threads, and fewer, larger calls pay that less often.
 constexpr std::int64_t kPanelFloats = 1024 * 1024;
 constexpr std::int64_t kMinPanelRows = 64;
-// Below this many weights per thread a GEMV is too small to be worth starting a thread (~20 us).
-constexpr std::int64_t kMinWeightsPerThread = 1 << 18;
+// Below this many weights per thread a GEMV is too small to be worth waking a pool worker (a few us).
+constexpr std::int64_t kMinWeightsPerThread = 1 << 16;
 
 int gemv_threads(std::int64_t N, std::int64_t K) {
   return static_cast<int>(std::clamp<std::int64_t>(N * K / kMinWeightsPerThread, 1, cpu_threads()));
@@ -59,6 +61,59 @@ void decode_panel(const Nf4Quantized& w, const Nf4BlockScales& scales, std::int6
   nf4_decode(w, scales, n0 * K, rows * K, panel);
 }
 
+// Y[:, n] = alpha * X * W[n,:]^T (+Y) for M <= 4, K a multiple of 64: the fused kernels (host/ref/nf4_gemv_kernels.h)
+// over contiguous ranges of rows per thread; X is put in kernel order once.
+void gemv_forward(const Nf4Quantized& w, const Nf4BlockScales& scales, const float* X, std::int64_t M, std::int64_t N,
+                  std::int64_t K, float* Y, const MatmulOptions& opt) {
+  const Nf4GemvKernels& kern = nf4_gemv_kernels();
+  const std::int64_t kb = K / kNf4BlockSize;
+  auto xk = std::make_unique_for_overwrite<float[]>(static_cast<std::size_t>(M * K));
+  for (std::int64_t m = 0; m < M; ++m) nf4_gemv_to_kernel_order(X + m * K, xk.get() + m * K, K, kern.group);
+  run_on_threads(gemv_threads(N, K), [&](int t, int threads) {
+    const std::int64_t n0 = N * t / threads, n1 = N * (t + 1) / threads;
+    auto row_scales = std::make_unique_for_overwrite<float[]>(static_cast<std::size_t>(kb));
+    float out[kNf4GemvMaxM];
+    for (std::int64_t n = n0; n < n1; ++n) {
+      scales.fill(n * kb, kb, row_scales.get());
+      kern.dot(w.codes.data() + n * (K / 2), row_scales.get(), kb, xk.get(), K, static_cast<int>(M), out);
+      for (std::int64_t m = 0; m < M; ++m) store(Y[m * N + n], opt.alpha * out[m], opt.accumulate);
+    }
+  });
+}
+
+// Columns of dX per tile of the backward GEMV: M x 1024 f32 accumulators (16 KiB at M = 4) stay in L1 while every
+// row of W streams over them.
+constexpr std::int64_t kDxTileColumns = 1024;
+
+// dX = alpha * dY * W (+dX) for M <= 4, K a multiple of 64: threads own block-aligned column ranges of dX (no
+// reduction needed); per tile, each row of W is decoded in registers and added, scaled by dY[:, n], into
+// accumulators kept in kernel order.
+void gemv_backward(const Nf4Quantized& w, const Nf4BlockScales& scales, const float* DY, std::int64_t M,
+                   std::int64_t N, std::int64_t K, float* DX, const MatmulOptions& opt) {
+  const Nf4GemvKernels& kern = nf4_gemv_kernels();
+  const std::int64_t kb = K / kNf4BlockSize;
+  run_on_threads(gemv_threads(N, K), [&](int t, int threads) {
+    const std::int64_t b0 = kb * t / threads, b1 = kb * (t + 1) / threads;
+    const std::int64_t tile_blocks = kDxTileColumns / kNf4BlockSize;
+    auto acc = std::make_unique_for_overwrite<float[]>(static_cast<std::size_t>(M * kDxTileColumns));
+    auto tile_scales = std::make_unique_for_overwrite<float[]>(static_cast<std::size_t>(tile_blocks));
+    std::vector<float> plain(static_cast<std::size_t>(kDxTileColumns));
+    for (std::int64_t tb = b0; tb < b1; tb += tile_blocks) {
+      const std::int64_t nb = std::min(tile_blocks, b1 - tb), cols = nb * kNf4BlockSize, k0 = tb * kNf4BlockSize;
+      std::fill(acc.get(), acc.get() + M * kDxTileColumns, 0.0f);
+      for (std::int64_t n = 0; n < N; ++n) {
+        scales.fill(n * kb + tb, nb, tile_scales.get());
+        kern.axpy(w.codes.data() + n * (K / 2) + k0 / 2, tile_scales.get(), nb, DY + n, N, static_cast<int>(M),
+                  acc.get(), kDxTileColumns);
+      }
+      for (std::int64_t m = 0; m < M; ++m) {
+        nf4_gemv_from_kernel_order(acc.get() + m * kDxTileColumns, plain.data(), cols, kern.group);
+        for (std::int64_t k = 0; k < cols; ++k) store(DX[m * K + k0 + k], opt.alpha * plain[static_cast<std::size_t>(k)], opt.accumulate);
+      }
+    }
+  });
+}
+
 }  // namespace
 
 void nf4_matmul(const Tensor& x, const Nf4Quantized& w, Tensor& y, const MatmulOptions& opt) {
@@ -70,9 +125,11 @@ void nf4_matmul(const Tensor& x, const Nf4Quantized& w, Tensor& y, const MatmulO
   const float* X = xf.data<float>();
   float* Y = yf.data<float>();
   const Nf4BlockScales scales(w);
-  if (M <= kNf4GemvMaxM) {
-    // Each output row n: decode W[n,:] once into an L1 buffer, then one dot product per token. Threads own
-    // contiguous ranges of rows.
+  if (M <= kNf4GemvMaxM && K % kNf4BlockSize == 0) {
+    if (M > 0) gemv_forward(w, scales, X, M, N, K, Y, opt);
+  } else if (M <= kNf4GemvMaxM) {
+    // K not a multiple of 64 (blocks straddle rows): decode W[n,:] once into an L1 buffer, then one dot product
+    // per token. Threads own contiguous ranges of rows.
     run_on_threads(gemv_threads(N, K), [&](int t, int threads) {
       const std::int64_t n0 = N * t / threads, n1 = N * (t + 1) / threads;
       auto row = std::make_unique_for_overwrite<float[]>(static_cast<std::size_t>(K));
@@ -105,8 +162,10 @@ void nf4_matmul_backward(const Nf4Quantized& w, const Tensor& dy, Tensor& dx, co
   const float* DY = dyf.data<float>();
   float* DX = dxf.data<float>();
   const Nf4BlockScales scales(w);
-  if (M <= kNf4GemvMaxM) {
-    // Threads own disjoint column ranges of dX and stream every row of W over their range once.
+  if (M <= kNf4GemvMaxM && K % kNf4BlockSize == 0) {
+    if (M > 0) gemv_backward(w, scales, DY, M, N, K, DX, opt);
+  } else if (M <= kNf4GemvMaxM) {
+    // K not a multiple of 64: threads own disjoint column ranges of dX and stream every decoded row over them.
     run_on_threads(gemv_threads(N, K), [&](int t, int threads) {
       const std::int64_t chunk = ((K + threads - 1) / threads + kNf4BlockSize - 1) / kNf4BlockSize * kNf4BlockSize;
       const std::int64_t k0 = std::min(K, t * chunk), kc = std::min(K, k0 + chunk) - k0;
