@@ -81,35 +81,48 @@ void gemv_forward(const Nf4Quantized& w, const Nf4BlockScales& scales, const flo
   });
 }
 
-// Columns of dX per tile of the backward GEMV: M x 1024 f32 accumulators (16 KiB at M = 4) stay in L1 while every
-// row of W streams over them.
-constexpr std::int64_t kDxTileColumns = 1024;
+// Columns of dX per tile of the backward GEMV: M x 2048 f32 accumulators (8 KiB at M = 1, 32 KiB at M = 4) stay in
+// L1/L2 while the thread's rows of W stream over them, each row a whole tile per kernel call.
+constexpr std::int64_t kDxTileColumns = 8192;
 
-// dX = alpha * dY * W (+dX) for M <= 4, K a multiple of 64: threads own block-aligned column ranges of dX (no
-// reduction needed); per tile, each row of W is decoded in registers and added, scaled by dY[:, n], into
-// accumulators kept in kernel order.
+// dX = alpha * dY * W (+dX) for M <= 4, K a multiple of 64: threads own contiguous ranges of W's rows and add them,
+// decoded in registers and scaled by dY[:, n], into their own partial dX (kernel order); the partials are then
+// summed in thread order (so results depend on the thread count, not on timing). Splitting K instead would leave
+// each thread only K / threads columns per row (16 blocks on a 2048-wide layer), too little work per call.
 void gemv_backward(const Nf4Quantized& w, const Nf4BlockScales& scales, const float* DY, std::int64_t M,
                    std::int64_t N, std::int64_t K, float* DX, const MatmulOptions& opt) {
   const Nf4GemvKernels& kern = nf4_gemv_kernels();
-  const std::int64_t kb = K / kNf4BlockSize;
-  run_on_threads(gemv_threads(N, K), [&](int t, int threads) {
-    const std::int64_t b0 = kb * t / threads, b1 = kb * (t + 1) / threads;
-    const std::int64_t tile_blocks = kDxTileColumns / kNf4BlockSize;
-    auto acc = std::make_unique_for_overwrite<float[]>(static_cast<std::size_t>(M * kDxTileColumns));
+  const std::int64_t kb = K / kNf4BlockSize, tile_blocks = kDxTileColumns / kNf4BlockSize;
+  const int threads = gemv_threads(N, K);
+  // partial[t] = [M][K] in kernel order, zeroed by its thread.
+  auto partial = std::make_unique_for_overwrite<float[]>(static_cast<std::size_t>(threads * M * K));
+  run_on_threads(threads, [&](int t, int nt) {
+    const std::int64_t n0 = N * t / nt, n1 = N * (t + 1) / nt;
+    float* acc = partial.get() + t * M * K;
+    std::fill(acc, acc + M * K, 0.0f);
     auto tile_scales = std::make_unique_for_overwrite<float[]>(static_cast<std::size_t>(tile_blocks));
-    std::vector<float> plain(static_cast<std::size_t>(kDxTileColumns));
-    for (std::int64_t tb = b0; tb < b1; tb += tile_blocks) {
-      const std::int64_t nb = std::min(tile_blocks, b1 - tb), cols = nb * kNf4BlockSize, k0 = tb * kNf4BlockSize;
-      std::fill(acc.get(), acc.get() + M * kDxTileColumns, 0.0f);
-      for (std::int64_t n = 0; n < N; ++n) {
+    for (std::int64_t tb = 0; tb < kb; tb += tile_blocks) {
+      const std::int64_t nb = std::min(tile_blocks, kb - tb), k0 = tb * kNf4BlockSize;
+      for (std::int64_t n = n0; n < n1; ++n) {
         scales.fill(n * kb + tb, nb, tile_scales.get());
         kern.axpy(w.codes.data() + n * (K / 2) + k0 / 2, tile_scales.get(), nb, DY + n, N, static_cast<int>(M),
-                  acc.get(), kDxTileColumns);
+                  acc + k0, K);
       }
-      for (std::int64_t m = 0; m < M; ++m) {
-        nf4_gemv_from_kernel_order(acc.get() + m * kDxTileColumns, plain.data(), cols, kern.group);
-        for (std::int64_t k = 0; k < cols; ++k) store(DX[m * K + k0 + k], opt.alpha * plain[static_cast<std::size_t>(k)], opt.accumulate);
+    }
+  });
+  // Reduce, back to natural order, scale and store; threads own block-aligned column ranges.
+  run_on_threads(threads, [&](int t, int nt) {
+    const std::int64_t k0 = kb * t / nt * kNf4BlockSize, k1 = kb * (t + 1) / nt * kNf4BlockSize;
+    std::vector<float> sum(static_cast<std::size_t>(k1 - k0)), plain(static_cast<std::size_t>(k1 - k0));
+    for (std::int64_t m = 0; m < M; ++m) {
+      std::fill(sum.begin(), sum.end(), 0.0f);
+      for (int p = 0; p < nt; ++p) {
+        const float* src = partial.get() + (p * M + m) * K + k0;
+        for (std::size_t k = 0; k < sum.size(); ++k) sum[k] += src[k];
       }
+      nf4_gemv_from_kernel_order(sum.data(), plain.data(), k1 - k0, kern.group);
+      for (std::int64_t k = k0; k < k1; ++k)
+        store(DX[m * K + k], opt.alpha * plain[static_cast<std::size_t>(k - k0)], opt.accumulate);
     }
   });
 }
