@@ -26,7 +26,7 @@ void dispatch_m(int M, Args... args) {
   }
 }
 
-// Scalar: natural element order (group 2); the definition the SIMD sets are tested against.
+// Scalar: natural element order (lanes 1); the definition the SIMD sets are tested against.
 template <int M>
 struct DotScalar {
   static void run(const std::uint8_t* codes, const float* scales, std::int64_t blocks, const float* x,
@@ -66,19 +66,18 @@ struct AxpyScalar {
 };
 
 #if defined(__x86_64__)
-// AVX-512, group 32: 16 code bytes widen to 16 lanes; vpermps reads only an index's low 4 bits, so the lane itself
-// indexes the low nibble (odd elements) and lane >> 4 the high one (even elements).
+// AVX-512: 32 code bytes widen, two per 32-bit lane, to 16 lanes (lane j: elements 4j..4j+3, one nibble each);
+// vpermps reads only an index's low 4 bits, so a shift of the lane selects each nibble.
 #define PL_AVX512 __attribute__((target("avx2,fma,avx512f")))
 
 struct Avx512Block {
-  __m512 w[4];  // elements 0,2..30 | 1,3..31 | 32,34..62 | 33,35..63
+  __m512 w[4];  // w[e] lane j = element 4j + e
   PL_AVX512 Avx512Block(const std::uint8_t* c, __m512 book) {
-    const __m512i lo = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(c)));
-    const __m512i hi = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(c + 16)));
-    w[0] = _mm512_permutexvar_ps(_mm512_srli_epi32(lo, 4), book);
-    w[1] = _mm512_permutexvar_ps(lo, book);
-    w[2] = _mm512_permutexvar_ps(_mm512_srli_epi32(hi, 4), book);
-    w[3] = _mm512_permutexvar_ps(hi, book);
+    const __m512i v = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(c)));
+    w[0] = _mm512_permutexvar_ps(_mm512_srli_epi32(v, 4), book);   // byte 2j, high nibble
+    w[1] = _mm512_permutexvar_ps(v, book);                         // byte 2j, low nibble
+    w[2] = _mm512_permutexvar_ps(_mm512_srli_epi32(v, 12), book);  // byte 2j+1, high nibble
+    w[3] = _mm512_permutexvar_ps(_mm512_srli_epi32(v, 8), book);   // byte 2j+1, low nibble
   }
 };
 
@@ -124,12 +123,12 @@ struct AxpyAvx512 {
   }
 };
 
-// AVX2, group 16: 8 code bytes widen to 8 lanes; vpermps reads 3 index bits, so each nibble looks up both halves
-// of the codebook and its bit 3, shifted into the sign bit, picks one (blendv).
+// AVX2: 8 code bytes widen to 8 lanes (lane j: elements 2j, 2j+1); vpermps reads 3 index bits, so each nibble looks
+// up both halves of the codebook and its bit 3, shifted into the sign bit, picks one (blendv).
 #define PL_AVX2 __attribute__((target("avx2,fma")))
 
 struct Avx2Block {
-  __m256 w[8];  // per 16 elements: evens | odds
+  __m256 w[8];  // w[2g + e] lane j = element 16g + 2j + e
   PL_AVX2 static __m256 lookup(__m256i idx, __m256i select, __m256 lo, __m256 hi) {
     return _mm256_blendv_ps(_mm256_permutevar8x32_ps(lo, idx), _mm256_permutevar8x32_ps(hi, idx),
                             _mm256_castsi256_ps(select));
@@ -203,10 +202,10 @@ void axpy_for(const std::uint8_t* codes, const float* scales, std::int64_t block
   dispatch_m<K>(M, codes, scales, blocks, dy, ldy, acc, ldacc);
 }
 
-constexpr Nf4GemvKernels kScalar{2, dot_for<DotScalar>, axpy_for<AxpyScalar>};
+constexpr Nf4GemvKernels kScalar{{1, 2}, dot_for<DotScalar>, axpy_for<AxpyScalar>};
 #if defined(__x86_64__)
-constexpr Nf4GemvKernels kAvx2{16, dot_for<DotAvx2>, axpy_for<AxpyAvx2>};
-constexpr Nf4GemvKernels kAvx512{32, dot_for<DotAvx512>, axpy_for<AxpyAvx512>};
+constexpr Nf4GemvKernels kAvx2{{8, 2}, dot_for<DotAvx2>, axpy_for<AxpyAvx2>};
+constexpr Nf4GemvKernels kAvx512{{16, 4}, dot_for<DotAvx512>, axpy_for<AxpyAvx512>};
 #endif
 
 }  // namespace
@@ -221,22 +220,18 @@ const Nf4GemvKernels& nf4_gemv_kernels() {
   }
 }
 
-void nf4_gemv_to_kernel_order(const float* in, float* out, std::int64_t n, std::int64_t group) {
-  const std::int64_t half = group / 2;
-  for (std::int64_t g = 0; g < n; g += group)
-    for (std::int64_t j = 0; j < half; ++j) {
-      out[g + j] = in[g + 2 * j];
-      out[g + half + j] = in[g + 2 * j + 1];
-    }
+void nf4_gemv_to_kernel_order(const float* in, float* out, std::int64_t n, Nf4KernelOrder order) {
+  const std::int64_t L = order.lanes, q = order.per_lane;
+  for (std::int64_t g = 0; g < n; g += L * q)
+    for (std::int64_t j = 0; j < L; ++j)
+      for (std::int64_t e = 0; e < q; ++e) out[g + e * L + j] = in[g + q * j + e];
 }
 
-void nf4_gemv_from_kernel_order(const float* in, float* out, std::int64_t n, std::int64_t group) {
-  const std::int64_t half = group / 2;
-  for (std::int64_t g = 0; g < n; g += group)
-    for (std::int64_t j = 0; j < half; ++j) {
-      out[g + 2 * j] = in[g + j];
-      out[g + 2 * j + 1] = in[g + half + j];
-    }
+void nf4_gemv_from_kernel_order(const float* in, float* out, std::int64_t n, Nf4KernelOrder order) {
+  const std::int64_t L = order.lanes, q = order.per_lane;
+  for (std::int64_t g = 0; g < n; g += L * q)
+    for (std::int64_t j = 0; j < L; ++j)
+      for (std::int64_t e = 0; e < q; ++e) out[g + q * j + e] = in[g + e * L + j];
 }
 
 #if defined(__x86_64__)

@@ -3,11 +3,12 @@
 // each 64-weight block is decoded in registers (4-bit codes -> 16-entry codebook by a register permute) and used
 // at once by up to 4 tokens, so W's codes are read once and no decoded row is ever stored.
 //
-// Kernel order: a byte holds elements 2i (high nibble) and 2i+1 (low nibble), so one vector of code bytes yields
-// the even elements and, with a shift, the odd ones. Rather than re-interleave the weights (several shuffles per
-// vector), the kernels read activations and accumulators in that order: within each group of `group` elements,
-// the even positions first, then the odd ones (group 32 on AVX-512, 16 on AVX2, 2 = natural order in the scalar
-// set, which is the semantic reference). nf4_gemv_to/from_kernel_order convert, once per call.
+// Kernel order: a SIMD kernel widens code bytes so that each lane holds the codes of `per_lane` consecutive
+// elements and takes one nibble at a time by a shift, giving vectors whose lane j is element per_lane*j + e. Rather
+// than re-interleave those (several shuffles per vector), the kernels read activations and accumulators in the same
+// order: within each group of lanes*per_lane elements, out[e*lanes + j] = natural[per_lane*j + e] (AVX-512: 16 x 4,
+// AVX2: 8 x 2, scalar: 1 x 2 = natural order; the scalar set is the semantic reference).
+// nf4_gemv_to/from_kernel_order convert, once per call.
 #include <cstdint>
 
 namespace pocketlora::ref {
@@ -20,8 +21,12 @@ using Nf4GemvDot = void (*)(const std::uint8_t* codes, const float* scales, std:
 using Nf4GemvAxpy = void (*)(const std::uint8_t* codes, const float* scales, std::int64_t blocks, const float* dy,
                              std::int64_t ldy, int M, float* acc, std::int64_t ldacc);
 
+struct Nf4KernelOrder {
+  std::int64_t lanes, per_lane;  // lanes * per_lane divides 64
+};
+
 struct Nf4GemvKernels {
-  std::int64_t group;  // divides 64
+  Nf4KernelOrder order;
   Nf4GemvDot dot;
   Nf4GemvAxpy axpy;
 };
@@ -29,8 +34,8 @@ struct Nf4GemvKernels {
 // The set matching nf4_isa() (host/ref/nf4_decode.h); M <= 4.
 const Nf4GemvKernels& nf4_gemv_kernels();
 
-// n a multiple of group.
-void nf4_gemv_to_kernel_order(const float* in, float* out, std::int64_t n, std::int64_t group);
-void nf4_gemv_from_kernel_order(const float* in, float* out, std::int64_t n, std::int64_t group);
+// n a multiple of lanes * per_lane.
+void nf4_gemv_to_kernel_order(const float* in, float* out, std::int64_t n, Nf4KernelOrder order);
+void nf4_gemv_from_kernel_order(const float* in, float* out, std::int64_t n, Nf4KernelOrder order);
 
 }  // namespace pocketlora::ref

@@ -2,7 +2,7 @@
 
 #include <atomic>
 #include <exception>
-#include <memory>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -12,13 +12,14 @@ namespace pocketlora::ref {
 
 namespace {
 
-// Workers sleep on `generation_` between jobs; a job bumps it, each worker runs its index (if the job has one)
-// and counts itself off `pending_`, on which the caller sleeps. One job at a time (`busy_`).
+// Workers sleep on `generation_` between jobs. A job bumps it; a worker that wakes enters the job only while it is
+// open (`inside_` counts the workers in it) and claims chunks from `next_`. When the chunks run out the caller
+// closes the job and waits only for the workers inside; one that wakes later sees it closed and goes back to sleep.
 class ThreadPool {
  public:
-  explicit ThreadPool(int workers) : errors_(static_cast<std::size_t>(workers) + 1) {
+  explicit ThreadPool(int workers) {
     threads_.reserve(static_cast<std::size_t>(workers));
-    for (int w = 1; w <= workers; ++w) threads_.emplace_back([this, w] { work(w); });
+    for (int w = 0; w < workers; ++w) threads_.emplace_back([this] { work(); });
   }
 
   // Joined at exit (static destruction), so sanitizers see no live threads.
@@ -30,58 +31,64 @@ class ThreadPool {
   }
 
   // False (nothing run) if another job holds the pool.
-  bool try_run(int threads, const std::function<void(int, int)>& fn) {
+  bool try_run(std::int64_t chunks, const std::function<void(std::int64_t)>& fn) {
     bool idle = false;
     if (!busy_.compare_exchange_strong(idle, true, std::memory_order_acquire)) return false;
     job_ = &fn;
-    job_threads_ = threads;
-    for (auto& e : errors_) e = nullptr;
-    pending_.store(static_cast<int>(threads_.size()), std::memory_order_relaxed);
+    chunks_ = chunks;
+    error_ = nullptr;
+    next_.store(0, std::memory_order_relaxed);
+    inside_.store(0, std::memory_order_release);  // open
     generation_.fetch_add(1, std::memory_order_release);
     generation_.notify_all();
-    guarded(0);
-    for (int t = static_cast<int>(threads_.size()) + 1; t < threads; ++t) guarded(t);  // more than the pool has
-    for (int left = pending_.load(std::memory_order_acquire); left != 0; left = pending_.load(std::memory_order_acquire))
-      pending_.wait(left, std::memory_order_acquire);
-    std::exception_ptr first;
-    for (auto& e : errors_)
-      if (e && !first) first = e;
+    drain();
+    for (std::uint32_t v = inside_.fetch_or(kClosed, std::memory_order_acq_rel) | kClosed; v != kClosed;
+         v = inside_.load(std::memory_order_acquire))
+      inside_.wait(v, std::memory_order_acquire);
+    const std::exception_ptr error = error_;
     busy_.store(false, std::memory_order_release);
-    if (first) std::rethrow_exception(first);
+    if (error) std::rethrow_exception(error);
     return true;
   }
 
-  int workers() const { return static_cast<int>(threads_.size()); }
-
  private:
-  void guarded(int t) {
-    try {
-      (*job_)(t, job_threads_);
-    } catch (...) {
-      // Worker w writes slot w; the caller runs t = 0 and any t past the workers, in turn, and shares slot 0.
-      auto& slot = errors_[static_cast<std::size_t>(t <= workers() ? t : 0)];
-      if (!slot) slot = std::current_exception();
+  static constexpr std::uint32_t kClosed = 1u << 31;
+
+  void drain() {
+    for (std::int64_t c = next_.fetch_add(1, std::memory_order_relaxed); c < chunks_;
+         c = next_.fetch_add(1, std::memory_order_relaxed)) {
+      try {
+        (*job_)(c);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(error_mutex_);
+        if (!error_) error_ = std::current_exception();
+      }
     }
   }
 
-  void work(int w) {
+  void work() {
     std::uint32_t seen = 0;
     for (;;) {
       generation_.wait(seen, std::memory_order_acquire);
       seen = generation_.load(std::memory_order_acquire);
       if (stop_.load(std::memory_order_relaxed)) return;
-      if (w < job_threads_) guarded(w);
-      if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) pending_.notify_one();
+      std::uint32_t v = inside_.load(std::memory_order_acquire);
+      while (!(v & kClosed) && !inside_.compare_exchange_weak(v, v + 1, std::memory_order_acq_rel)) {
+      }
+      if (v & kClosed) continue;  // that job is over
+      drain();
+      if (inside_.fetch_sub(1, std::memory_order_acq_rel) == (kClosed | 1)) inside_.notify_all();
     }
   }
 
   std::vector<std::thread> threads_;
-  std::vector<std::exception_ptr> errors_;  // by worker; 0: the caller
-  const std::function<void(int, int)>* job_ = nullptr;
-  int job_threads_ = 0;
+  const std::function<void(std::int64_t)>* job_ = nullptr;
+  std::int64_t chunks_ = 0;
+  std::exception_ptr error_;
+  std::mutex error_mutex_;
   std::atomic<bool> busy_{false}, stop_{false};
-  std::atomic<std::uint32_t> generation_{0};
-  std::atomic<int> pending_{0};
+  std::atomic<std::uint32_t> generation_{0}, inside_{kClosed};
+  std::atomic<std::int64_t> next_{0};
 };
 
 ThreadPool& pool() {
@@ -89,18 +96,11 @@ ThreadPool& pool() {
   return p;
 }
 
-void run_here(int threads, const std::function<void(int, int)>& fn) {
-  for (int t = 0; t < threads; ++t) fn(t, threads);
-}
-
 }  // namespace
 
-void run_on_threads(int threads, const std::function<void(int t, int threads)>& fn) {
-  if (threads <= 1) {
-    fn(0, 1);
-    return;
-  }
-  if (!pool().try_run(threads, fn)) run_here(threads, fn);
+void parallel_chunks(std::int64_t chunks, const std::function<void(std::int64_t chunk)>& fn) {
+  if (chunks <= 1 || !pool().try_run(chunks, fn))
+    for (std::int64_t c = 0; c < chunks; ++c) fn(c);
 }
 
 }  // namespace pocketlora::ref

@@ -158,19 +158,20 @@ TEST(Nf4MatmulRef, ForwardAndInputGradientMatchDequantizeThenMatmul) {
   EXPECT_GT(cases, 0);
 }
 
-TEST(Nf4MatmulRef, KernelOrderRoundTripsAndSplitsEvensFromOdds) {
+TEST(Nf4MatmulRef, KernelOrderRoundTripsAndTransposesEachGroup) {
   std::vector<float> in(128), k(128), back(128);
   for (std::size_t i = 0; i < in.size(); ++i) in[i] = static_cast<float>(i);
   for (const auto& isa : machine_isas()) {
     IsaScope scope(isa);
-    const std::int64_t g = ref::nf4_gemv_kernels().group;
+    const ref::Nf4KernelOrder order = ref::nf4_gemv_kernels().order;
+    const std::int64_t g = order.lanes * order.per_lane;
     ASSERT_EQ(64 % g, 0) << isa;
-    ref::nf4_gemv_to_kernel_order(in.data(), k.data(), 128, g);
-    for (std::int64_t j = 0; j < g / 2; ++j) {  // first group: evens, then odds
-      EXPECT_EQ(k[static_cast<std::size_t>(j)], static_cast<float>(2 * j)) << isa;
-      EXPECT_EQ(k[static_cast<std::size_t>(g / 2 + j)], static_cast<float>(2 * j + 1)) << isa;
+    ref::nf4_gemv_to_kernel_order(in.data(), k.data(), 128, order);
+    for (std::int64_t i = 0; i < 128; ++i) {  // slot e*lanes + j of each group holds element per_lane*j + e
+      const std::int64_t base = i / g * g, e = i % g / order.lanes, j = i % order.lanes;
+      EXPECT_EQ(k[static_cast<std::size_t>(i)], static_cast<float>(base + order.per_lane * j + e)) << isa << " " << i;
     }
-    ref::nf4_gemv_from_kernel_order(k.data(), back.data(), 128, g);
+    ref::nf4_gemv_from_kernel_order(k.data(), back.data(), 128, order);
     EXPECT_EQ(back, in) << isa;
   }
 }

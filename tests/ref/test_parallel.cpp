@@ -1,9 +1,11 @@
-// run_on_threads (host/ref/parallel.h): the persistent pool runs every index exactly once, rethrows on the caller,
-// and stays correct when several threads call it at once or a job calls it again (those run on their caller).
+// parallel_chunks (host/ref/parallel.h): the persistent pool runs every chunk exactly once, rethrows on the
+// caller, and stays correct when several threads call it at once or a chunk calls it again (those run on their
+// caller).
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <stdexcept>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -13,45 +15,42 @@ using namespace pocketlora;
 
 namespace {
 
-TEST(RunOnThreads, RunsEveryIndexOnceWithTheThreadCount) {
-  for (int threads : {1, 2, 3, 7}) {
-    std::vector<std::atomic<int>> runs(static_cast<std::size_t>(threads));
+TEST(ParallelChunks, RunsEveryChunkOnce) {
+  for (std::int64_t chunks : {0, 1, 2, 3, 7, 64}) {
+    std::vector<std::atomic<int>> runs(static_cast<std::size_t>(chunks));
     for (int rep = 0; rep < 50; ++rep)
-      ref::run_on_threads(threads, [&](int t, int n) {
-        EXPECT_EQ(n, threads);
-        runs[static_cast<std::size_t>(t)].fetch_add(1);
-      });
-    for (auto& r : runs) EXPECT_EQ(r.load(), 50) << threads;
+      ref::parallel_chunks(chunks, [&](std::int64_t c) { runs[static_cast<std::size_t>(c)].fetch_add(1); });
+    for (auto& r : runs) EXPECT_EQ(r.load(), 50) << chunks;
   }
 }
 
-TEST(RunOnThreads, RethrowsTheFirstErrorOnTheCaller) {
-  for (int bad : {0, 1, 2}) {
-    EXPECT_THROW(ref::run_on_threads(3,
-                                     [&](int t, int) {
-                                       if (t == bad) throw std::runtime_error("index " + std::to_string(t));
-                                     }),
+TEST(ParallelChunks, RethrowsAnErrorOnTheCaller) {
+  for (std::int64_t bad : {0, 1, 5}) {
+    EXPECT_THROW(ref::parallel_chunks(6,
+                                      [&](std::int64_t c) {
+                                        if (c == bad) throw std::runtime_error("chunk " + std::to_string(c));
+                                      }),
                  std::runtime_error)
         << bad;
     std::atomic<int> after{0};  // the pool is usable again
-    ref::run_on_threads(3, [&](int, int) { after.fetch_add(1); });
+    ref::parallel_chunks(3, [&](std::int64_t) { after.fetch_add(1); });
     EXPECT_EQ(after.load(), 3);
   }
 }
 
-TEST(RunOnThreads, ConcurrentAndNestedCallersAllComplete) {
+TEST(ParallelChunks, ConcurrentAndNestedCallersAllComplete) {
   std::atomic<long> total{0};
   {
     std::vector<std::jthread> callers;
     for (int c = 0; c < 4; ++c)
       callers.emplace_back([&] {
         for (int rep = 0; rep < 200; ++rep)
-          ref::run_on_threads(2, [&](int, int) {
-            ref::run_on_threads(2, [&](int, int) { total.fetch_add(1); });  // nested: runs on this thread
+          ref::parallel_chunks(3, [&](std::int64_t) {
+            ref::parallel_chunks(2, [&](std::int64_t) { total.fetch_add(1); });  // nested: runs on this thread
           });
       });
   }
-  EXPECT_EQ(total.load(), 4L * 200 * 2 * 2);
+  EXPECT_EQ(total.load(), 4L * 200 * 3 * 2);
 }
 
 }  // namespace
