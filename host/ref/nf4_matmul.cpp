@@ -70,52 +70,40 @@ void decode_panel(const Nf4Quantized& w, const Nf4BlockScales& scales, std::int6
   nf4_decode(w, scales, n0 * K, rows * K, panel);
 }
 
-// Blocks per K tile of the fused GEMVs: the tile's M x 64*blocks activations (forward) or accumulators (dX) take
-// ~16 KiB, so they stay in L1 beside the streaming codes (an 8192-wide row of x alone is the whole 32 KiB L1:
-// 1.7x slower on 2048x8192), and at least 16 blocks so each kernel call has work.
-std::int64_t gemv_tile_blocks(std::int64_t M) {
-  return std::max<std::int64_t>(16, (16 << 10) / (4 * M * kNf4BlockSize));
-}
-
 // Y[:, n] = alpha * X * W[n,:]^T (+Y) for M <= 4, K a multiple of 64: the fused kernels (host/ref/nf4_gemv_kernels.h)
-// over chunks of rows, K tile by tile; X is put in kernel order once.
+// over chunks of rows; X is put in kernel order once.
 void gemv_forward(const Nf4Quantized& w, const Nf4BlockScales& scales, const float* X, std::int64_t M, std::int64_t N,
                   std::int64_t K, float* Y, const MatmulOptions& opt) {
   const Nf4GemvKernels& kern = nf4_gemv_kernels();
-  const std::int64_t kb = K / kNf4BlockSize, tile_blocks = gemv_tile_blocks(M), chunks = gemv_chunks(N, K);
+  const std::int64_t kb = K / kNf4BlockSize, chunks = gemv_chunks(N, K);
   auto xk = std::make_unique_for_overwrite<float[]>(static_cast<std::size_t>(M * K));
   for (std::int64_t m = 0; m < M; ++m) nf4_gemv_to_kernel_order(X + m * K, xk.get() + m * K, K, kern.order);
   parallel_chunks(chunks, [&](std::int64_t c) {
     const auto [n0, n1] = chunk_range(c, chunks, N);
-    const std::int64_t rows = n1 - n0;
-    std::vector<float> tile_scales(static_cast<std::size_t>(tile_blocks)), sums(static_cast<std::size_t>(M * rows));
+    std::vector<float> row_scales(static_cast<std::size_t>(kb));
     float out[kNf4GemvMaxM];
-    for (std::int64_t tb = 0; tb < kb; tb += tile_blocks) {
-      const std::int64_t nb = std::min(tile_blocks, kb - tb);
-      for (std::int64_t n = n0; n < n1; ++n) {
-        scales.fill(n * kb + tb, nb, tile_scales.data());
-        kern.dot(w.codes.data() + n * (K / 2) + tb * (kNf4BlockSize / 2), tile_scales.data(), nb,
-                 xk.get() + tb * kNf4BlockSize, K, static_cast<int>(M), out);
-        for (std::int64_t m = 0; m < M; ++m) sums[static_cast<std::size_t>(m * rows + n - n0)] += out[m];
-      }
+    for (std::int64_t n = n0; n < n1; ++n) {
+      scales.fill(n * kb, kb, row_scales.data());
+      kern.dot(w.codes.data() + n * (K / 2), row_scales.data(), kb, xk.get(), K, static_cast<int>(M), out);
+      for (std::int64_t m = 0; m < M; ++m) store(Y[m * N + n], opt.alpha * out[m], opt.accumulate);
     }
-    for (std::int64_t m = 0; m < M; ++m)
-      for (std::int64_t n = n0; n < n1; ++n)
-        store(Y[m * N + n], opt.alpha * sums[static_cast<std::size_t>(m * rows + n - n0)], opt.accumulate);
   });
 }
 
+// Columns of dX per tile of the backward GEMV: M x 8192 f32 accumulators (32 KiB at M = 1) while a chunk's rows of W
+// stream over them, each row a whole tile per kernel call (per-call work must stay large: splitting K between
+// threads left 16 blocks per call on a 2048-wide layer and ran ~3x slower).
+constexpr std::int64_t kDxTileColumns = 8192;
 // Partial dX sums, one per chunk of rows (M x K floats each).
 constexpr std::int64_t kMaxDxChunks = 8;
 
 // dX = alpha * dY * W (+dX) for M <= 4, K a multiple of 64: fixed chunks of W's rows, each decoded in registers and
-// added, scaled by dY[:, n], into the chunk's own partial dX (kernel order), K tile by tile; then the partials are
-// summed in chunk order per column range. Splitting K between threads instead left 16 blocks per kernel call on a
-// 2048-wide layer and ran ~3x slower. Chunks are fixed by the shape, so results do not depend on which thread ran what.
+// added, scaled by dY[:, n], into the chunk's own partial dX (kernel order); then the partials are summed in chunk
+// order per column range. Chunks are fixed by the shape, so results do not depend on which thread ran what.
 void gemv_backward(const Nf4Quantized& w, const Nf4BlockScales& scales, const float* DY, std::int64_t M,
                    std::int64_t N, std::int64_t K, float* DX, const MatmulOptions& opt) {
   const Nf4GemvKernels& kern = nf4_gemv_kernels();
-  const std::int64_t kb = K / kNf4BlockSize, tile_blocks = gemv_tile_blocks(M);
+  const std::int64_t kb = K / kNf4BlockSize, tile_blocks = kDxTileColumns / kNf4BlockSize;
   const std::int64_t chunks = std::min(kMaxDxChunks, gemv_chunks(N, K));
   auto partial = std::make_unique<float[]>(static_cast<std::size_t>(chunks * M * K));  // zeroed
   parallel_chunks(chunks, [&](std::int64_t c) {
