@@ -44,6 +44,19 @@ float Nf4BlockScales::operator()(std::int64_t block) const {
   return scaled + w_.dq.offset;
 }
 
+void Nf4BlockScales::fill(std::int64_t first, std::int64_t count, float* out) const {
+  const auto f = static_cast<std::size_t>(first), n = static_cast<std::size_t>(count);
+  if (!w_.double_quant) {
+    std::copy_n(w_.absmax.data() + f, n, out);
+    return;
+  }
+  // Two loops through memory, so the compiler cannot fuse the product and the sum into one fma.
+  const std::uint8_t* q = w_.dq.absmax_q.data() + f;
+  const float* nested = w_.dq.nested_absmax.data();
+  for (std::size_t i = 0; i < n; ++i) out[i] = map_[q[i]] * nested[(f + i) / kNf4NestedBlockSize];
+  for (std::size_t i = 0; i < n; ++i) out[i] += w_.dq.offset;
+}
+
 namespace {
 
 // Decodes `blocks` whole 64-element blocks (32 code bytes each, first element in the high nibble).
@@ -160,24 +173,26 @@ __attribute__((target("avx2"))) void axpy_avx2(float s, const float* x, float* y
 
 struct Kernels {
   const char* isa;
+  Nf4Isa id;
   DecodeBlocks decode;
   Dot dot;
   Axpy axpy;
 };
 
-constexpr Kernels kScalar{"scalar", decode_blocks_scalar, dot_scalar, axpy_scalar};
+constexpr Kernels kScalar{"scalar", Nf4Isa::scalar, decode_blocks_scalar, dot_scalar, axpy_scalar};
 
 Kernels pick(std::string_view want) {
 #if defined(__x86_64__)
   __builtin_cpu_init();
-  const bool has_avx2 = __builtin_cpu_supports("avx2");
+  // The fused GEMV kernels of the avx2 set use fma too (every AVX2 CPU but a few VIA ones has it).
+  const bool has_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   const bool has_avx512 = has_avx2 && __builtin_cpu_supports("avx512f");
   if (has_avx512 && (want.empty() || want == "avx512"))
-    return {"avx512", decode_blocks_avx512, dot_avx512, axpy_avx512};
-  if (has_avx2 && (want.empty() || want == "avx2")) return {"avx2", decode_blocks_avx2, dot_avx2, axpy_avx2};
+    return {"avx512", Nf4Isa::avx512, decode_blocks_avx512, dot_avx512, axpy_avx512};
+  if (has_avx2 && (want.empty() || want == "avx2")) return {"avx2", Nf4Isa::avx2, decode_blocks_avx2, dot_avx2, axpy_avx2};
 #endif
   if (want.empty() || want == "scalar") return kScalar;
-  return {nullptr, nullptr, nullptr, nullptr};
+  return {nullptr, Nf4Isa::scalar, nullptr, nullptr, nullptr};
 }
 
 Kernels& active() {
@@ -195,6 +210,7 @@ bool set_nf4_decode_isa(std::string_view isa) {
 }
 
 const char* nf4_decode_isa() { return active().isa; }
+Nf4Isa nf4_isa() { return active().id; }
 
 void nf4_decode(const Nf4Quantized& w, const Nf4BlockScales& scales, std::int64_t begin, std::int64_t count,
                 float* out) {

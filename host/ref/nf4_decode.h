@@ -19,6 +19,8 @@ class Nf4BlockScales {
  public:
   explicit Nf4BlockScales(const Nf4Quantized& w);
   float operator()(std::int64_t block) const;
+  // out[i] = (*this)(first + i) for i < count, in one pass (the fused GEMV rebuilds a row's scales at a time).
+  void fill(std::int64_t first, std::int64_t count, float* out) const;
 
  private:
   const Nf4Quantized& w_;
@@ -33,9 +35,13 @@ void nf4_decode(const Nf4Quantized& w, const Nf4BlockScales& scales, std::int64_
 float dot_f32(const float* a, const float* b, std::int64_t n);
 void axpy_f32(float s, const float* x, float* y, std::int64_t n);
 
+// The kernel set in use; the fused GEMV kernels (host/ref/nf4_gemv_kernels.h) follow the same choice.
+enum class Nf4Isa { scalar, avx2, avx512 };
+Nf4Isa nf4_isa();
+
 // Which kernels this process runs ("avx512", "avx2" or "scalar"), for benchmarks and logs.
 const char* nf4_decode_isa();
-// Forces one kernel set (tests cover every set the machine supports); false if the machine lacks it.
+// Forces one kernel set for the decoder and the fused GEMV (tests cover every set the machine supports); false if the machine lacks it.
 bool set_nf4_decode_isa(std::string_view isa);
 
 }  // namespace pocketlora::ref

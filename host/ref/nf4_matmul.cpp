@@ -3,10 +3,13 @@
 #include <algorithm>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "host/core/error.h"
 #include "host/ref/blas.h"
 #include "host/ref/nf4_decode.h"
+#include "host/ref/nf4_gemv_kernels.h"
 #include "host/ref/parallel.h"
 
 namespace pocketlora::ref {
@@ -19,11 +22,19 @@ namespace {
 // threads, and fewer, larger calls pay that less often.
 constexpr std::int64_t kPanelFloats = 1024 * 1024;
 constexpr std::int64_t kMinPanelRows = 64;
-// Below this many weights per thread a GEMV is too small to be worth starting a thread (~20 us).
-constexpr std::int64_t kMinWeightsPerThread = 1 << 18;
+// GEMV work is cut into chunks the pool's threads claim (host/ref/parallel.h): at least this many weights each
+// (waking a worker costs a few us), at most kMaxGemvChunks (a late worker still finds some left).
+constexpr std::int64_t kMinWeightsPerChunk = 1 << 16;
+constexpr std::int64_t kMaxGemvChunks = 32;
 
-int gemv_threads(std::int64_t N, std::int64_t K) {
-  return static_cast<int>(std::clamp<std::int64_t>(N * K / kMinWeightsPerThread, 1, cpu_threads()));
+std::int64_t gemv_chunks(std::int64_t N, std::int64_t K) {
+  return std::clamp<std::int64_t>(N * K / kMinWeightsPerChunk, 1, kMaxGemvChunks);
+}
+
+// [begin, end) of chunk c of C over n items, in units of `align`.
+std::pair<std::int64_t, std::int64_t> chunk_range(std::int64_t c, std::int64_t C, std::int64_t n, std::int64_t align = 1) {
+  const std::int64_t units = (n + align - 1) / align;
+  return {std::min(n, units * c / C * align), std::min(n, units * (c + 1) / C * align)};
 }
 
 std::int64_t panel_rows(std::int64_t N, std::int64_t K) {
@@ -59,6 +70,73 @@ void decode_panel(const Nf4Quantized& w, const Nf4BlockScales& scales, std::int6
   nf4_decode(w, scales, n0 * K, rows * K, panel);
 }
 
+// Y[:, n] = alpha * X * W[n,:]^T (+Y) for M <= 4, K a multiple of 64: the fused kernels (host/ref/nf4_gemv_kernels.h)
+// over chunks of rows; X is put in kernel order once.
+void gemv_forward(const Nf4Quantized& w, const Nf4BlockScales& scales, const float* X, std::int64_t M, std::int64_t N,
+                  std::int64_t K, float* Y, const MatmulOptions& opt) {
+  const Nf4GemvKernels& kern = nf4_gemv_kernels();
+  const std::int64_t kb = K / kNf4BlockSize, chunks = gemv_chunks(N, K);
+  auto xk = std::make_unique_for_overwrite<float[]>(static_cast<std::size_t>(M * K));
+  for (std::int64_t m = 0; m < M; ++m) nf4_gemv_to_kernel_order(X + m * K, xk.get() + m * K, K, kern.order);
+  parallel_chunks(chunks, [&](std::int64_t c) {
+    const auto [n0, n1] = chunk_range(c, chunks, N);
+    std::vector<float> row_scales(static_cast<std::size_t>(kb));
+    float out[kNf4GemvMaxM];
+    for (std::int64_t n = n0; n < n1; ++n) {
+      scales.fill(n * kb, kb, row_scales.data());
+      kern.dot(w.codes.data() + n * (K / 2), row_scales.data(), kb, xk.get(), K, static_cast<int>(M), out);
+      for (std::int64_t m = 0; m < M; ++m) store(Y[m * N + n], opt.alpha * out[m], opt.accumulate);
+    }
+  });
+}
+
+// Columns of dX per tile of the backward GEMV: M x 8192 f32 accumulators (32 KiB at M = 1) while a chunk's rows of W
+// stream over them, each row a whole tile per kernel call (per-call work must stay large: splitting K between
+// threads left 16 blocks per call on a 2048-wide layer and ran ~3x slower).
+constexpr std::int64_t kDxTileColumns = 8192;
+// Partial dX sums, one per chunk of rows (M x K floats each).
+constexpr std::int64_t kMaxDxChunks = 8;
+
+// dX = alpha * dY * W (+dX) for M <= 4, K a multiple of 64: fixed chunks of W's rows, each decoded in registers and
+// added, scaled by dY[:, n], into the chunk's own partial dX (kernel order); then the partials are summed in chunk
+// order per column range. Chunks are fixed by the shape, so results do not depend on which thread ran what.
+void gemv_backward(const Nf4Quantized& w, const Nf4BlockScales& scales, const float* DY, std::int64_t M,
+                   std::int64_t N, std::int64_t K, float* DX, const MatmulOptions& opt) {
+  const Nf4GemvKernels& kern = nf4_gemv_kernels();
+  const std::int64_t kb = K / kNf4BlockSize, tile_blocks = kDxTileColumns / kNf4BlockSize;
+  const std::int64_t chunks = std::min(kMaxDxChunks, gemv_chunks(N, K));
+  auto partial = std::make_unique<float[]>(static_cast<std::size_t>(chunks * M * K));  // zeroed
+  parallel_chunks(chunks, [&](std::int64_t c) {
+    const auto [n0, n1] = chunk_range(c, chunks, N);
+    float* acc = partial.get() + c * M * K;
+    std::vector<float> tile_scales(static_cast<std::size_t>(tile_blocks));
+    for (std::int64_t tb = 0; tb < kb; tb += tile_blocks) {
+      const std::int64_t nb = std::min(tile_blocks, kb - tb), k0 = tb * kNf4BlockSize;
+      for (std::int64_t n = n0; n < n1; ++n) {
+        scales.fill(n * kb + tb, nb, tile_scales.data());
+        kern.axpy(w.codes.data() + n * (K / 2) + k0 / 2, tile_scales.data(), nb, DY + n, N, static_cast<int>(M),
+                  acc + k0, K);
+      }
+    }
+  });
+  // Reduce, back to natural order, scale and store, over block-aligned column ranges.
+  const std::int64_t col_chunks = std::clamp<std::int64_t>(M * K * chunks / kMinWeightsPerChunk, 1, kMaxGemvChunks);
+  parallel_chunks(col_chunks, [&](std::int64_t c) {
+    const auto [k0, k1] = chunk_range(c, col_chunks, K, kNf4BlockSize);
+    std::vector<float> sum(static_cast<std::size_t>(k1 - k0)), plain(static_cast<std::size_t>(k1 - k0));
+    for (std::int64_t m = 0; m < M; ++m) {
+      std::fill(sum.begin(), sum.end(), 0.0f);
+      for (std::int64_t p = 0; p < chunks; ++p) {
+        const float* src = partial.get() + (p * M + m) * K + k0;
+        for (std::size_t k = 0; k < sum.size(); ++k) sum[k] += src[k];
+      }
+      nf4_gemv_from_kernel_order(sum.data(), plain.data(), k1 - k0, kern.order);
+      for (std::int64_t k = k0; k < k1; ++k)
+        store(DX[m * K + k], opt.alpha * plain[static_cast<std::size_t>(k - k0)], opt.accumulate);
+    }
+  });
+}
+
 }  // namespace
 
 void nf4_matmul(const Tensor& x, const Nf4Quantized& w, Tensor& y, const MatmulOptions& opt) {
@@ -70,11 +148,14 @@ void nf4_matmul(const Tensor& x, const Nf4Quantized& w, Tensor& y, const MatmulO
   const float* X = xf.data<float>();
   float* Y = yf.data<float>();
   const Nf4BlockScales scales(w);
-  if (M <= kNf4GemvMaxM) {
-    // Each output row n: decode W[n,:] once into an L1 buffer, then one dot product per token. Threads own
-    // contiguous ranges of rows.
-    run_on_threads(gemv_threads(N, K), [&](int t, int threads) {
-      const std::int64_t n0 = N * t / threads, n1 = N * (t + 1) / threads;
+  if (M <= kNf4GemvMaxM && K % kNf4BlockSize == 0) {
+    if (M > 0) gemv_forward(w, scales, X, M, N, K, Y, opt);
+  } else if (M <= kNf4GemvMaxM) {
+    // K not a multiple of 64 (blocks straddle rows): decode W[n,:] once into an L1 buffer, then one dot product
+    // per token. Threads own contiguous ranges of rows.
+    const std::int64_t chunks = gemv_chunks(N, K);
+    parallel_chunks(chunks, [&](std::int64_t c) {
+      const auto [n0, n1] = chunk_range(c, chunks, N);
       auto row = std::make_unique_for_overwrite<float[]>(static_cast<std::size_t>(K));
       for (std::int64_t n = n0; n < n1; ++n) {
         nf4_decode(w, scales, n * K, K, row.get());
@@ -105,11 +186,14 @@ void nf4_matmul_backward(const Nf4Quantized& w, const Tensor& dy, Tensor& dx, co
   const float* DY = dyf.data<float>();
   float* DX = dxf.data<float>();
   const Nf4BlockScales scales(w);
-  if (M <= kNf4GemvMaxM) {
-    // Threads own disjoint column ranges of dX and stream every row of W over their range once.
-    run_on_threads(gemv_threads(N, K), [&](int t, int threads) {
-      const std::int64_t chunk = ((K + threads - 1) / threads + kNf4BlockSize - 1) / kNf4BlockSize * kNf4BlockSize;
-      const std::int64_t k0 = std::min(K, t * chunk), kc = std::min(K, k0 + chunk) - k0;
+  if (M <= kNf4GemvMaxM && K % kNf4BlockSize == 0) {
+    if (M > 0) gemv_backward(w, scales, DY, M, N, K, DX, opt);
+  } else if (M <= kNf4GemvMaxM) {
+    // K not a multiple of 64: threads own disjoint column ranges of dX and stream every decoded row over them.
+    const std::int64_t chunks = std::min(cpu_threads() * std::int64_t{2}, gemv_chunks(N, K));
+    parallel_chunks(chunks, [&](std::int64_t c) {
+      const auto [k0, k1] = chunk_range(c, chunks, K, kNf4BlockSize);
+      const std::int64_t kc = k1 - k0;
       if (kc > 0) {
         auto buf = std::make_unique_for_overwrite<float[]>(static_cast<std::size_t>(kc));
         auto acc = std::make_unique<float[]>(static_cast<std::size_t>(M * kc));  // zeroed

@@ -5,8 +5,10 @@
 //   nf4_matmul_backward: dX[M,K] = alpha * dY[M,N] * dequant(W)  (+dX)  — input gradient only: W is frozen
 // X/Y are f32, f16 or bf16 (f32 accumulation, rounded once into Y's dtype). Results equal dequantize_nf4 followed
 // by ref::matmul up to the order of the f32 accumulation (host/ref/nf4_decode.h).
-//   M <= kNf4GemvMaxM: a fused GEMV that reads every 4-bit code once per call, threaded over output rows (forward)
-//                      or over K (backward); W is decoded a row at a time into an L1-sized buffer.
+//   M <= kNf4GemvMaxM: a GEMV that reads every 4-bit code once per call on the persistent pool (host/ref/parallel.h),
+//                      threaded over output rows (forward) or over K (backward). K a multiple of 64 (every real
+//                      layer): fused decode + FMA in registers (host/ref/nf4_gemv_kernels.h); otherwise W is decoded
+//                      a row at a time into an L1-sized buffer.
 //   M >  kNf4GemvMaxM: W is decoded a panel of rows at a time into a ~4 MiB f32 buffer that feeds cblas_sgemm.
 #include <cstdint>
 

@@ -3,10 +3,11 @@
 //  - Element-wise loops and reductions use OpenMP (`#pragma omp parallel for ... if (n >= kParallelMinElements)`):
 //    below that many elements waking the threads costs more than the loop. Only loops whose iterations are
 //    independent are parallelised, so results do not depend on the thread count.
-//  - Kernels that run between OpenBLAS calls (the NF4 GEMV) use run_on_threads: plain threads joined by a blocking
-//    wait. libgomp's workers spin-wait (~ms) at every barrier unless OMP_WAIT_POLICY=passive, and on a loaded
-//    2-core machine that spinning starves the other pool: measured 30 ms instead of 0.35 ms for a 2048x2048 NF4
-//    GEMV right after an sgemm.
+//  - Kernels that run between OpenBLAS calls (the NF4 GEMV) use parallel_chunks: a persistent pool whose idle
+//    workers sleep on a futex (std::atomic::wait), never spin. libgomp's workers spin-wait (~ms) at every barrier
+//    unless OMP_WAIT_POLICY=passive, and on a loaded 2-core machine that spinning starves the other pool: measured
+//    30 ms instead of 0.35 ms for a 2048x2048 NF4 GEMV right after an sgemm. Starting threads per call instead
+//    cost ~20 us each, as much as a small GEMV.
 #include <cstdint>
 #include <functional>
 
@@ -14,8 +15,14 @@ namespace pocketlora::ref {
 
 constexpr std::int64_t kParallelMinElements = 1 << 15;
 
-// Runs fn(t, threads) for t in [0, threads) on `threads` threads (t = 0 on the caller) and waits for all.
-// Exceptions from any thread are rethrown on the caller (the first one).
-void run_on_threads(int threads, const std::function<void(int t, int threads)>& fn);
+// Runs fn(c) for every c in [0, chunks) and waits for all. The caller and whichever of the pool's
+// cpu_threads() - 1 workers wake in time claim chunks one at a time, and the caller never waits for a worker that
+// has not started: on a loaded machine a sleeping worker may be scheduled milliseconds late, and a static split
+// would wait for it. Results are independent of who runs a chunk as long as fn(c) writes only what chunk c owns.
+// The pool serves one call at a time: a call made while it is busy (another thread's, or from inside fn) runs its
+// chunks on its own caller, so callers on several threads are safe and never oversubscribe the cores. An exception
+// from a chunk is rethrown on the caller (the first one). Never call BLAS inside fn: its threaded calls would
+// compete with the pool for the same cores.
+void parallel_chunks(std::int64_t chunks, const std::function<void(std::int64_t chunk)>& fn);
 
 }  // namespace pocketlora::ref

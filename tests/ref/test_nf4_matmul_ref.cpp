@@ -1,16 +1,19 @@
 // CPU NF4 matmuls (host/ref/nf4_matmul.h) against dequantize_nf4 + a naive f64 product, on every SIMD kernel set
-// the machine has: ragged shapes (K not a multiple of 64, odd N*K so blocks straddle rows), the GEMV (M <= 4) and
-// panel-GEMM (M > 4) paths, several panels, double quantization on and off, alpha and accumulation, f16 storage.
+// the machine has: ragged shapes (K not a multiple of 64, odd N*K so blocks straddle rows: the decode-a-row GEMV),
+// K a multiple of 64 with odd N (the fused decode-FMA GEMV, every M from 1 to 4, threaded and not), the panel-GEMM
+// (M > 4) path, several panels, double quantization on and off, alpha and accumulation, f16 storage.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "harness/op_harness.h"
 #include "host/core/error.h"
 #include "host/ref/nf4_decode.h"
+#include "host/ref/nf4_gemv_kernels.h"
 #include "host/ref/nf4_matmul.h"
 
 using namespace pocketlora;
@@ -108,9 +111,11 @@ TEST(Nf4MatmulRef, DecodeIsBitIdenticalToDequantizeOnEveryIsa) {
 }
 
 TEST(Nf4MatmulRef, ForwardAndInputGradientMatchDequantizeThenMatmul) {
-  // (N, K): ragged K (100, 129 odd -> blocks straddle rows), tiny, aligned, and K = 4096 (256-row panels: 2 panels
+  // (N, K): ragged K (100, 129 odd -> blocks straddle rows), tiny, aligned (fused GEMV: one block, odd N; 3 blocks
+  // per row; odd N = 301 above the threading threshold, rows split unevenly), and K = 4096 (256-row panels: 2 panels
   // for N = 300, the second one partial; GEMV above the threading threshold).
-  const std::vector<Shape2> shapes = {{37, 100}, {33, 129}, {5, 7}, {64, 256}, {300, 4096}};
+  const std::vector<Shape2> shapes = {{37, 100}, {33, 129}, {5, 7}, {7, 64}, {33, 192}, {64, 256}, {301, 1024},
+                                      {300, 4096}};
   const auto isas = machine_isas();
   int cases = 0;
   for (const auto& isa : isas) {
@@ -122,9 +127,10 @@ TEST(Nf4MatmulRef, ForwardAndInputGradientMatchDequantizeThenMatmul) {
         const Nf4Quantized q = make_weight(s.N, s.K, dq, static_cast<std::uint64_t>(s.N * 7 + s.K));
         const Tensor W = dequantize_nf4(q).to(DType::F64);
         const double* w = W.data<double>();
-        for (std::int64_t M : {1, 3, 4, 5, 64}) {
+        for (std::int64_t M : {1, 2, 3, 4, 5, 64}) {
           const bool big = s.K == 4096;  // one case per path: it is there for panels and threading
           if (big && M != 1 && M != 64) continue;
+          if (s.N == 301 && M > 4) continue;  // there for the threaded GEMV
           for (const MatmulOptions opt : {MatmulOptions{1.0f, false}, MatmulOptions{-0.75f, true}}) {
             if (big && opt.accumulate) continue;
             const std::string what = isa + " N=" + std::to_string(s.N) + " K=" + std::to_string(s.K) +
@@ -150,6 +156,54 @@ TEST(Nf4MatmulRef, ForwardAndInputGradientMatchDequantizeThenMatmul) {
       }
   }
   EXPECT_GT(cases, 0);
+}
+
+TEST(Nf4MatmulRef, KernelOrderRoundTripsAndTransposesEachGroup) {
+  std::vector<float> in(128), k(128), back(128);
+  for (std::size_t i = 0; i < in.size(); ++i) in[i] = static_cast<float>(i);
+  for (const auto& isa : machine_isas()) {
+    IsaScope scope(isa);
+    const ref::Nf4KernelOrder order = ref::nf4_gemv_kernels().order;
+    const std::int64_t g = order.lanes * order.per_lane;
+    ASSERT_EQ(64 % g, 0) << isa;
+    ref::nf4_gemv_to_kernel_order(in.data(), k.data(), 128, order);
+    for (std::int64_t i = 0; i < 128; ++i) {  // slot e*lanes + j of each group holds element per_lane*j + e
+      const std::int64_t base = i / g * g, e = i % g / order.lanes, j = i % order.lanes;
+      EXPECT_EQ(k[static_cast<std::size_t>(i)], static_cast<float>(base + order.per_lane * j + e)) << isa << " " << i;
+    }
+    ref::nf4_gemv_from_kernel_order(k.data(), back.data(), 128, order);
+    EXPECT_EQ(back, in) << isa;
+  }
+}
+
+TEST(Nf4MatmulRef, FusedGemvIsIndependentOfTheCallingThread) {
+  // Several threads run GEMVs at once: one gets the pool, the others run on their own threads; all must agree with
+  // a run alone (same partition, so bit for bit).
+  const Nf4Quantized q = make_weight(301, 1024, true, 21);
+  const Tensor x = random_tensor({2, 1024}, 22), dy = random_tensor({2, 301}, 23);
+  Tensor y_alone = Tensor::zeros({2, 301}), dx_alone = Tensor::zeros({2, 1024});
+  ref::nf4_matmul(x, q, y_alone);
+  ref::nf4_matmul_backward(q, dy, dx_alone);
+  std::vector<Tensor> ys, dxs;
+  for (int t = 0; t < 4; ++t) {
+    ys.push_back(Tensor::zeros({2, 301}));
+    dxs.push_back(Tensor::zeros({2, 1024}));
+  }
+  {
+    std::vector<std::jthread> callers;
+    for (int t = 0; t < 4; ++t)
+      callers.emplace_back([&, t] {
+        for (int rep = 0; rep < 20; ++rep) {
+          ref::nf4_matmul(x, q, ys[static_cast<std::size_t>(t)]);
+          ref::nf4_matmul_backward(q, dy, dxs[static_cast<std::size_t>(t)]);
+        }
+      });
+  }
+  for (int t = 0; t < 4; ++t) {
+    const auto u = static_cast<std::size_t>(t);
+    EXPECT_EQ(std::memcmp(ys[u].data<float>(), y_alone.data<float>(), 2 * 301 * 4), 0) << t;
+    EXPECT_EQ(std::memcmp(dxs[u].data<float>(), dx_alone.data<float>(), 2 * 1024 * 4), 0) << t;
+  }
 }
 
 TEST(Nf4MatmulRef, HalfStorageIsWidenedAndRoundedOnce) {
