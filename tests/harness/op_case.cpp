@@ -112,6 +112,8 @@ void run_compare(const OpCase& c) {
   std::optional<vk::Arena> shared_arena;
   if (!c.profile_override.empty()) own.emplace(c.profile_override);
   vk::Device& dev = own ? own->dev() : *shared;
+  if (const std::string why_not = c.unsupported_on(dev); !why_not.empty())
+    GTEST_SKIP() << c.name << ": not run on this device: " << why_not;
   if (!own) shared_arena.emplace(dev, vk::Lifetime::Scratch, "op case");
   vk::Arena& arena = own ? own->arena() : *shared_arena;
 

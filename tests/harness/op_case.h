@@ -72,6 +72,10 @@ class OpCase {
 #if POCKETLORA_HAS_VULKAN
   // Records the GPU op(s) for `in` on run.seq; returns the device tensors that hold the outputs after submit.
   virtual std::vector<ops::DeviceTensor> gpu(const GpuRun& run, const std::vector<Tensor>& in) const = 0;
+  // Perf-only cases sized for real GPUs may exceed what a device allows (a binding size, a loop cap): a non-empty
+  // reason skips the compare on that device. Cases of the compare set must not use it, so that a suite cannot
+  // pass by skipping.
+  virtual std::string unsupported_on(const vk::Device&) const { return {}; }
 #endif
 
   // Gradient check of the reference backward: a scalar loss of the (fp64) inputs and its analytic gradient per

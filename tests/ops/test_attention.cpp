@@ -1,19 +1,25 @@
-#if POCKETLORA_HAS_VULKAN  // (not yet ported to op cases: tests/harness/op_case.h)
-// Causal GQA attention: both GPU variants (simple: [n_heads, T, T] scratch; lean: flash-style) against the Eigen
-// reference, forward (out, lse) and backward (dq, dk, dv), and packed-document (segment id) masking against
-// running the documents one by one. The reference itself is tested in tests/ref/test_attention_ref.cpp.
-#include <algorithm>
-#include <cmath>
-#include <cstdio>
-#include <fstream>
+// Causal GQA attention as op cases (tests/harness/op_case.h): both GPU variants (simple: [n_heads, T, T] scratch;
+// lean: flash-style, at the profile's block size and at other ones) against the reference, forward (out, lse) and
+// backward (dq, dk, dv), with and without a packed-document (segment id) mask; the reference backward against
+// finite differences. The reference itself (hand-computed cases, the segment mask against documents run one by
+// one) is tested in tests/ref/test_attention_ref.cpp.
+#include <array>
+#include <string>
+#include <utility>
+#include <vector>
 
-#include "common/test_data.h"
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "harness/op_case.h"
+#include "host/ref/attention.h"
+
+#if POCKETLORA_HAS_VULKAN
 #include "gpu/gpu_fixture.h"
-#include "harness/op_harness.h"
 #include "host/core/error.h"
 #include "host/ops/attention.h"
-#include "host/ref/attention.h"
 #include "runtime/command.h"
+#endif
 
 using namespace pocketlora;
 using namespace pocketlora::test;
@@ -49,175 +55,237 @@ Tolerance grad_tol() {
   return t;
 }
 
-LegacyOpCase make_case(std::int64_t T, std::int64_t H, std::int64_t Hkv, std::int64_t D) {
-  LegacyOpCase c;
-  c.name = "attention/T" + std::to_string(T) + "_h" + std::to_string(H) + "_kv" + std::to_string(Hkv) + "_d" +
-           std::to_string(D);
-  c.dims = {T, H, Hkv, D};
-  // Causal: about half of the T*T score pairs, each 2*D flops for q.k and 2*D for p.v.
-  c.flops = 4.0 * static_cast<double>(H * D) * static_cast<double>(T * (T + 1) / 2);
-  return c;
+// What one case records on the GPU: forward then backward in one sequence (the compare set: the backward consumes
+// the GPU forward's lse), or — perf mode only, to time the two separately — the forward alone, or the backward
+// alone on the reference's out and lse.
+enum class Pass { Both, Forward, Backward };
+
+struct AttentionSpec {
+  AttentionDims d;
+  Variant variant = Variant::Simple;
+  std::uint32_t lean_rows = 0;      // 0: the profile's attention.lean_rows
+  std::vector<std::int64_t> docs;   // packed documents (segment mask); empty: the plain causal mask
+  std::array<std::uint64_t, 4> seeds{11, 12, 13, 14};  // q, k, v, dout
+  float qk_range = 1.0f;            // q and k uniform in [-qk_range, qk_range]; v and dout in [-1, 1]
+  Pass pass = Pass::Both;
+  bool gradcheck = false;
+  bool perf_only = false;           // sized for real GPUs: may exceed this device's limits (skipped there)
+};
+
+class AttentionCase : public OpCase {
+ public:
+  explicit AttentionCase(AttentionSpec s) : s_(std::move(s)) {
+    const auto& d = s_.d;
+    name = fmt::format("attention/T{}_h{}_kv{}_d{}", d.T, d.n_heads, d.n_kv_heads, d.head_dim);
+    if (!s_.docs.empty()) name += fmt::format("_docs_{}", fmt::join(s_.docs, "_"));
+    name += fmt::format("/{}", variant_name(s_.variant));
+    if (s_.lean_rows) name += fmt::format("_rows{}", s_.lean_rows);
+    if (s_.pass == Pass::Forward) name += "_fwd";
+    if (s_.pass == Pass::Backward) name += "_bwd";
+  }
+
+  // q, k, v, dout, then segments (with docs), then (backward pass only) the reference's out and lse.
+  std::vector<Tensor> inputs() const override {
+    const auto& d = s_.d;
+    std::vector<Tensor> in{random_tensor(q_shape(), s_.seeds[0], -s_.qk_range, s_.qk_range),
+                           random_tensor(kv_shape(), s_.seeds[1], -s_.qk_range, s_.qk_range),
+                           random_tensor(kv_shape(), s_.seeds[2]), random_tensor(q_shape(), s_.seeds[3])};
+    if (!s_.docs.empty()) in.push_back(attention_segments(s_.docs));
+    if (s_.pass == Pass::Backward) {
+      Tensor out = Tensor::zeros(q_shape()), lse = Tensor::zeros({d.T, d.n_heads});
+      ref::attention(in[0], in[1], in[2], segments(in), out, lse);
+      in.push_back(out);
+      in.push_back(lse);
+    }
+    return in;
+  }
+  std::vector<std::string> output_names() const override {
+    switch (s_.pass) {
+      case Pass::Forward: return {"out", "lse"};
+      case Pass::Backward: return {"dq", "dk", "dv"};
+      default: return {"out", "lse", "dq", "dk", "dv"};
+    }
+  }
+  std::vector<Tensor> reference(const std::vector<Tensor>& in) const override {
+    const auto& d = s_.d;
+    const Tensor* seg = segments(in);
+    Tensor out = Tensor::zeros(q_shape()), lse = Tensor::zeros({d.T, d.n_heads});
+    ref::attention(in[0], in[1], in[2], seg, out, lse);
+    if (s_.pass == Pass::Forward) return {out, lse};
+    Tensor dq = Tensor::zeros(q_shape()), dk = Tensor::zeros(kv_shape()), dv = Tensor::zeros(kv_shape());
+    ref::attention_backward(in[0], in[1], in[2], seg, out, lse, in[3], dq, dk, dv);
+    if (s_.pass == Pass::Backward) return {dq, dk, dv};
+    return {out, lse, dq, dk, dv};
+  }
+  Tolerance tolerance(std::size_t i) const override {
+    const std::string n = output_names().at(i);
+    return n == "out" ? out_tol() : n == "lse" ? lse_tol() : grad_tol();
+  }
+#if POCKETLORA_HAS_VULKAN
+  std::vector<ops::DeviceTensor> gpu(const GpuRun& run, const std::vector<Tensor>& in) const override {
+    const auto& d = s_.d;
+    const AttentionOptions opt = options();
+    auto q = run.up(in[0], "q"), k = run.up(in[1], "k"), v = run.up(in[2], "v");
+    ops::DeviceTensor seg;
+    if (!s_.docs.empty()) seg = run.up(in[4], "segments");
+    const ops::DeviceTensor* segp = s_.docs.empty() ? nullptr : &seg;
+    ops::DeviceTensor out, lse;
+    if (s_.pass == Pass::Backward) {
+      out = run.up(in[in.size() - 2], "out");
+      lse = run.up(in[in.size() - 1], "lse");
+    } else {
+      out = run.zeros(q_shape(), DType::F32);
+      lse = run.zeros({d.T, d.n_heads}, DType::F32);
+      ops::attention(run.seq, run.arena, q, k, v, segp, out, lse, opt);
+      if (s_.pass == Pass::Forward) return {out, lse};
+    }
+    auto dout = run.up(in[3], "dout");
+    auto dq = run.zeros(q_shape(), DType::F32), dk = run.zeros(kv_shape(), DType::F32),
+         dv = run.zeros(kv_shape(), DType::F32);
+    ops::attention_backward(run.seq, run.arena, q, k, v, segp, out, lse, dout, dq, dk, dv, opt);
+    if (s_.pass == Pass::Backward) return {dq, dk, dv};
+    return {out, lse, dq, dk, dv};
+  }
+  std::string unsupported_on(const vk::Device& dev) const override {
+    if (!s_.perf_only) return {};
+    try {
+      ops::attention_variant(dev, s_.d, options());
+    } catch (const Error& e) {  // head_dim (ShapeError) or a device limit (DeviceLimitError)
+      return e.what();
+    }
+    return {};
+  }
+#endif
+
+  // L = sum(dout .* attention(q, k, v)) in fp64; analytic gradients from ref::attention_backward (with the out and
+  // lse the forward saved); h = 1e-6 (truncation ~h^2, rounding ~1e-16/h): |error| < 1e-7.
+  bool has_gradcheck() const override { return s_.gradcheck; }
+  double loss(const std::vector<Tensor>& in) const override {
+    Tensor out = Tensor::zeros(q_shape(), DType::F64), lse = Tensor::zeros({s_.d.T, s_.d.n_heads}, DType::F64);
+    ref::attention(in[0], in[1], in[2], segments(in), out, lse);
+    return dot(out, in[3]);
+  }
+  std::vector<Tensor> gradient(const std::vector<Tensor>& in) const override {
+    const Tensor* seg = segments(in);
+    Tensor out = Tensor::zeros(q_shape(), DType::F64), lse = Tensor::zeros({s_.d.T, s_.d.n_heads}, DType::F64);
+    ref::attention(in[0], in[1], in[2], seg, out, lse);
+    std::vector<Tensor> g{Tensor::zeros(q_shape(), DType::F64), Tensor::zeros(kv_shape(), DType::F64),
+                          Tensor::zeros(kv_shape(), DType::F64)};
+    ref::attention_backward(in[0], in[1], in[2], seg, out, lse, in[3], g[0], g[1], g[2]);
+    return g;  // dout (the loss weight) and the segment ids are not differentiated
+  }
+  GradTolerance grad_tolerance() const override { return {1e-7}; }
+
+  // Per head, per visible (query, key) pair: forward q.k and p.v, 2 * head_dim each; backward the recomputed
+  // q.k, dout.v, dv += p dout, dq += ds k, dk += ds q, 2 * head_dim each. Bytes: each tensor read or written once
+  // (the simple variant's score scratch not counted).
+  double flops() const override {
+    const double per_pair = static_cast<double>(s_.d.n_heads * s_.d.head_dim) * visible_pairs();
+    return (s_.pass == Pass::Backward ? 0.0 : 4.0 * per_pair) + (s_.pass == Pass::Forward ? 0.0 : 10.0 * per_pair);
+  }
+  double bytes() const override {
+    const auto& d = s_.d;
+    const double nq = static_cast<double>(d.T * d.n_heads * d.head_dim),
+                 nkv = static_cast<double>(d.T * d.n_kv_heads * d.head_dim), nl = static_cast<double>(d.T * d.n_heads);
+    const double fwd = 2 * nq + 2 * nkv + nl;   // q, k, v in; out, lse out
+    const double bwd = 4 * nq + 4 * nkv + nl;   // q, k, v, out, dout, lse in; dq, dk, dv out
+    return 4.0 * ((s_.pass == Pass::Backward ? 0.0 : fwd) + (s_.pass == Pass::Forward ? 0.0 : bwd));
+  }
+
+ private:
+  Shape q_shape() const { return {s_.d.T, s_.d.n_heads, s_.d.head_dim}; }
+  Shape kv_shape() const { return {s_.d.T, s_.d.n_kv_heads, s_.d.head_dim}; }
+  const Tensor* segments(const std::vector<Tensor>& in) const { return s_.docs.empty() ? nullptr : &in[4]; }
+  AttentionOptions options() const {
+    AttentionOptions o;
+    o.variant = s_.variant;
+    o.lean_rows = s_.lean_rows;
+    return o;
+  }
+  double visible_pairs() const {
+    std::vector<std::int64_t> docs = s_.docs.empty() ? std::vector<std::int64_t>{s_.d.T} : s_.docs;
+    double n = 0;
+    for (auto t : docs) n += static_cast<double>(t * (t + 1) / 2);
+    return n;
+  }
+
+  AttentionSpec s_;
+};
+
+AttentionSpec spec(std::int64_t T, std::int64_t H, std::int64_t Hkv, std::int64_t D, Variant v) {
+  AttentionSpec s;
+  s.d = {T, H, Hkv, D};
+  s.variant = v;
+  return s;
 }
 
-std::vector<LegacyOpCase> attention_cases() {
-  // Bench mode adds a TinyLlama-sized case (32 q / 4 kv heads, head_dim 64, T 512) to time the kernels one by one.
+std::vector<OpCasePtr> attention_cases() {
+  std::vector<OpCasePtr> v;
+  auto add = [&](const AttentionSpec& s) { v.push_back(std::make_shared<AttentionCase>(s)); };
+  const std::vector<AttentionDims> shapes{{1, 8, 4, 8},    {7, 8, 4, 8},   {33, 4, 1, 12}, {130, 8, 4, 8},
+                                          {130, 2, 2, 64}, {33, 8, 4, 64}, {7, 2, 2, 12},  {130, 4, 1, 12},
+                                          {1, 4, 1, 64},   {33, 2, 2, 8},  {40, 32, 4, 64}};
+  for (const auto& d : shapes)
+    for (Variant var : {Variant::Simple, Variant::Lean}) add(spec(d.T, d.n_heads, d.n_kv_heads, d.head_dim, var));
+  // The lean kernels with other query/key block sizes than the profile's (1: no blocking; 3: odd, so T = 7, 33
+  // and 130 end in partial blocks). Small head_dim only: each (head_dim, rows) pair is three pipelines to compile,
+  // which for head_dim 64 costs lavapipe more than the rest of the file; head_dim 64 runs the profile's block size
+  // above.
+  for (const auto& d : shapes) {
+    if (d.head_dim > 12) continue;
+    for (std::uint32_t rows : {1u, 3u}) {
+      AttentionSpec s = spec(d.T, d.n_heads, d.n_kv_heads, d.head_dim, Variant::Lean);
+      s.lean_rows = rows;
+      s.seeds = {41, 42, 43, 44};
+      add(s);
+    }
+  }
+  // Packed window of four documents (lengths 13, 1, 20, 6) against the reference's segment mask (which
+  // tests/ref/test_attention_ref.cpp checks against the documents run one at a time).
+  for (Variant var : {Variant::Simple, Variant::Lean}) {
+    AttentionSpec s = spec(40, 4, 2, 12, var);
+    s.docs = {13, 1, 20, 6};
+    s.seeds = {21, 22, 23, 24};
+    add(s);
+  }
+  // Gradient checks of the reference (GQA: 4 query heads on 2 kv heads; plain causal and two packed documents),
+  // q and k in [-2, 2] for less uniform softmax rows. Compared on the GPU with the simple kernels only (the lean
+  // ones would compile pipelines for head_dim 3 just for this).
+  for (const std::vector<std::int64_t>& docs : {std::vector<std::int64_t>{}, std::vector<std::int64_t>{4, 2}}) {
+    AttentionSpec s = spec(6, 4, 2, 3, Variant::Simple);
+    s.docs = docs;
+    s.seeds = {32, 33, 34, 31};
+    s.qk_range = 2.0f;
+    s.gradcheck = true;
+    add(s);
+  }
+  // Perf mode adds TinyLlama-sized cases (32 q / 4 kv heads, head_dim 64, T 512), forward and backward timed
+  // separately; a variant past this device's limits is skipped there.
   if (bench_mode())
-    return {make_case(130, 8, 4, 8), make_case(512, 8, 4, 8), make_case(130, 32, 4, 64), make_case(512, 32, 4, 64)};
-  return {make_case(1, 8, 4, 8),   make_case(7, 8, 4, 8),   make_case(33, 4, 1, 12), make_case(130, 8, 4, 8),
-          make_case(130, 2, 2, 64), make_case(33, 8, 4, 64), make_case(7, 2, 2, 12),  make_case(130, 4, 1, 12),
-          make_case(1, 4, 1, 64),  make_case(33, 2, 2, 8), make_case(40, 32, 4, 64)};
+    for (const AttentionDims& d : {AttentionDims{130, 8, 4, 8}, AttentionDims{512, 8, 4, 8},
+                                   AttentionDims{130, 32, 4, 64}, AttentionDims{512, 32, 4, 64}})
+      for (Variant var : {Variant::Simple, Variant::Lean})
+        for (Pass p : {Pass::Forward, Pass::Backward}) {
+          AttentionSpec s = spec(d.T, d.n_heads, d.n_kv_heads, d.head_dim, var);
+          s.pass = p;
+          s.perf_only = true;
+          add(s);
+        }
+  return v;
 }
 
-struct Grads {
-  Tensor out, lse, dq, dk, dv;
-};
+POCKETLORA_OP_CASES(Attention, attention_cases)
 
-Grads run_ref(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor* seg, const Tensor& dout) {
-  Grads r{Tensor::zeros(q.shape()), Tensor::zeros({q.dim(0), q.dim(1)}), Tensor::zeros(q.shape()),
-          Tensor::zeros(k.shape()), Tensor::zeros(v.shape())};
-  ref::attention(q, k, v, seg, r.out, r.lse);
-  ref::attention_backward(q, k, v, seg, r.out, r.lse, dout, r.dq, r.dk, r.dv);
-  return r;
-}
-
-class AttentionGpu : public GpuTest {
- protected:
-  // Forward then backward (dout given) on the GPU in one recorded sequence.
-  Grads run_gpu(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor* seg, const Tensor& dout,
-                Variant variant, double* fwd_ms = nullptr, double* bwd_ms = nullptr, std::uint32_t lean_rows = 0) {
-    AttentionOptions opt;
-    opt.variant = variant;
-    opt.lean_rows = lean_rows;
-    auto dq_ = up(q), dk_ = up(k), dv_ = up(v), ddo = up(dout);
-    ops::DeviceTensor dseg;
-    if (seg) dseg = up(*seg);
-    auto out = ops::allocate(arena(), q.shape(), DType::F32, "out");
-    auto lse = ops::allocate(arena(), {q.dim(0), q.dim(1)}, DType::F32, "lse");
-    auto gq = ops::allocate(arena(), q.shape(), DType::F32, "dq");
-    auto gk = ops::allocate(arena(), k.shape(), DType::F32, "dk");
-    auto gv = ops::allocate(arena(), v.shape(), DType::F32, "dv");
-    vk::Sequence seq(dev(), bench_mode());
-    ops::attention(seq, arena(), dq_, dk_, dv_, seg ? &dseg : nullptr, out, lse, opt);
-    const std::uint32_t fwd_dispatches = seq.dispatch_count();
-    ops::attention_backward(seq, arena(), dq_, dk_, dv_, seg ? &dseg : nullptr, out, lse, ddo, gq, gk, gv, opt);
-    seq.submit();
-    if (bench_mode() && fwd_ms && bwd_ms) {
-      seq.submit();  // second run: pipelines and caches warm
-      *fwd_ms = *bwd_ms = 0;
-      const auto t = seq.timings();
-      for (std::size_t i = 0; i < t.size(); ++i) {
-        (i < fwd_dispatches ? *fwd_ms : *bwd_ms) += t[i].ms;
-        std::printf("[bench]   %-24s %9.3f ms\n", t[i].label.c_str(), t[i].ms);
-      }
-    }
-    return {down(out), down(lse), down(gq), down(gk), down(gv)};
-  }
-};
-
-class Attention : public AttentionGpu, public ::testing::WithParamInterface<LegacyOpCase> {};
-
-TEST_P(Attention, GpuMatchesReference) {
-  const LegacyOpCase& c = GetParam();
-  const auto T = c.dims[0], H = c.dims[1], Hkv = c.dims[2], D = c.dims[3];
-  Tensor q = random_tensor({T, H, D}, 11), k = random_tensor({T, Hkv, D}, 12), v = random_tensor({T, Hkv, D}, 13);
-  Tensor dout = random_tensor({T, H, D}, 14);
-  const Grads want = run_ref(q, k, v, nullptr, dout);
-  for (Variant variant : {Variant::Simple, Variant::Lean}) {
-    if (bench_mode()) {  // the large bench-only cases may exceed a variant's limits on this device
-      AttentionOptions o;
-      o.variant = variant;
-      try {
-        ops::attention_variant(dev(), {T, H, Hkv, D}, o);
-      } catch (const Error& e) {  // head_dim (ShapeError) or a device limit (DeviceLimitError)
-        std::printf("[bench] %s %s: skipped: %s\n", c.name.c_str(), variant_name(variant), e.what());
-        continue;
-      }
-    }
-    double fms = 0, bms = 0;
-    const Grads got = run_gpu(q, k, v, nullptr, dout, variant, &fms, &bms);
-    const std::string what = c.name + " " + variant_name(variant);
-    EXPECT_TRUE(within(got.out, want.out, out_tol())) << what << " out";
-    EXPECT_TRUE(within(got.lse, want.lse, lse_tol())) << what << " lse";
-    EXPECT_TRUE(within(got.dq, want.dq, grad_tol())) << what << " dq";
-    EXPECT_TRUE(within(got.dk, want.dk, grad_tol())) << what << " dk";
-    EXPECT_TRUE(within(got.dv, want.dv, grad_tol())) << what << " dv";
-    if (bench_mode())
-      std::printf("[bench] %s %s: fwd %.3f ms (%.2f GFLOPS), bwd %.3f ms\n", c.name.c_str(), variant_name(variant),
-                  fms, fms > 0 ? c.flops / fms * 1e-6 : 0.0, bms);
-  }
-}
-
-// The lean kernels with other query/key block sizes than the profile's (1: no blocking; 3: odd, so T = 7, 33
-// and 130 end in partial blocks). Small head_dim only: each (head_dim, rows) pair is a pipeline to compile.
-TEST_P(Attention, LeanBlockSizesMatchReference) {
-  const LegacyOpCase& c = GetParam();
-  const auto T = c.dims[0], H = c.dims[1], Hkv = c.dims[2], D = c.dims[3];
-  if (D > 12) GTEST_SKIP() << "head_dim 64 runs the profile's block size in GpuMatchesReference";
-  Tensor q = random_tensor({T, H, D}, 41), k = random_tensor({T, Hkv, D}, 42), v = random_tensor({T, Hkv, D}, 43);
-  Tensor dout = random_tensor({T, H, D}, 44);
-  const Grads want = run_ref(q, k, v, nullptr, dout);
-  for (std::uint32_t rows : {1u, 3u}) {
-    const Grads got = run_gpu(q, k, v, nullptr, dout, Variant::Lean, nullptr, nullptr, rows);
-    const std::string what = c.name + " lean_rows " + std::to_string(rows);
-    EXPECT_TRUE(within(got.out, want.out, out_tol())) << what << " out";
-    EXPECT_TRUE(within(got.lse, want.lse, lse_tol())) << what << " lse";
-    EXPECT_TRUE(within(got.dq, want.dq, grad_tol())) << what << " dq";
-    EXPECT_TRUE(within(got.dk, want.dk, grad_tol())) << what << " dk";
-    EXPECT_TRUE(within(got.dv, want.dv, grad_tol())) << what << " dv";
-  }
-}
-
-INSTANTIATE_TEST_SUITE_P(Cases, Attention, ::testing::ValuesIn(attention_cases()),
-                         [](const ::testing::TestParamInfo<LegacyOpCase>& p) { return p.param.name.substr(10); });
-
-// Packed window of four documents (lengths 13, 1, 20, 6): every variant must give, token for token, what the
-// documents give when run one at a time (out, lse, dq, dk, dv), and so must the reference.
-TEST_F(AttentionGpu, SegmentsMatchSeparateDocuments) {
-  const std::vector<std::int64_t> docs{13, 1, 20, 6};
-  const std::int64_t T = 40, H = 4, Hkv = 2, D = 12;
-  Tensor seg = attention_segments(docs);
-  Tensor q = random_tensor({T, H, D}, 21), k = random_tensor({T, Hkv, D}, 22), v = random_tensor({T, Hkv, D}, 23);
-  Tensor dout = random_tensor({T, H, D}, 24);
-  const Grads ref_packed = run_ref(q, k, v, &seg, dout);
-  for (Variant variant : {Variant::Simple, Variant::Lean}) {
-    const Grads packed = run_gpu(q, k, v, &seg, dout, variant);
-    std::int64_t t0 = 0;
-    for (auto n : docs) {
-      auto part = [&](const Tensor& t) { return t.slice_rows(t0, t0 + n).clone(); };
-      const Grads alone = run_gpu(part(q), part(k), part(v), nullptr, part(dout), variant);
-      const Grads ref_alone = run_ref(part(q), part(k), part(v), nullptr, part(dout));
-      const std::string what = std::string(variant_name(variant)) + " document at " + std::to_string(t0);
-      EXPECT_TRUE(within(part(packed.out), alone.out, out_tol())) << what;
-      EXPECT_TRUE(within(part(packed.lse), alone.lse, lse_tol())) << what;
-      EXPECT_TRUE(within(part(packed.dq), alone.dq, grad_tol())) << what;
-      EXPECT_TRUE(within(part(packed.dk), alone.dk, grad_tol())) << what;
-      EXPECT_TRUE(within(part(packed.dv), alone.dv, grad_tol())) << what;
-      // The reference's mask, checked the same way (f64 inside: only the final f32 rounding differs).
-      Tolerance exact;
-      exact.max_abs = 1e-7;
-      EXPECT_TRUE(within(part(ref_packed.out), ref_alone.out, exact)) << what;
-      EXPECT_TRUE(within(part(ref_packed.dk), ref_alone.dk, exact)) << what;
-      t0 += n;
-    }
-    // And the packed result is not what the plain causal mask gives (the mask did something).
-    const Grads plain = run_gpu(q, k, v, nullptr, dout, variant);
-    EXPECT_FALSE(within(packed.out, plain.out, out_tol())) << variant_name(variant);
-  }
-}
+#if POCKETLORA_HAS_VULKAN
+class AttentionGpu : public GpuTest {};
 
 // Auto must pick the simple kernels up to the profile threshold and the lean ones beyond it. A device with a
 // profile override fixes the thresholds (T 64, head_dim 32) and lifts the loop cap, so every expected variant is
 // a literal (the capped path is LeanRespectsDeviceLoopLimit's).
 TEST(AttentionVariant, AutoFollowsProfileThreshold) {
   POCKETLORA_REQUIRE_GPU();
-  TempDir tmp;
-  {
-    std::ofstream(tmp / "p.json") << R"({"params": {"attention.simple_max_t": 64, "attention.simple_min_head_dim": 32,
-                                                    "attention.loop_limit": 0}})";
-  }
-  vk::DeviceOptions o;
-  o.profile_override = tmp / "p.json";
-  OwnDevice own(o);
+  ProfileOverrideDevice own(R"("attention.simple_max_t": 64, "attention.simple_min_head_dim": 32,
+                               "attention.loop_limit": 0)");
   const vk::Device& dev = own.dev();
   AttentionOptions lean;
   lean.variant = Variant::Lean;
@@ -234,7 +302,7 @@ TEST(AttentionVariant, AutoFollowsProfileThreshold) {
 
 // Drivers that cap loop iterations per invocation (profile attention.loop_limit, lavapipe) must not run the lean
 // kernels past the cap: Auto falls back to the simple variant, a forced Lean is refused. The largest lean case
-// within the cap is run and checked (a wrong iteration estimate would show up here as partial sums).
+// within the cap is run and compared (a wrong iteration estimate would show up here as partial sums).
 TEST_F(AttentionGpu, LeanRespectsDeviceLoopLimit) {
   const auto limit = dev().profile().param("attention.loop_limit");
   if (limit <= 0) GTEST_SKIP() << "no loop limit on this device";
@@ -261,15 +329,9 @@ TEST_F(AttentionGpu, LeanRespectsDeviceLoopLimit) {
   } catch (const DeviceLimitError& e) {
     EXPECT_NE(std::string(e.what()).find("attention.loop_limit"), std::string::npos) << e.what();
   }
-  Tensor q = random_tensor({T_ok, H, D}, 51), k = random_tensor({T_ok, Hkv, D}, 52), v = random_tensor({T_ok, Hkv, D}, 53);
-  Tensor dout = random_tensor({T_ok, H, D}, 54);
-  const Grads want = run_ref(q, k, v, nullptr, dout);
-  const Grads got = run_gpu(q, k, v, nullptr, dout, Variant::Lean);
-  const std::string what = "lean at T = " + std::to_string(T_ok);
-  EXPECT_TRUE(within(got.out, want.out, out_tol())) << what;
-  EXPECT_TRUE(within(got.dq, want.dq, grad_tol())) << what;
-  EXPECT_TRUE(within(got.dk, want.dk, grad_tol())) << what;
-  EXPECT_TRUE(within(got.dv, want.dv, grad_tol())) << what;
+  AttentionSpec s = spec(T_ok, H, Hkv, D, Variant::Lean);
+  s.seeds = {51, 52, 53, 54};
+  run_compare(AttentionCase(s));
 }
 
 TEST_F(AttentionGpu, RejectsBadShapesNamingOpAndShapes) {
@@ -318,6 +380,6 @@ TEST_F(AttentionGpu, RejectsBadShapesNamingOpAndShapes) {
   }
   EXPECT_EQ(seq.dispatch_count(), 0u);
 }
+#endif
 
 }  // namespace
-#endif  // POCKETLORA_HAS_VULKAN

@@ -1,16 +1,26 @@
-#if POCKETLORA_HAS_VULKAN  // (not yet ported to op cases: tests/harness/op_case.h)
-// RMSNorm: GPU vs reference (forward, backward) (reference checks: tests/ref/test_rmsnorm_ref.cpp).
+// RMSNorm as op cases (tests/harness/op_case.h): GPU forward and backward (dw accumulated) vs the reference; the
+// reference backward against finite differences. Hand-computed forward: tests/ref/test_rmsnorm_ref.cpp.
+#include <array>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "harness/op_case.h"
+#include "host/ref/rmsnorm.h"
+
+#if POCKETLORA_HAS_VULKAN
 #include "gpu/gpu_fixture.h"
-#include "harness/op_harness.h"
 #include "host/core/error.h"
 #include "host/ops/rmsnorm.h"
-#include "host/ref/rmsnorm.h"
 #include "runtime/command.h"
+#endif
 
 using namespace pocketlora;
 using namespace pocketlora::test;
 
 namespace {
+
+constexpr float kEps = 1e-5f;
 
 // f32 on the GPU vs f64 reference: a row sum of D squares (relative error ~D * 2^-24 worst case, ~sqrt(D) typ.)
 // then O(1) products: max relative error 1e-5 against max(|ref|, 1e-2) for D <= 1000.
@@ -21,41 +31,86 @@ Tolerance f32_tol() {
   return t;
 }
 
-class RmsNorm : public GpuTest, public ::testing::WithParamInterface<std::array<std::int64_t, 2>> {};
+// y = x * rstd * w, rstd = 1 / sqrt(mean(x^2) + eps); backward dx and dw += (dw accumulated onto an initial value).
+// Inputs x in [-2, 2], w in [0.5, 1.5], dy and the initial dw in [-1, 1]. Gradient check: L = sum(y .* dy).
+class RmsNormCase : public OpCase {
+ public:
+  RmsNormCase(std::int64_t rows, std::int64_t dim, std::array<std::uint64_t, 4> seeds)
+      : rows_(rows), dim_(dim), seeds_(seeds) {
+    name = "rmsnorm/" + std::to_string(rows) + "x" + std::to_string(dim);
+  }
+  // x, w, dy, dw0 (the value dw accumulates onto).
+  std::vector<Tensor> inputs() const override {
+    return {random_tensor({rows_, dim_}, seeds_[0], -2, 2), random_tensor({dim_}, seeds_[1], 0.5f, 1.5f),
+            random_tensor({rows_, dim_}, seeds_[2]), random_tensor({dim_}, seeds_[3])};
+  }
+  std::vector<std::string> output_names() const override { return {"y", "rstd", "dx", "dw"}; }
+  std::vector<Tensor> reference(const std::vector<Tensor>& in) const override {
+    Tensor y = Tensor::zeros({rows_, dim_}), rstd = Tensor::zeros({rows_});
+    ref::rmsnorm(in[0], in[1], y, rstd, kEps);
+    Tensor dx = Tensor::zeros({rows_, dim_}), dw = in[3].clone();
+    ref::rmsnorm_backward(in[0], in[1], rstd, in[2], dx, dw, /*accumulate_dw=*/true);
+    return {y, rstd, dx, dw};
+  }
+  Tolerance tolerance(std::size_t i) const override {
+    Tolerance t = f32_tol();
+    // dx = rstd*g*w - k*x subtracts two O(1) terms (inputs in [-2, 2], w in [0.5, 1.5]): judge it relative to
+    // that O(1) scale (rel_floor 1), not to the possibly tiny difference.
+    if (i == 2) t.rel_floor = 1.0;
+    // dw = dw0 + a sum of `rows` O(1) products, typical magnitude sqrt(rows): relative to that scale.
+    if (i == 3) t.rel_floor = std::sqrt(static_cast<double>(rows_));
+    return t;
+  }
+#if POCKETLORA_HAS_VULKAN
+  std::vector<ops::DeviceTensor> gpu(const GpuRun& run, const std::vector<Tensor>& in) const override {
+    auto x = run.up(in[0], "x"), w = run.up(in[1], "w"), dy = run.up(in[2], "dy"), dw = run.up(in[3], "dw");
+    auto y = run.zeros({rows_, dim_}, DType::F32), rstd = run.zeros({rows_}, DType::F32),
+         dx = run.zeros({rows_, dim_}, DType::F32);
+    ops::rmsnorm(run.seq, x, w, y, rstd, kEps);
+    ops::rmsnorm_backward(run.seq, x, w, rstd, dy, dx, dw, /*accumulate_dw=*/true);
+    return {y, rstd, dx, dw};
+  }
+#endif
+  // Small shapes only (the rounding error of central differences grows with |L|); h = 1e-6: error ~1e-9.
+  bool has_gradcheck() const override { return rows_ * dim_ <= 256; }
+  double loss(const std::vector<Tensor>& in) const override {
+    Tensor y = Tensor::zeros({rows_, dim_}, DType::F64), rstd = Tensor::zeros({rows_}, DType::F64);
+    ref::rmsnorm(in[0], in[1], y, rstd, kEps);
+    return dot(y, in[2]);
+  }
+  std::vector<Tensor> gradient(const std::vector<Tensor>& in) const override {
+    Tensor y = Tensor::zeros({rows_, dim_}, DType::F64), rstd = Tensor::zeros({rows_}, DType::F64);
+    ref::rmsnorm(in[0], in[1], y, rstd, kEps);
+    Tensor dx = Tensor::zeros({rows_, dim_}, DType::F64), dw = Tensor::zeros({dim_}, DType::F64);
+    ref::rmsnorm_backward(in[0], in[1], rstd, in[2], dx, dw);
+    return {dx, dw, Tensor(), Tensor()};  // dy (the loss weight) and dw0 are not differentiated
+  }
+  GradTolerance grad_tolerance() const override { return {1e-7}; }
+  // Forward ~4 flops per element (square, add, two multiplies), backward ~9 (g = dy w, g.x, dx, dw). Bytes: forward
+  // x, w in and y, rstd out; backward x, w, rstd, dy, dw in and dx, dw out.
+  double flops() const override { return 13.0 * static_cast<double>(rows_ * dim_); }
+  double bytes() const override {
+    return 4.0 * static_cast<double>((2 * rows_ * dim_ + dim_ + rows_) + (3 * rows_ * dim_ + 3 * dim_ + rows_));
+  }
 
-TEST_P(RmsNorm, ForwardBackwardMatchReference) {
-  const auto [rows, dim] = GetParam();
-  const float eps = 1e-5f;
-  Tensor x = random_tensor({rows, dim}, 1, -2, 2), w = random_tensor({dim}, 2, 0.5f, 1.5f);
-  Tensor dy = random_tensor({rows, dim}, 3), dw0 = random_tensor({dim}, 4);
-  Tensor y = Tensor::zeros({rows, dim}), rstd = Tensor::zeros({rows});
-  ref::rmsnorm(x, w, y, rstd, eps);
-  Tensor dx = Tensor::zeros({rows, dim}), dw = dw0.clone();
-  ref::rmsnorm_backward(x, w, rstd, dy, dx, dw, /*accumulate_dw=*/true);
+ private:
+  std::int64_t rows_, dim_;
+  std::array<std::uint64_t, 4> seeds_;
+};
 
-  auto gx = up(x), gw = up(w), gy = up(Tensor::zeros({rows, dim})), gr = up(Tensor::zeros({rows}));
-  auto gdy = up(dy), gdx = up(Tensor::zeros({rows, dim})), gdw = up(dw0);
-  vk::Sequence seq(dev());
-  ops::rmsnorm(seq, gx, gw, gy, gr, eps);
-  ops::rmsnorm_backward(seq, gx, gw, gr, gdy, gdx, gdw, true);
-  seq.submit();
-  EXPECT_TRUE(within(down(gy), y, f32_tol()));
-  EXPECT_TRUE(within(down(gr), rstd, f32_tol()));
-  // dx = rstd*g*w - k*x subtracts two O(1) terms (inputs in [-2, 2], w in [0.5, 1.5]): judge it relative to
-  // that O(1) scale (rel_floor 1), not to the possibly tiny difference.
-  Tolerance dx_tol = f32_tol();
-  dx_tol.rel_floor = 1.0;
-  EXPECT_TRUE(within(down(gdx), dx, dx_tol));
-  // dw = dw0 + a sum of `rows` O(1) products, typical magnitude sqrt(rows): relative to that scale.
-  Tolerance dw_tol = f32_tol();
-  dw_tol.rel_floor = std::sqrt(static_cast<double>(rows));
-  EXPECT_TRUE(within(down(gdw), dw, dw_tol));
+std::vector<OpCasePtr> rmsnorm_cases() {
+  std::vector<OpCasePtr> v;
+  for (auto [rows, dim] : {std::array<std::int64_t, 2>{1, 64}, std::array<std::int64_t, 2>{7, 172},
+                           std::array<std::int64_t, 2>{33, 257}, std::array<std::int64_t, 2>{130, 96}})
+    v.push_back(std::make_shared<RmsNormCase>(rows, dim, std::array<std::uint64_t, 4>{1, 2, 3, 4}));
+  // The gradient check's shape and data (x seed 10, w 11, the loss weight dy 9).
+  v.push_back(std::make_shared<RmsNormCase>(5, 12, std::array<std::uint64_t, 4>{10, 11, 9, 12}));
+  return v;
 }
 
-INSTANTIATE_TEST_SUITE_P(Shapes, RmsNorm,
-                         ::testing::Values(std::array<std::int64_t, 2>{1, 64}, std::array<std::int64_t, 2>{7, 172},
-                                           std::array<std::int64_t, 2>{33, 257}, std::array<std::int64_t, 2>{130, 96}));
+POCKETLORA_OP_CASES(RmsNorm, rmsnorm_cases)
 
+#if POCKETLORA_HAS_VULKAN
 TEST_F(GpuTest, RmsNormRejectsBadShapes) {
   auto x = ops::allocate(arena(), {4, 8}, DType::F32, "x"), w = ops::allocate(arena(), {7}, DType::F32, "w");
   auto y = ops::allocate(arena(), {4, 8}, DType::F32, "y"), r = ops::allocate(arena(), {4}, DType::F32, "r");
@@ -68,6 +123,6 @@ TEST_F(GpuTest, RmsNormRejectsBadShapes) {
     EXPECT_NE(std::string(e.what()).find("[7]"), std::string::npos);
   }
 }
+#endif
 
 }  // namespace
-#endif  // POCKETLORA_HAS_VULKAN

@@ -1,8 +1,10 @@
-// The attention reference (host/ref/attention.h) against hand-computed cases and central finite differences in
-// fp64; runs in CPU-only builds too. The GPU kernels are compared with it in tests/ops/test_attention.cpp.
+// The attention reference (host/ref/attention.h) against hand-computed cases and its own segment mask against
+// documents run one by one; runs in CPU-only builds too. The GPU kernels are compared with it, and its backward
+// with finite differences, as op cases in tests/ops/test_attention.cpp.
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <vector>
 
 #include "harness/op_harness.h"
 #include "host/core/error.h"
@@ -49,33 +51,40 @@ TEST(AttentionReference, MatchesHandComputedCases) {
   }
 }
 
-// L = sum(W .* attention(q, k, v)); analytic gradients from ref::attention_backward (dout = W, with the out/lse the
-// forward saved) vs central differences in fp64, h = 1e-6 (truncation ~h^2, rounding ~1e-16/h): |error| < 1e-7.
-// GQA (4 query heads on 2 kv heads), with and without a packed-document mask.
-TEST(AttentionReference, BackwardMatchesFiniteDifferences) {
-  const std::int64_t T = 6, H = 4, Hkv = 2, D = 3;
-  Tensor w = random_tensor({T, H, D}, 31).to(DType::F64);
-  Tensor seg = attention_segments({4, 2});
-  for (const Tensor* s : std::vector<const Tensor*>{nullptr, &seg}) {
-    auto loss = [&](const std::vector<Tensor>& in) {
-      Tensor out = Tensor::zeros({T, H, D}, DType::F64), lse = Tensor::zeros({T, H}, DType::F64);
-      ref::attention(in[0], in[1], in[2], s, out, lse);
-      double sum = 0;
-      for (std::int64_t i = 0; i < out.numel(); ++i) sum += out.data<double>()[i] * w.data<double>()[i];
-      return sum;
-    };
-    auto analytic = [&](const std::vector<Tensor>& in) {
-      Tensor out = Tensor::zeros({T, H, D}, DType::F64), lse = Tensor::zeros({T, H}, DType::F64);
-      ref::attention(in[0], in[1], in[2], s, out, lse);
-      std::vector<Tensor> g{Tensor::zeros(in[0].shape(), DType::F64), Tensor::zeros(in[1].shape(), DType::F64),
-                            Tensor::zeros(in[2].shape(), DType::F64)};
-      ref::attention_backward(in[0], in[1], in[2], s, out, lse, w, g[0], g[1], g[2]);
-      return g;
-    };
-    auto r = gradcheck(loss, analytic, {random_tensor({T, H, D}, 32, -2, 2), random_tensor({T, Hkv, D}, 33, -2, 2),
-                                        random_tensor({T, Hkv, D}, 34)});
-    EXPECT_LT(r.max_abs, 1e-7) << (s ? "segments: " : "causal: ") << r.worst;
+// The segment mask against running the documents one at a time: a packed window of four documents (lengths 13, 1,
+// 20, 6) must give, token for token, what each document gives alone (out, lse, dq, dk, dv; f64 inside, so only the
+// final f32 rounding differs: 1e-7), and must differ from the plain causal mask. The GPU kernels are compared with
+// the packed reference in tests/ops/test_attention.cpp (attention/T40_h4_kv2_d12_docs_13_1_20_6 cases).
+TEST(AttentionReference, SegmentsMatchSeparateDocuments) {
+  const std::vector<std::int64_t> docs{13, 1, 20, 6};
+  const std::int64_t T = 40, H = 4, Hkv = 2, D = 12;
+  Tensor seg = attention_segments(docs);
+  Tensor q = random_tensor({T, H, D}, 21), k = random_tensor({T, Hkv, D}, 22), v = random_tensor({T, Hkv, D}, 23);
+  Tensor dout = random_tensor({T, H, D}, 24);
+  auto run = [](const Tensor& q_, const Tensor& k_, const Tensor& v_, const Tensor* seg_, const Tensor& dout_) {
+    std::vector<Tensor> r{Tensor::zeros(q_.shape()), Tensor::zeros({q_.dim(0), q_.dim(1)}), Tensor::zeros(q_.shape()),
+                          Tensor::zeros(k_.shape()), Tensor::zeros(v_.shape())};
+    ref::attention(q_, k_, v_, seg_, r[0], r[1]);
+    ref::attention_backward(q_, k_, v_, seg_, r[0], r[1], dout_, r[2], r[3], r[4]);
+    return r;
+  };
+  const auto packed = run(q, k, v, &seg, dout);
+  const char* names[5] = {"out", "lse", "dq", "dk", "dv"};
+  Tolerance exact;
+  exact.max_abs = 1e-7;
+  std::int64_t t0 = 0;
+  for (auto n : docs) {
+    auto part = [&](const Tensor& t) { return t.slice_rows(t0, t0 + n).clone(); };
+    const auto alone = run(part(q), part(k), part(v), nullptr, part(dout));
+    for (int i = 0; i < 5; ++i)
+      EXPECT_TRUE(within(part(packed[i]), alone[i], exact)) << names[i] << " of the document at " << t0;
+    t0 += n;
   }
+  // The mask did something: the plain causal mask gives another out (by far more than the GPU tolerance, 2e-6).
+  const auto plain = run(q, k, v, nullptr, dout);
+  Tolerance gpu_out;
+  gpu_out.max_abs = 2e-6;
+  EXPECT_FALSE(within(packed[0], plain[0], gpu_out));
 }
 
 TEST(AttentionReference, RejectsBadShapes) {
