@@ -7,6 +7,8 @@
 #include <utility>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "harness/op_case.h"
 #include "host/ref/embedding.h"
 
@@ -39,7 +41,7 @@ class EmbeddingCase : public OpCase {
   std::vector<std::string> output_names() const override {
     std::vector<std::string> names{"out"};
     for (std::int64_t r = 0; r < V_; r += rows_per_chunk())
-      names.push_back("dtable rows " + std::to_string(r) + ".." + std::to_string(std::min(V_, r + rows_per_chunk()) - 1));
+      names.push_back(fmt::format("dtable rows {}..{}", r, std::min(V_, r + rows_per_chunk()) - 1));
     return names;
   }
   std::vector<Tensor> reference(const std::vector<Tensor>& in) const override {
@@ -62,8 +64,8 @@ class EmbeddingCase : public OpCase {
     auto table = ops::upload_row_chunked(run.dev, run.arena, in[1], "table", chunk_bytes_);
     auto dtable = ops::upload_row_chunked(run.dev, run.arena, in[3], "dtable", chunk_bytes_);
     if (std::min(dtable.rows_per_chunk, V_) != rows_per_chunk())
-      throw std::logic_error(name + ": " + std::to_string(dtable.rows_per_chunk) + " rows per chunk, the case expects " +
-                             std::to_string(rows_per_chunk()));
+      throw std::logic_error(fmt::format("{}: {} rows per chunk, the case expects {}", name, dtable.rows_per_chunk,
+                                         rows_per_chunk()));
     auto ids = run.up(in[0], "ids"), dout = run.up(in[2], "dout"), out = run.zeros({n(), D_}, DType::F32);
     ops::embedding(run.seq, ids, table, out);
     ops::embedding_backward(run.seq, ids, dout, dtable);

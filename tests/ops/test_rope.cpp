@@ -32,8 +32,10 @@ class RopeCase : public OpCase {
   // x, positions, table.
   std::vector<Tensor> inputs() const override {
     std::vector<std::int32_t> p(static_cast<std::size_t>(T_));
-    for (std::int64_t i = 0; i < T_; ++i) p[static_cast<std::size_t>(i)] = static_cast<std::int32_t>((i * 7) % (T_ + 3));
-    return {random_tensor({T_, H_, D_}, 3), int_tensor(p), rope_table(T_ + 3, rope_inv_freq(D_, 500000.0, Llama3RopeScaling{}))};
+    for (std::int64_t i = 0; i < T_; ++i)
+      p[static_cast<std::size_t>(i)] = static_cast<std::int32_t>((i * 7) % (T_ + 3));
+    return {random_tensor({T_, H_, D_}, 3), int_tensor(p),
+            rope_table(T_ + 3, rope_inv_freq(D_, 500000.0, Llama3RopeScaling{}))};
   }
   std::vector<std::string> output_names() const override { return {"x"}; }
   std::vector<Tensor> reference(const std::vector<Tensor>& in) const override {
