@@ -74,6 +74,16 @@ ErrorStats compare(const Tensor& got, const Tensor& want, double rel_floor) {
   return ::testing::AssertionSuccess() << e.str();
 }
 
+Tolerance dot_product_tolerance(std::int64_t terms, double term_scale, DType storage) {
+  if (storage != DType::F32 && storage != DType::F16)
+    throw std::logic_error(std::string("dot_product_tolerance: no stated tolerance for ") + dtype_name(storage));
+  Tolerance t;
+  t.rel_floor = std::sqrt(static_cast<double>(terms)) * term_scale;
+  t.max_rel = storage == DType::F32 ? 1e-5 : 1e-3;
+  t.nmse = storage == DType::F32 ? 1e-10 : 1e-6;
+  return t;
+}
+
 Tensor random_tensor(Shape shape, std::uint64_t seed, float lo, float hi, DType dtype) {
   Tensor t = Tensor::zeros(std::move(shape), DType::F64);
   double* p = t.data<double>();

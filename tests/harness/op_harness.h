@@ -24,6 +24,14 @@ struct Tolerance {
   bool allow_matching_non_finite = false;
 };
 
+// Tolerance of a result that is a sum of `terms` products (matmul, NF4 matmul, ...) accumulated in f32 on both
+// sides in different orders. f32 storage: each side's rounding error is ~sqrt(terms) * 2^-24 of the products'
+// magnitude, so the relative error is taken against max(|want|, sqrt(terms) * term_scale) (term_scale: the
+// typical |product|, so that cancellation to ~0 is not a relative blow-up): max_rel 1e-5, NMSE 1e-10. f16
+// storage: the inputs are the same f16 values on both sides and the output is rounded to f16 once (2^-11
+// relative): max_rel 1e-3, NMSE 1e-6 (DESIGN.md: fp16 paths <= 2e-3 NMSE-style). Other dtypes: logic_error.
+Tolerance dot_product_tolerance(std::int64_t terms, double term_scale, DType storage);
+
 // Being replaced by tests/harness/op_case.h (remove once every op file is ported).
 struct LegacyOpCase {
   std::string name;               // e.g. "matmul/ragged_f32"

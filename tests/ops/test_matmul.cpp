@@ -1,87 +1,118 @@
-#if POCKETLORA_HAS_VULKAN  // (not yet ported to op cases: tests/harness/op_case.h)
-// matmul: C = alpha * A * B^T, GPU vs Eigen reference (reference backward check: tests/ref/test_matmul_ref.cpp).
+// matmul C = alpha * op(A) * op(B)^T (+C) as op cases (tests/harness/op_case.h): GPU vs the reference
+// (host/ref/matmul.h), the reference backward vs finite differences, perf rows. The reference's transposed forms
+// against explicit transposes: tests/ref/test_matmul_ref.cpp.
 #include <cmath>
 
+#include "harness/op_case.h"
+#include "host/ref/matmul.h"
+
+#if POCKETLORA_HAS_VULKAN
 #include "gpu/gpu_fixture.h"
-#include "harness/op_harness.h"
 #include "host/core/error.h"
 #include "host/ops/matmul.h"
 #include "host/ref/eigen_view.h"
-#include "host/ref/matmul.h"
 #include "runtime/command.h"
 #include "runtime/error.h"
+#endif
 
 using namespace pocketlora;
 using namespace pocketlora::test;
 
 namespace {
 
-// f32: the GPU sums K products with fma in order, Eigen in blocks; both are f32 with errors ~ sqrt(K) * 2^-24
-// of the result's magnitude (~sqrt(K)/3 for inputs in [-1, 1]). Relative error is taken against
-// max(|want|, sqrt(K)) so cancellation to ~0 does not count as a relative blow-up: limit 1e-5.
-// f16: inputs are the same f16 values on both sides; the output is rounded to f16 once (2^-11 relative),
-// so max_rel 1e-3 and NMSE 1e-6 (DESIGN.md: fp16 paths <= 2e-3 NMSE-style).
-LegacyOpCase make_case(const char* name, std::int64_t M, std::int64_t N, std::int64_t K, DType dt) {
-  LegacyOpCase c;
-  c.name = std::string("matmul/") + name + (dt == DType::F16 ? "_f16" : "_f32");
-  c.dims = {M, N, K};
-  c.dtype = dt;
-  c.tol.rel_floor = std::sqrt(static_cast<double>(K));
-  if (dt == DType::F32) {
-    c.tol.max_rel = 1e-5;
-    c.tol.nmse = 1e-10;
-  } else {
-    c.tol.max_rel = 1e-3;
-    c.tol.nmse = 1e-6;
+// C [M,N] = alpha * op(A) * op(B)^T (+C0), A/B/C in f32 or f16. Gradient check (f32, untransposed, small):
+// L = sum(U .* C) for a fixed random U; dA, dB from ref::matmul_backward with dC = U, dC0 = U when accumulating.
+class MatmulCase : public OpCase {
+ public:
+  MatmulCase(const std::string& label, std::int64_t M, std::int64_t N, std::int64_t K, DType dtype,
+             MatmulOptions opt, std::uint64_t seed_a, std::uint64_t seed_b, bool random_c0)
+      : M_(M), N_(N), K_(K), dtype_(dtype), opt_(opt), seed_a_(seed_a), seed_b_(seed_b), random_c0_(random_c0) {
+    name = "matmul/" + label + (dtype == DType::F16 ? "_f16" : "_f32") + (opt.accumulate ? "_acc" : "");
   }
-  c.flops = 2.0 * M * N * K;
-  c.bytes = static_cast<double>((M * K + N * K + M * N) * dtype_size(dt));
-  return c;
-}
+  std::vector<Tensor> inputs() const override {
+    return {random_tensor(opt_.trans_a ? Shape{K_, M_} : Shape{M_, K_}, seed_a_, -1, 1, dtype_),
+            random_tensor(opt_.trans_b ? Shape{K_, N_} : Shape{N_, K_}, seed_b_, -1, 1, dtype_),
+            random_c0_ ? random_tensor({M_, N_}, 3, -1, 1, dtype_) : Tensor::zeros({M_, N_}, dtype_)};
+  }
+  std::vector<std::string> output_names() const override { return {"c"}; }
+  std::vector<Tensor> reference(const std::vector<Tensor>& in) const override {
+    Tensor c = in[2].clone();
+    ref::matmul(in[0], in[1], c, opt_);
+    return {c};
+  }
+  // K products per output, f32 accumulation in different orders (the GPU in order with fma, the reference in
+  // blocks): inputs in [-1, 1] make |product| ~1/3, rel_floor sqrt(K) (see dot_product_tolerance for the limits).
+  Tolerance tolerance(std::size_t) const override { return dot_product_tolerance(K_, 1.0, dtype_); }
+#if POCKETLORA_HAS_VULKAN
+  std::vector<ops::DeviceTensor> gpu(const GpuRun& run, const std::vector<Tensor>& in) const override {
+    auto a = run.up(in[0]), b = run.up(in[1]), c = run.up(in[2]);
+    ops::matmul(run.seq, a, b, c, opt_);
+    return {c};
+  }
+#endif
+  // ref::matmul_backward has no transposed forms; small outputs only (the central-difference rounding error
+  // grows with |L|: ~eps |L| / h).
+  bool has_gradcheck() const override {
+    return dtype_ == DType::F32 && !opt_.trans_a && !opt_.trans_b && M_ * N_ <= 128;
+  }
+  double loss(const std::vector<Tensor>& in) const override {
+    Tensor c = opt_.accumulate ? in[2].clone() : Tensor::zeros({M_, N_}, DType::F64);
+    ref::matmul(in[0], in[1], c, opt_);
+    return dot(c, upstream());
+  }
+  std::vector<Tensor> gradient(const std::vector<Tensor>& in) const override {
+    const Tensor u = upstream();
+    Tensor da = Tensor::zeros(in[0].shape(), DType::F64), db = Tensor::zeros(in[1].shape(), DType::F64);
+    ref::matmul_backward(in[0], in[1], u, da, db, opt_);
+    return {da, db, opt_.accumulate ? u : Tensor::zeros({M_, N_}, DType::F64)};
+  }
+  // fp64, h = 1e-6: truncation ~h^2, rounding ~1e-16 |L| / h with |L| of order 10: |error| < 1e-8.
+  GradTolerance grad_tolerance() const override { return {1e-8}; }
+  double flops() const override { return 2.0 * static_cast<double>(M_ * N_ * K_); }
+  double bytes() const override {
+    return static_cast<double>((M_ * K_ + N_ * K_ + M_ * N_ * (opt_.accumulate ? 2 : 1)) *
+                               static_cast<std::int64_t>(dtype_size(dtype_)));
+  }
 
-std::vector<LegacyOpCase> matmul_cases() {
-  std::vector<LegacyOpCase> v;
-  for (DType dt : {DType::F32, DType::F16}) {
-    v.push_back(make_case("1x1x1", 1, 1, 1, dt));
-    v.push_back(make_case("gemv", 1, 67, 129, dt));
-    v.push_back(make_case("ragged", 7, 13, 5, dt));
-    v.push_back(make_case("odd_tiles", 33, 130, 67, dt));
-    v.push_back(make_case("square64", 64, 64, 64, dt));
-    v.push_back(make_case("tall", 128, 96, 256, dt));
-  }
+ private:
+  Tensor upstream() const { return random_tensor({M_, N_}, 9).to(DType::F64); }
+  std::int64_t M_, N_, K_;
+  DType dtype_;
+  MatmulOptions opt_;
+  std::uint64_t seed_a_, seed_b_;
+  bool random_c0_;
+};
+
+std::vector<OpCasePtr> matmul_cases() {
+  std::vector<OpCasePtr> v;
+  struct Dims {
+    const char* label;
+    std::int64_t M, N, K;
+  };
+  // Plain form, f32 and f16, written (alpha 1) and accumulated (alpha 0.5 into a random C).
+  for (DType dt : {DType::F32, DType::F16})
+    for (const Dims& d : {Dims{"1x1x1", 1, 1, 1}, Dims{"gemv", 1, 67, 129}, Dims{"ragged", 7, 13, 5},
+                          Dims{"odd_tiles", 33, 130, 67}, Dims{"square64", 64, 64, 64}, Dims{"tall", 128, 96, 256}})
+      for (bool acc : {false, true})
+        v.push_back(std::make_shared<MatmulCase>(d.label, d.M, d.N, d.K, dt, MatmulOptions{acc ? 0.5f : 1.0f, acc},
+                                                 1, 2, true));
+  // Transposed operands (the LoRA / linear-gradient forms), alpha 0.25 into zeros.
+  for (const Dims& d : {Dims{"", 7, 13, 5}, Dims{"", 33, 9, 70}, Dims{"", 64, 16, 128}})
+    for (int mode = 1; mode < 4; ++mode) {
+      MatmulOptions opt;
+      opt.alpha = 0.25f;
+      opt.trans_a = mode & 1;
+      opt.trans_b = mode & 2;
+      const std::string label = std::string(opt.trans_a ? "tA" : "") + (opt.trans_b ? "tB" : "") + "_" +
+                                std::to_string(d.M) + "x" + std::to_string(d.N) + "x" + std::to_string(d.K);
+      v.push_back(std::make_shared<MatmulCase>(label, d.M, d.N, d.K, DType::F32, opt, 40, 41, false));
+    }
   return v;
 }
 
-class Matmul : public GpuTest, public ::testing::WithParamInterface<LegacyOpCase> {};
+POCKETLORA_OP_CASES(Matmul, matmul_cases)
 
-TEST_P(Matmul, GpuMatchesReference) {
-  const LegacyOpCase& c = GetParam();
-  const auto M = c.dims[0], N = c.dims[1], K = c.dims[2];
-  Tensor a = random_tensor({M, K}, 1, -1, 1, c.dtype);
-  Tensor b = random_tensor({N, K}, 2, -1, 1, c.dtype);
-  for (bool accumulate : {false, true}) {
-    MatmulOptions opt{accumulate ? 0.5f : 1.0f, accumulate};
-    Tensor c0 = random_tensor({M, N}, 3, -1, 1, c.dtype);
-    Tensor want = c0.clone();
-    ref::matmul(a, b, want, opt);
-
-    auto da = up(a), db = up(b), dc = up(c0);
-    vk::Sequence seq(dev(), bench_mode());
-    ops::matmul(seq, da, db, dc, opt);
-    seq.submit();
-    Tensor got = down(dc);
-    EXPECT_TRUE(within(got, want, c.tol)) << c << (accumulate ? " accumulate" : "");
-    if (bench_mode() && !seq.timings().empty()) {
-      const double ms = seq.timings()[0].ms;
-      std::printf("[bench] %s: %.3f ms, %.2f GFLOPS, %.2f GB/s\n", c.name.c_str(), ms, c.flops / ms * 1e-6,
-                  c.bytes / ms * 1e-6);
-    }
-  }
-}
-
-INSTANTIATE_TEST_SUITE_P(Cases, Matmul, ::testing::ValuesIn(matmul_cases()),
-                         [](const ::testing::TestParamInfo<LegacyOpCase>& p) { return p.param.name.substr(7); });
-
+#if POCKETLORA_HAS_VULKAN
 TEST_F(GpuTest, MatmulResubmitAccumulates) {
   // A recorded sequence is replayed: with accumulate, C grows by A*B^T on every submit.
   Tensor a = random_tensor({5, 9}, 4), b = random_tensor({6, 9}, 5);
@@ -91,13 +122,10 @@ TEST_F(GpuTest, MatmulResubmitAccumulates) {
   vk::Sequence seq(dev());
   ops::matmul(seq, da, db, dc, {1.0f, true});
   for (int i = 0; i < 3; ++i) seq.submit();
-  Tensor got = down(dc);
   Tensor want = once.clone();
   as_matrix(want) *= 3.0f;
-  Tolerance tol;
-  tol.max_rel = 1e-5;
-  tol.rel_floor = 1.0;
-  EXPECT_TRUE(within(got, want, tol));
+  // 9 products per output and three f32 adds of the same values: rel_floor 1 (sqrt(9) * 1/3).
+  EXPECT_TRUE(within(down(dc), want, dot_product_tolerance(9, 1.0 / 3, DType::F32)));
 }
 
 TEST_F(GpuTest, MatmulRejectsBadShapesNamingBoth) {
@@ -118,42 +146,6 @@ TEST_F(GpuTest, MatmulRejectsBadShapesNamingBoth) {
   EXPECT_THROW(ops::matmul(seq, a, h, c), ShapeError);  // mixed dtypes
 }
 
-}  // namespace
-
-namespace {
-// Transposed operands (the LoRA / linear-gradient forms): same tolerance as the f32 cases above.
-TEST_F(GpuTest, MatmulTransposedOperandsMatchReference) {
-  for (auto [M, N, K] : {std::array<std::int64_t, 3>{7, 13, 5}, {33, 9, 70}, {64, 16, 128}}) {
-    for (int mode = 1; mode < 4; ++mode) {
-      MatmulOptions opt;
-      opt.trans_a = mode & 1;
-      opt.trans_b = mode & 2;
-      opt.alpha = 0.25f;
-      Tensor a = opt.trans_a ? random_tensor({K, M}, 40) : random_tensor({M, K}, 40);
-      Tensor b = opt.trans_b ? random_tensor({K, N}, 41) : random_tensor({N, K}, 41);
-      Tensor want = Tensor::zeros({M, N});
-      ref::matmul(a, b, want, opt);
-      // Independent check of the reference itself: explicit transposes into the plain form.
-      Tensor at = a, bt = b;
-      if (opt.trans_a) { at = Tensor::zeros({M, K}); as_matrix(at) = as_matrix(a).transpose(); }
-      if (opt.trans_b) { bt = Tensor::zeros({N, K}); as_matrix(bt) = as_matrix(b).transpose(); }
-      Tensor plain = Tensor::zeros({M, N});
-      ref::matmul(at, bt, plain, {0.25f, false});
-      Tolerance tol;
-      tol.rel_floor = std::sqrt(static_cast<double>(K));
-      tol.max_rel = 1e-5;
-      EXPECT_TRUE(within(want, plain, tol));
-      auto da = up(a), db = up(b), dc = up(Tensor::zeros({M, N}));
-      vk::Sequence seq(dev());
-      ops::matmul(seq, da, db, dc, opt);
-      seq.submit();
-      EXPECT_TRUE(within(down(dc), want, tol)) << "M=" << M << " N=" << N << " K=" << K << " mode=" << mode;
-    }
-  }
-}
-}  // namespace
-
-namespace {
 TEST_F(GpuTest, MatmulRefusesReductionsAboveTheDeviceLoopLimit) {
   // llvmpipe silently stops a loop after 65535 iterations; the op must refuse instead of returning garbage.
   const auto limit = dev().profile().param("loop_limit");
@@ -163,5 +155,6 @@ TEST_F(GpuTest, MatmulRefusesReductionsAboveTheDeviceLoopLimit) {
   vk::Sequence seq(dev());
   EXPECT_THROW(ops::matmul(seq, a, a, c), DeviceLimitError);
 }
+#endif
+
 }  // namespace
-#endif  // POCKETLORA_HAS_VULKAN

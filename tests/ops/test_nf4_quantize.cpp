@@ -1,96 +1,120 @@
-#if POCKETLORA_HAS_VULKAN  // (not yet ported to op cases: tests/harness/op_case.h)
-// GPU NF4 quantization (first level) vs the CPU reference (host/core/nf4_quantize.h, itself checked against
-// hand-computed cases in tests/ref/test_nf4_quantize.cpp): codes and absmax must match bit for bit.
+// GPU NF4 quantization (first level) as op cases (tests/harness/op_case.h) against the CPU quantizer
+// (host/core/nf4_quantize.h, itself checked against hand-computed cases and the bitsandbytes fixtures in
+// tests/ref/test_nf4_quantize.cpp): codes and absmax bit for bit. The GPU path against the bitsandbytes fixtures
+// and the NaN/Inf refusal stay plain tests below.
 #include <cmath>
 #include <cstring>
 #include <limits>
 
-#include "gpu/gpu_fixture.h"
+#include "common/nf4_test_data.h"
+#include "harness/op_case.h"
+#include "host/core/nf4_quantize.h"
+
+#if POCKETLORA_HAS_VULKAN
 #include <nlohmann/json.hpp>
 
 #include "common/nf4_bnb_fixture.h"
 #include "common/test_data.h"
-#include "harness/op_harness.h"
+#include "gpu/gpu_fixture.h"
 #include "host/core/error.h"
-#include "host/core/nf4_quantize.h"
 #include "host/ops/nf4_matmul.h"
 #include "host/ops/nf4_quantize.h"
-#include "shaders/common/nf4_codebook.h"
+#endif
 
 using namespace pocketlora;
 using namespace pocketlora::test;
 
 namespace {
 
-ops::Nf4FirstLevel cpu_rule(const std::vector<float>& x) {
-  ops::Nf4FirstLevel r;
-  quantize_nf4_codes(x, r.codes, r.absmax);
-  return r;
+Tensor u8_tensor(const std::vector<std::uint8_t>& bytes) {
+  Tensor t = Tensor::zeros({static_cast<std::int64_t>(bytes.size())}, DType::U8);
+  if (!bytes.empty()) std::memcpy(t.raw(), bytes.data(), bytes.size());
+  return t;
 }
 
-void expect_same(const ops::Nf4FirstLevel& got, const ops::Nf4FirstLevel& want, const std::string& what) {
-  ASSERT_EQ(got.codes.size(), want.codes.size()) << what;
-  ASSERT_EQ(got.absmax.size(), want.absmax.size()) << what;
-  for (std::size_t i = 0; i < got.codes.size(); ++i)
-    ASSERT_EQ(got.codes[i], want.codes[i]) << what << ": code byte " << i;
-  for (std::size_t i = 0; i < got.absmax.size(); ++i)
-    ASSERT_EQ(std::bit_cast<std::uint32_t>(got.absmax[i]), std::bit_cast<std::uint32_t>(want.absmax[i]))
-        << what << ": absmax " << i;
-}
-
-using Nf4Quantize = GpuTest;
-
-TEST_F(Nf4Quantize, RandomTensorsMatchBitForBit) {
-  // Shapes: rows of 172 (blocks span rows), odd element count (padded low nibble), a short last block.
-  for (auto shape : {Shape{5, 172}, Shape{3, 21}, Shape{64, 64}, Shape{1, 1}, Shape{7, 130}}) {
-    Tensor t = random_tensor(shape, 5 + static_cast<std::uint64_t>(shape[1]), -3.0f, 2.0f);
-    auto got = ops::quantize_nf4_blocking(dev(), arena(), up(t), "w");
-    expect_same(got, cpu_rule(t.to_float_vector()), "shape " + shape_str(shape));
+// x (f32 or f16) -> codes u8 [ceil(n/2)], absmax f32 [ceil(n/64)] and the kernel's NaN/Inf status (0, and the
+// first bad element's index left at 0xffffffff). Reference: quantize_nf4_codes, or the whole CPU quantizer with
+// double quantization (whose first level the phone path takes from the GPU) when `via_quantize_nf4`.
+class Nf4QuantizeCase : public OpCase {
+ public:
+  Nf4QuantizeCase(const std::string& label, Tensor x, bool via_quantize_nf4 = false)
+      : x_(std::move(x)), via_quantize_nf4_(via_quantize_nf4) {
+    name = "nf4_quantize/" + label + (x_.dtype() == DType::F16 ? "_f16" : "");
   }
-}
-
-TEST_F(Nf4Quantize, GpuPathPlusHostDoubleQuantEqualsCpuQuantizer) {
-  // The phone path: first level on the GPU, the absmax array (1/64 of the data) double-quantized on the host
-  // by the reference. Must produce the same bytes as the CPU quantizer.
-  Tensor t = random_tensor({300, 172}, 8, -2.0f, 2.0f);
-  auto gpu = ops::quantize_nf4_blocking(dev(), arena(), up(t), "w");
-  auto cpu = quantize_nf4({t.data<float>(), static_cast<std::size_t>(t.numel())}, t.shape(), true, "w");
-  EXPECT_EQ(gpu.codes, cpu.codes);
-  EXPECT_EQ(gpu.absmax, cpu.absmax);
-  // Equal absmax bytes in, so the host's second level is the CPU quantizer's by construction (the same function):
-  // it is checked against hand-computed values in tests/ref/test_nf4_double_quant.cpp instead.
-}
-
-TEST_F(Nf4Quantize, HandComputedCases) {
-  // Block 0: values exactly at thresholds (x/absmax == t must NOT round up: strict >), just above them, and
-  // the extremes +-absmax. Block 1: all zeros. Block 2: all equal. Block 3: a short tail of 5 elements.
-  std::vector<float> x(64 * 3 + 5, 0.0f);
-  x[0] = 1.0f;  // absmax of block 0 = 1 so x/absmax == x exactly
-  for (int t = 0; t < 15; ++t) {
-    x[static_cast<std::size_t>(1 + 2 * t)] = kNf4Thresholds[t];
-    x[static_cast<std::size_t>(2 + 2 * t)] = std::nextafter(kNf4Thresholds[t], 2.0f);
+  std::vector<Tensor> inputs() const override { return {x_}; }
+  std::vector<std::string> output_names() const override { return {"codes", "absmax", "status"}; }
+  std::vector<Tensor> reference(const std::vector<Tensor>& in) const override {
+    const std::vector<float> x = in[0].to_float_vector();
+    std::vector<std::uint8_t> codes;
+    std::vector<float> absmax;
+    if (via_quantize_nf4_) {
+      const Nf4Quantized q = quantize_nf4(x, in[0].shape(), true, "w");
+      codes = q.codes;
+      absmax = q.absmax;
+    } else {
+      quantize_nf4_codes(x, codes, absmax);
+    }
+    return {u8_tensor(codes), Tensor::from_vector(absmax, {static_cast<std::int64_t>(absmax.size())}),
+            int_tensor({0, -1})};
   }
-  x[31] = -1.0f;
-  for (int i = 128; i < 192; ++i) x[static_cast<std::size_t>(i)] = -0.25f;
-  for (int i = 192; i < 197; ++i) x[static_cast<std::size_t>(i)] = 0.5f * static_cast<float>(i - 194);
-  auto got = ops::quantize_nf4_blocking(dev(), arena(), up(Tensor::from_vector(x, {197})), "hand");
-  expect_same(got, cpu_rule(x), "hand-computed");
-  auto code = [&](std::size_t i) { return i % 2 == 0 ? got.codes[i / 2] >> 4 : got.codes[i / 2] & 0xf; };
-  EXPECT_EQ(code(0), 15u);   // +absmax -> 1.0
-  EXPECT_EQ(code(31), 0u);   // -absmax -> -1.0
-  for (int t = 0; t < 15; ++t) {
-    EXPECT_EQ(code(static_cast<std::size_t>(1 + 2 * t)), static_cast<unsigned>(t)) << "at threshold " << t;
-    EXPECT_EQ(code(static_cast<std::size_t>(2 + 2 * t)), static_cast<unsigned>(t + 1)) << "above threshold " << t;
+  // The same decision tree on the same fp32 values (x * (1/absmax) on both sides): bit for bit.
+  Tolerance tolerance(std::size_t) const override {
+    Tolerance t;
+    t.max_abs = 0;
+    return t;
   }
-  EXPECT_EQ(got.absmax[1], 0.0f);
-  for (std::size_t i = 64; i < 128; ++i) EXPECT_EQ(code(i), 0u) << "zero block element " << i;  // as CUDA
-  for (std::size_t i = 128; i < 192; ++i) EXPECT_EQ(code(i), 0u);  // all equal negative -> -1.0
-  EXPECT_EQ(got.absmax[3], 1.0f);
-  EXPECT_EQ(got.codes.size(), 99u);
-  EXPECT_EQ(got.codes.back() & 0xf, 7);  // odd count: CUDA pads with 0.0, whose code is 7
+#if POCKETLORA_HAS_VULKAN
+  std::vector<ops::DeviceTensor> gpu(const GpuRun& run, const std::vector<Tensor>& in) const override {
+    const std::int64_t n = in[0].numel();
+    auto x = run.up(in[0]);
+    // The kernel writes whole 32-bit words of codes: a buffer rounded up, read back as ceil(n/2) bytes.
+    ops::DeviceTensor codes = run.zeros({(n + 7) / 8 * 4}, DType::U8, "codes");
+    codes.shape = {(n + 1) / 2};
+    auto absmax = run.zeros({(n + 63) / 64}, DType::F32, "absmax");
+    auto status = run.up(int_tensor({0, -1}), "status");  // must hold {0, 0xffffffff} before the dispatch
+    ops::nf4_quantize(run.seq, x, codes, absmax, status);
+    return {codes, absmax, status};
+  }
+#endif
+  // Per element: |x|, the block max, x * (1/absmax) and four comparisons of the decision tree.
+  double flops() const override { return 7.0 * static_cast<double>(x_.numel()); }
+  double bytes() const override {
+    const auto n = static_cast<double>(x_.numel());
+    return n * static_cast<double>(dtype_size(x_.dtype())) + n / 2 + 4.0 * std::ceil(n / 64);
+  }
+
+ private:
+  Tensor x_;
+  bool via_quantize_nf4_;
+};
+
+std::vector<OpCasePtr> nf4_quantize_cases() {
+  std::vector<OpCasePtr> v;
+  // Rows of 172 (blocks span rows), odd element counts (padded low nibble), short last blocks.
+  for (auto shape : {Shape{5, 172}, Shape{3, 21}, Shape{64, 64}, Shape{1, 1}, Shape{7, 130}})
+    v.push_back(std::make_shared<Nf4QuantizeCase>(
+        "random_" + std::to_string(shape[0]) + "x" + std::to_string(shape[1]),
+        random_tensor(shape, 5 + static_cast<std::uint64_t>(shape[1]), -3.0f, 2.0f)));
+  // The phone path: first level on the GPU, the absmax array double-quantized on the host by the same function
+  // the CPU quantizer uses (checked by hand in tests/ref/test_nf4_double_quant.cpp): equal first levels give the
+  // CPU quantizer's bytes.
+  v.push_back(std::make_shared<Nf4QuantizeCase>("gpu_path_of_dq_300x172", random_tensor({300, 172}, 8, -2.0f, 2.0f),
+                                                true));
+  // Values at and one ulp above each threshold, +-absmax, a zero block, an all-equal block, an odd tail (the
+  // hand-computed codes of this input: tests/ref/test_nf4_quantize.cpp).
+  const std::vector<float> hand = nf4_hand_quantize_input();
+  v.push_back(
+      std::make_shared<Nf4QuantizeCase>("hand_thresholds", Tensor::from_vector(hand, {static_cast<std::int64_t>(hand.size())})));
+  v.push_back(std::make_shared<Nf4QuantizeCase>("random_9x100", random_tensor({9, 100}, 77, -1.0f, 1.0f, DType::F16)));
+  return v;
 }
 
-TEST_F(Nf4Quantize, BitsandbytesFixturesByteForByte) {
+POCKETLORA_OP_CASES(Nf4Quantize, nf4_quantize_cases)
+
+#if POCKETLORA_HAS_VULKAN
+using Nf4QuantizeGpu = GpuTest;
+
+TEST_F(Nf4QuantizeGpu, BitsandbytesFixturesByteForByte) {
   // GPU first level + host double quantization must store the bytes bitsandbytes saves; the GPU dequantize of
   // the saved state (with the file's own nested_quant_map) must give dequantize_4bit's output bit for bit.
   POCKETLORA_REQUIRE_DATA(dir, kNf4BnbDir);
@@ -138,14 +162,7 @@ TEST_F(Nf4Quantize, BitsandbytesFixturesByteForByte) {
   }
 }
 
-TEST_F(Nf4Quantize, F16InputMatchesF32OfSameValues) {
-  if (!dev().caps().storage_16bit) GTEST_SKIP() << "no 16-bit storage";
-  Tensor h = random_tensor({9, 100}, 77, -1.0f, 1.0f, DType::F16);
-  auto got = ops::quantize_nf4_blocking(dev(), arena(), up(h), "f16 weight");
-  expect_same(got, cpu_rule(h.to_float_vector()), "f16");
-}
-
-TEST_F(Nf4Quantize, NanOrInfIsRejectedNamingTensorAndElement) {
+TEST_F(Nf4QuantizeGpu, NanOrInfIsRejectedNamingTensorAndElement) {
   for (float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity()}) {
     Tensor t = random_tensor({4, 50}, 3);
     t.data<float>()[137] = bad;
@@ -160,6 +177,6 @@ TEST_F(Nf4Quantize, NanOrInfIsRejectedNamingTensorAndElement) {
     }
   }
 }
+#endif
 
 }  // namespace
-#endif  // POCKETLORA_HAS_VULKAN

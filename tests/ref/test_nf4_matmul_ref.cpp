@@ -1,7 +1,8 @@
-// CPU NF4 matmuls (host/ref/nf4_matmul.h) against dequantize_nf4 + a naive f64 product, on every SIMD kernel set
-// the machine has: ragged shapes (K not a multiple of 64, odd N*K so blocks straddle rows: the decode-a-row GEMV),
-// K a multiple of 64 with odd N (the fused decode-FMA GEMV, every M from 1 to 4, threaded and not), the panel-GEMM
-// (M > 4) path, several panels, double quantization on and off, alpha and accumulation, f16 storage.
+// CPU NF4 matmuls (host/ref/nf4_matmul.h) against an independent decode of the shared NF4 test data
+// (tests/common/nf4_test_data.h) + a naive f64 product, on every SIMD kernel set the machine has: ragged shapes (K
+// not a multiple of 64, odd N*K so blocks straddle rows: the decode-a-row GEMV), K a multiple of 64 with odd N (the
+// fused decode-FMA GEMV, every M from 1 to 4, threaded and not), the panel-GEMM (M > 4) path, several panels,
+// double quantization on and off, alpha and accumulation, f16 storage.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -10,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/nf4_test_data.h"
 #include "harness/op_harness.h"
 #include "host/core/error.h"
 #include "host/ref/nf4_decode.h"
@@ -34,13 +36,6 @@ struct IsaScope {
   explicit IsaScope(const std::string& isa) { EXPECT_TRUE(ref::set_nf4_decode_isa(isa)) << isa; }
   ~IsaScope() { ref::set_nf4_decode_isa({}); }
 };
-
-Nf4Quantized make_weight(std::int64_t N, std::int64_t K, bool double_quant, std::uint64_t seed) {
-  Tensor w = random_tensor({N, K}, seed, -0.5f, 0.5f);
-  // Vary the block scales over two orders of magnitude so a wrong absmax index shows.
-  for (std::int64_t i = 0; i < w.numel(); ++i) w.data<float>()[i] *= 1.0f + static_cast<float>((i / 64) % 7) * 15.0f;
-  return quantize_nf4({w.data<float>(), static_cast<std::size_t>(w.numel())}, w.shape(), double_quant, "w");
-}
 
 // want[m, j] = sum_k a[m, k] * b(j, k) in f64, and the same sum of |products| for the rounding bound.
 struct Reference {
@@ -90,10 +85,13 @@ struct Shape2 {
   std::int64_t N, K;
 };
 
-TEST(Nf4MatmulRef, DecodeIsBitIdenticalToDequantizeOnEveryIsa) {
+TEST(Nf4MatmulRef, DecodeIsBitIdenticalToTheIndependentDecodeOnEveryIsa) {
   for (bool dq : {false, true}) {
-    const Nf4Quantized q = make_weight(7, 201, dq, 3);  // 1407 elements: odd, 22 blocks, last one partial
-    const Tensor want = dequantize_nf4(q);
+    const Nf4TestData d = random_nf4(7, 201, dq, 3);  // 1407 elements: odd, 22 blocks, last one partial
+    const Nf4Quantized q = d.quantized();
+    const Tensor want = d.decode();
+    const Tensor whole = dequantize_nf4(q);
+    EXPECT_EQ(std::memcmp(whole.raw(), want.raw(), want.nbytes()), 0) << "dequantize_nf4 dq=" << dq;
     const ref::Nf4BlockScales scales(q);
     for (const auto& isa : machine_isas()) {
       IsaScope scope(isa);
@@ -124,8 +122,9 @@ TEST(Nf4MatmulRef, ForwardAndInputGradientMatchDequantizeThenMatmul) {
       for (bool dq : {false, true}) {
         // The big shape covers panels and threads, which do not depend on the kernel set: best set only.
         if (s.K == 4096 && isa != isas.back()) continue;
-        const Nf4Quantized q = make_weight(s.N, s.K, dq, static_cast<std::uint64_t>(s.N * 7 + s.K));
-        const Tensor W = dequantize_nf4(q).to(DType::F64);
+        const Nf4TestData d = random_nf4(s.N, s.K, dq, static_cast<std::uint64_t>(s.N * 7 + s.K));
+        const Nf4Quantized q = d.quantized();
+        const Tensor W = d.decode().to(DType::F64);
         const double* w = W.data<double>();
         for (std::int64_t M : {1, 2, 3, 4, 5, 64}) {
           const bool big = s.K == 4096;  // one case per path: it is there for panels and threading
@@ -179,7 +178,7 @@ TEST(Nf4MatmulRef, KernelOrderRoundTripsAndTransposesEachGroup) {
 TEST(Nf4MatmulRef, FusedGemvIsIndependentOfTheCallingThread) {
   // Several threads run GEMVs at once: one gets the pool, the others run on their own threads; all must agree with
   // a run alone (same partition, so bit for bit).
-  const Nf4Quantized q = make_weight(301, 1024, true, 21);
+  const Nf4Quantized q = random_nf4(301, 1024, true, 21).quantized();
   const Tensor x = random_tensor({2, 1024}, 22), dy = random_tensor({2, 301}, 23);
   Tensor y_alone = Tensor::zeros({2, 301}), dx_alone = Tensor::zeros({2, 1024});
   ref::nf4_matmul(x, q, y_alone);
@@ -207,8 +206,9 @@ TEST(Nf4MatmulRef, FusedGemvIsIndependentOfTheCallingThread) {
 }
 
 TEST(Nf4MatmulRef, HalfStorageIsWidenedAndRoundedOnce) {
-  const Nf4Quantized q = make_weight(48, 192, true, 5);
-  const Tensor W = dequantize_nf4(q).to(DType::F64);
+  const Nf4TestData d = random_nf4(48, 192, true, 5);
+  const Nf4Quantized q = d.quantized();
+  const Tensor W = d.decode().to(DType::F64);
   const double* w = W.data<double>();
   for (std::int64_t M : {2, 9}) {
     const Tensor x = random_tensor({M, 192}, 6, -1.0f, 1.0f, DType::F16);
@@ -223,7 +223,7 @@ TEST(Nf4MatmulRef, HalfStorageIsWidenedAndRoundedOnce) {
 }
 
 TEST(Nf4MatmulRef, RejectsMismatchedShapesNamingThem) {
-  const Nf4Quantized q = make_weight(8, 64, false, 1);
+  const Nf4Quantized q = random_nf4(8, 64, false, 1).quantized();
   Tensor x = Tensor::zeros({2, 63}), y = Tensor::zeros({2, 8});
   try {
     ref::nf4_matmul(x, q, y);

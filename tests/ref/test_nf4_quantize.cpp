@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "common/nf4_bnb_fixture.h"
+#include "common/nf4_test_data.h"
 #include "common/sha256.h"
 #include "common/test_data.h"
 #include "harness/op_harness.h"
@@ -85,23 +86,20 @@ TEST(Nf4QuantizeRef, BitsandbytesFixturesByteForByte) {
 }
 
 TEST(Nf4QuantizeRef, HandComputedCodesTiesZerosAndPadding) {
-  // Block 0: absmax 1 (x/absmax == x): values exactly at each threshold stay below (strict >), one ulp above
-  // moves up. Block 1: all zeros -> code 0, absmax 0 (CUDA: 0 * inf = NaN, no threshold exceeded).
-  // Block 2: all equal -> every x/absmax == 1 or -1. Last block: 5 elements, odd count -> low nibble of 0.0.
-  std::vector<float> x(64 * 3 + 5, 0.0f);
-  x[0] = 1.0f;
-  for (int t = 0; t < 15; ++t) {
-    x[static_cast<std::size_t>(1 + 2 * t)] = kNf4Thresholds[t];
-    x[static_cast<std::size_t>(2 + 2 * t)] = std::nextafter(kNf4Thresholds[t], 2.0f);
-  }
-  for (int i = 128; i < 192; ++i) x[static_cast<std::size_t>(i)] = -0.25f;
-  for (int i = 192; i < 197; ++i) x[static_cast<std::size_t>(i)] = 0.5f * static_cast<float>(i - 194);
+  // Block 0: absmax 1 (x/absmax == x): +1 and -1 are the extreme codes; values exactly at each threshold stay
+  // below (strict >), one ulp above moves up. Block 1: all zeros -> code 0, absmax 0 (CUDA: 0 * inf = NaN, no
+  // threshold exceeded). Block 2: all equal -> every x/absmax == 1 or -1. Last block: 5 elements, odd count ->
+  // low nibble of 0.0. (The GPU quantizer is held to these bytes by the op case nf4_quantize/hand_thresholds.)
+  const std::vector<float> x = nf4_hand_quantize_input();
+  ASSERT_EQ(x.size(), 197u);
   auto q = quantize_nf4(x, {197}, false, "hand");
-  EXPECT_EQ(code_at(q, 0), 15);
+  EXPECT_EQ(code_at(q, 0), 15);  // +absmax -> 1.0
+  EXPECT_EQ(code_at(q, 31), 0);  // -absmax -> -1.0
   for (int t = 0; t < 15; ++t) {
     EXPECT_EQ(code_at(q, static_cast<std::size_t>(1 + 2 * t)), t);
     EXPECT_EQ(code_at(q, static_cast<std::size_t>(2 + 2 * t)), t + 1);
   }
+  EXPECT_EQ(q.absmax[0], 1.0f);
   EXPECT_EQ(q.absmax[1], 0.0f);
   for (std::size_t i = 64; i < 128; ++i) EXPECT_EQ(code_at(q, i), 0);
   EXPECT_EQ(q.absmax[2], 0.25f);
