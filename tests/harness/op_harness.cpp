@@ -10,11 +10,6 @@
 
 namespace pocketlora::test {
 
-std::ostream& operator<<(std::ostream& os, const LegacyOpCase& c) {
-  os << c.name << " " << shape_str(c.dims) << " " << dtype_name(c.dtype);
-  return os;
-}
-
 std::string ErrorStats::str() const {
   std::ostringstream s;
   s << "max_abs=" << max_abs << " max_rel=" << max_rel << " nmse=" << nmse << " worst_index=" << worst_index

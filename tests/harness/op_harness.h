@@ -1,8 +1,7 @@
 #pragma once
-// One description per op case, three uses (as in ggml's test-backend-ops): (a) GPU vs reference comparison
-// reporting max abs / max rel error and NMSE against a tolerance stated in the case, (b) central finite-
-// difference gradient checks in fp64 for backward ops, (c) timing the same case (POCKETLORA_OP_BENCH=1 makes
-// each GPU comparison also report GFLOPS; bench/ has the full table + JSON benchmarks).
+// The measuring tools of the op harness (tests/harness/op_case.h is the case description and the three modes):
+// tolerances and the comparison that reports max abs / max rel error and NMSE, deterministic test data, and the
+// central finite-difference gradient check in fp64.
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -31,17 +30,6 @@ struct Tolerance {
 // storage: the inputs are the same f16 values on both sides and the output is rounded to f16 once (2^-11
 // relative): max_rel 1e-3, NMSE 1e-6 (DESIGN.md: fp16 paths <= 2e-3 NMSE-style). Other dtypes: logic_error.
 Tolerance dot_product_tolerance(std::int64_t terms, double term_scale, DType storage);
-
-// Being replaced by tests/harness/op_case.h (remove once every op file is ported).
-struct LegacyOpCase {
-  std::string name;               // e.g. "matmul/ragged_f32"
-  std::vector<std::int64_t> dims;  // op-specific (matmul: M, N, K)
-  DType dtype = DType::F32;
-  Tolerance tol;
-  double flops = 0;  // for bench mode
-  double bytes = 0;
-};
-std::ostream& operator<<(std::ostream& os, const LegacyOpCase& c);
 
 struct ErrorStats {
   double max_abs = 0, max_rel = 0, nmse = 0;
