@@ -1,96 +1,194 @@
-#if POCKETLORA_HAS_VULKAN  // (not yet ported to op cases: tests/harness/op_case.h)
-// LoRA forward/backward (PEFT semantics) on the GPU vs the reference; Philox dropout mask identical on CPU and
-// GPU and with the right keep rate (reference backward and Philox known answer: tests/ref/test_lora_ref.cpp).
+// LoRA forward/backward (PEFT semantics) and its Philox dropout as op cases (tests/harness/op_case.h): GPU vs the
+// reference, the reference backward vs finite differences, perf rows. Philox known answer and the mask's keep
+// rate: tests/ref/test_lora_ref.cpp.
 #include <cmath>
 
+#include "harness/op_case.h"
+#include "host/ref/lora.h"
+
+#if POCKETLORA_HAS_VULKAN
 #include "gpu/gpu_fixture.h"
-#include "harness/op_harness.h"
 #include "host/core/error.h"
 #include "host/ops/lora.h"
-#include "host/ref/lora.h"
-#include "runtime/command.h"
+#endif
 
 using namespace pocketlora;
 using namespace pocketlora::test;
 
 namespace {
 
-struct LoraCase {
+struct LoraShape {
   std::int64_t M, K, N, r;
-  float dropout;
 };
 
-class Lora : public GpuTest, public ::testing::WithParamInterface<LoraCase> {};
-
-TEST_P(Lora, ForwardBackwardMatchReference) {
-  const auto c = GetParam();
-  LoraOptions opt;
-  opt.scale = lora_scale(16.0f, c.r, false);
-  opt.dropout = c.dropout;
-  opt.seed = 0x1234567890abcdefull;
-  opt.stream = 7;
-  opt.accumulate_grads = true;
-  Tensor x = random_tensor({c.M, c.K}, 1), a = random_tensor({c.r, c.K}, 2, -0.2f, 0.2f),
-         b = random_tensor({c.N, c.r}, 3, -0.2f, 0.2f), y0 = random_tensor({c.M, c.N}, 4),
-         dy = random_tensor({c.M, c.N}, 5), dx0 = random_tensor({c.M, c.K}, 6), da0 = random_tensor({c.r, c.K}, 7),
-         db0 = random_tensor({c.N, c.r}, 8);
-  Tensor y = y0.clone(), t = Tensor::zeros({c.M, c.r}), dx = dx0.clone(), da = da0.clone(), db = db0.clone();
-  ref::lora_forward(x, a, b, y, t, opt);
-  ref::lora_backward(x, a, b, t, dy, dx, da, db, opt);
-
-  vk::Arena step(dev(), vk::Lifetime::Step, "lora step");
-  auto X = up(x), A = up(a), B = up(b), Y = up(y0), T = up(Tensor::zeros({c.M, c.r})), DY = up(dy), DX = up(dx0),
-       DA = up(da0), DB = up(db0);
-  vk::Sequence seq(dev());
-  ops::lora_forward(seq, step, X, A, B, Y, T, opt);
-  ops::lora_backward(seq, step, X, A, B, T, DY, DX, DA, DB, opt);
-  seq.submit();
+// Y += s * drop(X) A^T B^T (saving T = drop(X) A^T), then dB, dA, dX for an upstream dY, each accumulated into a
+// non-zero start when opt.accumulate_grads. Gradient check: L = sum((Y - Y0) .* dY) w.r.t. X, A, B (Y0 only
+// shifts L by a constant, and its O(M N) terms would swamp the central differences' rounding).
+class LoraCase : public OpCase {
+ public:
+  LoraCase(LoraShape s, LoraOptions opt, const std::string& variant) : s_(s), opt_(opt) {
+    name = "lora/" + std::to_string(s.M) + "x" + std::to_string(s.K) + "x" + std::to_string(s.N) + "_r" +
+           std::to_string(s.r) + "_drop" + std::to_string(static_cast<int>(std::lround(opt.dropout * 100))) +
+           (opt.accumulate_grads ? "_acc" : "") + variant;
+  }
+  // x, a, b, y0, dy, dx0, da0, db0
+  std::vector<Tensor> inputs() const override {
+    return {random_tensor({s_.M, s_.K}, 1),
+            random_tensor({s_.r, s_.K}, 2, -0.2f, 0.2f),
+            random_tensor({s_.N, s_.r}, 3, -0.2f, 0.2f),
+            random_tensor({s_.M, s_.N}, 4),
+            random_tensor({s_.M, s_.N}, 5),
+            random_tensor({s_.M, s_.K}, 6),
+            random_tensor({s_.r, s_.K}, 7),
+            random_tensor({s_.N, s_.r}, 8)};
+  }
+  std::vector<std::string> output_names() const override { return {"T", "Y", "dB", "dA", "dX"}; }
+  std::vector<Tensor> reference(const std::vector<Tensor>& in) const override {
+    Tensor y = in[3].clone(), t = Tensor::zeros({s_.M, s_.r}), dx = in[5].clone(), da = in[6].clone(),
+           db = in[7].clone();
+    ref::lora_forward(in[0], in[1], in[2], y, t, opt_);
+    ref::lora_backward(in[0], in[1], in[2], t, in[4], dx, da, db, opt_);
+    return {t, y, db, da, dx};
+  }
   // f32 GEMM chains vs f64: relative 1e-5 against the scale of each result (sqrt of its reduction length times
-  // the operand magnitudes; a floor of sqrt(len) * 0.1 keeps near-zero sums from dominating).
-  auto tol = [](std::int64_t len) {
-    Tolerance tl;
-    tl.max_rel = 1e-5;
-    tl.rel_floor = std::sqrt(static_cast<double>(len)) * 0.1;
-    return tl;
-  };
-  EXPECT_TRUE(within(down(T), t, tol(c.K))) << "T";
-  EXPECT_TRUE(within(down(Y), y, tol(c.r))) << "Y";
-  EXPECT_TRUE(within(down(DB), db, tol(c.M))) << "dB";
-  EXPECT_TRUE(within(down(DA), da, tol(c.M))) << "dA";
-  EXPECT_TRUE(within(down(DX), dx, tol(c.N))) << "dX";
+  // the operand magnitudes; a floor of sqrt(len) * 0.1 keeps near-zero sums from dominating). Reduction lengths:
+  // T over K, Y over r, dB and dA over M, dX over N (dot_product_tolerance; it also bounds NMSE by 1e-10).
+  Tolerance tolerance(std::size_t i) const override {
+    const std::int64_t len[5] = {s_.K, s_.r, s_.M, s_.M, s_.N};
+    return dot_product_tolerance(len[i], 0.1, DType::F32);
+  }
+#if POCKETLORA_HAS_VULKAN
+  std::vector<ops::DeviceTensor> gpu(const GpuRun& run, const std::vector<Tensor>& in) const override {
+    auto X = run.up(in[0]), A = run.up(in[1]), B = run.up(in[2]), Y = run.up(in[3]), DY = run.up(in[4]),
+         DX = run.up(in[5]), DA = run.up(in[6]), DB = run.up(in[7]);
+    auto T = run.zeros({s_.M, s_.r}, DType::F32);
+    ops::lora_forward(run.seq, run.arena, X, A, B, Y, T, opt_);
+    ops::lora_backward(run.seq, run.arena, X, A, B, T, DY, DX, DA, DB, opt_);
+    return {T, Y, DB, DA, DX};
+  }
+#endif
+  // Every shape but the largest: each of the <= 4 x 256 sampled elements reruns the f64 forward.
+  bool has_gradcheck() const override { return s_.M * s_.K * s_.r <= 200000; }
+  double loss(const std::vector<Tensor>& in) const override {
+    Tensor y = Tensor::zeros({s_.M, s_.N}, DType::F64), t = Tensor::zeros({s_.M, s_.r}, DType::F64);
+    ref::lora_forward(in[0], in[1], in[2], y, t, opt_);
+    return dot(y, in[4]);
+  }
+  std::vector<Tensor> gradient(const std::vector<Tensor>& in) const override {
+    Tensor y = Tensor::zeros({s_.M, s_.N}, DType::F64), t = Tensor::zeros({s_.M, s_.r}, DType::F64);
+    ref::lora_forward(in[0], in[1], in[2], y, t, opt_);
+    // Gradients from zero (with accumulate_grads the backward adds to them).
+    Tensor dx = Tensor::zeros({s_.M, s_.K}, DType::F64), da = Tensor::zeros({s_.r, s_.K}, DType::F64),
+           db = Tensor::zeros({s_.N, s_.r}, DType::F64);
+    ref::lora_backward(in[0], in[1], in[2], t, in[4], dx, da, db, opt_);
+    // Y0, dY and the gradient starts are not differentiated.
+    return {dx, da, db, Tensor(), Tensor(), Tensor(), Tensor(), Tensor()};
+  }
+  // L is linear in every single element of X, A and B, so central differences have no truncation error at any
+  // step: h = 1e-3 keeps their rounding (~ eps * sum |terms of L| / h, ~400 terms-worth at 33x70) far below 1e-8.
+  GradTolerance grad_tolerance() const override { return {1e-8, 1e-3}; }
+  // Forward: 2 GEMMs (2MKr + 2MrN) + the scaled add into Y; backward: dB (2MNr), G = dY B (2MNr), dA (2MrK),
+  // s G A (2MrK); dropout adds O(MK).
+  double flops() const override {
+    const double M = static_cast<double>(s_.M), K = static_cast<double>(s_.K), N = static_cast<double>(s_.N),
+                 r = static_cast<double>(s_.r);
+    return 2 * M * K * r + 2 * M * r * N + 2 * M * N + 4 * M * N * r + 4 * M * r * K;
+  }
+  // Reads X, A, B, Y, dY and the gradient starts; writes Y, T, dX, dA, dB (f32).
+  double bytes() const override {
+    const double M = static_cast<double>(s_.M), K = static_cast<double>(s_.K), N = static_cast<double>(s_.N),
+                 r = static_cast<double>(s_.r);
+    return 4 * (2 * M * K + 2 * (r * K + N * r) + 3 * M * N + M * r + 2 * M * K + 2 * (r * K + N * r));
+  }
+
+ private:
+  LoraShape s_;
+  LoraOptions opt_;
+};
+
+// out (+)= drop(in) with the Philox mask: the GPU mask must be the reference's bit for bit.
+class LoraDropoutCase : public OpCase {
+ public:
+  LoraDropoutCase(std::int64_t n, LoraOptions opt, bool accumulate) : n_(n), opt_(opt), accumulate_(accumulate) {
+    name = "lora_dropout/" + std::to_string(n) + "_p" + std::to_string(static_cast<int>(std::lround(opt.dropout * 100))) +
+           "_stream" + std::to_string(opt.stream) + (accumulate ? "_acc" : "");
+  }
+  std::vector<Tensor> inputs() const override {
+    Tensor ones = Tensor::zeros({n_});
+    for (std::int64_t i = 0; i < n_; ++i) ones.data<float>()[i] = 1.0f;
+    return {ones, random_tensor({n_}, 9)};  // in, the start of out
+  }
+  std::vector<std::string> output_names() const override { return {"out"}; }
+  std::vector<Tensor> reference(const std::vector<Tensor>& in) const override {
+    Tensor d = lora_dropout_ref(in[0], opt_);
+    if (!accumulate_) return {d};
+    Tensor out = in[1].clone();
+    for (std::int64_t i = 0; i < n_; ++i) out.data<float>()[i] += d.data<float>()[i];
+    return {out};
+  }
+  // Overwriting: the mask and the 1 / (1 - p) scale are the reference's bit for bit (max_abs 0). Accumulating:
+  // one f32 multiply-add, which the GPU may fuse (one rounding instead of two): 1 ulp, max_rel 1.2e-7.
+  Tolerance tolerance(std::size_t) const override {
+    Tolerance t;
+    if (accumulate_) {
+      t.max_rel = 1.2e-7;
+    } else {
+      t.max_abs = 0;
+    }
+    return t;
+  }
+#if POCKETLORA_HAS_VULKAN
+  std::vector<ops::DeviceTensor> gpu(const GpuRun& run, const std::vector<Tensor>& in) const override {
+    auto x = run.up(in[0]), out = accumulate_ ? run.up(in[1]) : run.zeros({n_}, DType::F32);
+    ops::lora_dropout(run.seq, x, out, opt_, accumulate_);
+    return {out};
+  }
+#endif
+  double flops() const override { return (accumulate_ ? 2.0 : 1.0) * static_cast<double>(n_); }
+  double bytes() const override { return (accumulate_ ? 12.0 : 8.0) * static_cast<double>(n_); }
+
+ private:
+  std::int64_t n_;
+  LoraOptions opt_;
+  bool accumulate_;
+};
+
+std::vector<OpCasePtr> lora_cases() {
+  std::vector<OpCasePtr> v;
+  // PEFT scale alpha / r with alpha 16, gradients accumulated into non-zero starts, dropout on some shapes.
+  const std::pair<LoraShape, float> accumulating[] = {{{1, 17, 9, 1}, 0.0f},    {{7, 64, 33, 8}, 0.0f},
+                                                      {{33, 130, 70, 16}, 0.1f}, {{16, 96, 40, 64}, 0.05f},
+                                                      {{5, 200, 128, 128}, 0.0f}};
+  for (const auto& [s, p] : accumulating) {
+    LoraOptions opt;
+    opt.scale = lora_scale(16.0f, s.r, false);
+    opt.dropout = p;
+    opt.seed = 0x1234567890abcdefull;
+    opt.stream = 7;
+    opt.accumulate_grads = true;
+    v.push_back(std::make_shared<LoraCase>(s, opt, ""));
+  }
+  {  // rsLoRA scale alpha / sqrt(r), heavy dropout, gradients overwritten (the reference's old gradient check)
+    LoraOptions opt;
+    opt.scale = lora_scale(8.0f, 3, true);
+    opt.dropout = 0.3f;
+    opt.seed = 99;
+    v.push_back(std::make_shared<LoraCase>(LoraShape{4, 5, 6, 3}, opt, "_rslora"));
+  }
+  LoraOptions d;
+  d.dropout = 0.25f;
+  d.seed = 42;
+  d.stream = 3;
+  v.push_back(std::make_shared<LoraDropoutCase>(50000, d, false));
+  v.push_back(std::make_shared<LoraDropoutCase>(4099, d, true));
+  d.stream = 4;  // another stream: another mask, still the reference's
+  v.push_back(std::make_shared<LoraDropoutCase>(4099, d, false));
+  return v;
 }
 
-INSTANTIATE_TEST_SUITE_P(Cases, Lora,
-                         ::testing::Values(LoraCase{1, 17, 9, 1, 0.0f}, LoraCase{7, 64, 33, 8, 0.0f},
-                                           LoraCase{33, 130, 70, 16, 0.1f}, LoraCase{16, 96, 40, 64, 0.05f},
-                                           LoraCase{5, 200, 128, 128, 0.0f}));
+POCKETLORA_OP_CASES(Lora, lora_cases)
 
-TEST_F(GpuTest, LoraDropoutMaskIsBitIdenticalToCpuAndKeepsOneMinusP) {
-  const std::int64_t n = 50000;
-  Tensor ones = Tensor::zeros({n});
-  for (std::int64_t i = 0; i < n; ++i) ones.data<float>()[i] = 1.0f;
-  LoraOptions opt;
-  opt.dropout = 0.25f;
-  opt.seed = 42;
-  opt.stream = 3;
-  Tensor want = lora_dropout_ref(ones, opt);
-  auto in = up(ones), out = up(Tensor::zeros({n}));
-  vk::Sequence seq(dev());
-  ops::lora_dropout(seq, in, out, opt, false);
-  seq.submit();
-  Tensor got = down(out);
-  ASSERT_EQ(std::memcmp(got.raw(), want.raw(), got.nbytes()), 0);
-  std::int64_t kept = 0;
-  for (std::int64_t i = 0; i < n; ++i) kept += got.data<float>()[i] != 0.0f;
-  // Binomial(n, 0.75): standard deviation sqrt(n * 0.75 * 0.25) ~ 97; allow 5 sigma.
-  EXPECT_NEAR(static_cast<double>(kept), 0.75 * n, 5 * std::sqrt(n * 0.75 * 0.25));
-  EXPECT_EQ(got.data<float>()[0] == 0.0f ? 0.0f : got.data<float>()[0], want.data<float>()[0]);
-  // A different stream gives a different mask.
-  opt.stream = 4;
-  Tensor other = lora_dropout_ref(ones, opt);
-  EXPECT_NE(std::memcmp(other.raw(), want.raw(), want.nbytes()), 0);
-}
-
+#if POCKETLORA_HAS_VULKAN
 TEST_F(GpuTest, LoraRejectsBadShapes) {
   auto x = ops::allocate(arena(), {4, 8}, DType::F32, "x"), a = ops::allocate(arena(), {2, 7}, DType::F32, "a");
   auto b = ops::allocate(arena(), {5, 2}, DType::F32, "b"), y = ops::allocate(arena(), {4, 5}, DType::F32, "y");
@@ -105,6 +203,6 @@ TEST_F(GpuTest, LoraRejectsBadShapes) {
   auto a0 = ops::allocate(arena(), {0, 8}, DType::F32, "a0");
   EXPECT_THROW(ops::lora_forward(seq, arena(), x, a0, b, y, t, {}), ShapeError);  // rank 0
 }
+#endif
 
 }  // namespace
-#endif  // POCKETLORA_HAS_VULKAN

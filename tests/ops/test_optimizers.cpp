@@ -1,79 +1,41 @@
-#if POCKETLORA_HAS_VULKAN  // (not yet ported to op cases: tests/harness/op_case.h)
-// Optimizers on the GPU vs the f64 reference over several steps; global grad norm, clipping and NaN skip.
+// Optimizers as op cases (tests/ops/optimizer_case.h): three steps of global grad norm (clipping on and off) and
+// each optimizer's update over three tensors, GPU vs the f64 reference after every step; perf rows. A NaN
+// gradient skipping the whole step stays a plain test. Hand-computed steps: tests/ref/test_optimizers_ref.cpp.
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 #include "common/optimizer_config.h"
+#include "ops/optimizer_case.h"
+
+#if POCKETLORA_HAS_VULKAN
 #include "gpu/gpu_fixture.h"
-#include "harness/op_harness.h"
-#include "host/core/error.h"
 #include "host/ops/optimizer.h"
-#include "host/ref/optimizer.h"
-#include "runtime/command.h"
+#endif
 
 using namespace pocketlora;
 using namespace pocketlora::test;
 
 namespace {
 
-class Optimizer : public GpuTest, public ::testing::WithParamInterface<std::tuple<OptimizerKind, float>> {};
-
-TEST_P(Optimizer, ThreeStepsMatchReference) {
-  const auto [kind, max_norm] = GetParam();
-  OptimizerConfig cfg = test_optimizer_config(kind);
-  cfg.max_grad_norm = max_norm;
-  const std::vector<Shape> shapes = {{7, 13}, {33, 20}, {1, 65}};
-  std::vector<Tensor> params, grads_host;
-  std::vector<OptimizerState> states;
-  std::vector<ops::DeviceTensor> P, G;
-  std::vector<ops::DeviceOptimizerState> S;
-  vk::Arena state_arena(dev(), vk::Lifetime::Permanent, "optimizer state");
-  for (std::size_t i = 0; i < shapes.size(); ++i) {
-    params.push_back(random_tensor(shapes[i], 10 + i));
-    states.push_back(make_optimizer_state(cfg, shapes[i]));
-    P.push_back(up(params.back()));
-    std::string name = "p";  // not "p" + to_string: GCC 12 -O3 reports a false -Wrestrict on that
-    name += std::to_string(i);
-    S.push_back(ops::make_optimizer_state(dev(), state_arena, cfg, shapes[i], name));
-  }
-  auto stats = ops::make_grad_stats(arena());
-  for (std::int64_t step = 1; step <= 3; ++step) {
-    std::vector<Tensor> grads;
-    G.clear();
-    for (std::size_t i = 0; i < shapes.size(); ++i) {
-      grads.push_back(random_tensor(shapes[i], 100 * static_cast<std::uint64_t>(step) + i, -1, 1));
-      G.push_back(up(grads.back()));
+std::vector<OpCasePtr> optimizer_cases() {
+  std::vector<OpCasePtr> v;
+  for (auto kind : {OptimizerKind::AdamW, OptimizerKind::Lion, OptimizerKind::SGD, OptimizerKind::Adafactor})
+    for (float max_norm : {0.0f, 0.5f}) {
+      OptimizerCase::Spec s;
+      s.cfg = test_optimizer_config(kind);
+      s.cfg.max_grad_norm = max_norm;
+      s.shapes = {{7, 13}, {33, 20}, {1, 65}};
+      s.steps = 3;
+      v.push_back(std::make_shared<OptimizerCase>(
+          std::string("optimizer/") + optimizer_name(kind) + (max_norm > 0 ? "_clipped" : "_unclipped"), s));
     }
-    std::vector<const Tensor*> gp;
-    for (auto& g : grads) gp.push_back(&g);
-    GradStats want = ref::grad_norm(gp, cfg.max_grad_norm);
-    for (std::size_t i = 0; i < shapes.size(); ++i) ref::optimizer_step(cfg, step, params[i], grads[i], states[i], want);
-    vk::Sequence seq(dev());
-    ops::grad_norm(seq, arena(), G, cfg.max_grad_norm, stats);
-    for (std::size_t i = 0; i < shapes.size(); ++i) ops::optimizer_step(seq, cfg, step, P[i], G[i], S[i], stats);
-    seq.submit();
-    GradStats got = ops::read_grad_stats(dev(), stats);
-    EXPECT_FALSE(got.skip);
-    EXPECT_NEAR(got.norm, want.norm, 1e-5 * want.norm);  // f32 sum of ~1.3k squares vs f64
-    EXPECT_NEAR(got.clip_scale, want.clip_scale, 1e-6);
-    // Parameters: f32 updates of size ~lr vs f64; Lion's sign() can flip only when its argument is ~0, which
-    // random gradients make vanishingly unlikely. Absolute 2e-6 (lr 1e-2, three steps).
-    Tolerance tol;
-    tol.max_abs = 2e-6;
-    for (std::size_t i = 0; i < shapes.size(); ++i)
-      EXPECT_TRUE(within(down(P[i]), params[i], tol)) << optimizer_name(kind) << " tensor " << i << " step " << step;
-  }
+  return v;
 }
 
-INSTANTIATE_TEST_SUITE_P(Kinds, Optimizer,
-                         ::testing::Combine(::testing::Values(OptimizerKind::AdamW, OptimizerKind::Lion,
-                                                              OptimizerKind::SGD, OptimizerKind::Adafactor),
-                                            ::testing::Values(0.0f, 0.5f)),
-                         [](const ::testing::TestParamInfo<std::tuple<OptimizerKind, float>>& p) {
-                           return std::string(optimizer_name(std::get<0>(p.param))) +
-                                  (std::get<1>(p.param) > 0 ? "_clipped" : "_unclipped");
-                         });
+POCKETLORA_OP_CASES(Optimizer, optimizer_cases)
 
+#if POCKETLORA_HAS_VULKAN
 TEST_F(GpuTest, NanGradientSkipsTheWholeStepAndNamesTheTensor) {
   OptimizerConfig cfg = test_optimizer_config(OptimizerKind::AdamW);
   Tensor p0 = random_tensor({4, 5}, 1), p1 = random_tensor({6}, 2);
@@ -100,6 +62,6 @@ TEST_F(GpuTest, NanGradientSkipsTheWholeStepAndNamesTheTensor) {
   EXPECT_TRUE(r.skip);
   EXPECT_EQ(r.first_bad, 1);
 }
+#endif
 
 }  // namespace
-#endif  // POCKETLORA_HAS_VULKAN

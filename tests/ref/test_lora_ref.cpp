@@ -1,44 +1,41 @@
-// The LoRA reference (host/ref/lora.h) by central differences and the Philox generator behind its dropout mask
-// against the published known answer; runs in CPU-only builds too (GPU comparisons: tests/ops/test_lora.cpp).
+// The Philox generator behind the LoRA dropout mask against the published known answer, and the mask's keep
+// rate; runs in CPU-only builds too. The GPU comparisons and the backward's finite-difference check are op cases
+// in tests/ops/test_lora.cpp.
 #include <gtest/gtest.h>
 
-#include "harness/op_harness.h"
+#include <cmath>
+#include <cstring>
+
 #include "host/ref/lora.h"
 #include "shaders/common/philox.h"
-#include "host/ref/eigen_view.h"
 
 using namespace pocketlora;
-using namespace pocketlora::test;
 
 namespace {
 
-TEST(LoraReference, BackwardMatchesFiniteDifferences) {
-  // L = sum(R .* Y) with dropout on (mask fixed by the seed): derivatives w.r.t. X, A, B in fp64.
+TEST(LoraReference, DropoutKeepsOneMinusPAndDependsOnTheStream) {
+  // The Philox mask (the GPU's is the same bit for bit: op case lora_dropout/* in tests/ops/test_lora.cpp) keeps
+  // each element with probability 1 - p and scales the kept ones by 1 / (1 - p).
+  const std::int64_t n = 50000;
+  Tensor ones = Tensor::zeros({n});
+  for (std::int64_t i = 0; i < n; ++i) ones.data<float>()[i] = 1.0f;
   LoraOptions opt;
-  opt.scale = lora_scale(8.0f, 3, true);
-  opt.dropout = 0.3f;
-  opt.seed = 99;
-  Tensor R = random_tensor({4, 6}, 1).to(DType::F64);
-  auto forward = [&](const std::vector<Tensor>& in, Tensor& t) {
-    Tensor y = Tensor::zeros({4, 6}, DType::F64);
-    ref::lora_forward(in[0], in[1], in[2], y, t, opt);
-    return y;
-  };
-  auto loss = [&](const std::vector<Tensor>& in) {
-    Tensor t = Tensor::zeros({4, 3}, DType::F64);
-    Tensor y = forward(in, t);
-    return (as_matrix_d(y).array() * as_matrix_d(R).array()).sum();
-  };
-  auto analytic = [&](const std::vector<Tensor>& in) {
-    Tensor t = Tensor::zeros({4, 3}, DType::F64);
-    forward(in, t);
-    Tensor dx = Tensor::zeros({4, 5}, DType::F64), da = Tensor::zeros({3, 5}, DType::F64),
-           db = Tensor::zeros({6, 3}, DType::F64);
-    ref::lora_backward(in[0], in[1], in[2], t, R, dx, da, db, opt);
-    return std::vector<Tensor>{dx, da, db};
-  };
-  auto r = gradcheck(loss, analytic, {random_tensor({4, 5}, 2), random_tensor({3, 5}, 3), random_tensor({6, 3}, 4)});
-  EXPECT_LT(r.max_abs, 1e-8) << r.worst;
+  opt.dropout = 0.25f;
+  opt.seed = 42;
+  opt.stream = 3;
+  const Tensor mask = lora_dropout_ref(ones, opt);
+  std::int64_t kept = 0;
+  for (std::int64_t i = 0; i < n; ++i) {
+    const float v = mask.data<float>()[i];
+    ASSERT_TRUE(v == 0.0f || std::abs(v - 1.0 / 0.75) < 1e-6) << "element " << i << " is " << v;
+    kept += v != 0.0f;
+  }
+  // Binomial(n, 0.75): standard deviation sqrt(n * 0.75 * 0.25) ~ 97; allow 5 sigma.
+  EXPECT_NEAR(static_cast<double>(kept), 0.75 * n, 5 * std::sqrt(n * 0.75 * 0.25));
+  // A different stream gives a different mask.
+  opt.stream = 4;
+  const Tensor other = lora_dropout_ref(ones, opt);
+  EXPECT_NE(std::memcmp(other.raw(), mask.raw(), mask.nbytes()), 0);
 }
 
 TEST(Philox, KnownAnswer) {
