@@ -3,15 +3,8 @@
 #include <algorithm>
 #include <string>
 
-#if defined(__x86_64__)
-// GCC 12 flags its own _mm512_undefined_* placeholders inside these intrinsics as uninitialised once inlined.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <immintrin.h>
-#endif
-
 #include "host/core/error.h"
+#include "host/ref/x86_simd.h"
 #include "shaders/common/nf4_codebook.h"
 
 namespace pocketlora::ref {
@@ -238,10 +231,6 @@ void nf4_decode(const Nf4Quantized& w, const Nf4BlockScales& scales, std::int64_
     }
   }
 }
-
-#if defined(__x86_64__)
-#pragma GCC diagnostic pop
-#endif
 
 float dot_f32(const float* a, const float* b, std::int64_t n) { return active().dot(a, b, n); }
 void axpy_f32(float s, const float* x, float* y, std::int64_t n) { active().axpy(s, x, y, n); }

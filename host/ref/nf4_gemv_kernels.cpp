@@ -1,15 +1,8 @@
 #include "host/ref/nf4_gemv_kernels.h"
 
 #include "host/ref/nf4_decode.h"
+#include "host/ref/x86_simd.h"
 #include "shaders/common/nf4_codebook.h"
-
-#if defined(__x86_64__)
-// GCC 12 flags its own _mm512_undefined_* placeholders inside these intrinsics as uninitialised once inlined.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <immintrin.h>
-#endif
 
 namespace pocketlora::ref {
 
@@ -233,9 +226,5 @@ void nf4_gemv_from_kernel_order(const float* in, float* out, std::int64_t n, Nf4
     for (std::int64_t j = 0; j < L; ++j)
       for (std::int64_t e = 0; e < q; ++e) out[g + q * j + e] = in[g + e * L + j];
 }
-
-#if defined(__x86_64__)
-#pragma GCC diagnostic pop
-#endif
 
 }  // namespace pocketlora::ref
