@@ -5,14 +5,9 @@
 #include "host/core/checked_size.h"
 #include "host/core/error.h"
 #include "host/core/half.h"
+#include "host/core/parallel_threshold.h"
 
 namespace pocketlora {
-
-namespace {
-// Below this many elements a dtype conversion is not worth waking the OpenMP team (same threshold as the CPU
-// backend's element-wise loops, host/ref/parallel.h).
-constexpr std::int64_t kParallelConvertElements = 1 << 15;
-}  // namespace
 
 std::size_t dtype_size(DType t) {
   switch (t) {
@@ -172,7 +167,7 @@ Tensor Tensor::to(DType dtype) const {
   }
   const std::size_t in_sz = dtype_size(dtype_), out_sz = dtype_size(dtype);
   if (is_contiguous()) {  // every tensor today; the indexed walk below is for strided ones
-#pragma omp parallel for schedule(static) if (n >= kParallelConvertElements)
+#pragma omp parallel for schedule(static) if (n >= kParallelMinElements)
     for (std::int64_t i = 0; i < n; ++i)
       store_from_double(out.data_ + static_cast<std::size_t>(i) * out_sz, dtype,
                         load_as_double(data_ + static_cast<std::size_t>(i) * in_sz, dtype_));

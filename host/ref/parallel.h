@@ -1,7 +1,7 @@
 #pragma once
 // Threading of host/ref.
-//  - Element-wise loops and reductions use OpenMP (`#pragma omp parallel for ... if (n >= kParallelMinElements)`):
-//    below that many elements waking the threads costs more than the loop. Only loops whose iterations are
+//  - Element-wise loops and reductions use OpenMP (`#pragma omp parallel for ... if (n >= kParallelMinElements)`,
+//    host/core/parallel_threshold.h). Only loops whose iterations are
 //    independent are parallelised, so results do not depend on the thread count.
 //  - Kernels that run between OpenBLAS calls (the NF4 GEMV) use parallel_chunks: a persistent pool whose idle
 //    workers sleep on a futex (std::atomic::wait), never spin. libgomp's workers spin-wait (~ms) at every barrier
@@ -11,9 +11,9 @@
 #include <cstdint>
 #include <functional>
 
-namespace pocketlora::ref {
+#include "host/core/parallel_threshold.h"
 
-constexpr std::int64_t kParallelMinElements = 1 << 15;
+namespace pocketlora::ref {
 
 // Runs fn(c) for every c in [0, chunks) and waits for all. The caller and whichever of the pool's
 // cpu_threads() - 1 workers wake in time claim chunks one at a time, and the caller never waits for a worker that
