@@ -6,6 +6,7 @@
 #include <cmath>
 #include <limits>
 
+#include "common/error_message.h"
 #include "harness/op_case.h"
 #include "host/ref/embedding.h"
 #include "host/ref/rmsnorm.h"
@@ -209,7 +210,7 @@ template <typename F> void expect_device_limit(F&& f, const std::string& needle)
     f();
     ADD_FAILURE() << "expected DeviceLimitError mentioning '" << needle << "'";
   } catch (const DeviceLimitError& e) {
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    EXPECT_TRUE(mentions(e.what(), {needle}));
     EXPECT_EQ(e.code(), ErrorCode::DeviceLimit);
   }
 }

@@ -4,23 +4,15 @@
 
 #include <limits>
 
+#include "common/error_message.h"
 #include "host/core/checked_size.h"
 #include "host/core/tensor.h"
 #include "host/util/json_field.h"
 
 using namespace pocketlora;
+using pocketlora::test::error_of;
 
 namespace {
-
-template <typename E, typename F> std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected an exception";
-  return {};
-}
 
 TEST(CheckedSize, ProductsThatWrapAreFormatErrorsNamingTheField) {
   const std::uint64_t two62 = std::uint64_t{1} << 62;
