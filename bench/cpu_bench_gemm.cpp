@@ -1,5 +1,6 @@
-// `pocketlora bench cpu-gemm`: the CPU backend's f32 GEMM (OpenBLAS; cblas_sgemv at M = 1) against Eigen's own
-// GEMM (the CPU path before OpenBLAS) on the same shapes in the same run. Builds without Vulkan; `bench gemm` adds
+// `pocketlora bench cpu-gemm`: the CPU backend's f32 GEMM (single-threaded OpenBLAS calls in blocks on the backend's
+// pool; cblas_sgemv at M = 1) against Eigen's own GEMM (the CPU path before OpenBLAS) and OpenBLAS's own threading
+// on the same shapes in the same run. Builds without Vulkan; `bench gemm` adds
 // the same CPU rows next to the GPU ones.
 #include <fmt/format.h>
 
@@ -25,7 +26,10 @@ int run(const CpuGemmArgs& a) {
     Tensor A = bench_filled({M, K}, 1.0f), B = bench_filled({N, K}, 0.5f), C = Tensor::zeros({M, N});
     const double eigen_ms = eigen_gemm_ms(A, B, C, a.reps);
     const double blas_ms = cpu_gemm_ms(A, B, C, a.reps);
-    for (auto [backend, ms] : {std::pair<const char*, double>{"eigen-f32", eigen_ms}, {"cpu-openblas-f32", blas_ms}}) {
+    double threaded_ms = 0;
+    ref::with_openblas_threads([&] { threaded_ms = cpu_gemm_ms(A, B, C, a.reps); });
+    for (auto [backend, ms] : {std::pair<const char*, double>{"eigen-f32", eigen_ms}, {"cpu-backend-f32", blas_ms},
+                               {"openblas-threads-f32", threaded_ms}}) {
       const double gflops = flops / ms * 1e-6;
       table.row({std::to_string(M), std::to_string(N), std::to_string(K), backend, fmt::format("{:.3f}", ms),
                  fmt::format("{:.2f}", gflops), fmt::format("{:.2f}x", eigen_ms / ms)});

@@ -2,14 +2,18 @@
 // The CPU backend's BLAS entry points (OpenBLAS, row-major). Every GEMM/GEMV in host/ref goes through here so the
 // thread setup below happens once, before the first call.
 //
-// Threads: OpenBLAS (pthreads build) and OpenMP (element-wise ops, NF4 decode) each keep a pool. They never run
-// at the same time (host/ref calls are sequential and no BLAS call is made inside an OpenMP region), so both
-// pools are sized to the same core count and do not oversubscribe.
+// Threads: one pool runs everything (host/ref/parallel.h). OpenBLAS is set to one thread and a GEMM/GEMV is split
+// into blocks of C that the pool's threads compute with independent single-threaded BLAS calls. Why not
+// OpenBLAS's own threads: after every call its idle workers spin-wait (OPENBLAS_THREAD_TIMEOUT, 2^28 cycles by
+// default, fixed at library load) on the cores the pool's next kernel needs; measured on 2 cores, the NF4 GEMV
+// that follows an sgemv got ~10% from its second thread instead of ~2x (docs/ARCHITECTURE.md, CPU backend).
 #include <cstdint>
+#include <functional>
 
 namespace pocketlora::ref {
 
-// Threads both pools use: OMP_NUM_THREADS / OPENBLAS_NUM_THREADS if set, else the cores this process may run on.
+// Threads of the pool and of OpenMP's element-wise loops: OMP_NUM_THREADS if set, else the cores this process may
+// run on.
 int cpu_threads();
 
 // C[M,N] = alpha * op(A) * op(B) + beta * C, row-major with leading dimensions lda/ldb/ldc (elements).
@@ -22,5 +26,9 @@ void gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64
 // y[M] = alpha * A[M,N] * x + beta * y (row-major A with leading dimension lda).
 void gemv(std::int64_t M, std::int64_t N, float alpha, const float* A, std::int64_t lda, const float* x, float beta,
           float* y);
+
+// Runs fn with OpenBLAS's own threading (cpu_threads() threads) instead of the pool's split, and waits for its
+// workers to go idle afterwards: for benchmarks that measure the library as a user would call it.
+void with_openblas_threads(const std::function<void()>& fn);
 
 }  // namespace pocketlora::ref

@@ -3,7 +3,7 @@
 //  - Element-wise loops and reductions use OpenMP (`#pragma omp parallel for ... if (n >= kParallelMinElements)`,
 //    host/core/parallel_threshold.h). Only loops whose iterations are
 //    independent are parallelised, so results do not depend on the thread count.
-//  - Kernels that run between OpenBLAS calls (the NF4 GEMV) use parallel_chunks: a persistent pool whose idle
+//  - GEMM/GEMV blocks (host/ref/blas.h) and the NF4 kernels use parallel_chunks: a persistent pool whose idle
 //    workers sleep on a futex (std::atomic::wait), never spin. libgomp's workers spin-wait (~ms) at every barrier
 //    unless OMP_WAIT_POLICY=passive, and on a loaded 2-core machine that spinning starves the other pool: measured
 //    30 ms instead of 0.35 ms for a 2048x2048 NF4 GEMV right after an sgemm. Starting threads per call instead
@@ -21,8 +21,9 @@ namespace pocketlora::ref {
 // would wait for it. Results are independent of who runs a chunk as long as fn(c) writes only what chunk c owns.
 // The pool serves one call at a time: a call made while it is busy (another thread's, or from inside fn) runs its
 // chunks on its own caller, so callers on several threads are safe and never oversubscribe the cores. An exception
-// from a chunk is rethrown on the caller (the first one). Never call BLAS inside fn: its threaded calls would
-// compete with the pool for the same cores.
+// from a chunk is rethrown on the caller (the first one). BLAS may be called inside fn: OpenBLAS runs
+// single-threaded in this backend (host/ref/blas.h), and a gemm inside a chunk finds the pool busy and runs on the
+// chunk's own thread.
 void parallel_chunks(std::int64_t chunks, const std::function<void(std::int64_t chunk)>& fn);
 
 }  // namespace pocketlora::ref
