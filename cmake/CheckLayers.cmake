@@ -30,9 +30,8 @@ set(rules
   "host/ops :: ^host/(ref|model|data|tokenizer|formats)/|^Eigen :: - :: -"
   # The op interface is backend-neutral; only the factory knows both implementations.
   "host/backend :: ^(runtime/|host/(ops|ref|model|data|tokenizer|formats)/|Eigen|vulkan) :: - :: make_backend\\.cpp$"
-  # Training and adapters are written once over the op interface: no backend implementation, no Eigen.
+  # Training is written once over the op interface: no backend implementation, no Eigen.
   "host/train :: ^(runtime/|host/(ops|ref)/|Eigen|vulkan) :: - :: -"
-  "host/adapters :: ^(runtime/|host/(ops|ref|train)/|Eigen|vulkan) :: - :: -"
 )
 
 set(violations "")
