@@ -1,0 +1,33 @@
+#pragma once
+// Offsets for a step's temporary tensors in one arena, from their lifetimes:
+// two tensors may share bytes only if their lifetimes (first and last op that
+// touches them) do not overlap. Greedy by size (the largest tensor is placed
+// first, at the lowest offset that does not collide with an already placed
+// tensor of overlapping lifetime), as TensorFlow Lite's arena planner does; the
+// result is never below the largest total of simultaneously live bytes and
+// usually equal to it.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace pocketlora {
+
+struct PlannedTensor {
+  std::string name;
+  std::uint64_t bytes = 0;
+  std::int64_t first = 0, last = 0; // op indices, inclusive
+};
+
+struct MemoryPlan {
+  std::vector<std::uint64_t> offsets; // per tensor, in input order
+  std::uint64_t arena_bytes = 0;      // the arena the offsets need
+  std::uint64_t live_peak_bytes =
+      0; // max over ops of the live tensors' bytes: a lower bound for any plan
+};
+
+// `alignment` (a power of two) rounds every offset and size, e.g. the device's
+// minStorageBufferOffsetAlignment.
+MemoryPlan plan_memory(const std::vector<PlannedTensor> &tensors,
+                       std::uint64_t alignment);
+
+} // namespace pocketlora
