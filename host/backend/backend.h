@@ -65,9 +65,13 @@ class Backend {
   // The same storage under another shape with the same element count (e.g. [T, dim] <-> [T, heads, head_dim]).
   virtual BTensor reshape(const BTensor& t, const Shape& shape) = 0;
 
-  // --- recording: ops between begin() and end() form a program that run() executes (any number of times) ---
+  // --- recording: ops between begin() and end() form a program. run(p) executes program p, run() the one ended
+  // last; any number of times, in any order, until free_step() releases them all. A training step is a few
+  // programs (micro-batch forward/backward, optimizer update) recorded once and replayed with new data. ---
+  using Program = std::uint32_t;
   virtual void begin() = 0;
-  virtual void end() = 0;
+  virtual Program end() = 0;
+  virtual void run(Program p) = 0;
   virtual void run() = 0;
 
   // --- ops (recorded) ---

@@ -24,7 +24,7 @@ VulkanBackend::VulkanBackend(std::unique_ptr<vk::Device> dev) : VulkanBackend(*d
 
 // The recording refers to arena memory: drop it first, then the arenas, then (if owned) the device.
 VulkanBackend::~VulkanBackend() {
-  seq_.reset();
+  programs_.clear();
   program_.reset();
   step_.reset();
   weights_.reset();
@@ -64,7 +64,7 @@ const Nf4Weight& VulkanBackend::nf4_at(const BNf4& h) const {
 
 vk::Sequence& VulkanBackend::seq() {
   if (!recording_) throw InvalidArgument("vulkan backend: ops must be recorded between begin() and end()");
-  return *seq_;
+  return *programs_.back();
 }
 
 BTensor VulkanBackend::alloc(const Shape& shape, DType dtype, Lifetime life, const std::string& name) {
@@ -109,7 +109,7 @@ Tensor VulkanBackend::read(const BTensor& src) {
 }
 
 void VulkanBackend::free_step() {
-  seq_.reset();
+  programs_.clear();
   recording_ = false;
   program_->reset();
   step_->reset();
@@ -131,22 +131,26 @@ BTensor VulkanBackend::reshape(const BTensor& t, const Shape& shape) {
 }
 
 void VulkanBackend::begin() {
-  seq_.reset();
-  program_->reset();
-  seq_ = std::make_unique<vk::Sequence>(dev_);
+  if (recording_) throw InvalidArgument("vulkan backend: begin() while recording (call end() first)");
+  programs_.push_back(std::make_unique<vk::Sequence>(dev_));
   recording_ = true;
 }
 
-void VulkanBackend::end() {
+Backend::Program VulkanBackend::end() {
   seq().finish();
   recording_ = false;
+  return static_cast<Program>(programs_.size());
 }
 
-void VulkanBackend::run() {
+void VulkanBackend::run(Program p) {
   if (recording_) throw InvalidArgument("vulkan backend: run() while recording (call end() first)");
-  if (!seq_) throw InvalidArgument("vulkan backend: run() without a recorded program");
-  seq_->submit();
+  if (p == 0 || p > programs_.size())
+    throw InvalidArgument("vulkan backend: program " + std::to_string(p) + " does not exist (" +
+                          std::to_string(programs_.size()) + " recorded since the last free_step())");
+  programs_[p - 1]->submit();
 }
+
+void VulkanBackend::run() { run(static_cast<Program>(programs_.size())); }
 
 void VulkanBackend::fill(const BTensor& t, float value) {
   const DeviceTensor& d = at(t);

@@ -1,8 +1,8 @@
 #pragma once
-// The Vulkan backend: host/ops kernels behind the Backend interface. A recording is one vk::Sequence (one command
-// buffer, barriers derived from declared accesses); run() resubmits it, so a planned step costs the host one
-// submit. Scratch the ops need while recording (LoRA intermediates, attention scratch) comes from a program arena
-// that lives as long as the recording.
+// The Vulkan backend: host/ops kernels behind the Backend interface. A program is one vk::Sequence (one command
+// buffer, barriers derived from declared accesses); run(p) resubmits it, so a planned step costs the host one
+// submit per program. Scratch the ops need while recording (LoRA intermediates, attention scratch) comes from a
+// program arena that lives until free_step(), as the programs do.
 #include <memory>
 #include <vector>
 
@@ -32,7 +32,8 @@ class VulkanBackend final : public Backend {
   BTensor reshape(const BTensor& t, const Shape& shape) override;
 
   void begin() override;
-  void end() override;
+  Program end() override;
+  void run(Program p) override;
   void run() override;
 
   void fill(const BTensor& t, float value) override;
@@ -79,7 +80,7 @@ class VulkanBackend final : public Backend {
   std::unique_ptr<vk::Arena> weights_, step_, program_;
   std::vector<Slot> slots_;
   std::vector<Nf4Weight> nf4_;
-  std::unique_ptr<vk::Sequence> seq_;
+  std::vector<std::unique_ptr<vk::Sequence>> programs_;  // program p is programs_[p - 1]
   bool recording_ = false;
 };
 

@@ -58,7 +58,7 @@ Tensor CpuBackend::read(const BTensor& src) { return at(src).clone(); }
 void CpuBackend::free_step() {
   for (auto& s : slots_)
     if (s.life == Lifetime::Step) s.t = Tensor();
-  program_.clear();
+  programs_.clear();
   recording_ = false;
 }
 
@@ -69,20 +69,30 @@ BTensor CpuBackend::reshape(const BTensor& t, const Shape& shape) {
 }
 
 void CpuBackend::begin() {
-  program_.clear();
+  if (recording_) throw InvalidArgument("cpu backend: begin() while recording (call end() first)");
+  programs_.emplace_back();
   recording_ = true;
 }
 
-void CpuBackend::end() { recording_ = false; }
-
-void CpuBackend::run() {
-  if (recording_) throw InvalidArgument("cpu backend: run() while recording (call end() first)");
-  for (auto& call : program_) call();
+Backend::Program CpuBackend::end() {
+  if (!recording_) throw InvalidArgument("cpu backend: end() without begin()");
+  recording_ = false;
+  return static_cast<Program>(programs_.size());
 }
+
+void CpuBackend::run(Program p) {
+  if (recording_) throw InvalidArgument("cpu backend: run() while recording (call end() first)");
+  if (p == 0 || p > programs_.size())
+    throw InvalidArgument("cpu backend: program " + std::to_string(p) + " does not exist (" +
+                          std::to_string(programs_.size()) + " recorded since the last free_step())");
+  for (auto& call : programs_[p - 1]) call();
+}
+
+void CpuBackend::run() { run(static_cast<Program>(programs_.size())); }
 
 void CpuBackend::record(std::function<void()> call) {
   if (!recording_) throw InvalidArgument("cpu backend: ops must be recorded between begin() and end()");
-  program_.push_back(std::move(call));
+  programs_.back().push_back(std::move(call));
 }
 
 void CpuBackend::fill(const BTensor& t, float value) {

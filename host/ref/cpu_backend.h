@@ -1,6 +1,6 @@
 #pragma once
-// The CPU backend: host/ref kernels behind the Backend interface. A recording is the list of calls made between
-// begin() and end(); run() replays it. Tensors are looked up by id when the call runs, so write() between runs
+// The CPU backend: host/ref kernels behind the Backend interface. A program is the list of calls made between
+// begin() and end(); run(p) replays it. Tensors are looked up by id when the call runs, so write() between runs
 // feeds new data to the same program, as on the GPU.
 #include <functional>
 #include <vector>
@@ -23,7 +23,8 @@ class CpuBackend final : public Backend {
   BTensor reshape(const BTensor& t, const Shape& shape) override;
 
   void begin() override;
-  void end() override;
+  Program end() override;
+  void run(Program p) override;
   void run() override;
 
   void fill(const BTensor& t, float value) override;
@@ -67,7 +68,7 @@ class CpuBackend final : public Backend {
 
   std::vector<Slot> slots_;  // index = id - 1
   std::vector<Nf4Slot> nf4_;
-  std::vector<std::function<void()>> program_;
+  std::vector<std::vector<std::function<void()>>> programs_;  // program p is programs_[p - 1]
   bool recording_ = false;
 };
 

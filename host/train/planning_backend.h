@@ -34,7 +34,8 @@ public:
   BTensor reshape(const BTensor &t, const Shape &shape) override;
 
   void begin() override {}
-  void end() override {}
+  Program end() override { return ++programs_; }
+  void run(Program) override {}
   void run() override {}
 
   void fill(const BTensor &t, float) override { touch({&t}); }
@@ -140,6 +141,7 @@ private:
   std::uint64_t resident_bytes_ = 0;
   std::int64_t op_ = 0;
   std::uint32_t nf4_count_ = 0;
+  Program programs_ = 0;
 };
 
 } // namespace pocketlora
