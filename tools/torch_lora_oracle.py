@@ -200,9 +200,10 @@ def check_logits(cfg, weights, lora, ids, expected_path):
 
 def check_gradients(cfg, weights, lora, ids, labels, grads):
     """Central differences in float64 on entries of A and B in the first, a middle and the last layer."""
+    mid, last = cfg.n_layers // 2, cfg.n_layers - 1
     probes = [("layers.0.q_proj", 0, (3, 5)), ("layers.0.down_proj", 1, (7, 2)),
-              (f"layers.{cfg.n_layers // 2}.v_proj", 0, (1, 60)), (f"layers.{cfg.n_layers // 2}.gate_proj", 1, (100, 4)),
-              (f"layers.{cfg.n_layers - 1}.o_proj", 1, (10, 7)), (f"layers.{cfg.n_layers - 1}.up_proj", 0, (6, 33))]
+              (f"layers.{mid}.v_proj", 0, (1, 60)), (f"layers.{mid}.gate_proj", 1, (100, 4)),
+              (f"layers.{last}.o_proj", 1, (10, 7)), (f"layers.{last}.up_proj", 0, (6, 33))]
     worst = 0.0
     for key, which, idx in probes:
         param = lora[key][which]
@@ -220,7 +221,8 @@ def check_gradients(cfg, weights, lora, ids, labels, grads):
         print(f"  d loss / d {key}.lora_{'AB'[which]}{list(idx)}: autograd {analytic:+.10e}, "
               f"central difference {numeric:+.10e}, rel diff {rel:.2e}")
         if not rel <= FD_REL_TOL:
-            sys.exit(f"gradient check failed at {key}.lora_{'AB'[which]}{list(idx)}: rel diff {rel:.2e} > {FD_REL_TOL:g}")
+            sys.exit(f"gradient check failed at {key}.lora_{'AB'[which]}{list(idx)}: "
+                     f"rel diff {rel:.2e} > {FD_REL_TOL:g}")
     return worst
 
 
@@ -228,7 +230,8 @@ def main():
     root = pathlib.Path(__file__).resolve().parent.parent
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=pathlib.Path, default=root.parent / "shared" / "data")
-    ap.add_argument("--out", type=pathlib.Path, default=root / "tests" / "golden" / "stories260k_lora_oracle.safetensors")
+    ap.add_argument("--out", type=pathlib.Path,
+                    default=root / "tests" / "golden" / "stories260k_lora_oracle.safetensors")
     args = ap.parse_args()
     model_dir = args.data / "models" / "stories260K"
     hf_dir = model_dir / "derived" / "hf"
