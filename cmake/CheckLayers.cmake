@@ -30,8 +30,11 @@ set(rules
   "host/ops :: ^host/(ref|model|data|tokenizer|formats)/|^Eigen :: - :: -"
   # The op interface is backend-neutral; only the factory knows both implementations.
   "host/backend :: ^(runtime/|host/(ops|ref|model|data|tokenizer|formats)/|Eigen|vulkan) :: - :: make_backend\\.cpp$"
-  # Training is written once over the op interface: no backend implementation, no Eigen.
-  "host/train :: ^(runtime/|host/(ops|ref)/|Eigen|vulkan) :: - :: -"
+  # The trainer (schedules, checkpoints, metrics) is written once over the op interface: never an implementation
+  # of it. It may call the adapter formats (the PEFT export at the end of a run).
+  "host/train :: ^(host/|runtime/|Eigen|vulkan) :: ^host/(core|util|formats|tokenizer|data|model|backend|train|adapters)/ :: -"
+  # Adapter formats (PEFT, GGUF LoRA) sit on the model and the containers, below the trainer.
+  "host/adapters :: ^(host/|runtime/|Eigen|vulkan) :: ^host/(core|util|formats|tokenizer|data|model|backend|adapters)/ :: -"
 )
 
 set(violations "")

@@ -11,7 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/nf4_bnb_fixture.h"
-#include "common/sha256.h"
+#include "host/util/sha256.h"
 #include "common/test_data.h"
 #include "host/core/error.h"
 #include "host/formats/bnb4bit_linear.h"

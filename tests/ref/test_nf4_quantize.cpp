@@ -9,7 +9,7 @@
 #include "common/error_message.h"
 #include "common/nf4_bnb_fixture.h"
 #include "common/nf4_test_data.h"
-#include "common/sha256.h"
+#include "host/util/sha256.h"
 #include "common/test_data.h"
 #include "harness/op_harness.h"
 #include "host/core/error.h"
