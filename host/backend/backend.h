@@ -49,6 +49,10 @@ struct BNf4 {
   std::string name;
 };
 
+// The shape of view_rows(t, row0, rows) for a tensor `name` of shape `shape`: ShapeError naming the tensor, the
+// range and the shape when the range leaves the leading dimension (or the tensor has none).
+Shape view_rows_shape(const std::string& name, const Shape& shape, std::int64_t row0, std::int64_t rows);
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -64,6 +68,10 @@ class Backend {
   virtual void free_step() = 0;  // releases every Step tensor (and the recording that used them)
   // The same storage under another shape with the same element count (e.g. [T, dim] <-> [T, heads, head_dim]).
   virtual BTensor reshape(const BTensor& t, const Shape& shape) = 0;
+  // Rows [row0, row0 + rows) of t's leading dimension, same storage (e.g. one sequence of a [B*S, heads, head_dim]
+  // batch, or one chunk of the logits). ShapeError when the range leaves t; the Vulkan backend throws
+  // DeviceLimitError when the view's byte offset misses the device's minStorageBufferOffsetAlignment.
+  virtual BTensor view_rows(const BTensor& t, std::int64_t row0, std::int64_t rows) = 0;
 
   // --- recording: ops between begin() and end() form a program. run(p) executes program p, run() the one ended
   // last; any number of times, in any order, until free_step() releases them all. A training step is a few

@@ -130,6 +130,28 @@ BTensor VulkanBackend::reshape(const BTensor& t, const Shape& shape) {
   return {static_cast<std::uint32_t>(slots_.size()), shape, t.dtype};
 }
 
+BTensor VulkanBackend::view_rows(const BTensor& t, std::int64_t row0, std::int64_t rows) {
+  const DeviceTensor base = at(t);
+  const std::string& name = slot(t).name;
+  const Shape shape = view_rows_shape(name, base.shape, row0, rows);
+  const VkDeviceSize row_bytes = shape_nbytes(Shape(base.shape.begin() + 1, base.shape.end()), base.dtype);
+  const VkDeviceSize offset = static_cast<VkDeviceSize>(row0) * row_bytes;
+  // Descriptors bind the view at base offset + offset; the device only accepts multiples of this alignment.
+  const std::uint64_t align = dev_.caps().min_storage_buffer_offset_alignment;
+  if ((base.buf.offset + offset) % align != 0)
+    throw DeviceLimitError("vulkan backend: view_rows of '" + name + "' " + shape_str(base.shape) + " at row " +
+                           std::to_string(row0) + " starts at byte offset " + std::to_string(base.buf.offset + offset) +
+                           ", not a multiple of the device's minStorageBufferOffsetAlignment " +
+                           std::to_string(align) + " (" + std::to_string(row_bytes) + " bytes per row)");
+  Slot view = slot(t);
+  view.rows.shape = shape;
+  view.rows.rows_per_chunk = rows;
+  view.rows.chunks[0].shape = shape;
+  view.rows.chunks[0].buf = base.buf.sub(offset, static_cast<VkDeviceSize>(rows) * row_bytes);
+  slots_.push_back(std::move(view));
+  return {static_cast<std::uint32_t>(slots_.size()), shape, t.dtype};
+}
+
 void VulkanBackend::begin() {
   if (recording_) throw InvalidArgument("vulkan backend: begin() while recording (call end() first)");
   programs_.push_back(std::make_unique<vk::Sequence>(dev_));

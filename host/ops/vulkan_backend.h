@@ -30,6 +30,7 @@ class VulkanBackend final : public Backend {
   Tensor read(const BTensor& src) override;
   void free_step() override;
   BTensor reshape(const BTensor& t, const Shape& shape) override;
+  BTensor view_rows(const BTensor& t, std::int64_t row0, std::int64_t rows) override;
 
   void begin() override;
   Program end() override;

@@ -68,6 +68,13 @@ BTensor CpuBackend::reshape(const BTensor& t, const Shape& shape) {
   return {static_cast<std::uint32_t>(slots_.size()), shape, t.dtype};
 }
 
+BTensor CpuBackend::view_rows(const BTensor& t, std::int64_t row0, std::int64_t rows) {
+  const Shape shape = view_rows_shape(slots_.at(t.id - 1).name, at(t).shape(), row0, rows);
+  Slot view{at(t).slice_rows(row0, row0 + rows), slots_[t.id - 1].life, slots_[t.id - 1].name};
+  slots_.push_back(std::move(view));
+  return {static_cast<std::uint32_t>(slots_.size()), shape, t.dtype};
+}
+
 void CpuBackend::begin() {
   if (recording_) throw InvalidArgument("cpu backend: begin() while recording (call end() first)");
   programs_.emplace_back();

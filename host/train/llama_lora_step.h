@@ -1,0 +1,114 @@
+#pragma once
+// The Llama forward WITH LoRA and its hand-written backward (llm.c style: each layer's backward next to its
+// forward, in reverse order), written once over the Backend interface. Only the LoRA tensors train: the backward
+// computes dA and dB of every adapted linear and carries dX through the frozen (f32 or NF4) base linears;
+// embeddings, norms and the head get no gradient.
+//
+// A batch is B sequences of S tokens laid out as [B*S, ...]; positions are per sequence (0..S-1 unless written
+// otherwise) and attention runs once per sequence on view_rows of the batch (optionally with segment ids for
+// packed documents). The step is recorded in two halves with the loss between them:
+//     be.begin(); step.record_forward(); <loss: logits -> dlogits>; step.record_backward(); be.end(); be.run();
+// record_forward ends at logits [B*S, vocab]; record_backward starts from dlogits (the gradient of the loss with
+// respect to the logits, which the loss op or the caller writes). Activations dtype = the model's embedding dtype
+// (f32; f64 on the CPU backend for gradient checks), LoRA tensors likewise.
+#include <array>
+#include <cstdint>
+#include <vector>
+
+#include "host/backend/backend.h"
+#include "host/model/llama_forward.h"
+#include "host/train/lora_adapter.h"
+
+namespace pocketlora {
+
+// One adapted linear on a backend: weights and their gradients (same shapes), all Lifetime::Weights.
+struct BackendLoraModule {
+  BTensor a, b, da, db;
+  explicit operator bool() const { return static_cast<bool>(a); }
+};
+
+struct BackendLora {
+  LoraConfig config;
+  std::vector<std::array<BackendLoraModule, kLoraTargetCount>> layers;  // a == 0 where not adapted
+  const BackendLoraModule& at(std::size_t layer, LoraTarget t) const {
+    return layers.at(layer)[static_cast<std::size_t>(t)];
+  }
+};
+
+// Uploads A and B as `dtype` (the model's activation dtype) with zeroed gradients; checks every module's shapes
+// against the model (ShapeError naming the module).
+BackendLora upload_lora(Backend& be, const BackendLlama& m, const LoraAdapter& adapter);
+// Writes the adapter's A and B into the backend tensors (after an optimizer step on the host, or a perturbation).
+void write_lora(Backend& be, const BackendLora& lora, const LoraAdapter& adapter);
+// The gradients as an adapter-shaped copy: module.a holds dA, module.b holds dB (dtype of the backend tensors).
+LoraAdapter read_lora_grads(Backend& be, const BackendLora& lora, const LoraAdapter& like);
+
+struct LoraStepOptions {
+  std::int64_t batch = 1, seq_len = 0;
+  bool segments = false;          // packed windows: segment ids [B*S] restrict attention within a document
+  bool accumulate_grads = false;  // dA/dB += this micro-batch's gradients; otherwise the backward zeroes them first
+  std::uint64_t dropout_seed = 0;  // LoRA dropout key; the stream is per layer and target (see lora_stream)
+};
+
+// The dropout stream of (layer, target): distinct masks for every adapted linear, the same in forward and backward.
+std::uint32_t lora_stream(std::int64_t layer, LoraTarget t);
+
+class LlamaLoraStep {
+ public:
+  // Allocates the step's inputs, activations and gradients (Lifetime::Step) and the per-sequence views. The
+  // model and lora must outlive the step.
+  LlamaLoraStep(Backend& be, const BackendLlama& m, const BackendLora& lora, const LoraStepOptions& opt);
+
+  // Inputs (write before run()): token ids i32 [B*S]; positions i32 [B*S], initialised to 0..S-1 per sequence;
+  // segment ids i32 [B*S] when opt.segments.
+  const BTensor& ids() const { return ids_; }
+  const BTensor& positions() const { return positions_; }
+  const BTensor& segments() const { return segments_; }
+  const BTensor& logits() const { return logits_; }    // [B*S, vocab], written by record_forward's ops
+  const BTensor& dlogits() const { return dlogits_; }  // [B*S, vocab], read by record_backward's ops
+  std::int64_t tokens() const { return opt_.batch * opt_.seq_len; }
+
+  void record_forward();
+  void record_backward();
+
+ private:
+  // What the backward of one layer needs, saved by its forward.
+  struct LayerActivations {
+    BTensor x_in;                   // [N, dim] residual stream entering the layer
+    BTensor xn_attn, rstd_attn;     // attention RMSNorm output [N, dim] and 1/rms [N]
+    BTensor q, k, v;                // [N, heads*hd] / [N, kv*hd], q and k after RoPE
+    BTensor att, lse;               // attention output [N, heads*hd], log-sum-exp [N, heads]
+    BTensor x_mid;                  // [N, dim] residual after attention
+    BTensor xn_ffn, rstd_ffn;       // MLP RMSNorm
+    BTensor g, u, h;                // [N, hidden] gate, up, silu(g)*u
+    std::array<BTensor, kLoraTargetCount> lora_t;  // T = drop(x)·Aᵀ [N, r] of each adapted linear
+  };
+  // Per-sequence views (view_rows) of a [N, heads, hd] tensor, one per sequence.
+  std::vector<BTensor> per_sequence(const BTensor& t, const Shape& shape3);
+  void linear_lora_forward(std::size_t layer, LoraTarget t, const BTensor& x, const BackendLinear& w,
+                           const BTensor& y, const BTensor& lora_t);
+  // dx (+)= dy·W + LoRA's dX (accumulate_dx for the second and later linears reading the same x); dA, dB.
+  void linear_lora_backward(std::size_t layer, LoraTarget t, const BTensor& x, const BackendLinear& w,
+                            const BTensor& lora_t, const BTensor& dy, const BTensor& dx, bool accumulate_dx);
+  void attention_forward(std::size_t layer);
+  void attention_backward(std::size_t layer);
+  LoraOptions lora_options(std::size_t layer, LoraTarget t) const;
+
+  Backend& be_;
+  const BackendLlama& m_;
+  const BackendLora& lora_;
+  LoraStepOptions opt_;
+  BTensor ids_, positions_, segments_, rope_table_;
+  std::vector<LayerActivations> acts_;
+  BTensor x_final_, xn_final_, rstd_final_, logits_, dlogits_;
+  // Backward scratch: gradients of the residual stream and of each layer's intermediates, reused by every layer.
+  BTensor dx_, dx_mid_, dxn_, dnorm_x_, dnorm_w_, dq_, dk_, dv_, datt_, dg_, du_, dh_;
+  // Attention's views of one layer: q, k (and their gradients) as [N, heads, hd] for RoPE, and per sequence.
+  struct SequenceViews {
+    BTensor q3, k3, dq3, dk3;
+    std::vector<BTensor> q, k, v, att, lse, dq, dk, dv, datt, segments;
+  };
+  std::vector<SequenceViews> views_;  // per layer (q, k, v, att, lse differ per layer; gradients are shared)
+};
+
+}  // namespace pocketlora
