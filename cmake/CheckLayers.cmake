@@ -28,14 +28,11 @@ set(rules
   "host/ref :: ^(runtime/|host/(ops|model|data|tokenizer|formats)/|vulkan) :: - :: -"
   # The Vulkan backend shares contracts through host/core/op, not the CPU backend's code; no loaders either.
   "host/ops :: ^host/(ref|model|data|tokenizer|formats)/|^Eigen :: - :: -"
-  # The trainer (LoRA, the block forward/backward, the step) is written once over the op interface: never an
-  # implementation of it.
-  "host/train :: ^(host/|runtime/|shaders/|Eigen|vulkan) :: ^host/(core|util|formats|tokenizer|data|model|backend|train)/ :: -"
   # The op interface is backend-neutral; only the factory knows both implementations.
   "host/backend :: ^(runtime/|host/(ops|ref|model|data|tokenizer|formats)/|Eigen|vulkan) :: - :: make_backend\\.cpp$"
-  # The trainer (schedules, checkpoints, metrics) is written once over the op interface: never an implementation
-  # of it. It may call the adapter formats (the PEFT export at the end of a run).
-  "host/train :: ^(host/|runtime/|Eigen|vulkan) :: ^host/(core|util|formats|tokenizer|data|model|backend|train|adapters)/ :: -"
+  # The trainer (LoRA, the block forward/backward, schedules, checkpoints, metrics) is written once over the op
+  # interface: never an implementation of it. It may call the adapter formats (the PEFT export at the end of a run).
+  "host/train :: ^(host/|runtime/|shaders/|Eigen|vulkan) :: ^host/(core|util|formats|tokenizer|data|model|backend|train|adapters)/ :: -"
   # Adapter formats (PEFT, GGUF LoRA) sit on the model and the containers, below the trainer.
   "host/adapters :: ^(host/|runtime/|Eigen|vulkan) :: ^host/(core|util|formats|tokenizer|data|model|backend|adapters)/ :: -"
 )

@@ -18,20 +18,19 @@ struct ProgressSample {
 };
 
 class ProgressBar {
-public:
-  explicit ProgressBar(std::FILE *out = stdout, double plain_interval_s = 5.0);
-  void update(const ProgressSample &s);
+ public:
+  explicit ProgressBar(std::FILE* out = stdout, double plain_interval_s = 5.0);
+  void update(const ProgressSample& s);
   // Ends the redrawn line (so the next output starts on a fresh line).
   void finish();
   bool interactive() const { return tty_; }
 
   // The text of one update, without control characters: for the plain mode and
   // for tests.
-  static std::string format(const ProgressSample &s, double eta_s,
-                            int bar_width);
+  static std::string format(const ProgressSample& s, double eta_s, int bar_width);
 
-private:
-  std::FILE *out_;
+ private:
+  std::FILE* out_;
   bool tty_ = false, open_line_ = false;
   double interval_s_;
   std::chrono::steady_clock::time_point start_, last_print_{};
@@ -43,4 +42,4 @@ std::string human_bytes(std::uint64_t bytes);
 // "1h02m", "3m05s", "42s"; "--" when unknown (negative).
 std::string human_duration(double seconds);
 
-} // namespace pocketlora::cli
+}  // namespace pocketlora::cli

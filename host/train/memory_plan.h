@@ -15,19 +15,17 @@ namespace pocketlora {
 struct PlannedTensor {
   std::string name;
   std::uint64_t bytes = 0;
-  std::int64_t first = 0, last = 0; // op indices, inclusive
+  std::int64_t first = 0, last = 0;  // op indices, inclusive
 };
 
 struct MemoryPlan {
-  std::vector<std::uint64_t> offsets; // per tensor, in input order
-  std::uint64_t arena_bytes = 0;      // the arena the offsets need
-  std::uint64_t live_peak_bytes =
-      0; // max over ops of the live tensors' bytes: a lower bound for any plan
+  std::vector<std::uint64_t> offsets;  // per tensor, in input order
+  std::uint64_t arena_bytes = 0;       // the arena the offsets need
+  std::uint64_t live_peak_bytes = 0;   // max over ops of the live tensors' bytes: a lower bound for any plan
 };
 
 // `alignment` (a power of two) rounds every offset and size, e.g. the device's
 // minStorageBufferOffsetAlignment.
-MemoryPlan plan_memory(const std::vector<PlannedTensor> &tensors,
-                       std::uint64_t alignment);
+MemoryPlan plan_memory(const std::vector<PlannedTensor>& tensors, std::uint64_t alignment);
 
-} // namespace pocketlora
+}  // namespace pocketlora

@@ -17,131 +17,98 @@
 namespace pocketlora {
 
 class PlanningBackend final : public Backend {
-public:
-  explicit PlanningBackend(std::uint64_t alignment = 256)
-      : alignment_(alignment) {}
+ public:
+  explicit PlanningBackend(std::uint64_t alignment = 256) : alignment_(alignment) {}
   BackendKind kind() const override { return BackendKind::Cpu; }
-  std::string describe() const override {
-    return "planning (records sizes and lifetimes, runs nothing)";
-  }
+  std::string describe() const override { return "planning (records sizes and lifetimes, runs nothing)"; }
 
-  BTensor alloc(const Shape &shape, DType dtype, Lifetime life,
-                const std::string &name) override;
-  BNf4 upload_nf4(const Nf4Quantized &w, const std::string &name) override;
-  void write(const BTensor &dst, const Tensor &src) override;
-  Tensor read(const BTensor &src) override;
+  BTensor alloc(const Shape& shape, DType dtype, Lifetime life, const std::string& name) override;
+  BNf4 upload_nf4(const Nf4Quantized& w, const std::string& name) override;
+  void write(const BTensor& dst, const Tensor& src) override;
+  Tensor read(const BTensor& src) override;
   void free_step() override;
-  BTensor reshape(const BTensor &t, const Shape &shape) override;
+  BTensor reshape(const BTensor& t, const Shape& shape) override;
+  BTensor view_rows(const BTensor& t, std::int64_t row0, std::int64_t rows) override;
 
   void begin() override {}
   Program end() override { return ++programs_; }
   void run(Program) override {}
   void run() override {}
 
-  void fill(const BTensor &t, float) override { touch({&t}); }
-  void matmul(const BTensor &a, const BTensor &b, const BTensor &c,
-              const MatmulOptions &) override {
+  void fill(const BTensor& t, float) override { touch({&t}); }
+  void matmul(const BTensor& a, const BTensor& b, const BTensor& c, const MatmulOptions&) override {
     touch({&a, &b, &c});
   }
-  void nf4_matmul(const BTensor &x, const BNf4 &, const BTensor &y,
-                  const MatmulOptions &) override {
-    touch({&x, &y});
-  }
-  void nf4_matmul_backward(const BNf4 &, const BTensor &dy, const BTensor &dx,
-                           const MatmulOptions &) override {
+  void nf4_matmul(const BTensor& x, const BNf4&, const BTensor& y, const MatmulOptions&) override { touch({&x, &y}); }
+  void nf4_matmul_backward(const BNf4&, const BTensor& dy, const BTensor& dx, const MatmulOptions&) override {
     touch({&dy, &dx});
   }
-  void embedding(const BTensor &ids, const BTensor &table,
-                 const BTensor &out) override {
-    touch({&ids, &table, &out});
-  }
-  void embedding_backward(const BTensor &ids, const BTensor &dout,
-                          const BTensor &dtable) override {
+  void embedding(const BTensor& ids, const BTensor& table, const BTensor& out) override { touch({&ids, &table, &out}); }
+  void embedding_backward(const BTensor& ids, const BTensor& dout, const BTensor& dtable) override {
     touch({&ids, &dout, &dtable});
   }
-  void rmsnorm(const BTensor &x, const BTensor &w, const BTensor &y,
-               const BTensor &rstd, float) override {
+  void rmsnorm(const BTensor& x, const BTensor& w, const BTensor& y, const BTensor& rstd, float) override {
     touch({&x, &w, &y, &rstd});
   }
-  void rmsnorm_backward(const BTensor &x, const BTensor &w, const BTensor &rstd,
-                        const BTensor &dy, const BTensor &dx, const BTensor &dw,
-                        bool) override {
+  void rmsnorm_backward(const BTensor& x, const BTensor& w, const BTensor& rstd, const BTensor& dy, const BTensor& dx,
+                        const BTensor& dw, bool) override {
     touch({&x, &w, &rstd, &dy, &dx, &dw});
   }
-  void rope(const BTensor &x, const BTensor &positions, const BTensor &table,
-            RopeLayout, bool) override {
+  void rope(const BTensor& x, const BTensor& positions, const BTensor& table, RopeLayout, bool) override {
     touch({&x, &positions, &table});
   }
-  void attention(const BTensor &q, const BTensor &k, const BTensor &v,
-                 const BTensor *segments, const BTensor &out,
-                 const BTensor &lse, const AttentionOptions &) override {
+  void attention(const BTensor& q, const BTensor& k, const BTensor& v, const BTensor* segments, const BTensor& out,
+                 const BTensor& lse, const AttentionOptions&) override {
     touch({&q, &k, &v, segments, &out, &lse});
   }
-  void attention_backward(const BTensor &q, const BTensor &k, const BTensor &v,
-                          const BTensor *segments, const BTensor &out,
-                          const BTensor &lse, const BTensor &dout,
-                          const BTensor &dq, const BTensor &dk,
-                          const BTensor &dv,
-                          const AttentionOptions &) override {
+  void attention_backward(const BTensor& q, const BTensor& k, const BTensor& v, const BTensor* segments,
+                          const BTensor& out, const BTensor& lse, const BTensor& dout, const BTensor& dq,
+                          const BTensor& dk, const BTensor& dv, const AttentionOptions&) override {
     touch({&q, &k, &v, segments, &out, &lse, &dout, &dq, &dk, &dv});
   }
-  void swiglu(const BTensor &g, const BTensor &u, const BTensor &h) override {
-    touch({&g, &u, &h});
-  }
-  void swiglu_backward(const BTensor &g, const BTensor &u, const BTensor &dh,
-                       const BTensor &dg, const BTensor &du) override {
+  void swiglu(const BTensor& g, const BTensor& u, const BTensor& h) override { touch({&g, &u, &h}); }
+  void swiglu_backward(const BTensor& g, const BTensor& u, const BTensor& dh, const BTensor& dg,
+                       const BTensor& du) override {
     touch({&g, &u, &dh, &dg, &du});
   }
-  void add(const BTensor &a, const BTensor &b, const BTensor &y,
-           float) override {
-    touch({&a, &b, &y});
-  }
-  void lora_forward(const BTensor &x, const BTensor &a, const BTensor &b,
-                    const BTensor &y, const BTensor &t,
-                    const LoraOptions &) override {
+  void add(const BTensor& a, const BTensor& b, const BTensor& y, float) override { touch({&a, &b, &y}); }
+  void lora_forward(const BTensor& x, const BTensor& a, const BTensor& b, const BTensor& y, const BTensor& t,
+                    const LoraOptions&) override {
     touch({&x, &a, &b, &y, &t});
   }
-  void lora_backward(const BTensor &x, const BTensor &a, const BTensor &b,
-                     const BTensor &t, const BTensor &dy, const BTensor &dx,
-                     const BTensor &da, const BTensor &db,
-                     const LoraOptions &) override {
+  void lora_backward(const BTensor& x, const BTensor& a, const BTensor& b, const BTensor& t, const BTensor& dy,
+                     const BTensor& dx, const BTensor& da, const BTensor& db, const LoraOptions&) override {
     touch({&x, &a, &b, &t, &dy, &dx, &da, &db});
   }
 
   // What was recorded since construction (or the last free_step()).
-  std::uint64_t resident_bytes() const {
-    return resident_bytes_;
-  } // Weights lifetime + NF4 uploads
+  std::uint64_t resident_bytes() const { return resident_bytes_; }  // Weights lifetime + NF4 uploads
   std::vector<PlannedTensor> step_tensors() const;
-  MemoryPlan step_plan() const {
-    return plan_memory(step_tensors(), alignment_);
-  }
-  std::uint64_t
-  step_tensor_bytes() const; // every step tensor in its own buffer (no reuse)
+  MemoryPlan step_plan() const { return plan_memory(step_tensors(), alignment_); }
+  std::uint64_t step_tensor_bytes() const;  // every step tensor in its own buffer (no reuse)
   std::int64_t ops() const { return op_; }
 
-private:
+ private:
   struct Entry {
     std::string name;
     std::uint64_t bytes = 0;
     Lifetime life = Lifetime::Step;
-    std::uint32_t base =
-        0; // the allocation a view belongs to (its own id for an allocation)
+    std::uint32_t base = 0;  // the allocation a view belongs to (its own id for an allocation)
     std::int64_t first = -1,
-                 last = -1; // first and last op that touched it (-1: none yet)
-    std::int64_t made = 0;  // ops recorded before it was allocated
+                 last = -1;  // first and last op that touched it (-1: none yet)
+    std::int64_t made = 0;   // ops recorded before it was allocated
     Shape shape;
     DType dtype = DType::F32;
   };
-  void touch(std::initializer_list<const BTensor *> ts);
-  Entry &entry(const BTensor &t);
+  void touch(std::initializer_list<const BTensor*> ts);
+  Entry& entry(const BTensor& t);
 
   std::uint64_t alignment_;
-  std::vector<Entry> entries_; // index = id - 1
+  std::vector<Entry> entries_;  // index = id - 1
   std::uint64_t resident_bytes_ = 0;
   std::int64_t op_ = 0;
   std::uint32_t nf4_count_ = 0;
   Program programs_ = 0;
 };
 
-} // namespace pocketlora
+}  // namespace pocketlora

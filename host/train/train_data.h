@@ -26,40 +26,35 @@ class Tokenizer;
 struct TrainDataOptions {
   std::filesystem::path path;
   DataFormat format = DataFormat::Auto;
-  std::optional<ChatTemplate>
-      chat_template; // default: detected from the tokenizer
-  std::string separator = "<|endoftext|>"; // plain-text document separator
+  std::optional<ChatTemplate> chat_template;  // default: detected from the tokenizer
+  std::string separator = "<|endoftext|>";    // plain-text document separator
   std::int64_t seq_len = 256;
-  std::optional<bool>
-      pack; // default: pack plain text, not instruction/chat data
-  double validation_fraction = 0.05; // of the records; 0: no validation split
+  std::optional<bool> pack;           // default: pack plain text, not instruction/chat data
+  double validation_fraction = 0.05;  // of the records; 0: no validation split
   std::uint64_t seed = 42;
 };
 
 struct TrainDataStats {
   std::int64_t records = 0, train_records = 0, validation_records = 0;
   std::int64_t train_windows = 0, validation_windows = 0;
-  std::int64_t truncated = 0; // examples longer than seq_len (cut)
-  std::int64_t dropped_no_targets =
-      0; // examples with no trained token left after the cut (dropped)
-  std::int64_t train_targets =
-      0; // tokens that count in the training loss, per epoch
+  std::int64_t truncated = 0;           // examples longer than seq_len (cut)
+  std::int64_t dropped_no_targets = 0;  // examples with no trained token left after the cut (dropped)
+  std::int64_t train_targets = 0;       // tokens that count in the training loss, per epoch
   bool packed = false;
-  double fill = 0; // fraction of window tokens that are real
+  double fill = 0;  // fraction of window tokens that are real
 };
 
 // The data of one run. Construction does all the work and all the checks
 // (errors name the file and the field).
 class TrainData {
-public:
+ public:
   // `model_context` / `model_vocab` come from the model config (a window may
   // not exceed the context; every id must index the embedding).
-  TrainData(const Tokenizer &tok, const TrainDataOptions &opt,
-            std::int64_t model_context, std::int64_t model_vocab);
+  TrainData(const Tokenizer& tok, const TrainDataOptions& opt, std::int64_t model_context, std::int64_t model_vocab);
 
-  const std::vector<Example> &train() const { return train_; }
-  const std::vector<Example> &validation() const { return validation_; }
-  const TrainDataStats &stats() const { return stats_; }
+  const std::vector<Example>& train() const { return train_; }
+  const std::vector<Example>& validation() const { return validation_; }
+  const TrainDataStats& stats() const { return stats_; }
   std::int64_t seq_len() const { return seq_len_; }
   std::int32_t pad_id() const { return pad_id_; }
 
@@ -68,7 +63,7 @@ public:
   // index) continues the same sequence.
   std::vector<std::size_t> epoch_order(std::int64_t epoch) const;
 
-private:
+ private:
   std::vector<Example> train_, validation_;
   TrainDataStats stats_;
   std::int64_t seq_len_ = 0;
@@ -85,16 +80,14 @@ private:
 struct TokenBatch {
   std::int64_t batch = 0, seq_len = 0;
   std::vector<std::int32_t> ids, positions, segments, targets;
-  std::int64_t target_count = 0; // targets that are not ignored
+  std::int64_t target_count = 0;  // targets that are not ignored
   std::int64_t tokens() const { return batch * seq_len; }
 };
 
 // Windows `which` of `windows` (fewer than `batch` at the end of an epoch: the
 // rest are padding windows with no targets, so every micro-batch has the same
 // shape and a recorded step replays unchanged).
-TokenBatch make_token_batch(const std::vector<Example> &windows,
-                            std::span<const std::size_t> which,
-                            std::int64_t batch, std::int64_t seq_len,
-                            std::int32_t pad_id);
+TokenBatch make_token_batch(const std::vector<Example>& windows, std::span<const std::size_t> which, std::int64_t batch,
+                            std::int64_t seq_len, std::int32_t pad_id);
 
-} // namespace pocketlora
+}  // namespace pocketlora

@@ -8,15 +8,15 @@ namespace pocketlora {
 // Installs the handlers for SIGINT and SIGTERM (idempotent; restored by the
 // returned guard's destructor).
 class StopRequestScope {
-public:
+ public:
   StopRequestScope();
   ~StopRequestScope();
-  StopRequestScope(const StopRequestScope &) = delete;
-  StopRequestScope &operator=(const StopRequestScope &) = delete;
+  StopRequestScope(const StopRequestScope&) = delete;
+  StopRequestScope& operator=(const StopRequestScope&) = delete;
 };
 
 bool stop_requested();
-void request_stop(); // the same flag, set from code (tests, the C API's cancel)
+void request_stop();  // the same flag, set from code (tests, the C API's cancel)
 void clear_stop_request();
 
-} // namespace pocketlora
+}  // namespace pocketlora

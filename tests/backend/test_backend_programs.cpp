@@ -18,13 +18,11 @@ namespace {
 using test::error_of;
 using test::mentions;
 
-float first(Backend &be, const BTensor &t) {
-  return be.read(t).data<float>()[0];
-}
+float first(Backend& be, const BTensor& t) { return be.read(t).data<float>()[0]; }
 
 // p1: x = 1; p2: x = x + 2x (x *= 3); p3: y = x + x. Replayed out of order,
 // with a host write in between.
-void check_programs(Backend &be) {
+void check_programs(Backend& be) {
   const BTensor x = be.alloc({4}, DType::F32, Lifetime::Step, "x");
   const BTensor y = be.alloc({4}, DType::F32, Lifetime::Step, "y");
   be.begin();
@@ -44,23 +42,19 @@ void check_programs(Backend &be) {
   be.run(twice);
   EXPECT_EQ(first(be, y), 18.0f);
   Tensor five = Tensor::zeros({4});
-  for (int i = 0; i < 4; ++i)
-    five.data<float>()[i] = 5.0f;
-  be.write(x, five); // data changes between runs; the programs do not
+  for (int i = 0; i < 4; ++i) five.data<float>()[i] = 5.0f;
+  be.write(x, five);  // data changes between runs; the programs do not
   be.run(triple);
-  be.run(); // the program ended last
+  be.run();  // the program ended last
   EXPECT_EQ(first(be, y), 30.0f);
   be.run(set);
   EXPECT_EQ(first(be, x), 1.0f);
-  EXPECT_TRUE(mentions(error_of<InvalidArgument>([&] { be.run(twice + 1); }),
-                       {"program", "does not exist"}));
+  EXPECT_TRUE(mentions(error_of<InvalidArgument>([&] { be.run(twice + 1); }), {"program", "does not exist"}));
   be.begin();
-  EXPECT_TRUE(mentions(error_of<InvalidArgument>([&] { be.run(set); }),
-                       {"while recording"}));
+  EXPECT_TRUE(mentions(error_of<InvalidArgument>([&] { be.run(set); }), {"while recording"}));
   be.end();
   be.free_step();
-  EXPECT_TRUE(mentions(error_of<InvalidArgument>([&] { be.run(set); }),
-                       {"does not exist"}));
+  EXPECT_TRUE(mentions(error_of<InvalidArgument>([&] { be.run(set); }), {"does not exist"}));
 }
 
 TEST(BackendPrograms, CpuReplaysProgramsInAnyOrder) {
@@ -76,5 +70,5 @@ TEST_F(VulkanBackendPrograms, ReplaysProgramsInAnyOrder) {
 }
 #endif
 
-} // namespace
-} // namespace pocketlora
+}  // namespace
+}  // namespace pocketlora

@@ -14,23 +14,16 @@ namespace {
 
 // No two tensors whose lifetimes overlap may overlap in memory, and everything
 // lies inside the arena.
-void expect_valid(const std::vector<PlannedTensor> &ts, const MemoryPlan &p,
-                  std::uint64_t align) {
+void expect_valid(const std::vector<PlannedTensor>& ts, const MemoryPlan& p, std::uint64_t align) {
   ASSERT_EQ(p.offsets.size(), ts.size());
-  auto size = [&](std::size_t i) {
-    return (std::max<std::uint64_t>(ts[i].bytes, 1) + align - 1) / align *
-           align;
-  };
+  auto size = [&](std::size_t i) { return (std::max<std::uint64_t>(ts[i].bytes, 1) + align - 1) / align * align; };
   for (std::size_t i = 0; i < ts.size(); ++i) {
     EXPECT_EQ(p.offsets[i] % align, 0u) << ts[i].name;
     EXPECT_LE(p.offsets[i] + size(i), p.arena_bytes) << ts[i].name;
     for (std::size_t j = i + 1; j < ts.size(); ++j) {
-      const bool live_together =
-          ts[i].first <= ts[j].last && ts[j].first <= ts[i].last;
-      const bool share_bytes = p.offsets[i] < p.offsets[j] + size(j) &&
-                               p.offsets[j] < p.offsets[i] + size(i);
-      EXPECT_FALSE(live_together && share_bytes)
-          << ts[i].name << " and " << ts[j].name;
+      const bool live_together = ts[i].first <= ts[j].last && ts[j].first <= ts[i].last;
+      const bool share_bytes = p.offsets[i] < p.offsets[j] + size(j) && p.offsets[j] < p.offsets[i] + size(i);
+      EXPECT_FALSE(live_together && share_bytes) << ts[i].name << " and " << ts[j].name;
     }
   }
   EXPECT_GE(p.arena_bytes, p.live_peak_bytes);
@@ -39,15 +32,12 @@ void expect_valid(const std::vector<PlannedTensor> &ts, const MemoryPlan &p,
 TEST(MemoryPlan, ReusesBytesOfDeadTensors) {
   // A chain a -> b -> c -> d where each tensor dies after the next is made: two
   // buffers' worth suffice.
-  const std::vector<PlannedTensor> ts{{"a", 1000, 0, 1},
-                                      {"b", 1000, 1, 2},
-                                      {"c", 1000, 2, 3},
-                                      {"d", 1000, 3, 4}};
+  const std::vector<PlannedTensor> ts{{"a", 1000, 0, 1}, {"b", 1000, 1, 2}, {"c", 1000, 2, 3}, {"d", 1000, 3, 4}};
   const MemoryPlan p = plan_memory(ts, 16);
   expect_valid(ts, p, 16);
   EXPECT_EQ(p.live_peak_bytes, 2 * 1008u);
   EXPECT_EQ(p.arena_bytes, 2 * 1008u);
-  EXPECT_EQ(p.offsets[0], p.offsets[2]); // c takes a's bytes
+  EXPECT_EQ(p.offsets[0], p.offsets[2]);  // c takes a's bytes
 }
 
 TEST(MemoryPlan, RandomLifetimesGiveValidPlansNearTheLowerBound) {
@@ -58,21 +48,16 @@ TEST(MemoryPlan, RandomLifetimesGiveValidPlansNearTheLowerBound) {
     const int n = 5 + static_cast<int>(rng() % 60);
     for (int i = 0; i < n; ++i) {
       const auto first = static_cast<std::int64_t>(rng() % 100);
-      std::string name =
-          "t"; // appended, not "t" + ...: GCC 12's -Wrestrict false positive
+      std::string name = "t";  // appended, not "t" + ...: GCC 12's -Wrestrict false positive
       name += std::to_string(i);
-      ts.push_back({name, 1 + rng() % 100000, first,
-                    first + static_cast<std::int64_t>(rng() % 30)});
+      ts.push_back({name, 1 + rng() % 100000, first, first + static_cast<std::int64_t>(rng() % 30)});
     }
     const MemoryPlan p = plan_memory(ts, 256);
     expect_valid(ts, p, 256);
     std::uint64_t sum = 0;
-    for (const auto &t : ts)
-      sum += (t.bytes + 255) / 256 * 256;
+    for (const auto& t : ts) sum += (t.bytes + 255) / 256 * 256;
     EXPECT_LE(p.arena_bytes, sum);
-    worst_ratio =
-        std::max(worst_ratio, static_cast<double>(p.arena_bytes) /
-                                  static_cast<double>(p.live_peak_bytes));
+    worst_ratio = std::max(worst_ratio, static_cast<double>(p.arena_bytes) / static_cast<double>(p.live_peak_bytes));
   }
   // Greedy-by-size is not optimal, but on interval lifetimes it stays close to
   // the live peak.
@@ -80,12 +65,8 @@ TEST(MemoryPlan, RandomLifetimesGiveValidPlansNearTheLowerBound) {
 }
 
 TEST(MemoryPlan, RefusesBadInput) {
-  EXPECT_TRUE(mentions(error_of<InvalidArgument>([] {
-                         plan_memory({{"x", 4, 3, 2}}, 16);
-                       }),
-                       {"'x'", "ends"}));
-  EXPECT_TRUE(mentions(error_of<InvalidArgument>([] { plan_memory({}, 12); }),
-                       {"12", "power of two"}));
+  EXPECT_TRUE(mentions(error_of<InvalidArgument>([] { plan_memory({{"x", 4, 3, 2}}, 16); }), {"'x'", "ends"}));
+  EXPECT_TRUE(mentions(error_of<InvalidArgument>([] { plan_memory({}, 12); }), {"12", "power of two"}));
 }
 
-} // namespace
+}  // namespace

@@ -19,12 +19,10 @@ TEST(PlanningBackend, ForwardOfStories260KIsPlannedWithoutRunning) {
   const BackendLlama w = upload_llama(plan, m);
   // Resident: every parameter once (the head is tied to the embedding), f32.
   // Counted here from the config.
-  const auto &c = m.config;
+  const auto& c = m.config;
   const std::int64_t q_dim = c.n_heads * c.head_dim, kv = c.kv_dim();
-  const std::int64_t per_layer = 2 * c.dim + c.dim * q_dim + 2 * c.dim * kv +
-                                 q_dim * c.dim + 3 * c.dim * c.hidden_dim;
-  const std::int64_t params =
-      c.vocab_size * c.dim + c.n_layers * per_layer + c.dim;
+  const std::int64_t per_layer = 2 * c.dim + c.dim * q_dim + 2 * c.dim * kv + q_dim * c.dim + 3 * c.dim * c.hidden_dim;
+  const std::int64_t params = c.vocab_size * c.dim + c.n_layers * per_layer + c.dim;
   EXPECT_EQ(plan.resident_bytes(), static_cast<std::uint64_t>(params) * 4);
 
   const std::vector<std::int32_t> ids{1, 403, 407, 261, 378};
@@ -38,10 +36,9 @@ TEST(PlanningBackend, ForwardOfStories260KIsPlannedWithoutRunning) {
   EXPECT_LT(p.arena_bytes, plan.step_tensor_bytes());
   EXPECT_GE(p.arena_bytes, p.live_peak_bytes);
   std::uint64_t largest = 0;
-  for (const auto &t : tensors)
-    largest = std::max(largest, t.bytes);
+  for (const auto& t : tensors) largest = std::max(largest, t.bytes);
   EXPECT_GE(p.arena_bytes, largest);
-  EXPECT_GT(plan.ops(), 5 * 10); // ~15 ops per layer
+  EXPECT_GT(plan.ops(), 5 * 10);  // ~15 ops per layer
 }
 
-} // namespace
+}  // namespace

@@ -17,7 +17,7 @@ using namespace pocketlora::test;
 
 namespace {
 
-constexpr std::int64_t kContext = 512, kVocab = 512; // stories260K
+constexpr std::int64_t kContext = 512, kVocab = 512;  // stories260K
 
 TEST(TrainData, PlainTextIsPackedAndSplitByRecord) {
   POCKETLORA_REQUIRE_DATA(text, "datasets/tinystories_sample.txt");
@@ -28,16 +28,14 @@ TEST(TrainData, PlainTextIsPackedAndSplitByRecord) {
   opt.seq_len = 64;
   opt.validation_fraction = 0.25;
   TrainData d(*tok, opt, kContext, kVocab);
-  const auto &st = d.stats();
+  const auto& st = d.stats();
   EXPECT_TRUE(st.packed);
   EXPECT_GT(st.records, 3);
   EXPECT_EQ(st.train_records + st.validation_records, st.records);
   EXPECT_GT(st.validation_records, 0);
   ASSERT_GT(d.train().size(), 1u);
-  for (const auto &w : d.train())
-    ASSERT_EQ(w.ids.size(), 64u);
-  for (const auto &w : d.validation())
-    ASSERT_EQ(w.ids.size(), 64u);
+  for (const auto& w : d.train()) ASSERT_EQ(w.ids.size(), 64u);
+  for (const auto& w : d.validation()) ASSERT_EQ(w.ids.size(), 64u);
   EXPECT_GT(st.fill, 0.5);
   EXPECT_LE(st.fill, 1.0);
 }
@@ -56,17 +54,15 @@ TEST(TrainData, BatchTargetsAreNextTokensWithinADocument) {
   ASSERT_EQ(b.tokens(), 3 * 48);
   std::int64_t counted = 0;
   for (std::size_t w = 0; w < 2; ++w) {
-    const Example &e = d.train()[which[w]];
+    const Example& e = d.train()[which[w]];
     for (std::size_t t = 0; t < 48; ++t) {
       const std::size_t i = w * 48 + t;
       ASSERT_EQ(b.ids[i], e.ids[t]);
       const bool boundary = t + 1 == 48 || e.segment[t + 1] != e.segment[t];
       if (boundary || e.labels[t + 1] == kIgnoreLabel) {
-        EXPECT_EQ(b.targets[i], kIgnoreIndex)
-            << "window " << w << " token " << t;
+        EXPECT_EQ(b.targets[i], kIgnoreIndex) << "window " << w << " token " << t;
       } else {
-        EXPECT_EQ(b.targets[i], e.ids[t + 1])
-            << "window " << w << " token " << t;
+        EXPECT_EQ(b.targets[i], e.ids[t + 1]) << "window " << w << " token " << t;
         ++counted;
       }
     }
@@ -88,12 +84,11 @@ TEST(TrainData, EpochOrderIsSeededAndDiffersBetweenEpochs) {
   opt.seq_len = 512;
   opt.chat_template = ChatTemplate::Llama2;
   TrainData a(*tok, opt, kContext, kVocab), b(*tok, opt, kContext, kVocab);
-  EXPECT_FALSE(a.stats().packed); // instruction data: one example per window
+  EXPECT_FALSE(a.stats().packed);  // instruction data: one example per window
   EXPECT_EQ(a.epoch_order(0), b.epoch_order(0));
   EXPECT_NE(a.epoch_order(0), a.epoch_order(1));
   const auto order = a.epoch_order(3);
-  EXPECT_EQ(std::set<std::size_t>(order.begin(), order.end()).size(),
-            a.train().size());
+  EXPECT_EQ(std::set<std::size_t>(order.begin(), order.end()).size(), a.train().size());
   opt.seed = 7;
   TrainData c(*tok, opt, kContext, kVocab);
   EXPECT_NE(c.epoch_order(0), a.epoch_order(0));
@@ -109,25 +104,21 @@ TEST(TrainData, RefusesBadInputBeforeAnyWork) {
   opt.chat_template = ChatTemplate::Llama2;
 
   opt.seq_len = 1024;
-  EXPECT_TRUE(mentions(error_of<InvalidArgument>(
-                           [&] { TrainData(*tok, opt, kContext, kVocab); }),
+  EXPECT_TRUE(mentions(error_of<InvalidArgument>([&] { TrainData(*tok, opt, kContext, kVocab); }),
                        {"--seq-len 1024", "context (512"}));
   // Every Alpaca prompt is longer than 8 tokens here, so no response token
   // survives the cut.
   opt.seq_len = 8;
-  EXPECT_TRUE(mentions(error_of<InvalidArgument>(
-                           [&] { TrainData(*tok, opt, kContext, kVocab); }),
+  EXPECT_TRUE(mentions(error_of<InvalidArgument>([&] { TrainData(*tok, opt, kContext, kVocab); }),
                        {"alpaca_en_demo.json", "no token", "training target"}));
   opt.seq_len = 128;
-  EXPECT_TRUE(mentions(
-      error_of<InvalidArgument>([&] { TrainData(*tok, opt, kContext, 100); }),
-      {"512 tokens", "vocabulary has 100"}));
+  EXPECT_TRUE(mentions(error_of<InvalidArgument>([&] { TrainData(*tok, opt, kContext, 100); }),
+                       {"512 tokens", "vocabulary has 100"}));
   const auto empty = dir / "empty.jsonl";
   std::ofstream(empty).flush();
   opt.path = empty;
-  const std::string msg =
-      error_of<Error>([&] { TrainData(*tok, opt, kContext, kVocab); });
+  const std::string msg = error_of<Error>([&] { TrainData(*tok, opt, kContext, kVocab); });
   EXPECT_NE(msg.find("empty.jsonl"), std::string::npos) << msg;
 }
 
-} // namespace
+}  // namespace

@@ -15,7 +15,7 @@ TEST(StopRequest, FirstSignalSetsTheFlagAndRestoresTheDefault) {
   {
     StopRequestScope scope;
     EXPECT_FALSE(stop_requested());
-    std::raise(SIGINT); // handled: the process lives on
+    std::raise(SIGINT);  // handled: the process lives on
     EXPECT_TRUE(stop_requested());
     // The handler put SIG_DFL back for the next one.
     const auto h = std::signal(SIGINT, SIG_IGN);
@@ -29,4 +29,4 @@ TEST(StopRequest, FirstSignalSetsTheFlagAndRestoresTheDefault) {
   std::signal(SIGINT, SIG_DFL);
 }
 
-} // namespace
+}  // namespace
