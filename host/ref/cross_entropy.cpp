@@ -41,25 +41,24 @@ CrossEntropyResult cross_entropy(const Tensor& logits, const Tensor& labels, Ten
       ++r.valid;
     }
   }
+  r.sum = total;
   r.loss = r.valid ? total / static_cast<double>(r.valid) : 0.0;
   lse.copy_from(lsed);
   return r;
 }
 
 void cross_entropy_backward(const Tensor& logits, const Tensor& labels, const Tensor& lse, Tensor& dlogits,
-                            float grad_scale) {
+                            double scale) {
   check_cross_entropy("ref::cross_entropy_backward", logits.shape(), labels.shape());
   const std::int64_t T = logits.dim(0), V = logits.dim(1);
   check_labels("ref::cross_entropy_backward", labels, V);
-  std::int64_t valid = 0;
-  for (std::int64_t t = 0; t < T; ++t) valid += labels.data<std::int32_t>()[t] != kIgnoreIndex;
   Tensor ld = logits.to(DType::F64), lsed = lse.to(DType::F64), gd = Tensor::zeros(logits.shape(), DType::F64);
   for (std::int64_t t = 0; t < T; ++t) {
     const auto label = labels.data<std::int32_t>()[t];
     if (label == kIgnoreIndex) continue;
     for (std::int64_t v = 0; v < V; ++v) {
       const double p = std::exp(ld.data<double>()[t * V + v] - lsed.data<double>()[t]);
-      gd.data<double>()[t * V + v] = grad_scale * (p - (v == label ? 1.0 : 0.0)) / static_cast<double>(valid);
+      gd.data<double>()[t * V + v] = scale * (p - (v == label ? 1.0 : 0.0));
     }
   }
   dlogits.copy_from(gd);
