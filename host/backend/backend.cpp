@@ -1,5 +1,7 @@
 #include "host/backend/backend.h"
 
+#include <tuple>
+
 #include "host/core/error.h"
 
 namespace pocketlora {
@@ -26,5 +28,49 @@ BTensor Backend::upload(const Tensor& t, Lifetime life, const std::string& name)
   write(b, t);
   return b;
 }
+
+std::vector<std::pair<std::string, BTensor>> BOptimizerState::tensors() const {
+  std::vector<std::pair<std::string, BTensor>> out;
+  using Named = std::pair<const char*, const BTensor*>;
+  for (const auto& [what, t] : {Named{"m", &m}, Named{"v", &v}, Named{"row", &row}, Named{"col", &col}})
+    if (*t) out.emplace_back(what, *t);
+  return out;
+}
+
+// The shapes come from the one host definition (make_optimizer_state), so both backends hold what the reference
+// optimizer holds; zeros are written explicitly (device memory is not zeroed on allocation).
+BOptimizerState Backend::alloc_optimizer_state(const OptimizerConfig& cfg, const Shape& param_shape,
+                                               const std::string& name) {
+  const OptimizerState host = make_optimizer_state(cfg, param_shape);
+  auto make = [&](const Tensor& t, const char* what) {
+    return t.defined() && t.numel() > 0 ? upload(t, Lifetime::Weights, name + "." + what) : BTensor{};
+  };
+  return {make(host.m, "m"), make(host.v, "v"), make(host.row, "row"), make(host.col, "col")};
+}
+
+void check_optimizer_state(const std::string& op, const OptimizerConfig& cfg, const Shape& param_shape,
+                           const BOptimizerState& s) {
+  const OptimizerState want = make_optimizer_state(cfg, param_shape);
+  using Member = std::tuple<const char*, const BTensor*, const Tensor*>;
+  for (const auto& [what, have, need] : {Member{"m", &s.m, &want.m}, Member{"v", &s.v, &want.v},
+                                         Member{"row", &s.row, &want.row}, Member{"col", &s.col, &want.col}}) {
+    const bool needed = need->defined() && need->numel() > 0;
+    if (static_cast<bool>(*have) != needed || (needed && (have->shape != need->shape() || have->dtype != DType::F32)))
+      throw ShapeError(op + ": optimizer state '" + what + "' is " +
+                       (*have ? shape_str(have->shape) + " " + dtype_name(have->dtype) : std::string("absent")) +
+                       ", expected " + (needed ? "f32 " + shape_str(need->shape()) : std::string("absent")) +
+                       " for param " + shape_str(param_shape) + " (" + optimizer_name(cfg.kind) + ")");
+  }
+}
+
+BTensor Backend::alloc_grad_stats() {
+  return upload(grad_stats_tensor(GradStats{}), Lifetime::Weights, "grad stats");
+}
+
+BTensor Backend::alloc_step_constants() {
+  return upload(step_constants_tensor(StepConstants{}), Lifetime::Weights, "optimizer step constants");
+}
+
+GradStats Backend::read_grad_stats(const BTensor& stats) { return grad_stats_from_tensor(read(stats)); }
 
 }  // namespace pocketlora

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "host/core/nf4_quantize.h"
@@ -52,6 +53,17 @@ struct BNf4 {
 // The shape of view_rows(t, row0, rows) for a tensor `name` of shape `shape`: ShapeError naming the tensor, the
 // range and the shape when the range leaves the leading dimension (or the tensor has none).
 Shape view_rows_shape(const std::string& name, const Shape& shape, std::int64_t row0, std::int64_t rows);
+
+// The optimizer state of one trained tensor (f32, Weights lifetime), as OptimizerState: m, v (AdamW), m (Lion, SGD
+// momentum), row, col (Adafactor); the others are id 0. Ordinary tensors: read()/write() save and restore them.
+struct BOptimizerState {
+  BTensor m, v, row, col;
+  // The defined ones with their names ("m", "v", "row", "col"), in that order: what a checkpoint saves.
+  std::vector<std::pair<std::string, BTensor>> tensors() const;
+};
+// ShapeError naming `op` and the member unless `s` has exactly the members and shapes alloc_optimizer_state makes.
+void check_optimizer_state(const std::string& op, const OptimizerConfig& cfg, const Shape& param_shape,
+                           const BOptimizerState& s);
 
 class Backend {
  public:
@@ -110,6 +122,34 @@ class Backend {
   virtual void lora_backward(const BTensor& x, const BTensor& a, const BTensor& b, const BTensor& t,
                              const BTensor& dy, const BTensor& dx, const BTensor& da, const BTensor& db,
                              const LoraOptions& opt) = 0;
+
+  // --- training: loss and optimizer. What changes from step to step (the loss scale, the scheduled lr, bias
+  // corrections) is read from small tensors the host write()s before each run(), so one recorded step replays. ---
+  // logits f32 [T, V] (a row chunk of the step's logits), labels i32 [T] (kIgnoreIndex: masked): writes lse f32 [T]
+  // and ADDS (loss sum over valid labels, valid count) to totals f32 [2], which the program fill()s with 0 once per
+  // step, so calls over row chunks and micro-batches accumulate (the count is exact up to 2^24 tokens).
+  virtual void cross_entropy(const BTensor& logits, const BTensor& labels, const BTensor& lse,
+                             const BTensor& totals) = 0;
+  // dlogits f32 [T, V] = scale[0] * (softmax(logits) - onehot(labels)), zero rows for masked labels. scale f32 [1]
+  // is written by the host (1 / valid tokens of the whole optimizer step: the mean over its micro-batches).
+  // dlogits may be logits itself (in place: no second [T, V] buffer).
+  virtual void cross_entropy_backward(const BTensor& logits, const BTensor& labels, const BTensor& lse,
+                                      const BTensor& scale, const BTensor& dlogits) = 0;
+  // Immediate: zeroed optimizer state for a parameter of `param_shape` (Adafactor: 2-D only), named name + ".m" etc.
+  BOptimizerState alloc_optimizer_state(const OptimizerConfig& cfg, const Shape& param_shape, const std::string& name);
+  // Immediate: the i32 [kGradStatsWords] statistics grad_norm writes and optimizer_step reads (Weights lifetime).
+  BTensor alloc_grad_stats();
+  // Immediate: the f32 [kStepConstantWords] tensor optimizer_step reads; write step_constants_tensor() before run().
+  BTensor alloc_step_constants();
+  // Global L2 norm over every f32 gradient, clip scale min(1, max_norm / (norm + 1e-6)) (max_norm <= 0: 1), and
+  // the skip flag with the index (in `grads`) of the first tensor holding a NaN/Inf, written to stats.
+  virtual void grad_norm(const std::vector<BTensor>& grads, float max_norm, const BTensor& stats) = 0;
+  // One update of param f32 (grad scaled by the clip scale) per cfg.kind with the constants in step_consts; does
+  // nothing when stats say skip. State from alloc_optimizer_state(cfg, param.shape).
+  virtual void optimizer_step(const OptimizerConfig& cfg, const BTensor& step_consts, const BTensor& param,
+                              const BTensor& grad, const BOptimizerState& state, const BTensor& stats) = 0;
+  // Immediate: the statistics of the last run() (norm, clip scale, skip, first bad tensor).
+  GradStats read_grad_stats(const BTensor& stats);
 };
 
 // The backend for `kind` on this machine: the CPU backend, or the Vulkan device chosen as `pocketlora devices`

@@ -1,28 +1,27 @@
 #pragma once
-// GPU chunked cross-entropy. Usage per micro-batch:
-//   CrossEntropyState st = make_cross_entropy_state(arena, T);
+// GPU chunked cross-entropy. Usage per micro-batch (or per row chunk of a step's logits):
+//   DeviceTensor stats = make_cross_entropy_stats(arena, T);
 //   for each vocabulary chunk c (logits_c [T, chunk], produced e.g. by a chunked output matmul):
-//     cross_entropy_chunk(seq, logits_c, labels, vocab_offset_c, c == 0, st);
-//   cross_entropy_finalize(seq, labels, st);          // st.lse [T], st.result = (mean loss, valid, sum, 0)
-//   for each chunk again: cross_entropy_backward_chunk(seq, logits_c, labels, vocab_offset_c, st, dlogits_c);
-// Everything stays on the GPU; the host reads st.result only when it wants to log the loss.
+//     cross_entropy_chunk(seq, logits_c, labels, vocab_offset_c, c == 0, stats);
+//   cross_entropy_finalize(seq, labels, stats, lse, totals);  // lse [T]; totals f32 [2] += (loss sum, valid)
+//   for each chunk again: cross_entropy_backward_chunk(seq, logits_c, labels, vocab_offset_c, lse, scale, dlogits_c);
+// `totals` accumulates across calls (the trainer zeroes it once per step); `scale` f32 [1] is written by the host
+// before each submit (1 / valid tokens of the optimizer step), so the recorded sequence replays unchanged. Nothing
+// needs a host round trip; the host reads `totals` only when it wants to log the loss.
 #include "host/core/op/cross_entropy.h"
 #include "host/ops/device_tensor.h"
 
 namespace pocketlora::ops {
 
-struct CrossEntropyState {
-  DeviceTensor stats;   // f32 [T, 4]: running max, running sum, target logit, unused
-  DeviceTensor lse;     // f32 [T]
-  DeviceTensor result;  // f32 [4]: mean loss, valid count, loss sum, 0
-};
-
-CrossEntropyState make_cross_entropy_state(vk::Arena& arena, std::int64_t tokens);
+// f32 [T, 4] per-row running statistics over vocabulary chunks: max, sum of exp, target logit, unused.
+DeviceTensor make_cross_entropy_stats(vk::Arena& arena, std::int64_t tokens);
 void cross_entropy_chunk(vk::Sequence& seq, const DeviceTensor& logits, const DeviceTensor& labels,
-                         std::int64_t vocab_offset, bool first_chunk, const CrossEntropyState& st);
-void cross_entropy_finalize(vk::Sequence& seq, const DeviceTensor& labels, const CrossEntropyState& st);
+                         std::int64_t vocab_offset, bool first_chunk, const DeviceTensor& stats);
+void cross_entropy_finalize(vk::Sequence& seq, const DeviceTensor& labels, const DeviceTensor& stats,
+                            const DeviceTensor& lse, const DeviceTensor& totals);
+// dlogits_c = scale[0] * (softmax - onehot), zero rows for ignored labels; dlogits may be logits (in place).
 void cross_entropy_backward_chunk(vk::Sequence& seq, const DeviceTensor& logits, const DeviceTensor& labels,
-                                  std::int64_t vocab_offset, const CrossEntropyState& st, const DeviceTensor& dlogits,
-                                  float grad_scale = 1.0f);
+                                  std::int64_t vocab_offset, const DeviceTensor& lse, const DeviceTensor& scale,
+                                  const DeviceTensor& dlogits);
 
 }  // namespace pocketlora::ops

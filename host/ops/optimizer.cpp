@@ -1,7 +1,6 @@
 #include "host/ops/optimizer.h"
 
 #include <algorithm>
-#include <bit>
 #include <vector>
 
 #include "host/core/error.h"
@@ -98,36 +97,40 @@ void grad_norm(vk::Sequence& seq, vk::Arena& scratch, const std::vector<DeviceTe
                {vk::reads(partial.buf), vk::reads(tab.buf), vk::writes(stats.buf)}, push, {1, 1, 1}, "grad_norm_reduce");
 }
 
-void optimizer_step(vk::Sequence& seq, const OptimizerConfig& cfg, std::int64_t step, const DeviceTensor& param,
-                    const DeviceTensor& grad, const DeviceOptimizerState& st, const DeviceTensor& stats) {
+void optimizer_step(vk::Sequence& seq, const OptimizerConfig& cfg, const DeviceTensor& step_consts,
+                    const DeviceTensor& param, const DeviceTensor& grad, const DeviceOptimizerState& st,
+                    const DeviceTensor& stats) {
   if (grad.shape != param.shape || param.dtype != DType::F32 || grad.dtype != DType::F32)
     throw ShapeError(std::string("ops::optimizer_step (") + optimizer_name(cfg.kind) + "): " + describe("grad", grad) +
                      " vs " + describe("param", param) + " — expected equal shapes, f32");
+  if (step_consts.dtype != DType::F32 || step_consts.numel() != STEP_CONST_WORDS)
+    throw ShapeError(std::string("ops::optimizer_step (") + optimizer_name(cfg.kind) + "): " +
+                     describe("step constants", step_consts) + " — expected f32 [" +
+                     std::to_string(STEP_CONST_WORDS) + "] (step_constants_tensor)");
   vk::Device& dev = seq.device();
   const std::uint32_t wg = dev.profile().u32("optim.wg");
-  const StepConstants k = step_constants(cfg, step);
   const auto n = static_cast<std::uint32_t>(param.numel());
-  shader::OptimPush push{n, 0, 0, static_cast<std::uint32_t>(step), cfg.lr, cfg.beta1, cfg.beta2, cfg.eps,
-                         cfg.weight_decay, k.bias_correction1, k.bias_correction2_sqrt, cfg.clip_threshold, 0, 0, 0, 0};
+  shader::OptimPush push{n, 0, 0, 0, cfg.beta1, cfg.beta2, cfg.eps, cfg.weight_decay, cfg.clip_threshold, 0, 0, 0};
   const auto grid = grid_1d(dev, n, wg);
+  const auto stats_in = vk::reads(stats.buf), consts_in = vk::reads(step_consts.buf);
   switch (cfg.kind) {
     case OptimizerKind::AdamW:
-      seq.dispatch(dev.pipeline({shaders::optim_adamw, {wg}, 5, sizeof(push)}),
-                   {vk::reads(stats.buf), vk::writes(param.buf), vk::reads(grad.buf), vk::writes(st.m.buf),
+      seq.dispatch(dev.pipeline({shaders::optim_adamw, {wg}, 6, sizeof(push)}),
+                   {stats_in, consts_in, vk::writes(param.buf), vk::reads(grad.buf), vk::writes(st.m.buf),
                     vk::writes(st.v.buf)},
                    push, grid, "adamw");
       break;
     case OptimizerKind::Lion:
-      seq.dispatch(dev.pipeline({shaders::optim_lion, {wg}, 4, sizeof(push)}),
-                   {vk::reads(stats.buf), vk::writes(param.buf), vk::reads(grad.buf), vk::writes(st.m.buf)}, push, grid,
-                   "lion");
+      seq.dispatch(dev.pipeline({shaders::optim_lion, {wg}, 5, sizeof(push)}),
+                   {stats_in, consts_in, vk::writes(param.buf), vk::reads(grad.buf), vk::writes(st.m.buf)}, push,
+                   grid, "lion");
       break;
     case OptimizerKind::SGD:
       push.beta2 = cfg.dampening;
       push.flags = cfg.nesterov ? 1u : 0u;
-      seq.dispatch(dev.pipeline({shaders::optim_sgd, {wg}, 4, sizeof(push)}),
-                   {vk::reads(stats.buf), vk::writes(param.buf), vk::reads(grad.buf), vk::writes(st.m.buf)}, push, grid,
-                   "sgd");
+      seq.dispatch(dev.pipeline({shaders::optim_sgd, {wg}, 5, sizeof(push)}),
+                   {stats_in, consts_in, vk::writes(param.buf), vk::reads(grad.buf), vk::writes(st.m.buf)}, push,
+                   grid, "sgd");
       break;
     case OptimizerKind::Adafactor: {
       if (param.rank() != 2)
@@ -141,26 +144,25 @@ void optimizer_step(vk::Sequence& seq, const OptimizerConfig& cfg, std::int64_t 
       // loop and cols + 1 of the column loop, plus the row loop's exit.
       const auto rms_rows = spans(push.rows, loop_span(dev, op, "RMS: the loops over the rows and columns" + dims,
                                                        loop_checks(push.cols) + 1, loop_checks(push.rows) + 1));
-      push.beta2 = k.beta2_t;
-      seq.dispatch(dev.pipeline({shaders::optim_adafactor_rows, {wg}, 3, sizeof(push)}),
-                   {vk::reads(stats.buf), vk::reads(grad.buf), vk::writes(st.row.buf)}, push, grid_1d(dev, push.rows, wg),
-                   "adafactor_rows");
-      seq.dispatch(dev.pipeline({shaders::optim_adafactor_cols, {wg}, 3, sizeof(push)}),
-                   {vk::reads(stats.buf), vk::reads(grad.buf), vk::writes(st.col.buf)}, push, grid_1d(dev, push.cols, wg),
-                   "adafactor_cols");
-      const auto& rms = dev.pipeline({shaders::optim_adafactor_rms, {}, 5, sizeof(push)});
+      seq.dispatch(dev.pipeline({shaders::optim_adafactor_rows, {wg}, 4, sizeof(push)}),
+                   {stats_in, consts_in, vk::reads(grad.buf), vk::writes(st.row.buf)}, push,
+                   grid_1d(dev, push.rows, wg), "adafactor_rows");
+      seq.dispatch(dev.pipeline({shaders::optim_adafactor_cols, {wg}, 4, sizeof(push)}),
+                   {stats_in, consts_in, vk::reads(grad.buf), vk::writes(st.col.buf)}, push,
+                   grid_1d(dev, push.cols, wg), "adafactor_cols");
+      const auto& rms = dev.pipeline({shaders::optim_adafactor_rms, {}, 6, sizeof(push)});
       for (std::size_t i = 0; i < rms_rows.size(); ++i) {
         shader::OptimPush part = push;
         part.flags = (i == 0 ? ADAFACTOR_RMS_FIRST : 0u) | (i + 1 == rms_rows.size() ? ADAFACTOR_RMS_LAST : 0u);
         part.row_begin = static_cast<std::uint32_t>(rms_rows[i].first);
         part.row_end = static_cast<std::uint32_t>(rms_rows[i].second);
         seq.dispatch(rms,
-                     {vk::reads(stats.buf), vk::reads(grad.buf), vk::reads(st.row.buf), vk::reads(st.col.buf),
+                     {stats_in, consts_in, vk::reads(grad.buf), vk::reads(st.row.buf), vk::reads(st.col.buf),
                       vk::writes(st.scratch.buf)},
                      part, {1, 1, 1}, "adafactor_rms");
       }
-      seq.dispatch(dev.pipeline({shaders::optim_adafactor_apply, {wg}, 6, sizeof(push)}),
-                   {vk::reads(stats.buf), vk::reads(grad.buf), vk::reads(st.row.buf), vk::reads(st.col.buf),
+      seq.dispatch(dev.pipeline({shaders::optim_adafactor_apply, {wg}, 7, sizeof(push)}),
+                   {stats_in, consts_in, vk::reads(grad.buf), vk::reads(st.row.buf), vk::reads(st.col.buf),
                     vk::reads(st.scratch.buf), vk::writes(param.buf)},
                    push, grid, "adafactor_apply");
       break;
@@ -169,14 +171,7 @@ void optimizer_step(vk::Sequence& seq, const OptimizerConfig& cfg, std::int64_t 
 }
 
 GradStats read_grad_stats(vk::Device& dev, const DeviceTensor& stats) {
-  std::uint32_t w[GRAD_STATS_WORDS];
-  dev.download(stats.buf, w, sizeof w);
-  GradStats s;
-  s.norm = std::bit_cast<float>(w[GRAD_STATS_NORM]);
-  s.clip_scale = std::bit_cast<float>(w[GRAD_STATS_CLIP_SCALE]);
-  s.skip = w[GRAD_STATS_SKIP] != 0;
-  s.first_bad = w[GRAD_STATS_FIRST_BAD] == 0xffffffffu ? -1 : static_cast<std::int64_t>(w[GRAD_STATS_FIRST_BAD]);
-  return s;
+  return grad_stats_from_tensor(download(dev, stats));
 }
 
 }  // namespace pocketlora::ops

@@ -5,9 +5,11 @@
 
 #include "host/core/error.h"
 #include "host/ops/attention.h"
+#include "host/ops/cross_entropy.h"
 #include "host/ops/embedding.h"
 #include "host/ops/lora.h"
 #include "host/ops/matmul.h"
+#include "host/ops/optimizer.h"
 #include "host/ops/rmsnorm.h"
 #include "host/ops/rope.h"
 #include "host/ops/swiglu.h"
@@ -256,6 +258,40 @@ void VulkanBackend::lora_backward(const BTensor& x, const BTensor& a, const BTen
                                   const BTensor& dy, const BTensor& dx, const BTensor& da, const BTensor& db,
                                   const LoraOptions& opt) {
   ops::lora_backward(seq(), *program_, at(x), at(a), at(b), at(t), at(dy), at(dx), at(da), at(db), opt);
+}
+
+// The per-row running statistics are program scratch: written and consumed within the one call.
+void VulkanBackend::cross_entropy(const BTensor& logits, const BTensor& labels, const BTensor& lse,
+                                  const BTensor& totals) {
+  const DeviceTensor& l = at(logits);
+  check_cross_entropy("vulkan::cross_entropy", l.shape, at(labels).shape);
+  const DeviceTensor stats = make_cross_entropy_stats(*program_, l.dim(0));
+  ops::cross_entropy_chunk(seq(), l, at(labels), 0, true, stats);
+  ops::cross_entropy_finalize(seq(), at(labels), stats, at(lse), at(totals));
+}
+
+void VulkanBackend::cross_entropy_backward(const BTensor& logits, const BTensor& labels, const BTensor& lse,
+                                           const BTensor& scale, const BTensor& dlogits) {
+  ops::cross_entropy_backward_chunk(seq(), at(logits), at(labels), 0, at(lse), at(scale), at(dlogits));
+}
+
+void VulkanBackend::grad_norm(const std::vector<BTensor>& grads, float max_norm, const BTensor& stats) {
+  std::vector<DeviceTensor> g;
+  for (const auto& h : grads) g.push_back(at(h));
+  ops::grad_norm(seq(), *program_, g, max_norm, at(stats));
+}
+
+// Adafactor's (mean(R), rms(u)) pair is recomputed every step before it is read: program scratch, not state.
+void VulkanBackend::optimizer_step(const OptimizerConfig& cfg, const BTensor& step_consts, const BTensor& param,
+                                   const BTensor& grad, const BOptimizerState& state, const BTensor& stats) {
+  const std::string op = std::string("vulkan::optimizer_step (") + optimizer_name(cfg.kind) + ")";
+  check_optimizer_state(op, cfg, param.shape, state);
+  DeviceOptimizerState st;
+  for (const auto& [dst, src] : {std::pair<DeviceTensor*, const BTensor*>{&st.m, &state.m}, {&st.v, &state.v},
+                                 {&st.row, &state.row}, {&st.col, &state.col}})
+    if (*src) *dst = at(*src);
+  if (cfg.kind == OptimizerKind::Adafactor) st.scratch = allocate(*program_, {2}, DType::F32, op + " scratch");
+  ops::optimizer_step(seq(), cfg, at(step_consts), at(param), at(grad), st, at(stats));
 }
 
 }  // namespace pocketlora::ops

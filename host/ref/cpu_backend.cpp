@@ -4,10 +4,12 @@
 
 #include "host/core/error.h"
 #include "host/ref/attention.h"
+#include "host/ref/cross_entropy.h"
 #include "host/ref/embedding.h"
 #include "host/ref/lora.h"
 #include "host/ref/matmul.h"
 #include "host/ref/nf4_matmul.h"
+#include "host/ref/optimizer.h"
 #include "host/ref/rmsnorm.h"
 #include "host/ref/rope.h"
 #include "host/ref/swiglu.h"
@@ -209,6 +211,64 @@ void CpuBackend::lora_backward(const BTensor& x, const BTensor& a, const BTensor
                                const LoraOptions& opt) {
   check_lora_shapes("cpu::lora_backward", x.shape, a.shape, b.shape, &dy.shape);
   record([=, this] { ref::lora_backward(at(x), at(a), at(b), at(t), at(dy), at(dx), at(da), at(db), opt); });
+}
+
+namespace {
+void check_f32_words(const char* op, const char* what, const BTensor& t, std::int64_t n) {
+  if (t.dtype != DType::F32 || t.shape != Shape{n})
+    throw ShapeError(std::string(op) + ": " + what + " is " + shape_str(t.shape) + " " + dtype_name(t.dtype) +
+                     ", expected f32 [" + std::to_string(n) + "]");
+}
+}  // namespace
+
+void CpuBackend::cross_entropy(const BTensor& logits, const BTensor& labels, const BTensor& lse,
+                               const BTensor& totals) {
+  check_cross_entropy("cpu::cross_entropy", logits.shape, labels.shape);
+  check_f32_words("cpu::cross_entropy", "totals", totals, 2);
+  record([=, this] {
+    const CrossEntropyResult r = ref::cross_entropy(at(logits), at(labels), at(lse));
+    // Accumulated in f32 as the GPU does (one add per call here, per token there).
+    float* acc = at(totals).data<float>();
+    acc[0] += static_cast<float>(r.sum);
+    acc[1] += static_cast<float>(r.valid);
+  });
+}
+
+void CpuBackend::cross_entropy_backward(const BTensor& logits, const BTensor& labels, const BTensor& lse,
+                                        const BTensor& scale, const BTensor& dlogits) {
+  check_cross_entropy("cpu::cross_entropy_backward", logits.shape, labels.shape);
+  check_f32_words("cpu::cross_entropy_backward", "scale", scale, 1);
+  check_same_shapes("cpu::cross_entropy_backward", {{"logits", &logits.shape}, {"dlogits", &dlogits.shape}});
+  record([=, this] {
+    ref::cross_entropy_backward(at(logits), at(labels), at(lse), at(dlogits), at(scale).data<float>()[0]);
+  });
+}
+
+void CpuBackend::grad_norm(const std::vector<BTensor>& grads, float max_norm, const BTensor& stats) {
+  if (grads.empty()) throw InvalidArgument("cpu::grad_norm: no gradient tensors");
+  for (const auto& g : grads) at(g);
+  at(stats);
+  record([=, this] {
+    std::vector<const Tensor*> g;
+    for (const auto& h : grads) g.push_back(&at(h));
+    at(stats).copy_from(grad_stats_tensor(ref::grad_norm(g, max_norm)));
+  });
+}
+
+void CpuBackend::optimizer_step(const OptimizerConfig& cfg, const BTensor& step_consts, const BTensor& param,
+                                const BTensor& grad, const BOptimizerState& state, const BTensor& stats) {
+  const std::string op = std::string("cpu::optimizer_step (") + optimizer_name(cfg.kind) + ")";
+  check_same_shapes(op.c_str(), {{"param", &param.shape}, {"grad", &grad.shape}});
+  check_f32_words(op.c_str(), "step constants", step_consts, kStepConstantWords);
+  check_optimizer_state(op, cfg, param.shape, state);
+  record([=, this] {
+    OptimizerState st;
+    for (const auto& [dst, src] : {std::pair<Tensor*, const BTensor*>{&st.m, &state.m}, {&st.v, &state.v},
+                                   {&st.row, &state.row}, {&st.col, &state.col}})
+      if (*src) *dst = at(*src);  // shares the backend's storage: the update writes it in place
+    ref::optimizer_step(cfg, step_constants_from_tensor(at(step_consts)), at(param), at(grad), st,
+                        grad_stats_from_tensor(at(stats)));
+  });
 }
 
 }  // namespace pocketlora::ref

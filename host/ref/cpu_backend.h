@@ -53,6 +53,13 @@ class CpuBackend final : public Backend {
   void lora_backward(const BTensor& x, const BTensor& a, const BTensor& b, const BTensor& t, const BTensor& dy,
                      const BTensor& dx, const BTensor& da, const BTensor& db, const LoraOptions& opt) override;
 
+  void cross_entropy(const BTensor& logits, const BTensor& labels, const BTensor& lse, const BTensor& totals) override;
+  void cross_entropy_backward(const BTensor& logits, const BTensor& labels, const BTensor& lse, const BTensor& scale,
+                              const BTensor& dlogits) override;
+  void grad_norm(const std::vector<BTensor>& grads, float max_norm, const BTensor& stats) override;
+  void optimizer_step(const OptimizerConfig& cfg, const BTensor& step_consts, const BTensor& param,
+                      const BTensor& grad, const BOptimizerState& state, const BTensor& stats) override;
+
  private:
   struct Slot {
     Tensor t;

@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include "host/core/error.h"
+#include "host/ref/parallel.h"
 
 namespace pocketlora::ref {
 
@@ -18,51 +20,97 @@ void check_labels(const char* op, const Tensor& labels, std::int64_t V) {
                             " is neither -100 nor inside the vocabulary [0, " + std::to_string(V) + ")");
   }
 }
+
+// Rows are read (and written) in place in their own dtype, f32 or f64 (gradient checks), one row at a time in
+// double: no f64 copy of a [T, V] chunk (Llama 3's vocabulary makes that hundreds of MB).
+void check_float(const char* op, const char* what, const Tensor& t) {
+  if ((t.dtype() != DType::F32 && t.dtype() != DType::F64) || !t.is_contiguous())
+    throw ShapeError(std::string(op) + ": " + what + " " + shape_str(t.shape()) + " " + dtype_name(t.dtype()) +
+                     " must be a contiguous f32 or f64 tensor");
+}
+
+template <typename F> void with_float_type(const Tensor& t, F&& f) {
+  if (t.dtype() == DType::F32)
+    f(float{});
+  else
+    f(double{});
+}
 }  // namespace
 
 CrossEntropyResult cross_entropy(const Tensor& logits, const Tensor& labels, Tensor& lse) {
-  check_cross_entropy("ref::cross_entropy", logits.shape(), labels.shape());
+  const char* op = "ref::cross_entropy";
+  check_cross_entropy(op, logits.shape(), labels.shape());
+  check_float(op, "logits", logits);
   const std::int64_t T = logits.dim(0), V = logits.dim(1);
-  check_labels("ref::cross_entropy", labels, V);
-  Tensor ld = logits.to(DType::F64), lsed = Tensor::zeros({T}, DType::F64);
-  CrossEntropyResult r;
-  double total = 0;
-  for (std::int64_t t = 0; t < T; ++t) {
-    const double* row = ld.data<double>() + t * V;
-    double m = -std::numeric_limits<double>::infinity();
-    for (std::int64_t v = 0; v < V; ++v) m = std::max(m, row[v]);
-    double s = 0;
-    for (std::int64_t v = 0; v < V; ++v) s += std::exp(row[v] - m);
-    const double l = m + std::log(s);
-    lsed.data<double>()[t] = l;
-    const auto label = labels.data<std::int32_t>()[t];
-    if (label != kIgnoreIndex) {
-      total += l - row[label];
-      ++r.valid;
+  check_labels(op, labels, V);
+  Tensor lsed = Tensor::zeros({T}, DType::F64);
+  double* l = lsed.data<double>();
+  with_float_type(logits, [&](auto zero) {
+    using E = decltype(zero);
+    const E* x = logits.data<E>();
+    // Rows are independent: the parallel loop gives the same values as a serial one.
+#pragma omp parallel for schedule(static) if (T * V >= kParallelMinElements)
+    for (std::int64_t t = 0; t < T; ++t) {
+      const E* row = x + t * V;
+      double m = -std::numeric_limits<double>::infinity();
+      for (std::int64_t v = 0; v < V; ++v) m = std::max(m, static_cast<double>(row[v]));
+      double s = 0;
+      for (std::int64_t v = 0; v < V; ++v) s += std::exp(static_cast<double>(row[v]) - m);
+      l[t] = m + std::log(s);
     }
+  });
+  CrossEntropyResult r;
+  double total = 0;  // in row order: deterministic
+  for (std::int64_t t = 0; t < T; ++t) {
+    const auto label = labels.data<std::int32_t>()[t];
+    if (label == kIgnoreIndex) continue;
+    const double target = logits.dtype() == DType::F32 ? logits.data<float>()[t * V + label]
+                                                       : logits.data<double>()[t * V + label];
+    total += l[t] - target;
+    ++r.valid;
   }
+  r.sum = total;
   r.loss = r.valid ? total / static_cast<double>(r.valid) : 0.0;
   lse.copy_from(lsed);
   return r;
 }
 
 void cross_entropy_backward(const Tensor& logits, const Tensor& labels, const Tensor& lse, Tensor& dlogits,
-                            float grad_scale) {
-  check_cross_entropy("ref::cross_entropy_backward", logits.shape(), labels.shape());
+                            double scale) {
+  const char* op = "ref::cross_entropy_backward";
+  check_cross_entropy(op, logits.shape(), labels.shape());
+  check_float(op, "logits", logits);
+  check_float(op, "dlogits", dlogits);
+  if (dlogits.shape() != logits.shape())
+    throw ShapeError(std::string(op) + ": dlogits " + shape_str(dlogits.shape()) + " must match logits " +
+                     shape_str(logits.shape()));
   const std::int64_t T = logits.dim(0), V = logits.dim(1);
-  check_labels("ref::cross_entropy_backward", labels, V);
-  std::int64_t valid = 0;
-  for (std::int64_t t = 0; t < T; ++t) valid += labels.data<std::int32_t>()[t] != kIgnoreIndex;
-  Tensor ld = logits.to(DType::F64), lsed = lse.to(DType::F64), gd = Tensor::zeros(logits.shape(), DType::F64);
-  for (std::int64_t t = 0; t < T; ++t) {
-    const auto label = labels.data<std::int32_t>()[t];
-    if (label == kIgnoreIndex) continue;
-    for (std::int64_t v = 0; v < V; ++v) {
-      const double p = std::exp(ld.data<double>()[t * V + v] - lsed.data<double>()[t]);
-      gd.data<double>()[t * V + v] = grad_scale * (p - (v == label ? 1.0 : 0.0)) / static_cast<double>(valid);
-    }
-  }
-  dlogits.copy_from(gd);
+  check_labels(op, labels, V);
+  const Tensor lsed = lse.to(DType::F64);
+  const double* l = lsed.data<double>();
+  const std::int32_t* y = labels.data<std::int32_t>();
+  with_float_type(logits, [&](auto in_zero) {
+    with_float_type(dlogits, [&](auto out_zero) {
+      using In = decltype(in_zero);
+      using Out = decltype(out_zero);
+      const In* x = logits.data<In>();
+      Out* d = dlogits.data<Out>();
+      // Each element is read before it is written: dlogits may be logits itself.
+#pragma omp parallel for schedule(static) if (T * V >= kParallelMinElements)
+      for (std::int64_t t = 0; t < T; ++t) {
+        const std::int64_t label = y[t];
+        if (label == kIgnoreIndex) {
+          std::fill(d + t * V, d + (t + 1) * V, Out{0});
+          continue;
+        }
+        for (std::int64_t v = 0; v < V; ++v) {
+          const std::int64_t i = t * V + v;
+          const double p = std::exp(static_cast<double>(x[i]) - l[t]);
+          d[i] = static_cast<Out>(scale * (p - (v == label ? 1.0 : 0.0)));
+        }
+      }
+    });
+  });
 }
 
 }  // namespace pocketlora::ref

@@ -7,8 +7,9 @@ namespace pocketlora::ref {
 
 // logits [T, V], labels i32 [T]; lse [T] saved for the backward.
 CrossEntropyResult cross_entropy(const Tensor& logits, const Tensor& labels, Tensor& lse);
-// dlogits = grad_scale * (softmax - onehot) / valid; zero rows for ignored tokens.
+// dlogits = scale * (softmax - onehot); zero rows for ignored tokens (the mean's gradient: scale = 1 / valid).
+// dlogits may be logits itself.
 void cross_entropy_backward(const Tensor& logits, const Tensor& labels, const Tensor& lse, Tensor& dlogits,
-                            float grad_scale = 1.0f);
+                            double scale);
 
 }  // namespace pocketlora::ref

@@ -28,17 +28,16 @@ GradStats grad_norm(const std::vector<const Tensor*>& grads, float max_norm) {
   return s;
 }
 
-void optimizer_step(const OptimizerConfig& cfg, std::int64_t step, Tensor& param, const Tensor& grad,
+void optimizer_step(const OptimizerConfig& cfg, const StepConstants& k, Tensor& param, const Tensor& grad,
                     OptimizerState& st, const GradStats& stats) {
   if (grad.shape() != param.shape())
     throw ShapeError(std::string("ref::optimizer_step (") + optimizer_name(cfg.kind) + "): grad " +
                      shape_str(grad.shape()) + " vs param " + shape_str(param.shape()));
   if (stats.skip) return;
-  const StepConstants k = step_constants(cfg, step);
   Tensor pd = param.to(DType::F64), gd = grad.to(DType::F64);
   double* p = pd.data<double>();
   const double* g0 = gd.data<double>();
-  const double lr = cfg.lr, wd = cfg.weight_decay, b1 = cfg.beta1, b2 = cfg.beta2, cs = stats.clip_scale;
+  const double lr = k.lr, wd = cfg.weight_decay, b1 = cfg.beta1, b2 = cfg.beta2, cs = stats.clip_scale;
   const std::int64_t n = pd.numel();
   switch (cfg.kind) {
     case OptimizerKind::AdamW: {
@@ -77,7 +76,7 @@ void optimizer_step(const OptimizerConfig& cfg, std::int64_t step, Tensor& param
         double g = g0[i] * cs + wd * p[i];
         if (b1 != 0.0) {
           double& buf = md.data<double>()[i];
-          buf = step == 1 ? g : b1 * buf + (1.0 - cfg.dampening) * g;
+          buf = k.first_step != 0 ? g : b1 * buf + (1.0 - cfg.dampening) * g;
           g = cfg.nesterov ? g + b1 * buf : buf;
         }
         p[i] -= lr * g;

@@ -6,8 +6,8 @@
 namespace pocketlora::ref {
 
 GradStats grad_norm(const std::vector<const Tensor*>& grads, float max_norm);
-// One update of `param` (step counts from 1). Does nothing when stats.skip.
-void optimizer_step(const OptimizerConfig& cfg, std::int64_t step, Tensor& param, const Tensor& grad,
+// One update of `param` with this step's constants (step_constants(cfg, lr, step)). Does nothing when stats.skip.
+void optimizer_step(const OptimizerConfig& cfg, const StepConstants& k, Tensor& param, const Tensor& grad,
                     OptimizerState& state, const GradStats& stats);
 
 }  // namespace pocketlora::ref

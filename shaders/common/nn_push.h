@@ -57,15 +57,14 @@ PL_CHECK_PUSH_SIZE(EmbeddingPush, 32)
 // Cross-entropy over a vocabulary chunk [vocab_offset, vocab_offset + chunk) of logits [rows, chunk].
 // stats / finalize walk only [begin, end) (columns of the chunk / token rows) per dispatch, so the host can split
 // a loop that would exceed the device's per-invocation loop limit (host/ops/loop_limit.h).
-#define CE_FIRST_CHUNK 1u  // stats: first columns of the first chunk (start fresh); finalize: first token range
-#define CE_LAST_RANGE 2u   // finalize: last token range (write the mean)
+#define CE_FIRST_CHUNK 1u  // stats: first columns of the first chunk (start fresh)
 struct CrossEntropyPush {
   uint rows;
   uint chunk;
   uint vocab_offset;
   uint flags;
   int ignore_index;
-  float grad_scale;  // backward: multiplies (softmax - onehot) / n_valid (e.g. 1 / accumulation steps)
+  uint pad0;
   uint begin;
   uint end;
 };

@@ -21,27 +21,31 @@ struct GradNormPush {
 };
 PL_CHECK_PUSH_SIZE(GradNormPush, 32)
 
-// One optimizer step on one tensor of n elements (rows x cols for Adafactor). Bias corrections and powers
-// are computed on the host in double and passed as floats, so CPU and GPU use identical constants.
+// The step constants (f32 buffer the host writes before each run, host/core/op/optimizer.h StepConstants): what
+// changes from step to step lives here and not in push constants, so one recorded step replays every step.
+#define STEP_CONST_LR 0u                     // scheduled learning rate
+#define STEP_CONST_BIAS_CORRECTION1 1u       // AdamW: 1 - beta1^t
+#define STEP_CONST_BIAS_CORRECTION2_SQRT 2u  // AdamW: sqrt(1 - beta2^t)
+#define STEP_CONST_BETA2_T 3u                // Adafactor: 1 - t^decay_rate
+#define STEP_CONST_FIRST_STEP 4u             // 1.0 on step 1 (SGD momentum buffer starts as g), else 0.0
+#define STEP_CONST_WORDS 5u
+
+// One optimizer step on one tensor of n elements (rows x cols for Adafactor): the optimizer's fixed settings.
 struct OptimPush {
   uint n;
   uint rows;
   uint cols;
-  uint step;
-  float lr;
+  uint flags;   // SGD: bit 0 nesterov; Adafactor RMS: ADAFACTOR_RMS_*
   float beta1;  // Adam/Lion beta1, SGD momentum
-  float beta2;  // Adam/Lion beta2, Adafactor decay beta2_t, SGD dampening
+  float beta2;  // Adam/Lion beta2, SGD dampening
   float eps;    // Adam eps, Adafactor eps1 (added to g^2)
   float weight_decay;
-  float bias_correction1;       // Adam: 1 - beta1^t
-  float bias_correction2_sqrt;  // Adam: sqrt(1 - beta2^t)
-  float clip_threshold;         // Adafactor update clipping (RMS), e.g. 1.0
-  uint flags;                   // SGD: bit 0 nesterov; Adafactor RMS: ADAFACTOR_RMS_*
-  uint row_begin;               // Adafactor RMS: this pass sums u^2 over rows [row_begin, row_end)
+  float clip_threshold;  // Adafactor update clipping (RMS), e.g. 1.0
+  uint row_begin;        // Adafactor RMS: this pass sums u^2 over rows [row_begin, row_end)
   uint row_end;
   uint pad0;
 };
-PL_CHECK_PUSH_SIZE(OptimPush, 64)
+PL_CHECK_PUSH_SIZE(OptimPush, 48)
 // The Adafactor RMS runs in passes over row ranges where the device caps loop iterations per invocation.
 #define ADAFACTOR_RMS_FIRST 1u  // compute mean(R), start the sum
 #define ADAFACTOR_RMS_LAST 2u   // turn the sum into rms(u)

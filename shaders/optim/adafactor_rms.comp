@@ -8,10 +8,10 @@ layout(local_size_x = 1) in;
 #include "shaders/common/optim_push.h"
 layout(push_constant) uniform Push { OptimPush p; };
 #include "common.glsl"
-layout(set = 0, binding = 1) readonly buffer G { float grad[]; };
-layout(set = 0, binding = 2) readonly buffer R { float row_stat[]; };
-layout(set = 0, binding = 3) readonly buffer C { float col_stat[]; };
-layout(set = 0, binding = 4) buffer S { float scratch[]; };
+layout(set = 0, binding = 2) readonly buffer G { float grad[]; };
+layout(set = 0, binding = 3) readonly buffer R { float row_stat[]; };
+layout(set = 0, binding = 4) readonly buffer C { float col_stat[]; };
+layout(set = 0, binding = 5) buffer S { float scratch[]; };
 #include "adafactor_common.glsl"
 
 void main() {

@@ -6,17 +6,17 @@ layout(local_size_x_id = 0) in;
 #include "shaders/common/optim_push.h"
 layout(push_constant) uniform Push { OptimPush p; };
 #include "common.glsl"
-layout(set = 0, binding = 1) readonly buffer G { float grad[]; };
-layout(set = 0, binding = 2) buffer R { float row_stat[]; };
+layout(set = 0, binding = 2) readonly buffer G { float grad[]; };
+layout(set = 0, binding = 3) buffer R { float row_stat[]; };
 
 void main() {
   const uint r = gl_GlobalInvocationID.x;
   if (r >= p.rows || step_skipped()) return;
-  const float cs = clip_scale();
+  const float cs = clip_scale(), b2t = step_const[STEP_CONST_BETA2_T];
   float s = 0.0;
   for (uint c = 0u; c < p.cols; ++c) {
     const float g = grad[r * p.cols + c] * cs;
     s += g * g + p.eps;
   }
-  row_stat[r] = p.beta2 * row_stat[r] + (1.0 - p.beta2) * (s / float(p.cols));
+  row_stat[r] = b2t * row_stat[r] + (1.0 - b2t) * (s / float(p.cols));
 }

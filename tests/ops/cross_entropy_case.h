@@ -24,9 +24,10 @@ inline Tensor column_slice(const Tensor& t, std::int64_t v0, std::int64_t c) {
   return part;
 }
 
-// Mean cross-entropy of logits [T, V] (uniform in [-8, 8]) over labels (a fraction ignored), computed by the GPU
-// over vocabulary chunks of `chunk` columns: lse per token, the mean loss, the valid count, and dlogits =
-// grad_scale * (softmax - onehot) / valid per chunk. Gradient check: L = grad_scale * mean loss w.r.t. logits.
+// Cross-entropy of logits [T, V] (uniform in [-8, 8]) over labels (a fraction ignored), computed by the GPU
+// over vocabulary chunks of `chunk` columns: lse per token, the loss sum and the valid count added onto totals
+// that start at kTotals0 (the op accumulates), and dlogits = scale * (softmax - onehot) per chunk with scale =
+// grad_scale / valid read from a buffer. Gradient check: L = grad_scale * mean loss w.r.t. logits.
 class CrossEntropyCase : public OpCase {
  public:
   struct Spec {
@@ -62,28 +63,35 @@ class CrossEntropyCase : public OpCase {
     return l;
   }
 
+  // The gradient of grad_scale * mean: what the trainer writes into the scale buffer (grad_scale when nothing is
+  // valid, where every row is zero anyway).
+  double scale() const { return s_.grad_scale / static_cast<double>(std::max<std::int64_t>(1, valid())); }
+
+  // logits, labels, the totals the op adds onto
   std::vector<Tensor> inputs() const override {
-    return {random_tensor({s_.T, s_.V}, s_.logit_seed, -s_.logit_range, s_.logit_range), labels()};
+    return {random_tensor({s_.T, s_.V}, s_.logit_seed, -s_.logit_range, s_.logit_range), labels(),
+            Tensor::from_vector({kTotals0[0], kTotals0[1]}, {2})};
   }
   std::vector<std::string> output_names() const override {
-    std::vector<std::string> n = {"lse", "loss", "valid"};
+    std::vector<std::string> n = {"lse", "totals loss sum", "totals valid"};
     for (std::int64_t i = 0; i < chunks(); ++i) n.push_back("dlogits chunk " + std::to_string(i));
     return n;
   }
   std::vector<Tensor> reference(const std::vector<Tensor>& in) const override {
     Tensor lse = Tensor::zeros({s_.T}), dl = Tensor::zeros({s_.T, s_.V});
     const CrossEntropyResult r = ref::cross_entropy(in[0], in[1], lse);
-    ref::cross_entropy_backward(in[0], in[1], lse, dl, s_.grad_scale);
-    std::vector<Tensor> out = {lse, Tensor::from_vector({static_cast<float>(r.loss)}, {1}),
-                               Tensor::from_vector({static_cast<float>(r.valid)}, {1})};
+    ref::cross_entropy_backward(in[0], in[1], lse, dl, scale());
+    const double valid_total = kTotals0[1] + static_cast<double>(r.valid);
+    std::vector<Tensor> out = {lse, Tensor::from_vector({static_cast<float>(kTotals0[0] + r.sum)}, {1}),
+                               Tensor::from_vector({static_cast<float>(valid_total)}, {1})};
     for (std::int64_t i = 0; i < chunks(); ++i)
       out.push_back(column_slice(dl, i * s_.chunk, std::min(s_.chunk, s_.V - i * s_.chunk)));
     return out;
   }
   // lse: f32 online log-sum-exp over V terms vs f64: relative 1e-6 of |lse| (values ~ 8 + log V).
-  // loss: within 1e-5 * max(1, loss). valid: an exact count.
+  // loss sum: within 1e-5 * max(1, sum). valid: an exact count.
   // dlogits are probabilities / n_valid: absolute 1e-6 / n_valid.
-  // Nothing valid: the kernels must write exact zeros (loss 0, not 0/0; zero gradients).
+  // Nothing valid: the kernels must add exact zeros and write zero gradients.
   Tolerance tolerance(std::size_t i) const override {
     Tolerance t;
     const bool none_valid = valid() == 0;
@@ -102,8 +110,10 @@ class CrossEntropyCase : public OpCase {
   }
 #if POCKETLORA_HAS_VULKAN
   std::vector<ops::DeviceTensor> gpu(const GpuRun& run, const std::vector<Tensor>& in) const override {
-    auto st = ops::make_cross_entropy_state(run.arena, s_.T);
-    auto labels = run.up(in[1], "labels");
+    auto stats = ops::make_cross_entropy_stats(run.arena, s_.T);
+    auto labels = run.up(in[1], "labels"), totals = run.up(in[2], "totals");
+    auto lse = run.zeros({s_.T}, DType::F32, "lse");
+    auto scale_t = run.up(Tensor::from_vector({static_cast<float>(scale())}, {1}), "scale");
     std::vector<ops::DeviceTensor> parts, grads;
     for (std::int64_t i = 0; i < chunks(); ++i) {
       const std::int64_t v0 = i * s_.chunk, c = std::min(s_.chunk, s_.V - v0);
@@ -111,14 +121,14 @@ class CrossEntropyCase : public OpCase {
       grads.push_back(run.zeros({s_.T, c}, DType::F32, "dlogits chunk"));
     }
     for (std::size_t i = 0; i < parts.size(); ++i)
-      ops::cross_entropy_chunk(run.seq, parts[i], labels, static_cast<std::int64_t>(i) * s_.chunk, i == 0, st);
-    ops::cross_entropy_finalize(run.seq, labels, st);
+      ops::cross_entropy_chunk(run.seq, parts[i], labels, static_cast<std::int64_t>(i) * s_.chunk, i == 0, stats);
+    ops::cross_entropy_finalize(run.seq, labels, stats, lse, totals);
     for (std::size_t i = 0; i < parts.size(); ++i)
-      ops::cross_entropy_backward_chunk(run.seq, parts[i], labels, static_cast<std::int64_t>(i) * s_.chunk, st,
-                                        grads[i], s_.grad_scale);
-    // st.result is (mean loss, valid count, loss sum, 0): the first two words as their own outputs.
-    std::vector<ops::DeviceTensor> out = {st.lse, {st.result.buf.sub(0, 4), {1}, DType::F32},
-                                          {st.result.buf.sub(4, 4), {1}, DType::F32}};
+      ops::cross_entropy_backward_chunk(run.seq, parts[i], labels, static_cast<std::int64_t>(i) * s_.chunk, lse,
+                                        scale_t, grads[i]);
+    // totals is (loss sum, valid count): each word as its own output.
+    std::vector<ops::DeviceTensor> out = {lse, {totals.buf.sub(0, 4), {1}, DType::F32},
+                                          {totals.buf.sub(4, 4), {1}, DType::F32}};
     out.insert(out.end(), grads.begin(), grads.end());
     return out;
   }
@@ -132,8 +142,8 @@ class CrossEntropyCase : public OpCase {
   std::vector<Tensor> gradient(const std::vector<Tensor>& in) const override {
     Tensor lse = Tensor::zeros({s_.T}, DType::F64), d = Tensor::zeros({s_.T, s_.V}, DType::F64);
     ref::cross_entropy(in[0], in[1], lse);
-    ref::cross_entropy_backward(in[0], in[1], lse, d, s_.grad_scale);
-    return {d, Tensor()};  // labels are integers
+    ref::cross_entropy_backward(in[0], in[1], lse, d, scale());
+    return {d, Tensor(), Tensor()};  // labels are integers; the totals are not differentiated
   }
   // A loss of size ~log V: central-difference rounding ~ eps |L| / h ~ 1e-9.
   GradTolerance grad_tolerance() const override { return {1e-8}; }
@@ -144,6 +154,7 @@ class CrossEntropyCase : public OpCase {
 
  protected:
   const Spec& spec() const { return s_; }
+  static constexpr float kTotals0[2] = {0.75f, 3.0f};  // what totals hold before the op (earlier row chunks)
 
  private:
   Spec s_;

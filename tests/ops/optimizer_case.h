@@ -1,7 +1,9 @@
 #pragma once
 // The optimizer op case, shared by tests/ops/test_optimizers.cpp and tests/ops/test_loop_limit.cpp: several
 // optimizer steps over several parameter tensors, each step the global gradient norm (with clipping) followed by
-// one update per tensor, recorded as one sequence. Outputs per step: the norm, the clip scale, the skip flag and
+// one update per tensor, recorded as one sequence; the learning rate falls from step to step (a schedule), and each
+// step's constants come from their own tensor, as the trainer writes them. Outputs per step: the norm, the clip
+// scale, the skip flag and
 // first bad tensor, every parameter (and, for Adafactor when asked, rms(u) of every tensor); after the last step
 // the optimizer state. No gradient check: an optimizer update has no backward.
 #include <cmath>
@@ -80,7 +82,8 @@ class OptimizerCase : public OpCase {
       std::vector<const Tensor*> gp;
       for (std::size_t i = 0; i < n; ++i) gp.push_back(g0 + i);
       const GradStats want = ref::grad_norm(gp, s_.cfg.max_grad_norm);
-      for (std::size_t i = 0; i < n; ++i) ref::optimizer_step(s_.cfg, step, params[i], g0[i], states[i], want);
+      const StepConstants k = step_constants(s_.cfg, lr_at(step), step);
+      for (std::size_t i = 0; i < n; ++i) ref::optimizer_step(s_.cfg, k, params[i], g0[i], states[i], want);
       out.push_back(Tensor::from_vector({want.norm}, {1}));
       out.push_back(Tensor::from_vector({want.clip_scale}, {1}));
       out.push_back(int_tensor({want.skip ? 1 : 0, static_cast<std::int32_t>(want.first_bad)}));
@@ -150,7 +153,8 @@ class OptimizerCase : public OpCase {
       const std::vector<ops::DeviceTensor> g(G.begin() + static_cast<std::ptrdiff_t>(n * (step - 1)),
                                              G.begin() + static_cast<std::ptrdiff_t>(n * step));
       ops::grad_norm(run.seq, run.arena, g, s_.cfg.max_grad_norm, stats);
-      for (std::size_t i = 0; i < n; ++i) ops::optimizer_step(run.seq, s_.cfg, step, P[i], g[i], S[i], stats);
+      const auto consts = run.up(step_constants_tensor(step_constants(s_.cfg, lr_at(step), step)), "step constants");
+      for (std::size_t i = 0; i < n; ++i) ops::optimizer_step(run.seq, s_.cfg, consts, P[i], g[i], S[i], stats);
       // The stats words (norm and clip scale as f32 bits, skip flag, first bad tensor): optimizer_push.h.
       out.push_back(snapshot(stats.buf.sub(0, 4), {1}, DType::F32));
       out.push_back(snapshot(stats.buf.sub(4, 4), {1}, DType::F32));
@@ -188,6 +192,8 @@ class OptimizerCase : public OpCase {
     std::string name;
   };
 
+  // A decaying schedule: cfg.lr, then 3/4 and 1/2 of it.
+  float lr_at(std::int64_t step) const { return s_.cfg.lr * (1.0f - 0.25f * static_cast<float>(step - 1)); }
   double elements() const {
     double e = 0;
     for (const auto& s : s_.shapes) e += static_cast<double>(shape_numel(s));

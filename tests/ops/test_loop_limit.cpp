@@ -48,7 +48,7 @@ class LoopLimitCrossEntropyCase : public CrossEntropyCase {
     Tolerance t;
     if (i == 0) {  // lse = log(sum): its absolute error is the sum's relative error
       t.max_abs = 1e-6 + 0.5 * u * static_cast<double>(spec().V);
-    } else if (i == 1) {  // loss within max(1e-5, u valid / 2) * max(1, loss)
+    } else if (i == 1) {  // loss sum within max(1e-5, u valid / 2) * max(1, sum)
       t.max_rel = std::max(1e-5, 0.5 * u * valid);
       t.rel_floor = 1.0;
     } else if (i == 2) {  // valid count: exact
@@ -245,7 +245,8 @@ TEST(LoopLimitOverride, SmallLimitRefusesWhatCannotSplit) {
   cfg.kind = OptimizerKind::Adafactor;
   auto st = ops::make_optimizer_state(d.dev(), d.arena(), cfg, {3, 120}, "wide");
   auto stats = ops::make_grad_stats(d.arena());
-  expect_device_limit([&] { ops::optimizer_step(seq, cfg, 1, wide, wide, st, stats); }, "[3, 120]");
+  auto consts = ops::upload(d.dev(), d.arena(), step_constants_tensor(step_constants(cfg, cfg.lr, 1)), "consts");
+  expect_device_limit([&] { ops::optimizer_step(seq, cfg, consts, wide, wide, st, stats); }, "[3, 120]");
   auto big = ops::allocate(d.arena(), {100, 100}, DType::F32, "big");  // 10^4 elements: partials of 99 are too many
   expect_device_limit([&] { ops::grad_norm(seq, d.arena(), {big}, 1.0f, stats); }, "ops::grad_norm");
 }

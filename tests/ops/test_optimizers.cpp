@@ -45,10 +45,11 @@ TEST_F(GpuTest, NanGradientSkipsTheWholeStepAndNamesTheTensor) {
   auto P0 = up(p0), P1 = up(p1), G0 = up(g0), G1 = up(g1);
   auto S0 = ops::make_optimizer_state(dev(), st, cfg, {4, 5}, "a"), S1 = ops::make_optimizer_state(dev(), st, cfg, {6}, "b");
   auto stats = ops::make_grad_stats(arena());
+  auto consts = up(step_constants_tensor(step_constants(cfg, cfg.lr, 1)));
   vk::Sequence seq(dev());
   ops::grad_norm(seq, arena(), {G0, G1}, 1.0f, stats);
-  ops::optimizer_step(seq, cfg, 1, P0, G0, S0, stats);
-  ops::optimizer_step(seq, cfg, 1, P1, G1, S1, stats);
+  ops::optimizer_step(seq, cfg, consts, P0, G0, S0, stats);
+  ops::optimizer_step(seq, cfg, consts, P1, G1, S1, stats);
   seq.submit();
   GradStats s = ops::read_grad_stats(dev(), stats);
   EXPECT_TRUE(s.skip);

@@ -30,7 +30,8 @@ void expect_steps(OptimizerKind kind, Tensor p, const std::vector<Tensor>& grads
   const OptimizerConfig cfg = hand_config(kind);
   OptimizerState st = make_optimizer_state(cfg, p.shape());
   for (std::size_t s = 0; s < grads.size(); ++s) {
-    ref::optimizer_step(cfg, static_cast<std::int64_t>(s + 1), p, grads[s], st, GradStats{});
+    ref::optimizer_step(cfg, step_constants(cfg, cfg.lr, static_cast<std::int64_t>(s + 1)), p, grads[s], st,
+                        GradStats{});
     for (std::size_t i = 0; i < want[s].size(); ++i)
       EXPECT_NEAR(p.data<float>()[i], want[s][i], 2e-7 * std::max(1.0, std::abs(want[s][i])))
           << optimizer_name(kind) << " step " << s + 1 << " element " << i;
@@ -43,7 +44,7 @@ TEST(OptimizerReference, AdamWFirstStepByHand) {
   cfg.max_grad_norm = 0;
   Tensor p = Tensor::from_vector({1.0f, -2.0f}, {2}), g = Tensor::from_vector({0.5f, -0.25f}, {2});
   OptimizerState st = make_optimizer_state(cfg, {2});
-  ref::optimizer_step(cfg, 1, p, g, st, GradStats{});
+  ref::optimizer_step(cfg, step_constants(cfg, cfg.lr, 1), p, g, st, GradStats{});
   EXPECT_NEAR(p.data<float>()[0], 1.0 * (1 - 1e-3) - 1e-2 * 0.5 / (0.5 + 1e-8), 1e-7);
   EXPECT_NEAR(p.data<float>()[1], -2.0 * (1 - 1e-3) + 1e-2 * 0.25 / (0.25 + 1e-8), 1e-7);
   EXPECT_THROW(make_optimizer_state(hand_config(OptimizerKind::Adafactor), {5}), ShapeError);

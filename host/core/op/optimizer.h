@@ -47,10 +47,27 @@ struct GradStats {
   std::int64_t first_bad = -1;  // index into the gradient list
 };
 
-// Host constants of one step (computed in double, passed to the GPU as floats).
+// The numbers of one optimizer step that change from step to step: the scheduled learning rate and what depends
+// on the step count (computed in double on the host, used as floats by both backends). A recorded step reads
+// them from a small f32 tensor the host writes before each run, so the same program replays every step.
 struct StepConstants {
-  float bias_correction1 = 1, bias_correction2_sqrt = 1, beta2_t = 0;
+  float lr = 0;                     // the scheduled learning rate of this step
+  float bias_correction1 = 1;       // AdamW: 1 - beta1^t
+  float bias_correction2_sqrt = 1;  // AdamW: sqrt(1 - beta2^t)
+  float beta2_t = 0;                // Adafactor: 1 - t^decay_rate
+  float first_step = 0;             // 1 on step 1 (SGD's momentum buffer starts as the gradient), else 0
 };
-StepConstants step_constants(const OptimizerConfig& cfg, std::int64_t step);
+// Step counts from 1; `lr` is the learning rate the schedule gives this step (cfg.lr is its base value).
+StepConstants step_constants(const OptimizerConfig& cfg, float lr, std::int64_t step);
+// The f32 [kStepConstantWords] tensor a backend reads (word order: shaders/common/optim_push.h), and back.
+extern const std::int64_t kStepConstantWords;
+Tensor step_constants_tensor(const StepConstants& k);
+StepConstants step_constants_from_tensor(const Tensor& t);
+
+// Gradient statistics as the backends keep them: i32 [kGradStatsWords], the norm and clip scale as f32 bits
+// (word order: shaders/common/optim_push.h), so both backends' tensors read back the same.
+extern const std::int64_t kGradStatsWords;
+Tensor grad_stats_tensor(const GradStats& s);
+GradStats grad_stats_from_tensor(const Tensor& t);
 
 }  // namespace pocketlora
