@@ -47,7 +47,9 @@ struct LoraStepOptions {
   std::int64_t batch = 1, seq_len = 0;
   bool segments = false;          // packed windows: segment ids [B*S] restrict attention within a document
   bool accumulate_grads = false;  // dA/dB += this micro-batch's gradients; otherwise the backward zeroes them first
-  std::uint64_t dropout_seed = 0;  // LoRA dropout key; the stream is per layer and target (see lora_stream)
+  // LoRA dropout key; the stream is per layer and target (see lora_stream). It is baked into the recorded ops,
+  // so a new mask per step means re-recording (or a backend that reads the key from a buffer).
+  std::uint64_t dropout_seed = 0;
 };
 
 // The dropout stream of (layer, target): distinct masks for every adapted linear, the same in forward and backward.
