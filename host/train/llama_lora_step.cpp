@@ -38,11 +38,13 @@ BackendLora upload_lora(Backend& be, const BackendLlama& m, const LoraAdapter& a
   BackendLora bl;
   bl.config = adapter.config;
   bl.layers.resize(m.layers.size());
-  for (const auto& mod : adapter.modules) {
+  for (const auto& mod : adapter.modules) {  // every module checked before anything is allocated
     if (mod.layer < 0 || mod.layer >= static_cast<std::int64_t>(m.layers.size()))
       throw ShapeError("LoRA module '" + mod.name() + "': the model has " + std::to_string(m.layers.size()) +
                        " layers");
     check_module(mod, m.config, adapter.config.rank);
+  }
+  for (const auto& mod : adapter.modules) {
     const std::string n = mod.name();
     BackendLoraModule& b = bl.layers[static_cast<std::size_t>(mod.layer)][static_cast<std::size_t>(mod.target)];
     b.a = be.upload(mod.a.to(dt), Lifetime::Weights, n + ".A");

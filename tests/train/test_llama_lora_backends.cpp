@@ -12,6 +12,7 @@
 #include "host/ref/cpu_backend.h"
 #include "host/train/llama_lora_step.h"
 #include "host/util/splitmix64.h"
+#include "train/host_cross_entropy.h"
 #if POCKETLORA_HAS_VULKAN
 #include "gpu/gpu_fixture.h"
 #include "host/ops/vulkan_backend.h"
@@ -48,28 +49,6 @@ LoraAdapter adapter_r8(const LlamaModel& m, float dropout, bool random_b) {
   return ad;
 }
 
-// Mean next-token cross-entropy (the last token of each sequence has no target) and its gradient, in f64.
-double next_token_loss(const Tensor& logits, const std::vector<std::int32_t>& ids, Tensor& dlogits) {
-  const std::int64_t N = logits.dim(0), V = logits.dim(1);
-  const Tensor z = logits.to(DType::F64);
-  Tensor d = Tensor::zeros({N, V}, DType::F64);
-  const double count = static_cast<double>(N / kSeq * (kSeq - 1));
-  double loss = 0;
-  for (std::int64_t i = 0; i < N; ++i) {
-    if ((i + 1) % kSeq == 0) continue;
-    const double* row = z.data<double>() + i * V;
-    const std::int32_t y = ids[static_cast<std::size_t>(i + 1)];
-    double mx = row[0], sum = 0;
-    for (std::int64_t j = 1; j < V; ++j) mx = std::max(mx, row[j]);
-    for (std::int64_t j = 0; j < V; ++j) sum += std::exp(row[j] - mx);
-    loss += mx + std::log(sum) - row[y];
-    for (std::int64_t j = 0; j < V; ++j)
-      d.data<double>()[i * V + j] = (std::exp(row[j] - mx) / sum - (j == y ? 1.0 : 0.0)) / count;
-  }
-  dlogits = d.to(DType::F32);
-  return loss / count;
-}
-
 struct StepResult {
   Tensor logits;
   double loss = 0;
@@ -85,8 +64,9 @@ StepResult run_step(Backend& be, const LlamaModel& m, const LoraAdapter& ad, con
   so.seq_len = kSeq;
   so.dropout_seed = dropout_seed;
   LlamaLoraStep step(be, bm, bl, so);
+  const std::vector<std::int32_t> batch_ids(ids.begin(), ids.begin() + batch * kSeq);
   Tensor ids_t = Tensor::zeros({batch * kSeq}, DType::I32);
-  std::copy(ids.begin(), ids.begin() + batch * kSeq, ids_t.data<std::int32_t>());
+  std::copy(batch_ids.begin(), batch_ids.end(), ids_t.data<std::int32_t>());
   be.write(step.ids(), ids_t);
   be.begin();
   step.record_forward();
@@ -95,7 +75,7 @@ StepResult run_step(Backend& be, const LlamaModel& m, const LoraAdapter& ad, con
   StepResult r;
   r.logits = be.read(step.logits());
   Tensor dlogits;
-  r.loss = next_token_loss(r.logits, ids, dlogits);
+  r.loss = test::host_cross_entropy(r.logits, test::next_token_labels(batch_ids, kSeq), &dlogits);
   be.write(step.dlogits(), dlogits);
   be.begin();
   step.record_backward();

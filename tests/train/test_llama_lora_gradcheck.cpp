@@ -20,6 +20,7 @@
 #include "host/ref/cpu_backend.h"
 #include "host/train/llama_lora_step.h"
 #include "host/util/splitmix64.h"
+#include "train/host_cross_entropy.h"
 
 namespace pocketlora {
 namespace {
@@ -72,28 +73,6 @@ LlamaModel tiny_llama(RopeLayout layout, std::uint64_t seed) {
   return m;
 }
 
-// Mean cross-entropy over labels >= 0 of f64 logits [N, V]; fills dlogits with its gradient when non-null.
-double cross_entropy(const Tensor& logits, const std::vector<std::int32_t>& labels, Tensor* dlogits) {
-  const std::int64_t N = logits.dim(0), V = logits.dim(1);
-  const double* z = logits.data<double>();
-  std::int64_t count = 0;
-  for (auto l : labels) count += l >= 0;
-  double loss = 0;
-  for (std::int64_t i = 0; i < N; ++i) {
-    const std::int32_t y = labels[static_cast<std::size_t>(i)];
-    double mx = z[i * V];
-    for (std::int64_t j = 1; j < V; ++j) mx = std::max(mx, z[i * V + j]);
-    double sum = 0;
-    for (std::int64_t j = 0; j < V; ++j) sum += std::exp(z[i * V + j] - mx);
-    if (y >= 0) loss += mx + std::log(sum) - z[i * V + y];
-    if (dlogits)
-      for (std::int64_t j = 0; j < V; ++j)
-        dlogits->data<double>()[i * V + j] =
-            y < 0 ? 0.0 : (std::exp(z[i * V + j] - mx) / sum - (j == y ? 1.0 : 0.0)) / static_cast<double>(count);
-  }
-  return loss / static_cast<double>(count);
-}
-
 // Relative error, measured against at least 1e-5: a directional derivative near 0 is compared absolutely, where
 // the central difference's rounding (~1e-11) would otherwise dominate.
 double rel_err(double a, double b) { return std::fabs(a - b) / std::max({std::fabs(a), std::fabs(b), 1e-5}); }
@@ -111,16 +90,14 @@ LoraAdapter tiny_adapter(const LlamaModel& model, std::uint64_t& s) {
   return ad;
 }
 
-// Random ids for the step and next-token labels within each sequence (the last token of a sequence is masked).
+// Random ids for the step; returns their next-token labels.
 std::vector<std::int32_t> write_random_batch(Backend& be, const LlamaLoraStep& step, std::uint64_t& s) {
-  Tensor ids = Tensor::zeros({kBatch * kSeq}, DType::I32);
-  std::vector<std::int32_t> labels(kBatch * kSeq);
-  for (std::int64_t i = 0; i < kBatch * kSeq; ++i)
-    ids.data<std::int32_t>()[i] = static_cast<std::int32_t>(splitmix64(s) % 11);
-  for (std::int64_t i = 0; i < kBatch * kSeq; ++i)
-    labels[static_cast<std::size_t>(i)] = (i + 1) % kSeq == 0 ? -100 : ids.data<std::int32_t>()[i + 1];
-  be.write(step.ids(), ids);
-  return labels;
+  std::vector<std::int32_t> ids(kBatch * kSeq);
+  for (auto& id : ids) id = static_cast<std::int32_t>(splitmix64(s) % 11);
+  Tensor ids_t = Tensor::zeros({kBatch * kSeq}, DType::I32);
+  std::copy(ids.begin(), ids.end(), ids_t.data<std::int32_t>());
+  be.write(step.ids(), ids_t);
+  return test::next_token_labels(ids, kSeq);
 }
 
 // Forward, host loss, backward from dlogits; returns the loss (the gradients are left in the backend).
@@ -129,8 +106,8 @@ double forward_backward(Backend& be, LlamaLoraStep& step, const std::vector<std:
   step.record_forward();
   be.end();
   be.run();
-  Tensor dlogits = Tensor::zeros(step.dlogits().shape, DType::F64);
-  const double loss = cross_entropy(be.read(step.logits()), labels, &dlogits);
+  Tensor dlogits;
+  const double loss = test::host_cross_entropy(be.read(step.logits()), labels, &dlogits);
   be.write(step.dlogits(), dlogits);
   be.begin();
   step.record_backward();
@@ -174,7 +151,7 @@ void gradient_check(RopeLayout layout, bool packed) {
   auto loss_at = [&](const LoraAdapter& perturbed) {
     write_lora(be, bl, perturbed);
     be.run();
-    return cross_entropy(be.read(step.logits()), labels, nullptr);
+    return test::host_cross_entropy(be.read(step.logits()), labels, nullptr);
   };
   const double h = 1e-5, tol = 1e-6;
   double worst = 0;
