@@ -20,7 +20,7 @@
 #include "host/ref/cpu_backend.h"
 #include "host/train/llama_lora_step.h"
 #include "host/util/splitmix64.h"
-#include "train/host_cross_entropy.h"
+#include "train/host_loss.h"
 
 namespace pocketlora {
 namespace {
@@ -236,6 +236,43 @@ TEST(LlamaLoraStep, AccumulatedGradientsAreTheSumOfMicroBatches) {
       }
     }
   EXPECT_LT(worst, 1e-14);  // f64 sums of O(0.1) values
+}
+
+// The output head in chunks of logits_rows (the loss of each chunk between its forward and backward) gives the
+// gradients of the head in one piece.
+TEST(LlamaLoraStep, ChunkedHeadGivesTheSameGradients) {
+  const LlamaModel model = tiny_llama(RopeLayout::Interleaved, 3);
+  std::uint64_t s = 5;
+  const LoraAdapter ad = tiny_adapter(model, s);
+  ref::CpuBackend be;
+  const BackendLlama bm = upload_llama(be, model);
+  const BackendLora bl = upload_lora(be, bm, ad);
+  LoraStepOptions so;
+  so.batch = kBatch;
+  so.seq_len = kSeq;
+  LlamaLoraStep whole(be, bm, bl, so);
+  so.logits_rows = 2;
+  LlamaLoraStep chunked(be, bm, bl, so);
+  ASSERT_EQ(chunked.head_chunks(), 5);
+  EXPECT_THROW(chunked.record_forward(), InvalidArgument);
+  std::uint64_t s1 = 31, s1_again = 31;
+  const std::vector<std::int32_t> labels = write_random_batch(be, whole, s1);
+  write_random_batch(be, chunked, s1_again);
+  const double loss_whole = forward_backward(be, whole, labels);
+  const LoraAdapter g_whole = read_lora_grads(be, bl, ad);
+  const double loss_chunked = test::run_step_with_host_loss(be, chunked, labels);
+  const LoraAdapter g_chunked = read_lora_grads(be, bl, ad);
+  EXPECT_NEAR(loss_chunked, loss_whole, 1e-13);
+  for (std::size_t i = 0; i < ad.modules.size(); ++i)
+    for (int which = 0; which < 2; ++which) {
+      const Tensor& w = which ? g_whole.modules[i].b : g_whole.modules[i].a;
+      const Tensor& c = which ? g_chunked.modules[i].b : g_chunked.modules[i].a;
+      for (std::int64_t k = 0; k < w.numel(); ++k)
+        ASSERT_NEAR(c.data<double>()[k], w.data<double>()[k], 1e-13) << ad.modules[i].name() << " " << k;
+    }
+  so.logits_rows = 3;  // does not divide 10 tokens
+  EXPECT_TRUE(test::mentions(test::error_of<InvalidArgument>([&] { LlamaLoraStep{be, bm, bl, so}; }),
+                             {"logits_rows 3", "10 tokens"}));
 }
 
 TEST(LlamaLoraStep, AdapterOfAnotherModelOrEmptyBatchIsRefused) {
