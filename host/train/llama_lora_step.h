@@ -13,6 +13,9 @@
 // opt.logits_rows rows so that [B*S, vocab] logits never exist at once:
 //     record_body_forward(); for each chunk c { record_head_forward(c); <loss of chunk c>; record_head_backward(c); }
 //     record_body_backward();
+// On Vulkan each per-sequence view starts at a multiple of S rows: S * 4 bytes (segment ids) and S * heads * 4
+// (lse) must meet the device's minStorageBufferOffsetAlignment (any S that is a multiple of 64 does), else the
+// constructor throws DeviceLimitError naming the tensor.
 // Activations dtype = the model's embedding dtype (f32; f64 on the CPU backend for gradient checks), LoRA
 // tensors likewise.
 #include <array>
