@@ -38,11 +38,13 @@ BackendLora upload_lora(Backend& be, const BackendLlama& m, const LoraAdapter& a
   BackendLora bl;
   bl.config = adapter.config;
   bl.layers.resize(m.layers.size());
-  for (const auto& mod : adapter.modules) {
+  for (const auto& mod : adapter.modules) {  // every module checked before anything is allocated
     if (mod.layer < 0 || mod.layer >= static_cast<std::int64_t>(m.layers.size()))
       throw ShapeError("LoRA module '" + mod.name() + "': the model has " + std::to_string(m.layers.size()) +
                        " layers");
     check_module(mod, m.config, adapter.config.rank);
+  }
+  for (const auto& mod : adapter.modules) {
     const std::string n = mod.name();
     BackendLoraModule& b = bl.layers[static_cast<std::size_t>(mod.layer)][static_cast<std::size_t>(mod.target)];
     b.a = be.upload(mod.a.to(dt), Lifetime::Weights, n + ".A");
@@ -87,6 +89,10 @@ LlamaLoraStep::LlamaLoraStep(Backend& be, const BackendLlama& m, const BackendLo
   lora.config.validate();
   const std::int64_t N = tokens(), S = opt.seq_len, q_dim = c.n_heads * c.head_dim, kv = c.kv_dim();
   const std::int64_t r = lora.config.rank;
+  const std::int64_t head_rows = opt.logits_rows ? opt.logits_rows : N;
+  if (head_rows < 1 || N % head_rows != 0)
+    throw InvalidArgument("LlamaLoraStep: logits_rows " + std::to_string(opt.logits_rows) + " must divide the " +
+                          std::to_string(N) + " tokens of the batch");
   const DType dt = m.tok_embeddings.dtype;
   auto step = [&](const Shape& s, const std::string& name) { return be.alloc(s, dt, Lifetime::Step, name); };
 
@@ -122,8 +128,8 @@ LlamaLoraStep::LlamaLoraStep(Backend& be, const BackendLlama& m, const BackendLo
   x_final_ = step({N, c.dim}, "x final");
   xn_final_ = step({N, c.dim}, "final norm out");
   rstd_final_ = step({N}, "final norm rstd");
-  logits_ = step({N, c.vocab_size}, "logits");
-  dlogits_ = step({N, c.vocab_size}, "dlogits");
+  logits_ = step({head_rows, c.vocab_size}, "logits");
+  dlogits_ = step({head_rows, c.vocab_size}, "dlogits");
 
   dx_ = step({N, c.dim}, "d x");
   dx_mid_ = step({N, c.dim}, "d x mid");
@@ -137,6 +143,11 @@ LlamaLoraStep::LlamaLoraStep(Backend& be, const BackendLlama& m, const BackendLo
   dg_ = step({N, c.hidden_dim}, "d gate");
   du_ = step({N, c.hidden_dim}, "d up");
   dh_ = step({N, c.hidden_dim}, "d swiglu");
+
+  for (std::int64_t r0 = 0; r0 < N; r0 += head_rows) {
+    head_xn_.push_back(head_rows == N ? xn_final_ : be.view_rows(xn_final_, r0, head_rows));
+    head_dxn_.push_back(head_rows == N ? dxn_ : be.view_rows(dxn_, r0, head_rows));
+  }
 
   const Shape q3{N, c.n_heads, c.head_dim}, kv3{N, c.n_kv_heads, c.head_dim};
   SequenceViews shared;
@@ -219,6 +230,22 @@ void LlamaLoraStep::attention_backward(std::size_t layer) {
 // --- the model ----------------------------------------------------------------------------------------------------
 
 void LlamaLoraStep::record_forward() {
+  if (head_chunks() != 1)
+    throw InvalidArgument("LlamaLoraStep::record_forward: the head runs in " + std::to_string(head_chunks()) +
+                          " chunks; record the parts (record_body_forward, record_head_forward per chunk)");
+  record_body_forward();
+  record_head_forward(0);
+}
+
+void LlamaLoraStep::record_backward() {
+  if (head_chunks() != 1)
+    throw InvalidArgument("LlamaLoraStep::record_backward: the head runs in " + std::to_string(head_chunks()) +
+                          " chunks; record the parts (record_head_backward per chunk, record_body_backward)");
+  record_head_backward(0);
+  record_body_backward();
+}
+
+void LlamaLoraStep::record_body_forward() {
   const auto eps = static_cast<float>(m_.config.rms_eps);
   be_.embedding(ids_, m_.tok_embeddings, acts_.front().x_in);
   for (std::size_t l = 0; l < acts_.size(); ++l) {
@@ -241,10 +268,20 @@ void LlamaLoraStep::record_forward() {
     be_.add(a.x_mid, dx_mid_, x_out, 1.0f);
   }
   be_.rmsnorm(x_final_, m_.norm, xn_final_, rstd_final_, eps);
-  be_.matmul(xn_final_, m_.output, logits_, {});
 }
 
-void LlamaLoraStep::record_backward() {
+// The output head (frozen, tied or not): logits = xn · outputᵀ, and d xn = dlogits · output, one chunk of rows.
+void LlamaLoraStep::record_head_forward(std::int64_t chunk) {
+  be_.matmul(head_xn_.at(static_cast<std::size_t>(chunk)), m_.output, logits_, {});
+}
+
+void LlamaLoraStep::record_head_backward(std::int64_t chunk) {
+  MatmulOptions head;
+  head.trans_b = true;
+  be_.matmul(dlogits_, m_.output, head_dxn_.at(static_cast<std::size_t>(chunk)), head);
+}
+
+void LlamaLoraStep::record_body_backward() {
   if (!opt_.accumulate_grads)
     for (const auto& layer : lora_.layers)
       for (const auto& mod : layer)
@@ -252,10 +289,7 @@ void LlamaLoraStep::record_backward() {
           be_.fill(mod.da, 0.0f);
           be_.fill(mod.db, 0.0f);
         }
-  // Head and final norm (both frozen): dxn = dlogits · output, then through the norm into the residual stream.
-  MatmulOptions head;
-  head.trans_b = true;
-  be_.matmul(dlogits_, m_.output, dxn_, head);
+  // dxn_ holds d(final norm out) from the head chunks; through the (frozen) norm into the residual stream.
   be_.rmsnorm_backward(x_final_, m_.norm, rstd_final_, dxn_, dx_, dnorm_w_, false);
   for (std::size_t l = acts_.size(); l-- > 0;) {
     const auto& L = m_.layers[l];

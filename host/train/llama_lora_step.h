@@ -8,9 +8,16 @@
 // otherwise) and attention runs once per sequence on view_rows of the batch (optionally with segment ids for
 // packed documents). The step is recorded in two halves with the loss between them:
 //     be.begin(); step.record_forward(); <loss: logits -> dlogits>; step.record_backward(); be.end(); be.run();
-// record_forward ends at logits [B*S, vocab]; record_backward starts from dlogits (the gradient of the loss with
-// respect to the logits, which the loss op or the caller writes). Activations dtype = the model's embedding dtype
-// (f32; f64 on the CPU backend for gradient checks), LoRA tensors likewise.
+// record_forward ends at logits; record_backward starts from dlogits (the gradient of the loss with respect to the
+// logits, which the loss op or the caller writes). For a large vocabulary the output head runs in chunks of
+// opt.logits_rows rows so that [B*S, vocab] logits never exist at once:
+//     record_body_forward(); for each chunk c { record_head_forward(c); <loss of chunk c>; record_head_backward(c); }
+//     record_body_backward();
+// On Vulkan each per-sequence view starts at a multiple of S rows: S * 4 bytes (segment ids) and S * heads * 4
+// (lse) must meet the device's minStorageBufferOffsetAlignment (any S that is a multiple of 64 does), else the
+// constructor throws DeviceLimitError naming the tensor.
+// Activations dtype = the model's embedding dtype (f32; f64 on the CPU backend for gradient checks), LoRA
+// tensors likewise.
 #include <array>
 #include <cstdint>
 #include <vector>
@@ -47,7 +54,10 @@ struct LoraStepOptions {
   std::int64_t batch = 1, seq_len = 0;
   bool segments = false;          // packed windows: segment ids [B*S] restrict attention within a document
   bool accumulate_grads = false;  // dA/dB += this micro-batch's gradients; otherwise the backward zeroes them first
-  std::uint64_t dropout_seed = 0;  // LoRA dropout key; the stream is per layer and target (see lora_stream)
+  // LoRA dropout key; the stream is per layer and target (see lora_stream). It is baked into the recorded ops,
+  // so a new mask per step means re-recording (or a backend that reads the key from a buffer).
+  std::uint64_t dropout_seed = 0;
+  std::int64_t logits_rows = 0;  // rows per output-head chunk (logits, dlogits); 0: all B*S; must divide B*S
 };
 
 // The dropout stream of (layer, target): distinct masks for every adapted linear, the same in forward and backward.
@@ -64,12 +74,21 @@ class LlamaLoraStep {
   const BTensor& ids() const { return ids_; }
   const BTensor& positions() const { return positions_; }
   const BTensor& segments() const { return segments_; }
-  const BTensor& logits() const { return logits_; }    // [B*S, vocab], written by record_forward's ops
-  const BTensor& dlogits() const { return dlogits_; }  // [B*S, vocab], read by record_backward's ops
+  // [logits_rows, vocab]: the head chunk record_head_forward writes and record_head_backward reads.
+  const BTensor& logits() const { return logits_; }
+  const BTensor& dlogits() const { return dlogits_; }
   std::int64_t tokens() const { return opt_.batch * opt_.seq_len; }
+  std::int64_t head_chunks() const { return static_cast<std::int64_t>(head_xn_.size()); }
 
+  // The whole step with the head in one chunk (InvalidArgument when logits_rows makes several).
   void record_forward();
   void record_backward();
+  // The same in parts: embedding .. final norm; the head on rows [c * logits_rows, (c + 1) * logits_rows);
+  // its backward (dlogits -> d final norm out); the rest of the backward (zeroing dA/dB unless accumulating).
+  void record_body_forward();
+  void record_head_forward(std::int64_t chunk);
+  void record_head_backward(std::int64_t chunk);
+  void record_body_backward();
 
  private:
   // What the backward of one layer needs, saved by its forward.
@@ -101,6 +120,7 @@ class LlamaLoraStep {
   BTensor ids_, positions_, segments_, rope_table_;
   std::vector<LayerActivations> acts_;
   BTensor x_final_, xn_final_, rstd_final_, logits_, dlogits_;
+  std::vector<BTensor> head_xn_, head_dxn_;  // per head chunk: rows of xn_final_ and of dxn_
   // Backward scratch: gradients of the residual stream and of each layer's intermediates, reused by every layer.
   BTensor dx_, dx_mid_, dxn_, dnorm_x_, dnorm_w_, dq_, dk_, dv_, datt_, dg_, du_, dh_;
   // Attention's views of one layer: q, k (and their gradients) as [N, heads, hd] for RoPE, and per sequence.

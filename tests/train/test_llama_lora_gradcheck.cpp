@@ -15,9 +15,12 @@
 #include <cmath>
 #include <cstdio>
 
+#include "common/error_message.h"
+#include "host/core/error.h"
 #include "host/ref/cpu_backend.h"
 #include "host/train/llama_lora_step.h"
 #include "host/util/splitmix64.h"
+#include "train/host_loss.h"
 
 namespace pocketlora {
 namespace {
@@ -70,41 +73,54 @@ LlamaModel tiny_llama(RopeLayout layout, std::uint64_t seed) {
   return m;
 }
 
-// Mean cross-entropy over labels >= 0 of f64 logits [N, V]; fills dlogits with its gradient when non-null.
-double cross_entropy(const Tensor& logits, const std::vector<std::int32_t>& labels, Tensor* dlogits) {
-  const std::int64_t N = logits.dim(0), V = logits.dim(1);
-  const double* z = logits.data<double>();
-  std::int64_t count = 0;
-  for (auto l : labels) count += l >= 0;
-  double loss = 0;
-  for (std::int64_t i = 0; i < N; ++i) {
-    const std::int32_t y = labels[static_cast<std::size_t>(i)];
-    double mx = z[i * V];
-    for (std::int64_t j = 1; j < V; ++j) mx = std::max(mx, z[i * V + j]);
-    double sum = 0;
-    for (std::int64_t j = 0; j < V; ++j) sum += std::exp(z[i * V + j] - mx);
-    if (y >= 0) loss += mx + std::log(sum) - z[i * V + y];
-    if (dlogits)
-      for (std::int64_t j = 0; j < V; ++j)
-        dlogits->data<double>()[i * V + j] =
-            y < 0 ? 0.0 : (std::exp(z[i * V + j] - mx) / sum - (j == y ? 1.0 : 0.0)) / static_cast<double>(count);
-  }
-  return loss / static_cast<double>(count);
-}
+// Relative error, measured against at least 1e-5: a directional derivative near 0 is compared absolutely, where
+// the central difference's rounding (~1e-11) would otherwise dominate.
+double rel_err(double a, double b) { return std::fabs(a - b) / std::max({std::fabs(a), std::fabs(b), 1e-5}); }
 
-double rel_err(double a, double b) { return std::fabs(a - b) / std::max({std::fabs(a), std::fabs(b), 1e-9}); }
-
-void gradient_check(RopeLayout layout) {
-  const LlamaModel model = tiny_llama(layout, 7);
+// The tiny model's adapter with f64 A and a random nonzero B (so that dA is not trivially 0).
+LoraAdapter tiny_adapter(const LlamaModel& model, std::uint64_t& s) {
   LoraConfig lc;
   lc.rank = 3;
   lc.alpha = 5.0f;
-  LoraAdapter ad = init_lora_adapter(model.config, layout, lc, 11);
-  std::uint64_t s = 99;
-  for (auto& mod : ad.modules) {  // f64 copies the checks perturb; B nonzero so that dA is not trivially 0
+  LoraAdapter ad = init_lora_adapter(model.config, model.rope_layout, lc, 11);
+  for (auto& mod : ad.modules) {
     mod.a = mod.a.to(DType::F64);
     mod.b = random_f64(mod.b.shape(), s, -0.4, 0.4);
   }
+  return ad;
+}
+
+// Random ids for the step; returns their next-token labels.
+std::vector<std::int32_t> write_random_batch(Backend& be, const LlamaLoraStep& step, std::uint64_t& s) {
+  std::vector<std::int32_t> ids(kBatch * kSeq);
+  for (auto& id : ids) id = static_cast<std::int32_t>(splitmix64(s) % 11);
+  Tensor ids_t = Tensor::zeros({kBatch * kSeq}, DType::I32);
+  std::copy(ids.begin(), ids.end(), ids_t.data<std::int32_t>());
+  be.write(step.ids(), ids_t);
+  return test::next_token_labels(ids, kSeq);
+}
+
+// Forward, host loss, backward from dlogits; returns the loss (the gradients are left in the backend).
+double forward_backward(Backend& be, LlamaLoraStep& step, const std::vector<std::int32_t>& labels) {
+  be.begin();
+  step.record_forward();
+  be.end();
+  be.run();
+  Tensor dlogits;
+  const double loss = test::host_cross_entropy(be.read(step.logits()), labels, &dlogits);
+  be.write(step.dlogits(), dlogits);
+  be.begin();
+  step.record_backward();
+  be.end();
+  be.run();
+  return loss;
+}
+
+// packed: each sequence holds two documents (segment ids, positions restarting at each document).
+void gradient_check(RopeLayout layout, bool packed) {
+  const LlamaModel model = tiny_llama(layout, 7);
+  std::uint64_t s = 99;
+  const LoraAdapter ad = tiny_adapter(model, s);
 
   ref::CpuBackend be;
   const BackendLlama bm = upload_llama(be, model);
@@ -113,27 +129,18 @@ void gradient_check(RopeLayout layout) {
   LoraStepOptions so;
   so.batch = kBatch;
   so.seq_len = kSeq;
+  so.segments = packed;
   LlamaLoraStep step(be, bm, bl, so);
-  Tensor ids = Tensor::zeros({kBatch * kSeq}, DType::I32);
-  std::vector<std::int32_t> labels(kBatch * kSeq);
-  for (std::int64_t i = 0; i < kBatch * kSeq; ++i)
-    ids.data<std::int32_t>()[i] = static_cast<std::int32_t>(splitmix64(s) % 11);
-  for (std::int64_t i = 0; i < kBatch * kSeq; ++i)  // next token of the same sequence; the last one is masked
-    labels[static_cast<std::size_t>(i)] = (i + 1) % kSeq == 0 ? -100 : ids.data<std::int32_t>()[i + 1];
-  be.write(step.ids(), ids);
-
-  // Analytic gradients: forward, host loss, backward from dlogits.
-  be.begin();
-  step.record_forward();
-  be.end();
-  be.run();
-  Tensor dlogits = Tensor::zeros(step.dlogits().shape, DType::F64);
-  const double loss0 = cross_entropy(be.read(step.logits()), labels, &dlogits);
-  be.write(step.dlogits(), dlogits);
-  be.begin();
-  step.record_backward();
-  be.end();
-  be.run();
+  const std::vector<std::int32_t> labels = write_random_batch(be, step, s);
+  if (packed) {
+    const std::vector<std::int32_t> seg = {0, 0, 1, 1, 1, 0, 0, 0, 1, 1}, pos = {0, 1, 0, 1, 2, 0, 1, 2, 0, 1};
+    Tensor seg_t = Tensor::zeros({kBatch * kSeq}, DType::I32), pos_t = Tensor::zeros({kBatch * kSeq}, DType::I32);
+    std::copy(seg.begin(), seg.end(), seg_t.data<std::int32_t>());
+    std::copy(pos.begin(), pos.end(), pos_t.data<std::int32_t>());
+    be.write(step.segments(), seg_t);
+    be.write(step.positions(), pos_t);
+  }
+  const double loss0 = forward_backward(be, step, labels);
   const LoraAdapter grads = read_lora_grads(be, bl, ad);
   std::printf("tiny Llama loss %.6f\n", loss0);
 
@@ -144,7 +151,7 @@ void gradient_check(RopeLayout layout) {
   auto loss_at = [&](const LoraAdapter& perturbed) {
     write_lora(be, bl, perturbed);
     be.run();
-    return cross_entropy(be.read(step.logits()), labels, nullptr);
+    return test::host_cross_entropy(be.read(step.logits()), labels, nullptr);
   };
   const double h = 1e-5, tol = 1e-6;
   double worst = 0;
@@ -186,8 +193,106 @@ void gradient_check(RopeLayout layout) {
               worst);
 }
 
-TEST(LlamaLoraGradCheck, EveryAdaptedModuleInterleavedRope) { gradient_check(RopeLayout::Interleaved); }
-TEST(LlamaLoraGradCheck, EveryAdaptedModuleRotateHalfRope) { gradient_check(RopeLayout::RotateHalf); }
+TEST(LlamaLoraGradCheck, EveryAdaptedModuleInterleavedRope) { gradient_check(RopeLayout::Interleaved, false); }
+TEST(LlamaLoraGradCheck, EveryAdaptedModuleRotateHalfRope) { gradient_check(RopeLayout::RotateHalf, false); }
+TEST(LlamaLoraGradCheck, EveryAdaptedModulePackedDocuments) { gradient_check(RopeLayout::Interleaved, true); }
+
+// Gradient accumulation: a step recorded with accumulate_grads adds its micro-batch's dA/dB to what is there, so
+// two micro-batches give the sum of their separate gradients; a step without it starts from zero again.
+TEST(LlamaLoraStep, AccumulatedGradientsAreTheSumOfMicroBatches) {
+  const LlamaModel model = tiny_llama(RopeLayout::Interleaved, 3);
+  std::uint64_t s = 5;
+  const LoraAdapter ad = tiny_adapter(model, s);
+  ref::CpuBackend be;
+  const BackendLlama bm = upload_llama(be, model);
+  const BackendLora bl = upload_lora(be, bm, ad);
+  LoraStepOptions so;
+  so.batch = kBatch;
+  so.seq_len = kSeq;
+  LlamaLoraStep first(be, bm, bl, so);
+  so.accumulate_grads = true;
+  LlamaLoraStep more(be, bm, bl, so);
+  std::uint64_t s1 = 21, s2 = 22;
+  const std::vector<std::int32_t> labels1 = write_random_batch(be, first, s1);
+  const std::vector<std::int32_t> labels2 = write_random_batch(be, more, s2);
+  forward_backward(be, first, labels1);
+  const LoraAdapter g1 = read_lora_grads(be, bl, ad);
+  forward_backward(be, more, labels2);
+  const LoraAdapter sum = read_lora_grads(be, bl, ad);
+  std::uint64_t s2_again = 22;
+  write_random_batch(be, first, s2_again);
+  forward_backward(be, first, labels2);  // 'first' zeroes the gradients: micro-batch 2 alone
+  const LoraAdapter g2 = read_lora_grads(be, bl, ad);
+  double worst = 0;
+  for (std::size_t i = 0; i < ad.modules.size(); ++i)
+    for (int which = 0; which < 2; ++which) {
+      const Tensor& a = which ? g1.modules[i].b : g1.modules[i].a;
+      const Tensor& b = which ? g2.modules[i].b : g2.modules[i].a;
+      const Tensor& got = which ? sum.modules[i].b : sum.modules[i].a;
+      for (std::int64_t k = 0; k < a.numel(); ++k) {
+        const double want = a.data<double>()[k] + b.data<double>()[k];
+        worst = std::max(worst, std::fabs(got.data<double>()[k] - want));
+        ASSERT_NE(a.data<double>()[k], b.data<double>()[k]) << "micro-batches too alike to tell sum from either";
+      }
+    }
+  EXPECT_LT(worst, 1e-14);  // f64 sums of O(0.1) values
+}
+
+// The output head in chunks of logits_rows (the loss of each chunk between its forward and backward) gives the
+// gradients of the head in one piece.
+TEST(LlamaLoraStep, ChunkedHeadGivesTheSameGradients) {
+  const LlamaModel model = tiny_llama(RopeLayout::Interleaved, 3);
+  std::uint64_t s = 5;
+  const LoraAdapter ad = tiny_adapter(model, s);
+  ref::CpuBackend be;
+  const BackendLlama bm = upload_llama(be, model);
+  const BackendLora bl = upload_lora(be, bm, ad);
+  LoraStepOptions so;
+  so.batch = kBatch;
+  so.seq_len = kSeq;
+  LlamaLoraStep whole(be, bm, bl, so);
+  so.logits_rows = 2;
+  LlamaLoraStep chunked(be, bm, bl, so);
+  ASSERT_EQ(chunked.head_chunks(), 5);
+  EXPECT_THROW(chunked.record_forward(), InvalidArgument);
+  std::uint64_t s1 = 31, s1_again = 31;
+  const std::vector<std::int32_t> labels = write_random_batch(be, whole, s1);
+  write_random_batch(be, chunked, s1_again);
+  const double loss_whole = forward_backward(be, whole, labels);
+  const LoraAdapter g_whole = read_lora_grads(be, bl, ad);
+  const double loss_chunked = test::run_step_with_host_loss(be, chunked, labels);
+  const LoraAdapter g_chunked = read_lora_grads(be, bl, ad);
+  EXPECT_NEAR(loss_chunked, loss_whole, 1e-13);
+  for (std::size_t i = 0; i < ad.modules.size(); ++i)
+    for (int which = 0; which < 2; ++which) {
+      const Tensor& w = which ? g_whole.modules[i].b : g_whole.modules[i].a;
+      const Tensor& c = which ? g_chunked.modules[i].b : g_chunked.modules[i].a;
+      for (std::int64_t k = 0; k < w.numel(); ++k)
+        ASSERT_NEAR(c.data<double>()[k], w.data<double>()[k], 1e-13) << ad.modules[i].name() << " " << k;
+    }
+  so.logits_rows = 3;  // does not divide 10 tokens
+  EXPECT_TRUE(test::mentions(test::error_of<InvalidArgument>([&] { LlamaLoraStep{be, bm, bl, so}; }),
+                             {"logits_rows 3", "10 tokens"}));
+}
+
+TEST(LlamaLoraStep, AdapterOfAnotherModelOrEmptyBatchIsRefused) {
+  const LlamaModel model = tiny_llama(RopeLayout::Interleaved, 3);
+  std::uint64_t s = 5;
+  LoraAdapter ad = tiny_adapter(model, s);
+  ref::CpuBackend be;
+  const BackendLlama bm = upload_llama(be, model);
+  LlamaConfig wider = model.config;
+  wider.hidden_dim = 32;
+  LoraConfig c = ad.config;
+  const LoraAdapter other = init_lora_adapter(wider, RopeLayout::Interleaved, c, 1);
+  EXPECT_TRUE(test::mentions(test::error_of<ShapeError>([&] { upload_lora(be, bm, other); }),
+                             {"'layers.0.gate'", "[3, 16]", "[32, 3]", "[24, 3]"}));
+  const BackendLora bl = upload_lora(be, bm, ad);
+  LoraStepOptions so;
+  so.batch = 0;
+  so.seq_len = kSeq;
+  EXPECT_TRUE(test::mentions(test::error_of<InvalidArgument>([&] { LlamaLoraStep{be, bm, bl, so}; }), {"batch 0"}));
+}
 
 }  // namespace
 }  // namespace pocketlora
