@@ -3,12 +3,12 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <fstream>
 #include <map>
 #include <set>
 
 #include "common/test_data.h"
 #include "host/train/loss_plot.h"
+#include "host/util/read_file.h"
 
 namespace pocketlora {
 namespace {
@@ -158,9 +158,7 @@ TEST(LossPlot, CurvesFromMetricsAndAtomicWrite) {
   EXPECT_EQ(c.validation, (std::vector<std::pair<double, double>>{{4, 0.5}}));
   test::TempDir tmp;
   write_loss_plot(tmp / "loss.svg", c, "run");
-  std::ifstream in(tmp / "loss.svg");
-  const std::string text{std::istreambuf_iterator<char>(in), {}};
-  EXPECT_EQ(text, loss_plot_svg(c, "run"));
+  EXPECT_EQ(read_file_text(tmp / "loss.svg"), loss_plot_svg(c, "run"));
 }
 
 }  // namespace
