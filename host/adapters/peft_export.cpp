@@ -2,10 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
-#include <fstream>
 #include <map>
 #include <set>
-#include <sstream>
 
 #include <nlohmann/json.hpp>
 
@@ -14,6 +12,7 @@
 #include "host/model/llama_weights.h"
 #include "host/util/atomic_file.h"
 #include "host/util/json_field.h"
+#include "host/util/read_file.h"
 
 namespace pocketlora {
 
@@ -132,14 +131,6 @@ void check_config(const PeftAdapterConfig& c, const std::string& origin) {
   if (c.targets.empty()) throw InvalidArgument(origin + ": no LoRA targets");
 }
 
-std::string read_text(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  if (!in) throw IoError("cannot read '" + p.string() + "'");
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 // A PEFT option this project does not implement must be absent, null or its default; else refused by name.
 void refuse_unless_default(const json& cfg, const char* key, const json& default_value, const std::string& origin) {
   auto it = cfg.find(key);
@@ -211,7 +202,7 @@ PeftAdapter read_peft_adapter(const fs::path& dir, const LlamaConfig& model, Rop
   if (!fs::is_regular_file(cfg_path)) throw IoError("'" + dir.string() + "' is not a PEFT adapter: no " + kConfigFile);
   json cfg;
   try {
-    cfg = json::parse(read_text(cfg_path));
+    cfg = json::parse(read_file_text(cfg_path));
   } catch (const json::parse_error& e) {
     throw FormatError(origin + ": not valid JSON: " + e.what());
   }

@@ -1,8 +1,6 @@
 #include "host/train/checkpoint.h"
 
 #include <algorithm>
-#include <fstream>
-#include <sstream>
 #include <system_error>
 
 #include "host/core/error.h"
@@ -10,6 +8,7 @@
 #include "host/util/atomic_file.h"
 #include "host/util/json_field.h"
 #include "host/util/mapped_file.h"
+#include "host/util/read_file.h"
 #include "host/util/sha256.h"
 
 namespace pocketlora {
@@ -44,14 +43,6 @@ std::int64_t step_of_dir_name(const std::string& name) {
     step = step * 10 + (name[i] - '0');
   }
   return step;
-}
-
-std::string read_text(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  if (!in) throw IoError("cannot read '" + p.string() + "'");
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
 }
 
 std::vector<std::string> names_of(const json& meta, const char* key, const std::string& origin) {
@@ -119,7 +110,7 @@ Checkpoint read_checkpoint_dir(const fs::path& dir) {
     throw IoError("'" + dir.string() + "' is not a checkpoint: no " + kMetaFile + " in it");
   json meta;
   try {
-    meta = json::parse(read_text(meta_path));
+    meta = json::parse(read_file_text(meta_path));
   } catch (const json::parse_error& e) {
     throw FormatError(origin + ": not valid JSON (truncated or corrupt): " + e.what());
   }
@@ -235,7 +226,7 @@ fs::path resolve_resume(const fs::path& path) {
   if (fs::is_regular_file(path / kMetaFile)) return path;
   const fs::path pointer = path / kLatestFile;
   if (fs::is_regular_file(pointer)) {
-    std::string name = read_text(pointer);
+    std::string name = read_file_text(pointer);
     while (!name.empty() && (name.back() == '\n' || name.back() == '\r' || name.back() == ' ')) name.pop_back();
     // A pointer naming anything but a complete checkpoint here is ignored in favour of the scan below.
     if (step_of_dir_name(name) >= 0 && fs::is_regular_file(path / name / kMetaFile)) return path / name;

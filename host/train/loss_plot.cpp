@@ -61,16 +61,26 @@ Range padded(double lo, double hi) {
 
 }  // namespace
 
-std::vector<double> nice_ticks(double lo, double hi, int target) {
-  if (!(hi > lo) || !std::isfinite(lo) || !std::isfinite(hi)) return {lo};
+double nice_step(double lo, double hi, int target) {
+  if (!(hi > lo) || !std::isfinite(lo) || !std::isfinite(hi)) return 1;
   const double raw = (hi - lo) / std::max(1, target);
   const double mag = std::pow(10.0, std::floor(std::log10(raw)));
-  const double frac = raw / mag;
-  const double step = (frac <= 1 ? 1 : frac <= 2 ? 2 : frac <= 5 ? 5 : 10) * mag;
+  const double frac = raw / mag;  // in [1, 10): round to the nearest of 1, 2, 5, 10
+  return (frac < 1.5 ? 1 : frac < 3 ? 2 : frac < 7 ? 5 : 10) * mag;
+}
+
+namespace {
+std::vector<double> ticks_with_step(double lo, double hi, double step) {
   std::vector<double> ticks;
   const double first = std::ceil(lo / step - 1e-9), last = std::floor(hi / step + 1e-9);
   for (double k = first; k <= last; ++k) ticks.push_back(k * step);
   return ticks;
+}
+}  // namespace
+
+std::vector<double> nice_ticks(double lo, double hi, int target) {
+  if (!(hi > lo) || !std::isfinite(lo) || !std::isfinite(hi)) return {lo};
+  return ticks_with_step(lo, hi, nice_step(lo, hi, target));
 }
 
 LossCurves loss_curves(const std::vector<StepMetrics>& records) {
@@ -94,10 +104,10 @@ std::string loss_plot_svg(const LossCurves& curves, const std::string& title) {
   if (points == 0) xmin = 0, xmax = 1, ymin = 0, ymax = 1;
   // The axes span the outermost ticks, so every tick lies on the plot and the data stay inside.
   const Range xr0 = padded(xmin, xmax), yr0 = padded(ymin, ymax);
-  const auto xt = nice_ticks(xr0.lo, xr0.hi), yt = nice_ticks(yr0.lo, yr0.hi);
-  const double xstep = xt.size() > 1 ? xt[1] - xt[0] : 1, ystep = yt.size() > 1 ? yt[1] - yt[0] : 1;
-  const Range xr{std::min(xr0.lo, std::floor(xr0.lo / xstep) * xstep), std::max(xr0.hi, std::ceil(xr0.hi / xstep) * xstep)};
-  const Range yr{std::min(yr0.lo, std::floor(yr0.lo / ystep) * ystep), std::max(yr0.hi, std::ceil(yr0.hi / ystep) * ystep)};
+  const double xstep = nice_step(xr0.lo, xr0.hi), ystep = nice_step(yr0.lo, yr0.hi);
+  const Range xr{std::floor(xr0.lo / xstep + 1e-9) * xstep, std::ceil(xr0.hi / xstep - 1e-9) * xstep};
+  const Range yr{std::floor(yr0.lo / ystep + 1e-9) * ystep, std::ceil(yr0.hi / ystep - 1e-9) * ystep};
+  const auto xt = ticks_with_step(xr.lo, xr.hi, xstep), yt = ticks_with_step(yr.lo, yr.hi, ystep);
   const double pw = kWidth - kLeft - kRight, ph = kHeight - kTop - kBottom;
   const auto px = [&](double x) { return kLeft + (x - xr.lo) / (xr.hi - xr.lo) * pw; };
   const auto py = [&](double y) { return kTop + (yr.hi - y) / (yr.hi - yr.lo) * ph; };

@@ -22,7 +22,9 @@ std::string loss_plot_svg(const LossCurves& curves, const std::string& title);
 // Written atomically, so a viewer refreshing it never sees half a file.
 void write_loss_plot(const std::filesystem::path& path, const LossCurves& curves, const std::string& title);
 
-// Tick positions covering [lo, hi] with about `target` intervals of a 1/2/5 × 10^k step (exposed for tests).
+// The 1/2/5 × 10^k step nearest to (hi − lo) / target, and the multiples of it inside [lo, hi] (the axes are
+// widened to the multiples around the data, so their ends are ticks).
+double nice_step(double lo, double hi, int target = 5);
 std::vector<double> nice_ticks(double lo, double hi, int target = 5);
 
 }  // namespace pocketlora

@@ -6,8 +6,6 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -15,6 +13,7 @@
 #include "host/core/error.h"
 #include "host/util/atomic_file.h"
 #include "host/util/json_field.h"
+#include "host/util/read_file.h"
 
 namespace pocketlora {
 
@@ -57,11 +56,7 @@ StepMetrics parse_record(const std::string& line, const std::string& origin) {
 }  // namespace
 
 std::vector<StepMetrics> read_metrics_log(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw IoError("cannot read metrics log '" + path.string() + "'");
-  std::ostringstream s;
-  s << in.rdbuf();
-  const std::string text = s.str();
+  const std::string text = read_file_text(path);
   std::vector<StepMetrics> out;
   std::size_t pos = 0;
   for (int line_no = 1; pos < text.size(); ++line_no) {

@@ -13,6 +13,7 @@
 #include "host/adapters/peft_export.h"
 #include "host/core/error.h"
 #include "host/formats/safetensors.h"
+#include "host/util/read_file.h"
 
 namespace pocketlora {
 namespace {
@@ -74,11 +75,6 @@ void expect_equal(const PeftAdapter& a, const PeftAdapter& b) {
   }
 }
 
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), {}};
-}
-
 TEST(PeftExport, KeysShapesAndConfigAsPeftWritesThem) {
   TempDir tmp;
   const auto a = tiny_adapter({"q", "k", "v", "o", "gate", "up", "down"});
@@ -93,7 +89,7 @@ TEST(PeftExport, KeysShapesAndConfigAsPeftWritesThem) {
   EXPECT_EQ(f.at(p + "mlp.gate_proj.lora_B.weight").shape, (Shape{12, 2}));
   EXPECT_EQ(f.at(p + "mlp.up_proj.lora_A.weight").dtype, "F32");
   // PEFT's save_pretrained output: json.dumps(indent=2, sort_keys=True) of LoraConfig's fields.
-  EXPECT_EQ(read_file(tmp / "adapter_config.json"), R"({
+  EXPECT_EQ(read_file_text(tmp / "adapter_config.json"), R"({
   "alpha_pattern": {},
   "auto_mapping": null,
   "base_model_name_or_path": "stories260K",
@@ -206,7 +202,7 @@ TEST(PeftExport, RefusesWhatItCannotWriteNamingTheTensor) {
 TEST(PeftExport, RefusesUnsupportedPeftOptionsByName) {
   TempDir tmp;
   write_peft_adapter(tmp.path(), tiny_adapter({"q", "v"}), tiny_config(), RopeLayout::Interleaved);
-  const auto cfg = nlohmann::json::parse(read_file(tmp / "adapter_config.json"));
+  const auto cfg = nlohmann::json::parse(read_file_text(tmp / "adapter_config.json"));
   const auto with = [&](const std::string& key, const nlohmann::json& v) {
     auto c = cfg;
     c[key] = v;

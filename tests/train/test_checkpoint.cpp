@@ -16,6 +16,7 @@
 #include "common/test_data.h"
 #include "host/core/error.h"
 #include "host/train/checkpoint.h"
+#include "host/util/read_file.h"
 #include "host/util/splitmix64.h"
 
 namespace pocketlora {
@@ -65,11 +66,6 @@ void expect_same_tensors(const std::vector<std::pair<std::string, Tensor>>& a,
   }
 }
 
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), {}};
-}
-
 void write_file(const fs::path& p, const std::string& s) { std::ofstream(p, std::ios::binary) << s; }
 
 TEST(Checkpoint, RoundTripIsExact) {
@@ -88,7 +84,7 @@ TEST(Checkpoint, RoundTripIsExact) {
   EXPECT_EQ(r.config, c.config);
   expect_same_tensors(r.adapter, c.adapter);
   expect_same_tensors(r.optimizer, c.optimizer);
-  EXPECT_EQ(read_file(tmp / "latest_checkpoint"), "checkpoint-7\n");
+  EXPECT_EQ(read_file_text(tmp / "latest_checkpoint"), "checkpoint-7\n");
 }
 
 TEST(Checkpoint, KeepsTheLastKAndPointsAtTheNewest) {
@@ -143,7 +139,7 @@ TEST(Checkpoint, ResolveRefusesDirectoriesWithoutACheckpoint) {
 TEST(Checkpoint, CorruptOrTruncatedFilesAreRefusedByName) {
   TempDir tmp;
   const fs::path dir = save_checkpoint(tmp.path(), sample_checkpoint(3), 3);
-  const std::string state = read_file(dir / "state.safetensors"), meta = read_file(dir / "checkpoint.json");
+  const std::string state = read_file_text(dir / "state.safetensors"), meta = read_file_text(dir / "checkpoint.json");
 
   write_file(dir / "state.safetensors", state.substr(0, state.size() / 2));
   EXPECT_TRUE(mentions(error_of<FormatError>([&] { read_checkpoint_dir(dir); }),

@@ -3,12 +3,12 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <fstream>
 #include <map>
 #include <set>
 
 #include "common/test_data.h"
 #include "host/train/loss_plot.h"
+#include "host/util/read_file.h"
 
 namespace pocketlora {
 namespace {
@@ -95,15 +95,17 @@ std::vector<const Element*> with_class(const std::vector<Element>& els, const st
 
 TEST(LossPlot, NiceTicks) {
   EXPECT_EQ(nice_ticks(0, 100), (std::vector<double>{0, 20, 40, 60, 80, 100}));
-  EXPECT_EQ(nice_ticks(0.5, 2.0), (std::vector<double>{0.5, 1.0, 1.5, 2.0}));  // 1.5/5 = 0.3 -> 0.5
-  EXPECT_EQ(nice_ticks(3, 17), (std::vector<double>{5, 10, 15}));  // 14/5 = 2.8 -> 5
+  EXPECT_EQ(nice_ticks(1, 3), (std::vector<double>{1, 1.5, 2, 2.5, 3}));       // 2/5 = 0.4 -> 0.5
+  EXPECT_EQ(nice_ticks(3, 17), (std::vector<double>{4, 6, 8, 10, 12, 14, 16}));  // 14/5 = 2.8 -> 2
+  EXPECT_EQ(nice_step(1, 300), 50);                                              // 59.8 -> 50
+  EXPECT_DOUBLE_EQ(nice_step(0, 0.0008), 2e-4);                                      // 1.6e-4 -> 2e-4
 }
 
 TEST(LossPlot, WellFormedSvgWithBothSeriesTicksAndLabels) {
   LossCurves c;
-  for (int s = 0; s <= 100; ++s) c.train.emplace_back(s, 2.0 - 1.5 * s / 100.0);
+  for (int s = 0; s <= 100; ++s) c.train.emplace_back(s, 3.0 - 2.0 * s / 100.0);
   c.train.emplace_back(50.5, NAN);  // a skipped step never reaches the curve
-  c.validation = {{25, 1.8}, {50, 1.5}, {100, 1.0}};
+  c.validation = {{25, 2.6}, {50, 2.0}, {100, 1.0}};
   const std::string svg = loss_plot_svg(c, "stories260K <r=8> & \"AdamW\"");
   std::vector<Element> els;
   ASSERT_NO_THROW(els = parse_xml(svg)) << svg;
@@ -123,15 +125,15 @@ TEST(LossPlot, WellFormedSvgWithBothSeriesTicksAndLabels) {
 
   std::vector<std::string> tick_labels;
   for (const auto* t : with_class(els, "tick")) tick_labels.push_back(t->text);
-  // x: 0..100 in 20s; y: 0.5..2 in 0.5s.
-  EXPECT_EQ(tick_labels, (std::vector<std::string>{"0", "20", "40", "60", "80", "100", "0.5", "1", "1.5", "2"}));
+  // x: 0..100 in 20s; y: 1..3 in 0.5s.
+  EXPECT_EQ(tick_labels, (std::vector<std::string>{"0", "20", "40", "60", "80", "100", "1", "1.5", "2", "2.5", "3"}));
   std::vector<std::string> axis_labels;
   for (const auto* t : with_class(els, "label")) axis_labels.push_back(t->text);
   EXPECT_EQ(axis_labels, (std::vector<std::string>{"step", "loss"}));
   ASSERT_EQ(with_class(els, "title").size(), 1u);
   EXPECT_EQ(with_class(els, "title")[0]->text, "stories260K &lt;r=8&gt; &amp; &quot;AdamW&quot;");
 
-  // The first train point (step 0, loss 2.0) sits at the frame's top-left corner: axes span the outer ticks.
+  // The first train point (step 0, loss 3.0) sits at the frame's top-left corner: axes span the outer ticks.
   const auto* frame = with_class(els, "frame").at(0);
   const std::string first = train[0]->attrs.at("points").substr(0, train[0]->attrs.at("points").find(' '));
   EXPECT_EQ(first, frame->attrs.at("x") + "," + frame->attrs.at("y"));
@@ -158,9 +160,7 @@ TEST(LossPlot, CurvesFromMetricsAndAtomicWrite) {
   EXPECT_EQ(c.validation, (std::vector<std::pair<double, double>>{{4, 0.5}}));
   test::TempDir tmp;
   write_loss_plot(tmp / "loss.svg", c, "run");
-  std::ifstream in(tmp / "loss.svg");
-  const std::string text{std::istreambuf_iterator<char>(in), {}};
-  EXPECT_EQ(text, loss_plot_svg(c, "run"));
+  EXPECT_EQ(read_file_text(tmp / "loss.svg"), loss_plot_svg(c, "run"));
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include "common/test_data.h"
 #include "host/core/error.h"
 #include "host/train/metrics_log.h"
+#include "host/util/read_file.h"
 
 namespace pocketlora {
 namespace {
@@ -17,11 +18,6 @@ namespace fs = std::filesystem;
 using test::error_of;
 using test::mentions;
 using test::TempDir;
-
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), {}};
-}
 
 StepMetrics record(std::int64_t step, double loss) {
   StepMetrics m;
@@ -42,7 +38,7 @@ TEST(MetricsLog, OneJsonRecordPerLineReadableWhileOpen) {
   val.val_loss = 2.375;
   log.append(val);
   // Already on disk, without closing the log: a killed run keeps it.
-  EXPECT_EQ(read_file(p),
+  EXPECT_EQ(read_file_text(p),
             "{\"grad_norm\":0.5,\"loss\":2.5,\"lr\":0.0002,\"memory_bytes\":8589934592,\"skipped\":false,\"step\":1,"
             "\"tokens_per_s\":1234.5}\n"
             "{\"grad_norm\":null,\"loss\":null,\"lr\":0.0002,\"memory_bytes\":8589934592,\"skipped\":true,\"step\":2,"
@@ -78,7 +74,7 @@ TEST(MetricsLog, TornLastLineIsSkippedAndResumeKeepsHistoryToTheCheckpoint) {
   EXPECT_EQ(r[3].step, 4);
   EXPECT_EQ(r[3].loss, 1.0);
   { MetricsLog fresh(p); }
-  EXPECT_EQ(read_file(p), "");
+  EXPECT_EQ(read_file_text(p), "");
 }
 
 TEST(MetricsLog, MalformedLineIsNamed) {

@@ -8,17 +8,13 @@
 
 #include "common/test_data.h"
 #include "host/util/atomic_file.h"
+#include "host/util/read_file.h"
 
 namespace pocketlora {
 namespace {
 
 namespace fs = std::filesystem;
 using test::TempDir;
-
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), {}};
-}
 
 TEST(AtomicDir, AppearsOnlyOnCommitAndReplaces) {
   TempDir tmp;
@@ -30,19 +26,19 @@ TEST(AtomicDir, AppearsOnlyOnCommitAndReplaces) {
     EXPECT_EQ(w.dir().parent_path(), tmp.path());  // beside the target: the rename stays on one file system
     w.commit();
   }
-  EXPECT_EQ(read_file(target / "a.txt"), "first");
+  EXPECT_EQ(read_file_text(target / "a.txt"), "first");
   {
     AtomicDirWriter w(target);
     write_file_atomic(w.dir() / "b.txt", "second");
     w.commit();
   }
   EXPECT_FALSE(fs::exists(target / "a.txt"));
-  EXPECT_EQ(read_file(target / "b.txt"), "second");
+  EXPECT_EQ(read_file_text(target / "b.txt"), "second");
   {
     AtomicDirWriter w(target);  // abandoned (an exception mid-write): the old contents stay, the temp goes
     write_file_atomic(w.dir() / "c.txt", "third");
   }
-  EXPECT_EQ(read_file(target / "b.txt"), "second");
+  EXPECT_EQ(read_file_text(target / "b.txt"), "second");
   int entries = 0;
   for ([[maybe_unused]] const auto& e : fs::directory_iterator(tmp.path())) ++entries;
   EXPECT_EQ(entries, 1);
