@@ -14,6 +14,7 @@ timed windows of --steps steps each, after --warmup untimed steps, since the mac
   /usr/bin/python3 bench/torch_train_baseline.py --model stories --threads 2 --json out.json
 """
 import argparse
+import ctypes
 import json
 import math
 import os
@@ -48,6 +49,10 @@ def parse_args():
     ap.add_argument("--repeats", type=int, default=3, help="timed windows; tokens/s is the best (default 3)")
     ap.add_argument("--threads", type=int, help="torch intra-op and OpenBLAS threads (default: the libraries' own)")
     ap.add_argument("--checkpointing", choices=("on", "off"), help="per-layer recompute (default: off for stories)")
+    ap.add_argument("--mmap-threshold", type=int, metavar="BYTES",
+                    help="glibc mallopt(M_MMAP_THRESHOLD): allocations this large are mmapped and returned to the OS "
+                         "when freed. By default glibc raises its threshold to 32 MiB as it goes, and freed "
+                         "activations stay in the heap: measured peak RSS for tinyllama 7.5 GB vs 4.4 GB of weights")
     ap.add_argument("--data", type=pathlib.Path, default=ROOT.parent / "shared" / "data")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", type=pathlib.Path, help="also write the result here")
@@ -63,10 +68,16 @@ def parse_args():
             ap.error(f"--{name} must be >= 1 (got {value})")
     if args.warmup < 0:
         ap.error(f"--warmup must be >= 0 (got {args.warmup})")
+    if args.mmap_threshold is not None and not 0 <= args.mmap_threshold <= 32 << 20:
+        ap.error(f"--mmap-threshold must be in [0, 32 MiB] (glibc's maximum; got {args.mmap_threshold})")
     return args
 
 
 args = parse_args()
+if args.mmap_threshold is not None:
+    M_MMAP_THRESHOLD = -3  # glibc <malloc.h>; setting it also stops the dynamic threshold
+    if ctypes.CDLL(None).mallopt(M_MMAP_THRESHOLD, args.mmap_threshold) != 1:
+        sys.exit(f"mallopt(M_MMAP_THRESHOLD, {args.mmap_threshold}) failed")
 if args.threads is not None:  # OpenBLAS reads this once, when torch loads it
     os.environ["OPENBLAS_NUM_THREADS"] = str(args.threads)
     os.environ["OMP_NUM_THREADS"] = str(args.threads)
@@ -249,7 +260,7 @@ def main():
     result = {
         "bench": "torch_train_baseline", "model": args.model, "base_dtype": "f32", "torch": torch.__version__,
         "threads": torch.get_num_threads(), "openblas_num_threads": os.environ.get("OPENBLAS_NUM_THREADS"),
-        "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE"),
+        "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE"), "mmap_threshold": args.mmap_threshold,
         "batch": args.batch, "seq_len": args.seq, "rank": args.rank, "alpha": args.alpha, "targets": list(TARGETS),
         "optimizer": "AdamW", "lr": 2e-4, "checkpointing": args.checkpointing,
         "layers": cfg.n_layers, "dim": cfg.dim, "hidden_dim": cfg.hidden_dim, "vocab": cfg.vocab,
