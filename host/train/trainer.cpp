@@ -14,11 +14,10 @@
 #include "host/tokenizer/tokenizer.h"
 #include "host/train/base_fingerprint.h"
 #include "host/train/checkpoint.h"
-#include "host/train/llama_lora_step.h"
 #include "host/train/lora_adapter.h"
 #include "host/train/loss_plot.h"
 #include "host/train/metrics_log.h"
-#include "host/train/planning_backend.h"
+#include "host/train/step_engine.h"
 #include "host/util/stop_request.h"
 
 namespace pocketlora {
@@ -65,106 +64,6 @@ std::uint64_t peak_rss_bytes() {
 }
 
 std::string module_tensor_name(const LoraModule& m, char which) { return m.name() + "." + which; }
-
-// The tensors a step's micro-batch writes, and the loss/optimizer bookkeeping, on one backend.
-struct StepTensors {
-  BTensor targets, lse, totals, val_totals, scale, stats, consts;
-  std::vector<BOptimizerState> opt_a, opt_b;  // per module
-  std::vector<BTensor> grads;                 // dA, dB of every module, in module order
-};
-
-StepTensors alloc_step_tensors(Backend& be, const LoraAdapter& ad, const BackendLora& bl, const OptimizerConfig& cfg,
-                               std::int64_t tokens) {
-  StepTensors t;
-  t.targets = be.alloc({tokens}, DType::I32, Lifetime::Step, "targets");
-  t.lse = be.alloc({tokens}, DType::F32, Lifetime::Step, "loss lse");
-  t.totals = be.alloc({2}, DType::F32, Lifetime::Weights, "loss totals");
-  t.val_totals = be.alloc({2}, DType::F32, Lifetime::Weights, "validation loss totals");
-  t.scale = be.alloc({1}, DType::F32, Lifetime::Weights, "loss scale");
-  t.stats = be.alloc_grad_stats();
-  t.consts = be.alloc_step_constants();
-  for (const auto& m : ad.modules) {
-    const BackendLoraModule& b = bl.at(static_cast<std::size_t>(m.layer), m.target);
-    t.opt_a.push_back(be.alloc_optimizer_state(cfg, m.a.shape(), module_tensor_name(m, 'A')));
-    t.opt_b.push_back(be.alloc_optimizer_state(cfg, m.b.shape(), module_tensor_name(m, 'B')));
-    t.grads.push_back(b.da);
-    t.grads.push_back(b.db);
-  }
-  return t;
-}
-
-// Rows per output-head chunk: the largest divisor of the step's tokens whose [rows, vocab] f32 logits stay under
-// 16 MiB, so a 128k vocabulary never holds [tokens, vocab] at once (stories260K: one chunk).
-std::int64_t head_rows(std::int64_t tokens, std::int64_t vocab) {
-  const std::int64_t cap = std::max<std::int64_t>(1, (std::int64_t{16} << 20) / (vocab * 4));
-  for (std::int64_t r = std::min(tokens, cap); r > 1; --r)
-    if (tokens % r == 0) return r;
-  return 1;
-}
-
-// The loss of one head chunk: targets and lse rows of that chunk.
-struct ChunkViews {
-  std::vector<BTensor> targets, lse;
-};
-ChunkViews chunk_views(Backend& be, const LlamaLoraStep& step, const StepTensors& t) {
-  ChunkViews v;
-  const std::int64_t rows = step.tokens() / step.head_chunks();
-  for (std::int64_t c = 0; c < step.head_chunks(); ++c) {
-    v.targets.push_back(be.view_rows(t.targets, c * rows, rows));
-    v.lse.push_back(be.view_rows(t.lse, c * rows, rows));
-  }
-  return v;
-}
-
-// The micro-batch program: forward, per head chunk cross-entropy (loss totals +=, dlogits = scale * (softmax -
-// onehot)) and the head's backward, then the body's backward accumulating dA/dB.
-void record_micro(Backend& be, LlamaLoraStep& step, const StepTensors& t, const ChunkViews& v) {
-  step.record_body_forward();
-  for (std::int64_t c = 0; c < step.head_chunks(); ++c) {
-    const auto i = static_cast<std::size_t>(c);
-    step.record_head_forward(c);
-    be.cross_entropy(step.logits(), v.targets[i], v.lse[i], t.totals);
-    be.cross_entropy_backward(step.logits(), v.targets[i], v.lse[i], t.scale, step.dlogits());
-    step.record_head_backward(c);
-  }
-  step.record_body_backward();
-}
-
-// The validation program: forward and the loss only.
-void record_validation(Backend& be, LlamaLoraStep& step, const StepTensors& t, const ChunkViews& v) {
-  step.record_body_forward();
-  for (std::int64_t c = 0; c < step.head_chunks(); ++c) {
-    const auto i = static_cast<std::size_t>(c);
-    step.record_head_forward(c);
-    be.cross_entropy(step.logits(), v.targets[i], v.lse[i], t.val_totals);
-  }
-}
-
-// The update program: global norm + clip + skip flag, every A and B updated, gradients and loss totals zeroed.
-void record_update(Backend& be, const LoraAdapter& ad, const BackendLora& bl, const StepTensors& t,
-                   const OptimizerConfig& cfg) {
-  be.grad_norm(t.grads, cfg.max_grad_norm, t.stats);
-  for (std::size_t i = 0; i < ad.modules.size(); ++i) {
-    const auto& m = ad.modules[i];
-    const BackendLoraModule& b = bl.at(static_cast<std::size_t>(m.layer), m.target);
-    be.optimizer_step(cfg, t.consts, b.a, b.da, t.opt_a[i], t.stats);
-    be.optimizer_step(cfg, t.consts, b.b, b.db, t.opt_b[i], t.stats);
-  }
-  for (const auto& g : t.grads) be.fill(g, 0.0f);
-  be.fill(t.totals, 0.0f);
-}
-
-Tensor scalar_f32(float v) {
-  Tensor t = Tensor::zeros({1});
-  t.data<float>()[0] = v;
-  return t;
-}
-
-Tensor i32_tensor(const std::vector<std::int32_t>& v) {
-  Tensor t = Tensor::zeros({static_cast<std::int64_t>(v.size())}, DType::I32);
-  std::copy(v.begin(), v.end(), t.data<std::int32_t>());
-  return t;
-}
 
 }  // namespace
 
@@ -267,28 +166,13 @@ std::int64_t Trainer::start_step() const { return s_->resume ? s_->resume->step 
 
 MemoryReport Trainer::plan_memory() const {
   MemoryReport best;
-  const bool packed = s_->data->stats().packed;
   for (std::int64_t micro = opt_.batch; micro >= 1; micro = micro == 1 ? 0 : (micro + 1) / 2) {
-    PlanningBackend pb;
-    const BackendLlama bm = upload_llama(pb, s_->model);
-    const BackendLora bl = upload_lora(pb, bm, s_->adapter);
-    const std::int64_t tokens = micro * opt_.data.seq_len;
-    LlamaLoraStep step(pb, bm, bl,
-                       {micro, opt_.data.seq_len, packed, true, 0, head_rows(tokens, s_->model.config.vocab_size)});
-    const StepTensors t = alloc_step_tensors(pb, s_->adapter, bl, opt_.optimizer, step.tokens());
-    const ChunkViews v = chunk_views(pb, step, t);
-    pb.begin();
-    record_micro(pb, step, t, v);
-    pb.end();
-    pb.begin();
-    record_update(pb, s_->adapter, bl, t, opt_.optimizer);
-    pb.end();
-    const MemoryPlan plan = pb.step_plan();
+    const StepMemoryPlan p = plan_step_memory(s_->model, s_->adapter, engine_options(micro));
     MemoryReport r;
-    r.resident_bytes = pb.resident_bytes();
-    r.step_arena_bytes = plan.arena_bytes;
-    r.step_unplanned_bytes = pb.step_tensor_bytes();
-    r.planned_peak_bytes = r.resident_bytes + r.step_arena_bytes;
+    r.resident_bytes = p.resident_bytes;
+    r.step_arena_bytes = p.step_arena_bytes;
+    r.step_unplanned_bytes = p.step_unplanned_bytes;
+    r.planned_peak_bytes = p.peak_bytes();
     r.micro_batch = micro;
     r.grad_accum = opt_.grad_accum * ((opt_.batch + micro - 1) / micro);
     if (opt_.max_memory == 0 || r.planned_peak_bytes <= opt_.max_memory) return r;
@@ -299,6 +183,10 @@ MemoryReport Trainer::plan_memory() const {
       "--max-memory {} bytes: the smallest step (micro-batch 1 x {} tokens) needs {} bytes ({} resident: base, "
       "adapter, gradients, optimizer state; {} of step temporaries)",
       opt_.max_memory, opt_.data.seq_len, best.planned_peak_bytes, best.resident_bytes, best.step_arena_bytes));
+}
+
+StepEngineOptions Trainer::engine_options(std::int64_t micro) const {
+  return {micro, opt_.data.seq_len, s_->data->stats().packed, opt_.optimizer};
 }
 
 TrainSummary Trainer::run(const std::function<void(const StepReport&)>& on_step) {
@@ -314,48 +202,14 @@ TrainSummary Trainer::run(const std::function<void(const StepReport&)>& on_step)
   Backend& be = *s.be;
 
   fs::create_directories(opt_.out);
-  const BackendLlama bm = upload_llama(be, model);
-  const BackendLora bl = upload_lora(be, bm, s.adapter);
-  LlamaLoraStep step(be, bm, bl,
-                     {micro, S, data.stats().packed, true, 0, head_rows(micro * S, model.config.vocab_size)});
-  const StepTensors t = alloc_step_tensors(be, s.adapter, bl, opt_.optimizer, step.tokens());
-  const ChunkViews views = chunk_views(be, step, t);
-
+  TrainStepEngine engine(be, model, s.adapter, engine_options(micro));
   std::int64_t start = 0;
   DataPosition pos;
   if (s.resume) {
     start = s.resume->step;
     pos = s.resume->data;
-    for (std::size_t i = 0; i < s.adapter.modules.size(); ++i)
-      for (const auto& [states, which] : {std::pair{&t.opt_a, 'A'}, std::pair{&t.opt_b, 'B'}})
-        for (const auto& [suffix, tensor] : (*states)[i].tensors()) {
-          const std::string name = module_tensor_name(s.adapter.modules[i], which) + "." + suffix;
-          auto it = std::find_if(s.resume->optimizer.begin(), s.resume->optimizer.end(),
-                                 [&](const auto& p) { return p.first == name; });
-          if (it == s.resume->optimizer.end())
-            throw FormatError(fmt::format("{}: checkpoint has no optimizer tensor '{}'", s.resume_dir.string(), name));
-          be.write(tensor, it->second);
-        }
+    engine.load_optimizer_tensors(s.resume->optimizer, s.resume_dir.string());
   }
-
-  // Programs, recorded once.
-  be.begin();
-  for (const auto& g : t.grads) be.fill(g, 0.0f);
-  be.fill(t.totals, 0.0f);
-  const Backend::Program zero = be.end();
-  be.begin();
-  record_micro(be, step, t, views);
-  const Backend::Program micro_prog = be.end();
-  be.begin();
-  record_update(be, s.adapter, bl, t, opt_.optimizer);
-  const Backend::Program update = be.end();
-  be.begin();
-  be.fill(t.val_totals, 0.0f);
-  const Backend::Program val_zero = be.end();
-  be.begin();
-  record_validation(be, step, t, views);
-  const Backend::Program val_prog = be.end();
-  be.run(zero);
   sum.memory.measured_device_bytes = be.memory_in_use();
 
   const LrSchedule schedule(opt_.schedule, opt_.optimizer.lr, opt_.warmup_steps, total_steps_);
@@ -364,26 +218,7 @@ TrainSummary Trainer::run(const std::function<void(const StepReport&)>& on_step)
   const std::int64_t eval_every = opt_.eval_every > 0 ? opt_.eval_every : std::max<std::int64_t>(1, total_steps_ / 10);
   const std::int64_t save_every = opt_.save_every > 0 ? opt_.save_every : std::max<std::int64_t>(1, total_steps_ / 10);
 
-  auto write_batch = [&](const TokenBatch& b) {
-    be.write(step.ids(), i32_tensor(b.ids));
-    be.write(step.positions(), i32_tensor(b.positions));
-    if (step.segments()) be.write(step.segments(), i32_tensor(b.segments));
-    be.write(t.targets, i32_tensor(b.targets));
-  };
-  auto validation_loss = [&]() -> std::optional<double> {
-    const auto& val = data.validation();
-    if (val.empty()) return std::nullopt;
-    be.run(val_zero);
-    for (std::size_t i = 0; i < val.size(); i += static_cast<std::size_t>(micro)) {
-      std::vector<std::size_t> which;
-      for (std::size_t j = i; j < std::min(val.size(), i + static_cast<std::size_t>(micro)); ++j) which.push_back(j);
-      write_batch(make_token_batch(val, which, micro, S, data.pad_id()));
-      be.run(val_prog);
-    }
-    const Tensor tot = be.read(t.val_totals);
-    const double count = tot.data<float>()[1];
-    return count > 0 ? std::optional<double>(tot.data<float>()[0] / count) : std::nullopt;
-  };
+  auto validation_loss = [&] { return engine.loss(data.validation(), data.pad_id()); };
   auto save = [&](std::int64_t done) {
     Checkpoint ck;
     ck.step = done;
@@ -394,18 +229,9 @@ TrainSummary Trainer::run(const std::function<void(const StepReport&)>& on_step)
     PeftAdapter peft;
     peft.config = {opt_.lora.rank, opt_.lora.alpha, opt_.lora.dropout, opt_.lora.rslora, {}, opt_.model.string()};
     for (LoraTarget tg : opt_.lora.targets) peft.config.targets.push_back(lora_target_name(tg));
-    for (std::size_t i = 0; i < s.adapter.modules.size(); ++i) {
-      const auto& m = s.adapter.modules[i];
-      const BackendLoraModule& b = bl.at(static_cast<std::size_t>(m.layer), m.target);
-      for (const auto& [h, which, st] : {std::tuple{b.a, 'A', &t.opt_a[i]}, std::tuple{b.b, 'B', &t.opt_b[i]}}) {
-        const std::string name = module_tensor_name(m, which);
-        Tensor w = be.read(h).to(DType::F32);
-        ck.adapter.emplace_back(name, w);
-        peft.tensors.emplace_back(name, w);
-        for (const auto& [suffix, tensor] : st->tensors())
-          ck.optimizer.emplace_back(name + "." + suffix, be.read(tensor));
-      }
-    }
+    ck.adapter = engine.adapter_tensors();
+    ck.optimizer = engine.optimizer_tensors();
+    peft.tensors = ck.adapter;
     sum.checkpoint = save_checkpoint(opt_.out, ck, opt_.keep_checkpoints);
     write_peft_adapter(opt_.out, peft, model.config, model.rope_layout);
     sum.adapter_dir = opt_.out;
@@ -425,7 +251,6 @@ TrainSummary Trainer::run(const std::function<void(const StepReport&)>& on_step)
     const auto t0 = Clock::now();
     // This step's micro-batches, from the data position; the loss scale covers all of them.
     std::vector<TokenBatch> batches;
-    std::int64_t targets = 0;
     for (std::int64_t a = 0; a < accum; ++a) {
       std::vector<std::size_t> which;
       while (static_cast<std::int64_t>(which.size()) < micro) {
@@ -437,20 +262,12 @@ TrainSummary Trainer::run(const std::function<void(const StepReport&)>& on_step)
         which.push_back(order[static_cast<std::size_t>(pos.index++)]);
       }
       batches.push_back(make_token_batch(data.train(), which, micro, S, data.pad_id()));
-      targets += batches.back().target_count;
     }
     const double lr = schedule.lr(done);
-    be.write(t.consts, step_constants_tensor(step_constants(opt_.optimizer, static_cast<float>(lr), done + 1)));
-    be.write(t.scale, scalar_f32(targets > 0 ? 1.0f / static_cast<float>(targets) : 0.0f));
-    for (const auto& b : batches) {
-      write_batch(b);
-      be.run(micro_prog);
-    }
-    const Tensor tot = be.read(t.totals);
-    be.run(update);
-    const GradStats gs = be.read_grad_stats(t.stats);
+    const StepResult res = engine.step(batches, lr, done + 1);
+    const GradStats& gs = res.stats;
+    const double loss = res.loss;
     ++done;
-    const double loss = tot.data<float>()[1] > 0 ? tot.data<float>()[0] / tot.data<float>()[1] : 0.0;
     const bool skipped = gs.skip || !std::isfinite(loss);
     const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
     StepReport rep;

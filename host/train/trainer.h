@@ -21,6 +21,7 @@
 #include "host/model/llama_model.h"
 #include "host/train/lora_config.h"
 #include "host/train/lr_schedule.h"
+#include "host/train/step_engine.h"
 #include "host/train/train_data.h"
 
 namespace pocketlora {
@@ -102,6 +103,7 @@ class Trainer {
 
  private:
   struct State;
+  StepEngineOptions engine_options(std::int64_t micro_batch) const;
   TrainOptions opt_;
   std::unique_ptr<State> s_;
   std::int64_t total_steps_ = 0;
