@@ -106,10 +106,11 @@ int run_train(const TrainArgs& a) {
   const MemoryReport plan = trainer.plan_memory();
   if (!a.json) {
     fmt::print("model {} ({} base), backend {}\n", a.model, a.quant, backend_kind_name(o.backend));
-    fmt::print("data {}: {} records -> {} train / {} validation windows of {} tokens ({}; {} truncated, {} dropped)\n",
-               a.data, ds.records, ds.train_windows, ds.validation_windows, a.seq_len,
-               ds.packed ? fmt::format("packed, {:.0f}% filled", ds.fill * 100) : "one example per window",
-               ds.truncated, ds.dropped_no_targets);
+    fmt::print("data {}: {} records -> {} train / {} validation windows of {} tokens ({})\n", a.data, ds.records,
+               ds.train_windows, ds.validation_windows, a.seq_len,
+               ds.packed ? fmt::format("packed, {:.0f}% filled, {} long documents split", ds.fill * 100, ds.split)
+                         : fmt::format("one example per window, {} truncated, {} dropped with no target left",
+                                       ds.truncated, ds.dropped_no_targets));
     fmt::print("LoRA r={} alpha={} on {}; {} lr {} ({} schedule, warmup {}); {} steps of {} x {} windows{}\n", a.rank,
                a.alpha, a.targets, a.optimizer, a.lr, a.schedule, a.warmup, trainer.total_steps(), plan.micro_batch,
                plan.grad_accum,
