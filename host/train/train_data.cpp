@@ -120,6 +120,14 @@ TrainData::TrainData(const Tokenizer& tok, const TrainDataOptions& opt, std::int
     train_ = std::move(t);
     validation_ = std::move(v);
   }
+  if (opt.max_validation_windows >= 0 && static_cast<std::int64_t>(validation_.size()) > opt.max_validation_windows) {
+    // A seeded sample, not the first windows of the file (those would all be one part of the text).
+    const auto keep = shuffled_indices(validation_.size(), opt.seed ^ 0x76616c6964ull);
+    std::vector<Example> v;
+    for (std::int64_t i = 0; i < opt.max_validation_windows; ++i)
+      v.push_back(std::move(validation_[keep[static_cast<std::size_t>(i)]]));
+    validation_ = std::move(v);
+  }
   stats_.train_windows = static_cast<std::int64_t>(train_.size());
   stats_.validation_windows = static_cast<std::int64_t>(validation_.size());
   stats_.train_targets = count_targets(train_);

@@ -29,7 +29,8 @@ struct TrainDataOptions {
   std::string separator = "<|endoftext|>";    // plain-text document separator
   std::int64_t seq_len = 256;
   std::optional<bool> pack;           // default: pack plain text, not instruction/chat data
-  double validation_fraction = 0.05;  // of the records; 0: no validation split
+  double validation_fraction = 0.05;
+  std::int64_t max_validation_windows = 64;    // a random sample of at most this many (each pass runs them all)  // of the records; 0: no validation split
   std::uint64_t seed = 42;
 };
 
