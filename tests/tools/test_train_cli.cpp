@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/run_cli.h"
 #include "common/test_data.h"
 #include "host/formats/safetensors.h"
 #include "host/train/checkpoint.h"
@@ -28,22 +29,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const std::string kBin = std::string(POCKETLORA_BUILD_DIR) + "/pocketlora";
-
-struct Result {
-  int rc;
-  std::string out;
-};
-
-Result run(const std::string& args) {
-  FILE* p = ::popen((kBin + " " + args + " 2>&1").c_str(), "r");
-  if (!p) return {-1, ""};
-  std::string out;
-  std::array<char, 4096> buf{};
-  while (std::fgets(buf.data(), buf.size(), p)) out += buf.data();
-  const int status = ::pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
+const std::string kBin = test::cli_binary();
+using test::run_cli;
 
 std::string train_args(const fs::path& out) {
   return "train --backend cpu --model " + test::data_path("models/stories260K/stories260K.bin").string() + " --data " +
@@ -55,7 +42,7 @@ std::string train_args(const fs::path& out) {
 TEST(TrainCli, JsonSummaryAndRunDirectory) {
   POCKETLORA_REQUIRE_DATA(bin, "models/stories260K/stories260K.bin");
   test::TempDir tmp;
-  const Result r = run(train_args(tmp / "run") + " --json");
+  const test::CliResult r = run_cli(train_args(tmp / "run") + " --json");
   ASSERT_EQ(r.rc, 0) << r.out;
   const auto j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["steps"], 8);
@@ -74,11 +61,11 @@ TEST(TrainCli, JsonSummaryAndRunDirectory) {
 TEST(TrainCli, BadOptionsExitWithTheirCategory) {
   POCKETLORA_REQUIRE_DATA(bin, "models/stories260K/stories260K.bin");
   test::TempDir tmp;
-  Result r = run(train_args(tmp / "run") + " --targets q,qq");
+  Result r = run_cli(train_args(tmp / "run") + " --targets q,qq");
   EXPECT_EQ(r.rc, 1);
   EXPECT_NE(r.out.find("error [invalid_input]"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("qq"), std::string::npos) << r.out;
-  r = run(train_args(tmp / "run") + " --max-memory 1K");
+  r = run_cli(train_args(tmp / "run") + " --max-memory 1K");
   EXPECT_EQ(r.rc, 1);
   EXPECT_NE(r.out.find("error [out_of_memory]"), std::string::npos) << r.out;
   EXPECT_FALSE(fs::exists(tmp / "run" / "metrics.jsonl"));
@@ -91,7 +78,7 @@ std::vector<std::pair<std::string, Tensor>> latest_adapter(const fs::path& run_d
 TEST(TrainCli, SigkillAnywhereThenResumeEndsBitIdentical) {
   POCKETLORA_REQUIRE_DATA(bin, "models/stories260K/stories260K.bin");
   test::TempDir tmp;
-  const Result whole = run(train_args(tmp / "whole") + " --json");
+  const test::CliResult whole = run_cli(train_args(tmp / "whole") + " --json");
   ASSERT_EQ(whole.rc, 0) << whole.out;
 
   const fs::path out = tmp / "killed";
@@ -133,8 +120,8 @@ TEST(TrainCli, SigkillAnywhereThenResumeEndsBitIdentical) {
     for (const auto& [step, dir] : list_checkpoints(out)) EXPECT_NO_THROW(read_checkpoint_dir(dir)) << dir;
   }
   // Finish the run.
-  const Result last =
-      run(train_args(out) + " --json" + (list_checkpoints(out).empty() ? "" : " --resume " + out.string()));
+  const test::CliResult last =
+      run_cli(train_args(out) + " --json" + (list_checkpoints(out).empty() ? "" : " --resume " + out.string()));
   ASSERT_EQ(last.rc, 0) << last.out;
   EXPECT_GT(kills, 0);
   const auto a = latest_adapter(tmp / "whole"), b = latest_adapter(out);
