@@ -61,7 +61,7 @@ TEST(TrainCli, JsonSummaryAndRunDirectory) {
 TEST(TrainCli, BadOptionsExitWithTheirCategory) {
   POCKETLORA_REQUIRE_DATA(bin, "models/stories260K/stories260K.bin");
   test::TempDir tmp;
-  Result r = run_cli(train_args(tmp / "run") + " --targets q,qq");
+  test::CliResult r = run_cli(train_args(tmp / "run") + " --targets q,qq");
   EXPECT_EQ(r.rc, 1);
   EXPECT_NE(r.out.find("error [invalid_input]"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("qq"), std::string::npos) << r.out;
