@@ -14,6 +14,7 @@
 #include "common/error_message.h"
 #include "common/test_data.h"
 #include "host/core/error.h"
+#include "host/formats/gguf_writer.h"
 #include "host/formats/safetensors.h"
 #include "host/model/llama_weights.h"
 #include "host/ref/cpu_backend.h"
@@ -314,6 +315,15 @@ TEST(Trainer, RefusesBadInputBeforeWritingAnything) {
   o.data.chat_template = ChatTemplate::Llama2;
   o.data.seq_len = 8;  // every Alpaca prompt is longer: no response token is left to train on
   EXPECT_TRUE(mentions(refused(o), {"no token", "training target"}));
+  o = small_run(out);
+  {  // A GGUF of another architecture.
+    GgufWriter w;
+    w.set_string("general.architecture", "gpt2");
+    w.set_u32("gpt2.block_count", 1);
+    w.write(tmp / "gpt2.gguf");
+  }
+  o.model = tmp / "gpt2.gguf";
+  EXPECT_TRUE(mentions(refused(o), {"gpt2.gguf", "general.architecture is 'gpt2'", "expected 'llama'"}));
   o = small_run(out);
   o.model = tmp / "missing.bin";
   EXPECT_TRUE(mentions(refused(o), {"missing.bin", "not found"}));
