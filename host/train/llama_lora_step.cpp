@@ -103,6 +103,7 @@ LlamaLoraStep::LlamaLoraStep(Backend& be, const BackendLlama& m, const BackendLo
   be.write(positions_, pos);
   if (opt.segments) segments_ = be.alloc({N}, DType::I32, Lifetime::Step, "segment ids");
   rope_table_ = be.upload(rope_table(S, c.rope_inv_freq()), Lifetime::Step, "rope table");
+  dropout_key_ = be.upload(lora_key_tensor({opt.dropout_seed, 0, 0}), Lifetime::Step, "LoRA dropout key");
 
   for (std::size_t l = 0; l < m.layers.size(); ++l) {
     const std::string p = "layers." + std::to_string(l) + ".";
@@ -178,11 +179,14 @@ std::vector<BTensor> LlamaLoraStep::per_sequence(const BTensor& t, const Shape& 
   return out;
 }
 
-LoraOptions LlamaLoraStep::lora_options(std::size_t layer, LoraTarget t) const {
+void LlamaLoraStep::write_dropout_key(std::uint32_t step, std::uint32_t micro) {
+  be_.write(dropout_key_, lora_key_tensor({opt_.dropout_seed, step, micro}));
+}
+
+LoraOptions LlamaLoraStep::lora_options(std::size_t layer, LoraTarget t, bool dropout) const {
   LoraOptions o;
   o.scale = lora_.config.scale();
-  o.dropout = lora_.config.dropout;
-  o.seed = opt_.dropout_seed;
+  o.dropout = dropout ? lora_.config.dropout : 0.0f;
   o.stream = lora_stream(static_cast<std::int64_t>(layer), t);
   return o;
 }
@@ -190,9 +194,10 @@ LoraOptions LlamaLoraStep::lora_options(std::size_t layer, LoraTarget t) const {
 // --- one linear: y = x·Wᵀ + s·drop(x)·Aᵀ·Bᵀ, and its backward ----------------------------------------------------
 
 void LlamaLoraStep::linear_lora_forward(std::size_t layer, LoraTarget t, const BTensor& x, const BackendLinear& w,
-                                        const BTensor& y, const BTensor& lora_t) {
+                                        const BTensor& y, const BTensor& lora_t, bool dropout) {
   linear_forward(be_, x, w, y);
-  if (const BackendLoraModule& mod = lora_.at(layer, t)) be_.lora_forward(x, mod.a, mod.b, y, lora_t, lora_options(layer, t));
+  if (const BackendLoraModule& mod = lora_.at(layer, t))
+    be_.lora_forward(x, mod.a, mod.b, y, lora_t, dropout_key_, lora_options(layer, t, dropout));
 }
 
 void LlamaLoraStep::linear_lora_backward(std::size_t layer, LoraTarget t, const BTensor& x, const BackendLinear& w,
@@ -201,9 +206,9 @@ void LlamaLoraStep::linear_lora_backward(std::size_t layer, LoraTarget t, const 
   linear_backward(be_, w, dy, dx, accumulate_dx);
   if (const BackendLoraModule& mod = lora_.at(layer, t)) {
     // dX adds to the base linear's; dA/dB add to what the step zeroed (or earlier micro-batches left).
-    LoraOptions o = lora_options(layer, t);
+    LoraOptions o = lora_options(layer, t, true);
     o.accumulate_grads = true;
-    be_.lora_backward(x, mod.a, mod.b, lora_t, dy, dx, mod.da, mod.db, o);
+    be_.lora_backward(x, mod.a, mod.b, lora_t, dy, dx, mod.da, mod.db, dropout_key_, o);
   }
 }
 
@@ -245,7 +250,7 @@ void LlamaLoraStep::record_backward() {
   record_body_backward();
 }
 
-void LlamaLoraStep::record_body_forward() {
+void LlamaLoraStep::record_body_forward(bool dropout) {
   const auto eps = static_cast<float>(m_.config.rms_eps);
   be_.embedding(ids_, m_.tok_embeddings, acts_.front().x_in);
   for (std::size_t l = 0; l < acts_.size(); ++l) {
@@ -253,18 +258,19 @@ void LlamaLoraStep::record_body_forward() {
     const LayerActivations& a = acts_[l];
     auto T = [&](LoraTarget t) { return a.lora_t[static_cast<std::size_t>(t)]; };
     be_.rmsnorm(a.x_in, L.attn_norm, a.xn_attn, a.rstd_attn, eps);
-    linear_lora_forward(l, LoraTarget::Q, a.xn_attn, L.wq, a.q, T(LoraTarget::Q));
-    linear_lora_forward(l, LoraTarget::K, a.xn_attn, L.wk, a.k, T(LoraTarget::K));
-    linear_lora_forward(l, LoraTarget::V, a.xn_attn, L.wv, a.v, T(LoraTarget::V));
+    linear_lora_forward(l, LoraTarget::Q, a.xn_attn, L.wq, a.q, T(LoraTarget::Q), dropout);
+    linear_lora_forward(l, LoraTarget::K, a.xn_attn, L.wk, a.k, T(LoraTarget::K), dropout);
+    linear_lora_forward(l, LoraTarget::V, a.xn_attn, L.wv, a.v, T(LoraTarget::V), dropout);
     attention_forward(l);
-    linear_lora_forward(l, LoraTarget::O, a.att, L.wo, dx_mid_, T(LoraTarget::O));  // dx_mid_: free until backward
+    // dx_mid_ holds the projections' outputs: it is free until the backward.
+    linear_lora_forward(l, LoraTarget::O, a.att, L.wo, dx_mid_, T(LoraTarget::O), dropout);
     be_.add(a.x_in, dx_mid_, a.x_mid, 1.0f);
     be_.rmsnorm(a.x_mid, L.ffn_norm, a.xn_ffn, a.rstd_ffn, eps);
-    linear_lora_forward(l, LoraTarget::Gate, a.xn_ffn, L.w_gate, a.g, T(LoraTarget::Gate));
-    linear_lora_forward(l, LoraTarget::Up, a.xn_ffn, L.w_up, a.u, T(LoraTarget::Up));
+    linear_lora_forward(l, LoraTarget::Gate, a.xn_ffn, L.w_gate, a.g, T(LoraTarget::Gate), dropout);
+    linear_lora_forward(l, LoraTarget::Up, a.xn_ffn, L.w_up, a.u, T(LoraTarget::Up), dropout);
     be_.swiglu(a.g, a.u, a.h);
     const BTensor& x_out = l + 1 < acts_.size() ? acts_[l + 1].x_in : x_final_;
-    linear_lora_forward(l, LoraTarget::Down, a.h, L.w_down, dx_mid_, T(LoraTarget::Down));
+    linear_lora_forward(l, LoraTarget::Down, a.h, L.w_down, dx_mid_, T(LoraTarget::Down), dropout);
     be_.add(a.x_mid, dx_mid_, x_out, 1.0f);
   }
   be_.rmsnorm(x_final_, m_.norm, xn_final_, rstd_final_, eps);

@@ -44,7 +44,8 @@ struct StepGraph {
     const std::int64_t tokens = o.micro_batch * o.seq_len;
     step = std::make_unique<LlamaLoraStep>(
         be, model, lora,
-        LoraStepOptions{o.micro_batch, o.seq_len, o.packed, true, 0, head_chunk_rows(tokens, m.config.vocab_size)});
+        LoraStepOptions{o.micro_batch, o.seq_len, o.packed, true, o.dropout_seed,
+                        head_chunk_rows(tokens, m.config.vocab_size)});
     targets = be.alloc({tokens}, DType::I32, Lifetime::Step, "targets");
     lse = be.alloc({tokens}, DType::F32, Lifetime::Step, "loss lse");
     totals = be.alloc({2}, DType::F32, Lifetime::Weights, "loss totals");
@@ -91,7 +92,7 @@ struct StepGraph {
   }
 
   void record_eval(Backend& be) {
-    step->record_body_forward();
+    step->record_body_forward(/*dropout=*/false);
     for (std::int64_t c = 0; c < step->head_chunks(); ++c) {
       const auto i = static_cast<std::size_t>(c);
       step->record_head_forward(c);
@@ -180,8 +181,9 @@ StepResult TrainStepEngine::step(const std::vector<TokenBatch>& batches, double 
   }
   be_.write(g.consts, step_constants_tensor(step_constants(o_.optimizer, static_cast<float>(lr), step)));
   be_.write(g.scale, scalar_f32(r.targets > 0 ? 1.0f / static_cast<float>(r.targets) : 0.0f));
-  for (const auto& b : batches) {
-    write_batch(be_, *g.step, g.targets, b);
+  for (std::size_t m = 0; m < batches.size(); ++m) {
+    write_batch(be_, *g.step, g.targets, batches[m]);
+    g.step->write_dropout_key(static_cast<std::uint32_t>(step), static_cast<std::uint32_t>(m));
     be_.run(p_->micro);
   }
   const Tensor tot = be_.read(g.totals);

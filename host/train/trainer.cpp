@@ -186,7 +186,13 @@ MemoryReport Trainer::plan_memory() const {
 }
 
 StepEngineOptions Trainer::engine_options(std::int64_t micro) const {
-  return {micro, opt_.data.seq_len, s_->data->stats().packed, opt_.optimizer};
+  StepEngineOptions o;
+  o.micro_batch = micro;
+  o.seq_len = opt_.data.seq_len;
+  o.packed = s_->data->stats().packed;
+  o.optimizer = opt_.optimizer;
+  o.dropout_seed = opt_.seed;
+  return o;
 }
 
 TrainSummary Trainer::run(const std::function<void(const StepReport&)>& on_step) {

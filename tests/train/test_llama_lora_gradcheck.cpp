@@ -14,6 +14,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 
 #include "common/error_message.h"
 #include "host/core/error.h"
@@ -273,6 +274,58 @@ TEST(LlamaLoraStep, ChunkedHeadGivesTheSameGradients) {
   so.logits_rows = 3;  // does not divide 10 tokens
   EXPECT_TRUE(test::mentions(test::error_of<InvalidArgument>([&] { LlamaLoraStep{be, bm, bl, so}; }),
                              {"logits_rows 3", "10 tokens"}));
+}
+
+bool bit_equal(const Tensor& a, const Tensor& b) {
+  return a.shape() == b.shape() && a.dtype() == b.dtype() && std::memcmp(a.raw(), b.raw(), a.nbytes()) == 0;
+}
+
+// The dropout key is data: one recorded forward draws a new mask per written key (the same mask for the same key),
+// and record_body_forward(false) (evaluation) is the forward of the same adapter without dropout.
+TEST(LlamaLoraStep, DropoutKeyWrittenBeforeEachRunDrawsItsMask) {
+  const LlamaModel model = tiny_llama(RopeLayout::Interleaved, 3);
+  std::uint64_t s = 5;
+  LoraAdapter ad = tiny_adapter(model, s);
+  ad.config.dropout = 0.3f;
+  ref::CpuBackend be;
+  const BackendLlama bm = upload_llama(be, model);
+  const BackendLora bl = upload_lora(be, bm, ad);
+  LoraStepOptions so;
+  so.batch = kBatch;
+  so.seq_len = kSeq;
+  so.dropout_seed = 9;
+  LlamaLoraStep step(be, bm, bl, so);
+  std::uint64_t batch_seed = s;
+  write_random_batch(be, step, s);
+  be.begin();
+  step.record_forward();
+  const Backend::Program train = be.end();
+  be.begin();
+  step.record_body_forward(/*dropout=*/false);
+  step.record_head_forward(0);
+  const Backend::Program eval = be.end();
+  auto logits = [&](Backend::Program p, std::uint32_t step_no, std::uint32_t micro) {
+    step.write_dropout_key(step_no, micro);
+    be.run(p);
+    return be.read(step.logits());
+  };
+  const Tensor s1 = logits(train, 1, 0), s2 = logits(train, 2, 0), m1 = logits(train, 1, 1), again = logits(train, 1, 0);
+  EXPECT_FALSE(bit_equal(s1, s2));
+  EXPECT_FALSE(bit_equal(s1, m1));
+  EXPECT_TRUE(bit_equal(s1, again));
+  const Tensor e1 = logits(eval, 1, 0), e2 = logits(eval, 2, 0);
+  EXPECT_TRUE(bit_equal(e1, e2)) << "evaluation must not depend on the dropout key";
+
+  LoraAdapter no_dropout = ad;
+  no_dropout.config.dropout = 0.0f;
+  const BackendLora bl0 = upload_lora(be, bm, no_dropout);
+  LlamaLoraStep plain(be, bm, bl0, so);
+  write_random_batch(be, plain, batch_seed);  // the same batch
+  be.begin();
+  plain.record_forward();
+  be.end();
+  be.run();
+  EXPECT_TRUE(bit_equal(be.read(plain.logits()), e1));
 }
 
 TEST(LlamaLoraStep, AdapterOfAnotherModelOrEmptyBatchIsRefused) {
