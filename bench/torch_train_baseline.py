@@ -52,7 +52,8 @@ def parse_args():
     ap.add_argument("--mmap-threshold", type=int, metavar="BYTES",
                     help="glibc mallopt(M_MMAP_THRESHOLD): allocations this large are mmapped and returned to the OS "
                          "when freed. By default glibc raises its threshold to 32 MiB as it goes, and freed "
-                         "activations stay in the heap: measured peak RSS for tinyllama 7.5 GB vs 4.4 GB of weights")
+                         "activations stay in the heap (tinyllama: peak RSS 7,517 MiB by default, 4,942 MiB at "
+                         "1048576, 4,429 MiB after loading)")
     ap.add_argument("--data", type=pathlib.Path, default=ROOT.parent / "shared" / "data")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", type=pathlib.Path, help="also write the result here")

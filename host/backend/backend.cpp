@@ -11,7 +11,7 @@ const char* backend_kind_name(BackendKind k) { return k == BackendKind::Cpu ? "c
 BackendKind parse_backend_kind(const std::string& s) {
   if (s == "cpu") return BackendKind::Cpu;
   if (s == "vulkan") return BackendKind::Vulkan;
-  throw InvalidArgument("unknown backend '" + s + "' (expected cpu or vulkan)");
+  throw InvalidArgument("unknown backend '" + s + "' (expected auto, cpu or vulkan)");
 }
 
 Shape view_rows_shape(const std::string& name, const Shape& shape, std::int64_t row0, std::int64_t rows) {

@@ -10,6 +10,7 @@
 // (inputs, outputs, options); backward ops sit next to their forward.
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -28,6 +29,9 @@ namespace pocketlora {
 enum class BackendKind { Cpu, Vulkan };
 const char* backend_kind_name(BackendKind k);         // "cpu", "vulkan"
 BackendKind parse_backend_kind(const std::string& s);  // InvalidArgument naming the accepted values
+// "auto": Vulkan when this build has it and a GPU is present (discrete, integrated or virtual), else the CPU
+// backend — a CPU Vulkan driver (lavapipe) is slower than the CPU backend itself. Other names: parse_backend_kind.
+BackendKind resolve_backend_kind(const std::string& s);
 
 // How long a backend tensor lives: weights for the backend's life, step tensors until free_step().
 enum class Lifetime { Weights, Step };
@@ -70,6 +74,8 @@ class Backend {
   virtual ~Backend() = default;
   virtual BackendKind kind() const = 0;
   virtual std::string describe() const = 0;  // device / library in one line, for logs and reports
+  // Bytes of memory the backend holds now (device memory on Vulkan: every arena block; host memory on the CPU).
+  virtual std::uint64_t memory_in_use() const = 0;
 
   // --- memory (immediate) ---
   virtual BTensor alloc(const Shape& shape, DType dtype, Lifetime life, const std::string& name) = 0;
@@ -154,6 +160,7 @@ class Backend {
 
 // The backend for `kind` on this machine: the CPU backend, or the Vulkan device chosen as `pocketlora devices`
 // describes (throws NoDevice when Vulkan is absent or the library was built without it).
-std::unique_ptr<Backend> make_backend(BackendKind kind);
+// `device` picks a Vulkan device by its index in `pocketlora devices` (default: POCKETLORA_DEVICE, else the best).
+std::unique_ptr<Backend> make_backend(BackendKind kind, std::optional<int> device = std::nullopt);
 
 }  // namespace pocketlora

@@ -50,6 +50,8 @@ using ShapeError = CodedError<ErrorCode::ShapeMismatch>;
 using NumericError = CodedError<ErrorCode::Numeric>;
 using DeviceLimitError = CodedError<ErrorCode::DeviceLimit>;
 using CancelledError = CodedError<ErrorCode::Cancelled>;
+// A plan or request that does not fit the memory it is given (the Vulkan allocator's failures are vk::OutOfMemory).
+using OutOfMemoryError = CodedError<ErrorCode::OutOfMemory>;
 using InternalError = CodedError<ErrorCode::Internal>;
 
 inline const char* error_code_name(ErrorCode code) {

@@ -36,6 +36,10 @@ std::string VulkanBackend::describe() const {
   return "vulkan: " + dev_.caps().name + " (profile " + dev_.profile().name() + ")";
 }
 
+std::uint64_t VulkanBackend::memory_in_use() const {
+  return weights_->capacity() + step_->capacity() + program_->capacity();
+}
+
 VulkanBackend::Slot& VulkanBackend::slot(const BTensor& h) {
   if (h.id == 0 || h.id > slots_.size())
     throw InvalidArgument("vulkan backend: tensor handle " + std::to_string(h.id) + " does not exist");

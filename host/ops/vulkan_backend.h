@@ -22,6 +22,7 @@ class VulkanBackend final : public Backend {
 
   BackendKind kind() const override { return BackendKind::Vulkan; }
   std::string describe() const override;
+  std::uint64_t memory_in_use() const override;
   vk::Device& device() { return dev_; }
 
   BTensor alloc(const Shape& shape, DType dtype, Lifetime life, const std::string& name) override;

@@ -18,6 +18,19 @@ namespace pocketlora::ref {
 
 std::string CpuBackend::describe() const { return "cpu (host/ref reference kernels)"; }
 
+std::uint64_t CpuBackend::memory_in_use() const {
+  std::uint64_t bytes = 0;
+  std::vector<const void*> seen;  // views share their tensor's storage: count each buffer once
+  for (const auto& s : slots_) {
+    if (!s.t.defined() || std::find(seen.begin(), seen.end(), s.t.raw()) != seen.end()) continue;
+    seen.push_back(s.t.raw());
+    bytes += s.t.nbytes();
+  }
+  for (const auto& w : nf4_)
+    bytes += w.q.codes.size() + w.q.absmax.size() * 4 + w.q.dq.absmax_q.size() + w.q.dq.nested_absmax.size() * 4;
+  return bytes;
+}
+
 Tensor& CpuBackend::at(const BTensor& h) {
   if (h.id == 0 || h.id > slots_.size())
     throw InvalidArgument("cpu backend: tensor handle " + std::to_string(h.id) + " does not exist");

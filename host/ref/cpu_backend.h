@@ -14,6 +14,7 @@ class CpuBackend final : public Backend {
   CpuBackend() = default;
   BackendKind kind() const override { return BackendKind::Cpu; }
   std::string describe() const override;
+  std::uint64_t memory_in_use() const override;
 
   BTensor alloc(const Shape& shape, DType dtype, Lifetime life, const std::string& name) override;
   BNf4 upload_nf4(const Nf4Quantized& w, const std::string& name) override;

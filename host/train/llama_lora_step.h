@@ -14,8 +14,8 @@
 //     record_body_forward(); for each chunk c { record_head_forward(c); <loss of chunk c>; record_head_backward(c); }
 //     record_body_backward();
 // On Vulkan each per-sequence view starts at a multiple of S rows: S * 4 bytes (segment ids) and S * heads * 4
-// (lse) must meet the device's minStorageBufferOffsetAlignment (any S that is a multiple of 64 does), else the
-// constructor throws DeviceLimitError naming the tensor.
+// (lse) must meet the device's minStorageBufferOffsetAlignment (any S that is a multiple of 64 does), and so must
+// logits_rows * dim * 4 for the head chunks, else the constructor throws DeviceLimitError naming the tensor.
 // Activations dtype = the model's embedding dtype (f32; f64 on the CPU backend for gradient checks), LoRA
 // tensors likewise.
 #include <array>

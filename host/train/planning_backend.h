@@ -21,6 +21,7 @@ class PlanningBackend final : public Backend {
   explicit PlanningBackend(std::uint64_t alignment = 256) : alignment_(alignment) {}
   BackendKind kind() const override { return BackendKind::Cpu; }
   std::string describe() const override { return "planning (records sizes and lifetimes, runs nothing)"; }
+  std::uint64_t memory_in_use() const override { return 0; }  // it holds nothing
 
   BTensor alloc(const Shape& shape, DType dtype, Lifetime life, const std::string& name) override;
   BNf4 upload_nf4(const Nf4Quantized& w, const std::string& name) override;
@@ -93,6 +94,21 @@ class PlanningBackend final : public Backend {
     std::vector<const BTensor*> ts = {&stats};
     for (const BTensor& g : grads) ts.push_back(&g);
     touch(ts);
+  }
+  void optimizer_step(const OptimizerConfig&, const BTensor& step_consts, const BTensor& param, const BTensor& grad,
+                      const BOptimizerState& state, const BTensor& stats) override {
+    touch({&step_consts, &param, &grad, &state.m, &state.v, &state.row, &state.col, &stats});
+  }
+
+  void cross_entropy(const BTensor& logits, const BTensor& labels, const BTensor& lse, const BTensor& totals) override {
+    touch({&logits, &labels, &lse, &totals});
+  }
+  void cross_entropy_backward(const BTensor& logits, const BTensor& labels, const BTensor& lse, const BTensor& scale,
+                              const BTensor& dlogits) override {
+    touch({&logits, &labels, &lse, &scale, &dlogits});
+  }
+  void grad_norm(const std::vector<BTensor>& grads, float, const BTensor& stats) override {
+    for (const auto& g : grads) touch({&g, &stats});
   }
   void optimizer_step(const OptimizerConfig&, const BTensor& step_consts, const BTensor& param, const BTensor& grad,
                       const BOptimizerState& state, const BTensor& stats) override {

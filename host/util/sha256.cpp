@@ -51,6 +51,7 @@ void Sha256::block(const std::uint8_t* p) {
 
 void Sha256::update(std::span<const std::uint8_t> data) {
   if (done_) throw InternalError("Sha256::update after hex_digest");
+  if (data.empty()) return;  // an empty span may carry a null pointer, which memcpy must not see
   length_ += data.size();
   std::size_t i = 0;
   if (buffered_ > 0) {

@@ -1,0 +1,244 @@
+#include "host/train/step_engine.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "host/core/error.h"
+#include "host/train/llama_lora_step.h"
+#include "host/train/planning_backend.h"
+
+namespace pocketlora {
+
+namespace {
+
+std::string module_tensor_name(const LoraModule& m, char which) { return m.name() + "." + which; }
+
+Tensor i32_tensor(const std::vector<std::int32_t>& v) {
+  Tensor t = Tensor::zeros({static_cast<std::int64_t>(v.size())}, DType::I32);
+  std::copy(v.begin(), v.end(), t.data<std::int32_t>());
+  return t;
+}
+
+Tensor scalar_f32(float v) {
+  Tensor t = Tensor::zeros({1});
+  t.data<float>()[0] = v;
+  return t;
+}
+
+// Everything one step needs on a backend besides the model: the step's activations (LlamaLoraStep), the loss and
+// optimizer tensors, the per-chunk views. Built identically on a PlanningBackend (for the memory plan) and on the
+// real backend.
+struct StepGraph {
+  BackendLlama model;
+  BackendLora lora;
+  std::unique_ptr<LlamaLoraStep> step;
+  BTensor targets, lse, totals, val_totals, scale, stats, consts;
+  std::vector<BOptimizerState> opt_a, opt_b;  // per adapter module
+  std::vector<BTensor> grads;                 // dA, dB of every module, in module order
+  std::vector<BTensor> chunk_targets, chunk_lse;
+
+  StepGraph(Backend& be, const LlamaModel& m, const LoraAdapter& ad, const StepEngineOptions& o) {
+    model = upload_llama(be, m);
+    lora = upload_lora(be, model, ad);
+    const std::int64_t tokens = o.micro_batch * o.seq_len;
+    step = std::make_unique<LlamaLoraStep>(
+        be, model, lora,
+        LoraStepOptions{o.micro_batch, o.seq_len, o.packed, true, 0, head_chunk_rows(tokens, m.config.vocab_size)});
+    targets = be.alloc({tokens}, DType::I32, Lifetime::Step, "targets");
+    lse = be.alloc({tokens}, DType::F32, Lifetime::Step, "loss lse");
+    totals = be.alloc({2}, DType::F32, Lifetime::Weights, "loss totals");
+    val_totals = be.alloc({2}, DType::F32, Lifetime::Weights, "validation loss totals");
+    scale = be.alloc({1}, DType::F32, Lifetime::Weights, "loss scale");
+    stats = be.alloc_grad_stats();
+    consts = be.alloc_step_constants();
+    for (const auto& mod : ad.modules) {
+      const BackendLoraModule& b = lora.at(static_cast<std::size_t>(mod.layer), mod.target);
+      opt_a.push_back(be.alloc_optimizer_state(o.optimizer, mod.a.shape(), module_tensor_name(mod, 'A')));
+      opt_b.push_back(be.alloc_optimizer_state(o.optimizer, mod.b.shape(), module_tensor_name(mod, 'B')));
+      grads.push_back(b.da);
+      grads.push_back(b.db);
+    }
+    const std::int64_t rows = tokens / step->head_chunks();
+    for (std::int64_t c = 0; c < step->head_chunks(); ++c) {
+      chunk_targets.push_back(be.view_rows(targets, c * rows, rows));
+      chunk_lse.push_back(be.view_rows(lse, c * rows, rows));
+    }
+  }
+
+  void record_micro(Backend& be) {
+    step->record_body_forward();
+    for (std::int64_t c = 0; c < step->head_chunks(); ++c) {
+      const auto i = static_cast<std::size_t>(c);
+      step->record_head_forward(c);
+      be.cross_entropy(step->logits(), chunk_targets[i], chunk_lse[i], totals);
+      be.cross_entropy_backward(step->logits(), chunk_targets[i], chunk_lse[i], scale, step->dlogits());
+      step->record_head_backward(c);
+    }
+    step->record_body_backward();
+  }
+
+  void record_update(Backend& be, const LoraAdapter& ad, const OptimizerConfig& cfg) {
+    be.grad_norm(grads, cfg.max_grad_norm, stats);
+    for (std::size_t i = 0; i < ad.modules.size(); ++i) {
+      const auto& mod = ad.modules[i];
+      const BackendLoraModule& b = lora.at(static_cast<std::size_t>(mod.layer), mod.target);
+      be.optimizer_step(cfg, consts, b.a, b.da, opt_a[i], stats);
+      be.optimizer_step(cfg, consts, b.b, b.db, opt_b[i], stats);
+    }
+    for (const auto& g : grads) be.fill(g, 0.0f);
+    be.fill(totals, 0.0f);
+  }
+
+  void record_eval(Backend& be) {
+    step->record_body_forward();
+    for (std::int64_t c = 0; c < step->head_chunks(); ++c) {
+      const auto i = static_cast<std::size_t>(c);
+      step->record_head_forward(c);
+      be.cross_entropy(step->logits(), chunk_targets[i], chunk_lse[i], val_totals);
+    }
+  }
+};
+
+}  // namespace
+
+std::int64_t head_chunk_rows(std::int64_t tokens, std::int64_t vocab) {
+  const std::int64_t cap = std::max<std::int64_t>(1, (std::int64_t{16} << 20) / (std::max<std::int64_t>(1, vocab) * 4));
+  for (std::int64_t r = std::min(tokens, cap); r > 1; --r)
+    if (tokens % r == 0) return r;
+  return 1;
+}
+
+StepMemoryPlan plan_step_memory(const LlamaModel& model, const LoraAdapter& adapter, const StepEngineOptions& o) {
+  PlanningBackend pb;
+  StepGraph g(pb, model, adapter, o);
+  pb.begin();
+  g.record_micro(pb);
+  pb.end();
+  pb.begin();
+  g.record_update(pb, adapter, o.optimizer);
+  pb.end();
+  StepMemoryPlan p;
+  p.resident_bytes = pb.resident_bytes();
+  p.step_arena_bytes = pb.step_plan().arena_bytes;
+  p.step_unplanned_bytes = pb.step_tensor_bytes();
+  return p;
+}
+
+struct TrainStepEngine::Impl {
+  const LoraAdapter& adapter;
+  StepGraph g;
+  Backend::Program zero = 0, micro = 0, update = 0, eval_zero = 0, eval = 0;
+  Impl(Backend& be, const LlamaModel& m, const LoraAdapter& ad, const StepEngineOptions& o)
+      : adapter(ad), g(be, m, ad, o) {}
+};
+
+TrainStepEngine::TrainStepEngine(Backend& be, const LlamaModel& model, const LoraAdapter& adapter,
+                                 const StepEngineOptions& o)
+    : be_(be), o_(o), p_(std::make_unique<Impl>(be, model, adapter, o)) {
+  StepGraph& g = p_->g;
+  be.begin();
+  for (const auto& t : g.grads) be.fill(t, 0.0f);
+  be.fill(g.totals, 0.0f);
+  p_->zero = be.end();
+  be.begin();
+  g.record_micro(be);
+  p_->micro = be.end();
+  be.begin();
+  g.record_update(be, adapter, o.optimizer);
+  p_->update = be.end();
+  be.begin();
+  be.fill(g.val_totals, 0.0f);
+  p_->eval_zero = be.end();
+  be.begin();
+  g.record_eval(be);
+  p_->eval = be.end();
+  be.run(p_->zero);
+}
+
+TrainStepEngine::~TrainStepEngine() = default;
+
+std::int64_t TrainStepEngine::tokens_per_micro_batch() const { return o_.micro_batch * o_.seq_len; }
+
+namespace {
+void write_batch(Backend& be, const LlamaLoraStep& step, const BTensor& targets, const TokenBatch& b) {
+  be.write(step.ids(), i32_tensor(b.ids));
+  be.write(step.positions(), i32_tensor(b.positions));
+  if (step.segments()) be.write(step.segments(), i32_tensor(b.segments));
+  be.write(targets, i32_tensor(b.targets));
+}
+}  // namespace
+
+StepResult TrainStepEngine::step(const std::vector<TokenBatch>& batches, double lr, std::int64_t step) {
+  StepGraph& g = p_->g;
+  StepResult r;
+  for (const auto& b : batches) {
+    if (b.batch != o_.micro_batch || b.seq_len != o_.seq_len)
+      throw ShapeError(fmt::format("train step: a micro-batch of {} x {} tokens, the step was recorded for {} x {}",
+                                   b.batch, b.seq_len, o_.micro_batch, o_.seq_len));
+    r.targets += b.target_count;
+  }
+  be_.write(g.consts, step_constants_tensor(step_constants(o_.optimizer, static_cast<float>(lr), step)));
+  be_.write(g.scale, scalar_f32(r.targets > 0 ? 1.0f / static_cast<float>(r.targets) : 0.0f));
+  for (const auto& b : batches) {
+    write_batch(be_, *g.step, g.targets, b);
+    be_.run(p_->micro);
+  }
+  const Tensor tot = be_.read(g.totals);
+  be_.run(p_->update);
+  r.stats = be_.read_grad_stats(g.stats);
+  const float count = tot.data<float>()[1];
+  r.loss = count > 0 ? tot.data<float>()[0] / count : 0.0;
+  return r;
+}
+
+std::optional<double> TrainStepEngine::loss(const std::vector<Example>& windows, std::int32_t pad_id) {
+  if (windows.empty()) return std::nullopt;
+  StepGraph& g = p_->g;
+  be_.run(p_->eval_zero);
+  const auto per = static_cast<std::size_t>(o_.micro_batch);
+  for (std::size_t i = 0; i < windows.size(); i += per) {
+    std::vector<std::size_t> which;
+    for (std::size_t j = i; j < std::min(windows.size(), i + per); ++j) which.push_back(j);
+    write_batch(be_, *g.step, g.targets, make_token_batch(windows, which, o_.micro_batch, o_.seq_len, pad_id));
+    be_.run(p_->eval);
+  }
+  const Tensor tot = be_.read(g.val_totals);
+  const double count = tot.data<float>()[1];
+  return count > 0 ? std::optional<double>(tot.data<float>()[0] / count) : std::nullopt;
+}
+
+std::vector<std::pair<std::string, Tensor>> TrainStepEngine::adapter_tensors() {
+  std::vector<std::pair<std::string, Tensor>> out;
+  for (const auto& mod : p_->adapter.modules) {
+    const BackendLoraModule& b = p_->g.lora.at(static_cast<std::size_t>(mod.layer), mod.target);
+    out.emplace_back(module_tensor_name(mod, 'A'), be_.read(b.a).to(DType::F32));
+    out.emplace_back(module_tensor_name(mod, 'B'), be_.read(b.b).to(DType::F32));
+  }
+  return out;
+}
+
+std::vector<std::pair<std::string, Tensor>> TrainStepEngine::optimizer_tensors() {
+  std::vector<std::pair<std::string, Tensor>> out;
+  for (std::size_t i = 0; i < p_->adapter.modules.size(); ++i)
+    for (const auto& [st, which] : {std::pair{&p_->g.opt_a[i], 'A'}, std::pair{&p_->g.opt_b[i], 'B'}})
+      for (const auto& [suffix, t] : st->tensors())
+        out.emplace_back(module_tensor_name(p_->adapter.modules[i], which) + "." + suffix, be_.read(t));
+  return out;
+}
+
+void TrainStepEngine::load_optimizer_tensors(const std::vector<std::pair<std::string, Tensor>>& tensors,
+                                             const std::string& where) {
+  for (std::size_t i = 0; i < p_->adapter.modules.size(); ++i)
+    for (const auto& [st, which] : {std::pair{&p_->g.opt_a[i], 'A'}, std::pair{&p_->g.opt_b[i], 'B'}})
+      for (const auto& [suffix, t] : st->tensors()) {
+        const std::string name = module_tensor_name(p_->adapter.modules[i], which) + "." + suffix;
+        auto it = std::find_if(tensors.begin(), tensors.end(), [&](const auto& p) { return p.first == name; });
+        if (it == tensors.end() || it->second.shape() != t.shape)
+          throw FormatError(
+              fmt::format("{}: optimizer tensor '{}' is missing or not {}", where, name, shape_str(t.shape)));
+        be_.write(t, it->second);
+      }
+}
+
+}  // namespace pocketlora

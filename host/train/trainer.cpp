@@ -1,0 +1,328 @@
+#include "host/train/trainer.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+
+#include "host/adapters/peft_export.h"
+#include "host/core/error.h"
+#include "host/core/op/cross_entropy.h"
+#include "host/tokenizer/tokenizer.h"
+#include "host/train/base_fingerprint.h"
+#include "host/train/checkpoint.h"
+#include "host/train/lora_adapter.h"
+#include "host/train/loss_plot.h"
+#include "host/train/metrics_log.h"
+#include "host/train/step_engine.h"
+#include "host/util/stop_request.h"
+
+namespace pocketlora {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+bool is_gguf(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  char magic[4] = {};
+  in.read(magic, 4);
+  return in && std::memcmp(magic, "GGUF", 4) == 0;
+}
+
+// The tokenizer of a model: the GGUF itself, a Hugging Face folder's tokenizer file, or a llama2.c tokenizer
+// (tokenizer.bin, or the single tok*.bin) beside a .bin checkpoint.
+fs::path find_tokenizer(const fs::path& model) {
+  if (fs::is_regular_file(model) && is_gguf(model)) return model;
+  const fs::path dir = fs::is_directory(model) ? model : model.parent_path();
+  for (const char* name : {"tokenizer.json", "tokenizer.model", "tokenizer.bin"})
+    if (fs::is_regular_file(dir / name)) return dir / name;
+  std::vector<fs::path> found;
+  if (fs::is_directory(dir))
+    for (const auto& e : fs::directory_iterator(dir)) {
+      const std::string n = e.path().filename().string();
+      if (e.is_regular_file() && n.starts_with("tok") && n.ends_with(".bin")) found.push_back(e.path());
+    }
+  if (found.size() == 1) return found[0];
+  throw InvalidArgument(
+      fmt::format("no tokenizer found for {} (looked for the GGUF's own vocabulary, tokenizer.json / tokenizer.model / "
+                  "tokenizer.bin or a single tok*.bin in {}); pass --tokenizer PATH",
+                  model.string(), dir.string()));
+}
+
+std::uint64_t peak_rss_bytes() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.starts_with("VmHWM:")) return std::stoull(line.substr(6)) * 1024;
+  return 0;
+}
+
+std::string module_tensor_name(const LoraModule& m, char which) { return m.name() + "." + which; }
+
+}  // namespace
+
+nlohmann::json train_config_json(const TrainOptions& o) {
+  std::vector<std::string> targets;
+  for (LoraTarget t : o.lora.targets) targets.push_back(lora_target_name(t));
+  return {
+      {"model", o.model.string()},
+      {"quant", o.quant == BaseQuant::Nf4 ? "nf4" : "none"},
+      {"lora",
+       {{"rank", o.lora.rank},
+        {"alpha", o.lora.alpha},
+        {"dropout", o.lora.dropout},
+        {"rslora", o.lora.rslora},
+        {"targets", targets}}},
+      {"optimizer",
+       {{"kind", optimizer_name(o.optimizer.kind)},
+        {"lr", o.optimizer.lr},
+        {"beta1", o.optimizer.beta1},
+        {"beta2", o.optimizer.beta2},
+        {"eps", o.optimizer.eps},
+        {"weight_decay", o.optimizer.weight_decay},
+        {"max_grad_norm", o.optimizer.max_grad_norm}}},
+      {"schedule", {{"kind", lr_schedule_name(o.schedule)}, {"warmup", o.warmup_steps}}},
+      {"data",
+       {{"path", o.data.path.string()},
+        {"seq_len", o.data.seq_len},
+        {"validation_fraction", o.data.validation_fraction},
+        {"pack", o.data.pack ? nlohmann::json(*o.data.pack) : nlohmann::json()}}},
+      {"batch", o.batch},
+      {"grad_accum", o.grad_accum},
+      {"seed", o.seed},
+  };
+}
+
+struct Trainer::State {
+  std::unique_ptr<Tokenizer> tok;
+  std::unique_ptr<TrainData> data;
+  LlamaModel model;
+  std::string fingerprint;
+  LoraAdapter adapter;
+  std::optional<Checkpoint> resume;
+  fs::path resume_dir;
+  std::unique_ptr<Backend> be;
+  nlohmann::json config;
+};
+
+Trainer::Trainer(TrainOptions options, std::unique_ptr<Backend> backend)
+    : opt_(std::move(options)), s_(std::make_unique<State>()) {
+  // Options first: cheap, and a typo should not wait for a model load.
+  opt_.lora.validate();
+  if (opt_.batch < 1) throw InvalidArgument(fmt::format("--batch must be at least 1, got {}", opt_.batch));
+  if (opt_.grad_accum < 1)
+    throw InvalidArgument(fmt::format("--grad-accum must be at least 1, got {}", opt_.grad_accum));
+  if (opt_.steps < 0 || opt_.epochs < 1)
+    throw InvalidArgument(
+        fmt::format("--steps {} / --epochs {}: give steps >= 1, or epochs >= 1", opt_.steps, opt_.epochs));
+  if (!(opt_.optimizer.lr > 0) || !std::isfinite(opt_.optimizer.lr))
+    throw InvalidArgument(fmt::format("--lr must be a positive number, got {}", opt_.optimizer.lr));
+  if (opt_.warmup_steps < 0) throw InvalidArgument(fmt::format("--warmup must be >= 0, got {}", opt_.warmup_steps));
+  if (opt_.out.empty()) throw InvalidArgument("--out: the run directory is required");
+  if (!fs::exists(opt_.model)) throw IoError(fmt::format("{}: model not found", opt_.model.string()));
+
+  // Then the data (an unreadable dataset is found before the model is loaded).
+  s_->tok = load_tokenizer(opt_.tokenizer.empty() ? find_tokenizer(opt_.model) : opt_.tokenizer);
+  s_->model = load_llama_model(opt_.model, opt_.quant);
+  const LlamaConfig& c = s_->model.config;
+  s_->data = std::make_unique<TrainData>(*s_->tok, opt_.data, c.max_seq_len, c.vocab_size);
+  const std::int64_t windows_per_step = opt_.batch * opt_.grad_accum;
+  const std::int64_t steps_per_epoch = (s_->data->stats().train_windows + windows_per_step - 1) / windows_per_step;
+  total_steps_ = opt_.steps > 0 ? opt_.steps : steps_per_epoch * opt_.epochs;
+  s_->fingerprint = base_model_fingerprint(opt_.model, opt_.quant == BaseQuant::Nf4 ? "nf4" : "none");
+  s_->config = train_config_json(opt_);
+
+  s_->adapter = init_lora_adapter(c, s_->model.rope_layout, opt_.lora, opt_.seed);
+  if (opt_.resume) {
+    s_->resume_dir = resolve_resume(*opt_.resume);
+    CheckpointExpectation want{
+        s_->fingerprint, s_->config, {"/lora", "/quant", "/optimizer/kind", "/data", "/batch", "/grad_accum", "/seed"}};
+    s_->resume = load_checkpoint(s_->resume_dir, want);
+    for (auto& m : s_->adapter.modules)
+      for (char which : {'A', 'B'}) {
+        const std::string name = module_tensor_name(m, which);
+        auto it = std::find_if(s_->resume->adapter.begin(), s_->resume->adapter.end(),
+                               [&](const auto& p) { return p.first == name; });
+        Tensor& dst = which == 'A' ? m.a : m.b;
+        if (it == s_->resume->adapter.end() || it->second.shape() != dst.shape())
+          throw FormatError(fmt::format("{}: checkpoint tensor '{}' is missing or not {}", s_->resume_dir.string(),
+                                        name, shape_str(dst.shape())));
+        dst = it->second.to(DType::F32);
+      }
+  }
+  s_->be = std::move(backend);
+}
+
+Trainer::~Trainer() = default;
+
+const TrainData& Trainer::data() const { return *s_->data; }
+std::int64_t Trainer::start_step() const { return s_->resume ? s_->resume->step : 0; }
+
+MemoryReport Trainer::plan_memory() const {
+  MemoryReport best;
+  for (std::int64_t micro = opt_.batch; micro >= 1; micro = micro == 1 ? 0 : (micro + 1) / 2) {
+    const StepMemoryPlan p = plan_step_memory(s_->model, s_->adapter, engine_options(micro));
+    MemoryReport r;
+    r.resident_bytes = p.resident_bytes;
+    r.step_arena_bytes = p.step_arena_bytes;
+    r.step_unplanned_bytes = p.step_unplanned_bytes;
+    r.planned_peak_bytes = p.peak_bytes();
+    r.micro_batch = micro;
+    r.grad_accum = opt_.grad_accum * ((opt_.batch + micro - 1) / micro);
+    if (opt_.max_memory == 0 || r.planned_peak_bytes <= opt_.max_memory) return r;
+    best = r;
+    if (micro == 1) break;
+  }
+  throw OutOfMemoryError(fmt::format(
+      "--max-memory {} bytes: the smallest step (micro-batch 1 x {} tokens) needs {} bytes ({} resident: base, "
+      "adapter, gradients, optimizer state; {} of step temporaries)",
+      opt_.max_memory, opt_.data.seq_len, best.planned_peak_bytes, best.resident_bytes, best.step_arena_bytes));
+}
+
+StepEngineOptions Trainer::engine_options(std::int64_t micro) const {
+  return {micro, opt_.data.seq_len, s_->data->stats().packed, opt_.optimizer};
+}
+
+TrainSummary Trainer::run(const std::function<void(const StepReport&)>& on_step) {
+  State& s = *s_;
+  const TrainData& data = *s.data;
+  const LlamaModel& model = s.model;
+  TrainSummary sum;
+  sum.total_steps = total_steps_;
+  sum.memory = plan_memory();
+  const std::int64_t micro = sum.memory.micro_batch, accum = sum.memory.grad_accum;
+  const std::int64_t S = opt_.data.seq_len;
+  if (!s.be) s.be = make_backend(opt_.backend, opt_.device);
+  Backend& be = *s.be;
+
+  fs::create_directories(opt_.out);
+  TrainStepEngine engine(be, model, s.adapter, engine_options(micro));
+  std::int64_t start = 0;
+  DataPosition pos;
+  if (s.resume) {
+    start = s.resume->step;
+    pos = s.resume->data;
+    engine.load_optimizer_tensors(s.resume->optimizer, s.resume_dir.string());
+  }
+  sum.memory.measured_device_bytes = be.memory_in_use();
+
+  const LrSchedule schedule(opt_.schedule, opt_.optimizer.lr, opt_.warmup_steps, total_steps_);
+  MetricsLog metrics(opt_.out / "metrics.jsonl", s.resume ? s.resume->step : -1);
+  sum.metrics = metrics.path();
+  const std::int64_t eval_every = opt_.eval_every > 0 ? opt_.eval_every : std::max<std::int64_t>(1, total_steps_ / 10);
+  const std::int64_t save_every = opt_.save_every > 0 ? opt_.save_every : std::max<std::int64_t>(1, total_steps_ / 10);
+
+  auto validation_loss = [&] { return engine.loss(data.validation(), data.pad_id()); };
+  auto save = [&](std::int64_t done) {
+    Checkpoint ck;
+    ck.step = done;
+    ck.data = pos;
+    ck.rng_state = {opt_.seed};
+    ck.base_fingerprint = s.fingerprint;
+    ck.config = s.config;
+    PeftAdapter peft;
+    peft.config = {opt_.lora.rank, opt_.lora.alpha, opt_.lora.dropout, opt_.lora.rslora, {}, opt_.model.string()};
+    for (LoraTarget tg : opt_.lora.targets) peft.config.targets.push_back(lora_target_name(tg));
+    ck.adapter = engine.adapter_tensors();
+    ck.optimizer = engine.optimizer_tensors();
+    peft.tensors = ck.adapter;
+    sum.checkpoint = save_checkpoint(opt_.out, ck, opt_.keep_checkpoints);
+    write_peft_adapter(opt_.out, peft, model.config, model.rope_layout);
+    sum.adapter_dir = opt_.out;
+    const auto records = read_metrics_log(metrics.path());
+    sum.plot = opt_.out / "loss.svg";
+    write_loss_plot(sum.plot, loss_curves(records), "LoRA fine-tune of " + opt_.model.filename().string());
+  };
+
+  StopRequestScope stop_scope;
+  clear_stop_request();
+  std::vector<std::size_t> order = data.epoch_order(pos.epoch);
+  int consecutive_skips = 0;
+  if (!s.resume) sum.first_val_loss = validation_loss();  // the base model's, before any update
+  const auto t_run = Clock::now();
+  std::int64_t done = start;
+  for (; done < total_steps_;) {
+    const auto t0 = Clock::now();
+    // This step's micro-batches, from the data position; the loss scale covers all of them.
+    std::vector<TokenBatch> batches;
+    for (std::int64_t a = 0; a < accum; ++a) {
+      std::vector<std::size_t> which;
+      while (static_cast<std::int64_t>(which.size()) < micro) {
+        if (pos.index >= static_cast<std::int64_t>(order.size())) {
+          ++pos.epoch;
+          pos.index = 0;
+          order = data.epoch_order(pos.epoch);
+        }
+        which.push_back(order[static_cast<std::size_t>(pos.index++)]);
+      }
+      batches.push_back(make_token_batch(data.train(), which, micro, S, data.pad_id()));
+    }
+    const double lr = schedule.lr(done);
+    const StepResult res = engine.step(batches, lr, done + 1);
+    const GradStats& gs = res.stats;
+    const double loss = res.loss;
+    ++done;
+    const bool skipped = gs.skip || !std::isfinite(loss);
+    const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    StepReport rep;
+    rep.step = done;
+    rep.total = total_steps_;
+    rep.loss = loss;
+    rep.lr = lr;
+    rep.grad_norm = gs.norm;
+    rep.skipped = skipped;
+    rep.tokens_per_s = static_cast<double>(micro * S * accum) / seconds;
+    rep.memory_bytes = be.memory_in_use();
+    sum.tokens += micro * S * accum;
+    if (skipped) {
+      ++sum.skipped;
+      if (++consecutive_skips > opt_.max_consecutive_skips)
+        throw NumericError(fmt::format(
+            "step {}: {} steps in a row had a NaN/Inf loss or gradient (first bad gradient: tensor #{}); stopped. "
+            "The last good checkpoint is {}",
+            done, consecutive_skips, gs.first_bad, sum.checkpoint.empty() ? "(none yet)" : sum.checkpoint.string()));
+    } else {
+      consecutive_skips = 0;
+      if (!sum.first_loss) sum.first_loss = loss;
+      sum.last_loss = loss;
+    }
+    if (done % eval_every == 0 || done == total_steps_) {
+      rep.val_loss = validation_loss();
+      if (rep.val_loss) {
+        if (!sum.first_val_loss) sum.first_val_loss = rep.val_loss;
+        sum.last_val_loss = rep.val_loss;
+      }
+    }
+    StepMetrics sm;
+    sm.step = done;
+    sm.loss = skipped ? std::numeric_limits<double>::quiet_NaN() : loss;
+    sm.lr = lr;
+    sm.grad_norm = gs.norm;
+    sm.tokens_per_s = rep.tokens_per_s;
+    sm.memory_bytes = rep.memory_bytes;
+    sm.skipped = skipped;
+    sm.val_loss = rep.val_loss;
+    metrics.append(sm);
+    if (on_step) on_step(rep);
+    const bool stop = stop_requested();
+    if (stop || done % save_every == 0 || done == total_steps_) save(done);
+    if (stop) {
+      sum.interrupted = true;
+      break;
+    }
+  }
+  sum.steps_done = done;
+  sum.seconds = std::chrono::duration<double>(Clock::now() - t_run).count();
+  sum.tokens_per_s = sum.seconds > 0 ? static_cast<double>(sum.tokens) / sum.seconds : 0;
+  sum.peak_rss_bytes = peak_rss_bytes();
+  if (sum.checkpoint.empty() && done > start) save(done);
+  return sum;
+}
+
+}  // namespace pocketlora

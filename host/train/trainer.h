@@ -1,0 +1,112 @@
+#pragma once
+// The training loop of `pocketlora train`, written once over the Backend interface: it loads and checks
+// everything before any work, plans the step's memory, records the step's programs once and replays them with
+// new data every step, and keeps the run resumable (checkpoint, metrics, adapter) at every save.
+//
+// One optimizer step = grad_accum micro-batches, each one recorded program (forward, cross-entropy over the
+// step's unmasked tokens, backward accumulating dA/dB), then one update program (global grad norm + clip +
+// NaN/Inf skip, optimizer update of every A and B, gradients zeroed). Per step the host writes the token ids,
+// labels, the loss scale (1 / unmasked tokens of the whole step) and the step constants (scheduled lr, bias
+// corrections), and reads back the loss totals and the gradient statistics: the only round trips.
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+
+#include "host/backend/backend.h"
+#include "host/core/op/optimizer.h"
+#include "host/model/llama_model.h"
+#include "host/train/lora_config.h"
+#include "host/train/lr_schedule.h"
+#include "host/train/step_engine.h"
+#include "host/train/train_data.h"
+
+namespace pocketlora {
+
+struct TrainOptions {
+  std::filesystem::path model;
+  std::filesystem::path tokenizer;  // empty: the model file (GGUF), or a tokenizer beside it
+  std::filesystem::path out;        // run directory: checkpoints, adapter, metrics, plot
+  std::optional<std::filesystem::path> resume;
+  TrainDataOptions data;
+  LoraConfig lora;
+  OptimizerConfig optimizer;  // optimizer.lr is the schedule's base learning rate
+  LrScheduleKind schedule = LrScheduleKind::Linear;
+  std::int64_t warmup_steps = 0;
+  std::int64_t steps = 0;  // optimizer steps; 0: `epochs` passes over the training windows
+  std::int64_t epochs = 1;
+  std::int64_t batch = 4;  // windows per optimizer step = batch * grad_accum
+  std::int64_t grad_accum = 1;
+  BackendKind backend = BackendKind::Cpu;
+  std::optional<int> device;  // Vulkan device index (`pocketlora devices`)
+  BaseQuant quant = BaseQuant::Nf4;
+  std::uint64_t max_memory = 0;  // bytes; 0: no limit
+  std::int64_t eval_every = 0;   // steps between validation passes; 0: ten per run (and at the end)
+  std::int64_t save_every = 0;   // steps between checkpoints; 0: ten per run (and at the end)
+  int keep_checkpoints = 2;
+  int max_consecutive_skips = 5;  // NaN/Inf steps in a row before the run stops
+  std::uint64_t seed = 42;
+};
+
+// The run config as a checkpoint records it; `must_match` lists what a resume requires to be equal.
+nlohmann::json train_config_json(const TrainOptions& o);
+
+struct MemoryReport {
+  std::uint64_t resident_bytes = 0;              // weights, NF4 base, adapter, gradients, optimizer state
+  std::uint64_t step_arena_bytes = 0;            // the planned arena of the step's temporaries (lifetimes reused)
+  std::uint64_t step_unplanned_bytes = 0;        // the same temporaries each in its own buffer
+  std::uint64_t planned_peak_bytes = 0;          // resident + arena
+  std::int64_t micro_batch = 0, grad_accum = 0;  // as chosen to fit --max-memory
+  std::uint64_t measured_device_bytes = 0;       // what the backend allocated once the step was recorded
+};
+
+struct StepReport {
+  std::int64_t step = 0, total = 0;  // optimizer steps done (1-based) of total
+  double loss = 0, lr = 0, grad_norm = 0, tokens_per_s = 0;
+  bool skipped = false;
+  std::optional<double> val_loss;
+  std::uint64_t memory_bytes = 0;
+};
+
+struct TrainSummary {
+  std::int64_t steps_done = 0, total_steps = 0, skipped = 0;
+  std::optional<double> first_loss, last_loss, first_val_loss, last_val_loss;
+  double seconds = 0, tokens_per_s = 0;
+  std::int64_t tokens = 0;   // tokens run through the model (padding included)
+  bool interrupted = false;  // Ctrl-C: stopped after a checkpoint
+  std::filesystem::path checkpoint, adapter_dir, metrics, plot;
+  MemoryReport memory;
+  std::uint64_t peak_rss_bytes = 0;
+};
+
+class Trainer {
+ public:
+  // Loads the tokenizer, the data and the model and checks every option and the checkpoint to resume from: any
+  // bad input is an error here, before a backend is touched or a file written. `backend` overrides
+  // options.backend (tests pass one in).
+  explicit Trainer(TrainOptions options, std::unique_ptr<Backend> backend = nullptr);
+  ~Trainer();
+
+  const TrainOptions& options() const { return opt_; }
+  const TrainData& data() const;
+  std::int64_t total_steps() const { return total_steps_; }
+  std::int64_t start_step() const;
+  // Plans the step's memory (without allocating) for the options' batch, halving the micro-batch (and doubling
+  // grad_accum) until it fits max_memory; OutOfMemoryError naming the bytes when even 1 does not.
+  MemoryReport plan_memory() const;
+
+  // Trains to total_steps (or until Ctrl-C), calling on_step after every optimizer step.
+  TrainSummary run(const std::function<void(const StepReport&)>& on_step = {});
+
+ private:
+  struct State;
+  StepEngineOptions engine_options(std::int64_t micro_batch) const;
+  TrainOptions opt_;
+  std::unique_ptr<State> s_;
+  std::int64_t total_steps_ = 0;
+};
+
+}  // namespace pocketlora
