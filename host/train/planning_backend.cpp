@@ -60,7 +60,7 @@ BTensor PlanningBackend::view_rows(const BTensor& t, std::int64_t row0, std::int
   return {static_cast<std::uint32_t>(entries_.size()), view.shape, t.dtype};
 }
 
-void PlanningBackend::touch(const std::vector<const BTensor*>& ts) {
+void PlanningBackend::touch(std::initializer_list<const BTensor*> ts) {
   for (const BTensor* t : ts) {
     if (!t || !*t) continue;
     Entry& base = entries_.at(entry(*t).base - 1);

@@ -81,24 +81,6 @@ class PlanningBackend final : public Backend {
                      const BTensor& dx, const BTensor& da, const BTensor& db, const LoraOptions&) override {
     touch({&x, &a, &b, &t, &dy, &dx, &da, &db});
   }
-  // The loss and optimizer ops. Their program scratch on Vulkan (the loss's per-row statistics, 16 bytes per row of
-  // each call; the norm's partial sums, 8 bytes per 1024 gradient elements) is not planned here.
-  void cross_entropy(const BTensor& logits, const BTensor& labels, const BTensor& lse, const BTensor& totals) override {
-    touch({&logits, &labels, &lse, &totals});
-  }
-  void cross_entropy_backward(const BTensor& logits, const BTensor& labels, const BTensor& lse, const BTensor& scale,
-                              const BTensor& dlogits) override {
-    touch({&logits, &labels, &lse, &scale, &dlogits});
-  }
-  void grad_norm(const std::vector<BTensor>& grads, float, const BTensor& stats) override {
-    std::vector<const BTensor*> ts = {&stats};
-    for (const BTensor& g : grads) ts.push_back(&g);
-    touch(ts);
-  }
-  void optimizer_step(const OptimizerConfig&, const BTensor& step_consts, const BTensor& param, const BTensor& grad,
-                      const BOptimizerState& state, const BTensor& stats) override {
-    touch({&step_consts, &param, &grad, &state.m, &state.v, &state.row, &state.col, &stats});
-  }
 
   void cross_entropy(const BTensor& logits, const BTensor& labels, const BTensor& lse, const BTensor& totals) override {
     touch({&logits, &labels, &lse, &totals});
@@ -134,7 +116,7 @@ class PlanningBackend final : public Backend {
     Shape shape;
     DType dtype = DType::F32;
   };
-  void touch(const std::vector<const BTensor*>& ts);
+  void touch(std::initializer_list<const BTensor*> ts);
   Entry& entry(const BTensor& t);
 
   std::uint64_t alignment_;
