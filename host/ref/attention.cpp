@@ -1,11 +1,15 @@
 #include "host/ref/attention.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <vector>
 
 #include "host/core/error.h"
 #include "host/ref/eigen_view.h"
+#include "host/ref/float_kernel.h"
+#include "host/ref/parallel.h"
 
 namespace pocketlora::ref {
 
@@ -48,6 +52,86 @@ void store(Tensor& dst, const Tensor& src64) {
   std::memcpy(dst.raw(), c.raw(), dst.nbytes());
 }
 
+double dot(const float* a, const float* b, std::int64_t n) {
+  double s = 0;
+  for (std::int64_t i = 0; i < n; ++i) s += static_cast<double>(a[i]) * static_cast<double>(b[i]);
+  return s;
+}
+
+// The f32 path (every tensor f32: training): one fused pass per query row, f64 accumulation, no f64 copies and no
+// [T, T] matrices. Query rows of every head are independent and run on the pool.
+void attention_f32(const Tensor& q, const Tensor& k, const Tensor& v, const std::int32_t* seg, Tensor& out,
+                   Tensor& lse, const AttentionDims& d, double scale) {
+  const std::int64_t T = d.T, H = d.n_heads, Hkv = d.n_kv_heads, D = d.head_dim;
+  const float *qp = q.data<float>(), *kp = k.data<float>(), *vp = v.data<float>();
+  float *op = out.data<float>(), *lp = lse.data<float>();
+  parallel_for(H * T, T * D, [&](std::int64_t r0, std::int64_t r1) {
+    std::vector<double> p(static_cast<std::size_t>(T)), acc(static_cast<std::size_t>(D));
+    for (std::int64_t r = r0; r < r1; ++r) {
+      const std::int64_t h = r / T, i = r % T, g = h / d.group();
+      const float* qi = qp + (i * H + h) * D;
+      double m = -std::numeric_limits<double>::infinity();
+      for (std::int64_t j = 0; j <= i; ++j)
+        if (visible(seg, i, j)) m = std::max(m, p[j] = scale * dot(qi, kp + (j * Hkv + g) * D, D));
+      double sum = 0;
+      std::fill(acc.begin(), acc.end(), 0.0);
+      for (std::int64_t j = 0; j <= i; ++j) {
+        if (!visible(seg, i, j)) continue;
+        const double e = std::exp(p[j] - m);
+        sum += e;
+        const float* vj = vp + (j * Hkv + g) * D;
+        for (std::int64_t c = 0; c < D; ++c) acc[c] += e * static_cast<double>(vj[c]);
+      }
+      for (std::int64_t c = 0; c < D; ++c) op[(i * H + h) * D + c] = static_cast<float>(acc[c] / sum);
+      lp[i * H + h] = static_cast<float>(m + std::log(sum));
+    }
+  });
+}
+
+// Backward in f32 storage: probabilities from the saved lse, dS = P .* (dO V^T - rowsum(dO .* O)). dK and dV of a
+// kv head sum over its query heads and rows, so the pool splits by kv head and each sums in a fixed order (query
+// head, then row) into f64 accumulators: the same bits whatever the thread count.
+void attention_backward_f32(const Tensor& q, const Tensor& k, const Tensor& v, const std::int32_t* seg,
+                            const Tensor& out, const Tensor& lse, const Tensor& dout, Tensor& dq, Tensor& dk,
+                            Tensor& dv, const AttentionDims& d, double scale) {
+  const std::int64_t T = d.T, H = d.n_heads, Hkv = d.n_kv_heads, D = d.head_dim;
+  const float *qp = q.data<float>(), *kp = k.data<float>(), *vp = v.data<float>(), *op = out.data<float>(),
+              *lp = lse.data<float>(), *dop = dout.data<float>();
+  float *dqp = dq.data<float>(), *dkp = dk.data<float>(), *dvp = dv.data<float>();
+  parallel_for(Hkv, d.group() * T * T * D, [&](std::int64_t g0, std::int64_t g1) {
+    std::vector<double> dk_acc(static_cast<std::size_t>(T * D)), dv_acc(static_cast<std::size_t>(T * D)),
+        dq_acc(static_cast<std::size_t>(D));
+    for (std::int64_t g = g0; g < g1; ++g) {
+      std::fill(dk_acc.begin(), dk_acc.end(), 0.0);
+      std::fill(dv_acc.begin(), dv_acc.end(), 0.0);
+      for (std::int64_t h = g * d.group(); h < (g + 1) * d.group(); ++h)
+        for (std::int64_t i = 0; i < T; ++i) {
+          const float *qi = qp + (i * H + h) * D, *doi = dop + (i * H + h) * D;
+          const double l = lp[i * H + h], di = dot(doi, op + (i * H + h) * D, D);
+          std::fill(dq_acc.begin(), dq_acc.end(), 0.0);
+          for (std::int64_t j = 0; j <= i; ++j) {
+            if (!visible(seg, i, j)) continue;
+            const float *kj = kp + (j * Hkv + g) * D, *vj = vp + (j * Hkv + g) * D;
+            const double pij = std::exp(scale * dot(qi, kj, D) - l);
+            const double ds = pij * (dot(doi, vj, D) - di);
+            double *dkj = dk_acc.data() + j * D, *dvj = dv_acc.data() + j * D;
+            for (std::int64_t c = 0; c < D; ++c) {
+              dq_acc[c] += ds * static_cast<double>(kj[c]);
+              dkj[c] += ds * static_cast<double>(qi[c]);
+              dvj[c] += pij * static_cast<double>(doi[c]);
+            }
+          }
+          for (std::int64_t c = 0; c < D; ++c) dqp[(i * H + h) * D + c] = static_cast<float>(scale * dq_acc[c]);
+        }
+      for (std::int64_t j = 0; j < T; ++j)
+        for (std::int64_t c = 0; c < D; ++c) {
+          dkp[(j * Hkv + g) * D + c] = static_cast<float>(scale * dk_acc[j * D + c]);
+          dvp[(j * Hkv + g) * D + c] = static_cast<float>(dv_acc[j * D + c]);
+        }
+    }
+  });
+}
+
 }  // namespace
 
 void attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor* segments, Tensor& out, Tensor& lse,
@@ -60,6 +144,7 @@ void attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor* 
     check_float(op, n, *t);
   const std::int32_t* seg = segment_ids(op, segments);
   const double scale = attention_scale(d, opt);
+  if (all_contiguous_f32({&q, &k, &v, &out, &lse})) return attention_f32(q, k, v, seg, out, lse, d, scale);
   const Tensor q64 = q.to(DType::F64), k64 = k.to(DType::F64), v64 = v.to(DType::F64);
   Tensor o64 = Tensor::zeros(out.shape(), DType::F64), l64 = Tensor::zeros(lse.shape(), DType::F64);
   double* lp = l64.data<double>();
@@ -99,6 +184,8 @@ void attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const
     check_float(op, n, *t);
   const std::int32_t* seg = segment_ids(op, segments);
   const double scale = attention_scale(d, opt);
+  if (all_contiguous_f32({&q, &k, &v, &out, &lse, &dout, &dq, &dk, &dv}))
+    return attention_backward_f32(q, k, v, seg, out, lse, dout, dq, dk, dv, d, scale);
   const Tensor q64 = q.to(DType::F64), k64 = k.to(DType::F64), v64 = v.to(DType::F64), o64 = out.to(DType::F64),
                l64 = lse.to(DType::F64), do64 = dout.to(DType::F64);
   Tensor dq64 = Tensor::zeros(dq.shape(), DType::F64), dk64 = Tensor::zeros(dk.shape(), DType::F64),
