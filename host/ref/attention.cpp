@@ -8,6 +8,7 @@
 
 #include "host/core/error.h"
 #include "host/ref/eigen_view.h"
+#include "host/ref/fast_exp.h"
 #include "host/ref/float_kernel.h"
 #include "host/ref/parallel.h"
 
@@ -58,26 +59,32 @@ double dot(const float* a, const float* b, std::int64_t n) {
   return s;
 }
 
-// The f32 path (every tensor f32: training): one fused pass per query row, f64 accumulation, no f64 copies and no
-// [T, T] matrices. Query rows of every head are independent and run on the pool.
+// The f32 path (every tensor f32: training): one fused pass per query row, f64 dot products and sums, the
+// softmax's exponentials in vectorised f32 (host/ref/fast_exp.h), no f64 copies and no [T, T] matrices. Query
+// rows of every head are independent and run on the pool.
 void attention_f32(const Tensor& q, const Tensor& k, const Tensor& v, const std::int32_t* seg, Tensor& out,
                    Tensor& lse, const AttentionDims& d, double scale) {
   const std::int64_t T = d.T, H = d.n_heads, Hkv = d.n_kv_heads, D = d.head_dim;
   const float *qp = q.data<float>(), *kp = k.data<float>(), *vp = v.data<float>();
   float *op = out.data<float>(), *lp = lse.data<float>();
   parallel_for(H * T, T * D, [&](std::int64_t r0, std::int64_t r1) {
-    std::vector<double> p(static_cast<std::size_t>(T)), acc(static_cast<std::size_t>(D));
+    std::vector<double> s(static_cast<std::size_t>(T)), acc(static_cast<std::size_t>(D));
+    std::vector<float> p(static_cast<std::size_t>(T));
     for (std::int64_t r = r0; r < r1; ++r) {
       const std::int64_t h = r / T, i = r % T, g = h / d.group();
       const float* qi = qp + (i * H + h) * D;
       double m = -std::numeric_limits<double>::infinity();
-      for (std::int64_t j = 0; j <= i; ++j)
-        if (visible(seg, i, j)) m = std::max(m, p[j] = scale * dot(qi, kp + (j * Hkv + g) * D, D));
+      for (std::int64_t j = 0; j <= i; ++j) {
+        s[j] = scale * dot(qi, kp + (j * Hkv + g) * D, D);
+        if (visible(seg, i, j)) m = std::max(m, s[j]);
+      }
+      for (std::int64_t j = 0; j <= i; ++j) p[j] = static_cast<float>(s[j] - m);
+      exp_f32_inplace(p.data(), i + 1);
       double sum = 0;
       std::fill(acc.begin(), acc.end(), 0.0);
       for (std::int64_t j = 0; j <= i; ++j) {
         if (!visible(seg, i, j)) continue;
-        const double e = std::exp(p[j] - m);
+        const double e = p[j];
         sum += e;
         const float* vj = vp + (j * Hkv + g) * D;
         for (std::int64_t c = 0; c < D; ++c) acc[c] += e * static_cast<double>(vj[c]);
@@ -101,6 +108,7 @@ void attention_backward_f32(const Tensor& q, const Tensor& k, const Tensor& v, c
   parallel_for(Hkv, d.group() * T * T * D, [&](std::int64_t g0, std::int64_t g1) {
     std::vector<double> dk_acc(static_cast<std::size_t>(T * D)), dv_acc(static_cast<std::size_t>(T * D)),
         dq_acc(static_cast<std::size_t>(D));
+    std::vector<float> p(static_cast<std::size_t>(T));
     for (std::int64_t g = g0; g < g1; ++g) {
       std::fill(dk_acc.begin(), dk_acc.end(), 0.0);
       std::fill(dv_acc.begin(), dv_acc.end(), 0.0);
@@ -109,10 +117,13 @@ void attention_backward_f32(const Tensor& q, const Tensor& k, const Tensor& v, c
           const float *qi = qp + (i * H + h) * D, *doi = dop + (i * H + h) * D;
           const double l = lp[i * H + h], di = dot(doi, op + (i * H + h) * D, D);
           std::fill(dq_acc.begin(), dq_acc.end(), 0.0);
+          for (std::int64_t j = 0; j <= i; ++j)
+            p[j] = static_cast<float>(scale * dot(qi, kp + (j * Hkv + g) * D, D) - l);
+          exp_f32_inplace(p.data(), i + 1);
           for (std::int64_t j = 0; j <= i; ++j) {
             if (!visible(seg, i, j)) continue;
             const float *kj = kp + (j * Hkv + g) * D, *vj = vp + (j * Hkv + g) * D;
-            const double pij = std::exp(scale * dot(qi, kj, D) - l);
+            const double pij = p[j];
             const double ds = pij * (dot(doi, vj, D) - di);
             double *dkj = dk_acc.data() + j * D, *dvj = dv_acc.data() + j * D;
             for (std::int64_t c = 0; c < D; ++c) {
