@@ -53,44 +53,67 @@ void store(Tensor& dst, const Tensor& src64) {
   std::memcpy(dst.raw(), c.raw(), dst.nbytes());
 }
 
-double dot(const float* a, const float* b, std::int64_t n) {
-  double s = 0;
-  for (std::int64_t i = 0; i < n; ++i) s += static_cast<double>(a[i]) * static_cast<double>(b[i]);
-  return s;
+// kv head g of a [T, Hkv, D] f32 tensor gathered into f64, both [T, D] (rows: the j-outer loops) and transposed
+// [D, T] (the score loops run over keys j innermost, contiguous, so GCC vectorises them).
+struct KvHead {
+  std::vector<double> rows, cols;
+  void gather(const float* t, std::int64_t T, std::int64_t Hkv, std::int64_t D, std::int64_t g) {
+    rows.resize(static_cast<std::size_t>(T * D));
+    cols.resize(static_cast<std::size_t>(T * D));
+    for (std::int64_t j = 0; j < T; ++j)
+      for (std::int64_t c = 0; c < D; ++c)
+        cols[c * T + j] = rows[j * D + c] = static_cast<double>(t[(j * Hkv + g) * D + c]);
+  }
+};
+
+// s[j] = scale * x . key_j for j in [0, n), summed over c in order (f64).
+void scores(const float* x, const KvHead& kv, std::int64_t T, std::int64_t D, std::int64_t n, double scale,
+            double* s) {
+  std::fill(s, s + n, 0.0);
+  for (std::int64_t c = 0; c < D; ++c) {
+    const double xc = static_cast<double>(x[c]);
+    const double* col = kv.cols.data() + c * T;
+    for (std::int64_t j = 0; j < n; ++j) s[j] += xc * col[j];
+  }
+  for (std::int64_t j = 0; j < n; ++j) s[j] *= scale;
 }
 
 // The f32 path (every tensor f32: training): one fused pass per query row, f64 dot products and sums, the
-// softmax's exponentials in vectorised f32 (host/ref/fast_exp.h), no f64 copies and no [T, T] matrices. Query
-// rows of every head are independent and run on the pool.
+// softmax's exponentials in vectorised f32 (host/ref/fast_exp.h), no f64 copy of a whole tensor and no [T, T]
+// matrices. The pool runs one head at a time; its rows are independent.
 void attention_f32(const Tensor& q, const Tensor& k, const Tensor& v, const std::int32_t* seg, Tensor& out,
                    Tensor& lse, const AttentionDims& d, double scale) {
   const std::int64_t T = d.T, H = d.n_heads, Hkv = d.n_kv_heads, D = d.head_dim;
   const float *qp = q.data<float>(), *kp = k.data<float>(), *vp = v.data<float>();
   float *op = out.data<float>(), *lp = lse.data<float>();
-  parallel_for(H * T, T * D, [&](std::int64_t r0, std::int64_t r1) {
+  parallel_for(H, T * T * D, [&](std::int64_t h0, std::int64_t h1) {
     std::vector<double> s(static_cast<std::size_t>(T)), acc(static_cast<std::size_t>(D));
     std::vector<float> p(static_cast<std::size_t>(T));
-    for (std::int64_t r = r0; r < r1; ++r) {
-      const std::int64_t h = r / T, i = r % T, g = h / d.group();
-      const float* qi = qp + (i * H + h) * D;
-      double m = -std::numeric_limits<double>::infinity();
-      for (std::int64_t j = 0; j <= i; ++j) {
-        s[j] = scale * dot(qi, kp + (j * Hkv + g) * D, D);
-        if (visible(seg, i, j)) m = std::max(m, s[j]);
+    KvHead kh, vh;
+    for (std::int64_t h = h0; h < h1; ++h) {
+      const std::int64_t g = h / d.group();
+      kh.gather(kp, T, Hkv, D, g);
+      vh.gather(vp, T, Hkv, D, g);
+      for (std::int64_t i = 0; i < T; ++i) {
+        scores(qp + (i * H + h) * D, kh, T, D, i + 1, scale, s.data());
+        double m = -std::numeric_limits<double>::infinity();
+        for (std::int64_t j = 0; j <= i; ++j)
+          if (visible(seg, i, j)) m = std::max(m, s[j]);
+        for (std::int64_t j = 0; j <= i; ++j) p[j] = static_cast<float>(s[j] - m);
+        exp_f32_inplace(p.data(), i + 1);
+        if (seg)
+          for (std::int64_t j = 0; j <= i; ++j) p[j] = visible(seg, i, j) ? p[j] : 0.0f;
+        double sum = 0;
+        std::fill(acc.begin(), acc.end(), 0.0);
+        for (std::int64_t j = 0; j <= i; ++j) {
+          const double e = p[j];
+          sum += e;
+          const double* vj = vh.rows.data() + j * D;
+          for (std::int64_t c = 0; c < D; ++c) acc[c] += e * vj[c];
+        }
+        for (std::int64_t c = 0; c < D; ++c) op[(i * H + h) * D + c] = static_cast<float>(acc[c] / sum);
+        lp[i * H + h] = static_cast<float>(m + std::log(sum));
       }
-      for (std::int64_t j = 0; j <= i; ++j) p[j] = static_cast<float>(s[j] - m);
-      exp_f32_inplace(p.data(), i + 1);
-      double sum = 0;
-      std::fill(acc.begin(), acc.end(), 0.0);
-      for (std::int64_t j = 0; j <= i; ++j) {
-        if (!visible(seg, i, j)) continue;
-        const double e = p[j];
-        sum += e;
-        const float* vj = vp + (j * Hkv + g) * D;
-        for (std::int64_t c = 0; c < D; ++c) acc[c] += e * static_cast<double>(vj[c]);
-      }
-      for (std::int64_t c = 0; c < D; ++c) op[(i * H + h) * D + c] = static_cast<float>(acc[c] / sum);
-      lp[i * H + h] = static_cast<float>(m + std::log(sum));
     }
   });
 }
@@ -106,38 +129,52 @@ void attention_backward_f32(const Tensor& q, const Tensor& k, const Tensor& v, c
               *lp = lse.data<float>(), *dop = dout.data<float>();
   float *dqp = dq.data<float>(), *dkp = dk.data<float>(), *dvp = dv.data<float>();
   parallel_for(Hkv, d.group() * T * T * D, [&](std::int64_t g0, std::int64_t g1) {
+    // dK and dV transposed ([D, T]): their updates run over keys j innermost.
     std::vector<double> dk_acc(static_cast<std::size_t>(T * D)), dv_acc(static_cast<std::size_t>(T * D)),
-        dq_acc(static_cast<std::size_t>(D));
+        dq_acc(static_cast<std::size_t>(D)), s(static_cast<std::size_t>(T)), dp(static_cast<std::size_t>(T)),
+        ds(static_cast<std::size_t>(T)), pd(static_cast<std::size_t>(T));
     std::vector<float> p(static_cast<std::size_t>(T));
+    KvHead kh, vh;
     for (std::int64_t g = g0; g < g1; ++g) {
+      kh.gather(kp, T, Hkv, D, g);
+      vh.gather(vp, T, Hkv, D, g);
       std::fill(dk_acc.begin(), dk_acc.end(), 0.0);
       std::fill(dv_acc.begin(), dv_acc.end(), 0.0);
       for (std::int64_t h = g * d.group(); h < (g + 1) * d.group(); ++h)
         for (std::int64_t i = 0; i < T; ++i) {
           const float *qi = qp + (i * H + h) * D, *doi = dop + (i * H + h) * D;
-          const double l = lp[i * H + h], di = dot(doi, op + (i * H + h) * D, D);
+          const std::int64_t n = i + 1;
+          double di = 0;
+          for (std::int64_t c = 0; c < D; ++c)
+            di += static_cast<double>(doi[c]) * static_cast<double>(op[(i * H + h) * D + c]);
+          scores(qi, kh, T, D, n, scale, s.data());
+          scores(doi, vh, T, D, n, 1.0, dp.data());
+          const double l = lp[i * H + h];
+          for (std::int64_t j = 0; j < n; ++j) p[j] = static_cast<float>(s[j] - l);
+          exp_f32_inplace(p.data(), n);
+          for (std::int64_t j = 0; j < n; ++j) {
+            pd[j] = visible(seg, i, j) ? static_cast<double>(p[j]) : 0.0;
+            ds[j] = pd[j] * (dp[j] - di);
+          }
           std::fill(dq_acc.begin(), dq_acc.end(), 0.0);
-          for (std::int64_t j = 0; j <= i; ++j)
-            p[j] = static_cast<float>(scale * dot(qi, kp + (j * Hkv + g) * D, D) - l);
-          exp_f32_inplace(p.data(), i + 1);
-          for (std::int64_t j = 0; j <= i; ++j) {
-            if (!visible(seg, i, j)) continue;
-            const float *kj = kp + (j * Hkv + g) * D, *vj = vp + (j * Hkv + g) * D;
-            const double pij = p[j];
-            const double ds = pij * (dot(doi, vj, D) - di);
-            double *dkj = dk_acc.data() + j * D, *dvj = dv_acc.data() + j * D;
-            for (std::int64_t c = 0; c < D; ++c) {
-              dq_acc[c] += ds * static_cast<double>(kj[c]);
-              dkj[c] += ds * static_cast<double>(qi[c]);
-              dvj[c] += pij * static_cast<double>(doi[c]);
+          for (std::int64_t j = 0; j < n; ++j) {
+            const double* kj = kh.rows.data() + j * D;
+            for (std::int64_t c = 0; c < D; ++c) dq_acc[c] += ds[j] * kj[c];
+          }
+          for (std::int64_t c = 0; c < D; ++c) {
+            const double qc = static_cast<double>(qi[c]), dc = static_cast<double>(doi[c]);
+            double *dkc = dk_acc.data() + c * T, *dvc = dv_acc.data() + c * T;
+            for (std::int64_t j = 0; j < n; ++j) {
+              dkc[j] += ds[j] * qc;
+              dvc[j] += pd[j] * dc;
             }
           }
           for (std::int64_t c = 0; c < D; ++c) dqp[(i * H + h) * D + c] = static_cast<float>(scale * dq_acc[c]);
         }
       for (std::int64_t j = 0; j < T; ++j)
         for (std::int64_t c = 0; c < D; ++c) {
-          dkp[(j * Hkv + g) * D + c] = static_cast<float>(scale * dk_acc[j * D + c]);
-          dvp[(j * Hkv + g) * D + c] = static_cast<float>(dv_acc[j * D + c]);
+          dkp[(j * Hkv + g) * D + c] = static_cast<float>(scale * dk_acc[c * T + j]);
+          dvp[(j * Hkv + g) * D + c] = static_cast<float>(dv_acc[c * T + j]);
         }
     }
   });
