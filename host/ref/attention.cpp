@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "host/core/error.h"
+#include "host/ref/blas.h"
 #include "host/ref/eigen_view.h"
 #include "host/ref/fast_exp.h"
 #include "host/ref/float_kernel.h"
@@ -53,128 +54,95 @@ void store(Tensor& dst, const Tensor& src64) {
   std::memcpy(dst.raw(), c.raw(), dst.nbytes());
 }
 
-// kv head g of a [T, Hkv, D] f32 tensor gathered into f64, both [T, D] (rows: the j-outer loops) and transposed
-// [D, T] (the score loops run over keys j innermost, contiguous, so GCC vectorises them).
-struct KvHead {
-  std::vector<double> rows, cols;
-  void gather(const float* t, std::int64_t T, std::int64_t Hkv, std::int64_t D, std::int64_t g) {
-    rows.resize(static_cast<std::size_t>(T * D));
-    cols.resize(static_cast<std::size_t>(T * D));
-    for (std::int64_t j = 0; j < T; ++j)
-      for (std::int64_t c = 0; c < D; ++c)
-        cols[c * T + j] = rows[j * D + c] = static_cast<double>(t[(j * Hkv + g) * D + c]);
-  }
-};
+// The f32 path (every tensor f32: training): per (head, block of kQueryBlock query rows) f32 GEMMs through
+// host/ref/blas.h (scores S = scale Q K^T over the keys the block can see, then P V; the backward's dP = dO V^T,
+// dQ = scale dS K, dK += scale dS^T Q, dV += P^T dO), the softmax in between row by row with f64 sums and
+// vectorised f32 exponentials (host/ref/fast_exp.h). No f64 copies, scratch O(block x T). Masked scores get
+// probability exactly 0.
+constexpr std::int64_t kQueryBlock = 64;
 
-// s[j] = scale * x . key_j for j in [0, n), summed over c in order (f64).
-void scores(const float* x, const KvHead& kv, std::int64_t T, std::int64_t D, std::int64_t n, double scale,
-            double* s) {
-  std::fill(s, s + n, 0.0);
-  for (std::int64_t c = 0; c < D; ++c) {
-    const double xc = static_cast<double>(x[c]);
-    const double* col = kv.cols.data() + c * T;
-    for (std::int64_t j = 0; j < n; ++j) s[j] += xc * col[j];
+// P[r, j] = exp(S[r, j] - shift_r) for the visible keys of query i0 + r, else 0; S and P share `s` ([rows, n]).
+void probabilities(float* s, std::int64_t rows, std::int64_t n, std::int64_t i0, const std::int32_t* seg,
+                   const float* shift) {
+  for (std::int64_t r = 0; r < rows; ++r) {
+    float* row = s + r * n;
+    const std::int64_t i = i0 + r;
+    for (std::int64_t j = 0; j < n; ++j) row[j] -= shift[r];
+    exp_f32_inplace(row, n);
+    for (std::int64_t j = 0; j < n; ++j)
+      if (!visible(seg, i, j)) row[j] = 0.0f;
   }
-  for (std::int64_t j = 0; j < n; ++j) s[j] *= scale;
 }
 
-// The f32 path (every tensor f32: training): one fused pass per query row, f64 dot products and sums, the
-// softmax's exponentials in vectorised f32 (host/ref/fast_exp.h), no f64 copy of a whole tensor and no [T, T]
-// matrices. The pool runs one head at a time; its rows are independent.
 void attention_f32(const Tensor& q, const Tensor& k, const Tensor& v, const std::int32_t* seg, Tensor& out,
-                   Tensor& lse, const AttentionDims& d, double scale) {
+                   Tensor& lse, const AttentionDims& d, float scale) {
   const std::int64_t T = d.T, H = d.n_heads, Hkv = d.n_kv_heads, D = d.head_dim;
+  const std::int64_t blocks = (T + kQueryBlock - 1) / kQueryBlock;
   const float *qp = q.data<float>(), *kp = k.data<float>(), *vp = v.data<float>();
   float *op = out.data<float>(), *lp = lse.data<float>();
-  parallel_for(H, T * T * D, [&](std::int64_t h0, std::int64_t h1) {
-    std::vector<double> s(static_cast<std::size_t>(T)), acc(static_cast<std::size_t>(D));
-    std::vector<float> p(static_cast<std::size_t>(T));
-    KvHead kh, vh;
-    for (std::int64_t h = h0; h < h1; ++h) {
-      const std::int64_t g = h / d.group();
-      kh.gather(kp, T, Hkv, D, g);
-      vh.gather(vp, T, Hkv, D, g);
-      for (std::int64_t i = 0; i < T; ++i) {
-        scores(qp + (i * H + h) * D, kh, T, D, i + 1, scale, s.data());
-        double m = -std::numeric_limits<double>::infinity();
-        for (std::int64_t j = 0; j <= i; ++j)
-          if (visible(seg, i, j)) m = std::max(m, s[j]);
-        for (std::int64_t j = 0; j <= i; ++j) p[j] = static_cast<float>(s[j] - m);
-        exp_f32_inplace(p.data(), i + 1);
-        if (seg)
-          for (std::int64_t j = 0; j <= i; ++j) p[j] = visible(seg, i, j) ? p[j] : 0.0f;
-        double sum = 0;
-        std::fill(acc.begin(), acc.end(), 0.0);
-        for (std::int64_t j = 0; j <= i; ++j) {
-          const double e = p[j];
-          sum += e;
-          const double* vj = vh.rows.data() + j * D;
-          for (std::int64_t c = 0; c < D; ++c) acc[c] += e * vj[c];
-        }
-        for (std::int64_t c = 0; c < D; ++c) op[(i * H + h) * D + c] = static_cast<float>(acc[c] / sum);
-        lp[i * H + h] = static_cast<float>(m + std::log(sum));
+  // Blocks of every head are independent.
+  parallel_for(H * blocks, kQueryBlock * T * D, [&](std::int64_t b0, std::int64_t b1) {
+    std::vector<float> s(static_cast<std::size_t>(kQueryBlock * T)), shift(static_cast<std::size_t>(kQueryBlock));
+    for (std::int64_t hb = b0; hb < b1; ++hb) {
+      const std::int64_t h = hb / blocks, g = h / d.group(), i0 = hb % blocks * kQueryBlock;
+      const std::int64_t rows = std::min(kQueryBlock, T - i0), n = i0 + rows;  // keys 0..n-1 are visible to some row
+      gemm(false, true, rows, n, D, scale, qp + (i0 * H + h) * D, H * D, kp + g * D, Hkv * D, 0.0f, s.data(), n);
+      for (std::int64_t r = 0; r < rows; ++r) {
+        float m = -std::numeric_limits<float>::infinity();
+        for (std::int64_t j = 0; j <= i0 + r; ++j)
+          if (visible(seg, i0 + r, j)) m = std::max(m, s[r * n + j]);
+        shift[r] = m;
       }
+      probabilities(s.data(), rows, n, i0, seg, shift.data());
+      for (std::int64_t r = 0; r < rows; ++r) {
+        float* row = s.data() + r * n;
+        double sum = 0;
+        for (std::int64_t j = 0; j < n; ++j) sum += row[j];
+        const auto inv = static_cast<float>(1.0 / sum);
+        for (std::int64_t j = 0; j < n; ++j) row[j] *= inv;
+        lp[(i0 + r) * H + h] = static_cast<float>(static_cast<double>(shift[r]) + std::log(sum));
+      }
+      gemm(false, false, rows, D, n, 1.0f, s.data(), n, vp + g * D, Hkv * D, 0.0f, op + (i0 * H + h) * D, H * D);
     }
   });
 }
 
-// Backward in f32 storage: probabilities from the saved lse, dS = P .* (dO V^T - rowsum(dO .* O)). dK and dV of a
-// kv head sum over its query heads and rows, so the pool splits by kv head and each sums in a fixed order (query
-// head, then row) into f64 accumulators: the same bits whatever the thread count.
+// dK and dV of a kv head sum over its query heads and blocks, so the pool splits by kv head and each accumulates
+// in a fixed order (query head, then block): the same bits whatever the thread count.
 void attention_backward_f32(const Tensor& q, const Tensor& k, const Tensor& v, const std::int32_t* seg,
                             const Tensor& out, const Tensor& lse, const Tensor& dout, Tensor& dq, Tensor& dk,
-                            Tensor& dv, const AttentionDims& d, double scale) {
+                            Tensor& dv, const AttentionDims& d, float scale) {
   const std::int64_t T = d.T, H = d.n_heads, Hkv = d.n_kv_heads, D = d.head_dim;
   const float *qp = q.data<float>(), *kp = k.data<float>(), *vp = v.data<float>(), *op = out.data<float>(),
               *lp = lse.data<float>(), *dop = dout.data<float>();
   float *dqp = dq.data<float>(), *dkp = dk.data<float>(), *dvp = dv.data<float>();
   parallel_for(Hkv, d.group() * T * T * D, [&](std::int64_t g0, std::int64_t g1) {
-    // dK and dV transposed ([D, T]): their updates run over keys j innermost.
-    std::vector<double> dk_acc(static_cast<std::size_t>(T * D)), dv_acc(static_cast<std::size_t>(T * D)),
-        dq_acc(static_cast<std::size_t>(D)), s(static_cast<std::size_t>(T)), dp(static_cast<std::size_t>(T)),
-        ds(static_cast<std::size_t>(T)), pd(static_cast<std::size_t>(T));
-    std::vector<float> p(static_cast<std::size_t>(T));
-    KvHead kh, vh;
+    std::vector<float> p(static_cast<std::size_t>(kQueryBlock * T)), dp(static_cast<std::size_t>(kQueryBlock * T)),
+        shift(static_cast<std::size_t>(kQueryBlock));
     for (std::int64_t g = g0; g < g1; ++g) {
-      kh.gather(kp, T, Hkv, D, g);
-      vh.gather(vp, T, Hkv, D, g);
-      std::fill(dk_acc.begin(), dk_acc.end(), 0.0);
-      std::fill(dv_acc.begin(), dv_acc.end(), 0.0);
+      for (std::int64_t j = 0; j < T; ++j) {
+        std::fill(dkp + (j * Hkv + g) * D, dkp + (j * Hkv + g + 1) * D, 0.0f);
+        std::fill(dvp + (j * Hkv + g) * D, dvp + (j * Hkv + g + 1) * D, 0.0f);
+      }
       for (std::int64_t h = g * d.group(); h < (g + 1) * d.group(); ++h)
-        for (std::int64_t i = 0; i < T; ++i) {
-          const float *qi = qp + (i * H + h) * D, *doi = dop + (i * H + h) * D;
-          const std::int64_t n = i + 1;
-          double di = 0;
-          for (std::int64_t c = 0; c < D; ++c)
-            di += static_cast<double>(doi[c]) * static_cast<double>(op[(i * H + h) * D + c]);
-          scores(qi, kh, T, D, n, scale, s.data());
-          scores(doi, vh, T, D, n, 1.0, dp.data());
-          const double l = lp[i * H + h];
-          for (std::int64_t j = 0; j < n; ++j) p[j] = static_cast<float>(s[j] - l);
-          exp_f32_inplace(p.data(), n);
-          for (std::int64_t j = 0; j < n; ++j) {
-            pd[j] = visible(seg, i, j) ? static_cast<double>(p[j]) : 0.0;
-            ds[j] = pd[j] * (dp[j] - di);
+        for (std::int64_t i0 = 0; i0 < T; i0 += kQueryBlock) {
+          const std::int64_t rows = std::min(kQueryBlock, T - i0), n = i0 + rows;
+          const float *qb = qp + (i0 * H + h) * D, *dob = dop + (i0 * H + h) * D;
+          gemm(false, true, rows, n, D, scale, qb, H * D, kp + g * D, Hkv * D, 0.0f, p.data(), n);
+          for (std::int64_t r = 0; r < rows; ++r) shift[r] = lp[(i0 + r) * H + h];
+          probabilities(p.data(), rows, n, i0, seg, shift.data());
+          gemm(false, true, rows, n, D, 1.0f, dob, H * D, vp + g * D, Hkv * D, 0.0f, dp.data(), n);
+          for (std::int64_t r = 0; r < rows; ++r) {  // dS = P .* (dP - rowsum(dO .* O)), into dp
+            const float *o = op + ((i0 + r) * H + h) * D, *dor = dob + r * H * D;
+            double di = 0;
+            for (std::int64_t c = 0; c < D; ++c) di += static_cast<double>(dor[c]) * static_cast<double>(o[c]);
+            const auto dif = static_cast<float>(di);
+            for (std::int64_t j = 0; j < n; ++j) dp[r * n + j] = p[r * n + j] * (dp[r * n + j] - dif);
           }
-          std::fill(dq_acc.begin(), dq_acc.end(), 0.0);
-          for (std::int64_t j = 0; j < n; ++j) {
-            const double* kj = kh.rows.data() + j * D;
-            for (std::int64_t c = 0; c < D; ++c) dq_acc[c] += ds[j] * kj[c];
-          }
-          for (std::int64_t c = 0; c < D; ++c) {
-            const double qc = static_cast<double>(qi[c]), dc = static_cast<double>(doi[c]);
-            double *dkc = dk_acc.data() + c * T, *dvc = dv_acc.data() + c * T;
-            for (std::int64_t j = 0; j < n; ++j) {
-              dkc[j] += ds[j] * qc;
-              dvc[j] += pd[j] * dc;
-            }
-          }
-          for (std::int64_t c = 0; c < D; ++c) dqp[(i * H + h) * D + c] = static_cast<float>(scale * dq_acc[c]);
-        }
-      for (std::int64_t j = 0; j < T; ++j)
-        for (std::int64_t c = 0; c < D; ++c) {
-          dkp[(j * Hkv + g) * D + c] = static_cast<float>(scale * dk_acc[c * T + j]);
-          dvp[(j * Hkv + g) * D + c] = static_cast<float>(dv_acc[c * T + j]);
+          gemm(false, false, rows, D, n, scale, dp.data(), n, kp + g * D, Hkv * D, 0.0f, dqp + (i0 * H + h) * D,
+               H * D);
+          gemm(true, false, n, D, rows, scale, dp.data(), n, qb, H * D, 1.0f, dkp + g * D, Hkv * D);
+          gemm(true, false, n, D, rows, 1.0f, p.data(), n, dob, H * D, 1.0f, dvp + g * D, Hkv * D);
         }
     }
   });
@@ -192,7 +160,8 @@ void attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor* 
     check_float(op, n, *t);
   const std::int32_t* seg = segment_ids(op, segments);
   const double scale = attention_scale(d, opt);
-  if (all_contiguous_f32({&q, &k, &v, &out, &lse})) return attention_f32(q, k, v, seg, out, lse, d, scale);
+  if (all_contiguous_f32({&q, &k, &v, &out, &lse}))
+    return attention_f32(q, k, v, seg, out, lse, d, static_cast<float>(scale));
   const Tensor q64 = q.to(DType::F64), k64 = k.to(DType::F64), v64 = v.to(DType::F64);
   Tensor o64 = Tensor::zeros(out.shape(), DType::F64), l64 = Tensor::zeros(lse.shape(), DType::F64);
   double* lp = l64.data<double>();
@@ -233,7 +202,7 @@ void attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const
   const std::int32_t* seg = segment_ids(op, segments);
   const double scale = attention_scale(d, opt);
   if (all_contiguous_f32({&q, &k, &v, &out, &lse, &dout, &dq, &dk, &dv}))
-    return attention_backward_f32(q, k, v, seg, out, lse, dout, dq, dk, dv, d, scale);
+    return attention_backward_f32(q, k, v, seg, out, lse, dout, dq, dk, dv, d, static_cast<float>(scale));
   const Tensor q64 = q.to(DType::F64), k64 = k.to(DType::F64), v64 = v.to(DType::F64), o64 = out.to(DType::F64),
                l64 = lse.to(DType::F64), do64 = dout.to(DType::F64);
   Tensor dq64 = Tensor::zeros(dq.shape(), DType::F64), dk64 = Tensor::zeros(dk.shape(), DType::F64),

@@ -54,39 +54,46 @@ TEST(AttentionReference, MatchesHandComputedCases) {
 }
 
 // The segment mask against running the documents one at a time: a packed window of four documents (lengths 13, 1,
-// 20, 6) must give, token for token, what each document gives alone (out, lse, dq, dk, dv; f64 inside, so only the
-// final f32 rounding differs: 1e-7), and must differ from the plain causal mask. The GPU kernels are compared with
-// the packed reference in tests/ops/test_attention.cpp (attention/T40_h4_kv2_d12_docs_13_1_20_6 cases).
+// 20, 6) must give, token for token, what each document gives alone (out, lse, dq, dk, dv), and must differ from
+// the plain causal mask. With f64 tensors (the Eigen path, f64 inside) only the final f32 rounding differs: 1e-7;
+// with f32 tensors (the training path: f32 GEMMs, whose sums run over more keys when packed, the masked ones
+// adding zeros in another blocking) a few f32 ulps: 1e-6. The GPU kernels are compared with the packed reference
+// in tests/ops/test_attention.cpp (attention/T40_h4_kv2_d12_docs_13_1_20_6 cases).
 TEST(AttentionReference, SegmentsMatchSeparateDocuments) {
   const std::vector<std::int64_t> docs{13, 1, 20, 6};
   const std::int64_t T = 40, H = 4, Hkv = 2, D = 12;
   Tensor seg = attention_segments(docs);
-  Tensor q = random_tensor({T, H, D}, 21), k = random_tensor({T, Hkv, D}, 22), v = random_tensor({T, Hkv, D}, 23);
-  Tensor dout = random_tensor({T, H, D}, 24);
-  auto run = [](const Tensor& q_, const Tensor& k_, const Tensor& v_, const Tensor* seg_, const Tensor& dout_) {
-    std::vector<Tensor> r{Tensor::zeros(q_.shape()), Tensor::zeros({q_.dim(0), q_.dim(1)}), Tensor::zeros(q_.shape()),
-                          Tensor::zeros(k_.shape()), Tensor::zeros(v_.shape())};
-    ref::attention(q_, k_, v_, seg_, r[0], r[1]);
-    ref::attention_backward(q_, k_, v_, seg_, r[0], r[1], dout_, r[2], r[3], r[4]);
-    return r;
-  };
-  const auto packed = run(q, k, v, &seg, dout);
-  const char* names[5] = {"out", "lse", "dq", "dk", "dv"};
-  Tolerance exact;
-  exact.max_abs = 1e-7;
-  std::int64_t t0 = 0;
-  for (auto n : docs) {
-    auto part = [&](const Tensor& t) { return t.slice_rows(t0, t0 + n).clone(); };
-    const auto alone = run(part(q), part(k), part(v), nullptr, part(dout));
-    for (int i = 0; i < 5; ++i)
-      EXPECT_TRUE(within(part(packed[i]), alone[i], exact)) << names[i] << " of the document at " << t0;
-    t0 += n;
+  for (const DType dt : {DType::F64, DType::F32}) {
+    Tensor q = random_tensor({T, H, D}, 21).to(dt), k = random_tensor({T, Hkv, D}, 22).to(dt),
+           v = random_tensor({T, Hkv, D}, 23).to(dt), dout = random_tensor({T, H, D}, 24).to(dt);
+    auto run = [dt](const Tensor& q_, const Tensor& k_, const Tensor& v_, const Tensor* seg_, const Tensor& dout_) {
+      std::vector<Tensor> r{Tensor::zeros(q_.shape(), dt), Tensor::zeros({q_.dim(0), q_.dim(1)}, dt),
+                            Tensor::zeros(q_.shape(), dt), Tensor::zeros(k_.shape(), dt),
+                            Tensor::zeros(v_.shape(), dt)};
+      ref::attention(q_, k_, v_, seg_, r[0], r[1]);
+      ref::attention_backward(q_, k_, v_, seg_, r[0], r[1], dout_, r[2], r[3], r[4]);
+      for (auto& t : r) t = t.to(DType::F32);
+      return r;
+    };
+    const auto packed = run(q, k, v, &seg, dout);
+    const char* names[5] = {"out", "lse", "dq", "dk", "dv"};
+    Tolerance exact;
+    exact.max_abs = dt == DType::F64 ? 1e-7 : 1e-6;
+    std::int64_t t0 = 0;
+    for (auto n : docs) {
+      auto part = [&](const Tensor& t) { return t.slice_rows(t0, t0 + n).clone(); };
+      const auto alone = run(part(q), part(k), part(v), nullptr, part(dout));
+      for (int i = 0; i < 5; ++i)
+        EXPECT_TRUE(within(part(packed[i]), alone[i], exact))
+            << names[i] << " of the document at " << t0 << ", " << dtype_name(dt);
+      t0 += n;
+    }
+    // The mask did something: the plain causal mask gives another out (by far more than the GPU tolerance, 2e-6).
+    const auto plain = run(q, k, v, nullptr, dout);
+    Tolerance gpu_out;
+    gpu_out.max_abs = 2e-6;
+    EXPECT_FALSE(within(packed[0], plain[0], gpu_out)) << dtype_name(dt);
   }
-  // The mask did something: the plain causal mask gives another out (by far more than the GPU tolerance, 2e-6).
-  const auto plain = run(q, k, v, nullptr, dout);
-  Tolerance gpu_out;
-  gpu_out.max_abs = 2e-6;
-  EXPECT_FALSE(within(packed[0], plain[0], gpu_out));
 }
 
 TEST(AttentionReference, RejectsBadShapes) {
