@@ -69,8 +69,10 @@ void probabilities(float* s, std::int64_t rows, std::int64_t n, std::int64_t i0,
     const std::int64_t i = i0 + r;
     for (std::int64_t j = 0; j < n; ++j) row[j] -= shift[r];
     exp_f32_inplace(row, n);
-    for (std::int64_t j = 0; j < n; ++j)
-      if (!visible(seg, i, j)) row[j] = 0.0f;
+    if (i + 1 < n) std::fill(row + i + 1, row + n, 0.0f);  // the causal mask
+    if (seg)
+      for (std::int64_t j = 0; j <= i; ++j)
+        if (seg[j] != seg[i]) row[j] = 0.0f;
   }
 }
 
