@@ -1,5 +1,7 @@
 #include "host/ref/cpu_backend.h"
 
+#include <Eigen/Core>
+
 #include <algorithm>
 
 #include "host/core/error.h"
@@ -15,6 +17,8 @@
 #include "host/ref/swiglu.h"
 
 namespace pocketlora::ref {
+
+CpuBackend::CpuBackend() { Eigen::setNbThreads(1); }
 
 std::string CpuBackend::describe() const { return "cpu (host/ref reference kernels)"; }
 

@@ -11,7 +11,9 @@ namespace pocketlora::ref {
 
 class CpuBackend final : public Backend {
  public:
-  CpuBackend() = default;
+  // Sets Eigen to one thread: the f64 kernels' Eigen products would otherwise start OpenMP teams whose workers
+  // spin-wait on the cores the backend's pool needs (host/ref/parallel.h).
+  CpuBackend();
   BackendKind kind() const override { return BackendKind::Cpu; }
   std::string describe() const override;
   std::uint64_t memory_in_use() const override;
