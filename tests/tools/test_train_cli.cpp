@@ -78,8 +78,12 @@ std::vector<std::pair<std::string, Tensor>> latest_adapter(const fs::path& run_d
 TEST(TrainCli, SigkillAnywhereThenResumeEndsBitIdentical) {
   POCKETLORA_REQUIRE_DATA(bin, "models/stories260K/stories260K.bin");
   test::TempDir tmp;
+  const auto t0 = std::chrono::steady_clock::now();
   const test::CliResult whole = run_cli(train_args(tmp / "whole") + " --json");
   ASSERT_EQ(whole.rc, 0) << whole.out;
+  // Kills land uniformly over the time a whole run takes on this machine (start-up, steps, saves).
+  const auto run_us = std::max<std::int64_t>(
+      1000, std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count());
 
   const fs::path out = tmp / "killed";
   std::uint64_t seed = 99;
@@ -107,7 +111,7 @@ TEST(TrainCli, SigkillAnywhereThenResumeEndsBitIdentical) {
       ::execv(kBin.c_str(), argv.data());
       ::_exit(127);
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(150 + splitmix64(seed) % 700));
+    std::this_thread::sleep_for(std::chrono::microseconds(splitmix64(seed) % static_cast<std::uint64_t>(run_us)));
     int status = 0;
     if (::waitpid(child, &status, WNOHANG) == child) {
       ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "round " << round;
