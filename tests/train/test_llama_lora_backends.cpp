@@ -58,7 +58,8 @@ struct StepResult {
 
 // One step with the host loss; logits_rows 0 runs the head in one chunk.
 StepResult run_step(Backend& be, const LlamaModel& m, const LoraAdapter& ad, const std::vector<std::int32_t>& ids,
-                    std::uint64_t dropout_seed, std::int64_t batch = kBatch, std::int64_t logits_rows = 0) {
+                    std::uint64_t dropout_seed, std::int64_t batch = kBatch, std::int64_t logits_rows = 0,
+                    bool checkpointing = false) {
   const BackendLlama bm = upload_llama(be, m);
   const BackendLora bl = upload_lora(be, bm, ad);
   LoraStepOptions so;
@@ -66,6 +67,7 @@ StepResult run_step(Backend& be, const LlamaModel& m, const LoraAdapter& ad, con
   so.seq_len = kSeq;
   so.dropout_seed = dropout_seed;
   so.logits_rows = logits_rows;
+  so.checkpointing = checkpointing;
   LlamaLoraStep step(be, bm, bl, so);
   const std::vector<std::int32_t> batch_ids(ids.begin(), ids.begin() + batch * kSeq);
   Tensor ids_t = Tensor::zeros({batch * kSeq}, DType::I32);
@@ -160,6 +162,30 @@ TEST_F(VulkanLlamaLoraStep, LossAndEveryLoraGradientAgreeWithCpuBackend) {
     }
   }
   std::printf("worst LoRA gradient difference: %.3g of the tensor's largest entry\n", worst);
+}
+
+// Gradient checkpointing on Vulkan (each layer recomputed before its backward, dropout on): the CPU backend's loss
+// and gradients without checkpointing within the same bounds as above.
+TEST_F(VulkanLlamaLoraStep, CheckpointedStepAgreesWithCpuBackend) {
+  REQUIRE_STORIES_DATA();
+  const LlamaModel m = load_llama_model(bin_path_, BaseQuant::Nf4);
+  const std::vector<std::int32_t> ids = sample_ids();
+  const LoraAdapter ad = adapter_r8(m, 0.1f, true);
+  ref::CpuBackend cpu;
+  ops::VulkanBackend gpu(dev());
+  const StepResult want = run_step(cpu, m, ad, ids, 77),
+                   got = run_step(gpu, m, ad, ids, 77, kBatch, kSeq, /*checkpointing=*/true);
+  EXPECT_LE(std::fabs(got.loss - want.loss), 1e-5 * std::fabs(want.loss));
+  double worst = 0;
+  for (std::size_t i = 0; i < want.grads.modules.size(); ++i)
+    for (int which = 0; which < 2; ++which) {
+      const Tensor& wt = which ? want.grads.modules[i].b : want.grads.modules[i].a;
+      const Tensor& gt = which ? got.grads.modules[i].b : got.grads.modules[i].a;
+      const double rel = max_abs_diff(gt, wt) / max_abs(wt);
+      worst = std::max(worst, rel);
+      EXPECT_LE(rel, 1e-4) << want.grads.modules[i].name() << (which ? ".B" : ".A");
+    }
+  std::printf("checkpointed Vulkan step: worst LoRA gradient difference %.3g of the tensor's largest entry\n", worst);
 }
 #endif
 
