@@ -22,6 +22,7 @@ struct TrainArgs {
   std::int64_t eval_every = 0, save_every = 0;
   float alpha = 16, dropout = 0, lr = 2e-4f, weight_decay = 0, max_grad_norm = 1.0f;
   double val_fraction = 0.05;
+  std::int64_t val_windows = 64;
   bool rslora = false, json = false;
   int device = -1, keep = 2;
   std::uint64_t seed = 42;
@@ -81,6 +82,7 @@ int run_train(const TrainArgs& a) {
   if (!a.tmpl.empty()) o.data.chat_template = parse_chat_template(a.tmpl);
   o.data.seq_len = a.seq_len;
   o.data.validation_fraction = a.val_fraction;
+  o.data.max_validation_windows = a.val_windows;
   o.data.seed = a.seed;
   o.lora.rank = a.rank;
   o.lora.alpha = a.alpha;
@@ -114,10 +116,11 @@ int run_train(const TrainArgs& a) {
   const MemoryReport plan = trainer.plan_memory();
   if (!a.json) {
     fmt::print("model {} ({} base), backend {}\n", a.model, a.quant, backend_kind_name(o.backend));
-    fmt::print("data {}: {} records -> {} train / {} validation windows of {} tokens ({}; {} truncated, {} dropped)\n",
-               a.data, ds.records, ds.train_windows, ds.validation_windows, a.seq_len,
-               ds.packed ? fmt::format("packed, {:.0f}% filled", ds.fill * 100) : "one example per window",
-               ds.truncated, ds.dropped_no_targets);
+    fmt::print("data {}: {} records -> {} train / {} validation windows of {} tokens ({})\n", a.data, ds.records,
+               ds.train_windows, ds.validation_windows, a.seq_len,
+               ds.packed ? fmt::format("packed, {:.0f}% filled, {} long documents split", ds.fill * 100, ds.split)
+                         : fmt::format("one example per window, {} truncated, {} dropped with no target left",
+                                       ds.truncated, ds.dropped_no_targets));
     fmt::print("LoRA r={} alpha={} on {}; {} lr {} ({} schedule, warmup {}); {} steps of {} x {} windows{}\n", a.rank,
                a.alpha, a.targets, a.optimizer, a.lr, a.schedule, a.warmup, trainer.total_steps(), plan.micro_batch,
                plan.grad_accum,
@@ -207,7 +210,9 @@ CommandRegistration reg("train", "Fine-tune a LoRA adapter on a (frozen, NF4) ba
   sub.add_option("--backend", a->backend, "auto (a GPU if present, else cpu), vulkan, cpu")->capture_default_str();
   sub.add_option("--device", a->device, "Vulkan device index (pocketlora devices)");
   sub.add_option("--quant", a->quant, "base linears: nf4 or none (f32)")->capture_default_str();
-  sub.add_option("--val-fraction", a->val_fraction, "records held out for validation")->capture_default_str();
+  sub.add_option("--val-fraction", a->val_fraction, "share of the data held out for validation")->capture_default_str();
+  sub.add_option("--val-windows", a->val_windows, "validation windows sampled (each pass runs all of them)")
+      ->capture_default_str();
   sub.add_option("--eval-every", a->eval_every, "steps between validation passes (0: 10 per run)");
   sub.add_option("--save-every", a->save_every, "steps between checkpoints (0: 10 per run)");
   sub.add_option("--keep", a->keep, "checkpoints kept")->capture_default_str();

@@ -109,10 +109,13 @@ struct StepGraph {
 }  // namespace
 
 std::int64_t head_chunk_rows(std::int64_t tokens, std::int64_t vocab) {
-  const std::int64_t cap = std::max<std::int64_t>(1, (std::int64_t{16} << 20) / (std::max<std::int64_t>(1, vocab) * 4));
-  for (std::int64_t r = std::min(tokens, cap); r > 1; --r)
+  const std::int64_t row_bytes = std::max<std::int64_t>(1, vocab) * 4;
+  if (tokens * row_bytes <= (std::int64_t{32} << 20)) return tokens;  // one chunk
+  // Several chunks: each starts at a multiple of 64 rows, so the views of the i32 targets and f32 lse (4 bytes a
+  // row) start on a 256-byte boundary, the largest minStorageBufferOffsetAlignment devices require.
+  for (std::int64_t r = (std::int64_t{32} << 20) / row_bytes / 64 * 64; r >= 64; r -= 64)
     if (tokens % r == 0) return r;
-  return 1;
+  return tokens;  // no aligned divisor: one chunk (the backend says so if it cannot bind it)
 }
 
 StepMemoryPlan plan_step_memory(const LlamaModel& model, const LoraAdapter& adapter, const StepEngineOptions& o) {

@@ -34,8 +34,9 @@ struct StepEngineOptions {
   bool checkpointing = false;  // recompute each layer's forward in the backward (LoraStepOptions::checkpointing)
 };
 
-// Rows per output-head chunk: the largest divisor of `tokens` whose [rows, vocab] f32 logits stay under 16 MiB,
-// so a 128k vocabulary never holds [tokens, vocab] at once (stories260K: one chunk).
+// Rows per output-head chunk: all the step's tokens when their f32 logits fit 32 MiB (stories260K), else the
+// largest multiple of 64 rows dividing `tokens` under that size, so a 128k vocabulary never holds [tokens, vocab]
+// at once and every chunk's row views stay aligned for any device.
 std::int64_t head_chunk_rows(std::int64_t tokens, std::int64_t vocab);
 
 struct StepMemoryPlan {

@@ -127,9 +127,9 @@ Trainer::Trainer(TrainOptions options, std::unique_ptr<Backend> backend)
   if (opt_.out.empty()) throw InvalidArgument("--out: the run directory is required");
   if (!fs::exists(opt_.model)) throw IoError(fmt::format("{}: model not found", opt_.model.string()));
 
-  // Then the data (an unreadable dataset is found before the model is loaded).
-  s_->tok = load_tokenizer(opt_.tokenizer.empty() ? find_tokenizer(opt_.model) : opt_.tokenizer);
+  // Then the model (an unsupported architecture is named before its tokenizer is looked for) and the data.
   s_->model = load_llama_model(opt_.model, opt_.quant);
+  s_->tok = load_tokenizer(opt_.tokenizer.empty() ? find_tokenizer(opt_.model) : opt_.tokenizer);
   const LlamaConfig& c = s_->model.config;
   s_->data = std::make_unique<TrainData>(*s_->tok, opt_.data, c.max_seq_len, c.vocab_size);
   const std::int64_t windows_per_step = opt_.batch * opt_.grad_accum;
