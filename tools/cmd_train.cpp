@@ -17,7 +17,7 @@ namespace {
 struct TrainArgs {
   std::string model, data, tokenizer, out = "pocketlora-run", resume;
   std::string format = "auto", tmpl, backend = "auto", optimizer = "adamw", schedule = "linear", quant = "nf4";
-  std::string targets = "all", max_memory;
+  std::string targets = "all", max_memory, checkpointing = "auto";
   std::int64_t rank = 8, steps = 0, epochs = 1, batch = 4, grad_accum = 1, seq_len = 256, warmup = 0;
   std::int64_t eval_every = 0, save_every = 0;
   float alpha = 16, dropout = 0, lr = 2e-4f, weight_decay = 0, max_grad_norm = 1.0f;
@@ -54,6 +54,13 @@ OptimizerKind parse_optimizer(const std::string& s) {
   if (s == "sgd") return OptimizerKind::SGD;
   if (s == "adafactor") return OptimizerKind::Adafactor;
   throw InvalidArgument("--optimizer '" + s + "': expected adamw, lion, sgd or adafactor");
+}
+
+CheckpointingMode parse_checkpointing(const std::string& s) {
+  if (s == "on") return CheckpointingMode::On;
+  if (s == "off") return CheckpointingMode::Off;
+  if (s == "auto") return CheckpointingMode::Auto;
+  throw InvalidArgument("--checkpointing '" + s + "': expected on, off or auto");
 }
 
 DataFormat parse_format(const std::string& s) {
@@ -98,6 +105,7 @@ int run_train(const TrainArgs& a) {
   if (a.device >= 0) o.device = a.device;
   o.quant = parse_base_quant(a.quant);
   if (!a.max_memory.empty()) o.max_memory = parse_bytes(a.max_memory);
+  o.checkpointing = parse_checkpointing(a.checkpointing);
   o.eval_every = a.eval_every;
   o.save_every = a.save_every;
   o.keep_checkpoints = a.keep;
@@ -117,9 +125,10 @@ int run_train(const TrainArgs& a) {
                a.alpha, a.targets, a.optimizer, a.lr, a.schedule, a.warmup, trainer.total_steps(), plan.micro_batch,
                plan.grad_accum,
                trainer.start_step() > 0 ? fmt::format(" (resuming after step {})", trainer.start_step()) : "");
-    fmt::print("memory plan: {} resident + {} step arena (lifetimes reused; {} without reuse) = {} peak\n",
+    fmt::print("memory plan: {} resident + {} step arena (lifetimes reused; {} without reuse) = {} peak{}\n",
                human_bytes(plan.resident_bytes), human_bytes(plan.step_arena_bytes),
-               human_bytes(plan.step_unplanned_bytes), human_bytes(plan.planned_peak_bytes));
+               human_bytes(plan.step_unplanned_bytes), human_bytes(plan.planned_peak_bytes),
+               plan.checkpointing ? ", gradient checkpointing" : "");
   }
   ProgressBar bar;
   const TrainSummary s = trainer.run([&](const StepReport& r) {
@@ -141,6 +150,7 @@ int run_train(const TrainArgs& a) {
                                 {"seconds", s.seconds},
                                 {"tokens_per_s", s.tokens_per_s},
                                 {"planned_peak_bytes", s.memory.planned_peak_bytes},
+                                {"checkpointing", s.memory.checkpointing},
                                 {"measured_device_bytes", s.memory.measured_device_bytes},
                                 {"peak_rss_bytes", s.peak_rss_bytes},
                                 {"checkpoint", s.checkpoint.string()},
@@ -193,6 +203,10 @@ CommandRegistration reg("train", "Fine-tune a LoRA adapter on a (frozen, NF4) ba
   sub.add_option("--weight-decay", a->weight_decay, "decoupled weight decay")->capture_default_str();
   sub.add_option("--max-grad-norm", a->max_grad_norm, "global gradient clipping (0: off)")->capture_default_str();
   sub.add_option("--max-memory", a->max_memory, "fit the step in this much memory (e.g. 1.5G)");
+  sub.add_option("--checkpointing", a->checkpointing,
+                 "gradient checkpointing (recompute each layer in the backward): on, off, auto (when --max-memory "
+                 "needs it, before shrinking the micro-batch)")
+      ->capture_default_str();
   sub.add_option("--backend", a->backend, "auto (a GPU if present, else cpu), vulkan, cpu")->capture_default_str();
   sub.add_option("--device", a->device, "Vulkan device index (pocketlora devices)");
   sub.add_option("--quant", a->quant, "base linears: nf4 or none (f32)")->capture_default_str();

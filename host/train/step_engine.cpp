@@ -42,10 +42,15 @@ struct StepGraph {
     model = upload_llama(be, m);
     lora = upload_lora(be, model, ad);
     const std::int64_t tokens = o.micro_batch * o.seq_len;
-    step = std::make_unique<LlamaLoraStep>(
-        be, model, lora,
-        LoraStepOptions{o.micro_batch, o.seq_len, o.packed, true, o.dropout_seed,
-                        head_chunk_rows(tokens, m.config.vocab_size)});
+    LoraStepOptions so;
+    so.batch = o.micro_batch;
+    so.seq_len = o.seq_len;
+    so.segments = o.packed;
+    so.accumulate_grads = true;
+    so.dropout_seed = o.dropout_seed;
+    so.logits_rows = head_chunk_rows(tokens, m.config.vocab_size);
+    so.checkpointing = o.checkpointing;
+    step = std::make_unique<LlamaLoraStep>(be, model, lora, so);
     targets = be.alloc({tokens}, DType::I32, Lifetime::Step, "targets");
     lse = be.alloc({tokens}, DType::F32, Lifetime::Step, "loss lse");
     totals = be.alloc({2}, DType::F32, Lifetime::Weights, "loss totals");

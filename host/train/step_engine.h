@@ -31,6 +31,7 @@ struct StepEngineOptions {
   // LoRA dropout: micro-batch m of step n draws its mask from the key (dropout_seed, n, m), written before each
   // run of the recorded step, so masks differ per step and a resumed run draws the ones it would have drawn.
   std::uint64_t dropout_seed = 0;
+  bool checkpointing = false;  // recompute each layer's forward in the backward (LoraStepOptions::checkpointing)
 };
 
 // Rows per output-head chunk: all the step's tokens when their f32 logits fit 32 MiB (stories260K), else the

@@ -165,33 +165,41 @@ const TrainData& Trainer::data() const { return *s_->data; }
 std::int64_t Trainer::start_step() const { return s_->resume ? s_->resume->step : 0; }
 
 MemoryReport Trainer::plan_memory() const {
+  // Checkpointing costs about one more forward per step, a smaller micro-batch only GEMM efficiency: without it
+  // first at each micro-batch, then with it (Auto), then the next smaller micro-batch.
+  std::vector<bool> modes;
+  if (opt_.checkpointing != CheckpointingMode::On) modes.push_back(false);
+  if (opt_.checkpointing != CheckpointingMode::Off) modes.push_back(true);
   MemoryReport best;
-  for (std::int64_t micro = opt_.batch; micro >= 1; micro = micro == 1 ? 0 : (micro + 1) / 2) {
-    const StepMemoryPlan p = plan_step_memory(s_->model, s_->adapter, engine_options(micro));
-    MemoryReport r;
-    r.resident_bytes = p.resident_bytes;
-    r.step_arena_bytes = p.step_arena_bytes;
-    r.step_unplanned_bytes = p.step_unplanned_bytes;
-    r.planned_peak_bytes = p.peak_bytes();
-    r.micro_batch = micro;
-    r.grad_accum = opt_.grad_accum * ((opt_.batch + micro - 1) / micro);
-    if (opt_.max_memory == 0 || r.planned_peak_bytes <= opt_.max_memory) return r;
-    best = r;
-    if (micro == 1) break;
-  }
+  for (std::int64_t micro = opt_.batch; micro >= 1; micro = micro == 1 ? 0 : (micro + 1) / 2)
+    for (const bool ckpt : modes) {
+      const StepMemoryPlan p = plan_step_memory(s_->model, s_->adapter, engine_options(micro, ckpt));
+      MemoryReport r;
+      r.resident_bytes = p.resident_bytes;
+      r.step_arena_bytes = p.step_arena_bytes;
+      r.step_unplanned_bytes = p.step_unplanned_bytes;
+      r.planned_peak_bytes = p.peak_bytes();
+      r.micro_batch = micro;
+      r.grad_accum = opt_.grad_accum * ((opt_.batch + micro - 1) / micro);
+      r.checkpointing = ckpt;
+      if (opt_.max_memory == 0 || r.planned_peak_bytes <= opt_.max_memory) return r;
+      best = r;
+    }
   throw OutOfMemoryError(fmt::format(
-      "--max-memory {} bytes: the smallest step (micro-batch 1 x {} tokens) needs {} bytes ({} resident: base, "
-      "adapter, gradients, optimizer state; {} of step temporaries)",
-      opt_.max_memory, opt_.data.seq_len, best.planned_peak_bytes, best.resident_bytes, best.step_arena_bytes));
+      "--max-memory {} bytes: the smallest step (micro-batch 1 x {} tokens, checkpointing {}) needs {} bytes ({} "
+      "resident: base, adapter, gradients, optimizer state; {} of step temporaries)",
+      opt_.max_memory, opt_.data.seq_len, best.checkpointing ? "on" : "off", best.planned_peak_bytes,
+      best.resident_bytes, best.step_arena_bytes));
 }
 
-StepEngineOptions Trainer::engine_options(std::int64_t micro) const {
+StepEngineOptions Trainer::engine_options(std::int64_t micro, bool checkpointing) const {
   StepEngineOptions o;
   o.micro_batch = micro;
   o.seq_len = opt_.data.seq_len;
   o.packed = s_->data->stats().packed;
   o.optimizer = opt_.optimizer;
   o.dropout_seed = opt_.seed;
+  o.checkpointing = checkpointing;
   return o;
 }
 
@@ -208,7 +216,7 @@ TrainSummary Trainer::run(const std::function<void(const StepReport&)>& on_step)
   Backend& be = *s.be;
 
   fs::create_directories(opt_.out);
-  TrainStepEngine engine(be, model, s.adapter, engine_options(micro));
+  TrainStepEngine engine(be, model, s.adapter, engine_options(micro, sum.memory.checkpointing));
   std::int64_t start = 0;
   DataPosition pos;
   if (s.resume) {
