@@ -46,7 +46,7 @@ struct TrainBenchArgs {
   std::string cases = "stories260k,tinyllama-1.1b,llama-3.2-1b";
   std::string backends = "cpu,vulkan";
   int steps = 5, warmup = 2;          // stories260k
-  int big_steps = 2, big_warmup = 1;  // the 1B shapes (a step takes tens of seconds here)
+  int big_steps = 2, big_warmup = 1;  // the 1B shapes (a step of one layer takes 20-50 s on 2 busy cores)
   int layers = 1;                     // of the 1B shapes; 0: full depth
   bool torch = true;
   std::string python = "/usr/bin/python3";
@@ -178,7 +178,8 @@ std::uint64_t peak_rss_bytes() {
 
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
+  const std::size_t h = v.size() / 2;
+  return v.size() % 2 ? v[h] : (v[h - 1] + v[h]) / 2;
 }
 std::string mib(double bytes) { return fmt::format("{:.0f}", bytes / 1048576.0); }
 
@@ -268,6 +269,7 @@ int run(TrainBenchArgs& a) {
   Table table({"case", "layers", "backend", "base", "tokens/step", "step s (median)", "tokens/s", "vs torch",
                "target", "plan MiB", "plan full MiB", "device MiB", "host peak MiB"});
   nlohmann::json results = nlohmann::json::array();
+  std::vector<std::string> notes;  // why a cell has no figure, numbered under the table
   for (const auto& name : split_csv(a.cases)) {
     const SyntheticSpec* spec = synthetic_spec(name);
     if (!spec && name != "stories260k")
@@ -335,8 +337,11 @@ int run(TrainBenchArgs& a) {
       table.row({name, layers_str, "torch-cpu", "f32", fmt::format("{:.0f}", tokens),
                  fmt::format("{:.3f}", torch->at("median_step_s").get<double>()), fmt::format("{:.1f}", torch_tps), "-",
                  "-", "-", "-", "-", fmt::format("{:.0f}", torch->at("peak_rss_mib").get<double>())});
-    else
-      table.row({name, layers_str, "torch-cpu", "f32", "-", "-", torch_why, "-", "-", "-", "-", "-", "-"});
+    else {
+      notes.push_back(fmt::format("{} on torch-cpu: {}", name, torch_why));
+      table.row({name, layers_str, "torch-cpu", "f32", "-", "-",
+                 fmt::format("{} ({})", torch_why.substr(0, torch_why.find(" (")), notes.size())});
+    }
 
     nlohmann::json jruns = nlohmann::json::array();
     for (const BackendKind kind : backends) {
@@ -344,13 +349,24 @@ int run(TrainBenchArgs& a) {
       try {
         be = make_backend(kind);
       } catch (const std::exception& e) {
-        table.row({name, layers_str, backend_kind_name(kind), "nf4", "-", "-", std::string("unavailable: ") + e.what()});
+        notes.push_back(fmt::format("{} on {}: unavailable: {}", name, backend_kind_name(kind), e.what()));
+        table.row({name, layers_str, backend_kind_name(kind), "nf4", "-", "-", fmt::format("unavailable ({})", notes.size())});
         jruns.push_back({{"backend", backend_kind_name(kind)}, {"unavailable", e.what()}});
         continue;
       }
       fmt::print("  {} on {}: {} warm-up + {} timed steps...\n", name, be->describe(), warmup, steps);
       std::fflush(stdout);
-      const StepTiming t = time_steps(*be, model, adapter, o, batches, warmup, steps);
+      StepTiming t;
+      try {
+        t = time_steps(*be, model, adapter, o, batches, warmup, steps);
+      } catch (const std::exception& e) {  // a case the backend cannot run yet (e.g. a device limit): reported
+        fmt::print("  failed: {}\n", e.what());
+        notes.push_back(fmt::format("{} on {}: failed: {}", name, backend_kind_name(kind), e.what()));
+        table.row({name, layers_str, backend_kind_name(kind), "nf4", fmt::format("{:.0f}", tokens), "-",
+                   fmt::format("failed ({})", notes.size())});
+        jruns.push_back({{"backend", backend_kind_name(kind)}, {"device", be->describe()}, {"failed", e.what()}});
+        continue;
+      }
       const double tps = tokens / t.median_s;
       std::string target = "-";
       nlohmann::json jr{{"backend", backend_kind_name(kind)},
@@ -412,6 +428,7 @@ int run(TrainBenchArgs& a) {
              "built/full depth; plan = planned peak device memory at the depth run, plan full = at full depth; "
              "device = Backend::memory_in_use (Vulkan arenas grow in 64 MiB blocks); no gradient checkpointing\n");
   table.print();
+  for (std::size_t i = 0; i < notes.size(); ++i) fmt::print("({}) {}\n", i + 1, notes[i]);
   fmt::print("load average at end: {}\n", load_end);
   write_json(a.out, {{"benchmark", "train"},
                      {"threads", ref::cpu_threads()},
