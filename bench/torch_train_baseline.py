@@ -56,6 +56,7 @@ def parse_args():
                          "1048576, 4,429 MiB after loading)")
     ap.add_argument("--layers", type=int, help="synthetic models only: build this many layers instead of the model's "
                                                "depth (a quick run; tokens/s is then that of the shallower model)")
+    ap.add_argument("--vocab", type=int, help="synthetic models only: this vocabulary size instead of the model's")
     ap.add_argument("--data", type=pathlib.Path, default=ROOT.parent / "shared" / "data")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", type=pathlib.Path, help="also write the result here")
@@ -71,6 +72,8 @@ def parse_args():
             ap.error(f"--{name} must be >= 1 (got {value})")
     if args.layers is not None and (args.layers < 1 or args.model == "stories"):
         ap.error(f"--layers takes a positive depth and a synthetic model (got {args.layers}, --model {args.model})")
+    if args.vocab is not None and (args.vocab < 2 or args.model == "stories"):
+        ap.error(f"--vocab takes a size >= 2 and a synthetic model (got {args.vocab}, --model {args.model})")
     if args.warmup < 0:
         ap.error(f"--warmup must be >= 0 (got {args.warmup})")
     if args.mmap_threshold is not None and not 0 <= args.mmap_threshold <= 32 << 20:
@@ -127,7 +130,8 @@ def synthetic_model(name, gen):
     head_dim = dim // spec["n_heads"]
     if s["down"] != (dim, hidden) or s["q/o"][1] != dim or s["k/v"][1] != dim or s["k/v"][0] % head_dim:
         sys.exit(f"bench/model_layer_shapes.h: inconsistent shapes for {spec['header_name']}: {s}")
-    cfg = Config(dim, hidden, args.layers or spec["n_layers"], spec["n_heads"], s["k/v"][0] // head_dim, spec["vocab"],
+    cfg = Config(dim, hidden, args.layers or spec["n_layers"], spec["n_heads"], s["k/v"][0] // head_dim,
+                 args.vocab or spec["vocab"],
                  spec["tied"], 1e-5, spec["theta"])
     # Filled in place: a temporary per tensor would inflate the peak RSS the benchmark reports.
     w = {"embed": torch.empty(cfg.vocab, dim).normal_(0.0, 0.02, generator=gen), "norm": torch.ones(dim)}
