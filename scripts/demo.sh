@@ -4,7 +4,7 @@
 # CPU backend), showing the loss falling and the validation loss before and after. The run directory
 # (demo-run/: PEFT adapter, checkpoints, metrics.jsonl, loss.svg) is kept.
 #   POCKETLORA_DATA=DIR     where shared/data is (default ../shared/data)
-#   DEMO_BACKEND=cpu|vulkan the backend (default auto); DEMO_STEPS=N the optimizer steps (default 60)
+#   DEMO_BACKEND=cpu|vulkan the backend (default auto); DEMO_STEPS=N the optimizer steps (default 1000)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 JOBS="${JOBS:-$(nproc)}"
@@ -24,6 +24,6 @@ for f in "$MODEL" "$DATA/models/stories260K/tok512.bin" "$TEXT"; do
 done
 rm -rf demo-run
 ./build/pocketlora train --model "$MODEL" --data "$TEXT" --backend "${DEMO_BACKEND:-auto}" \
-  --rank 8 --alpha 16 --targets all --seq-len 128 --batch 8 --steps "${DEMO_STEPS:-60}" \
-  --lr 2e-3 --warmup 5 --schedule linear --eval-every 20 --val-windows 32 --out demo-run
+  --rank 8 --alpha 16 --targets all --seq-len 128 --batch 8 --steps "${DEMO_STEPS:-1000}" \
+  --lr 2e-3 --warmup 20 --schedule linear --eval-every 100 --val-windows 32 --out demo-run
 echo "demo: the loss per step is in demo-run/metrics.jsonl and drawn in demo-run/loss.svg"
