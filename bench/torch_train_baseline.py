@@ -54,6 +54,9 @@ def parse_args():
                          "when freed. By default glibc raises its threshold to 32 MiB as it goes, and freed "
                          "activations stay in the heap (tinyllama: peak RSS 7,517 MiB by default, 4,942 MiB at "
                          "1048576, 4,429 MiB after loading)")
+    ap.add_argument("--layers", type=int, help="synthetic models only: build this many layers instead of the model's "
+                                               "depth (a quick run; tokens/s is then that of the shallower model)")
+    ap.add_argument("--vocab", type=int, help="synthetic models only: this vocabulary size instead of the model's")
     ap.add_argument("--data", type=pathlib.Path, default=ROOT.parent / "shared" / "data")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", type=pathlib.Path, help="also write the result here")
@@ -67,6 +70,10 @@ def parse_args():
         value = getattr(args, name)
         if value is not None and value < 1:
             ap.error(f"--{name} must be >= 1 (got {value})")
+    if args.layers is not None and (args.layers < 1 or args.model == "stories"):
+        ap.error(f"--layers takes a positive depth and a synthetic model (got {args.layers}, --model {args.model})")
+    if args.vocab is not None and (args.vocab < 2 or args.model == "stories"):
+        ap.error(f"--vocab takes a size >= 2 and a synthetic model (got {args.vocab}, --model {args.model})")
     if args.warmup < 0:
         ap.error(f"--warmup must be >= 0 (got {args.warmup})")
     if args.mmap_threshold is not None and not 0 <= args.mmap_threshold <= 32 << 20:
@@ -123,7 +130,8 @@ def synthetic_model(name, gen):
     head_dim = dim // spec["n_heads"]
     if s["down"] != (dim, hidden) or s["q/o"][1] != dim or s["k/v"][1] != dim or s["k/v"][0] % head_dim:
         sys.exit(f"bench/model_layer_shapes.h: inconsistent shapes for {spec['header_name']}: {s}")
-    cfg = Config(dim, hidden, spec["n_layers"], spec["n_heads"], s["k/v"][0] // head_dim, spec["vocab"],
+    cfg = Config(dim, hidden, args.layers or spec["n_layers"], spec["n_heads"], s["k/v"][0] // head_dim,
+                 args.vocab or spec["vocab"],
                  spec["tied"], 1e-5, spec["theta"])
     # Filled in place: a temporary per tensor would inflate the peak RSS the benchmark reports.
     w = {"embed": torch.empty(cfg.vocab, dim).normal_(0.0, 0.02, generator=gen), "norm": torch.ones(dim)}
@@ -264,7 +272,8 @@ def main():
         "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE"), "mmap_threshold": args.mmap_threshold,
         "batch": args.batch, "seq_len": args.seq, "rank": args.rank, "alpha": args.alpha, "targets": list(TARGETS),
         "optimizer": "AdamW", "lr": 2e-4, "checkpointing": args.checkpointing,
-        "layers": cfg.n_layers, "dim": cfg.dim, "hidden_dim": cfg.hidden_dim, "vocab": cfg.vocab,
+        "layers": cfg.n_layers, "full_depth_layers": SYNTHETIC[args.model]["n_layers"] if args.model in SYNTHETIC
+        else cfg.n_layers, "dim": cfg.dim, "hidden_dim": cfg.hidden_dim, "vocab": cfg.vocab,
         "trainable_params": sum(p.numel() for p in params),
         "warmup": args.warmup, "steps": args.steps, "repeats": args.repeats,
         "window_s": [round(t, 4) for t in windows],

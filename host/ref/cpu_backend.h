@@ -52,9 +52,10 @@ class CpuBackend final : public Backend {
                        const BTensor& du) override;
   void add(const BTensor& a, const BTensor& b, const BTensor& y, float alpha) override;
   void lora_forward(const BTensor& x, const BTensor& a, const BTensor& b, const BTensor& y, const BTensor& t,
-                    const LoraOptions& opt) override;
+                    const BTensor& key, const LoraOptions& opt) override;
   void lora_backward(const BTensor& x, const BTensor& a, const BTensor& b, const BTensor& t, const BTensor& dy,
-                     const BTensor& dx, const BTensor& da, const BTensor& db, const LoraOptions& opt) override;
+                     const BTensor& dx, const BTensor& da, const BTensor& db, const BTensor& key,
+                     const LoraOptions& opt) override;
 
   void cross_entropy(const BTensor& logits, const BTensor& labels, const BTensor& lse, const BTensor& totals) override;
   void cross_entropy_backward(const BTensor& logits, const BTensor& labels, const BTensor& lse, const BTensor& scale,
@@ -74,6 +75,7 @@ class CpuBackend final : public Backend {
   };
   Tensor& at(const BTensor& h);
   Tensor* opt_at(const BTensor* h) { return h ? &at(*h) : nullptr; }
+  LoraDropoutKey lora_key(const BTensor& key);
   const Nf4Slot& nf4_at(const BNf4& h) const;
   void record(std::function<void()> call);
 
