@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 #include "host/core/error.h"
+#include "host/ref/fast_exp.h"
 #include "host/ref/parallel.h"
 
 namespace pocketlora::ref {
@@ -50,12 +52,19 @@ CrossEntropyResult cross_entropy(const Tensor& logits, const Tensor& labels, Ten
     const E* x = logits.data<E>();
     // Rows are independent: the parallel loop gives the same values as a serial one.
     parallel_for(T, V, [&](std::int64_t t0, std::int64_t t1) {
+      std::vector<float> e(std::is_same_v<E, float> ? static_cast<std::size_t>(V) : 0);
       for (std::int64_t t = t0; t < t1; ++t) {
         const E* row = x + t * V;
         double m = -std::numeric_limits<double>::infinity();
         for (std::int64_t v = 0; v < V; ++v) m = std::max(m, static_cast<double>(row[v]));
         double s = 0;
-        for (std::int64_t v = 0; v < V; ++v) s += std::exp(static_cast<double>(row[v]) - m);
+        if constexpr (std::is_same_v<E, float>) {  // f32 logits: vectorised f32 exponentials (host/ref/fast_exp.h)
+          for (std::int64_t v = 0; v < V; ++v) e[v] = static_cast<float>(static_cast<double>(row[v]) - m);
+          exp_f32_inplace(e.data(), V);
+          for (std::int64_t v = 0; v < V; ++v) s += e[v];
+        } else {
+          for (std::int64_t v = 0; v < V; ++v) s += std::exp(static_cast<double>(row[v]) - m);
+        }
         l[t] = m + std::log(s);
       }
     });
@@ -98,15 +107,22 @@ void cross_entropy_backward(const Tensor& logits, const Tensor& labels, const Te
       Out* d = dlogits.data<Out>();
       // Each element is read before it is written: dlogits may be logits itself.
       parallel_for(T, V, [&](std::int64_t t0, std::int64_t t1) {
+        std::vector<float> e(std::is_same_v<In, float> ? static_cast<std::size_t>(V) : 0);
         for (std::int64_t t = t0; t < t1; ++t) {
           const std::int64_t label = y[t];
           if (label == kIgnoreIndex) {
             std::fill(d + t * V, d + (t + 1) * V, Out{0});
             continue;
           }
+          if constexpr (std::is_same_v<In, float>) {  // f32 logits: vectorised f32 exponentials
+            for (std::int64_t v = 0; v < V; ++v) e[v] = static_cast<float>(static_cast<double>(x[t * V + v]) - l[t]);
+            exp_f32_inplace(e.data(), V);
+          }
           for (std::int64_t v = 0; v < V; ++v) {
             const std::int64_t i = t * V + v;
-            const double p = std::exp(static_cast<double>(x[i]) - l[t]);
+            double p;
+            if constexpr (std::is_same_v<In, float>) p = e[v];
+            else p = std::exp(static_cast<double>(x[i]) - l[t]);
             d[i] = static_cast<Out>(scale * (p - (v == label ? 1.0 : 0.0)));
           }
         }

@@ -24,7 +24,7 @@ inline float exp_f32_in_range(float x) {
   // read as an integer without a float -> int conversion (which GCC will not if-convert either).
   const float t = x * 1.44269504088896341f + 12582912.0f;
   const float n = t - 12582912.0f;
-  const std::int32_t ni = std::bit_cast<std::int32_t>(t) - 0x4B400000;
+  const std::uint32_t ni = std::bit_cast<std::uint32_t>(t) - 0x4B400000u;  // unsigned: a NaN input wraps, no UB
   const float r = (x - n * 0.693359375f) - n * -2.12194440e-4f;
   float p = 1.9875691500e-4f;
   p = p * r + 1.3981999507e-3f;
@@ -33,7 +33,7 @@ inline float exp_f32_in_range(float x) {
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   p = p * r * r + r + 1.0f;
-  return p * std::bit_cast<float>((ni + 127) << 23);
+  return p * std::bit_cast<float>((ni + 127u) << 23);
 }
 
 inline float exp_f32(float x) { return exp_f32_in_range(clamp_exp_arg(x)); }

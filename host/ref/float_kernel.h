@@ -2,8 +2,8 @@
 // How the CPU backend's element-wise kernels pick their element type. Each kernel is written once as a template
 // over E (float or double) that reads and writes tensors in place and computes in double: with every tensor f32
 // (training) it runs on them directly, with no f64 copy of a whole tensor; otherwise (f64 gradient checks, mixed
-// or f16 operands) on f64 copies rounded back once. Both give the same values: the arithmetic is the same double
-// arithmetic, and an f32 -> f64 widening is exact.
+// or f16 operands) on f64 copies rounded back once. Both give the same values — the arithmetic is the same double
+// arithmetic, and an f32 -> f64 widening is exact — except where a kernel says otherwise (swiglu's exp in f32).
 #include <initializer_list>
 
 #include "host/core/tensor.h"
