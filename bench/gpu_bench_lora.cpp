@@ -32,16 +32,17 @@ int run(const LoraArgs& a) {
     LoraOptions opt;
     opt.scale = lora_scale(2.0f * static_cast<float>(r), r, false);
     opt.dropout = a.dropout;
-    opt.seed = 7;
+    const LoraDropoutKey key{7, 0, 0};
     Tensor x = bench_filled({M, K}, 1), A = bench_filled({r, K}, 0.01f), B = bench_filled({N, r}, 0.01f), dy = bench_filled({M, N}, 1);
     Tensor y = Tensor::zeros({M, N}), t = Tensor::zeros({M, r}), dx = Tensor::zeros({M, K}),
            da = Tensor::zeros({r, K}), db = Tensor::zeros({N, r});
-    const double cpu_f = median_ms([&] { ref::lora_forward(x, A, B, y, t, opt); }, a.reps);
-    const double cpu_b = median_ms([&] { ref::lora_backward(x, A, B, t, dy, dx, da, db, opt); }, a.reps);
+    const double cpu_f = median_ms([&] { ref::lora_forward(x, A, B, y, t, key, opt); }, a.reps);
+    const double cpu_b = median_ms([&] { ref::lora_backward(x, A, B, t, dy, dx, da, db, key, opt); }, a.reps);
     vk::Arena arena(dev, vk::Lifetime::Step, "bench lora");
     auto X = ops::upload(dev, arena, x, "x"), GA = ops::upload(dev, arena, A, "a"), GB = ops::upload(dev, arena, B, "b"),
          Y = ops::upload(dev, arena, y, "y"), T = ops::upload(dev, arena, t, "t"), DY = ops::upload(dev, arena, dy, "dy"),
          DX = ops::upload(dev, arena, dx, "dx"), DA = ops::upload(dev, arena, da, "da"), DB = ops::upload(dev, arena, db, "db");
+    auto KEY = ops::upload(dev, arena, lora_key_tensor(key), "dropout key");
     auto time_seq = [&](vk::Sequence& seq) {
       seq.submit();  // warm-up
       const auto t0 = std::chrono::steady_clock::now();
@@ -49,8 +50,8 @@ int run(const LoraArgs& a) {
       return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() / a.reps;
     };
     vk::Sequence fwd(dev), bwd(dev);
-    ops::lora_forward(fwd, arena, X, GA, GB, Y, T, opt);
-    ops::lora_backward(bwd, arena, X, GA, GB, T, DY, DX, DA, DB, opt);
+    ops::lora_forward(fwd, arena, X, GA, GB, Y, T, KEY, opt);
+    ops::lora_backward(bwd, arena, X, GA, GB, T, DY, DX, DA, DB, KEY, opt);
     const double gpu_f = time_seq(fwd), gpu_b = time_seq(bwd);
     const double f_flops = 2.0 * M * r * (K + N), b_flops = 2.0 * M * r * (2 * N + 2 * K);
     auto emit = [&](const char* pass, const char* backend, double ms, double flops, double base) {

@@ -17,11 +17,12 @@ namespace {
 struct TrainArgs {
   std::string model, data, tokenizer, out = "pocketlora-run", resume;
   std::string format = "auto", tmpl, backend = "auto", optimizer = "adamw", schedule = "linear", quant = "nf4";
-  std::string targets = "all", max_memory;
+  std::string targets = "all", max_memory, checkpointing = "auto";
   std::int64_t rank = 8, steps = 0, epochs = 1, batch = 4, grad_accum = 1, seq_len = 256, warmup = 0;
   std::int64_t eval_every = 0, save_every = 0;
   float alpha = 16, dropout = 0, lr = 2e-4f, weight_decay = 0, max_grad_norm = 1.0f;
   double val_fraction = 0.05;
+  std::int64_t val_windows = 64;
   bool rslora = false, json = false;
   int device = -1, keep = 2;
   std::uint64_t seed = 42;
@@ -55,6 +56,13 @@ OptimizerKind parse_optimizer(const std::string& s) {
   throw InvalidArgument("--optimizer '" + s + "': expected adamw, lion, sgd or adafactor");
 }
 
+CheckpointingMode parse_checkpointing(const std::string& s) {
+  if (s == "on") return CheckpointingMode::On;
+  if (s == "off") return CheckpointingMode::Off;
+  if (s == "auto") return CheckpointingMode::Auto;
+  throw InvalidArgument("--checkpointing '" + s + "': expected on, off or auto");
+}
+
 DataFormat parse_format(const std::string& s) {
   if (s == "auto") return DataFormat::Auto;
   if (s == "alpaca") return DataFormat::Alpaca;
@@ -74,6 +82,7 @@ int run_train(const TrainArgs& a) {
   if (!a.tmpl.empty()) o.data.chat_template = parse_chat_template(a.tmpl);
   o.data.seq_len = a.seq_len;
   o.data.validation_fraction = a.val_fraction;
+  o.data.max_validation_windows = a.val_windows;
   o.data.seed = a.seed;
   o.lora.rank = a.rank;
   o.lora.alpha = a.alpha;
@@ -96,6 +105,7 @@ int run_train(const TrainArgs& a) {
   if (a.device >= 0) o.device = a.device;
   o.quant = parse_base_quant(a.quant);
   if (!a.max_memory.empty()) o.max_memory = parse_bytes(a.max_memory);
+  o.checkpointing = parse_checkpointing(a.checkpointing);
   o.eval_every = a.eval_every;
   o.save_every = a.save_every;
   o.keep_checkpoints = a.keep;
@@ -106,17 +116,19 @@ int run_train(const TrainArgs& a) {
   const MemoryReport plan = trainer.plan_memory();
   if (!a.json) {
     fmt::print("model {} ({} base), backend {}\n", a.model, a.quant, backend_kind_name(o.backend));
-    fmt::print("data {}: {} records -> {} train / {} validation windows of {} tokens ({}; {} truncated, {} dropped)\n",
-               a.data, ds.records, ds.train_windows, ds.validation_windows, a.seq_len,
-               ds.packed ? fmt::format("packed, {:.0f}% filled", ds.fill * 100) : "one example per window",
-               ds.truncated, ds.dropped_no_targets);
+    fmt::print("data {}: {} records -> {} train / {} validation windows of {} tokens ({})\n", a.data, ds.records,
+               ds.train_windows, ds.validation_windows, a.seq_len,
+               ds.packed ? fmt::format("packed, {:.0f}% filled, {} long documents split", ds.fill * 100, ds.split)
+                         : fmt::format("one example per window, {} truncated, {} dropped with no target left",
+                                       ds.truncated, ds.dropped_no_targets));
     fmt::print("LoRA r={} alpha={} on {}; {} lr {} ({} schedule, warmup {}); {} steps of {} x {} windows{}\n", a.rank,
                a.alpha, a.targets, a.optimizer, a.lr, a.schedule, a.warmup, trainer.total_steps(), plan.micro_batch,
                plan.grad_accum,
                trainer.start_step() > 0 ? fmt::format(" (resuming after step {})", trainer.start_step()) : "");
-    fmt::print("memory plan: {} resident + {} step arena (lifetimes reused; {} without reuse) = {} peak\n",
+    fmt::print("memory plan: {} resident + {} step arena (lifetimes reused; {} without reuse) = {} peak{}\n",
                human_bytes(plan.resident_bytes), human_bytes(plan.step_arena_bytes),
-               human_bytes(plan.step_unplanned_bytes), human_bytes(plan.planned_peak_bytes));
+               human_bytes(plan.step_unplanned_bytes), human_bytes(plan.planned_peak_bytes),
+               plan.checkpointing ? ", gradient checkpointing" : "");
   }
   ProgressBar bar;
   const TrainSummary s = trainer.run([&](const StepReport& r) {
@@ -138,6 +150,7 @@ int run_train(const TrainArgs& a) {
                                 {"seconds", s.seconds},
                                 {"tokens_per_s", s.tokens_per_s},
                                 {"planned_peak_bytes", s.memory.planned_peak_bytes},
+                                {"checkpointing", s.memory.checkpointing},
                                 {"measured_device_bytes", s.memory.measured_device_bytes},
                                 {"peak_rss_bytes", s.peak_rss_bytes},
                                 {"checkpoint", s.checkpoint.string()},
@@ -190,10 +203,16 @@ CommandRegistration reg("train", "Fine-tune a LoRA adapter on a (frozen, NF4) ba
   sub.add_option("--weight-decay", a->weight_decay, "decoupled weight decay")->capture_default_str();
   sub.add_option("--max-grad-norm", a->max_grad_norm, "global gradient clipping (0: off)")->capture_default_str();
   sub.add_option("--max-memory", a->max_memory, "fit the step in this much memory (e.g. 1.5G)");
+  sub.add_option("--checkpointing", a->checkpointing,
+                 "gradient checkpointing (recompute each layer in the backward): on, off, auto (when --max-memory "
+                 "needs it, before shrinking the micro-batch)")
+      ->capture_default_str();
   sub.add_option("--backend", a->backend, "auto (a GPU if present, else cpu), vulkan, cpu")->capture_default_str();
   sub.add_option("--device", a->device, "Vulkan device index (pocketlora devices)");
   sub.add_option("--quant", a->quant, "base linears: nf4 or none (f32)")->capture_default_str();
-  sub.add_option("--val-fraction", a->val_fraction, "records held out for validation")->capture_default_str();
+  sub.add_option("--val-fraction", a->val_fraction, "share of the data held out for validation")->capture_default_str();
+  sub.add_option("--val-windows", a->val_windows, "validation windows sampled (each pass runs all of them)")
+      ->capture_default_str();
   sub.add_option("--eval-every", a->eval_every, "steps between validation passes (0: 10 per run)");
   sub.add_option("--save-every", a->save_every, "steps between checkpoints (0: 10 per run)");
   sub.add_option("--keep", a->keep, "checkpoints kept")->capture_default_str();

@@ -48,6 +48,17 @@ BOptimizerState Backend::alloc_optimizer_state(const OptimizerConfig& cfg, const
   return {make(host.m, "m"), make(host.v, "v"), make(host.row, "row"), make(host.col, "col")};
 }
 
+void check_lora_key(const std::string& op, const BTensor& key, const LoraOptions& opt) {
+  if (!key) {
+    if (opt.dropout > 0.0f)
+      throw InvalidArgument(op + ": LoRA dropout " + std::to_string(opt.dropout) + " needs a dropout key tensor");
+    return;
+  }
+  if (key.dtype != DType::I32 || key.shape != Shape{kLoraKeyWords})
+    throw ShapeError(op + ": LoRA dropout key is " + shape_str(key.shape) + " " + dtype_name(key.dtype) +
+                     ", expected i32 [" + std::to_string(kLoraKeyWords) + "]");
+}
+
 void check_optimizer_state(const std::string& op, const OptimizerConfig& cfg, const Shape& param_shape,
                            const BOptimizerState& s) {
   const OptimizerState want = make_optimizer_state(cfg, param_shape);

@@ -69,6 +69,9 @@ struct BOptimizerState {
 void check_optimizer_state(const std::string& op, const OptimizerConfig& cfg, const Shape& param_shape,
                            const BOptimizerState& s);
 
+// InvalidArgument naming `op` when dropout is on without a key; ShapeError when the key is not i32 [kLoraKeyWords].
+void check_lora_key(const std::string& op, const BTensor& key, const LoraOptions& opt);
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -123,11 +126,13 @@ class Backend {
   virtual void swiglu_backward(const BTensor& g, const BTensor& u, const BTensor& dh, const BTensor& dg,
                                const BTensor& du) = 0;
   virtual void add(const BTensor& a, const BTensor& b, const BTensor& y, float alpha) = 0;
+  // `key`: the dropout key, i32 [kLoraKeyWords] (lora_key_tensor), read when the program runs; a recorded step
+  // gets a new mask when the host writes a new key. May be id 0 when opt.dropout is 0 (check_lora_key).
   virtual void lora_forward(const BTensor& x, const BTensor& a, const BTensor& b, const BTensor& y,
-                            const BTensor& t, const LoraOptions& opt) = 0;
+                            const BTensor& t, const BTensor& key, const LoraOptions& opt) = 0;
   virtual void lora_backward(const BTensor& x, const BTensor& a, const BTensor& b, const BTensor& t,
                              const BTensor& dy, const BTensor& dx, const BTensor& da, const BTensor& db,
-                             const LoraOptions& opt) = 0;
+                             const BTensor& key, const LoraOptions& opt) = 0;
 
   // --- training: loss and optimizer. What changes from step to step (the loss scale, the scheduled lr, bias
   // corrections) is read from small tensors the host write()s before each run(), so one recorded step replays. ---

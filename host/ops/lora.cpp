@@ -8,23 +8,27 @@
 
 namespace pocketlora::ops {
 
-void lora_dropout(vk::Sequence& seq, const DeviceTensor& in, const DeviceTensor& out, const LoraOptions& opt,
-                  bool accumulate) {
+void lora_dropout(vk::Sequence& seq, const DeviceTensor& in, const DeviceTensor& out, const DeviceTensor& key,
+                  const LoraOptions& opt, bool accumulate) {
   if (in.shape != out.shape) throw ShapeError("ops::lora_dropout: " + describe("in", in) + " vs " + describe("out", out));
   require_f32("ops::lora_dropout", {{"in", &in}, {"out", &out}});
+  if (key.dtype != DType::I32 || key.shape != Shape{kLoraKeyWords})
+    throw ShapeError("ops::lora_dropout: " + describe("dropout key", key) + " — expected i32 [" +
+                     std::to_string(kLoraKeyWords) + "]");
   if (opt.dropout < 0.0f || opt.dropout >= 1.0f)
     throw InvalidArgument("ops::lora_dropout: p must be in [0, 1), got " + std::to_string(opt.dropout));
   vk::Device& dev = seq.device();
   const std::uint32_t wg = dev.profile().u32("lora.wg");
-  shader::DropoutPush push{static_cast<std::uint32_t>(in.numel()), static_cast<std::uint32_t>(opt.seed),
-                           static_cast<std::uint32_t>(opt.seed >> 32), opt.stream, opt.dropout,
-                           accumulate ? 1u : 0u, 1.0f / (1.0f - opt.dropout), 0};
-  seq.dispatch(dev.pipeline({shaders::lora_dropout, {wg}, 2, sizeof(push)}), {vk::reads(in.buf), vk::writes(out.buf)}, push,
+  shader::DropoutPush push{static_cast<std::uint32_t>(in.numel()), opt.stream, opt.dropout, accumulate ? 1u : 0u,
+                           1.0f / (1.0f - opt.dropout), 0};
+  seq.dispatch(dev.pipeline({shaders::lora_dropout, {wg}, 3, sizeof(push)}),
+               {vk::reads(in.buf), vk::writes(out.buf), vk::reads(key.buf)}, push,
                grid_1d(dev, static_cast<std::uint64_t>(in.numel()), wg), "lora_dropout");
 }
 
 void lora_forward(vk::Sequence& seq, vk::Arena& step, const DeviceTensor& x, const DeviceTensor& a,
-                  const DeviceTensor& b, const DeviceTensor& y, const DeviceTensor& t, const LoraOptions& opt) {
+                  const DeviceTensor& b, const DeviceTensor& y, const DeviceTensor& t, const DeviceTensor& key,
+                  const LoraOptions& opt) {
   const auto [M, K, N, r] = check_lora_shapes("ops::lora_forward", x.shape, a.shape, b.shape, &y.shape);
   (void)N;
   if (t.shape != Shape{M, r}) throw ShapeError("ops::lora_forward: " + describe("T", t) + " must be [M, r]");
@@ -32,7 +36,7 @@ void lora_forward(vk::Sequence& seq, vk::Arena& step, const DeviceTensor& x, con
   DeviceTensor xin = x;
   if (opt.dropout > 0.0f) {
     xin = allocate(step, {M, K}, DType::F32, "lora drop(X)");
-    lora_dropout(seq, x, xin, opt, false);
+    lora_dropout(seq, x, xin, key, opt, false);
   }
   matmul(seq, xin, a, t);                                 // T = drop(X) A^T
   matmul(seq, t, b, y, {opt.scale, /*accumulate=*/true});  // Y += s T B^T
@@ -40,7 +44,8 @@ void lora_forward(vk::Sequence& seq, vk::Arena& step, const DeviceTensor& x, con
 
 void lora_backward(vk::Sequence& seq, vk::Arena& step, const DeviceTensor& x, const DeviceTensor& a,
                    const DeviceTensor& b, const DeviceTensor& t, const DeviceTensor& dy, const DeviceTensor& dx,
-                   const DeviceTensor& da, const DeviceTensor& db, const LoraOptions& opt) {
+                   const DeviceTensor& da, const DeviceTensor& db, const DeviceTensor& key,
+                   const LoraOptions& opt) {
   const auto [M, K, N, r] = check_lora_shapes("ops::lora_backward", x.shape, a.shape, b.shape, &dy.shape);
   (void)N;
   if (t.shape != Shape{M, r} || dx.shape != x.shape || da.shape != a.shape || db.shape != b.shape)
@@ -59,14 +64,14 @@ void lora_backward(vk::Sequence& seq, vk::Arena& step, const DeviceTensor& x, co
   DeviceTensor xin = x;
   if (opt.dropout > 0.0f) {
     xin = allocate(step, {M, K}, DType::F32, "lora drop(X) (backward)");
-    lora_dropout(seq, x, xin, opt, false);
+    lora_dropout(seq, x, xin, key, opt, false);
   }
   matmul(seq, g, xin, da, {opt.scale, acc, true, true});
   // dX (+)= drop'(s G A)
   if (opt.dropout > 0.0f) {
     DeviceTensor dxd = allocate(step, {M, K}, DType::F32, "lora dX before dropout");
     matmul(seq, g, a, dxd, {opt.scale, false, false, true});
-    lora_dropout(seq, dxd, dx, opt, acc);
+    lora_dropout(seq, dxd, dx, key, opt, acc);
   } else {
     matmul(seq, g, a, dx, {opt.scale, acc, false, true});
   }

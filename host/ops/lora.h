@@ -10,14 +10,17 @@
 
 namespace pocketlora::ops {
 
-// Y += s * drop(X) * A^T * B^T; writes T = drop(X) * A^T [M, r] (keep it for the backward).
+// Y += s * drop(X) * A^T * B^T; writes T = drop(X) * A^T [M, r] (keep it for the backward). `key` is the dropout
+// key, i32 [kLoraKeyWords], read by the dropout kernel when the sequence runs (unused, and may be empty, when
+// opt.dropout is 0).
 void lora_forward(vk::Sequence& seq, vk::Arena& step, const DeviceTensor& x, const DeviceTensor& a,
-                  const DeviceTensor& b, const DeviceTensor& y, const DeviceTensor& t, const LoraOptions& opt);
+                  const DeviceTensor& b, const DeviceTensor& y, const DeviceTensor& t, const DeviceTensor& key,
+                  const LoraOptions& opt);
 void lora_backward(vk::Sequence& seq, vk::Arena& step, const DeviceTensor& x, const DeviceTensor& a,
                    const DeviceTensor& b, const DeviceTensor& t, const DeviceTensor& dy, const DeviceTensor& dx,
-                   const DeviceTensor& da, const DeviceTensor& db, const LoraOptions& opt);
+                   const DeviceTensor& da, const DeviceTensor& db, const DeviceTensor& key, const LoraOptions& opt);
 // out (+)= drop(in), as the LoRA path applies it (exposed for tests and for fused users).
-void lora_dropout(vk::Sequence& seq, const DeviceTensor& in, const DeviceTensor& out, const LoraOptions& opt,
-                  bool accumulate);
+void lora_dropout(vk::Sequence& seq, const DeviceTensor& in, const DeviceTensor& out, const DeviceTensor& key,
+                  const LoraOptions& opt, bool accumulate);
 
 }  // namespace pocketlora::ops

@@ -254,14 +254,17 @@ void VulkanBackend::add(const BTensor& a, const BTensor& b, const BTensor& y, fl
 }
 
 void VulkanBackend::lora_forward(const BTensor& x, const BTensor& a, const BTensor& b, const BTensor& y,
-                                 const BTensor& t, const LoraOptions& opt) {
-  ops::lora_forward(seq(), *program_, at(x), at(a), at(b), at(y), at(t), opt);
+                                 const BTensor& t, const BTensor& key, const LoraOptions& opt) {
+  check_lora_key("vulkan::lora_forward", key, opt);
+  ops::lora_forward(seq(), *program_, at(x), at(a), at(b), at(y), at(t), key ? at(key) : ops::DeviceTensor{}, opt);
 }
 
 void VulkanBackend::lora_backward(const BTensor& x, const BTensor& a, const BTensor& b, const BTensor& t,
                                   const BTensor& dy, const BTensor& dx, const BTensor& da, const BTensor& db,
-                                  const LoraOptions& opt) {
-  ops::lora_backward(seq(), *program_, at(x), at(a), at(b), at(t), at(dy), at(dx), at(da), at(db), opt);
+                                  const BTensor& key, const LoraOptions& opt) {
+  check_lora_key("vulkan::lora_backward", key, opt);
+  ops::lora_backward(seq(), *program_, at(x), at(a), at(b), at(t), at(dy), at(dx), at(da), at(db),
+                     key ? at(key) : ops::DeviceTensor{}, opt);
 }
 
 // The per-row running statistics are program scratch: written and consumed within the one call.

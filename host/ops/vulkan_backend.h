@@ -59,9 +59,10 @@ class VulkanBackend final : public Backend {
                        const BTensor& du) override;
   void add(const BTensor& a, const BTensor& b, const BTensor& y, float alpha) override;
   void lora_forward(const BTensor& x, const BTensor& a, const BTensor& b, const BTensor& y, const BTensor& t,
-                    const LoraOptions& opt) override;
+                    const BTensor& key, const LoraOptions& opt) override;
   void lora_backward(const BTensor& x, const BTensor& a, const BTensor& b, const BTensor& t, const BTensor& dy,
-                     const BTensor& dx, const BTensor& da, const BTensor& db, const LoraOptions& opt) override;
+                     const BTensor& dx, const BTensor& da, const BTensor& db, const BTensor& key,
+                     const LoraOptions& opt) override;
 
   void cross_entropy(const BTensor& logits, const BTensor& labels, const BTensor& lse, const BTensor& totals) override;
   void cross_entropy_backward(const BTensor& logits, const BTensor& labels, const BTensor& lse, const BTensor& scale,

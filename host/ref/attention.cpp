@@ -1,11 +1,17 @@
 #include "host/ref/attention.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <vector>
 
 #include "host/core/error.h"
+#include "host/ref/blas.h"
 #include "host/ref/eigen_view.h"
+#include "host/ref/fast_exp.h"
+#include "host/ref/float_kernel.h"
+#include "host/ref/parallel.h"
 
 namespace pocketlora::ref {
 
@@ -48,6 +54,102 @@ void store(Tensor& dst, const Tensor& src64) {
   std::memcpy(dst.raw(), c.raw(), dst.nbytes());
 }
 
+// The f32 path (every tensor f32: training): per (head, block of kQueryBlock query rows) f32 GEMMs through
+// host/ref/blas.h (scores S = scale Q K^T over the keys the block can see, then P V; the backward's dP = dO V^T,
+// dQ = scale dS K, dK += scale dS^T Q, dV += P^T dO), the softmax in between row by row with f64 sums and
+// vectorised f32 exponentials (host/ref/fast_exp.h). No f64 copies, scratch O(block x T). Masked scores get
+// probability exactly 0.
+constexpr std::int64_t kQueryBlock = 64;
+
+// P[r, j] = exp(S[r, j] - shift_r) for the visible keys of query i0 + r, else 0; S and P share `s` ([rows, n]).
+void probabilities(float* s, std::int64_t rows, std::int64_t n, std::int64_t i0, const std::int32_t* seg,
+                   const float* shift) {
+  for (std::int64_t r = 0; r < rows; ++r) {
+    float* row = s + r * n;
+    const std::int64_t i = i0 + r;
+    for (std::int64_t j = 0; j < n; ++j) row[j] -= shift[r];
+    exp_f32_inplace(row, n);
+    if (i + 1 < n) std::fill(row + i + 1, row + n, 0.0f);  // the causal mask
+    if (seg)
+      for (std::int64_t j = 0; j <= i; ++j)
+        if (seg[j] != seg[i]) row[j] = 0.0f;
+  }
+}
+
+void attention_f32(const Tensor& q, const Tensor& k, const Tensor& v, const std::int32_t* seg, Tensor& out,
+                   Tensor& lse, const AttentionDims& d, float scale) {
+  const std::int64_t T = d.T, H = d.n_heads, Hkv = d.n_kv_heads, D = d.head_dim;
+  const std::int64_t blocks = (T + kQueryBlock - 1) / kQueryBlock;
+  const float *qp = q.data<float>(), *kp = k.data<float>(), *vp = v.data<float>();
+  float *op = out.data<float>(), *lp = lse.data<float>();
+  // Blocks of every head are independent.
+  parallel_for(H * blocks, kQueryBlock * T * D, [&](std::int64_t b0, std::int64_t b1) {
+    std::vector<float> s(static_cast<std::size_t>(kQueryBlock * T)), shift(static_cast<std::size_t>(kQueryBlock));
+    for (std::int64_t hb = b0; hb < b1; ++hb) {
+      const std::int64_t h = hb / blocks, g = h / d.group(), i0 = hb % blocks * kQueryBlock;
+      const std::int64_t rows = std::min(kQueryBlock, T - i0), n = i0 + rows;  // keys 0..n-1 are visible to some row
+      gemm(false, true, rows, n, D, scale, qp + (i0 * H + h) * D, H * D, kp + g * D, Hkv * D, 0.0f, s.data(), n);
+      for (std::int64_t r = 0; r < rows; ++r) {
+        float m = -std::numeric_limits<float>::infinity();
+        for (std::int64_t j = 0; j <= i0 + r; ++j)
+          if (visible(seg, i0 + r, j)) m = std::max(m, s[r * n + j]);
+        shift[r] = m;
+      }
+      probabilities(s.data(), rows, n, i0, seg, shift.data());
+      for (std::int64_t r = 0; r < rows; ++r) {
+        float* row = s.data() + r * n;
+        double sum = 0;
+        for (std::int64_t j = 0; j < n; ++j) sum += row[j];
+        const auto inv = static_cast<float>(1.0 / sum);
+        for (std::int64_t j = 0; j < n; ++j) row[j] *= inv;
+        lp[(i0 + r) * H + h] = static_cast<float>(static_cast<double>(shift[r]) + std::log(sum));
+      }
+      gemm(false, false, rows, D, n, 1.0f, s.data(), n, vp + g * D, Hkv * D, 0.0f, op + (i0 * H + h) * D, H * D);
+    }
+  });
+}
+
+// dK and dV of a kv head sum over its query heads and blocks, so the pool splits by kv head and each accumulates
+// in a fixed order (query head, then block): the same bits whatever the thread count.
+void attention_backward_f32(const Tensor& q, const Tensor& k, const Tensor& v, const std::int32_t* seg,
+                            const Tensor& out, const Tensor& lse, const Tensor& dout, Tensor& dq, Tensor& dk,
+                            Tensor& dv, const AttentionDims& d, float scale) {
+  const std::int64_t T = d.T, H = d.n_heads, Hkv = d.n_kv_heads, D = d.head_dim;
+  const float *qp = q.data<float>(), *kp = k.data<float>(), *vp = v.data<float>(), *op = out.data<float>(),
+              *lp = lse.data<float>(), *dop = dout.data<float>();
+  float *dqp = dq.data<float>(), *dkp = dk.data<float>(), *dvp = dv.data<float>();
+  parallel_for(Hkv, d.group() * T * T * D, [&](std::int64_t g0, std::int64_t g1) {
+    std::vector<float> p(static_cast<std::size_t>(kQueryBlock * T)), dp(static_cast<std::size_t>(kQueryBlock * T)),
+        shift(static_cast<std::size_t>(kQueryBlock));
+    for (std::int64_t g = g0; g < g1; ++g) {
+      for (std::int64_t j = 0; j < T; ++j) {
+        std::fill(dkp + (j * Hkv + g) * D, dkp + (j * Hkv + g + 1) * D, 0.0f);
+        std::fill(dvp + (j * Hkv + g) * D, dvp + (j * Hkv + g + 1) * D, 0.0f);
+      }
+      for (std::int64_t h = g * d.group(); h < (g + 1) * d.group(); ++h)
+        for (std::int64_t i0 = 0; i0 < T; i0 += kQueryBlock) {
+          const std::int64_t rows = std::min(kQueryBlock, T - i0), n = i0 + rows;
+          const float *qb = qp + (i0 * H + h) * D, *dob = dop + (i0 * H + h) * D;
+          gemm(false, true, rows, n, D, scale, qb, H * D, kp + g * D, Hkv * D, 0.0f, p.data(), n);
+          for (std::int64_t r = 0; r < rows; ++r) shift[r] = lp[(i0 + r) * H + h];
+          probabilities(p.data(), rows, n, i0, seg, shift.data());
+          gemm(false, true, rows, n, D, 1.0f, dob, H * D, vp + g * D, Hkv * D, 0.0f, dp.data(), n);
+          for (std::int64_t r = 0; r < rows; ++r) {  // dS = P .* (dP - rowsum(dO .* O)), into dp
+            const float *o = op + ((i0 + r) * H + h) * D, *dor = dob + r * H * D;
+            double di = 0;
+            for (std::int64_t c = 0; c < D; ++c) di += static_cast<double>(dor[c]) * static_cast<double>(o[c]);
+            const auto dif = static_cast<float>(di);
+            for (std::int64_t j = 0; j < n; ++j) dp[r * n + j] = p[r * n + j] * (dp[r * n + j] - dif);
+          }
+          gemm(false, false, rows, D, n, scale, dp.data(), n, kp + g * D, Hkv * D, 0.0f, dqp + (i0 * H + h) * D,
+               H * D);
+          gemm(true, false, n, D, rows, scale, dp.data(), n, qb, H * D, 1.0f, dkp + g * D, Hkv * D);
+          gemm(true, false, n, D, rows, 1.0f, p.data(), n, dob, H * D, 1.0f, dvp + g * D, Hkv * D);
+        }
+    }
+  });
+}
+
 }  // namespace
 
 void attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor* segments, Tensor& out, Tensor& lse,
@@ -60,6 +162,8 @@ void attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor* 
     check_float(op, n, *t);
   const std::int32_t* seg = segment_ids(op, segments);
   const double scale = attention_scale(d, opt);
+  if (all_contiguous_f32({&q, &k, &v, &out, &lse}))
+    return attention_f32(q, k, v, seg, out, lse, d, static_cast<float>(scale));
   const Tensor q64 = q.to(DType::F64), k64 = k.to(DType::F64), v64 = v.to(DType::F64);
   Tensor o64 = Tensor::zeros(out.shape(), DType::F64), l64 = Tensor::zeros(lse.shape(), DType::F64);
   double* lp = l64.data<double>();
@@ -99,6 +203,8 @@ void attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const
     check_float(op, n, *t);
   const std::int32_t* seg = segment_ids(op, segments);
   const double scale = attention_scale(d, opt);
+  if (all_contiguous_f32({&q, &k, &v, &out, &lse, &dout, &dq, &dk, &dv}))
+    return attention_backward_f32(q, k, v, seg, out, lse, dout, dq, dk, dv, d, static_cast<float>(scale));
   const Tensor q64 = q.to(DType::F64), k64 = k.to(DType::F64), v64 = v.to(DType::F64), o64 = out.to(DType::F64),
                l64 = lse.to(DType::F64), do64 = dout.to(DType::F64);
   Tensor dq64 = Tensor::zeros(dq.shape(), DType::F64), dk64 = Tensor::zeros(dk.shape(), DType::F64),

@@ -1,5 +1,7 @@
 #include "host/ref/cpu_backend.h"
 
+#include <Eigen/Core>
+
 #include <algorithm>
 
 #include "host/core/error.h"
@@ -15,6 +17,8 @@
 #include "host/ref/swiglu.h"
 
 namespace pocketlora::ref {
+
+CpuBackend::CpuBackend() { Eigen::setNbThreads(1); }
 
 std::string CpuBackend::describe() const { return "cpu (host/ref reference kernels)"; }
 
@@ -213,17 +217,26 @@ void CpuBackend::add(const BTensor& a, const BTensor& b, const BTensor& y, float
   record([=, this] { ref::add(at(a), at(b), at(y), alpha); });
 }
 
+// The dropout key is read when the program runs (the host writes a new one per step).
+LoraDropoutKey CpuBackend::lora_key(const BTensor& key) {
+  return key ? lora_key_from_tensor("cpu::lora", at(key)) : LoraDropoutKey{};
+}
+
 void CpuBackend::lora_forward(const BTensor& x, const BTensor& a, const BTensor& b, const BTensor& y,
-                              const BTensor& t, const LoraOptions& opt) {
+                              const BTensor& t, const BTensor& key, const LoraOptions& opt) {
   check_lora_shapes("cpu::lora_forward", x.shape, a.shape, b.shape, &y.shape);
-  record([=, this] { ref::lora_forward(at(x), at(a), at(b), at(y), at(t), opt); });
+  check_lora_key("cpu::lora_forward", key, opt);
+  record([=, this] { ref::lora_forward(at(x), at(a), at(b), at(y), at(t), lora_key(key), opt); });
 }
 
 void CpuBackend::lora_backward(const BTensor& x, const BTensor& a, const BTensor& b, const BTensor& t,
                                const BTensor& dy, const BTensor& dx, const BTensor& da, const BTensor& db,
-                               const LoraOptions& opt) {
+                               const BTensor& key, const LoraOptions& opt) {
   check_lora_shapes("cpu::lora_backward", x.shape, a.shape, b.shape, &dy.shape);
-  record([=, this] { ref::lora_backward(at(x), at(a), at(b), at(t), at(dy), at(dx), at(da), at(db), opt); });
+  check_lora_key("cpu::lora_backward", key, opt);
+  record([=, this] {
+    ref::lora_backward(at(x), at(a), at(b), at(t), at(dy), at(dx), at(da), at(db), lora_key(key), opt);
+  });
 }
 
 namespace {

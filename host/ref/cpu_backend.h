@@ -11,7 +11,9 @@ namespace pocketlora::ref {
 
 class CpuBackend final : public Backend {
  public:
-  CpuBackend() = default;
+  // Sets Eigen to one thread: the f64 kernels' Eigen products would otherwise start OpenMP teams whose workers
+  // spin-wait on the cores the backend's pool needs (host/ref/parallel.h).
+  CpuBackend();
   BackendKind kind() const override { return BackendKind::Cpu; }
   std::string describe() const override;
   std::uint64_t memory_in_use() const override;
@@ -50,9 +52,10 @@ class CpuBackend final : public Backend {
                        const BTensor& du) override;
   void add(const BTensor& a, const BTensor& b, const BTensor& y, float alpha) override;
   void lora_forward(const BTensor& x, const BTensor& a, const BTensor& b, const BTensor& y, const BTensor& t,
-                    const LoraOptions& opt) override;
+                    const BTensor& key, const LoraOptions& opt) override;
   void lora_backward(const BTensor& x, const BTensor& a, const BTensor& b, const BTensor& t, const BTensor& dy,
-                     const BTensor& dx, const BTensor& da, const BTensor& db, const LoraOptions& opt) override;
+                     const BTensor& dx, const BTensor& da, const BTensor& db, const BTensor& key,
+                     const LoraOptions& opt) override;
 
   void cross_entropy(const BTensor& logits, const BTensor& labels, const BTensor& lse, const BTensor& totals) override;
   void cross_entropy_backward(const BTensor& logits, const BTensor& labels, const BTensor& lse, const BTensor& scale,
@@ -72,6 +75,7 @@ class CpuBackend final : public Backend {
   };
   Tensor& at(const BTensor& h);
   Tensor* opt_at(const BTensor* h) { return h ? &at(*h) : nullptr; }
+  LoraDropoutKey lora_key(const BTensor& key);
   const Nf4Slot& nf4_at(const BNf4& h) const;
   void record(std::function<void()> call);
 

@@ -49,15 +49,16 @@ CrossEntropyResult cross_entropy(const Tensor& logits, const Tensor& labels, Ten
     using E = decltype(zero);
     const E* x = logits.data<E>();
     // Rows are independent: the parallel loop gives the same values as a serial one.
-#pragma omp parallel for schedule(static) if (T * V >= kParallelMinElements)
-    for (std::int64_t t = 0; t < T; ++t) {
-      const E* row = x + t * V;
-      double m = -std::numeric_limits<double>::infinity();
-      for (std::int64_t v = 0; v < V; ++v) m = std::max(m, static_cast<double>(row[v]));
-      double s = 0;
-      for (std::int64_t v = 0; v < V; ++v) s += std::exp(static_cast<double>(row[v]) - m);
-      l[t] = m + std::log(s);
-    }
+    parallel_for(T, V, [&](std::int64_t t0, std::int64_t t1) {
+      for (std::int64_t t = t0; t < t1; ++t) {
+        const E* row = x + t * V;
+        double m = -std::numeric_limits<double>::infinity();
+        for (std::int64_t v = 0; v < V; ++v) m = std::max(m, static_cast<double>(row[v]));
+        double s = 0;
+        for (std::int64_t v = 0; v < V; ++v) s += std::exp(static_cast<double>(row[v]) - m);
+        l[t] = m + std::log(s);
+      }
+    });
   });
   CrossEntropyResult r;
   double total = 0;  // in row order: deterministic
@@ -96,19 +97,20 @@ void cross_entropy_backward(const Tensor& logits, const Tensor& labels, const Te
       const In* x = logits.data<In>();
       Out* d = dlogits.data<Out>();
       // Each element is read before it is written: dlogits may be logits itself.
-#pragma omp parallel for schedule(static) if (T * V >= kParallelMinElements)
-      for (std::int64_t t = 0; t < T; ++t) {
-        const std::int64_t label = y[t];
-        if (label == kIgnoreIndex) {
-          std::fill(d + t * V, d + (t + 1) * V, Out{0});
-          continue;
+      parallel_for(T, V, [&](std::int64_t t0, std::int64_t t1) {
+        for (std::int64_t t = t0; t < t1; ++t) {
+          const std::int64_t label = y[t];
+          if (label == kIgnoreIndex) {
+            std::fill(d + t * V, d + (t + 1) * V, Out{0});
+            continue;
+          }
+          for (std::int64_t v = 0; v < V; ++v) {
+            const std::int64_t i = t * V + v;
+            const double p = std::exp(static_cast<double>(x[i]) - l[t]);
+            d[i] = static_cast<Out>(scale * (p - (v == label ? 1.0 : 0.0)));
+          }
         }
-        for (std::int64_t v = 0; v < V; ++v) {
-          const std::int64_t i = t * V + v;
-          const double p = std::exp(static_cast<double>(x[i]) - l[t]);
-          d[i] = static_cast<Out>(scale * (p - (v == label ? 1.0 : 0.0)));
-        }
-      }
+      });
     });
   });
 }

@@ -1,5 +1,6 @@
 #include "host/ref/parallel.h"
 
+#include <algorithm>
 #include <atomic>
 #include <exception>
 #include <mutex>
@@ -101,6 +102,21 @@ ThreadPool& pool() {
 void parallel_chunks(std::int64_t chunks, const std::function<void(std::int64_t chunk)>& fn) {
   if (chunks <= 1 || !pool().try_run(chunks, fn))
     for (std::int64_t c = 0; c < chunks; ++c) fn(c);
+}
+
+void parallel_for(std::int64_t n, std::int64_t item_cost,
+                  const std::function<void(std::int64_t begin, std::int64_t end)>& fn) {
+  if (n <= 0) return;
+  const std::int64_t work = n * std::max<std::int64_t>(item_cost, 1);
+  // Up to four ranges per thread: a worker that wakes late on a loaded machine leaves less to the others.
+  const std::int64_t chunks =
+      work < kParallelMinElements ? 1 : std::min<std::int64_t>(n, 4 * static_cast<std::int64_t>(cpu_threads()));
+  if (chunks == 1) return fn(0, n);
+  const std::int64_t per = (n + chunks - 1) / chunks;
+  parallel_chunks(chunks, [&](std::int64_t c) {
+    const std::int64_t b = c * per, e = std::min(n, b + per);
+    if (b < e) fn(b, e);
+  });
 }
 
 }  // namespace pocketlora::ref

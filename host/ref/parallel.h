@@ -26,4 +26,11 @@ namespace pocketlora::ref {
 // chunk's own thread.
 void parallel_chunks(std::int64_t chunks, const std::function<void(std::int64_t chunk)>& fn);
 
+// Runs fn(begin, end) over the items [0, n) split into contiguous ranges on the pool (parallel_chunks), for loops
+// whose items are independent (each writes only what it owns), so the result does not depend on the split.
+// item_cost (elements touched per item) keeps work under kParallelMinElements on the caller alone: the CPU
+// backend's element-wise kernels use this instead of OpenMP, whose workers spin at every barrier.
+void parallel_for(std::int64_t n, std::int64_t item_cost,
+                  const std::function<void(std::int64_t begin, std::int64_t end)>& fn);
+
 }  // namespace pocketlora::ref

@@ -3,27 +3,72 @@
 #include <cmath>
 
 #include "host/core/error.h"
+#include "host/ref/float_kernel.h"
 #include "host/ref/parallel.h"
 
 namespace pocketlora::ref {
+
+namespace {
+
+// f64 row sums over E storage (host/ref/float_kernel.h); rows are independent.
+template <typename E>
+void rmsnorm_kernel(const Tensor& x, const Tensor& w, Tensor& y, Tensor& rstd, float eps, std::int64_t rows,
+                    std::int64_t dim) {
+  const E *xp = x.data<E>(), *wp = w.data<E>();
+  E *yp = y.data<E>(), *rp = rstd.data<E>();
+  parallel_for(rows, dim, [&](std::int64_t r0, std::int64_t r1) {
+    for (std::int64_t r = r0; r < r1; ++r) {
+      const E* xr = xp + r * dim;
+      double ss = 0;
+      for (std::int64_t i = 0; i < dim; ++i) ss += static_cast<double>(xr[i]) * static_cast<double>(xr[i]);
+      const double s = 1.0 / std::sqrt(ss / static_cast<double>(dim) + eps);
+      rp[r] = static_cast<E>(s);
+      for (std::int64_t i = 0; i < dim; ++i)
+        yp[r * dim + i] = static_cast<E>(static_cast<double>(xr[i]) * s * static_cast<double>(wp[i]));
+    }
+  });
+}
+
+// dw first (column by column, each summed over rows in order), then dx row by row: dx may alias dy or x.
+template <typename E>
+void rmsnorm_backward_kernel(const Tensor& x, const Tensor& w, const Tensor& rstd, const Tensor& dy, Tensor& dx,
+                             Tensor& dw, bool accumulate_dw, std::int64_t rows, std::int64_t dim) {
+  const E *xp = x.data<E>(), *wp = w.data<E>(), *sp = rstd.data<E>(), *gp = dy.data<E>();
+  E *dxp = dx.data<E>(), *dwp = dw.data<E>();
+  parallel_for(dim, rows, [&](std::int64_t i0, std::int64_t i1) {
+    for (std::int64_t i = i0; i < i1; ++i) {
+      double acc = accumulate_dw ? static_cast<double>(dwp[i]) : 0.0;
+      for (std::int64_t r = 0; r < rows; ++r)
+        acc += static_cast<double>(gp[r * dim + i]) * static_cast<double>(xp[r * dim + i]) *
+               static_cast<double>(sp[r]);
+      dwp[i] = static_cast<E>(acc);
+    }
+  });
+  parallel_for(rows, dim, [&](std::int64_t r0, std::int64_t r1) {
+    for (std::int64_t r = r0; r < r1; ++r) {
+      const double s = static_cast<double>(sp[r]);
+      double c = 0;
+      for (std::int64_t i = 0; i < dim; ++i)
+        c += static_cast<double>(gp[r * dim + i]) * static_cast<double>(wp[i]) * static_cast<double>(xp[r * dim + i]);
+      const double k = s * s * s * c / static_cast<double>(dim);
+      for (std::int64_t i = 0; i < dim; ++i)
+        dxp[r * dim + i] = static_cast<E>(s * static_cast<double>(gp[r * dim + i]) * static_cast<double>(wp[i]) -
+                                          k * static_cast<double>(xp[r * dim + i]));
+    }
+  });
+}
+
+}  // namespace
 
 void rmsnorm(const Tensor& x, const Tensor& w, Tensor& y, Tensor& rstd, float eps) {
   const auto [rows, dim] = check_rmsnorm_shapes("ref::rmsnorm", x.shape(), w.shape());
   if (y.shape() != x.shape() || rstd.numel() != rows)
     throw ShapeError("ref::rmsnorm: y " + shape_str(y.shape()) + " / rstd " + shape_str(rstd.shape()) +
                      " do not fit x " + shape_str(x.shape()));
-  Tensor xd = x.to(DType::F64), wd = w.to(DType::F64);
-  const double* xp = xd.data<double>();
-  const double* wp = wd.data<double>();
+  if (all_contiguous_f32({&x, &w, &y, &rstd})) return rmsnorm_kernel<float>(x, w, y, rstd, eps, rows, dim);
+  const Tensor xd = x.to(DType::F64), wd = w.to(DType::F64);
   Tensor yd = Tensor::zeros(x.shape(), DType::F64), rd = Tensor::zeros({rows}, DType::F64);
-#pragma omp parallel for schedule(static) if (rows * dim >= kParallelMinElements)
-  for (std::int64_t r = 0; r < rows; ++r) {
-    double ss = 0;
-    for (std::int64_t i = 0; i < dim; ++i) ss += xp[r * dim + i] * xp[r * dim + i];
-    const double s = 1.0 / std::sqrt(ss / static_cast<double>(dim) + eps);
-    rd.data<double>()[r] = s;
-    for (std::int64_t i = 0; i < dim; ++i) yd.data<double>()[r * dim + i] = xp[r * dim + i] * s * wp[i];
-  }
+  rmsnorm_kernel<double>(xd, wd, yd, rd, eps, rows, dim);
   y.copy_from(yd);
   rstd.copy_from(rd);
 }
@@ -34,24 +79,11 @@ void rmsnorm_backward(const Tensor& x, const Tensor& w, const Tensor& rstd, cons
   if (dy.shape() != x.shape() || dx.shape() != x.shape() || dw.shape() != w.shape() || rstd.numel() != rows)
     throw ShapeError("ref::rmsnorm_backward: dy " + shape_str(dy.shape()) + ", dx " + shape_str(dx.shape()) +
                      ", dw " + shape_str(dw.shape()) + " do not fit x " + shape_str(x.shape()));
-  Tensor xd = x.to(DType::F64), wd = w.to(DType::F64), rd = rstd.to(DType::F64), gd = dy.to(DType::F64);
+  if (all_contiguous_f32({&x, &w, &rstd, &dy, &dx, &dw}))
+    return rmsnorm_backward_kernel<float>(x, w, rstd, dy, dx, dw, accumulate_dw, rows, dim);
+  const Tensor xd = x.to(DType::F64), wd = w.to(DType::F64), rd = rstd.to(DType::F64), gd = dy.to(DType::F64);
   Tensor dxd = Tensor::zeros(x.shape(), DType::F64), dwd = dw.to(DType::F64);
-  if (!accumulate_dw) dwd = Tensor::zeros(w.shape(), DType::F64);
-  const double *xp = xd.data<double>(), *wp = wd.data<double>(), *gp = gd.data<double>();
-  const double* sp = rd.data<double>();
-  // dx row by row; dw column by column (each column summed over rows in order, whatever the thread count).
-#pragma omp parallel for schedule(static) if (rows * dim >= kParallelMinElements)
-  for (std::int64_t r = 0; r < rows; ++r) {
-    const double s = sp[r];
-    double c = 0;
-    for (std::int64_t i = 0; i < dim; ++i) c += gp[r * dim + i] * wp[i] * xp[r * dim + i];
-    const double k = s * s * s * c / static_cast<double>(dim);
-    for (std::int64_t i = 0; i < dim; ++i)
-      dxd.data<double>()[r * dim + i] = s * gp[r * dim + i] * wp[i] - k * xp[r * dim + i];
-  }
-#pragma omp parallel for schedule(static) if (rows * dim >= kParallelMinElements)
-  for (std::int64_t i = 0; i < dim; ++i)
-    for (std::int64_t r = 0; r < rows; ++r) dwd.data<double>()[i] += gp[r * dim + i] * xp[r * dim + i] * sp[r];
+  rmsnorm_backward_kernel<double>(xd, wd, rd, gd, dxd, dwd, accumulate_dw, rows, dim);
   dx.copy_from(dxd);
   dw.copy_from(dwd);
 }

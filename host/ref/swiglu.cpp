@@ -3,45 +3,78 @@
 #include <cmath>
 
 #include "host/core/error.h"
+#include "host/ref/float_kernel.h"
 #include "host/ref/parallel.h"
 
 namespace pocketlora::ref {
 
+namespace {
+
+// Element-wise in double over E storage (host/ref/float_kernel.h). Every element's inputs are read before its
+// outputs are written, so an output may alias an input.
+template <typename E> void swiglu_kernel(const Tensor& g, const Tensor& u, Tensor& h) {
+  const E *gp = g.data<E>(), *up = u.data<E>();
+  E* hp = h.data<E>();
+  parallel_for(g.numel(), 1, [&](std::int64_t b, std::int64_t e) {
+    for (std::int64_t i = b; i < e; ++i) {
+      const double x = static_cast<double>(gp[i]);
+      hp[i] = static_cast<E>(x / (1.0 + std::exp(-x)) * static_cast<double>(up[i]));
+    }
+  });
+}
+
+template <typename E> void swiglu_backward_kernel(const Tensor& g, const Tensor& u, const Tensor& dh, Tensor& dg,
+                                                  Tensor& du) {
+  const E *gp = g.data<E>(), *up = u.data<E>(), *hp = dh.data<E>();
+  E *dgp = dg.data<E>(), *dup = du.data<E>();
+  parallel_for(g.numel(), 1, [&](std::int64_t b, std::int64_t e) {
+    for (std::int64_t i = b; i < e; ++i) {
+      const double x = static_cast<double>(gp[i]), s = 1.0 / (1.0 + std::exp(-x));
+      const double d = static_cast<double>(hp[i]), uv = static_cast<double>(up[i]);
+      dgp[i] = static_cast<E>(d * uv * s * (1.0 + x * (1.0 - s)));
+      dup[i] = static_cast<E>(d * x * s);
+    }
+  });
+}
+
+template <typename E> void add_kernel(const Tensor& a, const Tensor& b, Tensor& y, float alpha) {
+  const E *ap = a.data<E>(), *bp = b.data<E>();
+  E* yp = y.data<E>();
+  parallel_for(a.numel(), 1, [&](std::int64_t lo, std::int64_t hi) {
+    for (std::int64_t i = lo; i < hi; ++i)
+      yp[i] = static_cast<E>(static_cast<double>(ap[i]) + alpha * static_cast<double>(bp[i]));
+  });
+}
+
+}  // namespace
+
 void swiglu(const Tensor& g, const Tensor& u, Tensor& h) {
   check_same_shapes("ref::swiglu", {{"g", &g.shape()}, {"u", &u.shape()}, {"h", &h.shape()}});
-  Tensor gd = g.to(DType::F64), ud = u.to(DType::F64), hd = Tensor::zeros(g.shape(), DType::F64);
-  const std::int64_t n = g.numel();
-#pragma omp parallel for schedule(static) if (n >= kParallelMinElements)
-  for (std::int64_t i = 0; i < n; ++i) {
-    const double x = gd.data<double>()[i];
-    hd.data<double>()[i] = x / (1.0 + std::exp(-x)) * ud.data<double>()[i];
-  }
+  if (all_contiguous_f32({&g, &u, &h})) return swiglu_kernel<float>(g, u, h);
+  const Tensor gd = g.to(DType::F64), ud = u.to(DType::F64);
+  Tensor hd = Tensor::zeros(g.shape(), DType::F64);
+  swiglu_kernel<double>(gd, ud, hd);
   h.copy_from(hd);
 }
 
 void swiglu_backward(const Tensor& g, const Tensor& u, const Tensor& dh, Tensor& dg, Tensor& du) {
   check_same_shapes("ref::swiglu_backward",
                     {{"g", &g.shape()}, {"u", &u.shape()}, {"dh", &dh.shape()}, {"dg", &dg.shape()}, {"du", &du.shape()}});
-  Tensor gd = g.to(DType::F64), ud = u.to(DType::F64), hd = dh.to(DType::F64);
+  if (all_contiguous_f32({&g, &u, &dh, &dg, &du})) return swiglu_backward_kernel<float>(g, u, dh, dg, du);
+  const Tensor gd = g.to(DType::F64), ud = u.to(DType::F64), hd = dh.to(DType::F64);
   Tensor dgd = Tensor::zeros(g.shape(), DType::F64), dud = Tensor::zeros(g.shape(), DType::F64);
-  const std::int64_t n = g.numel();
-#pragma omp parallel for schedule(static) if (n >= kParallelMinElements)
-  for (std::int64_t i = 0; i < n; ++i) {
-    const double x = gd.data<double>()[i], s = 1.0 / (1.0 + std::exp(-x));
-    dgd.data<double>()[i] = hd.data<double>()[i] * ud.data<double>()[i] * s * (1.0 + x * (1.0 - s));
-    dud.data<double>()[i] = hd.data<double>()[i] * x * s;
-  }
+  swiglu_backward_kernel<double>(gd, ud, hd, dgd, dud);
   dg.copy_from(dgd);
   du.copy_from(dud);
 }
 
 void add(const Tensor& a, const Tensor& b, Tensor& y, float alpha) {
   check_same_shapes("ref::add", {{"a", &a.shape()}, {"b", &b.shape()}, {"y", &y.shape()}});
-  Tensor ad = a.to(DType::F64), bd = b.to(DType::F64);
-  const std::int64_t n = a.numel();
-#pragma omp parallel for schedule(static) if (n >= kParallelMinElements)
-  for (std::int64_t i = 0; i < n; ++i) ad.data<double>()[i] += alpha * bd.data<double>()[i];
-  y.copy_from(ad);
+  if (all_contiguous_f32({&a, &b, &y})) return add_kernel<float>(a, b, y, alpha);
+  const Tensor ad = a.to(DType::F64), bd = b.to(DType::F64);
+  Tensor yd = Tensor::zeros(a.shape(), DType::F64);
+  add_kernel<double>(ad, bd, yd, alpha);
+  y.copy_from(yd);
 }
 
 }  // namespace pocketlora::ref

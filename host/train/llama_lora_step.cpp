@@ -26,6 +26,13 @@ void check_module(const LoraModule& mod, const LlamaConfig& c, std::int64_t rank
                      shape_str({out, rank}) + " for this model");
 }
 
+// Whether any layer adapts target t (the shared activations of checkpointing need its LoRA T then).
+bool any_layer_adapts(const BackendLora& lora, LoraTarget t) {
+  for (const auto& layer : lora.layers)
+    if (layer[static_cast<std::size_t>(t)]) return true;
+  return false;
+}
+
 }  // namespace
 
 std::uint32_t lora_stream(std::int64_t layer, LoraTarget t) {
@@ -103,11 +110,11 @@ LlamaLoraStep::LlamaLoraStep(Backend& be, const BackendLlama& m, const BackendLo
   be.write(positions_, pos);
   if (opt.segments) segments_ = be.alloc({N}, DType::I32, Lifetime::Step, "segment ids");
   rope_table_ = be.upload(rope_table(S, c.rope_inv_freq()), Lifetime::Step, "rope table");
+  dropout_key_ = be.upload(lora_key_tensor({opt.dropout_seed, 0, 0}), Lifetime::Step, "LoRA dropout key");
 
-  for (std::size_t l = 0; l < m.layers.size(); ++l) {
-    const std::string p = "layers." + std::to_string(l) + ".";
+  // Everything but x_in, for one layer (`p` names it) or, with checkpointing, for the set all layers share.
+  auto layer_intermediates = [&](std::size_t l, const std::string& p) {
     LayerActivations a;
-    a.x_in = step({N, c.dim}, p + "x in");
     a.xn_attn = step({N, c.dim}, p + "attention norm out");
     a.rstd_attn = step({N}, p + "attention norm rstd");
     a.q = step({N, q_dim}, p + "q");
@@ -122,7 +129,15 @@ LlamaLoraStep::LlamaLoraStep(Backend& be, const BackendLlama& m, const BackendLo
     a.u = step({N, c.hidden_dim}, p + "up");
     a.h = step({N, c.hidden_dim}, p + "swiglu");
     for (LoraTarget t : kAllLoraTargets)
-      if (lora.at(l, t)) a.lora_t[static_cast<std::size_t>(t)] = step({N, r}, p + lora_target_name(t) + ".lora T");
+      if (opt.checkpointing ? any_layer_adapts(lora, t) : static_cast<bool>(lora.at(l, t)))
+        a.lora_t[static_cast<std::size_t>(t)] = step({N, r}, p + lora_target_name(t) + ".lora T");
+    return a;
+  };
+  if (opt.checkpointing) shared_acts_ = layer_intermediates(0, "layers (recomputed).");
+  for (std::size_t l = 0; l < m.layers.size(); ++l) {
+    const std::string p = "layers." + std::to_string(l) + ".";
+    LayerActivations a = opt.checkpointing ? LayerActivations{} : layer_intermediates(l, p);
+    a.x_in = step({N, c.dim}, p + "x in");
     acts_.push_back(a);
   }
   x_final_ = step({N, c.dim}, "x final");
@@ -158,7 +173,7 @@ LlamaLoraStep::LlamaLoraStep(Backend& be, const BackendLlama& m, const BackendLo
   shared.dv = per_sequence(dv_, kv3);
   shared.datt = per_sequence(datt_, q3);
   if (opt.segments) shared.segments = per_sequence(segments_, {N});
-  for (const auto& a : acts_) {
+  for (const auto& a : opt.checkpointing ? std::vector<LayerActivations>{shared_acts_} : acts_) {
     SequenceViews v = shared;
     v.q3 = be.reshape(a.q, q3);
     v.k3 = be.reshape(a.k, kv3);
@@ -178,11 +193,14 @@ std::vector<BTensor> LlamaLoraStep::per_sequence(const BTensor& t, const Shape& 
   return out;
 }
 
-LoraOptions LlamaLoraStep::lora_options(std::size_t layer, LoraTarget t) const {
+void LlamaLoraStep::write_dropout_key(std::uint32_t step, std::uint32_t micro) {
+  be_.write(dropout_key_, lora_key_tensor({opt_.dropout_seed, step, micro}));
+}
+
+LoraOptions LlamaLoraStep::lora_options(std::size_t layer, LoraTarget t, bool dropout) const {
   LoraOptions o;
   o.scale = lora_.config.scale();
-  o.dropout = lora_.config.dropout;
-  o.seed = opt_.dropout_seed;
+  o.dropout = dropout ? lora_.config.dropout : 0.0f;
   o.stream = lora_stream(static_cast<std::int64_t>(layer), t);
   return o;
 }
@@ -190,9 +208,10 @@ LoraOptions LlamaLoraStep::lora_options(std::size_t layer, LoraTarget t) const {
 // --- one linear: y = x·Wᵀ + s·drop(x)·Aᵀ·Bᵀ, and its backward ----------------------------------------------------
 
 void LlamaLoraStep::linear_lora_forward(std::size_t layer, LoraTarget t, const BTensor& x, const BackendLinear& w,
-                                        const BTensor& y, const BTensor& lora_t) {
+                                        const BTensor& y, const BTensor& lora_t, bool dropout) {
   linear_forward(be_, x, w, y);
-  if (const BackendLoraModule& mod = lora_.at(layer, t)) be_.lora_forward(x, mod.a, mod.b, y, lora_t, lora_options(layer, t));
+  if (const BackendLoraModule& mod = lora_.at(layer, t))
+    be_.lora_forward(x, mod.a, mod.b, y, lora_t, dropout_key_, lora_options(layer, t, dropout));
 }
 
 void LlamaLoraStep::linear_lora_backward(std::size_t layer, LoraTarget t, const BTensor& x, const BackendLinear& w,
@@ -201,16 +220,16 @@ void LlamaLoraStep::linear_lora_backward(std::size_t layer, LoraTarget t, const 
   linear_backward(be_, w, dy, dx, accumulate_dx);
   if (const BackendLoraModule& mod = lora_.at(layer, t)) {
     // dX adds to the base linear's; dA/dB add to what the step zeroed (or earlier micro-batches left).
-    LoraOptions o = lora_options(layer, t);
+    LoraOptions o = lora_options(layer, t, true);
     o.accumulate_grads = true;
-    be_.lora_backward(x, mod.a, mod.b, lora_t, dy, dx, mod.da, mod.db, o);
+    be_.lora_backward(x, mod.a, mod.b, lora_t, dy, dx, mod.da, mod.db, dropout_key_, o);
   }
 }
 
 // --- attention, once per sequence -----------------------------------------------------------------------------
 
 void LlamaLoraStep::attention_forward(std::size_t layer) {
-  const SequenceViews& v = views_[layer];
+  const SequenceViews& v = layer_views(layer);
   be_.rope(v.q3, positions_, rope_table_, m_.rope_layout, false);
   be_.rope(v.k3, positions_, rope_table_, m_.rope_layout, false);
   for (std::size_t b = 0; b < v.q.size(); ++b)
@@ -218,7 +237,7 @@ void LlamaLoraStep::attention_forward(std::size_t layer) {
 }
 
 void LlamaLoraStep::attention_backward(std::size_t layer) {
-  const SequenceViews& v = views_[layer];
+  const SequenceViews& v = layer_views(layer);
   for (std::size_t b = 0; b < v.q.size(); ++b)
     be_.attention_backward(v.q[b], v.k[b], v.v[b], opt_.segments ? &v.segments[b] : nullptr, v.att[b], v.lse[b],
                            v.datt[b], v.dq[b], v.dk[b], v.dv[b], {});
@@ -245,29 +264,47 @@ void LlamaLoraStep::record_backward() {
   record_body_backward();
 }
 
-void LlamaLoraStep::record_body_forward() {
-  const auto eps = static_cast<float>(m_.config.rms_eps);
+LlamaLoraStep::LayerActivations LlamaLoraStep::layer_acts(std::size_t layer) const {
+  if (!opt_.checkpointing) return acts_[layer];
+  LayerActivations a = shared_acts_;
+  a.x_in = acts_[layer].x_in;
+  return a;
+}
+
+void LlamaLoraStep::record_body_forward(bool dropout) {
   be_.embedding(ids_, m_.tok_embeddings, acts_.front().x_in);
-  for (std::size_t l = 0; l < acts_.size(); ++l) {
-    const auto& L = m_.layers[l];
-    const LayerActivations& a = acts_[l];
-    auto T = [&](LoraTarget t) { return a.lora_t[static_cast<std::size_t>(t)]; };
-    be_.rmsnorm(a.x_in, L.attn_norm, a.xn_attn, a.rstd_attn, eps);
-    linear_lora_forward(l, LoraTarget::Q, a.xn_attn, L.wq, a.q, T(LoraTarget::Q));
-    linear_lora_forward(l, LoraTarget::K, a.xn_attn, L.wk, a.k, T(LoraTarget::K));
-    linear_lora_forward(l, LoraTarget::V, a.xn_attn, L.wv, a.v, T(LoraTarget::V));
-    attention_forward(l);
-    linear_lora_forward(l, LoraTarget::O, a.att, L.wo, dx_mid_, T(LoraTarget::O));  // dx_mid_: free until backward
-    be_.add(a.x_in, dx_mid_, a.x_mid, 1.0f);
-    be_.rmsnorm(a.x_mid, L.ffn_norm, a.xn_ffn, a.rstd_ffn, eps);
-    linear_lora_forward(l, LoraTarget::Gate, a.xn_ffn, L.w_gate, a.g, T(LoraTarget::Gate));
-    linear_lora_forward(l, LoraTarget::Up, a.xn_ffn, L.w_up, a.u, T(LoraTarget::Up));
-    be_.swiglu(a.g, a.u, a.h);
-    const BTensor& x_out = l + 1 < acts_.size() ? acts_[l + 1].x_in : x_final_;
-    linear_lora_forward(l, LoraTarget::Down, a.h, L.w_down, dx_mid_, T(LoraTarget::Down));
-    be_.add(a.x_mid, dx_mid_, x_out, 1.0f);
+  for (std::size_t l = 0; l < acts_.size(); ++l) record_layer_forward(l, dropout, false);
+  be_.rmsnorm(x_final_, m_.norm, xn_final_, rstd_final_, static_cast<float>(m_.config.rms_eps));
+}
+
+void LlamaLoraStep::record_layer_forward(std::size_t l, bool dropout, bool recompute) {
+  const auto eps = static_cast<float>(m_.config.rms_eps);
+  const auto& L = m_.layers[l];
+  const LayerActivations a = layer_acts(l);
+  auto T = [&](LoraTarget t) { return a.lora_t[static_cast<std::size_t>(t)]; };
+  be_.rmsnorm(a.x_in, L.attn_norm, a.xn_attn, a.rstd_attn, eps);
+  linear_lora_forward(l, LoraTarget::Q, a.xn_attn, L.wq, a.q, T(LoraTarget::Q), dropout);
+  linear_lora_forward(l, LoraTarget::K, a.xn_attn, L.wk, a.k, T(LoraTarget::K), dropout);
+  linear_lora_forward(l, LoraTarget::V, a.xn_attn, L.wv, a.v, T(LoraTarget::V), dropout);
+  attention_forward(l);
+  // dx_mid_ holds the projections' outputs: free until the backward (and, recomputing, until this layer's).
+  linear_lora_forward(l, LoraTarget::O, a.att, L.wo, dx_mid_, T(LoraTarget::O), dropout);
+  be_.add(a.x_in, dx_mid_, a.x_mid, 1.0f);
+  be_.rmsnorm(a.x_mid, L.ffn_norm, a.xn_ffn, a.rstd_ffn, eps);
+  linear_lora_forward(l, LoraTarget::Gate, a.xn_ffn, L.w_gate, a.g, T(LoraTarget::Gate), dropout);
+  linear_lora_forward(l, LoraTarget::Up, a.xn_ffn, L.w_up, a.u, T(LoraTarget::Up), dropout);
+  be_.swiglu(a.g, a.u, a.h);
+  if (recompute) {
+    // The backward needs down's LoRA T, not the layer's output: no base GEMM, and the LoRA term that lora_forward
+    // adds into dx_mid_ (free scratch until the backward writes it) is discarded.
+    if (const BackendLoraModule& mod = lora_.at(l, LoraTarget::Down))
+      be_.lora_forward(a.h, mod.a, mod.b, dx_mid_, T(LoraTarget::Down), dropout_key_,
+                       lora_options(l, LoraTarget::Down, dropout));
+    return;
   }
-  be_.rmsnorm(x_final_, m_.norm, xn_final_, rstd_final_, eps);
+  const BTensor& x_out = l + 1 < acts_.size() ? acts_[l + 1].x_in : x_final_;
+  linear_lora_forward(l, LoraTarget::Down, a.h, L.w_down, dx_mid_, T(LoraTarget::Down), dropout);
+  be_.add(a.x_mid, dx_mid_, x_out, 1.0f);
 }
 
 // The output head (frozen, tied or not): logits = xn · outputᵀ, and d xn = dlogits · output, one chunk of rows.
@@ -292,8 +329,10 @@ void LlamaLoraStep::record_body_backward() {
   // dxn_ holds d(final norm out) from the head chunks; through the (frozen) norm into the residual stream.
   be_.rmsnorm_backward(x_final_, m_.norm, rstd_final_, dxn_, dx_, dnorm_w_, false);
   for (std::size_t l = acts_.size(); l-- > 0;) {
+    // Checkpointing: layer l's activations again, from its saved input (dx_ holds d x_out; dx_mid_ is free).
+    if (opt_.checkpointing) record_layer_forward(l, true, true);
     const auto& L = m_.layers[l];
-    const LayerActivations& a = acts_[l];
+    const LayerActivations a = layer_acts(l);
     auto T = [&](LoraTarget t) { return a.lora_t[static_cast<std::size_t>(t)]; };
     // MLP: x_out = x_mid + down(swiglu(gate(xn), up(xn))), xn = rmsnorm(x_mid). dx holds d x_out.
     linear_lora_backward(l, LoraTarget::Down, a.h, L.w_down, T(LoraTarget::Down), dx_, dh_, false);

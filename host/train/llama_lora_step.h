@@ -54,10 +54,15 @@ struct LoraStepOptions {
   std::int64_t batch = 1, seq_len = 0;
   bool segments = false;          // packed windows: segment ids [B*S] restrict attention within a document
   bool accumulate_grads = false;  // dA/dB += this micro-batch's gradients; otherwise the backward zeroes them first
-  // LoRA dropout key; the stream is per layer and target (see lora_stream). It is baked into the recorded ops,
-  // so a new mask per step means re-recording (or a backend that reads the key from a buffer).
+  // LoRA dropout seed: the recorded ops read the key (seed, step, micro-batch) from dropout_key(), so a new mask
+  // per step needs only write_dropout_key; the stream is per layer and target (see lora_stream).
   std::uint64_t dropout_seed = 0;
   std::int64_t logits_rows = 0;  // rows per output-head chunk (logits, dlogits); 0: all B*S; must divide B*S
+  // Gradient checkpointing: the forward keeps only each layer's input; the backward of layer l first recomputes
+  // layer l's forward into one set of activations shared by all layers, then runs its backward. Same gradients
+  // (the recomputation repeats the same ops on the same inputs with the same dropout key) for about one more
+  // forward of compute, and the activations of one layer instead of all of them.
+  bool checkpointing = false;
 };
 
 // The dropout stream of (layer, target): distinct masks for every adapted linear, the same in forward and backward.
@@ -74,6 +79,10 @@ class LlamaLoraStep {
   const BTensor& ids() const { return ids_; }
   const BTensor& positions() const { return positions_; }
   const BTensor& segments() const { return segments_; }
+  // The LoRA dropout key, i32 [kLoraKeyWords], (dropout_seed, 0, 0) until written: every forward and backward of
+  // a run reads it, so they share one mask; write a new (step, micro-batch) before each run for a new mask.
+  const BTensor& dropout_key() const { return dropout_key_; }
+  void write_dropout_key(std::uint32_t step, std::uint32_t micro);
   // [logits_rows, vocab]: the head chunk record_head_forward writes and record_head_backward reads.
   const BTensor& logits() const { return logits_; }
   const BTensor& dlogits() const { return dlogits_; }
@@ -85,7 +94,8 @@ class LlamaLoraStep {
   void record_backward();
   // The same in parts: embedding .. final norm; the head on rows [c * logits_rows, (c + 1) * logits_rows);
   // its backward (dlogits -> d final norm out); the rest of the backward (zeroing dA/dB unless accumulating).
-  void record_body_forward();
+  // dropout false: the LoRA input dropout is off (evaluation, as PEFT's model.eval()).
+  void record_body_forward(bool dropout = true);
   void record_head_forward(std::int64_t chunk);
   void record_head_backward(std::int64_t chunk);
   void record_body_backward();
@@ -105,20 +115,26 @@ class LlamaLoraStep {
   // Per-sequence views (view_rows) of a [N, heads, hd] tensor, one per sequence.
   std::vector<BTensor> per_sequence(const BTensor& t, const Shape& shape3);
   void linear_lora_forward(std::size_t layer, LoraTarget t, const BTensor& x, const BackendLinear& w,
-                           const BTensor& y, const BTensor& lora_t);
+                           const BTensor& y, const BTensor& lora_t, bool dropout);
   // dx (+)= dy·W + LoRA's dX (accumulate_dx for the second and later linears reading the same x); dA, dB.
   void linear_lora_backward(std::size_t layer, LoraTarget t, const BTensor& x, const BackendLinear& w,
                             const BTensor& lora_t, const BTensor& dy, const BTensor& dx, bool accumulate_dx);
+  // The activations of `layer`: its own, or with checkpointing the shared set with the layer's own x_in.
+  LayerActivations layer_acts(std::size_t layer) const;
+  // One layer's forward from its x_in; `recompute`: for the backward (checkpointing), which needs the saved
+  // activations and LoRA T but not the layer's output, so the output is not written.
+  void record_layer_forward(std::size_t layer, bool dropout, bool recompute);
   void attention_forward(std::size_t layer);
   void attention_backward(std::size_t layer);
-  LoraOptions lora_options(std::size_t layer, LoraTarget t) const;
+  LoraOptions lora_options(std::size_t layer, LoraTarget t, bool dropout) const;
 
   Backend& be_;
   const BackendLlama& m_;
   const BackendLora& lora_;
   LoraStepOptions opt_;
-  BTensor ids_, positions_, segments_, rope_table_;
-  std::vector<LayerActivations> acts_;
+  BTensor ids_, positions_, segments_, rope_table_, dropout_key_;
+  std::vector<LayerActivations> acts_;  // per layer; with checkpointing only x_in is allocated
+  LayerActivations shared_acts_;        // checkpointing: every other activation, reused by each layer
   BTensor x_final_, xn_final_, rstd_final_, logits_, dlogits_;
   std::vector<BTensor> head_xn_, head_dxn_;  // per head chunk: rows of xn_final_ and of dxn_
   // Backward scratch: gradients of the residual stream and of each layer's intermediates, reused by every layer.
@@ -128,7 +144,9 @@ class LlamaLoraStep {
     BTensor q3, k3, dq3, dk3;
     std::vector<BTensor> q, k, v, att, lse, dq, dk, dv, datt, segments;
   };
-  std::vector<SequenceViews> views_;  // per layer (q, k, v, att, lse differ per layer; gradients are shared)
+  // Per layer (q, k, v, att, lse differ per layer; gradients are shared); with checkpointing one, of shared_acts_.
+  std::vector<SequenceViews> views_;
+  const SequenceViews& layer_views(std::size_t layer) const { return views_[opt_.checkpointing ? 0 : layer]; }
 };
 
 }  // namespace pocketlora

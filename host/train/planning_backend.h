@@ -74,12 +74,13 @@ class PlanningBackend final : public Backend {
   }
   void add(const BTensor& a, const BTensor& b, const BTensor& y, float) override { touch({&a, &b, &y}); }
   void lora_forward(const BTensor& x, const BTensor& a, const BTensor& b, const BTensor& y, const BTensor& t,
-                    const LoraOptions&) override {
-    touch({&x, &a, &b, &y, &t});
+                    const BTensor& key, const LoraOptions&) override {
+    touch({&x, &a, &b, &y, &t, &key});
   }
   void lora_backward(const BTensor& x, const BTensor& a, const BTensor& b, const BTensor& t, const BTensor& dy,
-                     const BTensor& dx, const BTensor& da, const BTensor& db, const LoraOptions&) override {
-    touch({&x, &a, &b, &t, &dy, &dx, &da, &db});
+                     const BTensor& dx, const BTensor& da, const BTensor& db, const BTensor& key,
+                     const LoraOptions&) override {
+    touch({&x, &a, &b, &t, &dy, &dx, &da, &db, &key});
   }
 
   void cross_entropy(const BTensor& logits, const BTensor& labels, const BTensor& lse, const BTensor& totals) override {

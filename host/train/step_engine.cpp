@@ -42,9 +42,15 @@ struct StepGraph {
     model = upload_llama(be, m);
     lora = upload_lora(be, model, ad);
     const std::int64_t tokens = o.micro_batch * o.seq_len;
-    step = std::make_unique<LlamaLoraStep>(
-        be, model, lora,
-        LoraStepOptions{o.micro_batch, o.seq_len, o.packed, true, 0, head_chunk_rows(tokens, m.config.vocab_size)});
+    LoraStepOptions so;
+    so.batch = o.micro_batch;
+    so.seq_len = o.seq_len;
+    so.segments = o.packed;
+    so.accumulate_grads = true;
+    so.dropout_seed = o.dropout_seed;
+    so.logits_rows = head_chunk_rows(tokens, m.config.vocab_size);
+    so.checkpointing = o.checkpointing;
+    step = std::make_unique<LlamaLoraStep>(be, model, lora, so);
     targets = be.alloc({tokens}, DType::I32, Lifetime::Step, "targets");
     lse = be.alloc({tokens}, DType::F32, Lifetime::Step, "loss lse");
     totals = be.alloc({2}, DType::F32, Lifetime::Weights, "loss totals");
@@ -91,7 +97,7 @@ struct StepGraph {
   }
 
   void record_eval(Backend& be) {
-    step->record_body_forward();
+    step->record_body_forward(/*dropout=*/false);
     for (std::int64_t c = 0; c < step->head_chunks(); ++c) {
       const auto i = static_cast<std::size_t>(c);
       step->record_head_forward(c);
@@ -103,10 +109,13 @@ struct StepGraph {
 }  // namespace
 
 std::int64_t head_chunk_rows(std::int64_t tokens, std::int64_t vocab) {
-  const std::int64_t cap = std::max<std::int64_t>(1, (std::int64_t{16} << 20) / (std::max<std::int64_t>(1, vocab) * 4));
-  for (std::int64_t r = std::min(tokens, cap); r > 1; --r)
+  const std::int64_t row_bytes = std::max<std::int64_t>(1, vocab) * 4;
+  if (tokens * row_bytes <= (std::int64_t{32} << 20)) return tokens;  // one chunk
+  // Several chunks: each starts at a multiple of 64 rows, so the views of the i32 targets and f32 lse (4 bytes a
+  // row) start on a 256-byte boundary, the largest minStorageBufferOffsetAlignment devices require.
+  for (std::int64_t r = (std::int64_t{32} << 20) / row_bytes / 64 * 64; r >= 64; r -= 64)
     if (tokens % r == 0) return r;
-  return 1;
+  return tokens;  // no aligned divisor: one chunk (the backend says so if it cannot bind it)
 }
 
 StepMemoryPlan plan_step_memory(const LlamaModel& model, const LoraAdapter& adapter, const StepEngineOptions& o) {
@@ -180,8 +189,9 @@ StepResult TrainStepEngine::step(const std::vector<TokenBatch>& batches, double 
   }
   be_.write(g.consts, step_constants_tensor(step_constants(o_.optimizer, static_cast<float>(lr), step)));
   be_.write(g.scale, scalar_f32(r.targets > 0 ? 1.0f / static_cast<float>(r.targets) : 0.0f));
-  for (const auto& b : batches) {
-    write_batch(be_, *g.step, g.targets, b);
+  for (std::size_t m = 0; m < batches.size(); ++m) {
+    write_batch(be_, *g.step, g.targets, batches[m]);
+    g.step->write_dropout_key(static_cast<std::uint32_t>(step), static_cast<std::uint32_t>(m));
     be_.run(p_->micro);
   }
   const Tensor tot = be_.read(g.totals);

@@ -4,10 +4,10 @@
 //   micro program   forward, cross-entropy per output-head chunk (loss totals +=, dlogits = scale * (softmax -
 //                   onehot)), the head's and the body's backward accumulating dA/dB
 //   update program  global grad norm + clip + NaN/Inf skip flag, every A and B updated, gradients and totals zeroed
-//   eval program    forward and the loss only (validation)
-// Per step the host writes token ids, positions, segments, targets, the loss scale (1 / unmasked tokens of the
-// whole step) and the step constants (scheduled lr, bias corrections), and reads back the loss totals and the
-// gradient statistics: the only round trips.
+//   eval program    forward (LoRA dropout off) and the loss only (validation)
+// Per step the host writes token ids, positions, segments, targets, the LoRA dropout key, the loss scale (1 /
+// unmasked tokens of the whole step) and the step constants (scheduled lr, bias corrections), and reads back the
+// loss totals and the gradient statistics: the only round trips.
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -28,10 +28,15 @@ struct StepEngineOptions {
   std::int64_t micro_batch = 1, seq_len = 0;
   bool packed = false;  // windows hold several documents: attention restricted by segment ids
   OptimizerConfig optimizer;
+  // LoRA dropout: micro-batch m of step n draws its mask from the key (dropout_seed, n, m), written before each
+  // run of the recorded step, so masks differ per step and a resumed run draws the ones it would have drawn.
+  std::uint64_t dropout_seed = 0;
+  bool checkpointing = false;  // recompute each layer's forward in the backward (LoraStepOptions::checkpointing)
 };
 
-// Rows per output-head chunk: the largest divisor of `tokens` whose [rows, vocab] f32 logits stay under 16 MiB,
-// so a 128k vocabulary never holds [tokens, vocab] at once (stories260K: one chunk).
+// Rows per output-head chunk: all the step's tokens when their f32 logits fit 32 MiB (stories260K), else the
+// largest multiple of 64 rows dividing `tokens` under that size, so a 128k vocabulary never holds [tokens, vocab]
+// at once and every chunk's row views stay aligned for any device.
 std::int64_t head_chunk_rows(std::int64_t tokens, std::int64_t vocab);
 
 struct StepMemoryPlan {

@@ -27,11 +27,38 @@ std::int64_t count_targets(const std::vector<Example>& windows) {
   return n;
 }
 
-// Examples -> windows: packed, or each cut to seq_len; examples left with no
-// target are dropped.
+// A document longer than seq_len as consecutive pieces of at most seq_len tokens (plain text: a book is one
+// document, and every part of it is training data).
+std::vector<Example> split_long(std::vector<Example> ex, std::int64_t seq_len, TrainDataStats& st) {
+  std::vector<Example> out;
+  const auto L = static_cast<std::size_t>(seq_len);
+  for (auto& e : ex) {
+    if (e.ids.size() <= L) {
+      out.push_back(std::move(e));
+      continue;
+    }
+    ++st.split;
+    for (std::size_t b = 0; b < e.ids.size(); b += L) {
+      const auto first = static_cast<std::ptrdiff_t>(b);
+      const auto last = static_cast<std::ptrdiff_t>(std::min(e.ids.size(), b + L));
+      Example p;
+      p.ids.assign(e.ids.begin() + first, e.ids.begin() + last);
+      p.labels.assign(e.labels.begin() + first, e.labels.begin() + last);
+      p.segment.assign(p.ids.size(), 0);
+      p.positions.resize(p.ids.size());
+      for (std::size_t t = 0; t < p.ids.size(); ++t) p.positions[t] = static_cast<std::int32_t>(t);
+      out.push_back(std::move(p));
+    }
+  }
+  return out;
+}
+
+// Examples -> windows: packed (long documents split first), or each cut to seq_len; examples left with no target
+// are dropped.
 std::vector<Example> to_windows(std::vector<Example> ex, std::int64_t seq_len, bool pack, std::int32_t pad_id,
                                 TrainDataStats& st) {
   PackStats ps;
+  if (pack) ex = split_long(std::move(ex), seq_len, st);
   ex = truncate_examples(std::move(ex), seq_len, &ps);
   st.truncated += ps.truncated;
   std::vector<Example> kept;
@@ -66,8 +93,10 @@ TrainData::TrainData(const Tokenizer& tok, const TrainDataOptions& opt, std::int
   stats_.packed = opt.pack.value_or(text);
   const ChatTemplate tmpl = opt.chat_template.value_or(detect_chat_template(tok));
 
+  // Instruction/chat data is split by record (no example in both). Packed text is split by window below: a
+  // plain-text file is often one document (a book), which a record split could not divide.
   const auto [train_idx, val_idx] =
-      split_indices(records.size(), records.size() > 1 ? opt.validation_fraction : 0.0, opt.seed);
+      split_indices(records.size(), !stats_.packed && records.size() > 1 ? opt.validation_fraction : 0.0, opt.seed);
   auto tokenize = [&](const std::vector<std::size_t>& idx) {
     std::vector<Example> ex;
     ex.reserve(idx.size());
@@ -83,6 +112,22 @@ TrainData::TrainData(const Tokenizer& tok, const TrainDataOptions& opt, std::int
   TrainDataStats discard;
   train_ = to_windows(tokenize(train_idx), opt.seq_len, stats_.packed, pad_id_, stats_);
   validation_ = to_windows(tokenize(val_idx), opt.seq_len, stats_.packed, pad_id_, discard);
+  if (stats_.packed && train_.size() > 1) {
+    const auto [tw, vw] = split_indices(train_.size(), opt.validation_fraction, opt.seed);
+    std::vector<Example> t, v;
+    for (std::size_t i : tw) t.push_back(std::move(train_[i]));
+    for (std::size_t i : vw) v.push_back(std::move(train_[i]));
+    train_ = std::move(t);
+    validation_ = std::move(v);
+  }
+  if (opt.max_validation_windows >= 0 && static_cast<std::int64_t>(validation_.size()) > opt.max_validation_windows) {
+    // A seeded sample, not the first windows of the file (those would all be one part of the text).
+    const auto keep = shuffled_indices(validation_.size(), opt.seed ^ 0x76616c6964ull);
+    std::vector<Example> v;
+    for (std::int64_t i = 0; i < opt.max_validation_windows; ++i)
+      v.push_back(std::move(validation_[keep[static_cast<std::size_t>(i)]]));
+    validation_ = std::move(v);
+  }
   stats_.train_windows = static_cast<std::int64_t>(train_.size());
   stats_.validation_windows = static_cast<std::int64_t>(validation_.size());
   stats_.train_targets = count_targets(train_);

@@ -1,11 +1,10 @@
 #pragma once
 // From a dataset file to the fixed-shape micro-batches a training step
 // consumes.
-//   records (host/data) -> tokenized examples with loss masks -> split into
-//   train / validation by record (so no document is in both) -> windows of
-//   exactly seq_len tokens (packed for plain text, one example per window for
-//   instruction data, each truncated to seq_len) -> a seeded order per epoch ->
-//   micro-batches [B*S].
+//   records (host/data) -> tokenized examples with loss masks -> windows of exactly seq_len tokens: plain text is
+//   packed (long documents split into consecutive windows, short ones sharing a window with segment ids) and split
+//   into train / validation by window; instruction data is one example per window (cut to seq_len) and split by
+//   record, so no example is in both -> a seeded order per epoch -> micro-batches [B*S].
 // Every check that can refuse the data runs here, before a model is touched: an
 // empty file, seq_len beyond the model's context, no trainable token left,
 // token ids outside the model's vocabulary.
@@ -30,14 +29,16 @@ struct TrainDataOptions {
   std::string separator = "<|endoftext|>";    // plain-text document separator
   std::int64_t seq_len = 256;
   std::optional<bool> pack;           // default: pack plain text, not instruction/chat data
-  double validation_fraction = 0.05;  // of the records; 0: no validation split
+  double validation_fraction = 0.05;
+  std::int64_t max_validation_windows = 64;    // a random sample of at most this many (each pass runs them all)  // of the records; 0: no validation split
   std::uint64_t seed = 42;
 };
 
 struct TrainDataStats {
   std::int64_t records = 0, train_records = 0, validation_records = 0;
   std::int64_t train_windows = 0, validation_windows = 0;
-  std::int64_t truncated = 0;           // examples longer than seq_len (cut)
+  std::int64_t truncated = 0;           // examples longer than seq_len, cut (instruction data)
+  std::int64_t split = 0;               // documents longer than seq_len spread over consecutive windows (packed text)
   std::int64_t dropped_no_targets = 0;  // examples with no trained token left after the cut (dropped)
   std::int64_t train_targets = 0;       // tokens that count in the training loss, per epoch
   bool packed = false;

@@ -127,9 +127,9 @@ Trainer::Trainer(TrainOptions options, std::unique_ptr<Backend> backend)
   if (opt_.out.empty()) throw InvalidArgument("--out: the run directory is required");
   if (!fs::exists(opt_.model)) throw IoError(fmt::format("{}: model not found", opt_.model.string()));
 
-  // Then the data (an unreadable dataset is found before the model is loaded).
-  s_->tok = load_tokenizer(opt_.tokenizer.empty() ? find_tokenizer(opt_.model) : opt_.tokenizer);
+  // Then the model (an unsupported architecture is named before its tokenizer is looked for) and the data.
   s_->model = load_llama_model(opt_.model, opt_.quant);
+  s_->tok = load_tokenizer(opt_.tokenizer.empty() ? find_tokenizer(opt_.model) : opt_.tokenizer);
   const LlamaConfig& c = s_->model.config;
   s_->data = std::make_unique<TrainData>(*s_->tok, opt_.data, c.max_seq_len, c.vocab_size);
   const std::int64_t windows_per_step = opt_.batch * opt_.grad_accum;
@@ -165,28 +165,42 @@ const TrainData& Trainer::data() const { return *s_->data; }
 std::int64_t Trainer::start_step() const { return s_->resume ? s_->resume->step : 0; }
 
 MemoryReport Trainer::plan_memory() const {
+  // Checkpointing costs about one more forward per step, a smaller micro-batch only GEMM efficiency: without it
+  // first at each micro-batch, then with it (Auto), then the next smaller micro-batch.
+  std::vector<bool> modes;
+  if (opt_.checkpointing != CheckpointingMode::On) modes.push_back(false);
+  if (opt_.checkpointing != CheckpointingMode::Off) modes.push_back(true);
   MemoryReport best;
-  for (std::int64_t micro = opt_.batch; micro >= 1; micro = micro == 1 ? 0 : (micro + 1) / 2) {
-    const StepMemoryPlan p = plan_step_memory(s_->model, s_->adapter, engine_options(micro));
-    MemoryReport r;
-    r.resident_bytes = p.resident_bytes;
-    r.step_arena_bytes = p.step_arena_bytes;
-    r.step_unplanned_bytes = p.step_unplanned_bytes;
-    r.planned_peak_bytes = p.peak_bytes();
-    r.micro_batch = micro;
-    r.grad_accum = opt_.grad_accum * ((opt_.batch + micro - 1) / micro);
-    if (opt_.max_memory == 0 || r.planned_peak_bytes <= opt_.max_memory) return r;
-    best = r;
-    if (micro == 1) break;
-  }
+  for (std::int64_t micro = opt_.batch; micro >= 1; micro = micro == 1 ? 0 : (micro + 1) / 2)
+    for (const bool ckpt : modes) {
+      const StepMemoryPlan p = plan_step_memory(s_->model, s_->adapter, engine_options(micro, ckpt));
+      MemoryReport r;
+      r.resident_bytes = p.resident_bytes;
+      r.step_arena_bytes = p.step_arena_bytes;
+      r.step_unplanned_bytes = p.step_unplanned_bytes;
+      r.planned_peak_bytes = p.peak_bytes();
+      r.micro_batch = micro;
+      r.grad_accum = opt_.grad_accum * ((opt_.batch + micro - 1) / micro);
+      r.checkpointing = ckpt;
+      if (opt_.max_memory == 0 || r.planned_peak_bytes <= opt_.max_memory) return r;
+      best = r;
+    }
   throw OutOfMemoryError(fmt::format(
-      "--max-memory {} bytes: the smallest step (micro-batch 1 x {} tokens) needs {} bytes ({} resident: base, "
-      "adapter, gradients, optimizer state; {} of step temporaries)",
-      opt_.max_memory, opt_.data.seq_len, best.planned_peak_bytes, best.resident_bytes, best.step_arena_bytes));
+      "--max-memory {} bytes: the smallest step (micro-batch 1 x {} tokens, checkpointing {}) needs {} bytes ({} "
+      "resident: base, adapter, gradients, optimizer state; {} of step temporaries)",
+      opt_.max_memory, opt_.data.seq_len, best.checkpointing ? "on" : "off", best.planned_peak_bytes,
+      best.resident_bytes, best.step_arena_bytes));
 }
 
-StepEngineOptions Trainer::engine_options(std::int64_t micro) const {
-  return {micro, opt_.data.seq_len, s_->data->stats().packed, opt_.optimizer};
+StepEngineOptions Trainer::engine_options(std::int64_t micro, bool checkpointing) const {
+  StepEngineOptions o;
+  o.micro_batch = micro;
+  o.seq_len = opt_.data.seq_len;
+  o.packed = s_->data->stats().packed;
+  o.optimizer = opt_.optimizer;
+  o.dropout_seed = opt_.seed;
+  o.checkpointing = checkpointing;
+  return o;
 }
 
 TrainSummary Trainer::run(const std::function<void(const StepReport&)>& on_step) {
@@ -202,7 +216,7 @@ TrainSummary Trainer::run(const std::function<void(const StepReport&)>& on_step)
   Backend& be = *s.be;
 
   fs::create_directories(opt_.out);
-  TrainStepEngine engine(be, model, s.adapter, engine_options(micro));
+  TrainStepEngine engine(be, model, s.adapter, engine_options(micro, sum.memory.checkpointing));
   std::int64_t start = 0;
   DataPosition pos;
   if (s.resume) {

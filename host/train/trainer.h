@@ -26,6 +26,10 @@
 
 namespace pocketlora {
 
+// Gradient checkpointing (StepEngineOptions::checkpointing): Auto turns it on only when the step would not fit
+// max_memory without it, before the micro-batch is shrunk.
+enum class CheckpointingMode { Off, On, Auto };
+
 struct TrainOptions {
   std::filesystem::path model;
   std::filesystem::path tokenizer;  // empty: the model file (GGUF), or a tokenizer beside it
@@ -44,6 +48,7 @@ struct TrainOptions {
   std::optional<int> device;  // Vulkan device index (`pocketlora devices`)
   BaseQuant quant = BaseQuant::Nf4;
   std::uint64_t max_memory = 0;  // bytes; 0: no limit
+  CheckpointingMode checkpointing = CheckpointingMode::Auto;
   std::int64_t eval_every = 0;   // steps between validation passes; 0: ten per run (and at the end)
   std::int64_t save_every = 0;   // steps between checkpoints; 0: ten per run (and at the end)
   int keep_checkpoints = 2;
@@ -60,6 +65,7 @@ struct MemoryReport {
   std::uint64_t step_unplanned_bytes = 0;        // the same temporaries each in its own buffer
   std::uint64_t planned_peak_bytes = 0;          // resident + arena
   std::int64_t micro_batch = 0, grad_accum = 0;  // as chosen to fit --max-memory
+  bool checkpointing = false;                    // likewise
   std::uint64_t measured_device_bytes = 0;       // what the backend allocated once the step was recorded
 };
 
@@ -94,8 +100,9 @@ class Trainer {
   const TrainData& data() const;
   std::int64_t total_steps() const { return total_steps_; }
   std::int64_t start_step() const;
-  // Plans the step's memory (without allocating) for the options' batch, halving the micro-batch (and doubling
-  // grad_accum) until it fits max_memory; OutOfMemoryError naming the bytes when even 1 does not.
+  // Plans the step's memory (without allocating) for the options' batch; when it does not fit max_memory, turns
+  // on gradient checkpointing (CheckpointingMode::Auto), then halves the micro-batch (doubling grad_accum), each
+  // micro-batch first without checkpointing; OutOfMemoryError naming the bytes when even 1 does not fit.
   MemoryReport plan_memory() const;
 
   // Trains to total_steps (or until Ctrl-C), calling on_step after every optimizer step.
@@ -103,7 +110,7 @@ class Trainer {
 
  private:
   struct State;
-  StepEngineOptions engine_options(std::int64_t micro_batch) const;
+  StepEngineOptions engine_options(std::int64_t micro_batch, bool checkpointing) const;
   TrainOptions opt_;
   std::unique_ptr<State> s_;
   std::int64_t total_steps_ = 0;

@@ -36,10 +36,12 @@ PL_INLINE philox_u4 philox4x32_10(philox_u4 c, philox_u32 k0, philox_u32 k1) {
   return c;
 }
 
-// Dropout keep decision for element `index` of a tensor identified by `stream` (e.g. layer * 8 + target):
-// uniform u in [0, 1) from the top 24 bits of one Philox output word; keep when u >= p.
-PL_INLINE bool dropout_keep(philox_u32 seed_lo, philox_u32 seed_hi, philox_u32 stream, philox_u32 index, float p) {
-  const philox_u4 r = philox4x32_10(PL_U4(index >> 2, stream, 0u, 0u), seed_lo, seed_hi);
+// Dropout keep decision for element `index` of a tensor identified by `stream` (e.g. layer * 8 + target) under
+// the dropout key (k0, k1, c2, c3): (k0, k1) is the Philox key (the seed), (c2, c3) the upper counter words (the
+// step and micro-batch), so each step draws a new mask from the same seed and a zero counter reproduces the masks
+// of a key without one. Uniform u in [0, 1) from the top 24 bits of one Philox output word; keep when u >= p.
+PL_INLINE bool dropout_keep(philox_u4 key, philox_u32 stream, philox_u32 index, float p) {
+  const philox_u4 r = philox4x32_10(PL_U4(index >> 2, stream, key[2], key[3]), key[0], key[1]);
   const philox_u32 word = r[index & 3u];
   const float u = float(word >> 8) * (1.0f / 16777216.0f);
   return u >= p;

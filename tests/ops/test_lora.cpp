@@ -27,7 +27,8 @@ struct LoraShape {
 // shifts L by a constant, and its O(M N) terms would swamp the central differences' rounding).
 class LoraCase : public OpCase {
  public:
-  LoraCase(LoraShape s, LoraOptions opt, const std::string& variant) : s_(s), opt_(opt) {
+  LoraCase(LoraShape s, LoraOptions opt, LoraDropoutKey key, const std::string& variant)
+      : s_(s), opt_(opt), key_(key) {
     name = "lora/" + std::to_string(s.M) + "x" + std::to_string(s.K) + "x" + std::to_string(s.N) + "_r" +
            std::to_string(s.r) + "_drop" + std::to_string(static_cast<int>(std::lround(opt.dropout * 100))) +
            (opt.accumulate_grads ? "_acc" : "") + variant;
@@ -47,8 +48,8 @@ class LoraCase : public OpCase {
   std::vector<Tensor> reference(const std::vector<Tensor>& in) const override {
     Tensor y = in[3].clone(), t = Tensor::zeros({s_.M, s_.r}), dx = in[5].clone(), da = in[6].clone(),
            db = in[7].clone();
-    ref::lora_forward(in[0], in[1], in[2], y, t, opt_);
-    ref::lora_backward(in[0], in[1], in[2], t, in[4], dx, da, db, opt_);
+    ref::lora_forward(in[0], in[1], in[2], y, t, key_, opt_);
+    ref::lora_backward(in[0], in[1], in[2], t, in[4], dx, da, db, key_, opt_);
     return {t, y, db, da, dx};
   }
   // f32 GEMM chains vs f64: relative 1e-5 against the scale of each result (sqrt of its reduction length times
@@ -62,9 +63,9 @@ class LoraCase : public OpCase {
   std::vector<ops::DeviceTensor> gpu(const GpuRun& run, const std::vector<Tensor>& in) const override {
     auto X = run.up(in[0]), A = run.up(in[1]), B = run.up(in[2]), Y = run.up(in[3]), DY = run.up(in[4]),
          DX = run.up(in[5]), DA = run.up(in[6]), DB = run.up(in[7]);
-    auto T = run.zeros({s_.M, s_.r}, DType::F32);
-    ops::lora_forward(run.seq, run.arena, X, A, B, Y, T, opt_);
-    ops::lora_backward(run.seq, run.arena, X, A, B, T, DY, DX, DA, DB, opt_);
+    auto T = run.zeros({s_.M, s_.r}, DType::F32), key = run.up(lora_key_tensor(key_));
+    ops::lora_forward(run.seq, run.arena, X, A, B, Y, T, key, opt_);
+    ops::lora_backward(run.seq, run.arena, X, A, B, T, DY, DX, DA, DB, key, opt_);
     return {T, Y, DB, DA, DX};
   }
 #endif
@@ -72,16 +73,16 @@ class LoraCase : public OpCase {
   bool has_gradcheck() const override { return s_.M * s_.K * s_.r <= 200000; }
   double loss(const std::vector<Tensor>& in) const override {
     Tensor y = Tensor::zeros({s_.M, s_.N}, DType::F64), t = Tensor::zeros({s_.M, s_.r}, DType::F64);
-    ref::lora_forward(in[0], in[1], in[2], y, t, opt_);
+    ref::lora_forward(in[0], in[1], in[2], y, t, key_, opt_);
     return dot(y, in[4]);
   }
   std::vector<Tensor> gradient(const std::vector<Tensor>& in) const override {
     Tensor y = Tensor::zeros({s_.M, s_.N}, DType::F64), t = Tensor::zeros({s_.M, s_.r}, DType::F64);
-    ref::lora_forward(in[0], in[1], in[2], y, t, opt_);
+    ref::lora_forward(in[0], in[1], in[2], y, t, key_, opt_);
     // Gradients from zero (with accumulate_grads the backward adds to them).
     Tensor dx = Tensor::zeros({s_.M, s_.K}, DType::F64), da = Tensor::zeros({s_.r, s_.K}, DType::F64),
            db = Tensor::zeros({s_.N, s_.r}, DType::F64);
-    ref::lora_backward(in[0], in[1], in[2], t, in[4], dx, da, db, opt_);
+    ref::lora_backward(in[0], in[1], in[2], t, in[4], dx, da, db, key_, opt_);
     // Y0, dY and the gradient starts are not differentiated.
     return {dx, da, db, Tensor(), Tensor(), Tensor(), Tensor(), Tensor()};
   }
@@ -105,14 +106,17 @@ class LoraCase : public OpCase {
  private:
   LoraShape s_;
   LoraOptions opt_;
+  LoraDropoutKey key_;
 };
 
-// out (+)= drop(in) with the Philox mask: the GPU mask must be the reference's bit for bit.
+// out (+)= drop(in) with the Philox mask: the GPU mask must be the reference's bit for bit, for any key.
 class LoraDropoutCase : public OpCase {
  public:
-  LoraDropoutCase(std::int64_t n, LoraOptions opt, bool accumulate) : n_(n), opt_(opt), accumulate_(accumulate) {
+  LoraDropoutCase(std::int64_t n, LoraOptions opt, LoraDropoutKey key, bool accumulate)
+      : n_(n), opt_(opt), key_(key), accumulate_(accumulate) {
     name = "lora_dropout/" + std::to_string(n) + "_p" + std::to_string(static_cast<int>(std::lround(opt.dropout * 100))) +
-           "_stream" + std::to_string(opt.stream) + (accumulate ? "_acc" : "");
+           "_stream" + std::to_string(opt.stream) + "_step" + std::to_string(key.step) + "_micro" +
+           std::to_string(key.micro) + (accumulate ? "_acc" : "");
   }
   std::vector<Tensor> inputs() const override {
     Tensor ones = Tensor::zeros({n_});
@@ -121,7 +125,7 @@ class LoraDropoutCase : public OpCase {
   }
   std::vector<std::string> output_names() const override { return {"out"}; }
   std::vector<Tensor> reference(const std::vector<Tensor>& in) const override {
-    Tensor d = lora_dropout_ref(in[0], opt_);
+    Tensor d = lora_dropout_ref(in[0], key_, opt_);
     if (!accumulate_) return {d};
     Tensor out = in[1].clone();
     for (std::int64_t i = 0; i < n_; ++i) out.data<float>()[i] += d.data<float>()[i];
@@ -141,7 +145,7 @@ class LoraDropoutCase : public OpCase {
 #if POCKETLORA_HAS_VULKAN
   std::vector<ops::DeviceTensor> gpu(const GpuRun& run, const std::vector<Tensor>& in) const override {
     auto x = run.up(in[0]), out = accumulate_ ? run.up(in[1]) : run.zeros({n_}, DType::F32);
-    ops::lora_dropout(run.seq, x, out, opt_, accumulate_);
+    ops::lora_dropout(run.seq, x, out, run.up(lora_key_tensor(key_)), opt_, accumulate_);
     return {out};
   }
 #endif
@@ -151,6 +155,7 @@ class LoraDropoutCase : public OpCase {
  private:
   std::int64_t n_;
   LoraOptions opt_;
+  LoraDropoutKey key_;
   bool accumulate_;
 };
 
@@ -164,26 +169,27 @@ std::vector<OpCasePtr> lora_cases() {
     LoraOptions opt;
     opt.scale = lora_scale(16.0f, s.r, false);
     opt.dropout = p;
-    opt.seed = 0x1234567890abcdefull;
     opt.stream = 7;
     opt.accumulate_grads = true;
-    v.push_back(std::make_shared<LoraCase>(s, opt, ""));
+    v.push_back(std::make_shared<LoraCase>(s, opt, LoraDropoutKey{0x1234567890abcdefull, 0, 0}, ""));
   }
   {  // rsLoRA scale alpha / sqrt(r), heavy dropout, gradients overwritten (the reference's old gradient check)
     LoraOptions opt;
     opt.scale = lora_scale(8.0f, 3, true);
     opt.dropout = 0.3f;
-    opt.seed = 99;
-    v.push_back(std::make_shared<LoraCase>(LoraShape{4, 5, 6, 3}, opt, "_rslora"));
+    v.push_back(std::make_shared<LoraCase>(LoraShape{4, 5, 6, 3}, opt, LoraDropoutKey{99, 0, 0}, "_rslora"));
+    // A later step and micro-batch of the same seed (the counter words of the key).
+    v.push_back(std::make_shared<LoraCase>(LoraShape{4, 5, 6, 3}, opt, LoraDropoutKey{99, 12, 1}, "_rslora_step12"));
   }
   LoraOptions d;
   d.dropout = 0.25f;
-  d.seed = 42;
   d.stream = 3;
-  v.push_back(std::make_shared<LoraDropoutCase>(50000, d, false));
-  v.push_back(std::make_shared<LoraDropoutCase>(4099, d, true));
+  const LoraDropoutKey key{42, 0, 0};
+  v.push_back(std::make_shared<LoraDropoutCase>(50000, d, key, false));
+  v.push_back(std::make_shared<LoraDropoutCase>(4099, d, key, true));
+  v.push_back(std::make_shared<LoraDropoutCase>(4099, d, LoraDropoutKey{42, 0xfffffffeu, 3}, false));  // counter words
   d.stream = 4;  // another stream: another mask, still the reference's
-  v.push_back(std::make_shared<LoraDropoutCase>(4099, d, false));
+  v.push_back(std::make_shared<LoraDropoutCase>(4099, d, key, false));
   return v;
 }
 
@@ -195,10 +201,10 @@ TEST_F(GpuTest, LoraRejectsBadShapes) {
   auto b = ops::allocate(arena(), {5, 2}, DType::F32, "b"), y = ops::allocate(arena(), {4, 5}, DType::F32, "y");
   auto t = ops::allocate(arena(), {4, 2}, DType::F32, "t");
   vk::Sequence seq(dev());
-  EXPECT_TRUE(mentions(error_of<ShapeError>([&] { ops::lora_forward(seq, arena(), x, a, b, y, t, {}); }),
+  EXPECT_TRUE(mentions(error_of<ShapeError>([&] { ops::lora_forward(seq, arena(), x, a, b, y, t, {}, {}); }),
                        {"A [2, 7]"}));
   auto a0 = ops::allocate(arena(), {0, 8}, DType::F32, "a0");
-  EXPECT_THROW(ops::lora_forward(seq, arena(), x, a0, b, y, t, {}), ShapeError);  // rank 0
+  EXPECT_THROW(ops::lora_forward(seq, arena(), x, a0, b, y, t, {}, {}), ShapeError);  // rank 0
 }
 #endif
 

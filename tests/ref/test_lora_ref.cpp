@@ -6,6 +6,8 @@
 #include <cmath>
 #include <cstring>
 
+#include "harness/op_harness.h"
+#include "host/core/error.h"
 #include "host/ref/lora.h"
 #include "shaders/common/philox.h"
 
@@ -21,9 +23,9 @@ TEST(LoraReference, DropoutKeepsOneMinusPAndDependsOnTheStream) {
   for (std::int64_t i = 0; i < n; ++i) ones.data<float>()[i] = 1.0f;
   LoraOptions opt;
   opt.dropout = 0.25f;
-  opt.seed = 42;
   opt.stream = 3;
-  const Tensor mask = lora_dropout_ref(ones, opt);
+  const LoraDropoutKey key{42, 0, 0};
+  const Tensor mask = lora_dropout_ref(ones, key, opt);
   std::int64_t kept = 0;
   for (std::int64_t i = 0; i < n; ++i) {
     const float v = mask.data<float>()[i];
@@ -34,8 +36,32 @@ TEST(LoraReference, DropoutKeepsOneMinusPAndDependsOnTheStream) {
   EXPECT_NEAR(static_cast<double>(kept), 0.75 * n, 5 * std::sqrt(n * 0.75 * 0.25));
   // A different stream gives a different mask.
   opt.stream = 4;
-  const Tensor other = lora_dropout_ref(ones, opt);
+  const Tensor other = lora_dropout_ref(ones, key, opt);
   EXPECT_NE(std::memcmp(other.raw(), mask.raw(), mask.nbytes()), 0);
+}
+
+TEST(LoraReference, DropoutKeyStepAndMicroBatchGiveNewMasks) {
+  const std::int64_t n = 4096;
+  Tensor ones = Tensor::zeros({n});
+  for (std::int64_t i = 0; i < n; ++i) ones.data<float>()[i] = 1.0f;
+  LoraOptions opt;
+  opt.dropout = 0.5f;
+  const Tensor base = lora_dropout_ref(ones, {42, 0, 0}, opt);
+  auto same = [&](const Tensor& t) { return std::memcmp(t.raw(), base.raw(), base.nbytes()) == 0; };
+  EXPECT_TRUE(same(lora_dropout_ref(ones, {42, 0, 0}, opt)));
+  EXPECT_FALSE(same(lora_dropout_ref(ones, {42, 1, 0}, opt)));  // next step
+  EXPECT_FALSE(same(lora_dropout_ref(ones, {42, 0, 1}, opt)));  // next micro-batch
+  EXPECT_FALSE(same(lora_dropout_ref(ones, {43, 0, 0}, opt)));  // another seed
+  // The key tensor holds (seed low, seed high, step, micro-batch) and reads back as written.
+  const LoraDropoutKey key{0x1234567890abcdefull, 7, 2};
+  const Tensor t = lora_key_tensor(key);
+  ASSERT_EQ(t.shape(), Shape{4});
+  EXPECT_EQ(static_cast<std::uint32_t>(t.data<std::int32_t>()[0]), 0x90abcdefu);
+  EXPECT_EQ(static_cast<std::uint32_t>(t.data<std::int32_t>()[1]), 0x12345678u);
+  EXPECT_EQ(t.data<std::int32_t>()[2], 7);
+  EXPECT_EQ(t.data<std::int32_t>()[3], 2);
+  EXPECT_TRUE(lora_key_from_tensor("test", t) == key);
+  EXPECT_THROW(lora_key_from_tensor("test", Tensor::zeros({4})), ShapeError);  // f32, not i32
 }
 
 TEST(Philox, KnownAnswer) {
@@ -45,6 +71,37 @@ TEST(Philox, KnownAnswer) {
   EXPECT_EQ(r[1], 0xe169c58du);
   EXPECT_EQ(r[2], 0xbc57ac4cu);
   EXPECT_EQ(r[3], 0x9b00dbd8u);
+}
+
+// The f32 path (OpenBLAS GEMMs; what the CPU backend trains with) against the f64 Eigen path on the same values,
+// with and without dropout, accumulating into non-zero gradients, within the op cases' f32 tolerance.
+TEST(LoraReference, F32PathMatchesF64Path) {
+  const std::int64_t M = 33, K = 70, N = 40, r = 8;
+  for (const float dropout : {0.0f, 0.1f}) {
+    LoraOptions opt;
+    opt.scale = 2.0f;
+    opt.dropout = dropout;
+    opt.accumulate_grads = true;
+    const LoraDropoutKey key{7, 3, 1};
+    const Tensor x = test::random_tensor({M, K}, 1), a = test::random_tensor({r, K}, 2, -0.2f, 0.2f),
+                 b = test::random_tensor({N, r}, 3, -0.2f, 0.2f), y0 = test::random_tensor({M, N}, 4),
+                 dy = test::random_tensor({M, N}, 5), dx0 = test::random_tensor({M, K}, 6),
+                 da0 = test::random_tensor({r, K}, 7), db0 = test::random_tensor({N, r}, 8);
+    auto run = [&](DType dt) {
+      std::vector<Tensor> o{Tensor::zeros({M, r}, dt), y0.to(dt), db0.to(dt), da0.to(dt), dx0.to(dt)};
+      const Tensor xd = x.to(dt), ad = a.to(dt), bd = b.to(dt);
+      ref::lora_forward(xd, ad, bd, o[1], o[0], key, opt);
+      ref::lora_backward(xd, ad, bd, o[0], dy.to(dt), o[4], o[3], o[2], key, opt);
+      for (auto& t : o) t = t.to(DType::F32);
+      return o;
+    };
+    const auto f32 = run(DType::F32), f64 = run(DType::F64);
+    const char* names[5] = {"T", "Y", "dB", "dA", "dX"};
+    const std::int64_t len[5] = {K, r, M, M, N};
+    for (int i = 0; i < 5; ++i)
+      EXPECT_TRUE(test::within(f32[i], f64[i], test::dot_product_tolerance(len[i], 0.1, DType::F32)))
+          << names[i] << " dropout " << dropout;
+  }
 }
 
 }  // namespace

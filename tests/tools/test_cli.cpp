@@ -4,11 +4,11 @@
 #include <array>
 #include <cstdio>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 
-#include <nlohmann/json.hpp>
-
+#include "common/run_cli.h"
 #include "common/test_data.h"
 #if POCKETLORA_HAS_VULKAN
 #include "gpu/gpu_fixture.h"
@@ -16,21 +16,10 @@
 
 namespace {
 
-struct Result {
-  int rc;
-  std::string out;
-};
-
+using Result = pocketlora::test::CliResult;
 // `stderr_to` is the shell redirection of stderr: into stdout by default.
 Result run(const std::string& args, const std::string& stderr_to = "2>&1") {
-  const std::string cmd = std::string(POCKETLORA_BUILD_DIR) + "/pocketlora " + args + " " + stderr_to;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (!p) return {-1, ""};
-  std::string out;
-  std::array<char, 4096> buf{};
-  while (std::fgets(buf.data(), buf.size(), p)) out += buf.data();
-  const int status = ::pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+  return pocketlora::test::run_cli(args, stderr_to);
 }
 
 TEST(Cli, VersionAndUnknownCommand) {

@@ -58,7 +58,8 @@ struct StepResult {
 
 // One step with the host loss; logits_rows 0 runs the head in one chunk.
 StepResult run_step(Backend& be, const LlamaModel& m, const LoraAdapter& ad, const std::vector<std::int32_t>& ids,
-                    std::uint64_t dropout_seed, std::int64_t batch = kBatch, std::int64_t logits_rows = 0) {
+                    std::uint64_t dropout_seed, std::int64_t batch = kBatch, std::int64_t logits_rows = 0,
+                    bool checkpointing = false) {
   const BackendLlama bm = upload_llama(be, m);
   const BackendLora bl = upload_lora(be, bm, ad);
   LoraStepOptions so;
@@ -66,6 +67,7 @@ StepResult run_step(Backend& be, const LlamaModel& m, const LoraAdapter& ad, con
   so.seq_len = kSeq;
   so.dropout_seed = dropout_seed;
   so.logits_rows = logits_rows;
+  so.checkpointing = checkpointing;
   LlamaLoraStep step(be, bm, bl, so);
   const std::vector<std::int32_t> batch_ids(ids.begin(), ids.begin() + batch * kSeq);
   Tensor ids_t = Tensor::zeros({batch * kSeq}, DType::I32);
@@ -133,6 +135,27 @@ TEST(LlamaLoraStep, ZeroBAdapterLeavesEachSequencesLogitsUnchanged) {
 #if POCKETLORA_HAS_VULKAN
 using VulkanLlamaLoraStep = test::GpuTest;
 
+// The loss within 1e-5 relative, every gradient within 1e-4 of its tensor's largest entry: both backends decode the
+// same NF4 weights and draw the same Philox dropout mask, so what remains is f32 accumulation order (the CPU
+// reference sums in f64). Returns the worst gradient difference.
+double expect_steps_agree(const StepResult& want, const StepResult& got) {
+  EXPECT_LE(std::fabs(got.loss - want.loss), 1e-5 * std::fabs(want.loss));
+  double worst = 0;
+  for (std::size_t i = 0; i < want.grads.modules.size(); ++i) {
+    const auto& w = want.grads.modules[i];
+    const auto& g = got.grads.modules[i];
+    for (int which = 0; which < 2; ++which) {
+      const Tensor& wt = which ? w.b : w.a;
+      const Tensor& gt = which ? g.b : g.a;
+      EXPECT_GT(max_abs(wt), 0.0) << w.name();
+      const double rel = max_abs_diff(gt, wt) / max_abs(wt);
+      worst = std::max(worst, rel);
+      EXPECT_LE(rel, 1e-4) << w.name() << (which ? ".B" : ".A");
+    }
+  }
+  return worst;
+}
+
 TEST_F(VulkanLlamaLoraStep, LossAndEveryLoraGradientAgreeWithCpuBackend) {
   REQUIRE_STORIES_DATA();
   const LlamaModel m = load_llama_model(bin_path_, BaseQuant::Nf4);
@@ -143,23 +166,22 @@ TEST_F(VulkanLlamaLoraStep, LossAndEveryLoraGradientAgreeWithCpuBackend) {
   // The Vulkan step runs its head in two chunks (one per sequence) on view_rows of the final norm's output.
   const StepResult want = run_step(cpu, m, ad, ids, 77), got = run_step(gpu, m, ad, ids, 77, kBatch, kSeq);
   std::printf("stories260K NF4 + LoRA r=8: loss cpu %.7f vulkan %.7f\n", want.loss, got.loss);
-  EXPECT_LE(std::fabs(got.loss - want.loss), 1e-5 * std::fabs(want.loss));
-  // Relative to the largest entry of each gradient tensor: both backends decode the same NF4 weights and draw the
-  // same Philox dropout mask, so what remains is f32 accumulation order (the CPU reference sums in f64).
-  double worst = 0;
-  for (std::size_t i = 0; i < want.grads.modules.size(); ++i) {
-    const auto& w = want.grads.modules[i];
-    const auto& g = got.grads.modules[i];
-    for (int which = 0; which < 2; ++which) {
-      const Tensor& wt = which ? w.b : w.a;
-      const Tensor& gt = which ? g.b : g.a;
-      ASSERT_GT(max_abs(wt), 0.0) << w.name();
-      const double rel = max_abs_diff(gt, wt) / max_abs(wt);
-      worst = std::max(worst, rel);
-      EXPECT_LE(rel, 1e-4) << w.name() << (which ? ".B" : ".A");
-    }
-  }
-  std::printf("worst LoRA gradient difference: %.3g of the tensor's largest entry\n", worst);
+  std::printf("worst LoRA gradient difference: %.3g of the tensor's largest entry\n", expect_steps_agree(want, got));
+}
+
+// Gradient checkpointing on Vulkan (each layer recomputed before its backward, dropout on): the CPU backend's loss
+// and gradients without checkpointing within the same bounds as above.
+TEST_F(VulkanLlamaLoraStep, CheckpointedStepAgreesWithCpuBackend) {
+  REQUIRE_STORIES_DATA();
+  const LlamaModel m = load_llama_model(bin_path_, BaseQuant::Nf4);
+  const std::vector<std::int32_t> ids = sample_ids();
+  const LoraAdapter ad = adapter_r8(m, 0.1f, true);
+  ref::CpuBackend cpu;
+  ops::VulkanBackend gpu(dev());
+  const StepResult want = run_step(cpu, m, ad, ids, 77),
+                   got = run_step(gpu, m, ad, ids, 77, kBatch, kSeq, /*checkpointing=*/true);
+  std::printf("checkpointed Vulkan step: worst LoRA gradient difference %.3g of the tensor's largest entry\n",
+              expect_steps_agree(want, got));
 }
 #endif
 

@@ -12,8 +12,10 @@
 // the correct backward: 7e-8).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 
 #include "common/error_message.h"
 #include "host/core/error.h"
@@ -117,7 +119,7 @@ double forward_backward(Backend& be, LlamaLoraStep& step, const std::vector<std:
 }
 
 // packed: each sequence holds two documents (segment ids, positions restarting at each document).
-void gradient_check(RopeLayout layout, bool packed) {
+void gradient_check(RopeLayout layout, bool packed, bool checkpointing = false) {
   const LlamaModel model = tiny_llama(layout, 7);
   std::uint64_t s = 99;
   const LoraAdapter ad = tiny_adapter(model, s);
@@ -130,6 +132,7 @@ void gradient_check(RopeLayout layout, bool packed) {
   so.batch = kBatch;
   so.seq_len = kSeq;
   so.segments = packed;
+  so.checkpointing = checkpointing;
   LlamaLoraStep step(be, bm, bl, so);
   const std::vector<std::int32_t> labels = write_random_batch(be, step, s);
   if (packed) {
@@ -274,6 +277,113 @@ TEST(LlamaLoraStep, ChunkedHeadGivesTheSameGradients) {
   EXPECT_TRUE(test::mentions(test::error_of<InvalidArgument>([&] { LlamaLoraStep{be, bm, bl, so}; }),
                              {"logits_rows 3", "10 tokens"}));
 }
+
+bool bit_equal(const Tensor& a, const Tensor& b) {
+  return a.shape() == b.shape() && a.dtype() == b.dtype() && std::memcmp(a.raw(), b.raw(), a.nbytes()) == 0;
+}
+
+// The dropout key is data: one recorded forward draws a new mask per written key (the same mask for the same key),
+// and record_body_forward(false) (evaluation) is the forward of the same adapter without dropout.
+TEST(LlamaLoraStep, DropoutKeyWrittenBeforeEachRunDrawsItsMask) {
+  const LlamaModel model = tiny_llama(RopeLayout::Interleaved, 3);
+  std::uint64_t s = 5;
+  LoraAdapter ad = tiny_adapter(model, s);
+  ad.config.dropout = 0.3f;
+  ref::CpuBackend be;
+  const BackendLlama bm = upload_llama(be, model);
+  const BackendLora bl = upload_lora(be, bm, ad);
+  LoraStepOptions so;
+  so.batch = kBatch;
+  so.seq_len = kSeq;
+  so.dropout_seed = 9;
+  LlamaLoraStep step(be, bm, bl, so);
+  std::uint64_t batch_seed = s;
+  write_random_batch(be, step, s);
+  be.begin();
+  step.record_forward();
+  const Backend::Program train = be.end();
+  be.begin();
+  step.record_body_forward(/*dropout=*/false);
+  step.record_head_forward(0);
+  const Backend::Program eval = be.end();
+  auto logits = [&](Backend::Program p, std::uint32_t step_no, std::uint32_t micro) {
+    step.write_dropout_key(step_no, micro);
+    be.run(p);
+    return be.read(step.logits());
+  };
+  const Tensor s1 = logits(train, 1, 0), s2 = logits(train, 2, 0), m1 = logits(train, 1, 1), again = logits(train, 1, 0);
+  EXPECT_FALSE(bit_equal(s1, s2));
+  EXPECT_FALSE(bit_equal(s1, m1));
+  EXPECT_TRUE(bit_equal(s1, again));
+  const Tensor e1 = logits(eval, 1, 0), e2 = logits(eval, 2, 0);
+  EXPECT_TRUE(bit_equal(e1, e2)) << "evaluation must not depend on the dropout key";
+
+  LoraAdapter no_dropout = ad;
+  no_dropout.config.dropout = 0.0f;
+  const BackendLora bl0 = upload_lora(be, bm, no_dropout);
+  LlamaLoraStep plain(be, bm, bl0, so);
+  write_random_batch(be, plain, batch_seed);  // the same batch
+  be.begin();
+  plain.record_forward();
+  be.end();
+  be.run();
+  EXPECT_TRUE(bit_equal(be.read(plain.logits()), e1));
+}
+
+// Gradient checkpointing recomputes each layer's forward (same ops, same inputs, same dropout key) into one shared
+// set of activations before its backward: the loss and every gradient are the same bits as without it, with
+// dropout on, a chunked head, packed documents, and with targets only some of the linears.
+void expect_checkpointing_changes_no_bit(const std::vector<LoraTarget>& targets) {
+  const LlamaModel model = tiny_llama(RopeLayout::RotateHalf, 3);
+  std::uint64_t s = 5;
+  LoraAdapter ad = tiny_adapter(model, s);
+  ad.config.dropout = 0.2f;
+  std::erase_if(ad.modules, [&](const LoraModule& m) {
+    return std::find(targets.begin(), targets.end(), m.target) == targets.end();
+  });
+  ref::CpuBackend be;
+  const BackendLlama bm = upload_llama(be, model);
+  const BackendLora bl = upload_lora(be, bm, ad);
+  LoraStepOptions so;
+  so.batch = kBatch;
+  so.seq_len = kSeq;
+  so.segments = true;
+  so.dropout_seed = 4;
+  so.logits_rows = 5;
+  LlamaLoraStep plain(be, bm, bl, so);
+  so.checkpointing = true;
+  LlamaLoraStep ckpt(be, bm, bl, so);
+  double loss[2];
+  LoraAdapter grads[2];
+  for (int i = 0; i < 2; ++i) {
+    LlamaLoraStep& step = i ? ckpt : plain;
+    std::uint64_t batch_seed = 8;
+    const std::vector<std::int32_t> labels = write_random_batch(be, step, batch_seed);
+    Tensor seg = Tensor::zeros({kBatch * kSeq}, DType::I32);
+    for (std::int64_t t = 0; t < kBatch * kSeq; ++t) seg.data<std::int32_t>()[t] = t % kSeq < 2 ? 0 : 1;
+    be.write(step.segments(), seg);
+    step.write_dropout_key(3, 1);
+    loss[i] = test::run_step_with_host_loss(be, step, labels);
+    grads[i] = read_lora_grads(be, bl, ad);
+  }
+  EXPECT_EQ(loss[0], loss[1]);
+  for (std::size_t i = 0; i < ad.modules.size(); ++i) {
+    EXPECT_TRUE(bit_equal(grads[0].modules[i].a, grads[1].modules[i].a)) << ad.modules[i].name() << ".A";
+    EXPECT_TRUE(bit_equal(grads[0].modules[i].b, grads[1].modules[i].b)) << ad.modules[i].name() << ".B";
+  }
+}
+
+TEST(LlamaLoraStep, CheckpointingGivesBitIdenticalGradients) {
+  expect_checkpointing_changes_no_bit({kAllLoraTargets.begin(), kAllLoraTargets.end()});
+}
+
+TEST(LlamaLoraStep, CheckpointingGivesBitIdenticalGradientsWithSomeTargets) {
+  expect_checkpointing_changes_no_bit({LoraTarget::V, LoraTarget::Down});
+}
+
+// The checkpointed step passes the whole-model gradient check too (its gradients are the plain step's bits, and
+// those pass it; this runs the recorded programs a checkpointed trainer runs: forward, then backward alone).
+TEST(LlamaLoraGradCheck, EveryAdaptedModuleWithCheckpointing) { gradient_check(RopeLayout::Interleaved, false, true); }
 
 TEST(LlamaLoraStep, AdapterOfAnotherModelOrEmptyBatchIsRefused) {
   const LlamaModel model = tiny_llama(RopeLayout::Interleaved, 3);

@@ -41,4 +41,38 @@ TEST(PlanningBackend, ForwardOfStories260KIsPlannedWithoutRunning) {
   EXPECT_GT(plan.ops(), 5 * 10);  // ~15 ops per layer
 }
 
+// The loss and optimizer ops are recorded like any other; AdamW's state (m and v), the gradient statistics and the
+// step constants are resident.
+TEST(PlanningBackend, LossAndOptimizerStateArePlanned) {
+  PlanningBackend plan(256);
+  OptimizerConfig cfg;  // AdamW
+  const BTensor p = plan.alloc({8, 16}, DType::F32, Lifetime::Weights, "p");
+  const std::uint64_t before = plan.resident_bytes();
+  const BOptimizerState st = plan.alloc_optimizer_state(cfg, {8, 16}, "p");
+  const BTensor stats = plan.alloc_grad_stats(), consts = plan.alloc_step_constants();
+  EXPECT_EQ(plan.resident_bytes() - before, 2u * 8 * 16 * 4 + 4 * 4 + 5 * 4);
+  const BTensor logits = plan.alloc({4, 10}, DType::F32, Lifetime::Step, "logits");
+  const BTensor labels = plan.alloc({4}, DType::I32, Lifetime::Step, "labels");
+  const BTensor lse = plan.alloc({4}, DType::F32, Lifetime::Step, "lse");
+  const BTensor totals = plan.alloc({2}, DType::F32, Lifetime::Step, "totals");
+  const BTensor scale = plan.alloc({1}, DType::F32, Lifetime::Step, "scale");
+  const BTensor g = plan.alloc({8, 16}, DType::F32, Lifetime::Step, "g");
+  const std::int64_t ops0 = plan.ops();
+  plan.begin();
+  plan.cross_entropy(logits, labels, lse, totals);
+  plan.cross_entropy_backward(logits, labels, lse, scale, logits);
+  plan.grad_norm({g}, 1.0f, stats);
+  plan.optimizer_step(cfg, consts, p, g, st, stats);
+  plan.end();
+  EXPECT_EQ(plan.ops() - ops0, 4);
+  // The gradient lives from the norm to the update; the logits from the loss to its backward.
+  int checked = 0;
+  for (const auto& t : plan.step_tensors())
+    if (t.name == "g" || t.name == "logits") {
+      EXPECT_EQ(t.last - t.first, 1) << t.name;
+      ++checked;
+    }
+  EXPECT_EQ(checked, 2);
+}
+
 }  // namespace

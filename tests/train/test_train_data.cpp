@@ -19,7 +19,7 @@ namespace {
 
 constexpr std::int64_t kContext = 512, kVocab = 512;  // stories260K
 
-TEST(TrainData, PlainTextIsPackedAndSplitByRecord) {
+TEST(TrainData, PlainTextIsPackedAndSplitByWindow) {
   POCKETLORA_REQUIRE_DATA(text, "datasets/tinystories_sample.txt");
   POCKETLORA_REQUIRE_DATA(tokp, "models/stories260K/tok512.bin");
   auto tok = load_tokenizer(tokp);
@@ -31,11 +31,22 @@ TEST(TrainData, PlainTextIsPackedAndSplitByRecord) {
   const auto& st = d.stats();
   EXPECT_TRUE(st.packed);
   EXPECT_GT(st.records, 3);
-  EXPECT_EQ(st.train_records + st.validation_records, st.records);
-  EXPECT_GT(st.validation_records, 0);
-  ASSERT_GT(d.train().size(), 1u);
-  for (const auto& w : d.train()) ASSERT_EQ(w.ids.size(), 64u);
-  for (const auto& w : d.validation()) ASSERT_EQ(w.ids.size(), 64u);
+  EXPECT_EQ(st.truncated, 0);  // long stories continue in the next window instead
+  EXPECT_GT(st.split, 0);
+  ASSERT_GT(st.validation_windows, 0);
+  // Every token of the file is in exactly one window: count them independently from the tokenizer (each
+  // document is BOS + its text + EOS).
+  std::int64_t file_tokens = 0, window_tokens = 0;
+  for (const auto& r : read_records(text))
+    file_tokens += static_cast<std::int64_t>(tok->encode(r.text, true).size()) + 1;
+  for (const auto* split : {&d.train(), &d.validation()})
+    for (const auto& w : *split) {
+      ASSERT_EQ(w.ids.size(), 64u);
+      for (auto s : w.segment) window_tokens += s >= 0;
+    }
+  EXPECT_EQ(window_tokens, file_tokens);
+  EXPECT_EQ(st.train_windows + st.validation_windows,
+            static_cast<std::int64_t>(d.train().size() + d.validation().size()));
   EXPECT_GT(st.fill, 0.5);
   EXPECT_LE(st.fill, 1.0);
 }

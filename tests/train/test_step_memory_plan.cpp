@@ -1,0 +1,154 @@
+// The step's memory plan (host/train/step_engine.h plan_step_memory, recorded on a PlanningBackend: nothing is
+// allocated) with and without gradient checkpointing, and the trainer's --max-memory choice: checkpointing before
+// a smaller micro-batch.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <filesystem>
+
+#include "common/error_message.h"
+#include "common/test_data.h"
+#include "host/core/error.h"
+#include "host/model/llama_model.h"
+#include "host/train/step_engine.h"
+#include "host/train/trainer.h"
+
+namespace pocketlora {
+namespace {
+
+namespace fs = std::filesystem;
+
+LoraAdapter all_targets(const LlamaModel& m, std::int64_t rank) {
+  LoraConfig c;
+  c.rank = rank;
+  c.alpha = 2.0f * static_cast<float>(rank);
+  return init_lora_adapter(m.config, m.rope_layout, c, 1);
+}
+
+// What one layer keeps for its backward besides its input x_in, counted from the config (f32): the two norms'
+// outputs and rstd, q, k, v, the attention output and lse, x_mid, gate, up, swiglu and each linear's LoRA T.
+std::uint64_t layer_intermediate_bytes(const LlamaConfig& c, std::int64_t tokens, std::int64_t rank) {
+  const std::int64_t q_dim = c.n_heads * c.head_dim;
+  const std::int64_t per_token = 3 * c.dim + 2 + 2 * q_dim + 2 * c.kv_dim() + c.n_heads + 3 * c.hidden_dim + 7 * rank;
+  return static_cast<std::uint64_t>(per_token * tokens) * 4;
+}
+
+struct Plans {
+  StepMemoryPlan plain, ckpt;
+};
+
+Plans plan_both(const LlamaModel& m, const LoraAdapter& ad, std::int64_t batch, std::int64_t seq) {
+  StepEngineOptions o;
+  o.micro_batch = batch;
+  o.seq_len = seq;
+  Plans p;
+  p.plain = plan_step_memory(m, ad, o);
+  o.checkpointing = true;
+  p.ckpt = plan_step_memory(m, ad, o);
+  return p;
+}
+
+void print(const char* what, const Plans& p) {
+  std::printf(
+      "%s: resident %.1f MiB; step arena %.1f MiB without checkpointing, %.1f MiB with; peak %.1f -> %.1f MiB\n", what,
+      p.plain.resident_bytes / 1048576.0, p.plain.step_arena_bytes / 1048576.0, p.ckpt.step_arena_bytes / 1048576.0,
+      p.plain.peak_bytes() / 1048576.0, p.ckpt.peak_bytes() / 1048576.0);
+}
+
+// Checkpointing changes only the step's temporaries, and saves at least the intermediates of all but one layer
+// less one layer's worth (the shared set lives through the whole step; the planner's packing is not optimal).
+void expect_checkpointing_saves_layers(const Plans& p, const LlamaConfig& c, std::int64_t tokens, std::int64_t rank) {
+  EXPECT_EQ(p.ckpt.resident_bytes, p.plain.resident_bytes);
+  ASSERT_LT(p.ckpt.step_arena_bytes, p.plain.step_arena_bytes);
+  const std::uint64_t layer = layer_intermediate_bytes(c, tokens, rank);
+  EXPECT_GE(p.plain.step_arena_bytes - p.ckpt.step_arena_bytes, static_cast<std::uint64_t>(c.n_layers - 2) * layer);
+}
+
+TEST(StepMemoryPlan, CheckpointingShrinksStories260KStep) {
+  POCKETLORA_REQUIRE_DATA(path, "models/stories260K/stories260K.bin");
+  const LlamaModel m = load_llama_model(path, BaseQuant::Nf4);
+  const Plans p = plan_both(m, all_targets(m, 8), 8, 128);
+  print("stories260K NF4, r=8 all targets, 8 x 128", p);
+  expect_checkpointing_saves_layers(p, m.config, 8 * 128, 8);
+}
+
+// TinyLlama-1.1B's shapes with an f32 base made of views of one small buffer: the planning backend records sizes
+// and never reads weight bytes, so the 4.4 GB model is planned without existing.
+TEST(StepMemoryPlan, CheckpointingShrinksTinyLlamaShapedStep) {
+  static float no_data[2][1];
+  LlamaModel m;
+  auto& c = m.config;
+  c.dim = 2048;
+  c.hidden_dim = 5632;
+  c.n_layers = 22;
+  c.n_heads = 32;
+  c.n_kv_heads = 4;
+  c.head_dim = 64;
+  c.vocab_size = 32000;
+  c.max_seq_len = 2048;
+  auto shaped = [](int which, const Shape& s) { return Tensor::view(no_data[which], s, DType::F32); };
+  m.tok_embeddings = shaped(0, {c.vocab_size, c.dim});
+  m.output = shaped(1, {c.vocab_size, c.dim});  // untied: another address
+  m.norm = shaped(0, {c.dim});
+  for (std::int64_t l = 0; l < c.n_layers; ++l) {
+    LlamaLayer L;
+    L.attn_norm = L.ffn_norm = shaped(0, {c.dim});
+    L.wq.plain = L.wo.plain = shaped(0, {c.dim, c.dim});
+    L.wk.plain = L.wv.plain = shaped(0, {c.kv_dim(), c.dim});
+    L.w_gate.plain = L.w_up.plain = shaped(0, {c.hidden_dim, c.dim});
+    L.w_down.plain = shaped(0, {c.dim, c.hidden_dim});
+    m.layers.push_back(std::move(L));
+  }
+  const Plans p = plan_both(m, all_targets(m, 16), 1, 512);
+  print("TinyLlama-1.1B shapes, f32 base, r=16 all targets, 1 x 512", p);
+  expect_checkpointing_saves_layers(p, c, 512, 16);
+}
+
+TrainOptions stories_options(CheckpointingMode mode, std::uint64_t max_memory) {
+  TrainOptions o;
+  o.model = test::data_path("models/stories260K/stories260K.bin");
+  o.tokenizer = test::data_path("models/stories260K/tok512.bin");
+  o.data.path = test::data_path("datasets/tinystories_sample.txt");
+  o.data.seq_len = 64;
+  o.out = fs::temp_directory_path() / "pocketlora-plan-test-unused";
+  o.batch = 8;
+  o.steps = 1;
+  o.checkpointing = mode;
+  o.max_memory = max_memory;
+  return o;
+}
+
+TEST(TrainerMemoryPlan, MaxMemoryTurnsOnCheckpointingBeforeShrinkingTheMicroBatch) {
+  POCKETLORA_REQUIRE_DATA(model, "models/stories260K/stories260K.bin");
+  POCKETLORA_REQUIRE_DATA(tok, "models/stories260K/tok512.bin");
+  POCKETLORA_REQUIRE_DATA(data, "datasets/tinystories_sample.txt");
+  const MemoryReport off = Trainer(stories_options(CheckpointingMode::Off, 0)).plan_memory();
+  const MemoryReport on = Trainer(stories_options(CheckpointingMode::On, 0)).plan_memory();
+  EXPECT_FALSE(off.checkpointing);
+  EXPECT_TRUE(on.checkpointing);
+  EXPECT_EQ(on.micro_batch, 8);
+  ASSERT_LT(on.planned_peak_bytes, off.planned_peak_bytes);
+
+  // No limit, or one the plain step fits: no checkpointing.
+  const MemoryReport free_auto = Trainer(stories_options(CheckpointingMode::Auto, 0)).plan_memory();
+  EXPECT_FALSE(free_auto.checkpointing);
+  EXPECT_EQ(free_auto.micro_batch, 8);
+  EXPECT_FALSE(Trainer(stories_options(CheckpointingMode::Auto, off.planned_peak_bytes)).plan_memory().checkpointing);
+  // A limit only the checkpointed step fits: Auto keeps the micro-batch and checkpoints; Off halves it.
+  const MemoryReport tight = Trainer(stories_options(CheckpointingMode::Auto, on.planned_peak_bytes)).plan_memory();
+  EXPECT_TRUE(tight.checkpointing);
+  EXPECT_EQ(tight.micro_batch, 8);
+  EXPECT_EQ(tight.grad_accum, 1);
+  const MemoryReport halved = Trainer(stories_options(CheckpointingMode::Off, on.planned_peak_bytes)).plan_memory();
+  EXPECT_FALSE(halved.checkpointing);
+  EXPECT_LT(halved.micro_batch, 8);
+  EXPECT_EQ(halved.micro_batch * halved.grad_accum, 8);
+  // Nothing fits: the error names the smallest step tried, checkpointed.
+  EXPECT_TRUE(test::mentions(test::error_of<OutOfMemoryError>([&] {
+                               Trainer(stories_options(CheckpointingMode::Auto, on.resident_bytes)).plan_memory();
+                             }),
+                             {"micro-batch 1 x 64 tokens, checkpointing on"}));
+}
+
+}  // namespace
+}  // namespace pocketlora
