@@ -4,8 +4,9 @@
 // planned and measured memory of each case (issue 10, Benchmark).
 //   stories260k     the real stories260K (llama2.c file, NF4 base), batch 8 x 128, LoRA r 8 on all seven linears
 //   tinyllama-1.1b  synthetic weights in TinyLlama-1.1B's shapes (bench/model_layer_shapes.h), NF4 base, 1 x 512,
-//   llama-3.2-1b    r 16 on all seven linears; --layers N builds N of the model's layers for a quick run (the
-//                   memory plan is also made at full depth, and the figures are labelled with the depth they ran at);
+//   llama-3.2-1b    r 16 on all seven linears, gradient checkpointing (PyTorch too; --no-checkpointing: neither);
+//                   --layers N builds N of the model's layers for a quick run (the memory plan is also made at
+//                   full depth, and the figures are labelled with the depth they ran at);
 //                   --vocab N replaces the vocabulary (labelled), e.g. to fit the f32 head in one Vulkan binding
 // Every step is timed alone after warm-up steps; the table has the median. Host peak RSS (VmHWM) is reset before
 // each case (/proc/self/clear_refs), so it is that case's own high-water mark.
@@ -51,6 +52,7 @@ struct TrainBenchArgs {
   int big_steps = 2, big_warmup = 1;  // the 1B shapes (a step of one layer takes 20-50 s on 2 busy cores)
   int layers = 1;                     // of the 1B shapes; 0: full depth
   std::int64_t vocab = 0;             // of the 1B shapes; 0: the model's
+  bool checkpointing = true;          // of the 1B shapes (stories260k: off, as the PyTorch baseline runs it)
   bool torch = true;
   std::string python = "/usr/bin/python3";
   std::string torch_script = "bench/torch_train_baseline.py";
@@ -294,7 +296,9 @@ int run(TrainBenchArgs& a) {
       const std::int64_t vocab = a.vocab > 0 ? a.vocab : spec->vocab;
       if (vocab != spec->vocab) label = fmt::format("{} (vocab {})", name, vocab);
       model = synthetic_model(*spec, depth, vocab);
-      torch_extra = fmt::format(" --layers {} --vocab {} --checkpointing off", depth, vocab);
+      o.checkpointing = a.checkpointing;
+      torch_extra =
+          fmt::format(" --layers {} --vocab {} --checkpointing {}", depth, vocab, o.checkpointing ? "on" : "off");
       lora.rank = 16;
       lora.alpha = 32;
       o.micro_batch = 1;
@@ -330,7 +334,7 @@ int run(TrainBenchArgs& a) {
                          {"alpha", lora.alpha},
                          {"targets", "q,k,v,o,gate,up,down"},
                          {"optimizer", "AdamW"},
-                         {"gradient_checkpointing", false},
+                         {"gradient_checkpointing", o.checkpointing},
                          {"warmup_steps", warmup},
                          {"timed_steps", steps},
                          {"plan",
@@ -439,7 +443,9 @@ int run(TrainBenchArgs& a) {
   fmt::print(
       "\nQLoRA training steps (forward + backward + AdamW), median step time after warm-up; layers = "
       "built/full depth; plan = planned peak device memory at the depth run, plan full = at full depth; "
-      "device = Backend::memory_in_use (Vulkan arenas grow in 64 MiB blocks); no gradient checkpointing\n");
+      "device = Backend::memory_in_use (Vulkan arenas grow in 64 MiB blocks); 1B shapes with gradient checkpointing "
+      "{}\n",
+      a.checkpointing ? "on" : "off");
   table.print();
   for (std::size_t i = 0; i < notes.size(); ++i) fmt::print("({}) {}\n", i + 1, notes[i]);
   fmt::print("load average at end: {}\n", load_end);
@@ -478,6 +484,8 @@ BenchRegistration reg(
                      "Vocabulary of the 1B shapes (0: the model's); 16384 keeps an f32 head in one 128 MiB binding")
           ->check(CLI::NonNegativeNumber)
           ->capture_default_str();
+      sub.add_flag("!--no-checkpointing", a->checkpointing,
+                   "1B shapes without gradient checkpointing (both sides; default on)");
       sub.add_flag("!--no-torch", a->torch, "Do not run the PyTorch-CPU baseline");
       sub.add_option("--python", a->python, "Python with torch")->capture_default_str();
       sub.add_option("--torch-script", a->torch_script, "The PyTorch baseline script")->capture_default_str();
