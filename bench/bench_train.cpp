@@ -35,6 +35,7 @@
 #include "host/train/lora_adapter.h"
 #include "host/train/step_engine.h"
 #include "host/train/train_data.h"
+#include "host/util/process_memory.h"
 #include "host/util/splitmix64.h"
 
 namespace pocketlora::bench {
@@ -169,17 +170,6 @@ std::vector<TokenBatch> random_batches(const LlamaConfig& c, std::int64_t batch,
   std::vector<std::size_t> which(windows.size());
   for (std::size_t i = 0; i < which.size(); ++i) which[i] = i;
   return {make_token_batch(windows, which, batch, seq, 0)};
-}
-
-void reset_peak_rss() {
-  std::ofstream f("/proc/self/clear_refs");
-  f << "5";  // resets VmHWM to the current RSS (Linux >= 4.0)
-}
-std::uint64_t peak_rss_bytes() {
-  std::ifstream f("/proc/self/status");
-  for (std::string line; std::getline(f, line);)
-    if (line.starts_with("VmHWM:")) return std::stoull(line.substr(6)) * 1024;
-  return 0;
 }
 
 double median(std::vector<double> v) {

@@ -21,10 +21,7 @@ struct StatsArgs {
 };
 
 int run(const StatsArgs& a) {
-  const DataFormat fmt = a.format == "alpaca" ? DataFormat::Alpaca
-                         : a.format == "chat" ? DataFormat::Chat
-                         : a.format == "text" ? DataFormat::Text
-                                              : DataFormat::Auto;
+  const DataFormat fmt = parse_data_format(a.format);
   auto tok = load_tokenizer(a.tokenizer);
   const ChatTemplate tmpl = a.tmpl.empty() ? detect_chat_template(*tok) : parse_chat_template(a.tmpl);
   auto records = read_records(a.file, fmt, a.separator);

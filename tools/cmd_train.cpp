@@ -63,14 +63,6 @@ CheckpointingMode parse_checkpointing(const std::string& s) {
   throw InvalidArgument("--checkpointing '" + s + "': expected on, off or auto");
 }
 
-DataFormat parse_format(const std::string& s) {
-  if (s == "auto") return DataFormat::Auto;
-  if (s == "alpaca") return DataFormat::Alpaca;
-  if (s == "chat") return DataFormat::Chat;
-  if (s == "text") return DataFormat::Text;
-  throw InvalidArgument("--format '" + s + "': expected auto, alpaca, chat or text");
-}
-
 int run_train(const TrainArgs& a) {
   TrainOptions o;
   o.model = a.model;
@@ -78,7 +70,7 @@ int run_train(const TrainArgs& a) {
   o.out = a.out;
   if (!a.resume.empty()) o.resume = a.resume;
   o.data.path = a.data;
-  o.data.format = parse_format(a.format);
+  o.data.format = parse_data_format(a.format);
   if (!a.tmpl.empty()) o.data.chat_template = parse_chat_template(a.tmpl);
   o.data.seq_len = a.seq_len;
   o.data.validation_fraction = a.val_fraction;
@@ -113,7 +105,7 @@ int run_train(const TrainArgs& a) {
 
   Trainer trainer(o);
   const auto& ds = trainer.data().stats();
-  const MemoryReport plan = trainer.plan_memory();
+  const MemoryReport& plan = trainer.plan_memory();
   if (!a.json) {
     fmt::print("model {} ({} base), backend {}\n", a.model, a.quant, backend_kind_name(o.backend));
     fmt::print("data {}: {} records -> {} train / {} validation windows of {} tokens ({})\n", a.data, ds.records,

@@ -118,6 +118,14 @@ std::vector<Record> read_records(const std::filesystem::path& path, DataFormat f
   return out;
 }
 
+DataFormat parse_data_format(const std::string& name) {
+  if (name == "auto") return DataFormat::Auto;
+  if (name == "alpaca") return DataFormat::Alpaca;
+  if (name == "chat") return DataFormat::Chat;
+  if (name == "text") return DataFormat::Text;
+  throw InvalidArgument("--format '" + name + "': expected auto, alpaca, chat or text");
+}
+
 const char* chat_template_name(ChatTemplate t) {
   switch (t) {
     case ChatTemplate::Llama2: return "llama2";

@@ -52,12 +52,11 @@ BackendLora upload_lora(Backend& be, const BackendLlama& m, const LoraAdapter& a
     check_module(mod, m.config, adapter.config.rank);
   }
   for (const auto& mod : adapter.modules) {
-    const std::string n = mod.name();
     BackendLoraModule& b = bl.layers[static_cast<std::size_t>(mod.layer)][static_cast<std::size_t>(mod.target)];
-    b.a = be.upload(mod.a.to(dt), Lifetime::Weights, n + ".A");
-    b.b = be.upload(mod.b.to(dt), Lifetime::Weights, n + ".B");
-    b.da = be.alloc(mod.a.shape(), dt, Lifetime::Weights, n + ".A.grad");
-    b.db = be.alloc(mod.b.shape(), dt, Lifetime::Weights, n + ".B.grad");
+    b.a = be.upload(mod.a.to(dt), Lifetime::Weights, mod.tensor_name('A'));
+    b.b = be.upload(mod.b.to(dt), Lifetime::Weights, mod.tensor_name('B'));
+    b.da = be.alloc(mod.a.shape(), dt, Lifetime::Weights, mod.tensor_name('A') + ".grad");
+    b.db = be.alloc(mod.b.shape(), dt, Lifetime::Weights, mod.tensor_name('B') + ".grad");
   }
   return bl;
 }

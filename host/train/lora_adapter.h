@@ -24,6 +24,7 @@ struct LoraModule {
   Tensor a;  // f32 [r, in]
   Tensor b;  // f32 [out, r]
   std::string name() const;  // "layers.3.q" (tensors "layers.3.q.A" / "layers.3.q.B")
+  std::string tensor_name(char which) const { return name() + "." + which; }  // which: 'A' or 'B'
 };
 
 // {out, in} of target t's base linear in a model of config c.

@@ -12,8 +12,6 @@ namespace pocketlora {
 
 namespace {
 
-std::string module_tensor_name(const LoraModule& m, char which) { return m.name() + "." + which; }
-
 Tensor i32_tensor(const std::vector<std::int32_t>& v) {
   Tensor t = Tensor::zeros({static_cast<std::int64_t>(v.size())}, DType::I32);
   std::copy(v.begin(), v.end(), t.data<std::int32_t>());
@@ -60,8 +58,8 @@ struct StepGraph {
     consts = be.alloc_step_constants();
     for (const auto& mod : ad.modules) {
       const BackendLoraModule& b = lora.at(static_cast<std::size_t>(mod.layer), mod.target);
-      opt_a.push_back(be.alloc_optimizer_state(o.optimizer, mod.a.shape(), module_tensor_name(mod, 'A')));
-      opt_b.push_back(be.alloc_optimizer_state(o.optimizer, mod.b.shape(), module_tensor_name(mod, 'B')));
+      opt_a.push_back(be.alloc_optimizer_state(o.optimizer, mod.a.shape(), mod.tensor_name('A')));
+      opt_b.push_back(be.alloc_optimizer_state(o.optimizer, mod.b.shape(), mod.tensor_name('B')));
       grads.push_back(b.da);
       grads.push_back(b.db);
     }
@@ -222,8 +220,8 @@ std::vector<std::pair<std::string, Tensor>> TrainStepEngine::adapter_tensors() {
   std::vector<std::pair<std::string, Tensor>> out;
   for (const auto& mod : p_->adapter.modules) {
     const BackendLoraModule& b = p_->g.lora.at(static_cast<std::size_t>(mod.layer), mod.target);
-    out.emplace_back(module_tensor_name(mod, 'A'), be_.read(b.a).to(DType::F32));
-    out.emplace_back(module_tensor_name(mod, 'B'), be_.read(b.b).to(DType::F32));
+    out.emplace_back(mod.tensor_name('A'), be_.read(b.a).to(DType::F32));
+    out.emplace_back(mod.tensor_name('B'), be_.read(b.b).to(DType::F32));
   }
   return out;
 }
@@ -233,7 +231,7 @@ std::vector<std::pair<std::string, Tensor>> TrainStepEngine::optimizer_tensors()
   for (std::size_t i = 0; i < p_->adapter.modules.size(); ++i)
     for (const auto& [st, which] : {std::pair{&p_->g.opt_a[i], 'A'}, std::pair{&p_->g.opt_b[i], 'B'}})
       for (const auto& [suffix, t] : st->tensors())
-        out.emplace_back(module_tensor_name(p_->adapter.modules[i], which) + "." + suffix, be_.read(t));
+        out.emplace_back(p_->adapter.modules[i].tensor_name(which) + "." + suffix, be_.read(t));
   return out;
 }
 
@@ -242,7 +240,7 @@ void TrainStepEngine::load_optimizer_tensors(const std::vector<std::pair<std::st
   for (std::size_t i = 0; i < p_->adapter.modules.size(); ++i)
     for (const auto& [st, which] : {std::pair{&p_->g.opt_a[i], 'A'}, std::pair{&p_->g.opt_b[i], 'B'}})
       for (const auto& [suffix, t] : st->tensors()) {
-        const std::string name = module_tensor_name(p_->adapter.modules[i], which) + "." + suffix;
+        const std::string name = p_->adapter.modules[i].tensor_name(which) + "." + suffix;
         auto it = std::find_if(tensors.begin(), tensors.end(), [&](const auto& p) { return p.first == name; });
         if (it == tensors.end() || it->second.shape() != t.shape)
           throw FormatError(

@@ -18,6 +18,7 @@
 #include "host/train/loss_plot.h"
 #include "host/train/metrics_log.h"
 #include "host/train/step_engine.h"
+#include "host/util/process_memory.h"
 #include "host/util/stop_request.h"
 
 namespace pocketlora {
@@ -54,16 +55,6 @@ fs::path find_tokenizer(const fs::path& model) {
                   "tokenizer.bin or a single tok*.bin in {}); pass --tokenizer PATH",
                   model.string(), dir.string()));
 }
-
-std::uint64_t peak_rss_bytes() {
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.starts_with("VmHWM:")) return std::stoull(line.substr(6)) * 1024;
-  return 0;
-}
-
-std::string module_tensor_name(const LoraModule& m, char which) { return m.name() + "." + which; }
 
 }  // namespace
 
@@ -146,7 +137,7 @@ Trainer::Trainer(TrainOptions options, std::unique_ptr<Backend> backend)
     s_->resume = load_checkpoint(s_->resume_dir, want);
     for (auto& m : s_->adapter.modules)
       for (char which : {'A', 'B'}) {
-        const std::string name = module_tensor_name(m, which);
+        const std::string name = m.tensor_name(which);
         auto it = std::find_if(s_->resume->adapter.begin(), s_->resume->adapter.end(),
                                [&](const auto& p) { return p.first == name; });
         Tensor& dst = which == 'A' ? m.a : m.b;
@@ -156,6 +147,7 @@ Trainer::Trainer(TrainOptions options, std::unique_ptr<Backend> backend)
         dst = it->second.to(DType::F32);
       }
   }
+  plan_ = make_plan();
   s_->be = std::move(backend);
 }
 
@@ -164,7 +156,7 @@ Trainer::~Trainer() = default;
 const TrainData& Trainer::data() const { return *s_->data; }
 std::int64_t Trainer::start_step() const { return s_->resume ? s_->resume->step : 0; }
 
-MemoryReport Trainer::plan_memory() const {
+MemoryReport Trainer::make_plan() const {
   // Checkpointing costs about one more forward per step, a smaller micro-batch only GEMM efficiency: without it
   // first at each micro-batch, then with it (Auto), then the next smaller micro-batch.
   std::vector<bool> modes;
@@ -209,7 +201,7 @@ TrainSummary Trainer::run(const std::function<void(const StepReport&)>& on_step)
   const LlamaModel& model = s.model;
   TrainSummary sum;
   sum.total_steps = total_steps_;
-  sum.memory = plan_memory();
+  sum.memory = plan_;
   const std::int64_t micro = sum.memory.micro_batch, accum = sum.memory.grad_accum;
   const std::int64_t S = opt_.data.seq_len;
   if (!s.be) s.be = make_backend(opt_.backend, opt_.device);
@@ -335,7 +327,6 @@ TrainSummary Trainer::run(const std::function<void(const StepReport&)>& on_step)
   sum.seconds = std::chrono::duration<double>(Clock::now() - t_run).count();
   sum.tokens_per_s = sum.seconds > 0 ? static_cast<double>(sum.tokens) / sum.seconds : 0;
   sum.peak_rss_bytes = peak_rss_bytes();
-  if (sum.checkpoint.empty() && done > start) save(done);
   return sum;
 }
 

@@ -100,10 +100,11 @@ class Trainer {
   const TrainData& data() const;
   std::int64_t total_steps() const { return total_steps_; }
   std::int64_t start_step() const;
-  // Plans the step's memory (without allocating) for the options' batch; when it does not fit max_memory, turns
-  // on gradient checkpointing (CheckpointingMode::Auto), then halves the micro-batch (doubling grad_accum), each
-  // micro-batch first without checkpointing; OutOfMemoryError naming the bytes when even 1 does not fit.
-  MemoryReport plan_memory() const;
+  // The step's memory plan, made by the constructor (nothing allocated) for the options' batch: when it does not fit
+  // max_memory, gradient checkpointing is turned on (CheckpointingMode::Auto), then the micro-batch halved (doubling
+  // grad_accum), each micro-batch first without checkpointing; the constructor throws OutOfMemoryError naming the
+  // bytes when even 1 does not fit.
+  const MemoryReport& plan_memory() const { return plan_; }
 
   // Trains to total_steps (or until Ctrl-C), calling on_step after every optimizer step.
   TrainSummary run(const std::function<void(const StepReport&)>& on_step = {});
@@ -111,9 +112,11 @@ class Trainer {
  private:
   struct State;
   StepEngineOptions engine_options(std::int64_t micro_batch, bool checkpointing) const;
+  MemoryReport make_plan() const;
   TrainOptions opt_;
   std::unique_ptr<State> s_;
   std::int64_t total_steps_ = 0;
+  MemoryReport plan_;
 };
 
 }  // namespace pocketlora

@@ -1,0 +1,20 @@
+#include "host/util/process_memory.h"
+
+#include <fstream>
+#include <string>
+
+namespace pocketlora {
+
+std::uint64_t peak_rss_bytes() {
+  std::ifstream in("/proc/self/status");
+  for (std::string line; std::getline(in, line);)
+    if (line.starts_with("VmHWM:")) return std::stoull(line.substr(6)) * 1024;
+  return 0;
+}
+
+void reset_peak_rss() {
+  std::ofstream f("/proc/self/clear_refs");
+  f << "5";
+}
+
+}  // namespace pocketlora
