@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The main job (README.md "Run it"): build, then fine-tune the real stories260K model (NF4 base, LoRA r=8 on all
 # seven linears) on Tiny Shakespeare (1000 steps: 45 s to two minutes on 2 cores) on the default backend (a GPU
-# when there is one, else the CPU backend), showing the loss falling and the validation loss before and after. The run directory
-# (demo-run/: PEFT adapter, checkpoints, metrics.jsonl, loss.svg) is kept.
+# when there is one, else the CPU backend), showing the loss falling and the validation loss before and after.
+# The run directory (demo-run/: PEFT adapter, checkpoints, metrics.jsonl, loss.svg) is kept.
 #   POCKETLORA_DATA=DIR     where shared/data is (default ../shared/data)
 #   DEMO_BACKEND=cpu|vulkan the backend (default auto); DEMO_STEPS=N the optimizer steps (default 1000)
 set -euo pipefail
