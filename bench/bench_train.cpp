@@ -7,7 +7,8 @@
 //   llama-3.2-1b    r 16 on all seven linears, gradient checkpointing (PyTorch too; --no-checkpointing: neither);
 //                   --layers N builds N of the model's layers for a quick run (the memory plan is also made at
 //                   full depth, and the figures are labelled with the depth they ran at);
-//                   --vocab N replaces the vocabulary (labelled), e.g. to fit the f32 head in one Vulkan binding
+//                   --vocab N replaces the vocabulary (labelled), e.g. to fit the f32 head in one Vulkan binding;
+//                   --embedding-dtype f32|f16|auto: the frozen embedding/head storage (auto: f16 for both 1B shapes)
 // Every step is timed alone after warm-up steps; the table has the median. Host peak RSS (VmHWM) is reset before
 // each case (/proc/self/clear_refs), so it is that case's own high-water mark.
 #include <fmt/format.h>
@@ -54,6 +55,7 @@ struct TrainBenchArgs {
   int layers = 1;                     // of the 1B shapes; 0: full depth
   std::int64_t vocab = 0;             // of the 1B shapes; 0: the model's
   bool checkpointing = true;          // of the 1B shapes (stories260k: off, as the PyTorch baseline runs it)
+  std::string embedding_dtype = "auto";  // StepEngineOptions::table_dtype
   bool torch = true;
   std::string python = "/usr/bin/python3";
   std::string torch_script = "bench/torch_train_baseline.py";
@@ -303,6 +305,10 @@ int run(TrainBenchArgs& a) {
     }
     o.optimizer.kind = OptimizerKind::AdamW;
     o.optimizer.lr = 2e-4f;
+    o.table_dtype = parse_table_dtype(a.embedding_dtype);
+    const std::optional<DType> table_dtype = resolve_table_dtype(o.table_dtype, model);
+    // The base column: NF4 linears, and the embedding/head storage when it is not f32.
+    const std::string base = table_dtype == DType::F16 ? "nf4, f16 emb" : "nf4";
     const int warmup = big ? a.big_warmup : a.warmup, steps = big ? a.big_steps : a.steps;
     const LoraAdapter adapter = init_lora_adapter(model.config, model.rope_layout, lora, 7);
     const StepMemoryPlan plan = plan_step_memory(model, adapter, o);
@@ -325,6 +331,7 @@ int run(TrainBenchArgs& a) {
                          {"targets", "q,k,v,o,gate,up,down"},
                          {"optimizer", "AdamW"},
                          {"gradient_checkpointing", o.checkpointing},
+                         {"embedding_dtype", table_dtype ? dtype_name(*table_dtype) : "as loaded"},
                          {"warmup_steps", warmup},
                          {"timed_steps", steps},
                          {"plan",
@@ -355,7 +362,7 @@ int run(TrainBenchArgs& a) {
         be = make_backend(kind);
       } catch (const std::exception& e) {
         notes.push_back(fmt::format("{} on {}: unavailable: {}", label, backend_kind_name(kind), e.what()));
-        table.row({label, layers_str, backend_kind_name(kind), "nf4", "-", "-",
+        table.row({label, layers_str, backend_kind_name(kind), base, "-", "-",
                    fmt::format("unavailable ({})", notes.size())});
         jruns.push_back({{"backend", backend_kind_name(kind)}, {"unavailable", e.what()}});
         continue;
@@ -368,7 +375,7 @@ int run(TrainBenchArgs& a) {
       } catch (const std::exception& e) {  // a case the backend cannot run yet (e.g. a device limit): reported
         fmt::print("  failed: {}\n", e.what());
         notes.push_back(fmt::format("{} on {}: failed: {}", label, backend_kind_name(kind), e.what()));
-        table.row({label, layers_str, backend_kind_name(kind), "nf4", fmt::format("{:.0f}", tokens), "-",
+        table.row({label, layers_str, backend_kind_name(kind), base, fmt::format("{:.0f}", tokens), "-",
                    fmt::format("failed ({})", notes.size())});
         jruns.push_back({{"backend", backend_kind_name(kind)}, {"device", be->describe()}, {"failed", e.what()}});
         continue;
@@ -415,7 +422,7 @@ int run(TrainBenchArgs& a) {
         jr["memory_target_met"] = met;
         target = fmt::format("mem <= 1.5 GB {}{}", met ? "met" : "NOT met", depth < full_depth ? " (plan)" : "");
       }
-      table.row({label, layers_str, backend_kind_name(kind), "nf4", fmt::format("{:.0f}", tokens),
+      table.row({label, layers_str, backend_kind_name(kind), base, fmt::format("{:.0f}", tokens),
                  fmt::format("{:.3f}", t.median_s), fmt::format("{:.1f}", tps), vs, target, mib(plan.peak_bytes()),
                  mib(plan_full.peak_bytes()), mib(t.device_bytes), "-"});
       jruns.push_back(jr);
@@ -483,6 +490,9 @@ BenchRegistration reg(
           ->capture_default_str();
       sub.add_flag("!--no-checkpointing", a->checkpointing,
                    "1B shapes without gradient checkpointing (both sides; default on)");
+      sub.add_option("--embedding-dtype", a->embedding_dtype,
+                     "Storage of the frozen embedding table and head: f32, f16, auto (f16 above 128 MiB of f32)")
+          ->capture_default_str();
       sub.add_flag("!--no-torch", a->torch, "Do not run the PyTorch-CPU baseline");
       sub.add_option("--python", a->python, "Python with torch")->capture_default_str();
       sub.add_option("--torch-script", a->torch_script, "The PyTorch baseline script")->capture_default_str();

@@ -17,7 +17,7 @@ namespace {
 struct TrainArgs {
   std::string model, data, tokenizer, out = "pocketlora-run", resume;
   std::string format = "auto", tmpl, backend = "auto", optimizer = "adamw", schedule = "linear", quant = "nf4";
-  std::string targets = "all", max_memory, checkpointing = "auto";
+  std::string targets = "all", max_memory, checkpointing = "auto", embedding_dtype = "auto";
   std::int64_t rank = 8, steps = 0, epochs = 1, batch = 4, grad_accum = 1, seq_len = 256, warmup = 0;
   std::int64_t eval_every = 0, save_every = 0;
   float alpha = 16, dropout = 0, lr = 2e-4f, weight_decay = 0, max_grad_norm = 1.0f;
@@ -98,6 +98,7 @@ int run_train(const TrainArgs& a) {
   o.quant = parse_base_quant(a.quant);
   if (!a.max_memory.empty()) o.max_memory = parse_bytes(a.max_memory);
   o.checkpointing = parse_checkpointing(a.checkpointing);
+  o.embedding_dtype = parse_table_dtype(a.embedding_dtype);
   o.eval_every = a.eval_every;
   o.save_every = a.save_every;
   o.keep_checkpoints = a.keep;
@@ -198,6 +199,10 @@ CommandRegistration reg("train", "Fine-tune a LoRA adapter on a (frozen, NF4) ba
   sub.add_option("--checkpointing", a->checkpointing,
                  "gradient checkpointing (recompute each layer in the backward): on, off, auto (when --max-memory "
                  "needs it, before shrinking the micro-batch)")
+      ->capture_default_str();
+  sub.add_option("--embedding-dtype", a->embedding_dtype,
+                 "storage of the frozen embedding table and output head: f32, f16, auto (f16 when the f32 tables "
+                 "exceed 128 MiB, e.g. a 128k vocabulary)")
       ->capture_default_str();
   sub.add_option("--backend", a->backend, "auto (a GPU if present, else cpu), vulkan, cpu")->capture_default_str();
   sub.add_option("--device", a->device, "Vulkan device index (pocketlora devices)");

@@ -15,14 +15,24 @@ BackendLinear upload_linear(Backend& be, const BaseLinear& l, const std::string&
 
 }  // namespace
 
-BackendLlama upload_llama(Backend& be, const LlamaModel& m) {
+BackendLlama upload_llama(Backend& be, const LlamaModel& m, std::optional<DType> table_dtype) {
+  if (table_dtype && *table_dtype != DType::F32 && *table_dtype != DType::F16)
+    throw InvalidArgument(std::string("upload_llama: embedding/head dtype ") + dtype_name(*table_dtype) +
+                          " — expected f32 or f16");
+  // Stored as table_dtype on the backend: write() converts.
+  const auto table = [&](const Tensor& t, const std::string& name) {
+    if (!table_dtype || *table_dtype == t.dtype()) return be.upload(t, Lifetime::Weights, name);
+    const BTensor bt = be.alloc(t.shape(), *table_dtype, Lifetime::Weights, name);
+    be.write(bt, t);
+    return bt;
+  };
   BackendLlama b;
   b.config = m.config;
   b.rope_layout = m.rope_layout;
-  b.tok_embeddings = be.upload(m.tok_embeddings, Lifetime::Weights, "tok_embeddings");
+  b.activations = m.tok_embeddings.dtype();
+  b.tok_embeddings = table(m.tok_embeddings, "tok_embeddings");
   b.norm = be.upload(m.norm, Lifetime::Weights, "norm");
-  b.output = m.output.raw() == m.tok_embeddings.raw() ? b.tok_embeddings
-                                                       : be.upload(m.output, Lifetime::Weights, "output");
+  b.output = m.output.raw() == m.tok_embeddings.raw() ? b.tok_embeddings : table(m.output, "output");
   for (std::size_t l = 0; l < m.layers.size(); ++l) {
     const auto& L = m.layers[l];
     const std::string p = "layers." + std::to_string(l) + ".";

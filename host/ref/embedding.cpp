@@ -20,12 +20,17 @@ void embedding(const Tensor& ids, const Tensor& table, Tensor& out) {
                   row_bytes);
     return;
   }
-  Tensor td = table.to(DType::F64), od = Tensor::zeros(out.shape(), DType::F64);
-  const std::int64_t D = table.dim(1);
+  // Another dtype (an f16 table into f32 rows): gather the rows as stored, then convert only those, never the
+  // whole table (a 128256 x 2048 f16 table would be 1 GiB as f32).
+  const Tensor tc = table.is_contiguous() ? table : table.clone();
+  Tensor rows = Tensor::zeros(out.shape(), table.dtype());
+  const std::size_t row_bytes = shape_nbytes({table.dim(1)}, table.dtype());
   for (std::int64_t t = 0; t < ids.numel(); ++t)
-    for (std::int64_t d = 0; d < D; ++d)
-      od.data<double>()[t * D + d] = td.data<double>()[ids.data<std::int32_t>()[t] * D + d];
-  out.copy_from(od);
+    std::memcpy(static_cast<std::byte*>(rows.raw()) + t * static_cast<std::int64_t>(row_bytes),
+                static_cast<const std::byte*>(tc.raw()) +
+                    ids.data<std::int32_t>()[t] * static_cast<std::int64_t>(row_bytes),
+                row_bytes);
+  out.copy_from(rows);
 }
 
 void embedding_backward(const Tensor& ids, const Tensor& dout, Tensor& dtable) {

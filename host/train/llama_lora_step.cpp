@@ -41,7 +41,7 @@ std::uint32_t lora_stream(std::int64_t layer, LoraTarget t) {
 
 BackendLora upload_lora(Backend& be, const BackendLlama& m, const LoraAdapter& adapter) {
   adapter.config.validate();
-  const DType dt = m.tok_embeddings.dtype;
+  const DType dt = m.activations;
   BackendLora bl;
   bl.config = adapter.config;
   bl.layers.resize(m.layers.size());
@@ -99,7 +99,7 @@ LlamaLoraStep::LlamaLoraStep(Backend& be, const BackendLlama& m, const BackendLo
   if (head_rows < 1 || N % head_rows != 0)
     throw InvalidArgument("LlamaLoraStep: logits_rows " + std::to_string(opt.logits_rows) + " must divide the " +
                           std::to_string(N) + " tokens of the batch");
-  const DType dt = m.tok_embeddings.dtype;
+  const DType dt = m.activations;
   auto step = [&](const Shape& s, const std::string& name) { return be.alloc(s, dt, Lifetime::Step, name); };
 
   ids_ = be.alloc({N}, DType::I32, Lifetime::Step, "token ids");

@@ -16,8 +16,8 @@
 // On Vulkan each per-sequence view starts at a multiple of S rows: S * 4 bytes (segment ids) and S * heads * 4
 // (lse) must meet the device's minStorageBufferOffsetAlignment (any S that is a multiple of 64 does), and so must
 // logits_rows * dim * 4 for the head chunks, else the constructor throws DeviceLimitError naming the tensor.
-// Activations dtype = the model's embedding dtype (f32; f64 on the CPU backend for gradient checks), LoRA
-// tensors likewise.
+// Activations dtype = BackendLlama::activations (f32; f64 on the CPU backend for gradient checks), LoRA tensors
+// likewise; the embedding table and the head may be stored f16 (upload_llama's table_dtype).
 #include <array>
 #include <cstdint>
 #include <vector>

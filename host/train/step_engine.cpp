@@ -37,7 +37,7 @@ struct StepGraph {
   std::vector<BTensor> chunk_targets, chunk_lse;
 
   StepGraph(Backend& be, const LlamaModel& m, const LoraAdapter& ad, const StepEngineOptions& o) {
-    model = upload_llama(be, m);
+    model = upload_llama(be, m, resolve_table_dtype(o.table_dtype, m));
     lora = upload_lora(be, model, ad);
     const std::int64_t tokens = o.micro_batch * o.seq_len;
     LoraStepOptions so;
@@ -105,6 +105,31 @@ struct StepGraph {
 };
 
 }  // namespace
+
+TableDtype parse_table_dtype(const std::string& s) {
+  if (s == "auto") return TableDtype::Auto;
+  if (s == "f32") return TableDtype::F32;
+  if (s == "f16") return TableDtype::F16;
+  throw InvalidArgument("embedding dtype '" + s + "': expected f32, f16 or auto");
+}
+
+const char* table_dtype_name(TableDtype d) {
+  switch (d) {
+    case TableDtype::Auto: return "auto";
+    case TableDtype::F32: return "f32";
+    case TableDtype::F16: return "f16";
+  }
+  return "?";
+}
+
+std::optional<DType> resolve_table_dtype(TableDtype d, const LlamaModel& m) {
+  if (m.tok_embeddings.dtype() != DType::F32) return std::nullopt;
+  if (d == TableDtype::F32) return DType::F32;
+  if (d == TableDtype::F16) return DType::F16;
+  const bool tied = m.output.raw() == m.tok_embeddings.raw();
+  const std::uint64_t bytes = m.tok_embeddings.nbytes() + (tied ? 0 : m.output.nbytes());
+  return bytes > kF16TableBytes ? DType::F16 : DType::F32;
+}
 
 std::int64_t head_chunk_rows(std::int64_t tokens, std::int64_t vocab) {
   const std::int64_t row_bytes = std::max<std::int64_t>(1, vocab) * 4;

@@ -24,6 +24,18 @@
 
 namespace pocketlora {
 
+// How the frozen embedding table and output head are stored on the backend (upload_llama's table_dtype). Auto:
+// f16 when the model's f32 tables (embedding plus an untied head) exceed kF16TableBytes, i.e. a large vocabulary,
+// where they are the largest weights of the model (Llama-3.2-1B: 1002 of a 1957 MiB plan in f32) and f16 halves
+// them for an input rounding of 2^-11 next to an NF4 base's much coarser one; f32 below it (stories260K), where
+// they cost little and the step stays comparable with the f32 references. Another dtype on the host (f64 for
+// gradient checks) is uploaded as it is.
+enum class TableDtype { Auto, F32, F16 };
+TableDtype parse_table_dtype(const std::string& s);  // "auto", "f32", "f16"; InvalidArgument otherwise
+const char* table_dtype_name(TableDtype d);
+inline constexpr std::uint64_t kF16TableBytes = std::uint64_t{128} << 20;
+std::optional<DType> resolve_table_dtype(TableDtype d, const LlamaModel& m);
+
 struct StepEngineOptions {
   std::int64_t micro_batch = 1, seq_len = 0;
   bool packed = false;  // windows hold several documents: attention restricted by segment ids
@@ -32,6 +44,7 @@ struct StepEngineOptions {
   // run of the recorded step, so masks differ per step and a resumed run draws the ones it would have drawn.
   std::uint64_t dropout_seed = 0;
   bool checkpointing = false;  // recompute each layer's forward in the backward (LoraStepOptions::checkpointing)
+  TableDtype table_dtype = TableDtype::Auto;  // the embedding table's and the head's storage
 };
 
 // Rows per output-head chunk: all the step's tokens when their f32 logits fit 32 MiB (stories260K), else the

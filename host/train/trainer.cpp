@@ -64,6 +64,7 @@ nlohmann::json train_config_json(const TrainOptions& o) {
   return {
       {"model", o.model.string()},
       {"quant", o.quant == BaseQuant::Nf4 ? "nf4" : "none"},
+      {"embedding_dtype", table_dtype_name(o.embedding_dtype)},
       {"lora",
        {{"rank", o.lora.rank},
         {"alpha", o.lora.alpha},
@@ -192,6 +193,7 @@ StepEngineOptions Trainer::engine_options(std::int64_t micro, bool checkpointing
   o.optimizer = opt_.optimizer;
   o.dropout_seed = opt_.seed;
   o.checkpointing = checkpointing;
+  o.table_dtype = opt_.embedding_dtype;
   return o;
 }
 

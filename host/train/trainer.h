@@ -49,6 +49,7 @@ struct TrainOptions {
   BaseQuant quant = BaseQuant::Nf4;
   std::uint64_t max_memory = 0;  // bytes; 0: no limit
   CheckpointingMode checkpointing = CheckpointingMode::Auto;
+  TableDtype embedding_dtype = TableDtype::Auto;  // the frozen embedding table's and head's storage
   std::int64_t eval_every = 0;   // steps between validation passes; 0: ten per run (and at the end)
   std::int64_t save_every = 0;   // steps between checkpoints; 0: ten per run (and at the end)
   int keep_checkpoints = 2;

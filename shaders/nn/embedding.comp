@@ -1,20 +1,4 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
-// out[t, :] = table[ids[t], :] for the ids inside this table chunk (the table may be split across bindings);
-// one invocation per output element. Ids outside every chunk leave their row untouched (the host zero-fills
-// `out` first and validates ids against the vocabulary before they reach the GPU).
-layout(local_size_x_id = 0) in;
-#include "shaders/common/nn_push.h"
-layout(push_constant) uniform Push { EmbeddingPush p; };
-layout(set = 0, binding = 0) readonly buffer Ids { int ids[]; };
-layout(set = 0, binding = 1) readonly buffer Table { float table[]; };
-layout(set = 0, binding = 2) buffer Out { float out_[]; };
-
-void main() {
-  const uint gid = gl_GlobalInvocationID.x + gl_GlobalInvocationID.y * gl_NumWorkGroups.x * gl_WorkGroupSize.x;
-  if (gid >= p.tokens * p.dim) return;
-  const uint t = gid / p.dim, d = gid % p.dim;
-  const int row = ids[t] - int(p.row_offset);
-  if (row < 0 || row >= int(p.chunk_rows)) return;
-  out_[gid] = table[uint(row) * p.dim + d];
-}
+#define TABLE_T float
+#include "embedding.glsl"

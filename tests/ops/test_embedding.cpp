@@ -24,19 +24,21 @@ namespace {
 
 // out = table[ids], dtable = dtable0 + scatter(dout). The GPU table and dtable are split by rows into chunks of at
 // most `chunk_bytes` (0: the device's binding limit, one chunk for these tables); each dtable chunk is an output.
-// Gradient check: L = sum(out .* dout).
+// The table may be f16 (read into f32 rows; dtable stays f32). Gradient check (f32): L = sum(out .* dout).
 class EmbeddingCase : public OpCase {
  public:
   EmbeddingCase(std::int64_t V, std::int64_t D, std::vector<std::int32_t> ids, std::uint64_t chunk_bytes,
-                std::uint64_t table_seed, std::uint64_t dout_seed)
-      : V_(V), D_(D), ids_(std::move(ids)), chunk_bytes_(chunk_bytes), table_seed_(table_seed), dout_seed_(dout_seed) {
+                std::uint64_t table_seed, std::uint64_t dout_seed, DType table_dtype = DType::F32)
+      : V_(V), D_(D), ids_(std::move(ids)), chunk_bytes_(chunk_bytes), table_seed_(table_seed), dout_seed_(dout_seed),
+        table_dtype_(table_dtype) {
     name = "embedding/V" + std::to_string(V) + "_D" + std::to_string(D) + "_n" + std::to_string(ids_.size()) +
-           (chunk_bytes ? "/chunk" + std::to_string(chunk_bytes) + "B" : "/one_chunk");
+           (chunk_bytes ? "/chunk" + std::to_string(chunk_bytes) + "B" : "/one_chunk") +
+           (table_dtype == DType::F16 ? "_f16_table" : "");
   }
   // ids, table, dout, dtable0.
   std::vector<Tensor> inputs() const override {
-    return {int_tensor(ids_), random_tensor({V_, D_}, table_seed_), random_tensor({n(), D_}, dout_seed_),
-            random_tensor({V_, D_}, 3)};
+    return {int_tensor(ids_), random_tensor({V_, D_}, table_seed_, -1, 1, table_dtype_),
+            random_tensor({n(), D_}, dout_seed_), random_tensor({V_, D_}, 3)};
   }
   std::vector<std::string> output_names() const override {
     std::vector<std::string> names{"out"};
@@ -55,7 +57,8 @@ class EmbeddingCase : public OpCase {
   }
   Tolerance tolerance(std::size_t i) const override {
     Tolerance t;
-    // out is a copy: exact. dtable: an id that appears k times is k f32 adds in token order on both sides.
+    // out is a copy (an f16 table's values are exact in f32): exact. dtable: an id that appears k times is k f32
+    // adds in token order on both sides.
     t.max_abs = i == 0 ? 0.0 : 1e-6;
     return t;
   }
@@ -75,7 +78,7 @@ class EmbeddingCase : public OpCase {
   }
 #endif
   // Linear in the table: central differences are exact up to f64 rounding (~1e-16 |L| / h).
-  bool has_gradcheck() const override { return chunk_bytes_ == 0; }
+  bool has_gradcheck() const override { return chunk_bytes_ == 0 && table_dtype_ == DType::F32; }
   double loss(const std::vector<Tensor>& in) const override {
     Tensor out = Tensor::zeros({n(), D_}, DType::F64);
     ref::embedding(in[0], in[1], out);
@@ -100,6 +103,7 @@ class EmbeddingCase : public OpCase {
   std::int64_t V_, D_;
   std::vector<std::int32_t> ids_;
   std::uint64_t chunk_bytes_, table_seed_, dout_seed_;
+  DType table_dtype_;
 };
 
 std::vector<OpCasePtr> embedding_cases() {
@@ -107,6 +111,9 @@ std::vector<OpCasePtr> embedding_cases() {
   // 1000-byte chunks: 12 rows each, so the ids (first and last row, id 5 three times) land in 4 different bindings.
   const std::vector<std::int32_t> ids{0, 36, 5, 5, 12, 24, 5, 11, 13};
   for (std::uint64_t chunk : {1000ull, 0ull}) v.push_back(std::make_shared<EmbeddingCase>(37, 20, ids, chunk, 1, 2));
+  // An f16 table (the trainer's frozen table of a large vocabulary) in 25-row f16 chunks; dtable f32 as above.
+  for (std::uint64_t chunk : {1000ull, 0ull})
+    v.push_back(std::make_shared<EmbeddingCase>(37, 20, ids, chunk, 1, 2, DType::F16));
   // The gradient check's data: a 3-row table, id 2 twice, id 1 never.
   v.push_back(std::make_shared<EmbeddingCase>(3, 4, std::vector<std::int32_t>{2, 0, 2}, 0, 6, 5));
   return v;

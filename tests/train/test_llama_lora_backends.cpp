@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "common/test_data.h"
@@ -56,11 +57,14 @@ struct StepResult {
   LoraAdapter grads;
 };
 
-// One step with the host loss; logits_rows 0 runs the head in one chunk.
+// One step with the host loss; logits_rows 0 runs the head in one chunk. table_dtype: the embedding table's and
+// head's storage on the backend (upload_llama).
 StepResult run_step(Backend& be, const LlamaModel& m, const LoraAdapter& ad, const std::vector<std::int32_t>& ids,
                     std::uint64_t dropout_seed, std::int64_t batch = kBatch, std::int64_t logits_rows = 0,
-                    bool checkpointing = false) {
-  const BackendLlama bm = upload_llama(be, m);
+                    bool checkpointing = false, std::optional<DType> table_dtype = std::nullopt) {
+  const BackendLlama bm = upload_llama(be, m, table_dtype);
+  EXPECT_EQ(bm.tok_embeddings.dtype, table_dtype.value_or(m.tok_embeddings.dtype()));
+  EXPECT_EQ(bm.activations, m.tok_embeddings.dtype());
   const BackendLora bl = upload_lora(be, bm, ad);
   LoraStepOptions so;
   so.batch = batch;
@@ -132,6 +136,39 @@ TEST(LlamaLoraStep, ZeroBAdapterLeavesEachSequencesLogitsUnchanged) {
   EXPECT_LT(r.loss, 2.0);
 }
 
+// The worst difference between two steps' LoRA gradients, each relative to its tensor's largest entry in `want`.
+double worst_grad_difference(const StepResult& want, const StepResult& got) {
+  double worst = 0;
+  for (std::size_t i = 0; i < want.grads.modules.size(); ++i)
+    for (int which = 0; which < 2; ++which) {
+      const Tensor& wt = which ? want.grads.modules[i].b : want.grads.modules[i].a;
+      const Tensor& gt = which ? got.grads.modules[i].b : got.grads.modules[i].a;
+      worst = std::max(worst, max_abs_diff(gt, wt) / max_abs(wt));
+    }
+  return worst;
+}
+
+// The embedding table and the (tied) head stored f16 instead of f32: every input of the step's first and last
+// ops moves by up to 2^-11 relative, so the loss and the gradients move by about that much, far less than
+// between runs with different dropout masks. Measured on the CPU backend: loss 2.7e-5 relative, gradients 1.6e-3 of
+// each tensor's largest entry; bounds: the loss 5e-4 relative (about 2^-11), the gradients 1e-2.
+TEST(LlamaLoraStep, F16EmbeddingAndHeadStayCloseToF32) {
+  REQUIRE_STORIES_DATA();
+  const LlamaModel m = load_llama_model(bin_path_, BaseQuant::Nf4);
+  const std::vector<std::int32_t> ids = sample_ids();
+  const LoraAdapter ad = adapter_r8(m, 0.1f, true);
+  ref::CpuBackend cpu;
+  const StepResult f32 = run_step(cpu, m, ad, ids, 77);
+  const StepResult f16 = run_step(cpu, m, ad, ids, 77, kBatch, 0, false, DType::F16);
+  const double loss_rel = std::fabs(f16.loss - f32.loss) / std::fabs(f32.loss);
+  const double grad_rel = worst_grad_difference(f32, f16);
+  std::printf("f16 embedding/head vs f32 (cpu): loss %.7f vs %.7f (%.3g relative), worst gradient %.3g\n", f16.loss,
+              f32.loss, loss_rel, grad_rel);
+  EXPECT_GT(loss_rel, 0.0);  // the f16 table is in use: the loss moved
+  EXPECT_LE(loss_rel, 5e-4);
+  EXPECT_LE(grad_rel, 1e-2);
+}
+
 #if POCKETLORA_HAS_VULKAN
 using VulkanLlamaLoraStep = test::GpuTest;
 
@@ -167,6 +204,22 @@ TEST_F(VulkanLlamaLoraStep, LossAndEveryLoraGradientAgreeWithCpuBackend) {
   const StepResult want = run_step(cpu, m, ad, ids, 77), got = run_step(gpu, m, ad, ids, 77, kBatch, kSeq);
   std::printf("stories260K NF4 + LoRA r=8: loss cpu %.7f vulkan %.7f\n", want.loss, got.loss);
   std::printf("worst LoRA gradient difference: %.3g of the tensor's largest entry\n", expect_steps_agree(want, got));
+}
+
+// The f16 embedding table and head on Vulkan (the f16 lookup and the f16-weight matmuls of the head's forward and
+// backward) against the CPU backend with the same f16 table: the same bounds as the f32 comparison above, as both
+// read the same f16 values and accumulate in f32.
+TEST_F(VulkanLlamaLoraStep, F16EmbeddingAndHeadAgreeWithCpuBackend) {
+  REQUIRE_STORIES_DATA();
+  const LlamaModel m = load_llama_model(bin_path_, BaseQuant::Nf4);
+  const std::vector<std::int32_t> ids = sample_ids();
+  const LoraAdapter ad = adapter_r8(m, 0.1f, true);
+  ref::CpuBackend cpu;
+  ops::VulkanBackend gpu(dev());
+  const StepResult want = run_step(cpu, m, ad, ids, 77, kBatch, 0, false, DType::F16),
+                   got = run_step(gpu, m, ad, ids, 77, kBatch, kSeq, false, DType::F16);
+  std::printf("f16 table, Vulkan vs CPU: worst LoRA gradient difference %.3g of the tensor's largest entry\n",
+              expect_steps_agree(want, got));
 }
 
 // Gradient checkpointing on Vulkan (each layer recomputed before its backward, dropout on): the CPU backend's loss

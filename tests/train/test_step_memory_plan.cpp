@@ -74,7 +74,7 @@ TEST(StepMemoryPlan, CheckpointingShrinksStories260KStep) {
 
 // TinyLlama-1.1B's shapes with an f32 base made of views of one small buffer: the planning backend records sizes
 // and never reads weight bytes, so the 4.4 GB model is planned without existing.
-TEST(StepMemoryPlan, CheckpointingShrinksTinyLlamaShapedStep) {
+LlamaModel tinyllama_shaped_model() {
   static float no_data[2][1];
   LlamaModel m;
   auto& c = m.config;
@@ -99,9 +99,41 @@ TEST(StepMemoryPlan, CheckpointingShrinksTinyLlamaShapedStep) {
     L.w_down.plain = shaped(0, {c.dim, c.hidden_dim});
     m.layers.push_back(std::move(L));
   }
+  return m;
+}
+
+TEST(StepMemoryPlan, CheckpointingShrinksTinyLlamaShapedStep) {
+  const LlamaModel m = tinyllama_shaped_model();
   const Plans p = plan_both(m, all_targets(m, 16), 1, 512);
   print("TinyLlama-1.1B shapes, f32 base, r=16 all targets, 1 x 512", p);
-  expect_checkpointing_saves_layers(p, c, 512, 16);
+  expect_checkpointing_saves_layers(p, m.config, 512, 16);
+}
+
+TEST(StepMemoryPlan, F16TablesHalveTheEmbeddingAndHeadBytes) {
+  // TinyLlama's untied embedding and head, [32000, 2048] each: 2 x 250 MiB in f32, 2 x 125 MiB in f16; nothing
+  // else of the plan changes (activations, LoRA tensors and optimizer state stay f32).
+  const LlamaModel m = tinyllama_shaped_model();
+  const LoraAdapter ad = all_targets(m, 16);
+  StepEngineOptions o;
+  o.seq_len = 512;
+  o.table_dtype = TableDtype::F32;
+  const StepMemoryPlan f32 = plan_step_memory(m, ad, o);
+  o.table_dtype = TableDtype::F16;
+  const StepMemoryPlan f16 = plan_step_memory(m, ad, o);
+  const std::uint64_t halved = 2ull * 32000 * 2048 * 2;
+  EXPECT_EQ(f32.resident_bytes - f16.resident_bytes, halved);
+  EXPECT_EQ(f32.step_arena_bytes, f16.step_arena_bytes);
+  // Auto: f16 above 128 MiB of f32 tables (these 500 MiB), f32 for stories260K's 128 KiB; f64 models stay as loaded.
+  EXPECT_EQ(resolve_table_dtype(TableDtype::Auto, m), DType::F16);
+  LlamaModel small = m;
+  small.tok_embeddings = Tensor::zeros({512, 64});
+  small.output = small.tok_embeddings;
+  EXPECT_EQ(resolve_table_dtype(TableDtype::Auto, small), DType::F32);
+  EXPECT_EQ(resolve_table_dtype(TableDtype::F16, small), DType::F16);
+  small.tok_embeddings = Tensor::zeros({512, 64}, DType::F64);
+  EXPECT_EQ(resolve_table_dtype(TableDtype::F16, small), std::nullopt);
+  EXPECT_TRUE(test::mentions(test::error_of<InvalidArgument>([] { parse_table_dtype("bf16"); }),
+                             {"'bf16'", "f32, f16 or auto"}));
 }
 
 TrainOptions stories_options(CheckpointingMode mode, std::uint64_t max_memory) {
