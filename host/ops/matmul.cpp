@@ -23,35 +23,84 @@ vk::ShaderId matmul_shader(DType a, DType b, DType c) {
   if (hc) return shaders::nn_matmul_c16;
   return shaders::nn_matmul_f32;
 }
+
+// Dtype and device checks shared by both forms; returns the pipeline for the (A, B, C) storage triple.
+const vk::Pipeline& matmul_pipeline(vk::Device& dev, DType a, DType b, DType c, const std::string& operands) {
+  const auto storable = [](DType d) { return d == DType::F32 || d == DType::F16; };
+  if (!storable(a) || !storable(b) || !storable(c))
+    throw ShapeError("ops::matmul: dtypes " + operands + " — expected each f32 or f16");
+  const bool any_f16 = a == DType::F16 || b == DType::F16 || c == DType::F16;
+  if (any_f16 && !dev.caps().storage_16bit)
+    throw DeviceLimitError("ops::matmul: f16 storage (" + operands + ") needs storageBuffer16BitAccess, which '" +
+                           dev.caps().name + "' lacks");
+  const auto& prof = dev.profile();
+  return dev.pipeline({matmul_shader(a, b, c),
+                       {prof.u32("matmul.wg_x"), prof.u32("matmul.wg_y"), prof.u32("matmul.tm"), prof.u32("matmul.tn")},
+                       3,
+                       sizeof(shader::MatmulPush)});
+}
+
+// One dispatch of C[M,N] block = alpha * op(A) * op(B)^T (+C) with the strides and offsets in `push`.
+void dispatch(vk::Sequence& seq, const vk::Pipeline& pipe, const vk::BufferSlice& a, const vk::BufferSlice& b,
+              const vk::BufferSlice& c, const shader::MatmulPush& push) {
+  if (push.M == 0 || push.N == 0) return;
+  vk::Device& dev = seq.device();
+  check_loop_checks(dev, "ops::matmul", "the reduction over K = " + std::to_string(push.K),
+                    loop_checks(static_cast<std::uint64_t>(push.K)));
+  const auto& prof = dev.profile();
+  const std::uint32_t wx = prof.u32("matmul.wg_x"), wy = prof.u32("matmul.wg_y");
+  const std::uint32_t tm = prof.u32("matmul.tm"), tn = prof.u32("matmul.tn");
+  const std::uint32_t gx = (push.N + wx * tn - 1) / (wx * tn), gy = (push.M + wy * tm - 1) / (wy * tm);
+  seq.dispatch(pipe, {vk::reads(a), vk::reads(b), vk::writes(c)}, push, {gx, gy, 1}, "matmul");
+}
+
+std::uint32_t flags_of(const MatmulOptions& opt) {
+  return (opt.accumulate ? MATMUL_ACCUMULATE : 0u) | (opt.trans_a ? MATMUL_TRANS_A : 0u) |
+         (opt.trans_b ? MATMUL_TRANS_B : 0u);
+}
+
+std::uint32_t u32(std::int64_t v) { return static_cast<std::uint32_t>(v); }
 }  // namespace
 
 void matmul(vk::Sequence& seq, const DeviceTensor& a, const DeviceTensor& b, const DeviceTensor& c,
             const MatmulOptions& opt) {
   const auto [M, N, K] = check_matmul_shapes("ops::matmul", a.shape, b.shape, c.shape, opt);
-  const auto storable = [](DType d) { return d == DType::F32 || d == DType::F16; };
-  if (!storable(a.dtype) || !storable(b.dtype) || !storable(c.dtype))
-    throw ShapeError("ops::matmul: dtypes " + describe("A", a) + ", " + describe("B", b) + ", " + describe("C", c) +
-                     " — expected each f32 or f16");
-  vk::Device& dev = seq.device();
-  const bool any_f16 = a.dtype == DType::F16 || b.dtype == DType::F16 || c.dtype == DType::F16;
-  if (any_f16 && !dev.caps().storage_16bit)
-    throw DeviceLimitError("ops::matmul: f16 storage (" + describe("A", a) + ", " + describe("B", b) + ", " +
-                           describe("C", c) + ") needs storageBuffer16BitAccess, which '" + dev.caps().name +
-                           "' lacks");
-  const auto& prof = dev.profile();
-  const std::uint32_t wx = prof.u32("matmul.wg_x"), wy = prof.u32("matmul.wg_y");
-  const std::uint32_t tm = prof.u32("matmul.tm"), tn = prof.u32("matmul.tn");
-  const auto& pipe = dev.pipeline({matmul_shader(a.dtype, b.dtype, c.dtype), {wx, wy, tm, tn}, 3,
-                                   sizeof(shader::MatmulPush)});
-  if (M == 0 || N == 0) return;
-  check_loop_checks(dev, "ops::matmul", "the reduction over K = " + std::to_string(K),
-                    loop_checks(static_cast<std::uint64_t>(K)));
-  const std::uint32_t flags = (opt.accumulate ? MATMUL_ACCUMULATE : 0u) | (opt.trans_a ? MATMUL_TRANS_A : 0u) |
-                              (opt.trans_b ? MATMUL_TRANS_B : 0u);
-  const auto u = [](std::int64_t v) { return static_cast<std::uint32_t>(v); };
-  shader::MatmulPush push{u(M), u(N), u(K), u(a.dim(1)), u(b.dim(1)), u(N), flags, opt.alpha, 0, 0};
-  const std::uint32_t gx = (u(N) + wx * tn - 1) / (wx * tn), gy = (u(M) + wy * tm - 1) / (wy * tm);
-  seq.dispatch(pipe, {vk::reads(a.buf), vk::reads(b.buf), vk::writes(c.buf)}, push, {gx, gy, 1}, "matmul");
+  const auto& pipe = matmul_pipeline(seq.device(), a.dtype, b.dtype, c.dtype,
+                                     describe("A", a) + ", " + describe("B", b) + ", " + describe("C", c));
+  const shader::MatmulPush push{u32(M), u32(N), u32(K), u32(a.dim(1)), u32(b.dim(1)), u32(N), flags_of(opt),
+                                opt.alpha, 0, 0};
+  dispatch(seq, pipe, a.buf, b.buf, c.buf, push);
+}
+
+void matmul(vk::Sequence& seq, const DeviceTensor& a, const RowChunkedTensor& b, const DeviceTensor& c,
+            const MatmulOptions& opt) {
+  const auto [M, N, K] = check_matmul_shapes("ops::matmul", a.shape, b.shape, c.shape, opt);
+  const auto& pipe =
+      matmul_pipeline(seq.device(), a.dtype, b.dtype, c.dtype,
+                      describe("A", a) + ", B " + shape_str(b.shape) + " " + dtype_name(b.dtype) + " in " +
+                          std::to_string(b.chunks.size()) + " row chunks, " + describe("C", c));
+  const std::int64_t ldb = b.shape[1];
+  for (std::size_t i = 0; i < b.chunks.size(); ++i) {
+    const DeviceTensor& chunk = b.chunks[i];
+    const std::int64_t r0 = static_cast<std::int64_t>(i) * b.rows_per_chunk, rows = chunk.dim(0);
+    shader::MatmulPush push{};
+    push.ldb = u32(ldb);
+    push.alpha = opt.alpha;
+    push.flags = flags_of(opt);
+    if (!opt.trans_b) {
+      // B's rows r0.. are C's columns r0..: C[:, r0:r0+rows] = alpha * op(A) * chunk^T (+C), row stride N.
+      push.M = u32(M), push.N = u32(rows), push.K = u32(K);
+      push.lda = u32(a.dim(1)), push.ldc = u32(N), push.c_offset = u32(r0);
+    } else {
+      // B's rows r0.. are the reduction's k range: C (+)= alpha * op(A)[:, r0:r0+rows] * chunk, added chunk after
+      // chunk onto the first (each chunk's partial sum is rounded into C once).
+      push.M = u32(M), push.N = u32(N), push.K = u32(rows);
+      push.lda = u32(a.dim(1)), push.ldc = u32(N);
+      push.a_offset = u32(opt.trans_a ? r0 * a.dim(1) : r0);
+      if (i > 0) push.flags |= MATMUL_ACCUMULATE;
+    }
+    dispatch(seq, pipe, a.buf, chunk.buf, c.buf, push);
+  }
 }
 
 }  // namespace pocketlora::ops

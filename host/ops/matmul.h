@@ -8,5 +8,9 @@ namespace pocketlora::ops {
 
 void matmul(vk::Sequence& seq, const DeviceTensor& a, const DeviceTensor& b, const DeviceTensor& c,
             const MatmulOptions& opt = {});
+// The same with B split by rows across bindings (an output head [vocab, dim] larger than one binding): one
+// dispatch per chunk, each on a column block of C (plain B) or a column block of op(A), accumulated (trans_b).
+void matmul(vk::Sequence& seq, const DeviceTensor& a, const RowChunkedTensor& b, const DeviceTensor& c,
+            const MatmulOptions& opt = {});
 
 }  // namespace pocketlora::ops

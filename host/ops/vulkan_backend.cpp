@@ -195,7 +195,9 @@ void VulkanBackend::fill(const BTensor& t, float value) {
 }
 
 void VulkanBackend::matmul(const BTensor& a, const BTensor& b, const BTensor& c, const MatmulOptions& opt) {
-  ops::matmul(seq(), at(a), at(b), at(c), opt);
+  const RowChunkedTensor& rows = slot(b).rows;
+  if (rows.chunks.size() > 1) ops::matmul(seq(), at(a), rows, at(c), opt);  // the head of a large vocabulary
+  else ops::matmul(seq(), at(a), at(b), at(c), opt);
 }
 
 void VulkanBackend::nf4_matmul(const BTensor& x, const BNf4& w, const BTensor& y, const MatmulOptions& opt) {

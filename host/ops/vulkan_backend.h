@@ -73,7 +73,7 @@ class VulkanBackend final : public Backend {
 
  private:
   // A tensor is one binding when it fits maxStorageBufferRange, else rows split across bindings (only the ops
-  // that walk rows — embedding — accept that form).
+  // that walk rows — embedding, and matmul's B: the output head — accept that form).
   struct Slot {
     RowChunkedTensor rows;
     Lifetime life = Lifetime::Step;

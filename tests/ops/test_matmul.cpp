@@ -176,6 +176,42 @@ TEST_F(GpuTest, MatmulResubmitAccumulates) {
   EXPECT_TRUE(within(down(dc), want, dot_product_tolerance(9, 1.0 / 3, DType::F32)));
 }
 
+TEST_F(GpuTest, MatmulOverRowChunkedBMatchesOneBinding) {
+  // A head weight B [V, K] split by rows across bindings (upload_row_chunked with a small chunk size: 64 f32 or
+  // 128 f16 rows per chunk, the last one ragged) against the same B in one binding. Plain B (logits = xn · Bᵀ):
+  // each chunk writes its own columns of C with the same sums, so the results are bit-identical. trans_b (d xn =
+  // dlogits · B, also with trans_a): each chunk's part of the reduction is added onto C in turn, a different
+  // f32 summation order over V terms (dot_product_tolerance).
+  const std::int64_t V = 300, K = 40, M = 9;
+  for (DType bt : {DType::F32, DType::F16})
+    for (int mode = 0; mode < 4; ++mode) {
+      MatmulOptions opt;
+      opt.trans_b = mode >= 1;
+      opt.trans_a = mode == 2;
+      opt.accumulate = mode == 3 || mode == 0;
+      opt.alpha = 0.5f;
+      const Tensor b = random_tensor({V, K}, 61, -1, 1, bt);
+      const std::int64_t red = opt.trans_b ? V : K, N = opt.trans_b ? K : V;
+      const Tensor a = random_tensor(opt.trans_a ? Shape{red, M} : Shape{M, red}, 62);
+      const Tensor c0 = random_tensor({M, N}, 63);
+      const auto chunked = ops::upload_row_chunked(dev(), arena(), b, "chunked B", 64 * K * 4);
+      ASSERT_GE(chunked.chunks.size(), 3u);
+      auto da = up(a), c_one = up(c0), c_chunked = up(c0);
+      vk::Sequence seq(dev());
+      ops::matmul(seq, da, up(b), c_one, opt);
+      ops::matmul(seq, da, chunked, c_chunked, opt);
+      seq.submit();
+      const std::string what = std::string("B ") + dtype_name(bt) + " mode " + std::to_string(mode);
+      if (!opt.trans_b) {
+        Tolerance exact;
+        exact.max_abs = 0;
+        EXPECT_TRUE(within(down(c_chunked), down(c_one), exact)) << what;
+      } else {
+        EXPECT_TRUE(within(down(c_chunked), down(c_one), dot_product_tolerance(V, 1.0, DType::F32))) << what;
+      }
+    }
+}
+
 TEST_F(GpuTest, MatmulRejectsBadShapesNamingBoth) {
   auto a = ops::allocate(arena(), {4, 8}, DType::F32, "a");
   auto b = ops::allocate(arena(), {3, 7}, DType::F32, "b");
