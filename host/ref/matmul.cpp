@@ -6,6 +6,7 @@
 
 #include "host/core/error.h"
 #include "host/ref/blas.h"
+#include "host/ref/half_widen.h"
 
 namespace pocketlora::ref {
 
@@ -16,6 +17,15 @@ namespace {
 // A narrow B (an f16 output head [vocab, dim]) is widened a panel of its rows at a time: widening all of it per
 // call would allocate 1 GiB for a 128256 x 2048 head on every chunk of the step.
 constexpr std::int64_t kWidenPanelElements = std::int64_t{1} << 20;  // 4 MiB of f32 per panel
+
+// Rows [r0, r1) of b as f32: f16 through the vectorised widen_half, other dtypes through Tensor::to.
+Tensor widen_rows(const Tensor& b, std::int64_t r0, std::int64_t r1) {
+  const Tensor rows = b.slice_rows(r0, r1);
+  if (b.dtype() != DType::F16) return rows.to(DType::F32);
+  Tensor out = Tensor::zeros(rows.shape(), DType::F32);
+  widen_half(static_cast<const std::uint16_t*>(rows.raw()), out.data<float>(), rows.numel());
+  return out;
+}
 
 void matmul_panelled_b(const Tensor& a, const Tensor& b, Tensor& c, const MatmulOptions& opt, std::int64_t M,
                        std::int64_t N, std::int64_t K) {
@@ -29,7 +39,7 @@ void matmul_panelled_b(const Tensor& a, const Tensor& b, Tensor& c, const Matmul
   float* C = cw.data<float>();
   for (std::int64_t r0 = 0; r0 < rows; r0 += panel) {
     const std::int64_t r1 = std::min(rows, r0 + panel);
-    const Tensor bp = bc.slice_rows(r0, r1).to(DType::F32);
+    const Tensor bp = widen_rows(bc, r0, r1);
     if (!opt.trans_b) {
       // B's rows r0..r1 are C's columns r0..r1: C[:, r0:r1] = alpha * op(A) * B[r0:r1, :]^T (+C).
       gemm(opt.trans_a, true, M, r1 - r0, K, opt.alpha, A, a.dim(1), bp.data<float>(), ldb,
