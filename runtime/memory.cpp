@@ -114,4 +114,39 @@ VkDeviceSize Arena::capacity() const {
   return c;
 }
 
+PlannedArena::PlannedArena(Device& dev, const std::vector<VkDeviceSize>& block_sizes, const std::string& name,
+                           MemoryKind kind)
+    : name_(name), sizes_(block_sizes) {
+  VkDeviceSize at = 0;
+  for (std::size_t i = 0; i < block_sizes.size(); ++i) {
+    if (block_sizes[i] > dev.caps().max_storage_buffer_range)
+      throw DeviceLimitError("arena '" + name_ + "': block " + std::to_string(i) + " of " +
+                             std::to_string(block_sizes[i]) + " bytes is above maxStorageBufferRange " +
+                             std::to_string(dev.caps().max_storage_buffer_range));
+    starts_.push_back(at);
+    at += block_sizes[i];
+    blocks_.push_back(std::make_unique<MemoryBlock>(dev, block_sizes[i], kind,
+                                                    "arena '" + name_ + "' block " + std::to_string(i)));
+  }
+}
+
+BufferSlice PlannedArena::slice(VkDeviceSize offset, VkDeviceSize size, const std::string& what) const {
+  // The last block starting at or before offset.
+  const auto it = std::upper_bound(starts_.begin(), starts_.end(), offset);
+  const auto i = static_cast<std::size_t>(it - starts_.begin());
+  if (i == 0 || offset - starts_[i - 1] + size > sizes_[i - 1])
+    throw InternalError("arena '" + name_ + "': " + what + " at bytes [" + std::to_string(offset) + ", " +
+                        std::to_string(offset + size) + ") is not inside one of its " +
+                        std::to_string(blocks_.size()) + " blocks");
+  const MemoryBlock& b = *blocks_[i - 1];
+  const VkDeviceSize in_block = offset - starts_[i - 1];
+  return {b.buffer(), in_block, size, b.mapped() ? b.mapped() + in_block : nullptr};
+}
+
+VkDeviceSize PlannedArena::capacity() const {
+  VkDeviceSize c = 0;
+  for (const auto& b : blocks_) c += b->size();
+  return c;
+}
+
 }  // namespace pocketlora::vk

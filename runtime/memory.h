@@ -86,4 +86,26 @@ class Arena {
   VkDeviceSize cursor_ = 0, used_ = 0, peak_ = 0;
 };
 
+// An arena whose layout the caller planned (a training step's tensors, placed by lifetime so that tensors never
+// live at the same time share bytes): blocks of the given sizes, each one VkDeviceMemory + VkBuffer, addressed as
+// one range of offsets (block i starts at the sum of the sizes before it). A slice must lie inside one block.
+class PlannedArena {
+ public:
+  PlannedArena(Device& dev, const std::vector<VkDeviceSize>& block_sizes, const std::string& name,
+               MemoryKind kind = MemoryKind::Device);
+  PlannedArena(const PlannedArena&) = delete;
+  PlannedArena& operator=(const PlannedArena&) = delete;
+
+  // InternalError naming `what` when [offset, offset + size) leaves the arena or crosses a block boundary.
+  BufferSlice slice(VkDeviceSize offset, VkDeviceSize size, const std::string& what) const;
+  VkDeviceSize capacity() const;  // bytes held (blocks as allocated: the driver may round each up)
+  std::size_t blocks() const { return blocks_.size(); }
+
+ private:
+  std::string name_;
+  std::vector<VkDeviceSize> starts_;  // offset of each block in the arena
+  std::vector<VkDeviceSize> sizes_;   // as requested
+  std::vector<std::unique_ptr<MemoryBlock>> blocks_;
+};
+
 }  // namespace pocketlora::vk

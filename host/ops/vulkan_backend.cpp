@@ -1,7 +1,9 @@
 #include "host/ops/vulkan_backend.h"
 
+#include <algorithm>
 #include <bit>
 #include <cstring>
+#include <optional>
 
 #include "host/core/error.h"
 #include "host/ops/attention.h"
@@ -28,6 +30,7 @@ VulkanBackend::VulkanBackend(std::unique_ptr<vk::Device> dev) : VulkanBackend(*d
 VulkanBackend::~VulkanBackend() {
   programs_.clear();
   program_.reset();
+  planned_.reset();
   step_.reset();
   weights_.reset();
 }
@@ -37,7 +40,25 @@ std::string VulkanBackend::describe() const {
 }
 
 std::uint64_t VulkanBackend::memory_in_use() const {
-  return weights_->capacity() + step_->capacity() + program_->capacity();
+  return weights_->capacity() + step_->capacity() + program_->capacity() + (planned_ ? planned_->capacity() : 0);
+}
+
+StepArenaLimits VulkanBackend::step_arena_limits() const {
+  const vk::Capabilities& c = dev_.caps();
+  std::uint64_t block = std::min<std::uint64_t>(c.max_storage_buffer_range, dev_.block_size());
+  if (c.max_memory_allocation_size != 0) block = std::min<std::uint64_t>(block, c.max_memory_allocation_size);
+  const std::uint64_t align = dev_.alignment();
+  return {align, block / align * align};
+}
+
+void VulkanBackend::reserve_step(const StepLayout& layout) {
+  placer_.reserve(layout, step_arena_limits(), "vulkan backend");
+  try {
+    planned_ = std::make_unique<vk::PlannedArena>(dev_, layout.block_sizes(), "backend step (planned)");
+  } catch (...) {
+    placer_.clear();
+    throw;
+  }
 }
 
 VulkanBackend::Slot& VulkanBackend::slot(const BTensor& h) {
@@ -79,7 +100,15 @@ BTensor VulkanBackend::alloc(const Shape& shape, DType dtype, Lifetime life, con
   s.life = life;
   s.name = name;
   const std::uint64_t bytes = static_cast<std::uint64_t>(shape_numel(shape)) * dtype_size(dtype);
-  if (shape.size() == 2 && bytes > std::min<std::uint64_t>(dev_.caps().max_storage_buffer_range, dev_.block_size())) {
+  const std::optional<std::uint64_t> offset =
+      life == Lifetime::Step ? placer_.place(name, shape, dtype) : std::nullopt;
+  if (offset) {
+    s.rows.shape = shape;
+    s.rows.dtype = dtype;
+    s.rows.rows_per_chunk = shape.empty() ? 1 : shape[0];
+    // Empty tensors still bind a valid range, as the bump arena gives them.
+    s.rows.chunks.push_back({planned_->slice(*offset, std::max<std::uint64_t>(bytes, 4), name), shape, dtype});
+  } else if (shape.size() == 2 && bytes > std::min<std::uint64_t>(dev_.caps().max_storage_buffer_range, dev_.block_size())) {
     s.rows = allocate_row_chunked(arena, shape, dtype, name);
   } else {
     s.rows.shape = shape;
@@ -119,6 +148,8 @@ void VulkanBackend::free_step() {
   recording_ = false;
   program_->reset();
   step_->reset();
+  placer_.clear();
+  planned_.reset();
   for (auto& s : slots_)
     if (s.life == Lifetime::Step) s.live = false;
 }
