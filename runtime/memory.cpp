@@ -73,7 +73,7 @@ MemoryBlock::~MemoryBlock() {
 
 Arena::Arena(Device& dev, Lifetime lifetime, std::string name, MemoryKind kind, VkDeviceSize block_size)
     : dev_(dev), lifetime_(lifetime), name_(std::move(name)), kind_(kind),
-      block_size_(block_size ? block_size : dev.block_size()) {}
+      block_size_(block_size ? block_size : dev.block_size()), grow_(block_size == 0) {}
 
 BufferSlice Arena::allocate(VkDeviceSize size, const std::string& what) {
   if (size == 0) size = 4;  // zero-sized tensors still bind a valid range
@@ -90,7 +90,9 @@ BufferSlice Arena::allocate(VkDeviceSize size, const std::string& what) {
     cursor_ = 0;
   }
   if (current_ == blocks_.size()) {
-    const VkDeviceSize bs = std::max(block_size_, rounded);
+    constexpr VkDeviceSize kFirstBlock = 1 << 20;
+    const VkDeviceSize grown = kFirstBlock << std::min<std::size_t>(blocks_.size(), 20);
+    const VkDeviceSize bs = std::max(grow_ ? std::min(block_size_, grown) : block_size_, rounded);
     blocks_.push_back(std::make_unique<MemoryBlock>(dev_, bs, kind_, "arena '" + name_ + "' (" + what + ")"));
     cursor_ = 0;
   }
