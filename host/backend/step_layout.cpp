@@ -18,8 +18,9 @@ std::vector<std::uint64_t> StepLayout::block_sizes() const {
 
 void check_step_layout(const StepLayout& l, const StepArenaLimits& be, const std::string& who) {
   if (be.alignment == 0 || l.limits.alignment % be.alignment != 0)
-    throw InvalidArgument(fmt::format("{}: step layout planned for {}-byte alignment, the backend needs multiples of {}",
-                                      who, l.limits.alignment, be.alignment));
+    throw InvalidArgument(
+        fmt::format("{}: step layout planned for {}-byte alignment, the backend needs multiples of {}", who,
+                    l.limits.alignment, be.alignment));
   if (be.block_bytes != 0 && (l.limits.block_bytes == 0 || l.limits.block_bytes > be.block_bytes))
     throw InvalidArgument(fmt::format("{}: step layout planned for blocks of {} bytes, the backend binds at most {}",
                                       who, l.limits.block_bytes == 0 ? l.arena_bytes : l.limits.block_bytes,

@@ -32,8 +32,8 @@ struct StepLayoutTensor {
 };
 
 struct StepLayout {
-  StepArenaLimits limits;               // the limits the offsets were planned for
-  std::uint64_t arena_bytes = 0;        // the arena the offsets need
+  StepArenaLimits limits;                 // the limits the offsets were planned for
+  std::uint64_t arena_bytes = 0;          // the arena the offsets need
   std::vector<StepLayoutTensor> tensors;  // every Step allocation of the step, in allocation order
   // The arena in blocks of limits.block_bytes (the last one shorter): what a backend allocates.
   std::vector<std::uint64_t> block_sizes() const;
@@ -47,7 +47,10 @@ void check_step_layout(const StepLayout& layout, const StepArenaLimits& backend,
 class StepPlacer {
  public:
   void reserve(const StepLayout& layout, const StepArenaLimits& backend, const std::string& who);
-  void clear() { layout_.reset(); next_ = 0; }
+  void clear() {
+    layout_.reset();
+    next_ = 0;
+  }
   bool reserved() const { return layout_.has_value(); }
   const StepLayout& layout() const { return *layout_; }
   // The planned offset of this Step allocation; nullopt when nothing is reserved or every planned tensor is placed

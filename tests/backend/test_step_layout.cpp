@@ -82,8 +82,8 @@ void check_placement(Backend& be) {
   be.alloc({64}, DType::F32, Lifetime::Weights, "weights are not planned");
   EXPECT_TRUE(mentions(error_of<InvalidArgument>([&] { be.alloc({65}, DType::F32, Lifetime::Step, "y"); }),
                        {"#1", "'y' [65] f32", "'y' [64] f32"}));
-  EXPECT_TRUE(mentions(error_of<InvalidArgument>([&] { be.alloc({64}, DType::F32, Lifetime::Step, "q"); }),
-                       {"'q'", "'y'"}));
+  EXPECT_TRUE(
+      mentions(error_of<InvalidArgument>([&] { be.alloc({64}, DType::F32, Lifetime::Step, "q"); }), {"'q'", "'y'"}));
   be.free_step();
 }
 

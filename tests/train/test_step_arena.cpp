@@ -104,10 +104,11 @@ void expect_identical(const Trained& planned, const Trained& own) {
 
 void print(const char* what, const Trained& planned, const Trained& own) {
   const auto mib = [](std::uint64_t b) { return static_cast<double>(b) / 1048576.0; };
-  std::printf("%s: plan %.2f MiB resident + %.2f MiB step arena (%.2f MiB without reuse); measured %.2f MiB "
-              "with the plan, %.2f MiB without\n",
-              what, mib(planned.plan.resident_bytes), mib(planned.plan.step_arena_bytes),
-              mib(planned.plan.step_unplanned_bytes), mib(planned.device_bytes), mib(own.device_bytes));
+  std::printf(
+      "%s: plan %.2f MiB resident + %.2f MiB step arena (%.2f MiB without reuse); measured %.2f MiB "
+      "with the plan, %.2f MiB without\n",
+      what, mib(planned.plan.resident_bytes), mib(planned.plan.step_arena_bytes),
+      mib(planned.plan.step_unplanned_bytes), mib(planned.device_bytes), mib(own.device_bytes));
 }
 
 class StepArena : public ::testing::TestWithParam<bool> {};
