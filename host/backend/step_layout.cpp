@@ -50,7 +50,7 @@ void StepPlacer::reserve(const StepLayout& layout, const StepArenaLimits& backen
   next_ = 0;
 }
 
-std::optional<std::uint64_t> StepPlacer::place(const std::string& name, const Shape& shape, DType dtype) {
+std::optional<StepLayoutTensor> StepPlacer::place(const std::string& name, const Shape& shape, DType dtype) {
   if (!layout_ || next_ == layout_->tensors.size()) return std::nullopt;
   const StepLayoutTensor& want = layout_->tensors[next_];
   if (want.name != name || want.shape != shape || want.dtype != dtype)
@@ -60,7 +60,14 @@ std::optional<std::uint64_t> StepPlacer::place(const std::string& name, const Sh
         who_, next_, name, shape_str(shape), dtype_name(dtype), want.name, shape_str(want.shape),
         dtype_name(want.dtype)));
   ++next_;
-  return want.offset;
+  return want;
+}
+
+void refuse_unplanned_host_write(const std::string& who, const std::string& name) {
+  throw InvalidArgument(fmt::format(
+      "{}: host write to step tensor '{}', which the step layout places in bytes it shares with other tensors "
+      "because the plan did not see the host write it (record the write on the planning backend too)",
+      who, name));
 }
 
 }  // namespace pocketlora

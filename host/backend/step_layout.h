@@ -28,6 +28,9 @@ struct StepLayoutTensor {
   Shape shape;
   DType dtype = DType::F32;
   std::uint64_t offset = 0;  // bytes from the start of the arena
+  // The plan saw the host write it (between runs: it lives through the whole step). A host write to a placed
+  // tensor without this would land on bytes the plan gave to others meanwhile: the backends refuse it.
+  bool host_written = false;
   std::uint64_t bytes() const { return static_cast<std::uint64_t>(shape_numel(shape)) * dtype_size(dtype); }
 };
 
@@ -43,6 +46,9 @@ struct StepLayout {
 // inside the arena, and inside one of the layout's blocks, and the layout's blocks fit `backend`'s.
 void check_step_layout(const StepLayout& layout, const StepArenaLimits& backend, const std::string& who);
 
+// InvalidArgument naming `who` and the tensor: a host write to a placed step tensor the plan did not see written.
+void refuse_unplanned_host_write(const std::string& who, const std::string& name);
+
 // A backend's side of a reserved layout: hands out the planned offset of each Step allocation in turn.
 class StepPlacer {
  public:
@@ -53,9 +59,9 @@ class StepPlacer {
   }
   bool reserved() const { return layout_.has_value(); }
   const StepLayout& layout() const { return *layout_; }
-  // The planned offset of this Step allocation; nullopt when nothing is reserved or every planned tensor is placed
+  // The planned place of this Step allocation; nullopt when nothing is reserved or every planned tensor is placed
   // (the backend allocates it outside the arena). InvalidArgument naming both when it is not the planned one.
-  std::optional<std::uint64_t> place(const std::string& name, const Shape& shape, DType dtype);
+  std::optional<StepLayoutTensor> place(const std::string& name, const Shape& shape, DType dtype);
 
  private:
   std::optional<StepLayout> layout_;

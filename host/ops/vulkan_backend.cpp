@@ -100,15 +100,18 @@ BTensor VulkanBackend::alloc(const Shape& shape, DType dtype, Lifetime life, con
   s.life = life;
   s.name = name;
   const std::uint64_t bytes = static_cast<std::uint64_t>(shape_numel(shape)) * dtype_size(dtype);
-  const std::optional<std::uint64_t> offset =
+  const std::optional<StepLayoutTensor> placed =
       life == Lifetime::Step ? placer_.place(name, shape, dtype) : std::nullopt;
-  if (offset) {
+  if (placed) {
     s.rows.shape = shape;
     s.rows.dtype = dtype;
     s.rows.rows_per_chunk = shape.empty() ? 1 : shape[0];
     // Empty tensors still bind a valid range, as the bump arena gives them.
-    s.rows.chunks.push_back({planned_->slice(*offset, std::max<std::uint64_t>(bytes, 4), name), shape, dtype});
-  } else if (shape.size() == 2 && bytes > std::min<std::uint64_t>(dev_.caps().max_storage_buffer_range, dev_.block_size())) {
+    s.rows.chunks.push_back(
+        {planned_->slice(placed->offset, std::max<std::uint64_t>(bytes, 4), name), shape, dtype});
+    s.no_host_writes = !placed->host_written;
+  } else if (shape.size() == 2 &&
+             bytes > std::min<std::uint64_t>(dev_.caps().max_storage_buffer_range, dev_.block_size())) {
     s.rows = allocate_row_chunked(arena, shape, dtype, name);
   } else {
     s.rows.shape = shape;
@@ -127,6 +130,7 @@ BNf4 VulkanBackend::upload_nf4(const Nf4Quantized& w, const std::string& name) {
 
 void VulkanBackend::write(const BTensor& dst, const Tensor& src) {
   Slot& s = slot(dst);
+  if (s.no_host_writes) refuse_unplanned_host_write("vulkan backend", s.name);
   if (src.shape() != s.rows.shape)
     throw ShapeError("vulkan backend: write of " + shape_str(src.shape()) + " into '" + s.name + "' " +
                      shape_str(s.rows.shape));

@@ -83,6 +83,7 @@ class VulkanBackend final : public Backend {
     Lifetime life = Lifetime::Step;
     std::string name;
     bool live = true;
+    bool no_host_writes = false;  // placed by a step layout that did not plan a host write
   };
   Slot& slot(const BTensor& h);
   const DeviceTensor& at(const BTensor& h);

@@ -71,22 +71,25 @@ bool CpuBackend::in_step_arena(const void* p) const {
 StepArenaLimits CpuBackend::step_arena_limits() const { return {kStepArenaAlignment, 0}; }
 
 void CpuBackend::reserve_step(const StepLayout& layout) {
-  placer_.reserve(layout, step_arena_limits(), "cpu backend");
+  check_step_layout(layout, step_arena_limits(), "cpu backend");  // before allocating what a bad layout asks for
   const std::size_t n = std::max<std::size_t>(layout.arena_bytes, 1);
   const std::align_val_t align{kStepArenaAlignment};
+  std::shared_ptr<std::byte> arena(static_cast<std::byte*>(::operator new(n, align)),
+                                   [align](std::byte* p) { ::operator delete(p, align); });
+  placer_.reserve(layout, step_arena_limits(), "cpu backend");
   // Zeroed once, as Tensor::zeros would give each tensor; after that a tensor starts with whatever the tensor
   // before it in those bytes left, as on a GPU.
-  step_arena_ = std::shared_ptr<std::byte>(static_cast<std::byte*>(::operator new(n, align)),
-                                           [align](std::byte* p) { ::operator delete(p, align); });
-  std::memset(step_arena_.get(), 0, n);
+  std::memset(arena.get(), 0, n);
+  step_arena_ = std::move(arena);
   step_arena_bytes_ = layout.arena_bytes;
 }
 
 BTensor CpuBackend::alloc(const Shape& shape, DType dtype, Lifetime life, const std::string& name) {
-  const std::optional<std::uint64_t> offset =
+  const std::optional<StepLayoutTensor> placed =
       life == Lifetime::Step ? placer_.place(name, shape, dtype) : std::nullopt;
-  if (offset)
-    slots_.push_back({Tensor::view(step_arena_.get() + *offset, shape, dtype, step_arena_), life, name});
+  if (placed)
+    slots_.push_back({Tensor::view(step_arena_.get() + placed->offset, shape, dtype, step_arena_), life, name,
+                      !placed->host_written});
   else
     slots_.push_back({Tensor::zeros(shape, dtype), life, name});
   return {static_cast<std::uint32_t>(slots_.size()), shape, dtype};
@@ -99,6 +102,7 @@ BNf4 CpuBackend::upload_nf4(const Nf4Quantized& w, const std::string& name) {
 
 void CpuBackend::write(const BTensor& dst, const Tensor& src) {
   Tensor& t = at(dst);
+  if (slots_[dst.id - 1].no_host_writes) refuse_unplanned_host_write("cpu backend", slots_[dst.id - 1].name);
   if (src.shape() != t.shape())
     throw ShapeError("cpu backend: write of " + shape_str(src.shape()) + " into '" + slots_[dst.id - 1].name +
                      "' " + shape_str(t.shape()));
@@ -118,14 +122,15 @@ void CpuBackend::free_step() {
 }
 
 BTensor CpuBackend::reshape(const BTensor& t, const Shape& shape) {
-  Slot view{at(t).reshape(shape), slots_[t.id - 1].life, slots_[t.id - 1].name};
+  Slot view{at(t).reshape(shape), slots_[t.id - 1].life, slots_[t.id - 1].name, slots_[t.id - 1].no_host_writes};
   slots_.push_back(std::move(view));
   return {static_cast<std::uint32_t>(slots_.size()), shape, t.dtype};
 }
 
 BTensor CpuBackend::view_rows(const BTensor& t, std::int64_t row0, std::int64_t rows) {
   const Shape shape = view_rows_shape(slots_.at(t.id - 1).name, at(t).shape(), row0, rows);
-  Slot view{at(t).slice_rows(row0, row0 + rows), slots_[t.id - 1].life, slots_[t.id - 1].name};
+  Slot view{at(t).slice_rows(row0, row0 + rows), slots_[t.id - 1].life, slots_[t.id - 1].name,
+            slots_[t.id - 1].no_host_writes};
   slots_.push_back(std::move(view));
   return {static_cast<std::uint32_t>(slots_.size()), shape, t.dtype};
 }

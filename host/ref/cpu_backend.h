@@ -72,6 +72,7 @@ class CpuBackend final : public Backend {
     Tensor t;
     Lifetime life = Lifetime::Step;
     std::string name;
+    bool no_host_writes = false;  // placed by a step layout that did not plan a host write
   };
   struct Nf4Slot {
     Nf4Quantized q;  // kept 4-bit: ref::nf4_matmul decodes panels on the fly

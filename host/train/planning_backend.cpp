@@ -113,7 +113,7 @@ StepLayout PlanningBackend::step_layout() const {
   for (std::size_t i = 0; i < entries_.size(); ++i) {
     const Entry& e = entries_[i];
     if (e.life != Lifetime::Step || e.base != i + 1) continue;  // the same tensors, in the order of step_tensors()
-    layout.tensors.push_back({e.name, e.shape, e.dtype, plan.offsets.at(layout.tensors.size())});
+    layout.tensors.push_back({e.name, e.shape, e.dtype, plan.offsets.at(layout.tensors.size()), e.host});
   }
   return layout;
 }

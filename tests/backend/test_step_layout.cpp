@@ -2,8 +2,8 @@
 // backends. Tensors given the same bytes see each other's writes (the layout says they never live together);
 // a write to one after a read of the other is ordered (on Vulkan by the barrier the sequence derives from byte
 // ranges; the validation layer's synchronization checks are on in the tests); views work; allocations past the
-// layout get their own memory; an allocation that is not the planned one, or a layout the backend cannot bind, is
-// an error naming the tensor.
+// layout get their own memory; an allocation that is not the planned one, a host write the plan did not see, or a
+// layout the backend cannot bind, is an error naming the tensor.
 #include <gtest/gtest.h>
 
 #include "common/error_message.h"
@@ -29,7 +29,7 @@ StepLayout layout() {
   l.arena_bytes = kBlock + 256;
   l.tensors = {{"x", {64}, DType::F32, 0},
                {"y", {64}, DType::F32, 0},
-               {"z", {64}, DType::F32, 256},
+               {"z", {64}, DType::F32, 256, /*host_written=*/true},
                {"v", {4, 64}, DType::F32, 512},
                {"w", {64}, DType::F32, kBlock}};
   return l;
@@ -72,6 +72,13 @@ void check_placement(Backend& be) {
   const Tensor vv = be.read(v);
   for (std::int64_t i = 0; i < vv.numel(); ++i)
     ASSERT_EQ(vv.data<float>()[i], i < 64 ? 0.0f : i < 192 ? 7.0f : 9.0f) << "v[" << i << "]";
+
+  // The host may write what the plan saw it write (z), not what shares bytes by a plan that did not (x).
+  be.write(z, Tensor::from_vector(std::vector<float>(64, 4.0f), {64}));
+  expect_all(be.read(z), 4.0f, "z written by the host");
+  EXPECT_TRUE(mentions(error_of<InvalidArgument>([&] { be.write(x, Tensor::zeros({64})); }), {"'x'", "host write"}));
+  EXPECT_TRUE(
+      mentions(error_of<InvalidArgument>([&] { be.write(be.view_rows(v, 0, 1), Tensor::zeros({1, 64})); }), {"'v'"}));
 
   EXPECT_TRUE(mentions(error_of<InvalidArgument>([&] { be.reserve_step(layout()); }), {"reserve_step() twice"}));
   be.free_step();
