@@ -12,6 +12,7 @@
 #include "host/ref/cpu_backend.h"
 #include "host/train/step_engine.h"
 #include "host/util/splitmix64.h"
+#include "train/random_token_batch.h"
 #if POCKETLORA_HAS_VULKAN
 #include "gpu/gpu_fixture.h"
 #include "host/ops/vulkan_backend.h"
@@ -21,22 +22,6 @@ namespace pocketlora {
 namespace {
 
 constexpr std::int64_t kBatch = 2, kSeq = 32;
-
-TokenBatch batch(std::uint64_t seed) {
-  TokenBatch b;
-  b.batch = kBatch;
-  b.seq_len = kSeq;
-  for (std::int64_t i = 0; i < kBatch * kSeq; ++i) {
-    b.ids.push_back(static_cast<std::int32_t>(1 + splitmix64(seed) % 500));
-    b.positions.push_back(static_cast<std::int32_t>(i % kSeq));
-  }
-  for (std::int64_t i = 0; i < kBatch * kSeq; ++i) {
-    const bool last = i % kSeq == kSeq - 1;
-    b.targets.push_back(last ? -100 : b.ids[static_cast<std::size_t>(i + 1)]);
-    b.target_count += !last;
-  }
-  return b;
-}
 
 // r=8 on all seven linears with a nonzero B (so every A gets a gradient at step 1) and dropout on; SGD without
 // momentum, so the adapter after a step is the gradient scaled: equal adapters mean equal gradients.
@@ -72,7 +57,9 @@ Trained train(Backend& be, const LlamaModel& m, const LoraAdapter& ad, bool plan
   Trained t;
   t.plan = engine.memory_plan();
   for (std::int64_t step = 1; step <= 2; ++step) {
-    const StepResult r = engine.step({batch(10 * step), batch(10 * step + 1)}, /*lr=*/0.05, step);
+    const auto seed = static_cast<std::uint64_t>(10 * step);
+    const StepResult r = engine.step(
+        {test::random_token_batch(kBatch, kSeq, seed), test::random_token_batch(kBatch, kSeq, seed + 1)}, 0.05, step);
     t.losses.push_back(r.loss);
     t.norms.push_back(r.stats.norm);
   }
