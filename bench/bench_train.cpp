@@ -447,7 +447,8 @@ int run(TrainBenchArgs& a) {
   fmt::print(
       "\nQLoRA training steps (forward + backward + AdamW), median step time after warm-up; layers = "
       "built/full depth; plan = planned peak device memory at the depth run, plan full = at full depth; "
-      "device = Backend::memory_in_use (Vulkan arenas grow in 64 MiB blocks); 1B shapes with gradient checkpointing "
+      "device = Backend::memory_in_use with the step's tensors at their planned offsets (one arena of the "
+      "planned size; Vulkan's weight and op-scratch arenas grow from 1 MiB blocks to 64 MiB); 1B shapes with gradient checkpointing "
       "{}\n",
       a.checkpointing ? "on" : "off");
   table.print();

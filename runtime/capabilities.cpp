@@ -40,10 +40,16 @@ Capabilities query_capabilities(VkPhysicalDevice pd, std::uint32_t instance_api)
 
   VkPhysicalDeviceSubgroupProperties sub{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES};
   VkPhysicalDeviceDriverProperties drv{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_DRIVER_PROPERTIES};
+  VkPhysicalDeviceMaintenance3Properties m3{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_3_PROPERTIES};
   VkPhysicalDeviceProperties2 props{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2};
   props.pNext = &sub;
+  void** props_tail = &sub.pNext;
   const bool has_driver_props = api >= VK_API_VERSION_1_2 || c.has_extension(VK_KHR_DRIVER_PROPERTIES_EXTENSION_NAME);
-  if (has_driver_props) sub.pNext = &drv;
+  if (has_driver_props) {
+    *props_tail = &drv;
+    props_tail = &drv.pNext;
+  }
+  if (api >= VK_API_VERSION_1_1 || c.has_extension(VK_KHR_MAINTENANCE_3_EXTENSION_NAME)) *props_tail = &m3;
   vkGetPhysicalDeviceProperties2(pd, &props);
   const auto& p = props.properties;
   const auto& lim = p.limits;
@@ -74,6 +80,7 @@ Capabilities query_capabilities(VkPhysicalDevice pd, std::uint32_t instance_api)
   c.max_bound_descriptor_sets = lim.maxBoundDescriptorSets;
   c.max_storage_buffers_per_stage = lim.maxPerStageDescriptorStorageBuffers;
   c.max_memory_allocation_count = lim.maxMemoryAllocationCount;
+  c.max_memory_allocation_size = m3.maxMemoryAllocationSize;
   c.timestamp_period_ns = lim.timestampPeriod;
 
   // Feature bits: 16-bit storage is core 1.1; float16/int8 arithmetic and 8-bit storage are extensions.
@@ -159,6 +166,7 @@ nlohmann::json Capabilities::to_json() const {
       {"max_workgroup_invocations", max_workgroup_invocations},
       {"max_workgroup_count", max_workgroup_count},
       {"max_storage_buffer_range", max_storage_buffer_range},
+      {"max_memory_allocation_size", max_memory_allocation_size},
       {"min_storage_buffer_offset_alignment", min_storage_buffer_offset_alignment},
       {"max_push_constants", max_push_constants},
       {"fp16_arith", fp16_arith},

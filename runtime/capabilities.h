@@ -38,6 +38,7 @@ struct Capabilities {
   std::uint32_t max_bound_descriptor_sets = 0;
   std::uint32_t max_storage_buffers_per_stage = 0;
   std::uint64_t max_memory_allocation_count = 0;
+  std::uint64_t max_memory_allocation_size = 0;  // maintenance3 (core 1.1); 0: not reported
 
   bool fp16_arith = false, int8_arith = false;
   bool storage_16bit = false, storage_8bit = false;

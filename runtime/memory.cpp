@@ -73,7 +73,7 @@ MemoryBlock::~MemoryBlock() {
 
 Arena::Arena(Device& dev, Lifetime lifetime, std::string name, MemoryKind kind, VkDeviceSize block_size)
     : dev_(dev), lifetime_(lifetime), name_(std::move(name)), kind_(kind),
-      block_size_(block_size ? block_size : dev.block_size()) {}
+      block_size_(block_size ? block_size : dev.block_size()), grow_(block_size == 0) {}
 
 BufferSlice Arena::allocate(VkDeviceSize size, const std::string& what) {
   if (size == 0) size = 4;  // zero-sized tensors still bind a valid range
@@ -90,7 +90,9 @@ BufferSlice Arena::allocate(VkDeviceSize size, const std::string& what) {
     cursor_ = 0;
   }
   if (current_ == blocks_.size()) {
-    const VkDeviceSize bs = std::max(block_size_, rounded);
+    constexpr VkDeviceSize kFirstBlock = 1 << 20;
+    const VkDeviceSize grown = kFirstBlock << std::min<std::size_t>(blocks_.size(), 20);
+    const VkDeviceSize bs = std::max(grow_ ? std::min(block_size_, grown) : block_size_, rounded);
     blocks_.push_back(std::make_unique<MemoryBlock>(dev_, bs, kind_, "arena '" + name_ + "' (" + what + ")"));
     cursor_ = 0;
   }
@@ -111,6 +113,41 @@ void Arena::reset() {
 VkDeviceSize Arena::capacity() const {
   VkDeviceSize c = 0;
   for (auto& b : blocks_) c += b->size();
+  return c;
+}
+
+PlannedArena::PlannedArena(Device& dev, const std::vector<VkDeviceSize>& block_sizes, const std::string& name,
+                           MemoryKind kind)
+    : name_(name), sizes_(block_sizes) {
+  VkDeviceSize at = 0;
+  for (std::size_t i = 0; i < block_sizes.size(); ++i) {
+    if (block_sizes[i] > dev.caps().max_storage_buffer_range)
+      throw DeviceLimitError("arena '" + name_ + "': block " + std::to_string(i) + " of " +
+                             std::to_string(block_sizes[i]) + " bytes is above maxStorageBufferRange " +
+                             std::to_string(dev.caps().max_storage_buffer_range));
+    starts_.push_back(at);
+    at += block_sizes[i];
+    blocks_.push_back(std::make_unique<MemoryBlock>(dev, block_sizes[i], kind,
+                                                    "arena '" + name_ + "' block " + std::to_string(i)));
+  }
+}
+
+BufferSlice PlannedArena::slice(VkDeviceSize offset, VkDeviceSize size, const std::string& what) const {
+  // The last block starting at or before offset.
+  const auto it = std::upper_bound(starts_.begin(), starts_.end(), offset);
+  const auto i = static_cast<std::size_t>(it - starts_.begin());
+  if (i == 0 || offset - starts_[i - 1] + size > sizes_[i - 1])
+    throw InternalError("arena '" + name_ + "': " + what + " at bytes [" + std::to_string(offset) + ", " +
+                        std::to_string(offset + size) + ") is not inside one of its " +
+                        std::to_string(blocks_.size()) + " blocks");
+  const MemoryBlock& b = *blocks_[i - 1];
+  const VkDeviceSize in_block = offset - starts_[i - 1];
+  return {b.buffer(), in_block, size, b.mapped() ? b.mapped() + in_block : nullptr};
+}
+
+VkDeviceSize PlannedArena::capacity() const {
+  VkDeviceSize c = 0;
+  for (const auto& b : blocks_) c += b->size();
   return c;
 }
 

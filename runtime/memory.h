@@ -57,10 +57,13 @@ class MemoryBlock {
 
 // Bump allocator over blocks. Allocations are aligned to the device's storage-buffer offset alignment (and at
 // least 16 bytes for vec4 access). reset() frees everything at once (Step/Scratch lifetimes); blocks are kept.
+// With the device's default block size, blocks grow from 1 MiB, doubling up to it, so an arena holding a small
+// model's weights or a few ops' scratch does not hold a whole 64 MiB block (the extra blocks of a large arena are
+// few: six below 64 MiB); an explicit block size is used for every block.
 class Arena {
  public:
   Arena(Device& dev, Lifetime lifetime, std::string name, MemoryKind kind = MemoryKind::Device,
-        VkDeviceSize block_size = 0 /* 0: device default */);
+        VkDeviceSize block_size = 0 /* 0: device default, grown to */);
   Arena(const Arena&) = delete;
   Arena& operator=(const Arena&) = delete;
 
@@ -81,9 +84,32 @@ class Arena {
   std::string name_;
   MemoryKind kind_;
   VkDeviceSize block_size_;
+  bool grow_;  // blocks double from kFirstBlock up to block_size_
   std::vector<std::unique_ptr<MemoryBlock>> blocks_;
   std::size_t current_ = 0;
   VkDeviceSize cursor_ = 0, used_ = 0, peak_ = 0;
+};
+
+// An arena whose layout the caller planned (a training step's tensors, placed by lifetime so that tensors never
+// live at the same time share bytes): blocks of the given sizes, each one VkDeviceMemory + VkBuffer, addressed as
+// one range of offsets (block i starts at the sum of the sizes before it). A slice must lie inside one block.
+class PlannedArena {
+ public:
+  PlannedArena(Device& dev, const std::vector<VkDeviceSize>& block_sizes, const std::string& name,
+               MemoryKind kind = MemoryKind::Device);
+  PlannedArena(const PlannedArena&) = delete;
+  PlannedArena& operator=(const PlannedArena&) = delete;
+
+  // InternalError naming `what` when [offset, offset + size) leaves the arena or crosses a block boundary.
+  BufferSlice slice(VkDeviceSize offset, VkDeviceSize size, const std::string& what) const;
+  VkDeviceSize capacity() const;  // bytes held (blocks as allocated: the driver may round each up)
+  std::size_t blocks() const { return blocks_.size(); }
+
+ private:
+  std::string name_;
+  std::vector<VkDeviceSize> starts_;  // offset of each block in the arena
+  std::vector<VkDeviceSize> sizes_;   // as requested
+  std::vector<std::unique_ptr<MemoryBlock>> blocks_;
 };
 
 }  // namespace pocketlora::vk

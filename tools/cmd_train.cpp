@@ -143,6 +143,7 @@ int run_train(const TrainArgs& a) {
                                 {"seconds", s.seconds},
                                 {"tokens_per_s", s.tokens_per_s},
                                 {"planned_peak_bytes", s.memory.planned_peak_bytes},
+                                {"step_arena_bytes", s.memory.step_arena_bytes},
                                 {"checkpointing", s.memory.checkpointing},
                                 {"measured_device_bytes", s.memory.measured_device_bytes},
                                 {"peak_rss_bytes", s.peak_rss_bytes},
@@ -161,9 +162,9 @@ int run_train(const TrainArgs& a) {
   if (s.first_val_loss && s.last_val_loss)
     fmt::print("validation loss {:.4f} -> {:.4f} ({:+.1f}%)\n", *s.first_val_loss, *s.last_val_loss,
                (*s.last_val_loss / *s.first_val_loss - 1) * 100);
-  fmt::print("memory: planned peak {}, device {} measured, host peak RSS {}\n",
-             human_bytes(s.memory.planned_peak_bytes), human_bytes(s.memory.measured_device_bytes),
-             human_bytes(s.peak_rss_bytes));
+  fmt::print("memory: planned peak {} ({} step arena, as placed), device {} measured, host peak RSS {}\n",
+             human_bytes(s.memory.planned_peak_bytes), human_bytes(s.memory.step_arena_bytes),
+             human_bytes(s.memory.measured_device_bytes), human_bytes(s.peak_rss_bytes));
   fmt::print("adapter (PEFT): {}\ncheckpoint: {}\nmetrics: {}\nloss plot: {}\n",
              (s.adapter_dir / "adapter_model.safetensors").string(), s.checkpoint.string(), s.metrics.string(),
              s.plot.string());

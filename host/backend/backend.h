@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "host/backend/step_layout.h"
 #include "host/core/nf4_quantize.h"
 #include "host/core/op/attention.h"
 #include "host/core/op/cross_entropy.h"
@@ -79,6 +80,14 @@ class Backend {
   virtual std::string describe() const = 0;  // device / library in one line, for logs and reports
   // Bytes of memory the backend holds now (device memory on Vulkan: every arena block; host memory on the CPU).
   virtual std::uint64_t memory_in_use() const = 0;
+  // How this backend can place step tensors in one arena (alignment, largest block), for planning its layout.
+  virtual StepArenaLimits step_arena_limits() const = 0;
+  // Immediate: the Step allocations from now on go, in order, to the offsets of `layout` (planned for
+  // step_arena_limits(); see host/backend/step_layout.h) in one arena of layout.arena_bytes, so tensors whose
+  // lifetimes do not overlap share bytes. An allocation that differs from the planned one (name, shape, dtype) is
+  // an InvalidArgument; allocations past the layout's end get their own memory. Until free_step(), which releases
+  // the arena; reserving twice before it is an error.
+  virtual void reserve_step(const StepLayout& layout) = 0;
 
   // --- memory (immediate) ---
   virtual BTensor alloc(const Shape& shape, DType dtype, Lifetime life, const std::string& name) = 0;

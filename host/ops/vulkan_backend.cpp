@@ -1,7 +1,9 @@
 #include "host/ops/vulkan_backend.h"
 
+#include <algorithm>
 #include <bit>
 #include <cstring>
+#include <optional>
 
 #include "host/core/error.h"
 #include "host/ops/attention.h"
@@ -28,6 +30,7 @@ VulkanBackend::VulkanBackend(std::unique_ptr<vk::Device> dev) : VulkanBackend(*d
 VulkanBackend::~VulkanBackend() {
   programs_.clear();
   program_.reset();
+  planned_.reset();
   step_.reset();
   weights_.reset();
 }
@@ -37,7 +40,25 @@ std::string VulkanBackend::describe() const {
 }
 
 std::uint64_t VulkanBackend::memory_in_use() const {
-  return weights_->capacity() + step_->capacity() + program_->capacity();
+  return weights_->capacity() + step_->capacity() + program_->capacity() + (planned_ ? planned_->capacity() : 0);
+}
+
+StepArenaLimits VulkanBackend::step_arena_limits() const {
+  const vk::Capabilities& c = dev_.caps();
+  std::uint64_t block = std::min<std::uint64_t>(c.max_storage_buffer_range, dev_.block_size());
+  if (c.max_memory_allocation_size != 0) block = std::min<std::uint64_t>(block, c.max_memory_allocation_size);
+  const std::uint64_t align = dev_.alignment();
+  return {align, block / align * align};
+}
+
+void VulkanBackend::reserve_step(const StepLayout& layout) {
+  placer_.reserve(layout, step_arena_limits(), "vulkan backend");
+  try {
+    planned_ = std::make_unique<vk::PlannedArena>(dev_, layout.block_sizes(), "backend step (planned)");
+  } catch (...) {
+    placer_.clear();
+    throw;
+  }
 }
 
 VulkanBackend::Slot& VulkanBackend::slot(const BTensor& h) {
@@ -79,7 +100,18 @@ BTensor VulkanBackend::alloc(const Shape& shape, DType dtype, Lifetime life, con
   s.life = life;
   s.name = name;
   const std::uint64_t bytes = static_cast<std::uint64_t>(shape_numel(shape)) * dtype_size(dtype);
-  if (shape.size() == 2 && bytes > std::min<std::uint64_t>(dev_.caps().max_storage_buffer_range, dev_.block_size())) {
+  const std::optional<StepLayoutTensor> placed =
+      life == Lifetime::Step ? placer_.place(name, shape, dtype) : std::nullopt;
+  if (placed) {
+    s.rows.shape = shape;
+    s.rows.dtype = dtype;
+    s.rows.rows_per_chunk = shape.empty() ? 1 : shape[0];
+    // Empty tensors still bind a valid range, as the bump arena gives them.
+    s.rows.chunks.push_back(
+        {planned_->slice(placed->offset, std::max<std::uint64_t>(bytes, 4), name), shape, dtype});
+    s.no_host_writes = !placed->host_written;
+  } else if (shape.size() == 2 &&
+             bytes > std::min<std::uint64_t>(dev_.caps().max_storage_buffer_range, dev_.block_size())) {
     s.rows = allocate_row_chunked(arena, shape, dtype, name);
   } else {
     s.rows.shape = shape;
@@ -98,6 +130,7 @@ BNf4 VulkanBackend::upload_nf4(const Nf4Quantized& w, const std::string& name) {
 
 void VulkanBackend::write(const BTensor& dst, const Tensor& src) {
   Slot& s = slot(dst);
+  if (s.no_host_writes) refuse_unplanned_host_write("vulkan backend", s.name);
   if (src.shape() != s.rows.shape)
     throw ShapeError("vulkan backend: write of " + shape_str(src.shape()) + " into '" + s.name + "' " +
                      shape_str(s.rows.shape));
@@ -119,6 +152,8 @@ void VulkanBackend::free_step() {
   recording_ = false;
   program_->reset();
   step_->reset();
+  placer_.clear();
+  planned_.reset();
   for (auto& s : slots_)
     if (s.life == Lifetime::Step) s.live = false;
 }

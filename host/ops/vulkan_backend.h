@@ -23,6 +23,10 @@ class VulkanBackend final : public Backend {
   BackendKind kind() const override { return BackendKind::Vulkan; }
   std::string describe() const override;
   std::uint64_t memory_in_use() const override;
+  // Offsets aligned to max(16, minStorageBufferOffsetAlignment); blocks of at most min(maxStorageBufferRange,
+  // maxMemoryAllocationSize, the device's arena block size), so every planned tensor binds in one block.
+  StepArenaLimits step_arena_limits() const override;
+  void reserve_step(const StepLayout& layout) override;  // one buffer per block of the layout
   vk::Device& device() { return dev_; }
 
   BTensor alloc(const Shape& shape, DType dtype, Lifetime life, const std::string& name) override;
@@ -79,6 +83,7 @@ class VulkanBackend final : public Backend {
     Lifetime life = Lifetime::Step;
     std::string name;
     bool live = true;
+    bool no_host_writes = false;  // placed by a step layout that did not plan a host write
   };
   Slot& slot(const BTensor& h);
   const DeviceTensor& at(const BTensor& h);
@@ -88,6 +93,8 @@ class VulkanBackend final : public Backend {
   std::unique_ptr<vk::Device> owned_;
   vk::Device& dev_;
   std::unique_ptr<vk::Arena> weights_, step_, program_;
+  StepPlacer placer_;
+  std::unique_ptr<vk::PlannedArena> planned_;  // the reserved layout's arena (step_ takes what it does not plan)
   std::vector<Slot> slots_;
   std::vector<Nf4Weight> nf4_;
   std::vector<std::unique_ptr<vk::Sequence>> programs_;  // program p is programs_[p - 1]

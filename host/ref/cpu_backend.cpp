@@ -3,6 +3,9 @@
 #include <Eigen/Core>
 
 #include <algorithm>
+#include <cstring>
+#include <new>
+#include <optional>
 
 #include "host/core/error.h"
 #include "host/ref/attention.h"
@@ -22,11 +25,17 @@ CpuBackend::CpuBackend() { Eigen::setNbThreads(1); }
 
 std::string CpuBackend::describe() const { return "cpu (host/ref reference kernels)"; }
 
+namespace {
+// Cache-line aligned, so every planned offset (a multiple of the alignment) starts a line.
+constexpr std::uint64_t kStepArenaAlignment = 64;
+}  // namespace
+
 std::uint64_t CpuBackend::memory_in_use() const {
-  std::uint64_t bytes = 0;
+  std::uint64_t bytes = step_arena_bytes_;
   std::vector<const void*> seen;  // views share their tensor's storage: count each buffer once
   for (const auto& s : slots_) {
-    if (!s.t.defined() || std::find(seen.begin(), seen.end(), s.t.raw()) != seen.end()) continue;
+    if (!s.t.defined() || in_step_arena(s.t.raw()) || std::find(seen.begin(), seen.end(), s.t.raw()) != seen.end())
+      continue;
     seen.push_back(s.t.raw());
     bytes += s.t.nbytes();
   }
@@ -54,8 +63,35 @@ const CpuBackend::Nf4Slot& CpuBackend::nf4_at(const BNf4& h) const {
   return nf4_[h.id - 1];
 }
 
+bool CpuBackend::in_step_arena(const void* p) const {
+  const auto* b = reinterpret_cast<const std::byte*>(p);
+  return step_arena_ && b >= step_arena_.get() && b < step_arena_.get() + step_arena_bytes_;
+}
+
+StepArenaLimits CpuBackend::step_arena_limits() const { return {kStepArenaAlignment, 0}; }
+
+void CpuBackend::reserve_step(const StepLayout& layout) {
+  check_step_layout(layout, step_arena_limits(), "cpu backend");  // before allocating what a bad layout asks for
+  const std::size_t n = std::max<std::size_t>(layout.arena_bytes, 1);
+  const std::align_val_t align{kStepArenaAlignment};
+  std::shared_ptr<std::byte> arena(static_cast<std::byte*>(::operator new(n, align)),
+                                   [align](std::byte* p) { ::operator delete(p, align); });
+  placer_.reserve(layout, step_arena_limits(), "cpu backend");
+  // Zeroed once, as Tensor::zeros would give each tensor; after that a tensor starts with whatever the tensor
+  // before it in those bytes left, as on a GPU.
+  std::memset(arena.get(), 0, n);
+  step_arena_ = std::move(arena);
+  step_arena_bytes_ = layout.arena_bytes;
+}
+
 BTensor CpuBackend::alloc(const Shape& shape, DType dtype, Lifetime life, const std::string& name) {
-  slots_.push_back({Tensor::zeros(shape, dtype), life, name});
+  const std::optional<StepLayoutTensor> placed =
+      life == Lifetime::Step ? placer_.place(name, shape, dtype) : std::nullopt;
+  if (placed)
+    slots_.push_back({Tensor::view(step_arena_.get() + placed->offset, shape, dtype, step_arena_), life, name,
+                      !placed->host_written});
+  else
+    slots_.push_back({Tensor::zeros(shape, dtype), life, name});
   return {static_cast<std::uint32_t>(slots_.size()), shape, dtype};
 }
 
@@ -66,6 +102,7 @@ BNf4 CpuBackend::upload_nf4(const Nf4Quantized& w, const std::string& name) {
 
 void CpuBackend::write(const BTensor& dst, const Tensor& src) {
   Tensor& t = at(dst);
+  if (slots_[dst.id - 1].no_host_writes) refuse_unplanned_host_write("cpu backend", slots_[dst.id - 1].name);
   if (src.shape() != t.shape())
     throw ShapeError("cpu backend: write of " + shape_str(src.shape()) + " into '" + slots_[dst.id - 1].name +
                      "' " + shape_str(t.shape()));
@@ -77,19 +114,23 @@ Tensor CpuBackend::read(const BTensor& src) { return at(src).clone(); }
 void CpuBackend::free_step() {
   for (auto& s : slots_)
     if (s.life == Lifetime::Step) s.t = Tensor();
+  placer_.clear();
+  step_arena_.reset();
+  step_arena_bytes_ = 0;
   programs_.clear();
   recording_ = false;
 }
 
 BTensor CpuBackend::reshape(const BTensor& t, const Shape& shape) {
-  Slot view{at(t).reshape(shape), slots_[t.id - 1].life, slots_[t.id - 1].name};
+  Slot view{at(t).reshape(shape), slots_[t.id - 1].life, slots_[t.id - 1].name, slots_[t.id - 1].no_host_writes};
   slots_.push_back(std::move(view));
   return {static_cast<std::uint32_t>(slots_.size()), shape, t.dtype};
 }
 
 BTensor CpuBackend::view_rows(const BTensor& t, std::int64_t row0, std::int64_t rows) {
   const Shape shape = view_rows_shape(slots_.at(t.id - 1).name, at(t).shape(), row0, rows);
-  Slot view{at(t).slice_rows(row0, row0 + rows), slots_[t.id - 1].life, slots_[t.id - 1].name};
+  Slot view{at(t).slice_rows(row0, row0 + rows), slots_[t.id - 1].life, slots_[t.id - 1].name,
+            slots_[t.id - 1].no_host_writes};
   slots_.push_back(std::move(view));
   return {static_cast<std::uint32_t>(slots_.size()), shape, t.dtype};
 }

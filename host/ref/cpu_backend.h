@@ -3,6 +3,7 @@
 // begin() and end(); run(p) replays it. Tensors are looked up by id when the call runs, so write() between runs
 // feeds new data to the same program, as on the GPU.
 #include <functional>
+#include <memory>
 #include <vector>
 
 #include "host/backend/backend.h"
@@ -17,6 +18,8 @@ class CpuBackend final : public Backend {
   BackendKind kind() const override { return BackendKind::Cpu; }
   std::string describe() const override;
   std::uint64_t memory_in_use() const override;
+  StepArenaLimits step_arena_limits() const override;
+  void reserve_step(const StepLayout& layout) override;  // one host allocation of layout.arena_bytes
 
   BTensor alloc(const Shape& shape, DType dtype, Lifetime life, const std::string& name) override;
   BNf4 upload_nf4(const Nf4Quantized& w, const std::string& name) override;
@@ -69,6 +72,7 @@ class CpuBackend final : public Backend {
     Tensor t;
     Lifetime life = Lifetime::Step;
     std::string name;
+    bool no_host_writes = false;  // placed by a step layout that did not plan a host write
   };
   struct Nf4Slot {
     Nf4Quantized q;  // kept 4-bit: ref::nf4_matmul decodes panels on the fly
@@ -79,7 +83,12 @@ class CpuBackend final : public Backend {
   const Nf4Slot& nf4_at(const BNf4& h) const;
   void record(std::function<void()> call);
 
+  bool in_step_arena(const void* p) const;
+
   std::vector<Slot> slots_;  // index = id - 1
+  StepPlacer placer_;
+  std::shared_ptr<std::byte> step_arena_;  // the reserved layout's arena; its step tensors are views into it
+  std::uint64_t step_arena_bytes_ = 0;
   std::vector<Nf4Slot> nf4_;
   std::vector<std::vector<std::function<void()>>> programs_;  // program p is programs_[p - 1]
   bool recording_ = false;

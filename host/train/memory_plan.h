@@ -8,6 +8,7 @@
 // usually equal to it.
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace pocketlora {
@@ -16,6 +17,10 @@ struct PlannedTensor {
   std::string name;
   std::uint64_t bytes = 0;
   std::int64_t first = 0, last = 0;  // op indices, inclusive
+  // Further [first, last] spans: a tensor used by several programs (the micro-batch and the evaluation both run
+  // the forward) is live in each and dead between them, since no value passes from one program to another
+  // through a step tensor.
+  std::vector<std::pair<std::int64_t, std::int64_t>> also_live;
 };
 
 struct MemoryPlan {
@@ -25,7 +30,11 @@ struct MemoryPlan {
 };
 
 // `alignment` (a power of two) rounds every offset and size, e.g. the device's
-// minStorageBufferOffsetAlignment.
-MemoryPlan plan_memory(const std::vector<PlannedTensor>& tensors, std::uint64_t alignment);
+// minStorageBufferOffsetAlignment. `block_bytes` (0: none; else a multiple of
+// the alignment): no tensor crosses a multiple of it, so an arena allocated in
+// blocks of that size binds every tensor in one block; a larger tensor is a
+// DeviceLimitError naming it.
+MemoryPlan plan_memory(const std::vector<PlannedTensor>& tensors, std::uint64_t alignment,
+                       std::uint64_t block_bytes = 0);
 
 }  // namespace pocketlora

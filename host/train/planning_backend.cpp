@@ -1,5 +1,8 @@
 #include "host/train/planning_backend.h"
 
+#include <algorithm>
+#include <tuple>
+
 #include "host/core/error.h"
 
 namespace pocketlora {
@@ -13,7 +16,15 @@ PlanningBackend::Entry& PlanningBackend::entry(const BTensor& t) {
 BTensor PlanningBackend::alloc(const Shape& shape, DType dtype, Lifetime life, const std::string& name) {
   const auto bytes = static_cast<std::uint64_t>(shape_numel(shape)) * dtype_size(dtype);
   const auto id = static_cast<std::uint32_t>(entries_.size() + 1);
-  entries_.push_back({name, bytes, life, id, -1, -1, op_, shape, dtype});
+  Entry e;
+  e.name = name;
+  e.bytes = bytes;
+  e.life = life;
+  e.base = id;
+  e.made = op_;
+  e.shape = shape;
+  e.dtype = dtype;
+  entries_.push_back(std::move(e));
   if (life == Lifetime::Weights) resident_bytes_ += bytes;
   return {id, shape, dtype};
 }
@@ -28,11 +39,14 @@ void PlanningBackend::write(const BTensor& dst, const Tensor& src) {
   if (src.shape() != dst.shape)
     throw ShapeError("planning backend: write of " + shape_str(src.shape()) + " into '" + entry(dst).name + "' " +
                      shape_str(dst.shape));
-  touch({&dst});
+  host_write(dst);
 }
 
 Tensor PlanningBackend::read(const BTensor& src) {
-  touch({&src});
+  // The host reads after a run: the value lives on from the op that made it to this point of the recording.
+  Entry& base = entries_.at(entry(src).base - 1);
+  if (base.spans.empty()) base.spans.emplace_back(op_, op_);
+  base.spans.back().second = op_++;
   return Tensor::zeros(src.shape, src.dtype);
 }
 
@@ -64,26 +78,50 @@ void PlanningBackend::touch(std::initializer_list<const BTensor*> ts) {
   for (const BTensor* t : ts) {
     if (!t || !*t) continue;
     Entry& base = entries_.at(entry(*t).base - 1);
-    if (base.first < 0) base.first = op_;
-    base.last = op_;
+    if (base.spans.empty() || base.program != recording_) base.spans.emplace_back(op_, op_);
+    base.spans.back().second = op_;
+    base.program = recording_;
   }
   ++op_;
 }
+
+void PlanningBackend::host_write(const BTensor& t) { entries_.at(entry(t).base - 1).host = true; }
 
 std::vector<PlannedTensor> PlanningBackend::step_tensors() const {
   std::vector<PlannedTensor> out;
   for (std::size_t i = 0; i < entries_.size(); ++i) {
     const Entry& e = entries_[i];
     if (e.life != Lifetime::Step || e.base != i + 1) continue;  // resident, or a view
-    // Never touched: alive only where it was made.
-    out.push_back({e.name, e.bytes, e.first < 0 ? e.made : e.first, e.last < 0 ? e.made : e.last});
+    PlannedTensor p{e.name, e.bytes, e.made, e.made, {}};  // never touched: alive only where it was made
+    if (e.host) {
+      p.first = 0;
+      p.last = std::max<std::int64_t>(op_, 1) - 1;
+    } else if (!e.spans.empty()) {
+      std::tie(p.first, p.last) = e.spans.front();
+      p.also_live.assign(e.spans.begin() + 1, e.spans.end());
+    }
+    out.push_back(std::move(p));
   }
   return out;
 }
 
+StepLayout PlanningBackend::step_layout() const {
+  StepLayout layout;
+  layout.limits = limits_;
+  const MemoryPlan plan = step_plan();
+  layout.arena_bytes = plan.arena_bytes;
+  for (std::size_t i = 0; i < entries_.size(); ++i) {
+    const Entry& e = entries_[i];
+    if (e.life != Lifetime::Step || e.base != i + 1) continue;  // the same tensors, in the order of step_tensors()
+    layout.tensors.push_back({e.name, e.shape, e.dtype, plan.offsets.at(layout.tensors.size()), e.host});
+  }
+  return layout;
+}
+
 std::uint64_t PlanningBackend::step_tensor_bytes() const {
   std::uint64_t sum = 0;
-  for (const auto& t : step_tensors()) sum += (t.bytes + alignment_ - 1) / alignment_ * alignment_;
+  const std::uint64_t a = limits_.alignment;
+  for (const auto& t : step_tensors()) sum += (t.bytes + a - 1) / a * a;
   return sum;
 }
 

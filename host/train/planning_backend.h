@@ -7,8 +7,17 @@
 // (weights, NF4 base, adapter, optimizer state) are summed: the step's planned
 // peak. Views (reshape, view_rows) count as uses of the tensor they view.
 // read() returns zeros of the right shape.
+//
+// Lifetimes are per program: a tensor is live from the first to the last op
+// that touches it in each program it is used by, and dead between programs —
+// a step tensor carries no value from one program to another. What the host
+// writes (token ids, targets, the rope table) is kept for the whole step
+// instead: it is written before a run, outside any op; what the host reads
+// lives on to the read. step_layout() is the plan a real backend applies
+// (Backend::reserve_step).
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "host/backend/backend.h"
@@ -18,10 +27,14 @@ namespace pocketlora {
 
 class PlanningBackend final : public Backend {
  public:
-  explicit PlanningBackend(std::uint64_t alignment = 256) : alignment_(alignment) {}
+  explicit PlanningBackend(std::uint64_t alignment = 256) : limits_{alignment, 0} {}
+  // Offsets for a backend with these limits (Backend::step_arena_limits()).
+  explicit PlanningBackend(const StepArenaLimits& limits) : limits_(limits) {}
   BackendKind kind() const override { return BackendKind::Cpu; }
   std::string describe() const override { return "planning (records sizes and lifetimes, runs nothing)"; }
   std::uint64_t memory_in_use() const override { return 0; }  // it holds nothing
+  StepArenaLimits step_arena_limits() const override { return limits_; }
+  void reserve_step(const StepLayout&) override {}  // it places nothing
 
   BTensor alloc(const Shape& shape, DType dtype, Lifetime life, const std::string& name) override;
   BNf4 upload_nf4(const Nf4Quantized& w, const std::string& name) override;
@@ -31,8 +44,11 @@ class PlanningBackend final : public Backend {
   BTensor reshape(const BTensor& t, const Shape& shape) override;
   BTensor view_rows(const BTensor& t, std::int64_t row0, std::int64_t rows) override;
 
-  void begin() override {}
-  Program end() override { return ++programs_; }
+  void begin() override { recording_ = ++programs_; }
+  Program end() override {
+    recording_ = 0;
+    return programs_;
+  }
   void run(Program) override {}
   void run() override {}
 
@@ -101,7 +117,9 @@ class PlanningBackend final : public Backend {
   // What was recorded since construction (or the last free_step()).
   std::uint64_t resident_bytes() const { return resident_bytes_; }  // Weights lifetime + NF4 uploads
   std::vector<PlannedTensor> step_tensors() const;
-  MemoryPlan step_plan() const { return plan_memory(step_tensors(), alignment_); }
+  MemoryPlan step_plan() const { return plan_memory(step_tensors(), limits_.alignment, limits_.block_bytes); }
+  // step_plan() as offsets for each Step allocation, in allocation order (for Backend::reserve_step).
+  StepLayout step_layout() const;
   std::uint64_t step_tensor_bytes() const;  // every step tensor in its own buffer (no reuse)
   std::int64_t ops() const { return op_; }
 
@@ -111,21 +129,25 @@ class PlanningBackend final : public Backend {
     std::uint64_t bytes = 0;
     Lifetime life = Lifetime::Step;
     std::uint32_t base = 0;  // the allocation a view belongs to (its own id for an allocation)
-    std::int64_t first = -1,
-                 last = -1;  // first and last op that touched it (-1: none yet)
-    std::int64_t made = 0;   // ops recorded before it was allocated
+    // [first, last] op that touched it, one span per program it is used in (the last span's program: `program`)
+    std::vector<std::pair<std::int64_t, std::int64_t>> spans;
+    Program program = 0;
+    bool host = false;      // written by the host (before some run): live for the whole step
+    std::int64_t made = 0;  // ops recorded before it was allocated
     Shape shape;
     DType dtype = DType::F32;
   };
   void touch(std::initializer_list<const BTensor*> ts);
+  void host_write(const BTensor& t);
   Entry& entry(const BTensor& t);
 
-  std::uint64_t alignment_;
+  StepArenaLimits limits_;
   std::vector<Entry> entries_;  // index = id - 1
   std::uint64_t resident_bytes_ = 0;
   std::int64_t op_ = 0;
   std::uint32_t nf4_count_ = 0;
   Program programs_ = 0;
+  Program recording_ = 0;  // the program being recorded (0: none; an immediate access)
 };
 
 }  // namespace pocketlora

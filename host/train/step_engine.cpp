@@ -94,6 +94,13 @@ struct StepGraph {
     be.fill(totals, 0.0f);
   }
 
+  // What the host writes between runs (and the rope table, written once): kept for the whole step by the plan.
+  std::vector<BTensor> host_inputs() const {
+    std::vector<BTensor> in{step->ids(), step->positions(), step->dropout_key(), targets};
+    if (step->segments()) in.push_back(step->segments());
+    return in;
+  }
+
   void record_eval(Backend& be) {
     step->record_body_forward(/*dropout=*/false);
     for (std::int64_t c = 0; c < step->head_chunks(); ++c) {
@@ -141,52 +148,73 @@ std::int64_t head_chunk_rows(std::int64_t tokens, std::int64_t vocab) {
   return tokens;  // no aligned divisor: one chunk (the backend says so if it cannot bind it)
 }
 
-StepMemoryPlan plan_step_memory(const LlamaModel& model, const LoraAdapter& adapter, const StepEngineOptions& o) {
-  PlanningBackend pb;
+namespace {
+struct StepPrograms {
+  Backend::Program zero = 0, micro = 0, update = 0, eval_zero = 0, eval = 0;
+};
+
+// The engine's programs, recorded the same way on the planning backend and the real one, so the plan's lifetimes
+// are the replayed step's.
+StepPrograms record_programs(Backend& be, StepGraph& g, const LoraAdapter& adapter, const OptimizerConfig& cfg) {
+  StepPrograms p;
+  be.begin();
+  for (const auto& t : g.grads) be.fill(t, 0.0f);
+  be.fill(g.totals, 0.0f);
+  p.zero = be.end();
+  be.begin();
+  g.record_micro(be);
+  p.micro = be.end();
+  be.begin();
+  g.record_update(be, adapter, cfg);
+  p.update = be.end();
+  be.begin();
+  be.fill(g.val_totals, 0.0f);
+  p.eval_zero = be.end();
+  be.begin();
+  g.record_eval(be);
+  p.eval = be.end();
+  return p;
+}
+
+Backend& reserved(Backend& be, const StepMemoryPlan& plan, bool apply) {
+  if (apply) be.reserve_step(plan.layout);
+  return be;
+}
+}  // namespace
+
+StepMemoryPlan plan_step_memory(const LlamaModel& model, const LoraAdapter& adapter, const StepEngineOptions& o,
+                                const StepArenaLimits& limits) {
+  PlanningBackend pb(limits);
   StepGraph g(pb, model, adapter, o);
-  pb.begin();
-  g.record_micro(pb);
-  pb.end();
-  pb.begin();
-  g.record_update(pb, adapter, o.optimizer);
-  pb.end();
+  record_programs(pb, g, adapter, o.optimizer);
+  for (const BTensor& t : g.host_inputs()) pb.write(t, Tensor::zeros(t.shape, t.dtype));
   StepMemoryPlan p;
   p.resident_bytes = pb.resident_bytes();
-  p.step_arena_bytes = pb.step_plan().arena_bytes;
+  p.layout = pb.step_layout();
+  p.step_arena_bytes = p.layout.arena_bytes;
   p.step_unplanned_bytes = pb.step_tensor_bytes();
   return p;
 }
 
 struct TrainStepEngine::Impl {
   const LoraAdapter& adapter;
+  StepMemoryPlan plan;
   StepGraph g;
-  Backend::Program zero = 0, micro = 0, update = 0, eval_zero = 0, eval = 0;
+  StepPrograms programs;
   Impl(Backend& be, const LlamaModel& m, const LoraAdapter& ad, const StepEngineOptions& o)
-      : adapter(ad), g(be, m, ad, o) {}
+      : adapter(ad),
+        plan(plan_step_memory(m, ad, o, be.step_arena_limits())),
+        g(reserved(be, plan, o.planned_arena), m, ad, o),
+        programs(record_programs(be, g, ad, o.optimizer)) {}
 };
 
 TrainStepEngine::TrainStepEngine(Backend& be, const LlamaModel& model, const LoraAdapter& adapter,
                                  const StepEngineOptions& o)
     : be_(be), o_(o), p_(std::make_unique<Impl>(be, model, adapter, o)) {
-  StepGraph& g = p_->g;
-  be.begin();
-  for (const auto& t : g.grads) be.fill(t, 0.0f);
-  be.fill(g.totals, 0.0f);
-  p_->zero = be.end();
-  be.begin();
-  g.record_micro(be);
-  p_->micro = be.end();
-  be.begin();
-  g.record_update(be, adapter, o.optimizer);
-  p_->update = be.end();
-  be.begin();
-  be.fill(g.val_totals, 0.0f);
-  p_->eval_zero = be.end();
-  be.begin();
-  g.record_eval(be);
-  p_->eval = be.end();
-  be.run(p_->zero);
+  be.run(p_->programs.zero);
 }
+
+const StepMemoryPlan& TrainStepEngine::memory_plan() const { return p_->plan; }
 
 TrainStepEngine::~TrainStepEngine() = default;
 
@@ -215,10 +243,10 @@ StepResult TrainStepEngine::step(const std::vector<TokenBatch>& batches, double 
   for (std::size_t m = 0; m < batches.size(); ++m) {
     write_batch(be_, *g.step, g.targets, batches[m]);
     g.step->write_dropout_key(static_cast<std::uint32_t>(step), static_cast<std::uint32_t>(m));
-    be_.run(p_->micro);
+    be_.run(p_->programs.micro);
   }
   const Tensor tot = be_.read(g.totals);
-  be_.run(p_->update);
+  be_.run(p_->programs.update);
   r.stats = be_.read_grad_stats(g.stats);
   const float count = tot.data<float>()[1];
   r.loss = count > 0 ? tot.data<float>()[0] / count : 0.0;
@@ -228,13 +256,13 @@ StepResult TrainStepEngine::step(const std::vector<TokenBatch>& batches, double 
 std::optional<double> TrainStepEngine::loss(const std::vector<Example>& windows, std::int32_t pad_id) {
   if (windows.empty()) return std::nullopt;
   StepGraph& g = p_->g;
-  be_.run(p_->eval_zero);
+  be_.run(p_->programs.eval_zero);
   const auto per = static_cast<std::size_t>(o_.micro_batch);
   for (std::size_t i = 0; i < windows.size(); i += per) {
     std::vector<std::size_t> which;
     for (std::size_t j = i; j < std::min(windows.size(), i + per); ++j) which.push_back(j);
     write_batch(be_, *g.step, g.targets, make_token_batch(windows, which, o_.micro_batch, o_.seq_len, pad_id));
-    be_.run(p_->eval);
+    be_.run(p_->programs.eval);
   }
   const Tensor tot = be_.read(g.val_totals);
   const double count = tot.data<float>()[1];

@@ -45,6 +45,9 @@ struct StepEngineOptions {
   std::uint64_t dropout_seed = 0;
   bool checkpointing = false;  // recompute each layer's forward in the backward (LoraStepOptions::checkpointing)
   TableDtype table_dtype = TableDtype::Auto;  // the embedding table's and the head's storage
+  // Place the step's tensors at their planned offsets in one arena (Backend::reserve_step), so tensors whose
+  // lifetimes do not overlap share bytes; false: each in its own memory (the unplanned step, for comparison).
+  bool planned_arena = true;
 };
 
 // Rows per output-head chunk: all the step's tokens when their f32 logits fit 32 MiB (stories260K), else the
@@ -56,10 +59,14 @@ struct StepMemoryPlan {
   std::uint64_t resident_bytes = 0;        // weights, NF4 base, adapter, gradients, optimizer state
   std::uint64_t step_arena_bytes = 0;      // the step's temporaries in one arena, lifetimes reused
   std::uint64_t step_unplanned_bytes = 0;  // the same temporaries each in its own buffer
+  StepLayout layout;                       // every step tensor's offset in that arena (Backend::reserve_step)
   std::uint64_t peak_bytes() const { return resident_bytes + step_arena_bytes; }
 };
-// The memory of the step `o` describes, planned by recording it on a PlanningBackend: nothing is allocated.
-StepMemoryPlan plan_step_memory(const LlamaModel& model, const LoraAdapter& adapter, const StepEngineOptions& o);
+// The memory of the step `o` describes, planned by recording it (the micro-batch, update and evaluation
+// programs) on a PlanningBackend: nothing is allocated. `limits`: the backend's (Backend::step_arena_limits()),
+// which the layout's offsets and blocks respect.
+StepMemoryPlan plan_step_memory(const LlamaModel& model, const LoraAdapter& adapter, const StepEngineOptions& o,
+                                const StepArenaLimits& limits = {});
 
 struct StepResult {
   double loss = 0;           // mean over the step's unmasked tokens
@@ -69,7 +76,8 @@ struct StepResult {
 
 class TrainStepEngine {
  public:
-  // Uploads the model and the adapter, allocates optimizer state (zeroed) and records the programs. `adapter` must
+  // Plans the step's memory for `be` (plan_step_memory) and reserves it (unless o.planned_arena is false), uploads
+  // the model and the adapter, allocates optimizer state (zeroed) and records the programs. `adapter` must
   // outlive the engine (its module list names the tensors); the model is copied to the backend.
   TrainStepEngine(Backend& be, const LlamaModel& model, const LoraAdapter& adapter, const StepEngineOptions& o);
   ~TrainStepEngine();
@@ -87,6 +95,8 @@ class TrainStepEngine {
 
   std::int64_t tokens_per_micro_batch() const;
   const StepEngineOptions& options() const { return o_; }
+  // The plan the step's tensors were placed by (for the backend's limits; applied when o.planned_arena).
+  const StepMemoryPlan& memory_plan() const;
   Backend& backend() { return be_; }
 
  private:

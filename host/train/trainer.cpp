@@ -218,6 +218,9 @@ TrainSummary Trainer::run(const std::function<void(const StepReport&)>& on_step)
     pos = s.resume->data;
     engine.load_optimizer_tensors(s.resume->optimizer, s.resume_dir.string());
   }
+  // The plan the engine applied, for this backend's alignment and blocks (the constructor's plan chose the batch).
+  sum.memory.step_arena_bytes = engine.memory_plan().step_arena_bytes;
+  sum.memory.planned_peak_bytes = engine.memory_plan().peak_bytes();
   sum.memory.measured_device_bytes = be.memory_in_use();
 
   const LrSchedule schedule(opt_.schedule, opt_.optimizer.lr, opt_.warmup_steps, total_steps_);
@@ -287,6 +290,7 @@ TrainSummary Trainer::run(const std::function<void(const StepReport&)>& on_step)
     rep.skipped = skipped;
     rep.tokens_per_s = static_cast<double>(micro * S * accum) / seconds;
     rep.memory_bytes = be.memory_in_use();
+    sum.memory.measured_device_bytes = std::max(sum.memory.measured_device_bytes, rep.memory_bytes);
     sum.tokens += micro * S * accum;
     if (skipped) {
       ++sum.skipped;

@@ -67,7 +67,9 @@ struct MemoryReport {
   std::uint64_t planned_peak_bytes = 0;          // resident + arena
   std::int64_t micro_batch = 0, grad_accum = 0;  // as chosen to fit --max-memory
   bool checkpointing = false;                    // likewise
-  std::uint64_t measured_device_bytes = 0;       // what the backend allocated once the step was recorded
+  // What the backend holds (Backend::memory_in_use), the most over the run: with the step's tensors at their
+  // planned offsets, the planned peak plus the backend's own rounding and scratch (docs/TRAINING.md).
+  std::uint64_t measured_device_bytes = 0;
 };
 
 struct StepReport {

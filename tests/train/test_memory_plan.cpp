@@ -12,6 +12,12 @@ using namespace pocketlora::test;
 
 namespace {
 
+std::vector<std::pair<std::int64_t, std::int64_t>> spans(const PlannedTensor& t) {
+  std::vector<std::pair<std::int64_t, std::int64_t>> s{{t.first, t.last}};
+  s.insert(s.end(), t.also_live.begin(), t.also_live.end());
+  return s;
+}
+
 // No two tensors whose lifetimes overlap may overlap in memory, and everything
 // lies inside the arena.
 void expect_valid(const std::vector<PlannedTensor>& ts, const MemoryPlan& p, std::uint64_t align) {
@@ -21,7 +27,9 @@ void expect_valid(const std::vector<PlannedTensor>& ts, const MemoryPlan& p, std
     EXPECT_EQ(p.offsets[i] % align, 0u) << ts[i].name;
     EXPECT_LE(p.offsets[i] + size(i), p.arena_bytes) << ts[i].name;
     for (std::size_t j = i + 1; j < ts.size(); ++j) {
-      const bool live_together = ts[i].first <= ts[j].last && ts[j].first <= ts[i].last;
+      bool live_together = false;
+      for (const auto& [fi, li] : spans(ts[i]))
+        for (const auto& [fj, lj] : spans(ts[j])) live_together |= fi <= lj && fj <= li;
       const bool share_bytes = p.offsets[i] < p.offsets[j] + size(j) && p.offsets[j] < p.offsets[i] + size(i);
       EXPECT_FALSE(live_together && share_bytes) << ts[i].name << " and " << ts[j].name;
     }
@@ -62,6 +70,46 @@ TEST(MemoryPlan, RandomLifetimesGiveValidPlansNearTheLowerBound) {
   // Greedy-by-size is not optimal, but on interval lifetimes it stays close to
   // the live peak.
   EXPECT_LT(worst_ratio, 1.5);
+}
+
+// Lifetimes in two programs (the micro-batch and the evaluation both use the forward's tensors): a tensor live in
+// each is dead between them, so one used only in between takes its bytes.
+TEST(MemoryPlan, TensorsOfSeveralProgramsAreDeadBetweenThem) {
+  const std::vector<PlannedTensor> ts{{"forward", 4096, 0, 3, {{20, 23}}}, {"update", 4096, 10, 12, {}},
+                                      {"both", 4096, 2, 2, {{21, 21}}}};
+  const MemoryPlan p = plan_memory(ts, 256);
+  EXPECT_EQ(p.offsets[0], p.offsets[1]);  // "update" is live only between the two uses of "forward"
+  EXPECT_NE(p.offsets[0], p.offsets[2]);
+  EXPECT_EQ(p.arena_bytes, 2 * 4096u);
+  EXPECT_EQ(p.live_peak_bytes, 2 * 4096u);
+}
+
+// Blocks: no tensor crosses a multiple of the block size (an arena allocated in blocks binds each tensor in one).
+TEST(MemoryPlan, NoTensorCrossesABlock) {
+  std::mt19937_64 rng(11);
+  const std::uint64_t block = 64 * 1024;
+  for (int trial = 0; trial < 20; ++trial) {
+    std::vector<PlannedTensor> ts;
+    for (int i = 0; i < 40; ++i) {
+      const auto first = static_cast<std::int64_t>(rng() % 50);
+      std::string name = "t";
+      name += std::to_string(i);
+      ts.push_back({name, 1 + rng() % block, first, first + static_cast<std::int64_t>(rng() % 20), {}});
+    }
+    const MemoryPlan p = plan_memory(ts, 256, block);
+    expect_valid(ts, p, 256);
+    for (std::size_t i = 0; i < ts.size(); ++i) {
+      const std::uint64_t end = p.offsets[i] + (ts[i].bytes + 255) / 256 * 256;
+      EXPECT_EQ(p.offsets[i] / block, (end - 1) / block) << ts[i].name << " at " << p.offsets[i];
+    }
+  }
+  // Two 40 KiB tensors live together in 64 KiB blocks: the second starts the next block.
+  const MemoryPlan two = plan_memory({{"a", 40 * 1024, 0, 1, {}}, {"b", 40 * 1024, 0, 1, {}}}, 256, block);
+  EXPECT_EQ(two.offsets[1], block);
+  EXPECT_EQ(two.arena_bytes, block + 40 * 1024);
+  EXPECT_TRUE(mentions(error_of<DeviceLimitError>([&] { plan_memory({{"huge", block + 1, 0, 0, {}}}, 256, block); }),
+                       {"'huge'", std::to_string(block + 1), std::to_string(block)}));
+  EXPECT_TRUE(mentions(error_of<InvalidArgument>([&] { plan_memory({}, 256, 1000); }), {"1000", "256"}));
 }
 
 TEST(MemoryPlan, RefusesBadInput) {

@@ -75,4 +75,47 @@ TEST(PlanningBackend, LossAndOptimizerStateArePlanned) {
   EXPECT_EQ(checked, 2);
 }
 
+// Lifetimes per program: "forward" is used by programs 1 and 3 (the micro-batch and the evaluation) and dead in
+// program 2 (the update), whose "scratch" takes its bytes; what the host writes ("ids") lives through every
+// program; what it reads ("out") lives to the read. step_layout() lists every Step allocation in order with the
+// plan's offsets, views not included.
+TEST(PlanningBackend, LifetimesArePerProgramAndHostInputsLiveThroughout) {
+  PlanningBackend plan(256);
+  const BTensor ids = plan.alloc({64}, DType::I32, Lifetime::Step, "ids");
+  const BTensor fwd = plan.alloc({1024}, DType::F32, Lifetime::Step, "forward");
+  const BTensor scratch = plan.alloc({1024}, DType::F32, Lifetime::Step, "scratch");
+  const BTensor out = plan.alloc({1024}, DType::F32, Lifetime::Step, "out");
+  const BTensor half = plan.view_rows(fwd, 0, 512);
+  plan.begin();
+  plan.fill(half, 1.0f);  // op 0
+  plan.add(fwd, fwd, out, 1.0f);  // op 1
+  plan.end();
+  plan.begin();
+  plan.fill(scratch, 2.0f);  // op 2
+  plan.end();
+  plan.begin();
+  plan.fill(fwd, 3.0f);  // op 3
+  plan.end();
+  plan.write(ids, Tensor::zeros({64}, DType::I32));
+  plan.read(out);  // op 4
+  const auto ts = plan.step_tensors();
+  ASSERT_EQ(ts.size(), 4u);
+  EXPECT_EQ(ts[0].name, "ids");
+  EXPECT_EQ(ts[0].first, 0);
+  EXPECT_EQ(ts[0].last, 4);
+  EXPECT_EQ(ts[1].first, 0);
+  EXPECT_EQ(ts[1].last, 1);
+  ASSERT_EQ(ts[1].also_live.size(), 1u);
+  EXPECT_EQ(ts[1].also_live[0], (std::pair<std::int64_t, std::int64_t>{3, 3}));
+  EXPECT_EQ(ts[3].first, 1);
+  EXPECT_EQ(ts[3].last, 4);
+  const StepLayout layout = plan.step_layout();
+  ASSERT_EQ(layout.tensors.size(), 4u);
+  EXPECT_EQ(layout.tensors[2].name, "scratch");
+  EXPECT_EQ(layout.tensors[2].shape, (Shape{1024}));
+  EXPECT_EQ(layout.tensors[1].offset, layout.tensors[2].offset) << "the update's scratch takes the forward's bytes";
+  EXPECT_NE(layout.tensors[1].offset, layout.tensors[3].offset);
+  EXPECT_EQ(layout.arena_bytes, 2 * 4096u + 256u);
+}
+
 }  // namespace

@@ -8,28 +8,12 @@
 #include "host/ref/cpu_backend.h"
 #include "host/train/step_engine.h"
 #include "host/util/splitmix64.h"
+#include "train/random_token_batch.h"
 
 namespace pocketlora {
 namespace {
 
 constexpr std::int64_t kBatch = 2, kSeq = 16;
-
-TokenBatch fixed_batch() {
-  TokenBatch b;
-  b.batch = kBatch;
-  b.seq_len = kSeq;
-  std::uint64_t s = 3;
-  for (std::int64_t i = 0; i < kBatch * kSeq; ++i) {
-    b.ids.push_back(static_cast<std::int32_t>(1 + splitmix64(s) % 500));
-    b.positions.push_back(static_cast<std::int32_t>(i % kSeq));
-  }
-  for (std::int64_t i = 0; i < kBatch * kSeq; ++i) {
-    const bool last = i % kSeq == kSeq - 1;
-    b.targets.push_back(last ? -100 : b.ids[static_cast<std::size_t>(i + 1)]);
-    b.target_count += !last;
-  }
-  return b;
-}
 
 void loss_at_steps(float dropout, const std::vector<std::int64_t>& steps, std::vector<double>& losses) {
   const LlamaModel m = load_llama_model(test::data_path("models/stories260K/stories260K.bin"), BaseQuant::Nf4);
@@ -46,7 +30,7 @@ void loss_at_steps(float dropout, const std::vector<std::int64_t>& steps, std::v
   o.seq_len = kSeq;
   o.dropout_seed = 42;
   TrainStepEngine engine(be, m, ad, o);
-  const TokenBatch b = fixed_batch();
+  const TokenBatch b = test::random_token_batch(kBatch, kSeq, 3);
   for (const std::int64_t step : steps) losses.push_back(engine.step({b}, /*lr=*/0.0, step).loss);
 }
 
