@@ -1,12 +1,12 @@
 #include "host/ref/attention_small_head.h"
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <limits>
 #include <vector>
 
+#include "host/ref/cpu_simd.h"
 #include "host/ref/fast_exp.h"
 #include "host/ref/parallel.h"
 
@@ -207,28 +207,16 @@ template <int D> __attribute__((target("avx2"), flatten)) void backward_avx2(con
   backward_group<D>(a, g, p, ds, dkt, dvt);
 }
 #endif
-std::atomic<bool> g_simd{true};
-bool has_avx2() {
-#if defined(__x86_64__)
-  static const bool yes = [] {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") != 0;
-  }();
-  return yes && g_simd.load(std::memory_order_relaxed);
-#else
-  return false;
-#endif
-}
 
 template <int D> ForwardFn forward_for() {
 #if defined(__x86_64__)
-  if (has_avx2()) return &forward_avx2<D>;
+  if (cpu_simd_avx2()) return &forward_avx2<D>;
 #endif
   return &forward_baseline<D>;
 }
 template <int D> BackwardFn backward_for() {
 #if defined(__x86_64__)
-  if (has_avx2()) return &backward_avx2<D>;
+  if (cpu_simd_avx2()) return &backward_avx2<D>;
 #endif
   return &backward_baseline<D>;
 }
@@ -251,8 +239,6 @@ BackwardFn backward_kernel(std::int64_t D) {
 }
 
 }  // namespace
-
-void set_attention_small_head_simd(bool enabled) { g_simd.store(enabled, std::memory_order_relaxed); }
 
 bool attention_small_head_supported(std::int64_t head_dim) { return forward_kernel(head_dim) != nullptr; }
 

@@ -3,7 +3,7 @@
 // the blocked GEMM path of host/ref/attention.cpp spent most of its time in OpenBLAS packing and call overhead
 // (GEMMs with an inner or outer dimension of 8) and in a [32 x T] score buffer: here the keys and values of each
 // kv head are transposed once per call to [head_dim, T], so every per-row loop runs over the keys, contiguous and
-// vectorisable (SIMD width picked at run time on x86), with no BLAS call. Same semantics as ref::attention /
+// vectorisable (AVX2 or baseline build, host/ref/cpu_simd.h), with no BLAS call. Same semantics as ref::attention /
 // ref::attention_backward (host/core/op/attention.h); the results do not depend on the thread count or the SIMD
 // width (fixed summation order, no FMA contraction).
 #include <cstdint>
@@ -15,9 +15,6 @@ namespace pocketlora::ref {
 // Head dims with a kernel here (8, 16, 32: the row loops are unrolled over the head dim); others take the GEMM
 // path, whose register blocking wins for large ones.
 bool attention_small_head_supported(std::int64_t head_dim);
-
-// Tests: false makes the kernels use the baseline (non-AVX2) build, to check that both give the same bits.
-void set_attention_small_head_simd(bool enabled);
 
 // q [T, H, D], k/v [T, Hkv, D], out [T, H, D], lse [T, H], contiguous f32; seg (T ids) may be null.
 void attention_small_head_f32(const float* q, const float* k, const float* v, const std::int32_t* seg, float* out,

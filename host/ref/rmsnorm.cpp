@@ -1,6 +1,7 @@
 #include "host/ref/rmsnorm.h"
 
 #include <cmath>
+#include <vector>
 
 #include "host/core/error.h"
 #include "host/ref/float_kernel.h"
@@ -36,13 +37,15 @@ void rmsnorm_backward_kernel(const Tensor& x, const Tensor& w, const Tensor& rst
   const E *xp = x.data<E>(), *wp = w.data<E>(), *sp = rstd.data<E>(), *gp = dy.data<E>();
   E *dxp = dx.data<E>(), *dwp = dw.data<E>();
   parallel_for(dim, rows, [&](std::int64_t i0, std::int64_t i1) {
-    for (std::int64_t i = i0; i < i1; ++i) {
-      double acc = accumulate_dw ? static_cast<double>(dwp[i]) : 0.0;
-      for (std::int64_t r = 0; r < rows; ++r)
-        acc += static_cast<double>(gp[r * dim + i]) * static_cast<double>(xp[r * dim + i]) *
-               static_cast<double>(sp[r]);
-      dwp[i] = static_cast<E>(acc);
+    // Rows outer, columns inner (each column still summed over rows in order): vectorises over the columns.
+    std::vector<double> acc(static_cast<std::size_t>(i1 - i0));
+    for (std::int64_t i = i0; i < i1; ++i) acc[i - i0] = accumulate_dw ? static_cast<double>(dwp[i]) : 0.0;
+    for (std::int64_t r = 0; r < rows; ++r) {
+      const double s = static_cast<double>(sp[r]);
+      for (std::int64_t i = i0; i < i1; ++i)
+        acc[i - i0] += static_cast<double>(gp[r * dim + i]) * static_cast<double>(xp[r * dim + i]) * s;
     }
+    for (std::int64_t i = i0; i < i1; ++i) dwp[i] = static_cast<E>(acc[i - i0]);
   });
   parallel_for(rows, dim, [&](std::int64_t r0, std::int64_t r1) {
     for (std::int64_t r = r0; r < r1; ++r) {

@@ -12,6 +12,7 @@
 #include "harness/op_harness.h"
 #include "host/ref/attention.h"
 #include "host/ref/attention_small_head.h"
+#include "host/ref/cpu_simd.h"
 
 using namespace pocketlora;
 using namespace pocketlora::test;
@@ -61,9 +62,9 @@ TEST(AttentionSmallHead, MatchesF64ReferenceAndIsTheSameWithoutSimd) {
     for (const Tensor* s : {static_cast<const Tensor*>(nullptr), &seg}) {
       const std::string label = "D " + std::to_string(D) + (s ? ", packed documents" : ", causal");
       const Results got = run_kernels(q, k, v, s, dout, d), want = run_f64(q, k, v, s, dout);
-      ref::set_attention_small_head_simd(false);
+      ref::set_cpu_simd_avx2(false);
       const Results baseline = run_kernels(q, k, v, s, dout, d);
-      ref::set_attention_small_head_simd(true);
+      ref::set_cpu_simd_avx2(true);
       Tolerance out, lse, grad;
       out.max_abs = 2e-6;
       lse.max_rel = 1e-6;
