@@ -197,8 +197,9 @@ template <int D> [[gnu::flatten]] void backward_baseline(const Operands& a, std:
   backward_group<D>(a, g, p, ds, dkt, dvt);
 }
 #if defined(__x86_64__)
-template <int D> __attribute__((target("avx2"), flatten)) void forward_avx2(const Operands& a, std::int64_t h,
-                                                                            std::int64_t i0, std::int64_t i1, float* s) {
+template <int D>
+__attribute__((target("avx2"), flatten)) void forward_avx2(const Operands& a, std::int64_t h, std::int64_t i0,
+                                                           std::int64_t i1, float* s) {
   forward_rows<D>(a, h, i0, i1, s);
 }
 template <int D> __attribute__((target("avx2"), flatten)) void backward_avx2(const Operands& a, std::int64_t g,
