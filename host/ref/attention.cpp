@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "host/core/error.h"
+#include "host/ref/attention_small_head.h"
 #include "host/ref/blas.h"
 #include "host/ref/eigen_view.h"
 #include "host/ref/fast_exp.h"
@@ -162,6 +163,9 @@ void attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor* 
     check_float(op, n, *t);
   const std::int32_t* seg = segment_ids(op, segments);
   const double scale = attention_scale(d, opt);
+  if (all_contiguous_f32({&q, &k, &v, &out, &lse}) && attention_small_head_supported(d.head_dim))
+    return attention_small_head_f32(q.data<float>(), k.data<float>(), v.data<float>(), seg, out.data<float>(),
+                                    lse.data<float>(), d, static_cast<float>(scale));
   if (all_contiguous_f32({&q, &k, &v, &out, &lse}))
     return attention_f32(q, k, v, seg, out, lse, d, static_cast<float>(scale));
   const Tensor q64 = q.to(DType::F64), k64 = k.to(DType::F64), v64 = v.to(DType::F64);
@@ -203,6 +207,11 @@ void attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const
     check_float(op, n, *t);
   const std::int32_t* seg = segment_ids(op, segments);
   const double scale = attention_scale(d, opt);
+  if (all_contiguous_f32({&q, &k, &v, &out, &lse, &dout, &dq, &dk, &dv}) && attention_small_head_supported(d.head_dim))
+    return attention_small_head_backward_f32(q.data<float>(), k.data<float>(), v.data<float>(), seg,
+                                             out.data<float>(), lse.data<float>(), dout.data<float>(),
+                                             dq.data<float>(), dk.data<float>(), dv.data<float>(), d,
+                                             static_cast<float>(scale));
   if (all_contiguous_f32({&q, &k, &v, &out, &lse, &dout, &dq, &dk, &dv}))
     return attention_backward_f32(q, k, v, seg, out, lse, dout, dq, dk, dv, d, static_cast<float>(scale));
   const Tensor q64 = q.to(DType::F64), k64 = k.to(DType::F64), v64 = v.to(DType::F64), o64 = out.to(DType::F64),

@@ -31,6 +31,31 @@ void check_float(const char* op, const char* what, const Tensor& t) {
                      " must be a contiguous f32 or f64 tensor");
 }
 
+// Row max and sum over 8 lanes combined in a fixed order: vectorisable without reassociation, and the same result
+// whichever thread runs the row.
+constexpr std::int64_t kLanes = 8;
+
+float row_max(const float* x, std::int64_t n) {
+  float m[kLanes];
+  std::fill(m, m + kLanes, -std::numeric_limits<float>::infinity());
+  std::int64_t v = 0;
+  for (; v + kLanes <= n; v += kLanes)
+    for (std::int64_t l = 0; l < kLanes; ++l) m[l] = m[l] < x[v + l] ? x[v + l] : m[l];
+  for (; v < n; ++v) m[0] = m[0] < x[v] ? x[v] : m[0];
+  float r = m[0];
+  for (std::int64_t l = 1; l < kLanes; ++l) r = r < m[l] ? m[l] : r;
+  return r;
+}
+
+double row_sum(const float* x, std::int64_t n) {
+  double acc[kLanes] = {};
+  std::int64_t v = 0;
+  for (; v + kLanes <= n; v += kLanes)
+    for (std::int64_t l = 0; l < kLanes; ++l) acc[l] += static_cast<double>(x[v + l]);
+  for (; v < n; ++v) acc[0] += static_cast<double>(x[v]);
+  return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
 template <typename F> void with_float_type(const Tensor& t, F&& f) {
   if (t.dtype() == DType::F32)
     f(float{});
@@ -56,13 +81,14 @@ CrossEntropyResult cross_entropy(const Tensor& logits, const Tensor& labels, Ten
       for (std::int64_t t = t0; t < t1; ++t) {
         const E* row = x + t * V;
         double m = -std::numeric_limits<double>::infinity();
-        for (std::int64_t v = 0; v < V; ++v) m = std::max(m, static_cast<double>(row[v]));
         double s = 0;
         if constexpr (std::is_same_v<E, float>) {  // f32 logits: vectorised f32 exponentials (host/ref/fast_exp.h)
+          m = static_cast<double>(row_max(row, V));
           for (std::int64_t v = 0; v < V; ++v) e[v] = static_cast<float>(static_cast<double>(row[v]) - m);
           exp_f32_inplace(e.data(), V);
-          for (std::int64_t v = 0; v < V; ++v) s += e[v];
+          s = row_sum(e.data(), V);
         } else {
+          for (std::int64_t v = 0; v < V; ++v) m = std::max(m, static_cast<double>(row[v]));
           for (std::int64_t v = 0; v < V; ++v) s += std::exp(static_cast<double>(row[v]) - m);
         }
         l[t] = m + std::log(s);

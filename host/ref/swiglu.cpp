@@ -35,10 +35,13 @@ template <typename E> void swiglu_kernel(const Tensor& g, const Tensor& u, Tenso
   E* hp = h.data<E>();
   parallel_for(g.numel(), 1, [&](std::int64_t b, std::int64_t e) {
     double ex[kExpBlock];
-    for (std::int64_t i = b; i < e; ++i) {
-      if ((i - b) % kExpBlock == 0) exp_neg(gp + i, std::min(kExpBlock, e - i), ex);
-      const double x = static_cast<double>(gp[i]);
-      hp[i] = static_cast<E>(x / (1.0 + ex[(i - b) % kExpBlock]) * static_cast<double>(up[i]));
+    for (std::int64_t i0 = b; i0 < e; i0 += kExpBlock) {  // blocks, so that the element loop vectorises
+      const std::int64_t n = std::min(kExpBlock, e - i0);
+      exp_neg(gp + i0, n, ex);
+      for (std::int64_t k = 0; k < n; ++k) {
+        const double x = static_cast<double>(gp[i0 + k]);
+        hp[i0 + k] = static_cast<E>(x / (1.0 + ex[k]) * static_cast<double>(up[i0 + k]));
+      }
     }
   });
 }
@@ -49,12 +52,16 @@ template <typename E> void swiglu_backward_kernel(const Tensor& g, const Tensor&
   E *dgp = dg.data<E>(), *dup = du.data<E>();
   parallel_for(g.numel(), 1, [&](std::int64_t b, std::int64_t e) {
     double ex[kExpBlock];
-    for (std::int64_t i = b; i < e; ++i) {
-      if ((i - b) % kExpBlock == 0) exp_neg(gp + i, std::min(kExpBlock, e - i), ex);
-      const double x = static_cast<double>(gp[i]), s = 1.0 / (1.0 + ex[(i - b) % kExpBlock]);
-      const double d = static_cast<double>(hp[i]), uv = static_cast<double>(up[i]);
-      dgp[i] = static_cast<E>(d * uv * s * (1.0 + x * (1.0 - s)));
-      dup[i] = static_cast<E>(d * x * s);
+    for (std::int64_t i0 = b; i0 < e; i0 += kExpBlock) {
+      const std::int64_t n = std::min(kExpBlock, e - i0);
+      exp_neg(gp + i0, n, ex);
+      for (std::int64_t k = 0; k < n; ++k) {
+        const std::int64_t i = i0 + k;
+        const double x = static_cast<double>(gp[i]), s = 1.0 / (1.0 + ex[k]);
+        const double d = static_cast<double>(hp[i]), uv = static_cast<double>(up[i]);
+        dgp[i] = static_cast<E>(d * uv * s * (1.0 + x * (1.0 - s)));
+        dup[i] = static_cast<E>(d * x * s);
+      }
     }
   });
 }

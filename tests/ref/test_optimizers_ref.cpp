@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <utility>
 #include <vector>
 
 #include "common/optimizer_config.h"
@@ -86,3 +88,31 @@ TEST(OptimizerReference, AdafactorTwoStepsByHand) {
 }
 
 }  // namespace
+
+// AdamW on f32 tensors runs in place (no f64 copies): its bits must be those of the f64 path run on f64 copies of
+// the same f32 values and rounded back to f32 once per step, as the f64-copy path did on f32 tensors.
+TEST(OptimizerReference, AdamWOnF32StorageIsTheF64PathRoundedOncePerStep) {
+  const OptimizerConfig cfg = test_optimizer_config(OptimizerKind::AdamW);
+  Tensor p = random_tensor({13, 7}, 5);
+  OptimizerState st = make_optimizer_state(cfg, p.shape());
+  Tensor p64 = p.clone();
+  OptimizerState st64 = make_optimizer_state(cfg, p.shape());
+  GradStats clipped;
+  clipped.clip_scale = 0.37f;
+  for (int step = 1; step <= 3; ++step) {
+    const Tensor g = random_tensor(p.shape(), 10 + static_cast<std::uint64_t>(step));
+    const StepConstants k = step_constants(cfg, cfg.lr, step);
+    ref::optimizer_step(cfg, k, p, g, st, clipped);
+    Tensor pd = p64.to(DType::F64);
+    OptimizerState sd;
+    sd.m = st64.m.to(DType::F64);
+    sd.v = st64.v.to(DType::F64);
+    ref::optimizer_step(cfg, k, pd, g.to(DType::F64), sd, clipped);
+    p64 = pd.to(DType::F32);
+    st64.m = sd.m.to(DType::F32);
+    st64.v = sd.v.to(DType::F32);
+    for (const auto& [got, want] : {std::pair<const Tensor*, const Tensor*>{&p, &p64}, {&st.m, &st64.m},
+                                    {&st.v, &st64.v}})
+      ASSERT_EQ(std::memcmp(got->raw(), want->raw(), got->nbytes()), 0) << "step " << step;
+  }
+}
