@@ -3,6 +3,7 @@
 #include "host/core/error.h"
 #include "host/ops/grid.h"
 #include "host/ops/matmul.h"
+#include "host/ops/storage_variant.h"
 #include "shaders/common/lora_push.h"
 #include "shaders/shader_ids.h"
 
@@ -10,8 +11,8 @@ namespace pocketlora::ops {
 
 void lora_dropout(vk::Sequence& seq, const DeviceTensor& in, const DeviceTensor& out, const DeviceTensor& key,
                   const LoraOptions& opt, bool accumulate) {
-  if (in.shape != out.shape) throw ShapeError("ops::lora_dropout: " + describe("in", in) + " vs " + describe("out", out));
-  require_f32("ops::lora_dropout", {{"in", &in}, {"out", &out}});
+  if (in.shape != out.shape)
+    throw ShapeError("ops::lora_dropout: " + describe("in", in) + " vs " + describe("out", out));
   if (key.dtype != DType::I32 || key.shape != Shape{kLoraKeyWords})
     throw ShapeError("ops::lora_dropout: " + describe("dropout key", key) + " — expected i32 [" +
                      std::to_string(kLoraKeyWords) + "]");
@@ -19,9 +20,11 @@ void lora_dropout(vk::Sequence& seq, const DeviceTensor& in, const DeviceTensor&
     throw InvalidArgument("ops::lora_dropout: p must be in [0, 1), got " + std::to_string(opt.dropout));
   vk::Device& dev = seq.device();
   const std::uint32_t wg = dev.profile().u32("lora.wg");
+  const StorageVariant v = storage_variant(dev, "ops::lora_dropout", shaders::lora_dropout, shaders::lora_dropout_f16,
+                                           {wg}, {{"in", &in}, {"out", &out}});
   shader::DropoutPush push{static_cast<std::uint32_t>(in.numel()), opt.stream, opt.dropout, accumulate ? 1u : 0u,
                            1.0f / (1.0f - opt.dropout), 0};
-  seq.dispatch(dev.pipeline({shaders::lora_dropout, {wg}, 3, sizeof(push)}),
+  seq.dispatch(dev.pipeline({v.shader, v.spec, 3, sizeof(push)}),
                {vk::reads(in.buf), vk::writes(out.buf), vk::reads(key.buf)}, push,
                grid_1d(dev, static_cast<std::uint64_t>(in.numel()), wg), "lora_dropout");
 }

@@ -19,7 +19,8 @@ void lora_forward(vk::Sequence& seq, vk::Arena& step, const DeviceTensor& x, con
 void lora_backward(vk::Sequence& seq, vk::Arena& step, const DeviceTensor& x, const DeviceTensor& a,
                    const DeviceTensor& b, const DeviceTensor& t, const DeviceTensor& dy, const DeviceTensor& dx,
                    const DeviceTensor& da, const DeviceTensor& db, const DeviceTensor& key, const LoraOptions& opt);
-// out (+)= drop(in), as the LoRA path applies it (exposed for tests and for fused users).
+// out (+)= drop(in), as the LoRA path applies it (exposed for tests and for fused users). in and out f32 or f16
+// each, the product in f32.
 void lora_dropout(vk::Sequence& seq, const DeviceTensor& in, const DeviceTensor& out, const DeviceTensor& key,
                   const LoraOptions& opt, bool accumulate);
 

@@ -159,6 +159,56 @@ class LoraDropoutCase : public OpCase {
   bool accumulate_;
 };
 
+// The same with f16 storage: in f16 (random, nonzero, so a dropped element reads 0 against a kept non-zero one:
+// the mask is still checked exactly), out f16 overwritten or f32 accumulated. The reference in f64 on the same
+// f16 inputs, the CPU backend at the case's dtypes (cpu()). f16 out: one rounding of the f32 product
+// (f16_storage_tolerance); f32 out += f16 * scale: two f32 roundings of terms up to 2.4 in magnitude, at most
+// 2.4 * 2^-23 = 2.9e-7 against max(|want|, 1) (the sum may cancel).
+class LoraDropoutF16Case : public OpCase {
+ public:
+  LoraDropoutF16Case(std::int64_t n, LoraOptions opt, LoraDropoutKey key, DType out)
+      : n_(n), opt_(opt), key_(key), out_(out) {
+    name = "lora_dropout/" + std::to_string(n) + "_in_f16_out_" + dtype_name(out) + (out == DType::F32 ? "_acc" : "");
+  }
+  std::vector<Tensor> inputs() const override {
+    return {random_tensor({n_}, 8, -1, 1, DType::F16), random_tensor({n_}, 9, -1, 1, out_)};
+  }
+  std::vector<std::string> output_names() const override { return {"out"}; }
+  std::vector<Tensor> reference(const std::vector<Tensor>& in) const override { return run_ref(in, DType::F64); }
+  bool has_cpu() const override { return true; }
+  std::vector<Tensor> cpu(const std::vector<Tensor>& in) const override { return run_ref(in, out_); }
+  Tolerance tolerance(std::size_t) const override {
+    if (out_ == DType::F16) return f16_storage_tolerance(1e-3);
+    Tolerance t;
+    t.max_rel = 3e-7;
+    t.rel_floor = 1.0;
+    return t;
+  }
+#if POCKETLORA_HAS_VULKAN
+  std::vector<ops::DeviceTensor> gpu(const GpuRun& run, const std::vector<Tensor>& in) const override {
+    auto x = run.up(in[0]), out = accumulate() ? run.up(in[1]) : run.zeros({n_}, out_);
+    ops::lora_dropout(run.seq, x, out, run.up(lora_key_tensor(key_)), opt_, accumulate());
+    return {out};
+  }
+#endif
+
+ private:
+  bool accumulate() const { return out_ == DType::F32; }
+  // drop(in) in f64, added onto the start of out when accumulating, stored as `dtype`.
+  std::vector<Tensor> run_ref(const std::vector<Tensor>& in, DType dtype) const {
+    Tensor d = lora_dropout_ref(in[0].to(DType::F64), key_, opt_);
+    if (accumulate()) {
+      const Tensor start = in[1].to(DType::F64);
+      for (std::int64_t i = 0; i < n_; ++i) d.data<double>()[i] += start.data<double>()[i];
+    }
+    return {d.to(dtype)};
+  }
+  std::int64_t n_;
+  LoraOptions opt_;
+  LoraDropoutKey key_;
+  DType out_;
+};
+
 std::vector<OpCasePtr> lora_cases() {
   std::vector<OpCasePtr> v;
   // PEFT scale alpha / r with alpha 16, gradients accumulated into non-zero starts, dropout on some shapes.
@@ -190,6 +240,7 @@ std::vector<OpCasePtr> lora_cases() {
   v.push_back(std::make_shared<LoraDropoutCase>(4099, d, LoraDropoutKey{42, 0xfffffffeu, 3}, false));  // counter words
   d.stream = 4;  // another stream: another mask, still the reference's
   v.push_back(std::make_shared<LoraDropoutCase>(4099, d, key, false));
+  for (DType out : {DType::F16, DType::F32}) v.push_back(std::make_shared<LoraDropoutF16Case>(4099, d, key, out));
   return v;
 }
 
