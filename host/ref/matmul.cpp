@@ -1,5 +1,6 @@
 #include "host/ref/matmul.h"
 
+#include <algorithm>
 #include <initializer_list>
 #include <type_traits>
 
@@ -11,10 +12,45 @@ namespace pocketlora::ref {
 namespace {
 // C = alpha * op(A) * op(B)^T (+C) in T (float: f16/bf16 operands widened, f32 accumulation; double: f64 for the
 // gradient checks). The result is rounded once into C's dtype.
+//
+// A narrow B (an f16 output head [vocab, dim]) is widened a panel of its rows at a time: widening all of it per
+// call would allocate 1 GiB for a 128256 x 2048 head on every chunk of the step.
+constexpr std::int64_t kWidenPanelElements = std::int64_t{1} << 20;  // 4 MiB of f32 per panel
+
+void matmul_panelled_b(const Tensor& a, const Tensor& b, Tensor& c, const MatmulOptions& opt, std::int64_t M,
+                       std::int64_t N, std::int64_t K) {
+  const Tensor af = a.dtype() == DType::F32 ? a : a.to(DType::F32);
+  const Tensor bc = b.is_contiguous() ? b : b.clone();
+  const bool wide_c = c.dtype() == DType::F32;
+  Tensor cw = wide_c ? c : (opt.accumulate ? c.to(DType::F32) : Tensor::zeros(c.shape(), DType::F32));
+  const std::int64_t ldb = b.dim(1), rows = b.dim(0);
+  const std::int64_t panel = std::max<std::int64_t>(1, kWidenPanelElements / std::max<std::int64_t>(ldb, 1));
+  const float* A = af.data<float>();
+  float* C = cw.data<float>();
+  for (std::int64_t r0 = 0; r0 < rows; r0 += panel) {
+    const std::int64_t r1 = std::min(rows, r0 + panel);
+    const Tensor bp = bc.slice_rows(r0, r1).to(DType::F32);
+    if (!opt.trans_b) {
+      // B's rows r0..r1 are C's columns r0..r1: C[:, r0:r1] = alpha * op(A) * B[r0:r1, :]^T (+C).
+      gemm(opt.trans_a, true, M, r1 - r0, K, opt.alpha, A, a.dim(1), bp.data<float>(), ldb,
+           opt.accumulate ? 1.0f : 0.0f, C + r0, N);
+    } else {
+      // B's rows r0..r1 are the reduction's k range: C (+)= alpha * op(A)[:, r0:r1] * B[r0:r1, :].
+      const float* Ak = opt.trans_a ? A + r0 * a.dim(1) : A + r0;
+      gemm(opt.trans_a, false, M, N, r1 - r0, opt.alpha, Ak, a.dim(1), bp.data<float>(), ldb,
+           opt.accumulate || r0 > 0 ? 1.0f : 0.0f, C, N);
+    }
+  }
+  if (!wide_c) c.copy_from(cw);
+}
+
 template <typename T>
 void matmul_impl(const Tensor& a, const Tensor& b, Tensor& c, const MatmulOptions& opt, std::int64_t M,
                  std::int64_t N, std::int64_t K) {
   const DType dt = DTypeOf<T>::value;
+  if constexpr (std::is_same_v<T, float>) {
+    if (b.dtype() != dt && b.numel() > kWidenPanelElements) return matmul_panelled_b(a, b, c, opt, M, N, K);
+  }
   const Tensor af = a.dtype() == dt ? a : a.to(dt);
   const Tensor bf = b.dtype() == dt ? b : b.to(dt);
   const bool wide_c = c.dtype() == dt;

@@ -2,16 +2,17 @@
 // Linear weights [out,in]). Register tiling: each invocation owns a TM x TN block of C and keeps it in
 // registers; no shared memory, because on lavapipe (and Mali) shared memory + barriers is slower than
 // letting the cache serve the reuse. Tile sizes are specialization constants from the device profile.
-// Includer defines IN_T / OUT_T and the storage extensions they need.
+// Includer defines A_T / B_T / C_T (float or float16_t each: any mix, e.g. an f16 weight times f32 activations
+// into f32 logits) and the storage extensions they need; products and sums are f32 whatever the storage.
 #include "shaders/common/matmul_push.h"
 
 layout(local_size_x_id = 0, local_size_y_id = 1, local_size_z = 1) in;
 layout(constant_id = 2) const uint TM = 4;
 layout(constant_id = 3) const uint TN = 4;
 
-layout(set = 0, binding = 0) readonly buffer ABuf { IN_T a[]; };
-layout(set = 0, binding = 1) readonly buffer BBuf { IN_T b[]; };
-layout(set = 0, binding = 2) buffer CBuf { OUT_T c[]; };
+layout(set = 0, binding = 0) readonly buffer ABuf { A_T a[]; };
+layout(set = 0, binding = 1) readonly buffer BBuf { B_T b[]; };
+layout(set = 0, binding = 2) buffer CBuf { C_T c[]; };
 layout(push_constant) uniform Push { MatmulPush p; };
 
 void main() {
@@ -25,7 +26,7 @@ void main() {
   const uint astep = ta ? p.lda : 1u, bstep = tb ? p.ldb : 1u;
   uint arow[TM];
   uint brow[TN];
-  for (uint i = 0; i < TM; ++i) arow[i] = ta ? min(row0 + i, p.M - 1) : min(row0 + i, p.M - 1) * p.lda;
+  for (uint i = 0; i < TM; ++i) arow[i] = p.a_offset + (ta ? min(row0 + i, p.M - 1) : min(row0 + i, p.M - 1) * p.lda);
   for (uint j = 0; j < TN; ++j) brow[j] = tb ? min(col0 + j, p.N - 1) : min(col0 + j, p.N - 1) * p.ldb;
 
   float acc[TM][TN];
@@ -47,10 +48,10 @@ void main() {
     for (uint j = 0; j < TN; ++j) {
       const uint col = col0 + j;
       if (col >= p.N) break;
-      const uint idx = r * p.ldc + col;
+      const uint idx = p.c_offset + r * p.ldc + col;
       float v = p.alpha * acc[i][j];
       if ((p.flags & MATMUL_ACCUMULATE) != 0u) v += float(c[idx]);
-      c[idx] = OUT_T(v);
+      c[idx] = C_T(v);
     }
   }
 }

@@ -1,5 +1,6 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
-#define IN_T float
-#define OUT_T float
+#define A_T float
+#define B_T float
+#define C_T float
 #include "matmul.glsl"

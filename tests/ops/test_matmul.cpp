@@ -1,6 +1,7 @@
 // matmul C = alpha * op(A) * op(B)^T (+C) as op cases (tests/harness/op_case.h): GPU vs the reference
 // (host/ref/matmul.h), the reference backward vs finite differences, perf rows. The reference's transposed forms
 // against explicit transposes: tests/ref/test_matmul_ref.cpp.
+#include <array>
 #include <cmath>
 
 #include "common/error_message.h"
@@ -21,29 +22,42 @@ using namespace pocketlora::test;
 
 namespace {
 
-// C [M,N] = alpha * op(A) * op(B)^T (+C0), A/B/C in f32 or f16. Gradient check (f32, untransposed, small):
-// L = sum(U .* C) for a fixed random U; dA, dB from ref::matmul_backward with dC = U, dC0 = U when accumulating.
+// C [M,N] = alpha * op(A) * op(B)^T (+C0), A, B and C each in f32 or f16 (`dtypes`). Gradient check (f32,
+// untransposed, small): L = sum(U .* C) for a fixed random U; dA, dB from ref::matmul_backward with dC = U, dC0 = U
+// when accumulating.
 class MatmulCase : public OpCase {
  public:
+  MatmulCase(const std::string& label, std::int64_t M, std::int64_t N, std::int64_t K, std::array<DType, 3> dtypes,
+             MatmulOptions opt, std::uint64_t seed_a, std::uint64_t seed_b, bool random_c0)
+      : M_(M), N_(N), K_(K), dt_(dtypes), opt_(opt), seed_a_(seed_a), seed_b_(seed_b), random_c0_(random_c0) {
+    name = "matmul/" + label + dtype_suffix() + (opt.accumulate ? "_acc" : "");
+  }
   MatmulCase(const std::string& label, std::int64_t M, std::int64_t N, std::int64_t K, DType dtype,
              MatmulOptions opt, std::uint64_t seed_a, std::uint64_t seed_b, bool random_c0)
-      : M_(M), N_(N), K_(K), dtype_(dtype), opt_(opt), seed_a_(seed_a), seed_b_(seed_b), random_c0_(random_c0) {
-    name = "matmul/" + label + (dtype == DType::F16 ? "_f16" : "_f32") + (opt.accumulate ? "_acc" : "");
-  }
+      : MatmulCase(label, M, N, K, {dtype, dtype, dtype}, opt, seed_a, seed_b, random_c0) {}
   std::vector<Tensor> inputs() const override {
-    return {random_tensor(opt_.trans_a ? Shape{K_, M_} : Shape{M_, K_}, seed_a_, -1, 1, dtype_),
-            random_tensor(opt_.trans_b ? Shape{K_, N_} : Shape{N_, K_}, seed_b_, -1, 1, dtype_),
-            random_c0_ ? random_tensor({M_, N_}, 3, -1, 1, dtype_) : Tensor::zeros({M_, N_}, dtype_)};
+    return {random_tensor(opt_.trans_a ? Shape{K_, M_} : Shape{M_, K_}, seed_a_, -1, 1, dt_[0]),
+            random_tensor(opt_.trans_b ? Shape{K_, N_} : Shape{N_, K_}, seed_b_, -1, 1, dt_[1]),
+            random_c0_ ? random_tensor({M_, N_}, 3, -1, 1, dt_[2]) : Tensor::zeros({M_, N_}, dt_[2])};
   }
   std::vector<std::string> output_names() const override { return {"c"}; }
+  // One dtype: the reference kernel itself (f32 through BLAS). Mixed dtypes: the f64 product of the same
+  // (f16-exact) inputs, the yardstick for both the GPU kernel here and ref::matmul in test_matmul_ref.cpp.
   std::vector<Tensor> reference(const std::vector<Tensor>& in) const override {
+    if (mixed()) {
+      Tensor c = in[2].to(DType::F64);
+      ref::matmul(in[0].to(DType::F64), in[1].to(DType::F64), c, opt_);
+      return {c};
+    }
     Tensor c = in[2].clone();
     ref::matmul(in[0], in[1], c, opt_);
     return {c};
   }
   // K products per output, f32 accumulation in different orders (the GPU in order with fma, the reference in
   // blocks): inputs in [-1, 1] make |product| ~1/3, rel_floor sqrt(K) (see dot_product_tolerance for the limits).
-  Tolerance tolerance(std::size_t) const override { return dot_product_tolerance(K_, 1.0, dtype_); }
+  // The inputs are the same values on both sides whatever their storage, so C's dtype alone sets the tolerance
+  // (an f16 C: one rounding to 2^-11).
+  Tolerance tolerance(std::size_t) const override { return dot_product_tolerance(K_, 1.0, dt_[2]); }
 #if POCKETLORA_HAS_VULKAN
   std::vector<ops::DeviceTensor> gpu(const GpuRun& run, const std::vector<Tensor>& in) const override {
     auto a = run.up(in[0]), b = run.up(in[1]), c = run.up(in[2]);
@@ -54,7 +68,7 @@ class MatmulCase : public OpCase {
   // ref::matmul_backward has no transposed forms; small outputs only (the central-difference rounding error
   // grows with |L|: ~eps |L| / h).
   bool has_gradcheck() const override {
-    return dtype_ == DType::F32 && !opt_.trans_a && !opt_.trans_b && M_ * N_ <= 128;
+    return !mixed() && dt_[0] == DType::F32 && !opt_.trans_a && !opt_.trans_b && M_ * N_ <= 128;
   }
   double loss(const std::vector<Tensor>& in) const override {
     Tensor c = opt_.accumulate ? in[2].clone() : Tensor::zeros({M_, N_}, DType::F64);
@@ -71,18 +85,36 @@ class MatmulCase : public OpCase {
   GradTolerance grad_tolerance() const override { return {1e-8}; }
   double flops() const override { return 2.0 * static_cast<double>(M_ * N_ * K_); }
   double bytes() const override {
-    return static_cast<double>((M_ * K_ + N_ * K_ + M_ * N_ * (opt_.accumulate ? 2 : 1)) *
-                               static_cast<std::int64_t>(dtype_size(dtype_)));
+    return static_cast<double>(M_ * K_ * static_cast<std::int64_t>(dtype_size(dt_[0])) +
+                               N_ * K_ * static_cast<std::int64_t>(dtype_size(dt_[1])) +
+                               M_ * N_ * (opt_.accumulate ? 2 : 1) *
+                               static_cast<std::int64_t>(dtype_size(dt_[2])));
   }
 
  private:
+  bool mixed() const { return dt_[0] != dt_[1] || dt_[1] != dt_[2]; }
+  // "_f32" / "_f16" when all three agree (the names the uniform cases always had), else e.g. "_a16_b32_c32".
+  std::string dtype_suffix() const {
+    const auto bits = [](DType d) { return d == DType::F16 ? std::string("16") : std::string("32"); };
+    if (!mixed()) return "_f" + bits(dt_[0]);
+    return "_a" + bits(dt_[0]) + "_b" + bits(dt_[1]) + "_c" + bits(dt_[2]);
+  }
   Tensor upstream() const { return random_tensor({M_, N_}, 9).to(DType::F64); }
   std::int64_t M_, N_, K_;
-  DType dtype_;
+  std::array<DType, 3> dt_;
   MatmulOptions opt_;
   std::uint64_t seed_a_, seed_b_;
   bool random_c0_;
 };
+
+// The six (A, B, C) storage triples mixing f32 and f16 (the two uniform ones are the cases above).
+std::vector<std::array<DType, 3>> mixed_dtype_triples() {
+  std::vector<std::array<DType, 3>> v;
+  for (int bits = 1; bits < 7; ++bits)
+    v.push_back({bits & 1 ? DType::F16 : DType::F32, bits & 2 ? DType::F16 : DType::F32,
+                 bits & 4 ? DType::F16 : DType::F32});
+  return v;
+}
 
 std::vector<OpCasePtr> matmul_cases() {
   std::vector<OpCasePtr> v;
@@ -108,6 +140,21 @@ std::vector<OpCasePtr> matmul_cases() {
                                 std::to_string(d.M) + "x" + std::to_string(d.N) + "x" + std::to_string(d.K);
       v.push_back(std::make_shared<MatmulCase>(label, d.M, d.N, d.K, DType::F32, opt, 40, 41, false));
     }
+  // Every mixed (A, B, C) storage triple: written, accumulated into a random C, and the transposed forms (the
+  // f16 head: logits = xn · Bᵀ plain, d xn = dlogits · B through trans_b, with B f16 [vocab, dim]).
+  for (const auto& dts : mixed_dtype_triples()) {
+    v.push_back(std::make_shared<MatmulCase>("ragged", 7, 13, 5, dts, MatmulOptions{}, 1, 2, false));
+    v.push_back(std::make_shared<MatmulCase>("odd_tiles", 33, 130, 67, dts, MatmulOptions{0.5f, true}, 1, 2, true));
+    for (int mode = 1; mode < 4; ++mode) {
+      MatmulOptions opt;
+      opt.alpha = 0.25f;
+      opt.trans_a = mode & 1;
+      opt.trans_b = mode & 2;
+      v.push_back(std::make_shared<MatmulCase>(std::string(opt.trans_a ? "tA" : "") + (opt.trans_b ? "tB" : "") +
+                                                   "_33x9x70",
+                                               33, 9, 70, dts, opt, 40, 41, false));
+    }
+  }
   return v;
 }
 
@@ -135,8 +182,8 @@ TEST_F(GpuTest, MatmulRejectsBadShapesNamingBoth) {
   auto c = ops::allocate(arena(), {4, 3}, DType::F32, "c");
   vk::Sequence seq(dev());
   EXPECT_TRUE(mentions(error_of<ShapeError>([&] { ops::matmul(seq, a, b, c); }), {"[4, 8]", "[3, 7]", "ops::matmul"}));
-  auto h = ops::allocate(arena(), {3, 8}, DType::F16, "h");
-  EXPECT_THROW(ops::matmul(seq, a, h, c), ShapeError);  // mixed dtypes
+  auto i = ops::allocate(arena(), {3, 8}, DType::I32, "i");
+  EXPECT_TRUE(mentions(error_of<ShapeError>([&] { ops::matmul(seq, a, i, c); }), {"i32", "f32 or f16"}));
 }
 
 TEST_F(GpuTest, MatmulRefusesReductionsAboveTheDeviceLoopLimit) {

@@ -1,0 +1,8 @@
+#version 450
+#extension GL_GOOGLE_include_directive : require
+// A f16, B and C f32 (mixed-dtype matmul; f32 accumulation, 16-bit storage only).
+#extension GL_EXT_shader_16bit_storage : require
+#define A_T float16_t
+#define B_T float
+#define C_T float
+#include "matmul.glsl"
