@@ -35,10 +35,11 @@ void lora_forward(vk::Sequence& seq, vk::Arena& step, const DeviceTensor& x, con
   const auto [M, K, N, r] = check_lora_shapes("ops::lora_forward", x.shape, a.shape, b.shape, &y.shape);
   (void)N;
   if (t.shape != Shape{M, r}) throw ShapeError("ops::lora_forward: " + describe("T", t) + " must be [M, r]");
-  require_f32("ops::lora_forward", {{"X", &x}, {"A", &a}, {"B", &b}, {"Y", &y}, {"T", &t}});
+  require_f32("ops::lora_forward", {{"A", &a}, {"B", &b}});
+  require_f32_or_f16("ops::lora_forward", {{"X", &x}, {"Y", &y}, {"T", &t}});
   DeviceTensor xin = x;
   if (opt.dropout > 0.0f) {
-    xin = allocate(step, {M, K}, DType::F32, "lora drop(X)");
+    xin = allocate(step, {M, K}, x.dtype, "lora drop(X)");
     lora_dropout(seq, x, xin, key, opt, false);
   }
   matmul(seq, xin, a, t);                                 // T = drop(X) A^T
@@ -55,8 +56,8 @@ void lora_backward(vk::Sequence& seq, vk::Arena& step, const DeviceTensor& x, co
     throw ShapeError("ops::lora_backward: " + describe("T", t) + ", " + describe("dX", dx) + ", " + describe("dA", da) +
                      ", " + describe("dB", db) + " do not fit X " + shape_str(x.shape) + ", A " + shape_str(a.shape) +
                      ", B " + shape_str(b.shape));
-  require_f32("ops::lora_backward",
-              {{"X", &x}, {"A", &a}, {"B", &b}, {"T", &t}, {"dY", &dy}, {"dX", &dx}, {"dA", &da}, {"dB", &db}});
+  require_f32("ops::lora_backward", {{"A", &a}, {"B", &b}, {"dA", &da}, {"dB", &db}});
+  require_f32_or_f16("ops::lora_backward", {{"X", &x}, {"T", &t}, {"dY", &dy}, {"dX", &dx}});
   const bool acc = opt.accumulate_grads;
   // dB = s dY^T T
   matmul(seq, dy, t, db, {opt.scale, acc, /*trans_a=*/true, /*trans_b=*/true});
@@ -66,7 +67,7 @@ void lora_backward(vk::Sequence& seq, vk::Arena& step, const DeviceTensor& x, co
   // dA = s G^T drop(X)
   DeviceTensor xin = x;
   if (opt.dropout > 0.0f) {
-    xin = allocate(step, {M, K}, DType::F32, "lora drop(X) (backward)");
+    xin = allocate(step, {M, K}, x.dtype, "lora drop(X) (backward)");
     lora_dropout(seq, x, xin, key, opt, false);
   }
   matmul(seq, g, xin, da, {opt.scale, acc, true, true});

@@ -3,8 +3,10 @@
 // transposed operands plus a Philox dropout kernel. Not fused further on purpose: with r <= 128 the
 // intermediate T / G are [M, r] — a few percent of the X / Y traffic — so a fused kernel would save little
 // while the GEMM's tiling (from the device profile) is reused as is.
-// Scratch (`step` arena, valid until the sequence's last submit): drop(X) [M,K] when dropout > 0, G [M,r],
-// and s*G*A [M,K] for the dropout backward.
+// Scratch (`step` arena, valid until the sequence's last submit): drop(X) [M,K] when dropout > 0 (X's dtype), G
+// [M,r] and s*G*A [M,K] for the dropout backward (f32).
+// Mixed precision: X, Y, T, dY, dX each f32 or f16 (the activations and the LoRA compute inputs); A, B, dA, dB
+// f32 (master weights and their gradients); every product accumulates in f32 (ops::matmul's mixed variants).
 #include "host/core/op/lora.h"
 #include "host/ops/device_tensor.h"
 
