@@ -32,6 +32,8 @@ struct StepEngineOptions {
   // run of the recorded step, so masks differ per step and a resumed run draws the ones it would have drawn.
   std::uint64_t dropout_seed = 0;
   bool checkpointing = false;  // recompute each layer's forward in the backward (LoraStepOptions::checkpointing)
+  // Activation storage (LoraStepOptions::activations): unset, the model's dtype; f16: mixed precision.
+  std::optional<DType> activations;
 };
 
 // Rows per output-head chunk: all the step's tokens when their f32 logits fit 32 MiB (stories260K), else the
