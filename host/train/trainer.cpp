@@ -192,6 +192,7 @@ StepEngineOptions Trainer::engine_options(std::int64_t micro, bool checkpointing
   o.optimizer = opt_.optimizer;
   o.dropout_seed = opt_.seed;
   o.checkpointing = checkpointing;
+  if (opt_.precision == Precision::F16) o.activations = DType::F16;
   return o;
 }
 

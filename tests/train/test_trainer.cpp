@@ -311,6 +311,21 @@ TEST(Trainer, StoppedAndResumedRunEndsWithTheSameAdapterBitForBit) {
     EXPECT_TRUE(fs::exists(tmp / "parts" / f)) << f;
 }
 
+// --precision f16 through the whole trainer (plan, steps, validation, checkpoints) on the CPU backend, where the
+// f16 activations take host/ref's widening paths: every step runs, none is skipped, the loss stays finite.
+TEST(Trainer, F16PrecisionTrainsOnTheCpuBackend) {
+  POCKETLORA_REQUIRE_DATA(p, "models/stories260K/stories260K.bin");
+  test::TempDir tmp;
+  TrainOptions o = small_run(tmp / "f16");
+  o.precision = Precision::F16;
+  Trainer t(o);
+  const TrainSummary s = t.run();
+  EXPECT_EQ(s.steps_done, 6);
+  EXPECT_EQ(s.skipped, 0);
+  ASSERT_TRUE(s.last_loss.has_value());
+  EXPECT_TRUE(std::isfinite(*s.last_loss));
+}
+
 TEST(Trainer, RefusesBadInputBeforeWritingAnything) {
   POCKETLORA_REQUIRE_DATA(p, "models/stories260K/stories260K.bin");
   test::TempDir tmp;
