@@ -17,7 +17,7 @@ namespace {
 struct TrainArgs {
   std::string model, data, tokenizer, out = "pocketlora-run", resume;
   std::string format = "auto", tmpl, backend = "auto", optimizer = "adamw", schedule = "linear", quant = "nf4";
-  std::string targets = "all", max_memory, checkpointing = "auto", embedding_dtype = "auto";
+  std::string targets = "all", max_memory, checkpointing = "auto", embedding_dtype = "auto", precision = "f32";
   std::int64_t rank = 8, steps = 0, epochs = 1, batch = 4, grad_accum = 1, seq_len = 256, warmup = 0;
   std::int64_t eval_every = 0, save_every = 0;
   float alpha = 16, dropout = 0, lr = 2e-4f, weight_decay = 0, max_grad_norm = 1.0f;
@@ -63,6 +63,12 @@ CheckpointingMode parse_checkpointing(const std::string& s) {
   throw InvalidArgument("--checkpointing '" + s + "': expected on, off or auto");
 }
 
+Precision parse_precision(const std::string& s) {
+  if (s == "f32") return Precision::F32;
+  if (s == "f16") return Precision::F16;
+  throw InvalidArgument("--precision '" + s + "': expected f32 or f16");
+}
+
 int run_train(const TrainArgs& a) {
   TrainOptions o;
   o.model = a.model;
@@ -99,6 +105,7 @@ int run_train(const TrainArgs& a) {
   if (!a.max_memory.empty()) o.max_memory = parse_bytes(a.max_memory);
   o.checkpointing = parse_checkpointing(a.checkpointing);
   o.embedding_dtype = parse_table_dtype(a.embedding_dtype);
+  o.precision = parse_precision(a.precision);
   o.eval_every = a.eval_every;
   o.save_every = a.save_every;
   o.keep_checkpoints = a.keep;
@@ -108,7 +115,8 @@ int run_train(const TrainArgs& a) {
   const auto& ds = trainer.data().stats();
   const MemoryReport& plan = trainer.plan_memory();
   if (!a.json) {
-    fmt::print("model {} ({} base), backend {}\n", a.model, a.quant, backend_kind_name(o.backend));
+    fmt::print("model {} ({} base), backend {}, {} activations\n", a.model, a.quant, backend_kind_name(o.backend),
+               a.precision);
     fmt::print("data {}: {} records -> {} train / {} validation windows of {} tokens ({})\n", a.data, ds.records,
                ds.train_windows, ds.validation_windows, a.seq_len,
                ds.packed ? fmt::format("packed, {:.0f}% filled, {} long documents split", ds.fill * 100, ds.split)
@@ -204,6 +212,10 @@ CommandRegistration reg("train", "Fine-tune a LoRA adapter on a (frozen, NF4) ba
   sub.add_option("--embedding-dtype", a->embedding_dtype,
                  "storage of the frozen embedding table and output head: f32, f16, auto (f16 when the f32 tables "
                  "exceed 128 MiB, e.g. a 128k vocabulary)")
+      ->capture_default_str();
+  sub.add_option("--precision", a->precision,
+                 "activation storage: f32, or f16 (activations and LoRA inputs f16; adapter, gradients and optimizer "
+                 "state f32)")
       ->capture_default_str();
   sub.add_option("--backend", a->backend, "auto (a GPU if present, else cpu), vulkan, cpu")->capture_default_str();
   sub.add_option("--device", a->device, "Vulkan device index (pocketlora devices)");

@@ -7,6 +7,7 @@
 
 #include "host/core/error.h"
 #include "host/ops/loop_limit.h"
+#include "host/ops/storage_variant.h"
 #include "runtime/error.h"
 #include "shaders/common/attention_push.h"
 #include "shaders/shader_ids.h"
@@ -29,11 +30,14 @@ AttentionDims check(const char* op, const DeviceTensor& q, const DeviceTensor& k
                     std::initializer_list<std::pair<const char*, const DeviceTensor*>> more = {}) {
   const AttentionDims d = check_attention_shapes(op, q.shape, k.shape, v.shape, segments ? &segments->shape : nullptr,
                                                  out.shape, lse.shape);
-  std::vector<std::pair<const char*, const DeviceTensor*>> all{{"q", &q}, {"k", &k}, {"v", &v}, {"out", &out},
-                                                               {"lse", &lse}};
+  // q, k, v, out and the gradients are each f32 or f16 (f32 arithmetic); lse (and the backward's D) stay f32:
+  // they carry the softmax's log-sum-exp.
+  std::vector<std::pair<const char*, const DeviceTensor*>> all{{"q", &q}, {"k", &k}, {"v", &v}, {"out", &out}};
   all.insert(all.end(), more.begin(), more.end());
   for (const auto& [name, t] : all)
-    if (t->dtype != DType::F32) throw ShapeError(std::string(op) + ": " + describe(name, *t) + ", expected f32");
+    if (t->dtype != DType::F32 && t->dtype != DType::F16)
+      throw ShapeError(std::string(op) + ": " + describe(name, *t) + ", expected f32 or f16");
+  if (lse.dtype != DType::F32) throw ShapeError(std::string(op) + ": " + describe("lse", lse) + ", expected f32");
   if (segments && segments->dtype != DType::I32)
     throw ShapeError(std::string(op) + ": " + describe("segments", *segments) + ", expected i32");
   return d;
@@ -174,8 +178,10 @@ void attention(vk::Sequence& seq, vk::Arena& scratch, const DeviceTensor& q, con
   if (resolve(op, dev, d, opt) == Variant::Lean) {
     const auto hd = static_cast<std::uint32_t>(d.head_dim);
     const std::uint32_t rows = lean_rows(dev, opt);
-    const auto& pipe = dev.pipeline(
-        {shaders::attention_lean_fwd, {wg, hd, dev.profile().u32("attention.bk"), rows}, 6, push_size});
+    const StorageVariant sv = storage_variant(dev, op, shaders::attention_lean_fwd, shaders::attention_lean_fwd_f16,
+                                              {wg, hd, dev.profile().u32("attention.bk"), rows},
+                                              {{"q", &q}, {"k", &k}, {"v", &v}, {"out", &out}});
+    const auto& pipe = dev.pipeline({sv.shader, sv.spec, 6, push_size});
     const auto grid = row_grid((d.T + rows - 1) / rows, d.n_heads, wg);
     check_groups(op, dev, grid);
     seq.dispatch(pipe, {vk::reads(q.buf), vk::reads(k.buf), vk::reads(v.buf), vk::reads(seg), vk::writes(out.buf),
@@ -189,12 +195,16 @@ void attention(vk::Sequence& seq, vk::Arena& scratch, const DeviceTensor& q, con
              rgrid = row_grid(d.T, d.n_heads, wg);
   for (const auto& g : {sgrid, ogrid, rgrid}) check_groups(op, dev, g);
   const vk::BufferSlice S = scratch.allocate(scores_bytes(d), "attention scores [n_heads, T, T]");
-  seq.dispatch(dev.pipeline({shaders::attention_scores, t.spec(), 3, push_size}),
+  const StorageVariant scores = storage_variant(dev, op, shaders::attention_scores, shaders::attention_scores_f16,
+                                                t.spec(), {{"q", &q}, {"k", &k}});
+  const StorageVariant pv = storage_variant(dev, op, shaders::attention_rowmat, shaders::attention_rowmat_f16, t.spec(),
+                                            {{"v", &v}, {"out", &out}});
+  seq.dispatch(dev.pipeline({scores.shader, scores.spec, 3, push_size}),
                {vk::reads(q.buf), vk::reads(k.buf), vk::writes(S)}, push, sgrid, "attention.scores");
   seq.dispatch(dev.pipeline({shaders::attention_softmax, {wg}, 3, push_size}),
                {vk::writes(S), vk::reads(seg), vk::writes(lse.buf)}, push, rgrid, "attention.softmax");
-  seq.dispatch(dev.pipeline({shaders::attention_rowmat, t.spec(), 3, push_size}),
-               {vk::reads(S), vk::reads(v.buf), vk::writes(out.buf)}, push, ogrid, "attention.pv");
+  seq.dispatch(dev.pipeline({pv.shader, pv.spec, 3, push_size}), {vk::reads(S), vk::reads(v.buf), vk::writes(out.buf)},
+               push, ogrid, "attention.pv");
 }
 
 void attention_backward(vk::Sequence& seq, vk::Arena& scratch, const DeviceTensor& q, const DeviceTensor& k,
@@ -223,11 +233,17 @@ void attention_backward(vk::Sequence& seq, vk::Arena& scratch, const DeviceTenso
     check_groups(op, dev, qgrid);
     const vk::BufferSlice D = scratch.allocate(static_cast<VkDeviceSize>(d.T * d.n_heads) * sizeof(float),
                                                "attention D = rowsum(dout * out) [T, n_heads]");
-    seq.dispatch(dev.pipeline({shaders::attention_lean_dq, {wg, hd, rows}, 9, push_size}),
+    const StorageVariant vdq =
+        storage_variant(dev, op, shaders::attention_lean_dq, shaders::attention_lean_dq_f16, {wg, hd, rows},
+                        {{"q", &q}, {"k", &k}, {"v", &v}, {"out", &out}, {"dout", &dout}, {"dq", &dq}});
+    const StorageVariant vdkv =
+        storage_variant(dev, op, shaders::attention_lean_dkv, shaders::attention_lean_dkv_f16, {wg, hd, rows},
+                        {{"q", &q}, {"k", &k}, {"v", &v}, {"dout", &dout}, {"dk", &dk}, {"dv", &dv}});
+    seq.dispatch(dev.pipeline({vdq.shader, vdq.spec, 9, push_size}),
                  {vk::reads(q.buf), vk::reads(k.buf), vk::reads(v.buf), vk::reads(seg), vk::reads(out.buf),
                   vk::reads(lse.buf), vk::reads(dout.buf), vk::writes(D), vk::writes(dq.buf)},
                  push, qgrid, "attention.lean_dq");
-    seq.dispatch(dev.pipeline({shaders::attention_lean_dkv, {wg, hd, rows}, 9, push_size}),
+    seq.dispatch(dev.pipeline({vdkv.shader, vdkv.spec, 9, push_size}),
                  {vk::reads(q.buf), vk::reads(k.buf), vk::reads(v.buf), vk::reads(seg), vk::reads(lse.buf),
                   vk::reads(dout.buf), vk::reads(D), vk::writes(dk.buf), vk::writes(dv.buf)},
                  push, kgrid, "attention.lean_dkv");
@@ -240,17 +256,28 @@ void attention_backward(vk::Sequence& seq, vk::Arena& scratch, const DeviceTenso
   for (const auto& g : {sgrid, qgrid}) check_groups(op, dev, g);
   const vk::BufferSlice P = scratch.allocate(scores_bytes(d), "attention probabilities [n_heads, T, T]");
   const vk::BufferSlice dS = scratch.allocate(scores_bytes(d), "attention score gradient [n_heads, T, T]");
-  seq.dispatch(dev.pipeline({shaders::attention_probs_grad, t.spec(), 9, push_size}),
+  const StorageVariant pg =
+      storage_variant(dev, op, shaders::attention_probs_grad, shaders::attention_probs_grad_f16, t.spec(),
+                      {{"q", &q}, {"k", &k}, {"v", &v}, {"out", &out}, {"dout", &dout}});
+  // rowmat / colmat: the scratch A is f32; B and the output as stored.
+  const StorageVariant vdq = storage_variant(dev, op, shaders::attention_rowmat, shaders::attention_rowmat_f16,
+                                             t.spec(), {{"k", &k}, {"dq", &dq}});
+  const StorageVariant vdk = storage_variant(dev, op, shaders::attention_colmat, shaders::attention_colmat_f16,
+                                             t.spec(), {{"q", &q}, {"dk", &dk}});
+  const StorageVariant vdv = storage_variant(dev, op, shaders::attention_colmat, shaders::attention_colmat_f16,
+                                             t.spec(), {{"dout", &dout}, {"dv", &dv}});
+  seq.dispatch(dev.pipeline({pg.shader, pg.spec, 9, push_size}),
                {vk::reads(q.buf), vk::reads(k.buf), vk::reads(v.buf), vk::reads(out.buf), vk::reads(dout.buf),
                 vk::reads(lse.buf), vk::reads(seg), vk::writes(P), vk::writes(dS)},
                push, sgrid, "attention.probs_grad");
-  const auto& rowmat = dev.pipeline({shaders::attention_rowmat, t.spec(), 3, push_size});
-  const auto& colmat = dev.pipeline({shaders::attention_colmat, t.spec(), 3, push_size});
   push.alpha = scale;
-  seq.dispatch(rowmat, {vk::reads(dS), vk::reads(k.buf), vk::writes(dq.buf)}, push, qgrid, "attention.dq");
-  seq.dispatch(colmat, {vk::reads(dS), vk::reads(q.buf), vk::writes(dk.buf)}, push, kgrid, "attention.dk");
+  seq.dispatch(dev.pipeline({vdq.shader, vdq.spec, 3, push_size}),
+               {vk::reads(dS), vk::reads(k.buf), vk::writes(dq.buf)}, push, qgrid, "attention.dq");
+  seq.dispatch(dev.pipeline({vdk.shader, vdk.spec, 3, push_size}),
+               {vk::reads(dS), vk::reads(q.buf), vk::writes(dk.buf)}, push, kgrid, "attention.dk");
   push.alpha = 1.0f;
-  seq.dispatch(colmat, {vk::reads(P), vk::reads(dout.buf), vk::writes(dv.buf)}, push, kgrid, "attention.dv");
+  seq.dispatch(dev.pipeline({vdv.shader, vdv.spec, 3, push_size}),
+               {vk::reads(P), vk::reads(dout.buf), vk::writes(dv.buf)}, push, kgrid, "attention.dv");
 }
 
 }  // namespace pocketlora::ops

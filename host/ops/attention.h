@@ -1,6 +1,7 @@
 #pragma once
 // GPU causal GQA self-attention, forward and backward (layouts and mask: host/ref/attention.h; algorithms and
-// memory: docs/ATTENTION.md). f32 tensors. Two kernel families, picked by AttentionOptions::variant:
+// memory: docs/ATTENTION.md). q, k, v, out, dout, dq, dk, dv each f32 or f16 (loads widened, scores, softmax and
+// every accumulator f32); lse f32. Two kernel families, picked by AttentionOptions::variant:
 //   Simple: scores materialised in an [n_heads, T, T] scratch (forward 3 dispatches, backward 4): most
 //           parallel, for short T.
 //   Lean:   flash-attention style, nothing of size T*T (forward 1 dispatch, backward 2): for long T.

@@ -76,6 +76,12 @@ void require_f32(const char* op, std::initializer_list<std::pair<const char*, co
     if (t->dtype != DType::F32) throw ShapeError(std::string(op) + ": " + describe(name, *t) + " must be f32");
 }
 
+void require_f32_or_f16(const char* op, std::initializer_list<std::pair<const char*, const DeviceTensor*>> operands) {
+  for (auto& [name, t] : operands)
+    if (t->dtype != DType::F32 && t->dtype != DType::F16)
+      throw ShapeError(std::string(op) + ": " + describe(name, *t) + " must be f32 or f16");
+}
+
 std::string describe(const std::string& name, const DeviceTensor& t) {
   return name + " " + shape_str(t.shape) + " " + dtype_name(t.dtype);
 }

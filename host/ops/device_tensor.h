@@ -51,5 +51,7 @@ std::string describe(const std::string& name, const DeviceTensor& t);
 
 // Throws ShapeError "<op>: <name> [shape] <dtype> must be f32" for the first operand that is not f32.
 void require_f32(const char* op, std::initializer_list<std::pair<const char*, const DeviceTensor*>> operands);
+// The same for operands stored as f32 or f16 ("... must be f32 or f16").
+void require_f32_or_f16(const char* op, std::initializer_list<std::pair<const char*, const DeviceTensor*>> operands);
 
 }  // namespace pocketlora::ops

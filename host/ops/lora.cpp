@@ -3,6 +3,7 @@
 #include "host/core/error.h"
 #include "host/ops/grid.h"
 #include "host/ops/matmul.h"
+#include "host/ops/storage_variant.h"
 #include "shaders/common/lora_push.h"
 #include "shaders/shader_ids.h"
 
@@ -10,8 +11,8 @@ namespace pocketlora::ops {
 
 void lora_dropout(vk::Sequence& seq, const DeviceTensor& in, const DeviceTensor& out, const DeviceTensor& key,
                   const LoraOptions& opt, bool accumulate) {
-  if (in.shape != out.shape) throw ShapeError("ops::lora_dropout: " + describe("in", in) + " vs " + describe("out", out));
-  require_f32("ops::lora_dropout", {{"in", &in}, {"out", &out}});
+  if (in.shape != out.shape)
+    throw ShapeError("ops::lora_dropout: " + describe("in", in) + " vs " + describe("out", out));
   if (key.dtype != DType::I32 || key.shape != Shape{kLoraKeyWords})
     throw ShapeError("ops::lora_dropout: " + describe("dropout key", key) + " — expected i32 [" +
                      std::to_string(kLoraKeyWords) + "]");
@@ -19,9 +20,11 @@ void lora_dropout(vk::Sequence& seq, const DeviceTensor& in, const DeviceTensor&
     throw InvalidArgument("ops::lora_dropout: p must be in [0, 1), got " + std::to_string(opt.dropout));
   vk::Device& dev = seq.device();
   const std::uint32_t wg = dev.profile().u32("lora.wg");
+  const StorageVariant v = storage_variant(dev, "ops::lora_dropout", shaders::lora_dropout, shaders::lora_dropout_f16,
+                                           {wg}, {{"in", &in}, {"out", &out}});
   shader::DropoutPush push{static_cast<std::uint32_t>(in.numel()), opt.stream, opt.dropout, accumulate ? 1u : 0u,
                            1.0f / (1.0f - opt.dropout), 0};
-  seq.dispatch(dev.pipeline({shaders::lora_dropout, {wg}, 3, sizeof(push)}),
+  seq.dispatch(dev.pipeline({v.shader, v.spec, 3, sizeof(push)}),
                {vk::reads(in.buf), vk::writes(out.buf), vk::reads(key.buf)}, push,
                grid_1d(dev, static_cast<std::uint64_t>(in.numel()), wg), "lora_dropout");
 }
@@ -32,10 +35,11 @@ void lora_forward(vk::Sequence& seq, vk::Arena& step, const DeviceTensor& x, con
   const auto [M, K, N, r] = check_lora_shapes("ops::lora_forward", x.shape, a.shape, b.shape, &y.shape);
   (void)N;
   if (t.shape != Shape{M, r}) throw ShapeError("ops::lora_forward: " + describe("T", t) + " must be [M, r]");
-  require_f32("ops::lora_forward", {{"X", &x}, {"A", &a}, {"B", &b}, {"Y", &y}, {"T", &t}});
+  require_f32("ops::lora_forward", {{"A", &a}, {"B", &b}});
+  require_f32_or_f16("ops::lora_forward", {{"X", &x}, {"Y", &y}, {"T", &t}});
   DeviceTensor xin = x;
   if (opt.dropout > 0.0f) {
-    xin = allocate(step, {M, K}, DType::F32, "lora drop(X)");
+    xin = allocate(step, {M, K}, x.dtype, "lora drop(X)");
     lora_dropout(seq, x, xin, key, opt, false);
   }
   matmul(seq, xin, a, t);                                 // T = drop(X) A^T
@@ -52,8 +56,8 @@ void lora_backward(vk::Sequence& seq, vk::Arena& step, const DeviceTensor& x, co
     throw ShapeError("ops::lora_backward: " + describe("T", t) + ", " + describe("dX", dx) + ", " + describe("dA", da) +
                      ", " + describe("dB", db) + " do not fit X " + shape_str(x.shape) + ", A " + shape_str(a.shape) +
                      ", B " + shape_str(b.shape));
-  require_f32("ops::lora_backward",
-              {{"X", &x}, {"A", &a}, {"B", &b}, {"T", &t}, {"dY", &dy}, {"dX", &dx}, {"dA", &da}, {"dB", &db}});
+  require_f32("ops::lora_backward", {{"A", &a}, {"B", &b}, {"dA", &da}, {"dB", &db}});
+  require_f32_or_f16("ops::lora_backward", {{"X", &x}, {"T", &t}, {"dY", &dy}, {"dX", &dx}});
   const bool acc = opt.accumulate_grads;
   // dB = s dY^T T
   matmul(seq, dy, t, db, {opt.scale, acc, /*trans_a=*/true, /*trans_b=*/true});
@@ -63,7 +67,7 @@ void lora_backward(vk::Sequence& seq, vk::Arena& step, const DeviceTensor& x, co
   // dA = s G^T drop(X)
   DeviceTensor xin = x;
   if (opt.dropout > 0.0f) {
-    xin = allocate(step, {M, K}, DType::F32, "lora drop(X) (backward)");
+    xin = allocate(step, {M, K}, x.dtype, "lora drop(X) (backward)");
     lora_dropout(seq, x, xin, key, opt, false);
   }
   matmul(seq, g, xin, da, {opt.scale, acc, true, true});

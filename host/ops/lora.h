@@ -3,8 +3,10 @@
 // transposed operands plus a Philox dropout kernel. Not fused further on purpose: with r <= 128 the
 // intermediate T / G are [M, r] — a few percent of the X / Y traffic — so a fused kernel would save little
 // while the GEMM's tiling (from the device profile) is reused as is.
-// Scratch (`step` arena, valid until the sequence's last submit): drop(X) [M,K] when dropout > 0, G [M,r],
-// and s*G*A [M,K] for the dropout backward.
+// Scratch (`step` arena, valid until the sequence's last submit): drop(X) [M,K] when dropout > 0 (X's dtype), G
+// [M,r] and s*G*A [M,K] for the dropout backward (f32).
+// Mixed precision: X, Y, T, dY, dX each f32 or f16 (the activations and the LoRA compute inputs); A, B, dA, dB
+// f32 (master weights and their gradients); every product accumulates in f32 (ops::matmul's mixed variants).
 #include "host/core/op/lora.h"
 #include "host/ops/device_tensor.h"
 
@@ -19,7 +21,8 @@ void lora_forward(vk::Sequence& seq, vk::Arena& step, const DeviceTensor& x, con
 void lora_backward(vk::Sequence& seq, vk::Arena& step, const DeviceTensor& x, const DeviceTensor& a,
                    const DeviceTensor& b, const DeviceTensor& t, const DeviceTensor& dy, const DeviceTensor& dx,
                    const DeviceTensor& da, const DeviceTensor& db, const DeviceTensor& key, const LoraOptions& opt);
-// out (+)= drop(in), as the LoRA path applies it (exposed for tests and for fused users).
+// out (+)= drop(in), as the LoRA path applies it (exposed for tests and for fused users). in and out f32 or f16
+// each, the product in f32.
 void lora_dropout(vk::Sequence& seq, const DeviceTensor& in, const DeviceTensor& out, const DeviceTensor& key,
                   const LoraOptions& opt, bool accumulate);
 

@@ -1,5 +1,6 @@
 #pragma once
-// GPU RMSNorm forward / backward (f32). Same argument order as host/ref/rmsnorm.h.
+// GPU RMSNorm forward / backward: x, w, y, dy, dx each f32 or f16 (f32 arithmetic); rstd and dw f32. Same argument
+// order as host/ref/rmsnorm.h.
 #include "host/core/op/rmsnorm.h"
 #include "host/ops/device_tensor.h"
 

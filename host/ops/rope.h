@@ -1,5 +1,6 @@
 #pragma once
-// GPU RoPE in place on x [T, heads, D] (f32); the table comes from rope_table() (host/ref/rope.h), uploaded once.
+// GPU RoPE in place on x [T, heads, D] (f32 or f16, rotated in f32); the table comes from rope_table()
+// (host/ref/rope.h), uploaded once.
 #include "host/core/op/rope.h"
 #include "host/ops/device_tensor.h"
 

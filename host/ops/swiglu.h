@@ -1,5 +1,6 @@
 #pragma once
-// GPU SwiGLU (h = silu(g) * u) forward/backward and the residual add y = a + alpha * b (y may alias a). f32.
+// GPU SwiGLU (h = silu(g) * u) forward/backward and the residual add y = a + alpha * b (y may alias a). Each
+// operand f32 or f16 (f32 arithmetic).
 #include "host/core/op/swiglu.h"
 #include "host/ops/device_tensor.h"
 

@@ -21,10 +21,11 @@ namespace {
 using Strided = Eigen::Map<const RowMatrixD, 0, Eigen::OuterStride<>>;
 using StridedMut = Eigen::Map<RowMatrixD, 0, Eigen::OuterStride<>>;
 
+// f16 operands (mixed-precision storage) take the f64 path below, widened there and rounded once on store.
 void check_float(const char* op, const char* name, const Tensor& t) {
-  if (t.dtype() != DType::F32 && t.dtype() != DType::F64)
+  if (t.dtype() != DType::F32 && t.dtype() != DType::F64 && t.dtype() != DType::F16)
     throw ShapeError(std::string(op) + ": " + name + " " + shape_str(t.shape()) + " is " + dtype_name(t.dtype()) +
-                     ", expected f32 or f64");
+                     ", expected f32, f64 or f16");
   if (!t.is_contiguous()) throw ShapeError(std::string(op) + ": " + name + " must be contiguous");
 }
 

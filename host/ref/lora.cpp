@@ -60,9 +60,9 @@ void lora_forward(const Tensor& x, const Tensor& a, const Tensor& b, Tensor& y, 
   const auto [M, K, N, r] = check_lora_shapes("ref::lora_forward", x.shape(), a.shape(), b.shape(), &y.shape());
   if (t.shape() != Shape{M, r}) throw ShapeError("ref::lora_forward: T " + shape_str(t.shape()) + " must be [M, r]");
   if (all_contiguous_f32({&x, &a, &b, &y, &t})) return lora_forward_f32(x, a, b, y, t, key, opt, M, K, N, r);
-  RowMatrixD T = as_d(lora_dropout_ref(x, key, opt)) * as_d(a).transpose();
-  store(t, T, false);
-  store(y, opt.scale * (T * as_d(b).transpose()), true);
+  store(t, as_d(lora_dropout_ref(x, key, opt)) * as_d(a).transpose(), false);
+  // Y from T as stored (rounded to t's dtype, e.g. f16), as the backward reads it and as the GPU does.
+  store(y, opt.scale * (as_d(t) * as_d(b).transpose()), true);
 }
 
 void lora_backward(const Tensor& x, const Tensor& a, const Tensor& b, const Tensor& t, const Tensor& dy, Tensor& dx,

@@ -41,6 +41,7 @@ std::uint32_t lora_stream(std::int64_t layer, LoraTarget t) {
 
 BackendLora upload_lora(Backend& be, const BackendLlama& m, const LoraAdapter& adapter) {
   adapter.config.validate();
+  // The model's dtype (f32; f64 in gradient checks), whatever LoraStepOptions::activations is.
   const DType dt = m.activations;
   BackendLora bl;
   bl.config = adapter.config;
@@ -99,8 +100,14 @@ LlamaLoraStep::LlamaLoraStep(Backend& be, const BackendLlama& m, const BackendLo
   if (head_rows < 1 || N % head_rows != 0)
     throw InvalidArgument("LlamaLoraStep: logits_rows " + std::to_string(opt.logits_rows) + " must divide the " +
                           std::to_string(N) + " tokens of the batch");
-  const DType dt = m.activations;
+  // `step`: the model's dtype (the residual stream, its gradient, statistics, logits); `act`: the activations'.
+  const DType dt = m.activations, adt = opt.activations.value_or(dt);
+  if (adt != dt && adt != DType::F16)
+    throw InvalidArgument(std::string("LlamaLoraStep: activations ") + dtype_name(adt) + " with a " + dtype_name(dt) +
+                          " model: only f16 differs from the model's dtype");
+  mixed_ = adt != dt;
   auto step = [&](const Shape& s, const std::string& name) { return be.alloc(s, dt, Lifetime::Step, name); };
+  auto act = [&](const Shape& s, const std::string& name) { return be.alloc(s, adt, Lifetime::Step, name); };
 
   ids_ = be.alloc({N}, DType::I32, Lifetime::Step, "token ids");
   positions_ = be.alloc({N}, DType::I32, Lifetime::Step, "positions");
@@ -114,22 +121,22 @@ LlamaLoraStep::LlamaLoraStep(Backend& be, const BackendLlama& m, const BackendLo
   // Everything but x_in, for one layer (`p` names it) or, with checkpointing, for the set all layers share.
   auto layer_intermediates = [&](std::size_t l, const std::string& p) {
     LayerActivations a;
-    a.xn_attn = step({N, c.dim}, p + "attention norm out");
+    a.xn_attn = act({N, c.dim}, p + "attention norm out");
     a.rstd_attn = step({N}, p + "attention norm rstd");
-    a.q = step({N, q_dim}, p + "q");
-    a.k = step({N, kv}, p + "k");
-    a.v = step({N, kv}, p + "v");
-    a.att = step({N, q_dim}, p + "attention out");
+    a.q = act({N, q_dim}, p + "q");
+    a.k = act({N, kv}, p + "k");
+    a.v = act({N, kv}, p + "v");
+    a.att = act({N, q_dim}, p + "attention out");
     a.lse = step({N, c.n_heads}, p + "attention lse");
     a.x_mid = step({N, c.dim}, p + "x mid");
-    a.xn_ffn = step({N, c.dim}, p + "ffn norm out");
+    a.xn_ffn = act({N, c.dim}, p + "ffn norm out");
     a.rstd_ffn = step({N}, p + "ffn norm rstd");
-    a.g = step({N, c.hidden_dim}, p + "gate");
-    a.u = step({N, c.hidden_dim}, p + "up");
-    a.h = step({N, c.hidden_dim}, p + "swiglu");
+    a.g = act({N, c.hidden_dim}, p + "gate");
+    a.u = act({N, c.hidden_dim}, p + "up");
+    a.h = act({N, c.hidden_dim}, p + "swiglu");
     for (LoraTarget t : kAllLoraTargets)
       if (opt.checkpointing ? any_layer_adapts(lora, t) : static_cast<bool>(lora.at(l, t)))
-        a.lora_t[static_cast<std::size_t>(t)] = step({N, r}, p + lora_target_name(t) + ".lora T");
+        a.lora_t[static_cast<std::size_t>(t)] = act({N, r}, p + lora_target_name(t) + ".lora T");
     return a;
   };
   if (opt.checkpointing) shared_acts_ = layer_intermediates(0, "layers (recomputed).");
@@ -140,23 +147,25 @@ LlamaLoraStep::LlamaLoraStep(Backend& be, const BackendLlama& m, const BackendLo
     acts_.push_back(a);
   }
   x_final_ = step({N, c.dim}, "x final");
-  xn_final_ = step({N, c.dim}, "final norm out");
+  xn_final_ = act({N, c.dim}, "final norm out");
   rstd_final_ = step({N}, "final norm rstd");
   logits_ = step({head_rows, c.vocab_size}, "logits");
   dlogits_ = step({head_rows, c.vocab_size}, "dlogits");
 
   dx_ = step({N, c.dim}, "d x");
   dx_mid_ = step({N, c.dim}, "d x mid");
-  dxn_ = step({N, c.dim}, "d norm out");
+  dxn_ = act({N, c.dim}, "d norm out");
   dnorm_x_ = step({N, c.dim}, "d norm in");
-  dnorm_w_ = be.alloc({c.dim}, dt, Lifetime::Step, "d norm weight (frozen, discarded)");
-  dq_ = step({N, q_dim}, "d q");
-  dk_ = step({N, kv}, "d k");
-  dv_ = step({N, kv}, "d v");
-  datt_ = step({N, q_dim}, "d attention out");
-  dg_ = step({N, c.hidden_dim}, "d gate");
-  du_ = step({N, c.hidden_dim}, "d up");
-  dh_ = step({N, c.hidden_dim}, "d swiglu");
+  dnorm_w_ = step({c.dim}, "d norm weight (frozen, discarded)");
+  dq_ = act({N, q_dim}, "d q");
+  dk_ = act({N, kv}, "d k");
+  dv_ = act({N, kv}, "d v");
+  datt_ = act({N, q_dim}, "d attention out");
+  dg_ = act({N, c.hidden_dim}, "d gate");
+  du_ = act({N, c.hidden_dim}, "d up");
+  dh_ = act({N, c.hidden_dim}, "d swiglu");
+  proj_ = mixed_ ? act({N, c.dim}, "o / down projection out") : dx_mid_;
+  if (mixed_) dres_ = act({N, c.dim}, "d x (activation dtype)");
 
   for (std::int64_t r0 = 0; r0 < N; r0 += head_rows) {
     head_xn_.push_back(head_rows == N ? xn_final_ : be.view_rows(xn_final_, r0, head_rows));
@@ -190,6 +199,12 @@ std::vector<BTensor> LlamaLoraStep::per_sequence(const BTensor& t, const Shape& 
   std::vector<BTensor> out;
   for (std::int64_t b = 0; b < opt_.batch; ++b) out.push_back(be_.view_rows(whole, b * opt_.seq_len, opt_.seq_len));
   return out;
+}
+
+const BTensor& LlamaLoraStep::residual_grad_input(const BTensor& dr) {
+  if (!mixed_) return dr;
+  be_.add(dr, dr, dres_, 0.0f);  // dres = dr + 0 * dr: the dtype conversion, in one element-wise dispatch
+  return dres_;
 }
 
 void LlamaLoraStep::write_dropout_key(std::uint32_t step, std::uint32_t micro) {
@@ -286,24 +301,25 @@ void LlamaLoraStep::record_layer_forward(std::size_t l, bool dropout, bool recom
   linear_lora_forward(l, LoraTarget::K, a.xn_attn, L.wk, a.k, T(LoraTarget::K), dropout);
   linear_lora_forward(l, LoraTarget::V, a.xn_attn, L.wv, a.v, T(LoraTarget::V), dropout);
   attention_forward(l);
-  // dx_mid_ holds the projections' outputs: free until the backward (and, recomputing, until this layer's).
-  linear_lora_forward(l, LoraTarget::O, a.att, L.wo, dx_mid_, T(LoraTarget::O), dropout);
-  be_.add(a.x_in, dx_mid_, a.x_mid, 1.0f);
+  // proj_ (dx_mid_ in f32) holds the projections' outputs: free until the backward (and, recomputing, until this
+  // layer's).
+  linear_lora_forward(l, LoraTarget::O, a.att, L.wo, proj_, T(LoraTarget::O), dropout);
+  be_.add(a.x_in, proj_, a.x_mid, 1.0f);
   be_.rmsnorm(a.x_mid, L.ffn_norm, a.xn_ffn, a.rstd_ffn, eps);
   linear_lora_forward(l, LoraTarget::Gate, a.xn_ffn, L.w_gate, a.g, T(LoraTarget::Gate), dropout);
   linear_lora_forward(l, LoraTarget::Up, a.xn_ffn, L.w_up, a.u, T(LoraTarget::Up), dropout);
   be_.swiglu(a.g, a.u, a.h);
   if (recompute) {
     // The backward needs down's LoRA T, not the layer's output: no base GEMM, and the LoRA term that lora_forward
-    // adds into dx_mid_ (free scratch until the backward writes it) is discarded.
+    // adds into proj_ (free scratch until the backward writes it) is discarded.
     if (const BackendLoraModule& mod = lora_.at(l, LoraTarget::Down))
-      be_.lora_forward(a.h, mod.a, mod.b, dx_mid_, T(LoraTarget::Down), dropout_key_,
+      be_.lora_forward(a.h, mod.a, mod.b, proj_, T(LoraTarget::Down), dropout_key_,
                        lora_options(l, LoraTarget::Down, dropout));
     return;
   }
   const BTensor& x_out = l + 1 < acts_.size() ? acts_[l + 1].x_in : x_final_;
-  linear_lora_forward(l, LoraTarget::Down, a.h, L.w_down, dx_mid_, T(LoraTarget::Down), dropout);
-  be_.add(a.x_mid, dx_mid_, x_out, 1.0f);
+  linear_lora_forward(l, LoraTarget::Down, a.h, L.w_down, proj_, T(LoraTarget::Down), dropout);
+  be_.add(a.x_mid, proj_, x_out, 1.0f);
 }
 
 // The output head (frozen, tied or not): logits = xn · outputᵀ, and d xn = dlogits · output, one chunk of rows.
@@ -334,14 +350,14 @@ void LlamaLoraStep::record_body_backward() {
     const LayerActivations a = layer_acts(l);
     auto T = [&](LoraTarget t) { return a.lora_t[static_cast<std::size_t>(t)]; };
     // MLP: x_out = x_mid + down(swiglu(gate(xn), up(xn))), xn = rmsnorm(x_mid). dx holds d x_out.
-    linear_lora_backward(l, LoraTarget::Down, a.h, L.w_down, T(LoraTarget::Down), dx_, dh_, false);
+    linear_lora_backward(l, LoraTarget::Down, a.h, L.w_down, T(LoraTarget::Down), residual_grad_input(dx_), dh_, false);
     be_.swiglu_backward(a.g, a.u, dh_, dg_, du_);
     linear_lora_backward(l, LoraTarget::Gate, a.xn_ffn, L.w_gate, T(LoraTarget::Gate), dg_, dxn_, false);
     linear_lora_backward(l, LoraTarget::Up, a.xn_ffn, L.w_up, T(LoraTarget::Up), du_, dxn_, true);
     be_.rmsnorm_backward(a.x_mid, L.ffn_norm, a.rstd_ffn, dxn_, dnorm_x_, dnorm_w_, false);
     be_.add(dx_, dnorm_x_, dx_mid_, 1.0f);
     // Attention: x_mid = x_in + o(attention(rope(q(xn)), rope(k(xn)), v(xn))), xn = rmsnorm(x_in).
-    linear_lora_backward(l, LoraTarget::O, a.att, L.wo, T(LoraTarget::O), dx_mid_, datt_, false);
+    linear_lora_backward(l, LoraTarget::O, a.att, L.wo, T(LoraTarget::O), residual_grad_input(dx_mid_), datt_, false);
     attention_backward(l);
     linear_lora_backward(l, LoraTarget::Q, a.xn_attn, L.wq, T(LoraTarget::Q), dq_, dxn_, false);
     linear_lora_backward(l, LoraTarget::K, a.xn_attn, L.wk, T(LoraTarget::K), dk_, dxn_, true);

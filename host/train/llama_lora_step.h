@@ -20,6 +20,7 @@
 // likewise; the embedding table and the head may be stored f16 (upload_llama's table_dtype).
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "host/backend/backend.h"
@@ -63,6 +64,11 @@ struct LoraStepOptions {
   // (the recomputation repeats the same ops on the same inputs with the same dropout key) for about one more
   // forward of compute, and the activations of one layer instead of all of them.
   bool checkpointing = false;
+  // Storage of the activations and the LoRA compute inputs (norm outputs, q/k/v, attention out, gate/up/swiglu,
+  // LoRA T and their gradients): unset, the model's dtype (f32; f64 in gradient checks), or f16 (mixed precision,
+  // docs/MIXED_PRECISION.md). Either way the residual stream and its gradient, rstd, lse, logits and dlogits keep
+  // the model's dtype, as do LoRA A/B and dA/dB (upload_lora), and every op accumulates in f32 or wider.
+  std::optional<DType> activations;
 };
 
 // The dropout stream of (layer, target): distinct masks for every adapted linear, the same in forward and backward.
@@ -139,6 +145,13 @@ class LlamaLoraStep {
   std::vector<BTensor> head_xn_, head_dxn_;  // per head chunk: rows of xn_final_ and of dxn_
   // Backward scratch: gradients of the residual stream and of each layer's intermediates, reused by every layer.
   BTensor dx_, dx_mid_, dxn_, dnorm_x_, dnorm_w_, dq_, dk_, dv_, datt_, dg_, du_, dh_;
+  // The o / down projections' outputs before the residual add: dx_mid_ itself when activations are f32 (free
+  // until the backward), else an f16 buffer. f16 only: dres_ holds a residual gradient (f32) converted to f16
+  // for the o / down backward, whose dY must share dX's dtype in the NF4 kernels.
+  BTensor proj_, dres_;
+  bool mixed_ = false;  // activations stored in another dtype than the model's
+  // dy for the o / down backward from the f32 residual gradient `dr`: dr itself, or (f16) dr converted into dres_.
+  const BTensor& residual_grad_input(const BTensor& dr);
   // Attention's views of one layer: q, k (and their gradients) as [N, heads, hd] for RoPE, and per sequence.
   struct SequenceViews {
     BTensor q3, k3, dq3, dk3;

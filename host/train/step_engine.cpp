@@ -48,6 +48,7 @@ struct StepGraph {
     so.dropout_seed = o.dropout_seed;
     so.logits_rows = head_chunk_rows(tokens, m.config.vocab_size);
     so.checkpointing = o.checkpointing;
+    so.activations = o.activations;
     step = std::make_unique<LlamaLoraStep>(be, model, lora, so);
     targets = be.alloc({tokens}, DType::I32, Lifetime::Step, "targets");
     lse = be.alloc({tokens}, DType::F32, Lifetime::Step, "loss lse");

@@ -48,6 +48,8 @@ struct StepEngineOptions {
   // Place the step's tensors at their planned offsets in one arena (Backend::reserve_step), so tensors whose
   // lifetimes do not overlap share bytes; false: each in its own memory (the unplanned step, for comparison).
   bool planned_arena = true;
+  // Activation storage (LoraStepOptions::activations): unset, the model's dtype; f16: mixed precision.
+  std::optional<DType> activations;
 };
 
 // Rows per output-head chunk: all the step's tokens when their f32 logits fit 32 MiB (stories260K), else the

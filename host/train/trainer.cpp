@@ -194,6 +194,7 @@ StepEngineOptions Trainer::engine_options(std::int64_t micro, bool checkpointing
   o.dropout_seed = opt_.seed;
   o.checkpointing = checkpointing;
   o.table_dtype = opt_.embedding_dtype;
+  if (opt_.precision == Precision::F16) o.activations = DType::F16;
   return o;
 }
 

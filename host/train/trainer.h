@@ -30,6 +30,10 @@ namespace pocketlora {
 // max_memory without it, before the micro-batch is shrunk.
 enum class CheckpointingMode { Off, On, Auto };
 
+// Activation storage (StepEngineOptions::activations): f16 keeps activations and the LoRA compute inputs in f16,
+// the residual stream, adapter, gradients and optimizer state in f32 (docs/MIXED_PRECISION.md).
+enum class Precision { F32, F16 };
+
 struct TrainOptions {
   std::filesystem::path model;
   std::filesystem::path tokenizer;  // empty: the model file (GGUF), or a tokenizer beside it
@@ -50,6 +54,7 @@ struct TrainOptions {
   std::uint64_t max_memory = 0;  // bytes; 0: no limit
   CheckpointingMode checkpointing = CheckpointingMode::Auto;
   TableDtype embedding_dtype = TableDtype::Auto;  // the frozen embedding table's and head's storage
+  Precision precision = Precision::F32;
   std::int64_t eval_every = 0;   // steps between validation passes; 0: ten per run (and at the end)
   std::int64_t save_every = 0;   // steps between checkpoints; 0: ten per run (and at the end)
   int keep_checkpoints = 2;

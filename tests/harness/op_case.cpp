@@ -24,6 +24,10 @@ std::vector<Tensor> OpCase::gradient(const std::vector<Tensor>&) const {
   throw std::logic_error("op case '" + name + "' declares a gradient check but defines no gradient()");
 }
 
+std::vector<Tensor> OpCase::cpu(const std::vector<Tensor>&) const {
+  throw std::logic_error("op case '" + name + "' declares a CPU compare but defines no cpu()");
+}
+
 std::ostream& operator<<(std::ostream& os, const OpCasePtr& c) { return os << c->name; }
 void PrintTo(const OpCasePtr& c, std::ostream* os) { *os << c->name; }
 
@@ -41,9 +45,16 @@ std::vector<OpCasePtr> with_gradcheck(const std::vector<OpCasePtr>& all) {
   return v;
 }
 
+std::vector<OpCasePtr> with_cpu(const std::vector<OpCasePtr>& all) {
+  std::vector<OpCasePtr> v;
+  for (const auto& c : all)
+    if (c->has_cpu()) v.push_back(c);
+  return v;
+}
+
 namespace {
 
-[[maybe_unused]] std::string output_name(const OpCase& c, std::size_t i) {
+std::string output_name(const OpCase& c, std::size_t i) {
   const auto names = c.output_names();
   return i < names.size() ? names[i] : "out" + std::to_string(i);
 }
@@ -156,6 +167,16 @@ void run_gradcheck(const OpCase& c) {
                            [&](const std::vector<Tensor>& in) { return c.gradient(in); }, c.gradcheck_inputs(), t.h,
                            t.max_elems);
   EXPECT_LE(r.max_abs, t.max_abs) << c.name << ": " << r.worst;
+}
+
+void run_cpu_compare(const OpCase& c) {
+  ASSERT_TRUE(c.has_cpu()) << c.name;
+  const std::vector<Tensor> in = c.inputs();
+  const std::vector<Tensor> want = c.reference(in);
+  const std::vector<Tensor> got = c.cpu(in);
+  ASSERT_EQ(got.size(), want.size()) << c.name << ": cpu() and reference() return different output counts";
+  for (std::size_t i = 0; i < got.size(); ++i)
+    EXPECT_TRUE(within(got[i], want[i], c.tolerance(i))) << c.name << " output " << output_name(c, i) << " (CPU)";
 }
 
 }  // namespace pocketlora::test

@@ -8,7 +8,8 @@
 //               the reference's wall clock, median) and the harness prints one table at the end of the run
 //               (GFLOPS, GB/s, speed-up) and writes it as JSON to $POCKETLORA_OP_BENCH_JSON when set.
 // A file registers its cases once with POCKETLORA_OP_CASES(Suite, generator): that creates Suite.Compare/<case>
-// for every case and SuiteGrad.Gradcheck/<case> for every case with a gradient check.
+// for every case, SuiteGrad.Gradcheck/<case> for every case with a gradient check and SuiteCpu.Compare/<case> for
+// every case with a CPU-storage compare (cpu()).
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -78,6 +79,12 @@ class OpCase {
   virtual std::string unsupported_on(const vk::Device&) const { return {}; }
 #endif
 
+  // The CPU backend at the case's own storage dtypes (host/ref called with, say, f16 operands), compared with
+  // reference() under the same tolerances as gpu(); runs in every build as Suite##Cpu.Compare/<case>. Cases whose
+  // reference() already is that call need none.
+  virtual bool has_cpu() const { return false; }
+  virtual std::vector<Tensor> cpu(const std::vector<Tensor>& in) const;
+
   // Gradient check of the reference backward: a scalar loss of the (fp64) inputs and its analytic gradient per
   // input (an undefined Tensor: that input is not differentiated).
   virtual bool has_gradcheck() const { return false; }
@@ -100,9 +107,12 @@ std::string gtest_name(const OpCase& c);
 // The three modes (called by the registered tests; usable directly from a plain TEST too).
 void run_compare(const OpCase& c);
 void run_gradcheck(const OpCase& c);
+void run_cpu_compare(const OpCase& c);
 
 // The cases of `all` that have a gradient check.
 std::vector<OpCasePtr> with_gradcheck(const std::vector<OpCasePtr>& all);
+// The cases of `all` that have a CPU-storage compare.
+std::vector<OpCasePtr> with_cpu(const std::vector<OpCasePtr>& all);
 
 #if POCKETLORA_HAS_VULKAN
 class OpCaseCompare : public ::testing::TestWithParam<OpCasePtr> {};
@@ -116,13 +126,17 @@ class OpCaseCompare : public ::testing::TestWithParam<OpCasePtr> {};
 #endif
 
 class OpCaseGradcheck : public ::testing::TestWithParam<OpCasePtr> {};
-#define POCKETLORA_OP_CASES(Suite, generator)                                                               \
-  POCKETLORA_OP_CASES_COMPARE_(Suite, generator)                                                           \
-  class Suite##Grad : public ::pocketlora::test::OpCaseGradcheck {};                                       \
-  TEST_P(Suite##Grad, Gradcheck) { ::pocketlora::test::run_gradcheck(*GetParam()); }                       \
-  GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(Suite##Grad);                                              \
-  INSTANTIATE_TEST_SUITE_P(Cases, Suite##Grad,                                                             \
-                           ::testing::ValuesIn(::pocketlora::test::with_gradcheck(generator())),           \
+#define POCKETLORA_OP_CASES(Suite, generator)                                                                        \
+  POCKETLORA_OP_CASES_COMPARE_(Suite, generator)                                                                     \
+  class Suite##Grad : public ::pocketlora::test::OpCaseGradcheck {};                                                 \
+  TEST_P(Suite##Grad, Gradcheck) { ::pocketlora::test::run_gradcheck(*GetParam()); }                                 \
+  GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(Suite##Grad);                                                        \
+  INSTANTIATE_TEST_SUITE_P(Cases, Suite##Grad, ::testing::ValuesIn(::pocketlora::test::with_gradcheck(generator())), \
+                           [](const auto& p) { return ::pocketlora::test::gtest_name(*p.param); });                  \
+  class Suite##Cpu : public ::pocketlora::test::OpCaseGradcheck {};                                                  \
+  TEST_P(Suite##Cpu, Compare) { ::pocketlora::test::run_cpu_compare(*GetParam()); }                                  \
+  GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(Suite##Cpu);                                                         \
+  INSTANTIATE_TEST_SUITE_P(Cases, Suite##Cpu, ::testing::ValuesIn(::pocketlora::test::with_cpu(generator())),        \
                            [](const auto& p) { return ::pocketlora::test::gtest_name(*p.param); });
 
 }  // namespace pocketlora::test

@@ -79,6 +79,14 @@ Tolerance dot_product_tolerance(std::int64_t terms, double term_scale, DType sto
   return t;
 }
 
+Tolerance f16_storage_tolerance(double rel_floor) {
+  Tolerance t;
+  t.max_rel = 1e-3;
+  t.nmse = 1e-6;
+  t.rel_floor = rel_floor;
+  return t;
+}
+
 Tensor random_tensor(Shape shape, std::uint64_t seed, float lo, float hi, DType dtype) {
   Tensor t = Tensor::zeros(std::move(shape), DType::F64);
   double* p = t.data<double>();

@@ -31,6 +31,11 @@ struct Tolerance {
 // relative): max_rel 1e-3, NMSE 1e-6 (DESIGN.md: fp16 paths <= 2e-3 NMSE-style). Other dtypes: logic_error.
 Tolerance dot_product_tolerance(std::int64_t terms, double term_scale, DType storage);
 
+// Tolerance of an f16 output computed in f32 from inputs that both sides read as the same f16 values: the one
+// rounding to f16 (2^-11 relative) dominates: max_rel 1e-3 against max(|want|, rel_floor), NMSE 1e-6
+// (ARCHITECTURE.md §7). rel_floor: the scale of the terms where the output may cancel to ~0.
+Tolerance f16_storage_tolerance(double rel_floor);
+
 struct ErrorStats {
   double max_abs = 0, max_rel = 0, nmse = 0;
   std::int64_t worst_index = -1;             // largest |got - want| among positions finite on both sides

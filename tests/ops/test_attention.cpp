@@ -55,6 +55,9 @@ Tolerance grad_tol() {
   t.rel_floor = 1.0;
   return t;
 }
+// f16 storage (q, k, v, dout, out, dq, dk, dv f16; lse f32) against the reference in f64 on the same f16 values:
+// the f32 sums above, then one rounding to f16 of each stored output: f16_storage_tolerance with the f32 floors
+// (out: 1e-2, as |out| <= 1 may cancel; gradients: 1). lse keeps lse_tol (computed in f32 from the f16 inputs).
 
 // What one case records on the GPU: forward then backward in one sequence (the compare set: the backward consumes
 // the GPU forward's lse), or — perf mode only, to time the two separately — the forward alone, or the backward
@@ -71,6 +74,7 @@ struct AttentionSpec {
   Pass pass = Pass::Both;
   bool gradcheck = false;
   bool perf_only = false;           // sized for real GPUs: may exceed this device's limits (skipped there)
+  DType storage = DType::F32;       // q, k, v, dout, out, dq, dk, dv (lse is always f32)
 };
 
 class AttentionCase : public OpCase {
@@ -83,14 +87,17 @@ class AttentionCase : public OpCase {
     if (s_.lean_rows) name += fmt::format("_rows{}", s_.lean_rows);
     if (s_.pass == Pass::Forward) name += "_fwd";
     if (s_.pass == Pass::Backward) name += "_bwd";
+    if (s_.storage == DType::F16) name += "_f16";
   }
 
   // q, k, v, dout, then segments (with docs), then (backward pass only) the reference's out and lse.
   std::vector<Tensor> inputs() const override {
     const auto& d = s_.d;
-    std::vector<Tensor> in{random_tensor(q_shape(), s_.seeds[0], -s_.qk_range, s_.qk_range),
-                           random_tensor(kv_shape(), s_.seeds[1], -s_.qk_range, s_.qk_range),
-                           random_tensor(kv_shape(), s_.seeds[2]), random_tensor(q_shape(), s_.seeds[3])};
+    const DType st = s_.storage;
+    std::vector<Tensor> in{random_tensor(q_shape(), s_.seeds[0], -s_.qk_range, s_.qk_range, st),
+                           random_tensor(kv_shape(), s_.seeds[1], -s_.qk_range, s_.qk_range, st),
+                           random_tensor(kv_shape(), s_.seeds[2], -1, 1, st),
+                           random_tensor(q_shape(), s_.seeds[3], -1, 1, st)};
     if (!s_.docs.empty()) in.push_back(attention_segments(s_.docs));
     if (s_.pass == Pass::Backward) {
       Tensor out = Tensor::zeros(q_shape()), lse = Tensor::zeros({d.T, d.n_heads});
@@ -113,9 +120,10 @@ class AttentionCase : public OpCase {
   std::vector<Tensor> reference(const std::vector<Tensor>& in) const override {
     static std::string cached_key;
     static std::vector<Tensor> cached;
-    const std::string key = fmt::format("{} {} {} {} docs {} seeds {} qk {} pass {}", s_.d.T, s_.d.n_heads,
-                                        s_.d.n_kv_heads, s_.d.head_dim, fmt::join(s_.docs, ","),
-                                        fmt::join(s_.seeds, ","), s_.qk_range, static_cast<int>(s_.pass));
+    const std::string key =
+        fmt::format("{} {} {} {} docs {} seeds {} qk {} pass {} {}", s_.d.T, s_.d.n_heads, s_.d.n_kv_heads,
+                    s_.d.head_dim, fmt::join(s_.docs, ","), fmt::join(s_.seeds, ","), s_.qk_range,
+                    static_cast<int>(s_.pass), dtype_name(s_.storage));
     if (bench_mode()) return compute_reference(in);
     if (key != cached_key) {
       cached = compute_reference(in);
@@ -125,19 +133,19 @@ class AttentionCase : public OpCase {
     for (const auto& t : cached) r.push_back(t.clone());
     return r;
   }
+  // f32 cases: the reference at f32 storage. f16 cases: in f64 (lse too), except that the backward reads out
+  // rounded to f16, as stored by the forward it pairs with.
   std::vector<Tensor> compute_reference(const std::vector<Tensor>& in) const {
-    const auto& d = s_.d;
-    const Tensor* seg = segments(in);
-    Tensor out = Tensor::zeros(q_shape()), lse = Tensor::zeros({d.T, d.n_heads});
-    ref::attention(in[0], in[1], in[2], seg, out, lse);
-    if (s_.pass == Pass::Forward) return {out, lse};
-    Tensor dq = Tensor::zeros(q_shape()), dk = Tensor::zeros(kv_shape()), dv = Tensor::zeros(kv_shape());
-    ref::attention_backward(in[0], in[1], in[2], seg, out, lse, in[3], dq, dk, dv);
-    if (s_.pass == Pass::Backward) return {dq, dk, dv};
-    return {out, lse, dq, dk, dv};
+    const DType out_dtype = s_.storage == DType::F32 ? DType::F32 : DType::F64;
+    return run_ref(in, out_dtype, out_dtype, out_dtype == DType::F32 ? DType::F32 : s_.storage);
+  }
+  bool has_cpu() const override { return s_.storage != DType::F32; }
+  std::vector<Tensor> cpu(const std::vector<Tensor>& in) const override {
+    return run_ref(in, s_.storage, DType::F32, s_.storage);
   }
   Tolerance tolerance(std::size_t i) const override {
     const std::string n = output_names().at(i);
+    if (s_.storage == DType::F16 && n != "lse") return f16_storage_tolerance(n == "out" ? 1e-2 : 1.0);
     return n == "out" ? out_tol() : n == "lse" ? lse_tol() : grad_tol();
   }
 #if POCKETLORA_HAS_VULKAN
@@ -153,15 +161,15 @@ class AttentionCase : public OpCase {
       out = run.up(in[in.size() - 2], "out");
       lse = run.up(in[in.size() - 1], "lse");
     } else {
-      out = ops::allocate(run.arena, q_shape(), DType::F32, "out");  // every output element is written
+      out = ops::allocate(run.arena, q_shape(), s_.storage, "out");  // every output element is written
       lse = ops::allocate(run.arena, {d.T, d.n_heads}, DType::F32, "lse");
       ops::attention(run.seq, run.arena, q, k, v, segp, out, lse, opt);
       if (s_.pass == Pass::Forward) return {out, lse};
     }
     auto dout = run.up(in[3], "dout");
-    auto dq = ops::allocate(run.arena, q_shape(), DType::F32, "dq"),
-         dk = ops::allocate(run.arena, kv_shape(), DType::F32, "dk"),
-         dv = ops::allocate(run.arena, kv_shape(), DType::F32, "dv");
+    auto dq = ops::allocate(run.arena, q_shape(), s_.storage, "dq"),
+         dk = ops::allocate(run.arena, kv_shape(), s_.storage, "dk"),
+         dv = ops::allocate(run.arena, kv_shape(), s_.storage, "dv");
     ops::attention_backward(run.seq, run.arena, q, k, v, segp, out, lse, dout, dq, dk, dv, opt);
     if (s_.pass == Pass::Backward) return {dq, dk, dv};
     return {out, lse, dq, dk, dv};
@@ -213,6 +221,21 @@ class AttentionCase : public OpCase {
   }
 
  private:
+  // Forward then backward through host/ref: out stored as out_dtype, lse as lse_dtype, dq/dk/dv as out_dtype; the
+  // backward reads out as out_dtype rounded to saved_out (the dtype the forward stored it in).
+  std::vector<Tensor> run_ref(const std::vector<Tensor>& in, DType out_dtype, DType lse_dtype, DType saved_out) const {
+    const auto& d = s_.d;
+    const Tensor* seg = segments(in);
+    Tensor out = Tensor::zeros(q_shape(), out_dtype), lse = Tensor::zeros({d.T, d.n_heads}, lse_dtype);
+    ref::attention(in[0], in[1], in[2], seg, out, lse);
+    if (s_.pass == Pass::Forward) return {out, lse};
+    const Tensor saved = out.to(saved_out);
+    Tensor dq = Tensor::zeros(q_shape(), out_dtype), dk = Tensor::zeros(kv_shape(), out_dtype),
+           dv = Tensor::zeros(kv_shape(), out_dtype);
+    ref::attention_backward(in[0], in[1], in[2], seg, saved, lse, in[3], dq, dk, dv);
+    if (s_.pass == Pass::Backward) return {dq, dk, dv};
+    return {out, lse, dq, dk, dv};
+  }
   Shape q_shape() const { return {s_.d.T, s_.d.n_heads, s_.d.head_dim}; }
   Shape kv_shape() const { return {s_.d.T, s_.d.n_kv_heads, s_.d.head_dim}; }
   const Tensor* segments(const std::vector<Tensor>& in) const { return s_.docs.empty() ? nullptr : &in[4]; }
@@ -266,6 +289,19 @@ std::vector<OpCasePtr> attention_cases() {
     AttentionSpec s = spec(40, 4, 2, 12, var);
     s.docs = {13, 1, 20, 6};
     s.seeds = {21, 22, 23, 24};
+    add(s);
+  }
+  // f16 storage on both variants (GQA 4 on 1, and a packed window on the lean kernels).
+  for (Variant var : {Variant::Simple, Variant::Lean}) {
+    AttentionSpec s = spec(33, 4, 1, 12, var);
+    s.storage = DType::F16;
+    add(s);
+  }
+  {
+    AttentionSpec s = spec(40, 4, 2, 12, Variant::Lean);
+    s.docs = {13, 1, 20, 6};
+    s.seeds = {21, 22, 23, 24};
+    s.storage = DType::F16;
     add(s);
   }
   // Gradient checks of the reference (GQA: 4 query heads on 2 kv heads; plain causal and two packed documents),
@@ -374,8 +410,10 @@ TEST_F(AttentionGpu, RejectsBadShapesNamingOpAndShapes) {
   expect_shape_error(make({4, 2, 8}), make({4, 1, 8}), make({4, 2, 8}), make({4, 2}), {"segments [5]"}, &seg_bad);
   auto seg_f32 = make({4});
   expect_shape_error(make({4, 2, 8}), make({4, 1, 8}), make({4, 2, 8}), make({4, 2}), {"segments [4] f32"}, &seg_f32);
-  expect_shape_error(make({4, 2, 8}, DType::F16), make({4, 1, 8}, DType::F16), make({4, 2, 8}), make({4, 2}),
-                     {"q [4, 2, 8] f16"});
+  expect_shape_error(make({4, 2, 8}, DType::BF16), make({4, 1, 8}), make({4, 2, 8}), make({4, 2}),
+                     {"q [4, 2, 8] bf16"});
+  expect_shape_error(make({4, 2, 8}, DType::F16), make({4, 1, 8}, DType::F16), make({4, 2, 8}),
+                     make({4, 2}, DType::F16), {"lse [4, 2] f16"});
   // The lean kernels hold head_dim in registers: at most 256.
   AttentionOptions lean;
   lean.variant = Variant::Lean;

@@ -32,29 +32,45 @@ Tolerance f32_tol() {
   return t;
 }
 
+// Storage dtypes of the activations (rstd, w and dw stay f32). All f32: training in f32. Mixed: the residual
+// stream x and its gradient dx f32, the normalised y (a projection's input) and its gradient dy f16.
+struct RmsNormStorage {
+  DType x = DType::F32, y = DType::F32, dy = DType::F32, dx = DType::F32;
+  std::string label() const {
+    if (x == DType::F32 && y == DType::F32 && dy == DType::F32 && dx == DType::F32) return "";
+    return std::string("_x") + dtype_name(x) + "_y" + dtype_name(y) + "_dy" + dtype_name(dy) + "_dx" + dtype_name(dx);
+  }
+  bool all_f32() const { return label().empty(); }
+};
+
 // y = x * rstd * w, rstd = 1 / sqrt(mean(x^2) + eps); backward dx and dw += (dw accumulated onto an initial value).
 // Inputs x in [-2, 2], w in [0.5, 1.5], dy and the initial dw in [-1, 1]. Gradient check: L = sum(y .* dy).
+// With f16 operands the reference runs in f64 on the same f16 values, and the CPU backend runs at the case's
+// storage dtypes too (cpu()); f16 outputs: f16_storage_tolerance, f32 outputs of f16 inputs (rstd, dw): the f32
+// bounds.
 class RmsNormCase : public OpCase {
  public:
-  RmsNormCase(std::int64_t rows, std::int64_t dim, std::array<std::uint64_t, 4> seeds)
-      : rows_(rows), dim_(dim), seeds_(seeds) {
-    name = "rmsnorm/" + std::to_string(rows) + "x" + std::to_string(dim);
+  RmsNormCase(std::int64_t rows, std::int64_t dim, std::array<std::uint64_t, 4> seeds, RmsNormStorage st = {})
+      : rows_(rows), dim_(dim), seeds_(seeds), st_(st) {
+    name = "rmsnorm/" + std::to_string(rows) + "x" + std::to_string(dim) + st.label();
   }
   // x, w, dy, dw0 (the value dw accumulates onto).
   std::vector<Tensor> inputs() const override {
-    return {random_tensor({rows_, dim_}, seeds_[0], -2, 2), random_tensor({dim_}, seeds_[1], 0.5f, 1.5f),
-            random_tensor({rows_, dim_}, seeds_[2]), random_tensor({dim_}, seeds_[3])};
+    return {random_tensor({rows_, dim_}, seeds_[0], -2, 2, st_.x), random_tensor({dim_}, seeds_[1], 0.5f, 1.5f),
+            random_tensor({rows_, dim_}, seeds_[2], -1, 1, st_.dy), random_tensor({dim_}, seeds_[3])};
   }
   std::vector<std::string> output_names() const override { return {"y", "rstd", "dx", "dw"}; }
   std::vector<Tensor> reference(const std::vector<Tensor>& in) const override {
-    Tensor y = Tensor::zeros({rows_, dim_}), rstd = Tensor::zeros({rows_});
-    ref::rmsnorm(in[0], in[1], y, rstd, kEps);
-    Tensor dx = Tensor::zeros({rows_, dim_}), dw = in[3].clone();
-    ref::rmsnorm_backward(in[0], in[1], rstd, in[2], dx, dw, /*accumulate_dw=*/true);
-    return {y, rstd, dx, dw};
+    const DType out = st_.all_f32() ? DType::F32 : DType::F64;
+    return run_ref(in, out, out, out);
+  }
+  bool has_cpu() const override { return !st_.all_f32(); }
+  std::vector<Tensor> cpu(const std::vector<Tensor>& in) const override {
+    return run_ref(in, st_.y, st_.dx, DType::F32);
   }
   Tolerance tolerance(std::size_t i) const override {
-    Tolerance t = f32_tol();
+    Tolerance t =
+        (i == 0 && st_.y == DType::F16) || (i == 2 && st_.dx == DType::F16) ? f16_storage_tolerance(1e-2) : f32_tol();
     // dx = rstd*g*w - k*x subtracts two O(1) terms (inputs in [-2, 2], w in [0.5, 1.5]): judge it relative to
     // that O(1) scale (rel_floor 1), not to the possibly tiny difference.
     if (i == 2) t.rel_floor = 1.0;
@@ -65,15 +81,15 @@ class RmsNormCase : public OpCase {
 #if POCKETLORA_HAS_VULKAN
   std::vector<ops::DeviceTensor> gpu(const GpuRun& run, const std::vector<Tensor>& in) const override {
     auto x = run.up(in[0], "x"), w = run.up(in[1], "w"), dy = run.up(in[2], "dy"), dw = run.up(in[3], "dw");
-    auto y = run.zeros({rows_, dim_}, DType::F32), rstd = run.zeros({rows_}, DType::F32),
-         dx = run.zeros({rows_, dim_}, DType::F32);
+    auto y = run.zeros({rows_, dim_}, st_.y), rstd = run.zeros({rows_}, DType::F32),
+         dx = run.zeros({rows_, dim_}, st_.dx);
     ops::rmsnorm(run.seq, x, w, y, rstd, kEps);
     ops::rmsnorm_backward(run.seq, x, w, rstd, dy, dx, dw, /*accumulate_dw=*/true);
     return {y, rstd, dx, dw};
   }
 #endif
   // Small shapes only (the rounding error of central differences grows with |L|); h = 1e-6: error ~1e-9.
-  bool has_gradcheck() const override { return rows_ * dim_ <= 256; }
+  bool has_gradcheck() const override { return st_.all_f32() && rows_ * dim_ <= 256; }
   double loss(const std::vector<Tensor>& in) const override {
     Tensor y = Tensor::zeros({rows_, dim_}, DType::F64), rstd = Tensor::zeros({rows_}, DType::F64);
     ref::rmsnorm(in[0], in[1], y, rstd, kEps);
@@ -95,8 +111,18 @@ class RmsNormCase : public OpCase {
   }
 
  private:
+  // Forward then backward (dw accumulated onto dw0), outputs stored as y_dtype / dx_dtype / f32 rstd and dw
+  // (or f64 for every output: the reference of f16 cases).
+  std::vector<Tensor> run_ref(const std::vector<Tensor>& in, DType y_dtype, DType dx_dtype, DType stat_dtype) const {
+    Tensor y = Tensor::zeros({rows_, dim_}, y_dtype), rstd = Tensor::zeros({rows_}, stat_dtype);
+    ref::rmsnorm(in[0], in[1], y, rstd, kEps);
+    Tensor dx = Tensor::zeros({rows_, dim_}, dx_dtype), dw = in[3].to(stat_dtype);
+    ref::rmsnorm_backward(in[0], in[1], rstd, in[2], dx, dw, /*accumulate_dw=*/true);
+    return {y, rstd, dx, dw};
+  }
   std::int64_t rows_, dim_;
   std::array<std::uint64_t, 4> seeds_;
+  RmsNormStorage st_;
 };
 
 std::vector<OpCasePtr> rmsnorm_cases() {
@@ -104,6 +130,12 @@ std::vector<OpCasePtr> rmsnorm_cases() {
   for (auto [rows, dim] : {std::array<std::int64_t, 2>{1, 64}, std::array<std::int64_t, 2>{7, 172},
                            std::array<std::int64_t, 2>{33, 257}, std::array<std::int64_t, 2>{130, 96}})
     v.push_back(std::make_shared<RmsNormCase>(rows, dim, std::array<std::uint64_t, 4>{1, 2, 3, 4}));
+  // f16 storage: every activation f16, and the mixed layout of the training step.
+  const RmsNormStorage all_f16{DType::F16, DType::F16, DType::F16, DType::F16};
+  const RmsNormStorage mixed{DType::F32, DType::F16, DType::F16, DType::F32};
+  for (const RmsNormStorage& st : {all_f16, mixed})
+    for (auto [rows, dim] : {std::array<std::int64_t, 2>{7, 172}, std::array<std::int64_t, 2>{33, 257}})
+      v.push_back(std::make_shared<RmsNormCase>(rows, dim, std::array<std::uint64_t, 4>{1, 2, 3, 4}, st));
   // The gradient check's shape and data (x seed 10, w 11, the loss weight dy 9).
   v.push_back(std::make_shared<RmsNormCase>(5, 12, std::array<std::uint64_t, 4>{10, 11, 9, 12}));
   return v;

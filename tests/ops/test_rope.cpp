@@ -22,29 +22,39 @@ namespace {
 
 // x [T, H, D] rotated in place by the table rows at positions (i * 7) % (T + 3) (repeats and out-of-order positions),
 // Llama 3 frequencies (theta 500000, scaled). Gradient check: L = sum(rope(x) .* w), dL/dx = rope(w, !inverse).
+// f16 x: the reference rotates the same f16 values in f64, the CPU backend rotates the f16 tensor (cpu()).
 class RopeCase : public OpCase {
  public:
-  RopeCase(std::int64_t T, std::int64_t H, std::int64_t D, RopeLayout layout, bool inverse)
-      : T_(T), H_(H), D_(D), layout_(layout), inverse_(inverse) {
+  RopeCase(std::int64_t T, std::int64_t H, std::int64_t D, RopeLayout layout, bool inverse, DType dtype = DType::F32)
+      : T_(T), H_(H), D_(D), layout_(layout), inverse_(inverse), dtype_(dtype) {
     name = "rope/T" + std::to_string(T) + "_h" + std::to_string(H) + "_d" + std::to_string(D) + "/" +
-           (layout == RopeLayout::Interleaved ? "interleaved" : "rotate_half") + (inverse ? "_inverse" : "");
+           (layout == RopeLayout::Interleaved ? "interleaved" : "rotate_half") + (inverse ? "_inverse" : "") +
+           (dtype == DType::F16 ? "_f16" : "");
   }
   // x, positions, table.
   std::vector<Tensor> inputs() const override {
     std::vector<std::int32_t> p(static_cast<std::size_t>(T_));
     for (std::int64_t i = 0; i < T_; ++i)
       p[static_cast<std::size_t>(i)] = static_cast<std::int32_t>((i * 7) % (T_ + 3));
-    return {random_tensor({T_, H_, D_}, 3), int_tensor(p),
+    return {random_tensor({T_, H_, D_}, 3, -1, 1, dtype_), int_tensor(p),
             rope_table(T_ + 3, rope_inv_freq(D_, 500000.0, Llama3RopeScaling{}))};
   }
   std::vector<std::string> output_names() const override { return {"x"}; }
   std::vector<Tensor> reference(const std::vector<Tensor>& in) const override {
+    Tensor x = in[0].to(dtype_ == DType::F32 ? DType::F32 : DType::F64);
+    ref::rope(x, in[1], in[2], layout_, inverse_);
+    return {x};
+  }
+  bool has_cpu() const override { return dtype_ != DType::F32; }
+  std::vector<Tensor> cpu(const std::vector<Tensor>& in) const override {
     Tensor x = in[0].clone();
     ref::rope(x, in[1], in[2], layout_, inverse_);
     return {x};
   }
-  // Same f32 factors on both sides; the GPU rounds each product-sum in f32: |error| <= ~2 ulp of |x| <= 1.
+  // Same f32 factors on both sides; the GPU rounds each product-sum in f32: |error| <= ~2 ulp of |x| <= 1. f16:
+  // f16_storage_tolerance, floor 1e-2 (a rotated component may cancel to ~0).
   Tolerance tolerance(std::size_t) const override {
+    if (dtype_ == DType::F16) return f16_storage_tolerance(1e-2);
     Tolerance t;
     t.max_abs = 5e-7;
     return t;
@@ -57,7 +67,7 @@ class RopeCase : public OpCase {
   }
 #endif
   // A rotation is exact to f64 rounding: central differences of a linear loss err by ~1e-16 |L| / h.
-  bool has_gradcheck() const override { return T_ * H_ * D_ <= 1024; }
+  bool has_gradcheck() const override { return dtype_ == DType::F32 && T_ * H_ * D_ <= 1024; }
   std::vector<Tensor> gradcheck_inputs() const override {
     auto in = inputs();
     in.push_back(random_tensor({T_, H_, D_}, 4));  // w, the upstream gradient
@@ -82,6 +92,7 @@ class RopeCase : public OpCase {
   std::int64_t T_, H_, D_;
   RopeLayout layout_;
   bool inverse_;
+  DType dtype_;
 };
 
 std::vector<OpCasePtr> rope_cases() {
@@ -90,6 +101,8 @@ std::vector<OpCasePtr> rope_cases() {
                          std::array<std::int64_t, 3>{33, 3, 64}, std::array<std::int64_t, 3>{5, 4, 12}})
     for (auto layout : {RopeLayout::Interleaved, RopeLayout::RotateHalf})
       for (bool inverse : {false, true}) v.push_back(std::make_shared<RopeCase>(T, H, D, layout, inverse));
+  for (auto layout : {RopeLayout::Interleaved, RopeLayout::RotateHalf})
+    for (bool inverse : {false, true}) v.push_back(std::make_shared<RopeCase>(33, 3, 64, layout, inverse, DType::F16));
   return v;
 }
 

@@ -69,6 +69,10 @@ TEST(TrainCli, BadOptionsExitWithTheirCategory) {
   EXPECT_EQ(r.rc, 1);
   EXPECT_NE(r.out.find("error [invalid_input]"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("'bf16'"), std::string::npos) << r.out;
+  r = run_cli(train_args(tmp / "run") + " --precision bf16");
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(r.out.find("error [invalid_input]"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("--precision 'bf16'"), std::string::npos) << r.out;
   r = run_cli(train_args(tmp / "run") + " --max-memory 1K");
   EXPECT_EQ(r.rc, 1);
   EXPECT_NE(r.out.find("error [out_of_memory]"), std::string::npos) << r.out;

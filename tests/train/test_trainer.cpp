@@ -10,6 +10,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 
 #include "common/error_message.h"
 #include "common/test_data.h"
@@ -160,7 +161,7 @@ struct Trajectory {
   std::vector<std::pair<std::string, Tensor>> adapter;
 };
 
-Trajectory train_steps(Backend& be, int steps) {
+Trajectory train_steps(Backend& be, int steps, std::optional<DType> activations = std::nullopt) {
   const LlamaModel m = load_llama_model(data_path("models/stories260K/stories260K.bin"), BaseQuant::Nf4);
   auto tok = load_tokenizer(data_path("models/stories260K/tok512.bin"));
   TrainDataOptions dopt;
@@ -175,6 +176,7 @@ Trajectory train_steps(Backend& be, int steps) {
   o.seq_len = 32;
   o.packed = true;
   o.optimizer.lr = 1e-3f;
+  o.activations = activations;
   TrainStepEngine engine(be, m, ad, o);
   Trajectory tr;
   const auto order = data.epoch_order(0);
@@ -225,6 +227,24 @@ TEST_F(VulkanTrainEngine, TenStepsAgreeWithTheCpuBackend) {
       d = std::max(d, static_cast<double>(std::fabs(x.data<float>()[j] - y.data<float>()[j])));
     EXPECT_LT(d, 1e-4) << a.adapter[i].first;
   }
+}
+
+// Mixed precision (f16 activations, f32 adapter, gradients and optimizer state) against f32 over 20 AdamW steps on
+// the same batches: every step's loss within 2e-3 relative (measured on lavapipe: at most 3.3e-4, the loss going
+// 1.8828 -> 1.3755 in f16 and 1.8826 -> 1.3754 in f32), and the f16 run's loss falls by over 10%.
+TEST_F(VulkanTrainEngine, F16LossCurveStaysWithinBoundOfF32) {
+  POCKETLORA_REQUIRE_DATA(p, "models/stories260K/stories260K.bin");
+  ops::VulkanBackend gpu(dev());
+  const Trajectory a = train_steps(gpu, 20), b = train_steps(gpu, 20, DType::F16);
+  ASSERT_EQ(a.losses.size(), b.losses.size());
+  double worst = 0;
+  for (std::size_t i = 0; i < a.losses.size(); ++i) {
+    worst = std::max(worst, std::fabs(b.losses[i] / a.losses[i] - 1.0));
+    EXPECT_NEAR(b.losses[i] / a.losses[i], 1.0, 2e-3) << "step " << i;
+  }
+  EXPECT_LT(b.losses.back(), 0.9 * b.losses.front());
+  std::printf("20 steps, f16 activations vs f32: loss %.5f -> %.5f vs %.5f -> %.5f, worst relative difference %.3g\n",
+              b.losses.front(), b.losses.back(), a.losses.front(), a.losses.back(), worst);
 }
 #endif
 
@@ -289,6 +309,21 @@ TEST(Trainer, StoppedAndResumedRunEndsWithTheSameAdapterBitForBit) {
   // The run directory holds what a user expects.
   for (const char* f : {"adapter_model.safetensors", "adapter_config.json", "metrics.jsonl", "loss.svg"})
     EXPECT_TRUE(fs::exists(tmp / "parts" / f)) << f;
+}
+
+// --precision f16 through the whole trainer (plan, steps, validation, checkpoints) on the CPU backend, where the
+// f16 activations take host/ref's widening paths: every step runs, none is skipped, the loss stays finite.
+TEST(Trainer, F16PrecisionTrainsOnTheCpuBackend) {
+  POCKETLORA_REQUIRE_DATA(p, "models/stories260K/stories260K.bin");
+  test::TempDir tmp;
+  TrainOptions o = small_run(tmp / "f16");
+  o.precision = Precision::F16;
+  Trainer t(o);
+  const TrainSummary s = t.run();
+  EXPECT_EQ(s.steps_done, 6);
+  EXPECT_EQ(s.skipped, 0);
+  ASSERT_TRUE(s.last_loss.has_value());
+  EXPECT_TRUE(std::isfinite(*s.last_loss));
 }
 
 TEST(Trainer, RefusesBadInputBeforeWritingAnything) {
