@@ -301,8 +301,8 @@ void LlamaLoraStep::record_layer_forward(std::size_t l, bool dropout, bool recom
   linear_lora_forward(l, LoraTarget::K, a.xn_attn, L.wk, a.k, T(LoraTarget::K), dropout);
   linear_lora_forward(l, LoraTarget::V, a.xn_attn, L.wv, a.v, T(LoraTarget::V), dropout);
   attention_forward(l);
-  // proj_ (dx_mid_ in f32) holds the projections' outputs: free until the backward (and, recomputing, until this
-  // layer's).
+  // proj_ (dx_mid_ itself unless the activations are mixed) holds the projections' outputs: free until the backward
+  // (and, recomputing, until this layer's).
   linear_lora_forward(l, LoraTarget::O, a.att, L.wo, proj_, T(LoraTarget::O), dropout);
   be_.add(a.x_in, proj_, a.x_mid, 1.0f);
   be_.rmsnorm(a.x_mid, L.ffn_norm, a.xn_ffn, a.rstd_ffn, eps);
