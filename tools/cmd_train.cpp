@@ -17,7 +17,7 @@ namespace {
 struct TrainArgs {
   std::string model, data, tokenizer, out = "pocketlora-run", resume;
   std::string format = "auto", tmpl, backend = "auto", optimizer = "adamw", schedule = "linear", quant = "nf4";
-  std::string targets = "all", max_memory, checkpointing = "auto", embedding_dtype = "auto", precision = "f32";
+  std::string targets = "all", max_memory, checkpointing = "auto", embedding_dtype = "auto", precision = "auto";
   std::int64_t rank = 8, steps = 0, epochs = 1, batch = 4, grad_accum = 1, seq_len = 256, warmup = 0;
   std::int64_t eval_every = 0, save_every = 0;
   float alpha = 16, dropout = 0, lr = 2e-4f, weight_decay = 0, max_grad_norm = 1.0f;
@@ -66,7 +66,8 @@ CheckpointingMode parse_checkpointing(const std::string& s) {
 Precision parse_precision(const std::string& s) {
   if (s == "f32") return Precision::F32;
   if (s == "f16") return Precision::F16;
-  throw InvalidArgument("--precision '" + s + "': expected f32 or f16");
+  if (s == "auto") return Precision::Auto;
+  throw InvalidArgument("--precision '" + s + "': expected f32, f16 or auto");
 }
 
 int run_train(const TrainArgs& a) {
@@ -116,7 +117,7 @@ int run_train(const TrainArgs& a) {
   const MemoryReport& plan = trainer.plan_memory();
   if (!a.json) {
     fmt::print("model {} ({} base), backend {}, {} activations\n", a.model, a.quant, backend_kind_name(o.backend),
-               a.precision);
+               precision_name(trainer.options().precision));
     fmt::print("data {}: {} records -> {} train / {} validation windows of {} tokens ({})\n", a.data, ds.records,
                ds.train_windows, ds.validation_windows, a.seq_len,
                ds.packed ? fmt::format("packed, {:.0f}% filled, {} long documents split", ds.fill * 100, ds.split)
@@ -153,6 +154,7 @@ int run_train(const TrainArgs& a) {
                                 {"planned_peak_bytes", s.memory.planned_peak_bytes},
                                 {"step_arena_bytes", s.memory.step_arena_bytes},
                                 {"checkpointing", s.memory.checkpointing},
+                                {"precision", precision_name(trainer.options().precision)},
                                 {"measured_device_bytes", s.memory.measured_device_bytes},
                                 {"peak_rss_bytes", s.peak_rss_bytes},
                                 {"checkpoint", s.checkpoint.string()},
@@ -214,8 +216,8 @@ CommandRegistration reg("train", "Fine-tune a LoRA adapter on a (frozen, NF4) ba
                  "exceed 128 MiB, e.g. a 128k vocabulary)")
       ->capture_default_str();
   sub.add_option("--precision", a->precision,
-                 "activation storage: f32, or f16 (activations and LoRA inputs f16; adapter, gradients and optimizer "
-                 "state f32)")
+                 "activation storage: f32, f16 (activations and LoRA inputs f16; adapter, gradients and optimizer "
+                 "state f32), auto (f16 on a Vulkan device with 16-bit storage, else f32)")
       ->capture_default_str();
   sub.add_option("--backend", a->backend, "auto (a GPU if present, else cpu), vulkan, cpu")->capture_default_str();
   sub.add_option("--device", a->device, "Vulkan device index (pocketlora devices)");

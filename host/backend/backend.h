@@ -78,6 +78,10 @@ class Backend {
   virtual ~Backend() = default;
   virtual BackendKind kind() const = 0;
   virtual std::string describe() const = 0;  // device / library in one line, for logs and reports
+  // Whether f16 activations (mixed precision) are this backend's default: a Vulkan device with 16-bit storage
+  // (half the activation bytes and memory traffic). The CPU backend widens f16 to f32 in every kernel, so f16 would
+  // only save memory there: false.
+  virtual bool prefers_f16_activations() const { return false; }
   // Bytes of memory the backend holds now (device memory on Vulkan: every arena block; host memory on the CPU).
   virtual std::uint64_t memory_in_use() const = 0;
   // How this backend can place step tensors in one arena (alignment, largest block), for planning its layout.

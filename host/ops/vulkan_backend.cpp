@@ -39,6 +39,8 @@ std::string VulkanBackend::describe() const {
   return "vulkan: " + dev_.caps().name + " (profile " + dev_.profile().name() + ")";
 }
 
+bool VulkanBackend::prefers_f16_activations() const { return dev_.caps().storage_16bit; }
+
 std::uint64_t VulkanBackend::memory_in_use() const {
   return weights_->capacity() + step_->capacity() + program_->capacity() + (planned_ ? planned_->capacity() : 0);
 }

@@ -28,6 +28,7 @@ class VulkanBackend final : public Backend {
   StepArenaLimits step_arena_limits() const override;
   void reserve_step(const StepLayout& layout) override;  // one buffer per block of the layout
   vk::Device& device() { return dev_; }
+  bool prefers_f16_activations() const override;
 
   BTensor alloc(const Shape& shape, DType dtype, Lifetime life, const std::string& name) override;
   BNf4 upload_nf4(const Nf4Quantized& w, const std::string& name) override;

@@ -217,7 +217,14 @@ TrainStepEngine::TrainStepEngine(Backend& be, const LlamaModel& model, const Lor
 
 const StepMemoryPlan& TrainStepEngine::memory_plan() const { return p_->plan; }
 
-TrainStepEngine::~TrainStepEngine() = default;
+// The step's tensors, reservation and programs are the engine's: releasing them lets the next engine on this
+// backend reserve its own step. A destructor must not throw; a backend that fails here has already reported.
+TrainStepEngine::~TrainStepEngine() {
+  try {
+    be_.free_step();
+  } catch (...) {
+  }
+}
 
 std::int64_t TrainStepEngine::tokens_per_micro_batch() const { return o_.micro_batch * o_.seq_len; }
 

@@ -80,7 +80,8 @@ class TrainStepEngine {
  public:
   // Plans the step's memory for `be` (plan_step_memory) and reserves it (unless o.planned_arena is false), uploads
   // the model and the adapter, allocates optimizer state (zeroed) and records the programs. `adapter` must
-  // outlive the engine (its module list names the tensors); the model is copied to the backend.
+  // outlive the engine (its module list names the tensors); the model is copied to the backend. Destruction
+  // releases the backend's step (free_step), so engines on one backend follow each other, one at a time.
   TrainStepEngine(Backend& be, const LlamaModel& model, const LoraAdapter& adapter, const StepEngineOptions& o);
   ~TrainStepEngine();
 

@@ -58,6 +58,15 @@ fs::path find_tokenizer(const fs::path& model) {
 
 }  // namespace
 
+const char* precision_name(Precision p) {
+  switch (p) {
+    case Precision::F32: return "f32";
+    case Precision::F16: return "f16";
+    case Precision::Auto: return "auto";
+  }
+  return "?";
+}
+
 nlohmann::json train_config_json(const TrainOptions& o) {
   std::vector<std::string> targets;
   for (LoraTarget t : o.lora.targets) targets.push_back(lora_target_name(t));
@@ -65,6 +74,7 @@ nlohmann::json train_config_json(const TrainOptions& o) {
       {"model", o.model.string()},
       {"quant", o.quant == BaseQuant::Nf4 ? "nf4" : "none"},
       {"embedding_dtype", table_dtype_name(o.embedding_dtype)},
+      {"precision", precision_name(o.precision)},
       {"lora",
        {{"rank", o.lora.rank},
         {"alpha", o.lora.alpha},
@@ -128,13 +138,21 @@ Trainer::Trainer(TrainOptions options, std::unique_ptr<Backend> backend)
   const std::int64_t steps_per_epoch = (s_->data->stats().train_windows + windows_per_step - 1) / windows_per_step;
   total_steps_ = opt_.steps > 0 ? opt_.steps : steps_per_epoch * opt_.epochs;
   s_->fingerprint = base_model_fingerprint(opt_.model, opt_.quant == BaseQuant::Nf4 ? "nf4" : "none");
+  // The backend decides what Auto means; it is made here (not lazily in run()) so the plan and the checkpoint
+  // config see the precision the run will use.
+  if (opt_.precision == Precision::Auto) {
+    if (!backend) backend = make_backend(opt_.backend, opt_.device);
+    opt_.precision = backend->prefers_f16_activations() ? Precision::F16 : Precision::F32;
+  }
   s_->config = train_config_json(opt_);
 
   s_->adapter = init_lora_adapter(c, s_->model.rope_layout, opt_.lora, opt_.seed);
   if (opt_.resume) {
     s_->resume_dir = resolve_resume(*opt_.resume);
     CheckpointExpectation want{
-        s_->fingerprint, s_->config, {"/lora", "/quant", "/optimizer/kind", "/data", "/batch", "/grad_accum", "/seed"}};
+        s_->fingerprint,
+        s_->config,
+        {"/lora", "/quant", "/precision", "/optimizer/kind", "/data", "/batch", "/grad_accum", "/seed"}};
     s_->resume = load_checkpoint(s_->resume_dir, want);
     for (auto& m : s_->adapter.modules)
       for (char which : {'A', 'B'}) {

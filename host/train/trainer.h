@@ -31,8 +31,11 @@ namespace pocketlora {
 enum class CheckpointingMode { Off, On, Auto };
 
 // Activation storage (StepEngineOptions::activations): f16 keeps activations and the LoRA compute inputs in f16,
-// the residual stream, adapter, gradients and optimizer state in f32 (docs/MIXED_PRECISION.md).
-enum class Precision { F32, F16 };
+// the residual stream, adapter, gradients and optimizer state in f32 (docs/MIXED_PRECISION.md). Auto: f16 where
+// the backend prefers it (Backend::prefers_f16_activations: a Vulkan device with 16-bit storage), else f32; the
+// Trainer resolves it when constructed, so checkpoints and reports name f32 or f16.
+enum class Precision { F32, F16, Auto };
+const char* precision_name(Precision p);  // "f32", "f16", "auto"
 
 struct TrainOptions {
   std::filesystem::path model;
@@ -54,7 +57,7 @@ struct TrainOptions {
   std::uint64_t max_memory = 0;  // bytes; 0: no limit
   CheckpointingMode checkpointing = CheckpointingMode::Auto;
   TableDtype embedding_dtype = TableDtype::Auto;  // the frozen embedding table's and head's storage
-  Precision precision = Precision::F32;
+  Precision precision = Precision::Auto;
   std::int64_t eval_every = 0;   // steps between validation passes; 0: ten per run (and at the end)
   std::int64_t save_every = 0;   // steps between checkpoints; 0: ten per run (and at the end)
   int keep_checkpoints = 2;
@@ -99,12 +102,12 @@ struct TrainSummary {
 class Trainer {
  public:
   // Loads the tokenizer, the data and the model and checks every option and the checkpoint to resume from: any
-  // bad input is an error here, before a backend is touched or a file written. `backend` overrides
-  // options.backend (tests pass one in).
+  // bad input is an error here, before a file is written (and before a backend is made, unless Precision::Auto
+  // needs one to ask). `backend` overrides options.backend (tests pass one in).
   explicit Trainer(TrainOptions options, std::unique_ptr<Backend> backend = nullptr);
   ~Trainer();
 
-  const TrainOptions& options() const { return opt_; }
+  const TrainOptions& options() const { return opt_; }  // precision resolved (never Auto)
   const TrainData& data() const;
   std::int64_t total_steps() const { return total_steps_; }
   std::int64_t start_step() const;

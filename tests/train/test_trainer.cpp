@@ -326,6 +326,36 @@ TEST(Trainer, F16PrecisionTrainsOnTheCpuBackend) {
   EXPECT_TRUE(std::isfinite(*s.last_loss));
 }
 
+// Precision::Auto (the default) is resolved by the constructor: f32 on the CPU backend, whose kernels widen f16
+// anyway; the run's checkpoints record it, and a resume at another precision is refused.
+TEST(Trainer, AutoPrecisionIsF32OnTheCpuBackendAndResumeKeepsIt) {
+  POCKETLORA_REQUIRE_DATA(p, "models/stories260K/stories260K.bin");
+  test::TempDir tmp;
+  TrainOptions o = small_run(tmp / "run");
+  o.steps = 1;
+  ASSERT_EQ(o.precision, Precision::Auto);
+  Trainer t(o);
+  EXPECT_EQ(t.options().precision, Precision::F32);
+  t.run();
+  o.resume = tmp / "run";
+  o.precision = Precision::F16;
+  EXPECT_TRUE(mentions(error_of<InvalidArgument>([&] { Trainer r(o); }), {"/precision", "f32", "f16"}));
+}
+
+#if POCKETLORA_HAS_VULKAN
+using VulkanTrainer = test::GpuTest;
+
+// On Vulkan, Auto is f16 exactly when the device has 16-bit storage (the kernels' f16 variants need it).
+TEST_F(VulkanTrainer, AutoPrecisionFollowsTheDevicesSixteenBitStorage) {
+  POCKETLORA_REQUIRE_DATA(p, "models/stories260K/stories260K.bin");
+  test::TempDir tmp;
+  TrainOptions o = small_run(tmp / "run");
+  o.backend = BackendKind::Vulkan;
+  Trainer t(o, std::make_unique<ops::VulkanBackend>(dev()));
+  EXPECT_EQ(t.options().precision, dev().caps().storage_16bit ? Precision::F16 : Precision::F32);
+}
+#endif
+
 TEST(Trainer, RefusesBadInputBeforeWritingAnything) {
   POCKETLORA_REQUIRE_DATA(p, "models/stories260K/stories260K.bin");
   test::TempDir tmp;
