@@ -195,6 +195,16 @@ BTensor VulkanBackend::view_rows(const BTensor& t, std::int64_t row0, std::int64
   return {static_cast<std::uint32_t>(slots_.size()), shape, t.dtype};
 }
 
+// Op scratch (attention scores, LoRA's drop(X) and G, cross-entropy statistics) is written and read by the GPU
+// within the one op that allocates it, so every op rewinds the scratch arena and all ops share its
+// bytes: the arena holds the largest op's scratch, not the sum over a recorded step (hundreds of MiB at the 1B
+// shapes). The sequence orders a reuse by the byte ranges its dispatches declare (a write-after-read barrier), and
+// programs run one after another (submit and wait), so a replay never sees another op's scratch.
+vk::Arena& VulkanBackend::op_scratch() {
+  program_->reset();
+  return *program_;
+}
+
 void VulkanBackend::begin() {
   if (recording_) throw InvalidArgument("vulkan backend: begin() while recording (call end() first)");
   programs_.push_back(std::make_unique<vk::Sequence>(dev_));
@@ -269,13 +279,13 @@ void VulkanBackend::rope(const BTensor& x, const BTensor& positions, const BTens
 
 void VulkanBackend::attention(const BTensor& q, const BTensor& k, const BTensor& v, const BTensor* segments,
                               const BTensor& out, const BTensor& lse, const AttentionOptions& opt) {
-  ops::attention(seq(), *program_, at(q), at(k), at(v), segments ? &at(*segments) : nullptr, at(out), at(lse), opt);
+  ops::attention(seq(), op_scratch(), at(q), at(k), at(v), segments ? &at(*segments) : nullptr, at(out), at(lse), opt);
 }
 
 void VulkanBackend::attention_backward(const BTensor& q, const BTensor& k, const BTensor& v, const BTensor* segments,
                                        const BTensor& out, const BTensor& lse, const BTensor& dout, const BTensor& dq,
                                        const BTensor& dk, const BTensor& dv, const AttentionOptions& opt) {
-  ops::attention_backward(seq(), *program_, at(q), at(k), at(v), segments ? &at(*segments) : nullptr, at(out),
+  ops::attention_backward(seq(), op_scratch(), at(q), at(k), at(v), segments ? &at(*segments) : nullptr, at(out),
                           at(lse), at(dout), at(dq), at(dk), at(dv), opt);
 }
 
@@ -295,14 +305,14 @@ void VulkanBackend::add(const BTensor& a, const BTensor& b, const BTensor& y, fl
 void VulkanBackend::lora_forward(const BTensor& x, const BTensor& a, const BTensor& b, const BTensor& y,
                                  const BTensor& t, const BTensor& key, const LoraOptions& opt) {
   check_lora_key("vulkan::lora_forward", key, opt);
-  ops::lora_forward(seq(), *program_, at(x), at(a), at(b), at(y), at(t), key ? at(key) : ops::DeviceTensor{}, opt);
+  ops::lora_forward(seq(), op_scratch(), at(x), at(a), at(b), at(y), at(t), key ? at(key) : ops::DeviceTensor{}, opt);
 }
 
 void VulkanBackend::lora_backward(const BTensor& x, const BTensor& a, const BTensor& b, const BTensor& t,
                                   const BTensor& dy, const BTensor& dx, const BTensor& da, const BTensor& db,
                                   const BTensor& key, const LoraOptions& opt) {
   check_lora_key("vulkan::lora_backward", key, opt);
-  ops::lora_backward(seq(), *program_, at(x), at(a), at(b), at(t), at(dy), at(dx), at(da), at(db),
+  ops::lora_backward(seq(), op_scratch(), at(x), at(a), at(b), at(t), at(dy), at(dx), at(da), at(db),
                      key ? at(key) : ops::DeviceTensor{}, opt);
 }
 
@@ -311,7 +321,7 @@ void VulkanBackend::cross_entropy(const BTensor& logits, const BTensor& labels, 
                                   const BTensor& totals) {
   const DeviceTensor& l = at(logits);
   check_cross_entropy("vulkan::cross_entropy", l.shape, at(labels).shape);
-  const DeviceTensor stats = make_cross_entropy_stats(*program_, l.dim(0));
+  const DeviceTensor stats = make_cross_entropy_stats(op_scratch(), l.dim(0));
   ops::cross_entropy_chunk(seq(), l, at(labels), 0, true, stats);
   ops::cross_entropy_finalize(seq(), at(labels), stats, at(lse), at(totals));
 }
@@ -324,7 +334,9 @@ void VulkanBackend::cross_entropy_backward(const BTensor& logits, const BTensor&
 void VulkanBackend::grad_norm(const std::vector<BTensor>& grads, float max_norm, const BTensor& stats) {
   std::vector<DeviceTensor> g;
   for (const auto& h : grads) g.push_back(at(h));
-  ops::grad_norm(seq(), *program_, g, max_norm, at(stats));
+  // Not op scratch: the host writes grad_norm's chunk table into it while recording, so other ops must not reuse
+  // those bytes (the step arena keeps them until free_step()).
+  ops::grad_norm(seq(), *step_, g, max_norm, at(stats));
 }
 
 // Adafactor's (mean(R), rms(u)) pair is recomputed every step before it is read: program scratch, not state.
@@ -333,10 +345,12 @@ void VulkanBackend::optimizer_step(const OptimizerConfig& cfg, const BTensor& st
   const std::string op = std::string("vulkan::optimizer_step (") + optimizer_name(cfg.kind) + ")";
   check_optimizer_state(op, cfg, param.shape, state);
   DeviceOptimizerState st;
-  for (const auto& [dst, src] : {std::pair<DeviceTensor*, const BTensor*>{&st.m, &state.m}, {&st.v, &state.v},
-                                 {&st.row, &state.row}, {&st.col, &state.col}})
+  for (const auto& [dst, src] : {std::pair<DeviceTensor*, const BTensor*>{&st.m, &state.m},
+                                 {&st.v, &state.v},
+                                 {&st.row, &state.row},
+                                 {&st.col, &state.col}})
     if (*src) *dst = at(*src);
-  if (cfg.kind == OptimizerKind::Adafactor) st.scratch = allocate(*program_, {2}, DType::F32, op + " scratch");
+  if (cfg.kind == OptimizerKind::Adafactor) st.scratch = allocate(op_scratch(), {2}, DType::F32, op + " scratch");
   ops::optimizer_step(seq(), cfg, at(step_consts), at(param), at(grad), st, at(stats));
 }
 

@@ -2,7 +2,8 @@
 // The Vulkan backend: host/ops kernels behind the Backend interface. A program is one vk::Sequence (one command
 // buffer, barriers derived from declared accesses); run(p) resubmits it, so a planned step costs the host one
 // submit per program. Scratch the ops need while recording (LoRA intermediates, attention scratch) comes from a
-// program arena that lives until free_step(), as the programs do.
+// program arena that lives until free_step(), as the programs do; each op rewinds it (op_scratch), so its size is
+// the largest op's scratch.
 #include <memory>
 #include <vector>
 
@@ -93,6 +94,7 @@ class VulkanBackend final : public Backend {
 
   std::unique_ptr<vk::Device> owned_;
   vk::Device& dev_;
+  vk::Arena& op_scratch();  // the program arena, rewound: scratch that lives within one op
   std::unique_ptr<vk::Arena> weights_, step_, program_;
   StepPlacer placer_;
   std::unique_ptr<vk::PlannedArena> planned_;  // the reserved layout's arena (step_ takes what it does not plan)
