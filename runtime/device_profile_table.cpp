@@ -41,7 +41,7 @@ const nlohmann::json& DeviceProfile::table() {
 
      "nn.wg": 64,
 
-     "attention.wg": 64, "attention.wg_x": 8, "attention.wg_y": 8, "attention.tm": 4, "attention.tn": 4, "attention.bk": 8, "attention.lean_rows": 2, "attention.simple_max_t": 512, "attention.simple_min_head_dim": 32, "attention.loop_limit": 0,
+     "attention.wg": 64, "attention.wg_x": 8, "attention.wg_y": 8, "attention.tm": 4, "attention.tn": 4, "attention.bk": 8, "attention.lean_rows": 2, "attention.simple_max_t": 512, "attention.simple_min_head_dim": 32, "attention.simple_max_scratch": 16777216, "attention.loop_limit": 0,
 
      "lora.wg": 64,
 

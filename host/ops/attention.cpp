@@ -85,10 +85,13 @@ Variant resolve(const char* op, const vk::Device& dev, const AttentionDims& d, c
   Variant v = opt.variant;
   if (v == Variant::Auto) {
     // The simple variant streams the T^2 scratch several times: worth it only when each score carries enough
-    // head_dim work (memory traffic ~T^2, compute ~T^2 * head_dim) and T is short.
+    // head_dim work (memory traffic ~T^2, compute ~T^2 * head_dim) and T is short. Its scratch (backward: two
+    // [n_heads, T, T] f32 buffers; 64 MiB at Llama-3.2-1B's 32 heads x 512 tokens) is also capped: on a phone that
+    // transient memory is worth more than the speed.
     const auto& prof = dev.profile();
     const bool simple_pays = d.T <= prof.param("attention.simple_max_t") &&
-                             d.head_dim >= prof.param("attention.simple_min_head_dim");
+                             d.head_dim >= prof.param("attention.simple_min_head_dim") &&
+                             static_cast<std::int64_t>(scores_bytes(d)) <= prof.param("attention.simple_max_scratch");
     v = simple_fits && (simple_pays || !lean_fits(dev, d, opt)) ? Variant::Simple : Variant::Lean;
   }
   const std::string dims = "T " + std::to_string(d.T) + ", n_heads " + std::to_string(d.n_heads) + ", head_dim " +

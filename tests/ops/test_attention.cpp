@@ -341,7 +341,7 @@ class AttentionGpu : public GpuTest {};
 TEST(AttentionVariant, AutoFollowsProfileThreshold) {
   POCKETLORA_REQUIRE_GPU();
   ProfileOverrideDevice own(R"("attention.simple_max_t": 64, "attention.simple_min_head_dim": 32,
-                               "attention.loop_limit": 0)");
+                               "attention.simple_max_scratch": 32768, "attention.loop_limit": 0)");
   const vk::Device& dev = own.dev();
   AttentionOptions lean;
   lean.variant = Variant::Lean;
@@ -349,6 +349,8 @@ TEST(AttentionVariant, AutoFollowsProfileThreshold) {
   EXPECT_EQ(ops::attention_variant(dev, {65, 2, 1, 32}, {}), Variant::Lean);    // T above
   EXPECT_EQ(ops::attention_variant(dev, {64, 2, 1, 31}, {}), Variant::Lean);    // head_dim below
   EXPECT_EQ(ops::attention_variant(dev, {8, 2, 1, 8}, {}), Variant::Lean);
+  // The scores buffer [n_heads, T, T] f32 capped at 32768 bytes: 2 x 64 x 64 x 4 is at the cap, 4 heads above it.
+  EXPECT_EQ(ops::attention_variant(dev, {64, 4, 2, 32}, {}), Variant::Lean);
   // Beyond the lean kernels' head_dim limit (256) the simple variant is taken whenever its scratch fits.
   EXPECT_EQ(ops::attention_variant(dev, {65, 1, 1, 300}, {}), Variant::Simple);
   EXPECT_EQ(ops::attention_scratch_bytes(dev, {8, 2, 1, 8}, lean, false), 0u);
