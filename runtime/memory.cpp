@@ -83,30 +83,27 @@ BufferSlice Arena::allocate(VkDeviceSize size, const std::string& what) {
     throw DeviceLimitError("arena '" + name_ + "': " + what + " needs " + std::to_string(size) +
                   " bytes in one binding but the device's maxStorageBufferRange is " +
                   std::to_string(dev_.caps().max_storage_buffer_range) + "; split the tensor");
-  // Try the current block, then later (already allocated, reset) blocks, then a new one.
-  while (current_ < blocks_.size()) {
-    if (cursor_ + rounded <= blocks_[current_]->size()) break;
-    ++current_;
-    cursor_ = 0;
-  }
-  if (current_ == blocks_.size()) {
+  // First fit over the blocks' free tails, then a new block: a tensor that does not fit the newest block's tail
+  // leaves that tail to later, smaller tensors instead of wasting it (a 1B model's weights are ~20 blocks).
+  std::size_t i = 0;
+  while (i < blocks_.size() && cursors_[i] + rounded > blocks_[i]->size()) ++i;
+  if (i == blocks_.size()) {
     constexpr VkDeviceSize kFirstBlock = 1 << 20;
     const VkDeviceSize grown = kFirstBlock << std::min<std::size_t>(blocks_.size(), 20);
     const VkDeviceSize bs = std::max(grow_ ? std::min(block_size_, grown) : block_size_, rounded);
     blocks_.push_back(std::make_unique<MemoryBlock>(dev_, bs, kind_, "arena '" + name_ + "' (" + what + ")"));
-    cursor_ = 0;
+    cursors_.push_back(0);
   }
-  MemoryBlock& b = *blocks_[current_];
-  BufferSlice s{b.buffer(), cursor_, size, b.mapped() ? b.mapped() + cursor_ : nullptr};
-  cursor_ += rounded;
+  MemoryBlock& b = *blocks_[i];
+  BufferSlice s{b.buffer(), cursors_[i], size, b.mapped() ? b.mapped() + cursors_[i] : nullptr};
+  cursors_[i] += rounded;
   used_ += rounded;
   peak_ = std::max(peak_, used_);
   return s;
 }
 
 void Arena::reset() {
-  current_ = 0;
-  cursor_ = 0;
+  std::fill(cursors_.begin(), cursors_.end(), VkDeviceSize{0});
   used_ = 0;
 }
 

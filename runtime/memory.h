@@ -86,8 +86,8 @@ class Arena {
   VkDeviceSize block_size_;
   bool grow_;  // blocks double from kFirstBlock up to block_size_
   std::vector<std::unique_ptr<MemoryBlock>> blocks_;
-  std::size_t current_ = 0;
-  VkDeviceSize cursor_ = 0, used_ = 0, peak_ = 0;
+  std::vector<VkDeviceSize> cursors_;  // per block: bytes handed out from its start
+  VkDeviceSize used_ = 0, peak_ = 0;
 };
 
 // An arena whose layout the caller planned (a training step's tensors, placed by lifetime so that tensors never

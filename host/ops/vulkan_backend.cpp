@@ -47,7 +47,9 @@ std::uint64_t VulkanBackend::memory_in_use() const {
 
 StepArenaLimits VulkanBackend::step_arena_limits() const {
   const vk::Capabilities& c = dev_.caps();
-  std::uint64_t block = std::min<std::uint64_t>(c.max_storage_buffer_range, dev_.block_size());
+  // Not capped at the arena block size: the planned arena is allocated once per step, and every block boundary
+  // is padding the planner must leave (no tensor crosses one) — at the 1B shapes, tens of MiB in 64 MiB blocks.
+  std::uint64_t block = c.max_storage_buffer_range;
   if (c.max_memory_allocation_size != 0) block = std::min<std::uint64_t>(block, c.max_memory_allocation_size);
   const std::uint64_t align = dev_.alignment();
   return {align, block / align * align};
