@@ -71,16 +71,20 @@ bool CpuBackend::in_step_arena(const void* p) const {
 StepArenaLimits CpuBackend::step_arena_limits() const { return {kStepArenaAlignment, 0}; }
 
 void CpuBackend::reserve_step(const StepLayout& layout) {
-  check_step_layout(layout, step_arena_limits(), "cpu backend");  // before allocating what a bad layout asks for
-  const std::size_t n = std::max<std::size_t>(layout.arena_bytes, 1);
-  const std::align_val_t align{kStepArenaAlignment};
-  std::shared_ptr<std::byte> arena(static_cast<std::byte*>(::operator new(n, align)),
-                                   [align](std::byte* p) { ::operator delete(p, align); });
-  placer_.reserve(layout, step_arena_limits(), "cpu backend");
-  // Zeroed once, as Tensor::zeros would give each tensor; after that a tensor starts with whatever the tensor
-  // before it in those bytes left, as on a GPU.
-  std::memset(arena.get(), 0, n);
-  step_arena_ = std::move(arena);
+  placer_.reserve(layout, step_arena_limits(), "cpu backend");  // checks the layout before allocating what it asks for
+  try {
+    const std::size_t n = std::max<std::size_t>(layout.arena_bytes, 1);
+    const std::align_val_t align{kStepArenaAlignment};
+    std::shared_ptr<std::byte> arena(static_cast<std::byte*>(::operator new(n, align)),
+                                     [align](std::byte* p) { ::operator delete(p, align); });
+    // Zeroed once, as Tensor::zeros would give each tensor; after that a tensor starts with whatever the tensor
+    // before it in those bytes left, as on a GPU.
+    std::memset(arena.get(), 0, n);
+    step_arena_ = std::move(arena);
+  } catch (...) {
+    placer_.clear();
+    throw;
+  }
   step_arena_bytes_ = layout.arena_bytes;
 }
 
