@@ -185,6 +185,7 @@ struct StepTiming {
   double median_s = 0, first_loss = 0, last_loss = 0;
   std::vector<double> step_s;
   std::uint64_t device_bytes = 0;
+  std::vector<Backend::MemoryUse> device_breakdown;  // at the end, where device_bytes goes
 };
 
 // Warm-up then timed optimizer steps on `be`; the engine (and its device memory) lives for this call only.
@@ -203,6 +204,7 @@ StepTiming time_steps(Backend& be, const LlamaModel& m, const LoraAdapter& adapt
     if (i >= warmup) r.step_s.push_back(s);
   }
   r.device_bytes = std::max(r.device_bytes, be.memory_in_use());
+  r.device_breakdown = be.memory_breakdown();
   r.median_s = median(r.step_s);
   return r;
 }
@@ -390,6 +392,8 @@ int run(TrainBenchArgs& a) {
                         {"loss_first", t.first_loss},
                         {"loss_last", t.last_loss},
                         {"measured_device_bytes", t.device_bytes}};
+      for (const auto& u : t.device_breakdown)
+        jr["measured_device_breakdown"].push_back({{"name", u.name}, {"held_bytes", u.held}, {"used_bytes", u.used}});
       if (depth < full_depth) {
         // Step time scaled by full/depth counts the embedding and head once per `depth` layers, so this is a lower
         // bound on full-depth tokens/s; measured memory scales by the plan's difference between the two depths.

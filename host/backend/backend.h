@@ -84,6 +84,13 @@ class Backend {
   virtual bool prefers_f16_activations() const { return false; }
   // Bytes of memory the backend holds now (device memory on Vulkan: every arena block; host memory on the CPU).
   virtual std::uint64_t memory_in_use() const = 0;
+  // memory_in_use by where it goes (Vulkan: each arena's blocks held and the bytes handed out of them), for
+  // reports that set the measurement beside the plan. Default: one entry, the total.
+  struct MemoryUse {
+    std::string name;
+    std::uint64_t held = 0, used = 0;
+  };
+  virtual std::vector<MemoryUse> memory_breakdown() const { return {{"total", memory_in_use(), memory_in_use()}}; }
   // How this backend can place step tensors in one arena (alignment, largest block), for planning its layout.
   virtual StepArenaLimits step_arena_limits() const = 0;
   // Immediate: the Step allocations from now on go, in order, to the offsets of `layout` (planned for

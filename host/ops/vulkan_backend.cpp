@@ -45,6 +45,14 @@ std::uint64_t VulkanBackend::memory_in_use() const {
   return weights_->capacity() + step_->capacity() + program_->capacity() + (planned_ ? planned_->capacity() : 0);
 }
 
+std::vector<Backend::MemoryUse> VulkanBackend::memory_breakdown() const {
+  std::vector<MemoryUse> out{{"weights", weights_->capacity(), weights_->used()},
+                             {"step (unplanned)", step_->capacity(), step_->peak()},
+                             {"op scratch", program_->capacity(), program_->peak()}};
+  if (planned_) out.push_back({"step (planned)", planned_->capacity(), planned_->capacity()});
+  return out;
+}
+
 StepArenaLimits VulkanBackend::step_arena_limits() const {
   const vk::Capabilities& c = dev_.caps();
   // Not capped at the arena block size: the planned arena is allocated once per step, and every block boundary
