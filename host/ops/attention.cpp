@@ -177,9 +177,9 @@ std::uint64_t attention_scratch_bytes(const vk::Device& dev, const AttentionDims
                                       bool backward) {
   if (resolve("ops::attention", dev, d, opt) == Variant::Simple) {
     const int buffers = backward ? 2 : 1;
-    return scores_bytes(d, simple_chunk_heads(dev, d, buffers)) * static_cast<std::uint64_t>(buffers);
+    return arena_bytes(dev, scores_bytes(d, simple_chunk_heads(dev, d, buffers))) * static_cast<std::uint64_t>(buffers);
   }
-  return backward ? static_cast<std::uint64_t>(d.T * d.n_heads) * sizeof(float) : 0;
+  return backward ? arena_bytes(dev, static_cast<std::uint64_t>(d.T * d.n_heads) * sizeof(float)) : 0;
 }
 
 void attention(vk::Sequence& seq, vk::Arena& scratch, const DeviceTensor& q, const DeviceTensor& k,

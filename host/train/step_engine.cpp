@@ -183,9 +183,10 @@ Backend& reserved(Backend& be, const StepMemoryPlan& plan, bool apply) {
 }
 }  // namespace
 
-StepMemoryPlan plan_step_memory(const LlamaModel& model, const LoraAdapter& adapter, const StepEngineOptions& o,
-                                const StepArenaLimits& limits) {
-  PlanningBackend pb(limits);
+namespace {
+
+StepMemoryPlan plan_on(PlanningBackend& pb, const LlamaModel& model, const LoraAdapter& adapter,
+                       const StepEngineOptions& o) {
   StepGraph g(pb, model, adapter, o);
   record_programs(pb, g, adapter, o.optimizer);
   for (const BTensor& t : g.host_inputs()) pb.write(t, Tensor::zeros(t.shape, t.dtype));
@@ -194,7 +195,22 @@ StepMemoryPlan plan_step_memory(const LlamaModel& model, const LoraAdapter& adap
   p.layout = pb.step_layout();
   p.step_arena_bytes = p.layout.arena_bytes;
   p.step_unplanned_bytes = pb.step_tensor_bytes();
+  p.op_scratch_bytes = pb.op_scratch_bytes();
   return p;
+}
+
+}  // namespace
+
+StepMemoryPlan plan_step_memory(const LlamaModel& model, const LoraAdapter& adapter, const StepEngineOptions& o,
+                                const StepArenaLimits& limits) {
+  PlanningBackend pb(limits);
+  return plan_on(pb, model, adapter, o);
+}
+
+StepMemoryPlan plan_step_memory(const LlamaModel& model, const LoraAdapter& adapter, const StepEngineOptions& o,
+                                const Backend& be) {
+  PlanningBackend pb(be.step_arena_limits(), &be);
+  return plan_on(pb, model, adapter, o);
 }
 
 struct TrainStepEngine::Impl {
@@ -204,7 +220,7 @@ struct TrainStepEngine::Impl {
   StepPrograms programs;
   Impl(Backend& be, const LlamaModel& m, const LoraAdapter& ad, const StepEngineOptions& o)
       : adapter(ad),
-        plan(plan_step_memory(m, ad, o, be.step_arena_limits())),
+        plan(plan_step_memory(m, ad, o, be)),
         g(reserved(be, plan, o.planned_arena), m, ad, o),
         programs(record_programs(be, g, ad, o.optimizer)) {}
 };

@@ -61,14 +61,18 @@ struct StepMemoryPlan {
   std::uint64_t resident_bytes = 0;        // weights, NF4 base, adapter, gradients, optimizer state
   std::uint64_t step_arena_bytes = 0;      // the step's temporaries in one arena, lifetimes reused
   std::uint64_t step_unplanned_bytes = 0;  // the same temporaries each in its own buffer
+  std::uint64_t op_scratch_bytes = 0;      // the largest op's own device scratch (Backend::*_scratch_bytes)
   StepLayout layout;                       // every step tensor's offset in that arena (Backend::reserve_step)
-  std::uint64_t peak_bytes() const { return resident_bytes + step_arena_bytes; }
+  std::uint64_t peak_bytes() const { return resident_bytes + step_arena_bytes + op_scratch_bytes; }
 };
 // The memory of the step `o` describes, planned by recording it (the micro-batch, update and evaluation
 // programs) on a PlanningBackend: nothing is allocated. `limits`: the backend's (Backend::step_arena_limits()),
-// which the layout's offsets and blocks respect.
+// which the layout's offsets and blocks respect. The second form plans for `be`: its limits, and the op scratch
+// it takes (the first counts none).
 StepMemoryPlan plan_step_memory(const LlamaModel& model, const LoraAdapter& adapter, const StepEngineOptions& o,
                                 const StepArenaLimits& limits = {});
+StepMemoryPlan plan_step_memory(const LlamaModel& model, const LoraAdapter& adapter, const StepEngineOptions& o,
+                                const Backend& be);
 
 struct StepResult {
   double loss = 0;           // mean over the step's unmasked tokens
