@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <limits>
 
 #include "host/core/error.h"
 #include "host/train/llama_lora_step.h"
@@ -84,6 +85,7 @@ struct StepGraph {
   }
 
   void record_update(Backend& be, const LoraAdapter& ad, const OptimizerConfig& cfg) {
+    if (grads.empty()) return;  // an adapter with no module (evaluating the base alone): nothing to update
     be.grad_norm(grads, cfg.max_grad_norm, stats);
     for (std::size_t i = 0; i < ad.modules.size(); ++i) {
       const auto& mod = ad.modules[i];
@@ -275,6 +277,32 @@ std::optional<double> TrainStepEngine::loss(const std::vector<Example>& windows,
   const Tensor tot = be_.read(g.val_totals);
   const double count = tot.data<float>()[1];
   return count > 0 ? std::optional<double>(tot.data<float>()[0] / count) : std::nullopt;
+}
+
+std::vector<double> TrainStepEngine::token_losses(const TokenBatch& b) {
+  StepGraph& g = p_->g;
+  if (b.batch != o_.micro_batch || b.seq_len != o_.seq_len)
+    throw ShapeError(fmt::format("token losses: a micro-batch of {} x {} tokens, the step was recorded for {} x {}",
+                                 b.batch, b.seq_len, o_.micro_batch, o_.seq_len));
+  if (g.step->head_chunks() != 1)
+    throw InvalidArgument(fmt::format(
+        "token losses: the output head runs in {} chunks for {} tokens x {} vocabulary (f32 logits over 32 MiB), "
+        "so the logits of all tokens are never held at once; use fewer tokens per micro-batch",
+        g.step->head_chunks(), tokens_per_micro_batch(), g.model.config.vocab_size));
+  // After the eval program nothing writes the step's tensors, so the head's logits and lse hold this batch's.
+  write_batch(be_, *g.step, g.targets, b);
+  be_.run(p_->programs.eval);
+  const Tensor lse = be_.read(g.lse);
+  const Tensor logits = be_.read(g.step->logits());
+  const std::int64_t vocab = g.model.config.vocab_size;
+  std::vector<double> out(static_cast<std::size_t>(b.tokens()), std::numeric_limits<double>::quiet_NaN());
+  for (std::int64_t i = 0; i < b.tokens(); ++i) {
+    const std::int32_t t = b.targets[static_cast<std::size_t>(i)];
+    if (t < 0) continue;
+    out[static_cast<std::size_t>(i)] =
+        static_cast<double>(lse.data<float>()[i]) - static_cast<double>(logits.data<float>()[i * vocab + t]);
+  }
+  return out;
 }
 
 std::vector<std::pair<std::string, Tensor>> TrainStepEngine::adapter_tensors() {

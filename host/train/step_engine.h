@@ -89,6 +89,11 @@ class TrainStepEngine {
   StepResult step(const std::vector<TokenBatch>& batches, double lr, std::int64_t step);
   // Mean loss over `windows` without an update (nullopt when they hold no target).
   std::optional<double> loss(const std::vector<Example>& windows, std::int32_t pad_id);
+  // The eval program on one micro-batch, per token: result[i] = -log softmax(logits row i)[targets[i]] (from the
+  // program's log-sum-exp and the logits read back after it), NaN where the target is ignored. The logits are read
+  // from the head's buffer, so the head must run in one chunk (head_chunk_rows covers all micro_batch * seq_len
+  // tokens: their f32 logits fit 32 MiB); InvalidArgument naming the sizes otherwise.
+  std::vector<double> token_losses(const TokenBatch& b);
 
   // The adapter ("layers.{i}.{t}.{A|B}", f32) and the optimizer state ("<tensor>.{m|v|row|col}") as they are now.
   std::vector<std::pair<std::string, Tensor>> adapter_tensors();
