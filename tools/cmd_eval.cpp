@@ -120,8 +120,9 @@ int run_eval(const EvalArgs& a) {
     std::cout << j.dump(2) << "\n";
     return 0;
   }
-  std::cout << fmt::format("{} ({} base{}), backend {}\n{}\nload {:.2f} s, eval {:.2f} s\n", a.model, a.quant,
-                           a.adapter.empty() ? "" : ", adapter " + a.adapter, be->describe(), summary, load_s, eval_s);
+  std::cout << fmt::format("{} ({} base{}), backend {}\n{}\nload {:.2f} s, eval {:.2f} s\n", a.model,
+                           model.quant == BaseQuant::Nf4 ? "NF4" : "f32", a.adapter.empty() ? "" : ", adapter " + a.adapter,
+                           be->describe(), summary, load_s, eval_s);
   return 0;
 }
 
