@@ -8,9 +8,8 @@
 #include <chrono>
 #include <fstream>
 #include <iostream>
-#include <sstream>
-
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "host/core/error.h"
 #include "host/eval/multiple_choice.h"
@@ -76,6 +75,7 @@ int run_eval(const EvalArgs& a) {
   StepEngineOptions eo;
   eo.micro_batch = a.batch;
   eo.seq_len = ctx;
+  eo.token_scores = a.format == "text" || a.format == "choices";
   TrainStepEngine engine(*be, model, adapter, eo);
   const auto t1 = std::chrono::steady_clock::now();
 
@@ -90,27 +90,44 @@ int run_eval(const EvalArgs& a) {
   std::string summary;
   if (a.format == "text") {
     const PerplexityResult r = text_perplexity(engine, tokens, ctx, model.config.max_seq_len, tok->bos_id());
-    j.update({{"task", "perplexity"}, {"ppl", r.ppl}, {"ppl_error", r.ppl_error}, {"mean_nll", r.mean_nll},
-              {"text_tokens", r.text_tokens}, {"chunks", r.chunks}, {"scored_tokens", r.scored_tokens}});
+    j.update({{"task", "perplexity"},
+              {"ppl", r.ppl},
+              {"ppl_error", r.ppl_error},
+              {"mean_nll", r.mean_nll},
+              {"text_tokens", r.text_tokens},
+              {"chunks", r.chunks},
+              {"scored_tokens", r.scored_tokens}});
     summary = fmt::format("{} tokens, {} chunks of {}, {} scored\nPPL = {:.4f} +/- {:.5f} (mean NLL {:.6f})",
                           r.text_tokens, r.chunks, ctx, r.scored_tokens, r.ppl, r.ppl_error, r.mean_nll);
   } else if (a.format == "choices") {
     const MultipleChoiceResult r = multiple_choice(engine, *tok, questions);
     nlohmann::json per = nlohmann::json::array();
     for (std::size_t q = 0; q < r.scores.size(); ++q)
-      per.push_back({{"line", questions[q].line}, {"loglik", r.scores[q].loglik}, {"tokens", r.scores[q].tokens},
-                     {"pred", r.scores[q].pred}, {"pred_norm", r.scores[q].pred_norm},
+      per.push_back({{"line", questions[q].line},
+                     {"loglik", r.scores[q].loglik},
+                     {"tokens", r.scores[q].tokens},
+                     {"pred", r.scores[q].pred},
+                     {"pred_norm", r.scores[q].pred_norm},
                      {"answer", questions[q].answer}});
-    j.update({{"task", "multiple_choice"}, {"questions", r.questions}, {"acc", r.acc}, {"acc_norm", r.acc_norm},
+    j.update({{"task", "multiple_choice"},
+              {"questions", r.questions},
+              {"acc", r.acc},
+              {"acc_norm", r.acc_norm},
               {"scores", per}});
     summary = fmt::format("{} questions: acc {:.4f}, acc_norm {:.4f}", r.questions, r.acc, r.acc_norm);
   } else {
     const ValidationLossResult r = validation_loss(engine, *data);
-    j.update({{"task", "validation_loss"}, {"loss", r.loss}, {"ppl", r.ppl}, {"records", r.records},
-              {"windows", r.windows}, {"targets", r.targets}, {"truncated", r.truncated},
+    j.update({{"task", "validation_loss"},
+              {"loss", r.loss},
+              {"ppl", r.ppl},
+              {"records", r.records},
+              {"windows", r.windows},
+              {"targets", r.targets},
+              {"truncated", r.truncated},
               {"dropped_no_targets", r.dropped_no_targets}});
-    summary = fmt::format("{} records ({} cut to {} tokens, {} without a target), {} target tokens\nloss {:.6f}, "
-                          "PPL {:.4f}", r.records, r.truncated, ctx, r.dropped_no_targets, r.targets, r.loss, r.ppl);
+    summary =
+        fmt::format("{} records ({} cut to {} tokens, {} without a target), {} target tokens\nloss {:.6f}, PPL {:.4f}",
+                    r.records, r.truncated, ctx, r.dropped_no_targets, r.targets, r.loss, r.ppl);
   }
   const auto t2 = std::chrono::steady_clock::now();
   const double load_s = std::chrono::duration<double>(t1 - t0).count();
@@ -121,34 +138,32 @@ int run_eval(const EvalArgs& a) {
     return 0;
   }
   std::cout << fmt::format("{} ({} base{}), backend {}\n{}\nload {:.2f} s, eval {:.2f} s\n", a.model,
-                           model.quant == BaseQuant::Nf4 ? "NF4" : "f32", a.adapter.empty() ? "" : ", adapter " + a.adapter,
-                           be->describe(), summary, load_s, eval_s);
+                           model.quant == BaseQuant::Nf4 ? "NF4" : "f32",
+                           a.adapter.empty() ? "" : ", adapter " + a.adapter, be->describe(), summary, load_s, eval_s);
   return 0;
 }
 
-CommandRegistration reg("eval", "Perplexity, validation loss or multiple-choice accuracy of a model (+ LoRA adapter)",
-                        [](CLI::App& sub) -> Action {
-                          auto a = std::make_shared<EvalArgs>();
-                          sub.add_option("--model", a->model, "llama2.c .bin, GGUF, HF safetensors or bnb-4bit model")
-                              ->required();
-                          sub.add_option("--tokenizer", a->tokenizer, "tokenizer (default: the GGUF's, or one beside "
-                                                                      "the model)");
-                          sub.add_option("--adapter", a->adapter, "PEFT LoRA adapter directory");
-                          sub.add_option("--quant", a->quant, "base linears: none (as stored, f32) or nf4")
-                              ->capture_default_str();
-                          sub.add_option("--data", a->data, "text file, Alpaca/chat JSON(L), or choices JSONL")
-                              ->required();
-                          sub.add_option("--ctx", a->ctx, "context (tokens per window; default min(512, model's))");
-                          sub.add_option("--format", a->format, "text (perplexity), alpaca / chat (validation loss), "
-                                                                "choices (multiple choice)")
-                              ->capture_default_str();
-                          sub.add_option("--template", a->tmpl, "chat template: llama2, llama3, chatml (default: "
-                                                                "from the tokenizer)");
-                          sub.add_option("--backend", a->backend, "auto, cpu or vulkan")->capture_default_str();
-                          sub.add_option("--batch", a->batch, "windows per forward")->capture_default_str();
-                          sub.add_flag("--json", a->json, "machine-readable output");
-                          return [a] { return run_eval(*a); };
-                        });
+CommandRegistration reg(
+    "eval", "Perplexity, validation loss or multiple-choice accuracy of a model (+ LoRA adapter)",
+    [](CLI::App& sub) -> Action {
+      auto a = std::make_shared<EvalArgs>();
+      sub.add_option("--model", a->model, "llama2.c .bin, GGUF, HF safetensors or bnb-4bit model")->required();
+      sub.add_option("--tokenizer", a->tokenizer, "tokenizer (default: the GGUF's, or one beside the model)");
+      sub.add_option("--adapter", a->adapter, "PEFT LoRA adapter directory");
+      sub.add_option("--quant", a->quant, "base linears: none (as stored, f32) or nf4")->capture_default_str();
+      sub.add_option("--data", a->data, "text file, Alpaca/chat JSON(L), or choices JSONL")->required();
+      sub.add_option("--ctx", a->ctx, "context (tokens per window; default min(512, model's))");
+      sub.add_option("--format", a->format,
+                     "text (perplexity), alpaca / chat (validation loss), choices (multiple choice)")
+          ->capture_default_str();
+      sub.add_option("--template", a->tmpl,
+                     "chat template: llama2, llama3, chatml (default: "
+                     "from the tokenizer)");
+      sub.add_option("--backend", a->backend, "auto, cpu or vulkan")->capture_default_str();
+      sub.add_option("--batch", a->batch, "windows per forward")->capture_default_str();
+      sub.add_flag("--json", a->json, "machine-readable output");
+      return [a] { return run_eval(*a); };
+    });
 
 }  // namespace
 }  // namespace pocketlora::cli

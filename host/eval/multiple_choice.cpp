@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 
 #include <fstream>
-
 #include <nlohmann/json.hpp>
 
 #include "host/core/error.h"
@@ -34,15 +33,15 @@ std::vector<ChoiceQuestion> read_choice_questions(const std::filesystem::path& p
       throw FormatError(origin + ": field 'choices': expected an array of strings");
     for (std::size_t i = 0; i < j["choices"].size(); ++i) {
       if (!j["choices"][i].is_string())
-        throw FormatError(fmt::format("{}: field 'choices[{}]': expected string, found {}", origin, i,
-                                      j["choices"][i].type_name()));
+        throw FormatError(
+            fmt::format("{}: field 'choices[{}]': expected string, found {}", origin, i, j["choices"][i].type_name()));
       q.choices.push_back(j["choices"][i].get<std::string>());
     }
     if (q.choices.size() < 2)
       throw FormatError(fmt::format("{}: {} choice(s), at least 2 expected", origin, q.choices.size()));
     if (q.answer < 0 || q.answer >= static_cast<std::int64_t>(q.choices.size()))
-      throw FormatError(fmt::format("{}: answer {} is not an index of the {} choices", origin, q.answer,
-                                    q.choices.size()));
+      throw FormatError(
+          fmt::format("{}: answer {} is not an index of the {} choices", origin, q.answer, q.choices.size()));
     out.push_back(std::move(q));
   }
   if (out.empty()) throw InvalidArgument("multiple choice: " + path.string() + " holds no question");
@@ -83,8 +82,10 @@ std::vector<ScoredWindow> choice_windows(const Tokenizer& tok, const std::vector
       ids.insert(ids.end(), ctx.begin(), ctx.end());
       ids.insert(ids.end(), cont.begin(), cont.end());
       if (ids.size() <= cont.size())
-        throw InvalidArgument(fmt::format("multiple choice: line {}: nothing precedes choice {} (an empty question "
-                                          "and a vocabulary without BOS)", q.line, c));
+        throw InvalidArgument(
+            fmt::format("multiple choice: line {}: nothing precedes choice {} (an empty question "
+                        "and a vocabulary without BOS)",
+                        q.line, c));
       if (static_cast<std::int64_t>(cont.size()) >= n_ctx)
         throw InvalidArgument(fmt::format("multiple choice: line {}: choice {} is {} tokens, the context holds {}",
                                           q.line, c, cont.size(), n_ctx));

@@ -37,8 +37,8 @@ std::pair<std::vector<std::int32_t>, std::vector<std::int32_t>> encode_choice_pa
 std::int64_t code_points(const std::string& utf8);
 
 struct ChoiceScore {
-  std::vector<double> loglik;          // per choice
-  std::vector<std::int64_t> tokens;    // continuation tokens per choice
+  std::vector<double> loglik;        // per choice
+  std::vector<std::int64_t> tokens;  // continuation tokens per choice
   std::int64_t pred = 0, pred_norm = 0;
 };
 

@@ -11,15 +11,19 @@ namespace pocketlora {
 std::vector<ScoredWindow> perplexity_windows(std::span<const std::int32_t> tokens, std::int64_t n_ctx,
                                              std::int64_t model_context, std::optional<std::int32_t> bos) {
   if (n_ctx < 3)
-    throw InvalidArgument(fmt::format("perplexity: context {} is too short (at least 3, so that each chunk scores "
-                                      "n_ctx - 1 - n_ctx / 2 >= 1 tokens)", n_ctx));
+    throw InvalidArgument(
+        fmt::format("perplexity: context {} is too short (at least 3, so that each chunk scores "
+                    "n_ctx - 1 - n_ctx / 2 >= 1 tokens)",
+                    n_ctx));
   if (n_ctx > model_context)
     throw InvalidArgument(
         fmt::format("perplexity: context {} is longer than the model's context length {}", n_ctx, model_context));
   const auto n = static_cast<std::int64_t>(tokens.size());
   if (n < 2 * n_ctx)
-    throw InvalidArgument(fmt::format("perplexity: the text tokenizes to {} tokens; a context of {} needs at least {} "
-                                      "(2 x context, as llama-perplexity requires)", n, n_ctx, 2 * n_ctx));
+    throw InvalidArgument(
+        fmt::format("perplexity: the text tokenizes to {} tokens; a context of {} needs at least {} "
+                    "(2 x context, as llama-perplexity requires)",
+                    n, n_ctx, 2 * n_ctx));
   std::vector<ScoredWindow> windows;
   for (std::int64_t c = 0; c < n / n_ctx; ++c) {
     ScoredWindow w;

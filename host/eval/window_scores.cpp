@@ -14,11 +14,10 @@ std::vector<std::vector<double>> score_windows(TrainStepEngine& engine, const st
   const std::int64_t batch = engine.options().micro_batch, seq = engine.options().seq_len;
   for (std::size_t w = 0; w < windows.size(); ++w) {
     const auto n = static_cast<std::int64_t>(windows[w].ids.size());
-    if (n > seq)
-      throw InvalidArgument(fmt::format("eval window {}: {} tokens, the context holds {}", w, n, seq));
+    if (n > seq) throw InvalidArgument(fmt::format("eval window {}: {} tokens, the context holds {}", w, n, seq));
     if (windows[w].first < 1 || windows[w].first >= n)
-      throw InvalidArgument(fmt::format("eval window {}: scoring from token {} of {} (expected 1 .. {})", w,
-                                        windows[w].first, n, n - 1));
+      throw InvalidArgument(
+          fmt::format("eval window {}: scoring from token {} of {} (expected 1 .. {})", w, windows[w].first, n, n - 1));
   }
   std::vector<std::vector<double>> out;
   out.reserve(windows.size());
@@ -31,7 +30,8 @@ std::vector<std::vector<double>> score_windows(TrainStepEngine& engine, const st
     b.segments.assign(b.ids.size(), 0);
     b.targets.assign(b.ids.size(), kIgnoreIndex);
     const std::size_t n_here = std::min(windows.size() - w0, static_cast<std::size_t>(batch));
-    for (std::size_t j = 0; j < b.ids.size(); ++j) b.positions[j] = static_cast<std::int32_t>(j % static_cast<std::size_t>(seq));
+    for (std::size_t j = 0; j < b.ids.size(); ++j)
+      b.positions[j] = static_cast<std::int32_t>(j % static_cast<std::size_t>(seq));
     for (std::size_t k = 0; k < n_here; ++k) {
       const ScoredWindow& win = windows[w0 + k];
       const std::size_t base = k * static_cast<std::size_t>(seq);

@@ -16,7 +16,8 @@ struct ScoredWindow {
   std::int64_t first = 1;         // ids[first], ..., ids[size - 1] are scored, each given the tokens before it
 };
 
-// For each window, -log p(ids[t] | ids[0..t-1]) for t = first .. size-1, in order. Windows run micro_batch at a
+// For each window, -log p(ids[t] | ids[0..t-1]) for t = first .. size-1, in order; the engine needs
+// StepEngineOptions::token_scores. Windows run micro_batch at a
 // time (the rest of the last micro-batch is padding with no target); `pad_id` fills each window up to seq_len.
 // InvalidArgument naming the window when it is longer than seq_len or first is outside [1, size).
 std::vector<std::vector<double>> score_windows(TrainStepEngine& engine, const std::vector<ScoredWindow>& windows,

@@ -50,6 +50,10 @@ struct StepEngineOptions {
   bool planned_arena = true;
   // Activation storage (LoraStepOptions::activations): unset, the model's dtype; f16: mixed precision.
   std::optional<DType> activations;
+  // Per-token scores (token_losses, for evaluation): the plan keeps the head's logits and lse for the host to read
+  // after the eval program, and when the head runs in several chunks one more program per chunk is recorded, each
+  // the body forward + that chunk's head (a body forward per chunk: compute traded for the chunked head's memory).
+  bool token_scores = false;
 };
 
 // Rows per output-head chunk: all the step's tokens when their f32 logits fit 32 MiB (stories260K), else the
@@ -89,10 +93,9 @@ class TrainStepEngine {
   StepResult step(const std::vector<TokenBatch>& batches, double lr, std::int64_t step);
   // Mean loss over `windows` without an update (nullopt when they hold no target).
   std::optional<double> loss(const std::vector<Example>& windows, std::int32_t pad_id);
-  // The eval program on one micro-batch, per token: result[i] = -log softmax(logits row i)[targets[i]] (from the
-  // program's log-sum-exp and the logits read back after it), NaN where the target is ignored. The logits are read
-  // from the head's buffer, so the head must run in one chunk (head_chunk_rows covers all micro_batch * seq_len
-  // tokens: their f32 logits fit 32 MiB); InvalidArgument naming the sizes otherwise.
+  // The eval forward on one micro-batch, per token: result[i] = -log softmax(logits row i)[targets[i]] (the
+  // program's log-sum-exp minus the target's logit, both read back after it, per head chunk), NaN where the
+  // target is ignored. Needs StepEngineOptions::token_scores (InvalidArgument otherwise).
   std::vector<double> token_losses(const TokenBatch& b);
 
   // The adapter ("layers.{i}.{t}.{A|B}", f32) and the optimizer state ("<tensor>.{m|v|row|col}") as they are now.

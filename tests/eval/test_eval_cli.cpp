@@ -34,7 +34,8 @@ TEST(EvalCli, PerplexityJsonAndErrors) {
   e = test::run_cli(base + "--data " + text.string() + " --ctx 1024");
   EXPECT_EQ(e.rc, 1);
   EXPECT_NE(e.out.find("longer than the model's context length 512"), std::string::npos) << e.out;
-  std::ofstream(tmp / "q.jsonl") << R"({"question": "Q", "choices": ["a", "b"], "answer": 5})" << "\n";
+  std::ofstream(tmp / "q.jsonl") << R"({"question": "Q", "choices": ["a", "b"], "answer": 5})"
+                                 << "\n";
   e = test::run_cli(base + "--format choices --data " + (tmp / "q.jsonl").string());
   EXPECT_EQ(e.rc, 1);
   EXPECT_NE(e.out.find("line 1: answer 5"), std::string::npos) << e.out;

@@ -15,9 +15,7 @@
 namespace pocketlora {
 namespace {
 
-void write_file(const std::filesystem::path& p, const std::string& text) {
-  std::ofstream(p, std::ios::binary) << text;
-}
+void write_file(const std::filesystem::path& p, const std::string& text) { std::ofstream(p, std::ios::binary) << text; }
 
 std::string error_of(const std::filesystem::path& p) {
   try {
@@ -61,20 +59,23 @@ TEST(EvalMultipleChoice, ScoresMatchIndependentLogLikelihoods) {
   const LlamaModel model = load_llama_model(model_path);
   const auto tok = load_tokenizer(tok_path);
   // lm-eval's _encode_pair: a trailing space of the question belongs to the continuation.
-  EXPECT_EQ(encode_choice_pair(*tok, "Lily went to the ", "park"), encode_choice_pair(*tok, "Lily went to the", " park"));
+  EXPECT_EQ(encode_choice_pair(*tok, "Lily went to the ", "park"),
+            encode_choice_pair(*tok, "Lily went to the", " park"));
 
   test::TempDir tmp;
-  write_file(tmp / "q.jsonl",
-             R"({"question": "Once upon a time, there was a little girl named Lily. She liked to", "choices": ["play outside.", "xq zzv.", "eat the moon and the sun."], "answer": 0})"
-             "\n"
-             R"({"question": "Tom had a big red ball. He threw the ball to his", "choices": ["friend.", "dog, who ran after it.", "qq"], "answer": 1})"
-             "\n");
+  write_file(
+      tmp / "q.jsonl",
+      R"({"question": "Once upon a time, there was a little girl named Lily. She liked to", "choices": ["play outside.", "xq zzv.", "eat the moon and the sun."], "answer": 0})"
+      "\n"
+      R"({"question": "Tom had a big red ball. He threw the ball to his", "choices": ["friend.", "dog, who ran after it.", "qq"], "answer": 1})"
+      "\n");
   const auto questions = read_choice_questions(tmp / "q.jsonl");
   constexpr std::int64_t kCtx = 64;
   ref::CpuBackend be;
   StepEngineOptions o;
   o.micro_batch = 2;  // 6 windows in 3 runs
   o.seq_len = kCtx;
+  o.token_scores = true;
   TrainStepEngine engine(be, model, LoraAdapter{}, o);
   const MultipleChoiceResult r = multiple_choice(engine, *tok, questions);
   ASSERT_EQ(r.scores.size(), 2u);

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "common/test_data.h"
+#include "eval/eval_reference.h"
 #include "host/adapters/peft_export.h"
 #include "host/core/error.h"
 #include "host/eval/peft_lora_adapter.h"
@@ -34,7 +35,7 @@ TEST(PerplexityWindows, ChunksLikeLlamaPerplexity) {
   std::vector<std::int32_t> tokens(10);
   for (int i = 0; i < 10; ++i) tokens[static_cast<std::size_t>(i)] = 100 + i;
   const auto w = perplexity_windows(tokens, 4, 512, 1);
-  ASSERT_EQ(w.size(), 2u);  // 10 / 4: the last 2 tokens dropped
+  ASSERT_EQ(w.size(), 2u);                                             // 10 / 4: the last 2 tokens dropped
   EXPECT_EQ(w[0].ids, (std::vector<std::int32_t>{1, 101, 102, 103}));  // first token replaced by BOS
   EXPECT_EQ(w[1].ids, (std::vector<std::int32_t>{1, 105, 106, 107}));
   EXPECT_EQ(w[0].first, 3);  // the logits at n_ctx/2 = 2 score token 3, the one scored token (4 - 1 - 2)
@@ -119,6 +120,7 @@ PerplexityResult engine_ppl(Backend& be, const Stories& s, const LoraAdapter& ad
   StepEngineOptions o;
   o.micro_batch = batch;
   o.seq_len = kCtx;
+  o.token_scores = true;
   TrainStepEngine engine(be, s.model, ad, o);
   return text_perplexity(engine, s.tokens, kCtx, s.model.config.max_seq_len, s.bos);
 }
@@ -156,9 +158,9 @@ LlamaModel merged(const LlamaModel& m, const LoraAdapter& ad) {
   return out;
 }
 
-#define REQUIRE_PPL_DATA()                                                                  \
-  POCKETLORA_REQUIRE_DATA(model_path_, "models/stories260K/stories260K.bin");              \
-  POCKETLORA_REQUIRE_DATA(tok_path_, "models/stories260K/tok512.bin");                     \
+#define REQUIRE_PPL_DATA()                                                    \
+  POCKETLORA_REQUIRE_DATA(model_path_, "models/stories260K/stories260K.bin"); \
+  POCKETLORA_REQUIRE_DATA(tok_path_, "models/stories260K/tok512.bin");        \
   POCKETLORA_REQUIRE_DATA(text_path_, "datasets/tinystories_sample.txt")
 
 // Relative agreement of the engine's PPL with the f64 reference: both forwards are f32 with different summation
@@ -199,6 +201,41 @@ TEST(EvalPerplexity, CpuEngineMatchesIndependentLogitsWithAndWithoutAdapter) {
   EXPECT_GT(std::fabs(adapted - got.ppl), 1e-3 * got.ppl) << "the adapter changed nothing";
 }
 
+// A 32000-token vocabulary at 512 tokens a window: the f32 logits (62.5 MiB) exceed one head chunk, so the head
+// runs in two chunks of 256 rows and token_losses runs one program per chunk. Every token of the window is scored
+// (perplexity's second half alone would sit in the last chunk). llama-2-tiny-random (dim 8, one layer) keeps that
+// cheap; its weights are random, so the tokens are too (a fixed LCG).
+double chunked_head_worst_error(Backend& be, const std::filesystem::path& model_path) {
+  const LlamaModel m = load_llama_model(model_path);
+  constexpr std::int64_t kLongCtx = 512;
+  ScoredWindow win;
+  win.ids.resize(kLongCtx);
+  std::uint32_t x = 12345;
+  for (auto& t : win.ids) t = static_cast<std::int32_t>(3 + (x = x * 1664525u + 1013904223u) % 31997u);
+  win.ids[0] = 1;
+  win.first = 1;
+  StepEngineOptions o;
+  o.seq_len = kLongCtx;
+  o.token_scores = true;
+  TrainStepEngine engine(be, m, LoraAdapter{}, o);
+  const auto got = score_windows(engine, {win}, 0);
+  ref::CpuBackend cpu;
+  BackendLlama w = upload_llama(cpu, m);
+  const auto want = test::reference_nll(cpu, w, win.ids, 1);
+  EXPECT_EQ(got.at(0).size(), want.size());
+  double worst = 0;
+  for (std::size_t i = 0; i < std::min(want.size(), got[0].size()); ++i)
+    worst = std::max(worst, std::fabs(got[0][i] - want[i]));
+  return worst;
+}
+
+TEST(EvalPerplexity, ChunkedOutputHeadScoresEveryToken) {
+  POCKETLORA_REQUIRE_DATA(model_path, "models/llama-2-tiny-random/llama-2-tiny-random.gguf");
+  ref::CpuBackend be;
+  // f32 forwards of NLLs ~10.4 (ln 32000); reading chunk 1's logits for chunk 0 was measured 0.23 off.
+  EXPECT_LT(chunked_head_worst_error(be, model_path), 1e-4);
+}
+
 #if POCKETLORA_HAS_VULKAN
 using VulkanEvalPerplexity = test::GpuTest;
 
@@ -212,6 +249,12 @@ TEST_F(VulkanEvalPerplexity, EngineMatchesIndependentLogitsWithAdapter) {
   ops::VulkanBackend be(dev());
   EXPECT_NEAR(engine_ppl(be, s, LoraAdapter{}, 2).ppl, want_base, kPplTol * want_base);
   EXPECT_NEAR(engine_ppl(be, s, ad, 4).ppl, want_adapted, kPplTol * want_adapted);
+}
+
+TEST_F(VulkanEvalPerplexity, ChunkedOutputHeadScoresEveryToken) {
+  POCKETLORA_REQUIRE_DATA(model_path, "models/llama-2-tiny-random/llama-2-tiny-random.gguf");
+  ops::VulkanBackend be(dev());
+  EXPECT_LT(chunked_head_worst_error(be, model_path), 1e-4);
 }
 #endif
 
