@@ -101,14 +101,8 @@ double reference_ppl(Backend& be, const LlamaModel& m, const std::vector<std::in
     std::vector<std::int32_t> chunk(tokens.begin() + static_cast<std::ptrdiff_t>(c),
                                     tokens.begin() + static_cast<std::ptrdiff_t>(c + kCtx));
     chunk[0] = bos;
-    const Tensor logits = llama_forward_logits(be, w, chunk);
-    const std::int64_t vocab = logits.dim(1);
-    for (std::int64_t j = kCtx / 2; j < kCtx - 1; ++j) {
-      const float* row = logits.data<float>() + j * vocab;
-      double mx = -INFINITY, z = 0;
-      for (std::int64_t v = 0; v < vocab; ++v) mx = std::max(mx, static_cast<double>(row[v]));
-      for (std::int64_t v = 0; v < vocab; ++v) z += std::exp(static_cast<double>(row[v]) - mx);
-      sum += mx + std::log(z) - row[chunk[static_cast<std::size_t>(j + 1)]];
+    for (double v : test::reference_nll(be, w, chunk, kCtx / 2 + 1)) {  // the logits at kCtx / 2 .. kCtx - 2
+      sum += v;
       ++count;
     }
   }
