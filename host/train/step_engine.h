@@ -5,6 +5,7 @@
 //                   onehot)), the head's and the body's backward accumulating dA/dB
 //   update program  global grad norm + clip + NaN/Inf skip flag, every A and B updated, gradients and totals zeroed
 //   eval program    forward (LoRA dropout off) and the loss only (validation)
+//   score programs  with token_scores and a chunked head: the eval forward once per head chunk (token_losses)
 // Per step the host writes token ids, positions, segments, targets, the LoRA dropout key, the loss scale (1 /
 // unmasked tokens of the whole step) and the step constants (scheduled lr, bias corrections), and reads back the
 // loss totals and the gradient statistics: the only round trips.
