@@ -36,8 +36,8 @@ bool is_gguf(const fs::path& p) {
   return in && std::memcmp(magic, "GGUF", 4) == 0;
 }
 
-// The tokenizer of a model: the GGUF itself, a Hugging Face folder's tokenizer file, or a llama2.c tokenizer
-// (tokenizer.bin, or the single tok*.bin) beside a .bin checkpoint.
+}  // namespace
+
 fs::path find_tokenizer(const fs::path& model) {
   if (fs::is_regular_file(model) && is_gguf(model)) return model;
   const fs::path dir = fs::is_directory(model) ? model : model.parent_path();
@@ -55,8 +55,6 @@ fs::path find_tokenizer(const fs::path& model) {
                   "tokenizer.bin or a single tok*.bin in {}); pass --tokenizer PATH",
                   model.string(), dir.string()));
 }
-
-}  // namespace
 
 const char* precision_name(Precision p) {
   switch (p) {

@@ -100,6 +100,10 @@ struct TrainSummary {
   std::uint64_t peak_rss_bytes = 0;
 };
 
+// The tokenizer of a model: the GGUF itself, a Hugging Face folder's tokenizer file, or a llama2.c tokenizer
+// (tokenizer.bin, or the single tok*.bin) beside a .bin checkpoint; InvalidArgument saying where it looked.
+std::filesystem::path find_tokenizer(const std::filesystem::path& model);
+
 class Trainer {
  public:
   // Loads the tokenizer, the data and the model and checks every option and the checkpoint to resume from: any
