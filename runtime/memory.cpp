@@ -90,7 +90,13 @@ BufferSlice Arena::allocate(VkDeviceSize size, const std::string& what) {
   if (i == blocks_.size()) {
     constexpr VkDeviceSize kFirstBlock = 1 << 20;
     const VkDeviceSize grown = kFirstBlock << std::min<std::size_t>(blocks_.size(), 20);
-    const VkDeviceSize bs = std::max(grow_ ? std::min(block_size_, grown) : block_size_, rounded);
+    VkDeviceSize want = grow_ ? std::min(block_size_, grown) : block_size_;
+    if (expecting_) {
+      VkDeviceSize tails = 0;  // free bytes later, smaller allocations may still take
+      for (std::size_t b = 0; b < blocks_.size(); ++b) tails += blocks_[b]->size() - cursors_[b];
+      want = expected_ > tails ? std::min(block_size_, expected_ - tails) : 0;
+    }
+    const VkDeviceSize bs = std::max(want, rounded);
     blocks_.push_back(std::make_unique<MemoryBlock>(dev_, bs, kind_, "arena '" + name_ + "' (" + what + ")"));
     cursors_.push_back(0);
   }
@@ -98,6 +104,7 @@ BufferSlice Arena::allocate(VkDeviceSize size, const std::string& what) {
   BufferSlice s{b.buffer(), cursors_[i], size, b.mapped() ? b.mapped() + cursors_[i] : nullptr};
   cursors_[i] += rounded;
   used_ += rounded;
+  expected_ -= std::min(expected_, rounded);
   peak_ = std::max(peak_, used_);
   return s;
 }

@@ -70,6 +70,13 @@ class Arena {
   // Throws OutOfMemory (requested size + heap budget) or DeviceLimitError for a size above the
   // per-binding limit (maxStorageBufferRange) — callers must split such tensors.
   BufferSlice allocate(VkDeviceSize size, const std::string& what);
+  // The allocations to come total about `bytes` (e.g. a planned model's weights): until they are handed out, a
+  // new block is sized to what is still expected beyond the free tails of the blocks held (at most the block
+  // size) instead of by doubling, so the arena ends near what it hands out rather than up to a block above it.
+  void expect(VkDeviceSize bytes) {
+    expected_ = bytes;
+    expecting_ = bytes > 0;
+  }
   void reset();
   VkDeviceSize used() const { return used_; }
   VkDeviceSize capacity() const;
@@ -88,6 +95,8 @@ class Arena {
   std::vector<std::unique_ptr<MemoryBlock>> blocks_;
   std::vector<VkDeviceSize> cursors_;  // per block: bytes handed out from its start
   VkDeviceSize used_ = 0, peak_ = 0;
+  VkDeviceSize expected_ = 0;  // bytes still expected (expect())
+  bool expecting_ = false;     // expect() was called: past the expected bytes, blocks are as large as asked
 };
 
 // An arena whose layout the caller planned (a training step's tensors, placed by lifetime so that tensors never

@@ -21,6 +21,9 @@ namespace pocketlora {
 struct StepArenaLimits {
   std::uint64_t alignment = 256;
   std::uint64_t block_bytes = 0;
+  // How the backend holds each resident (Weights-lifetime, NF4) allocation: 0, as its exact bytes (the CPU
+  // backend's host tensors); else in one arena, padded to words and rounded up to this alignment (Vulkan).
+  std::uint64_t resident_alignment = 0;
 };
 
 struct StepLayoutTensor {
@@ -39,6 +42,7 @@ struct StepLayout {
   std::uint64_t arena_bytes = 0;          // the arena the offsets need
   std::vector<StepLayoutTensor> tensors;  // every Step allocation of the step, in allocation order
   std::uint64_t op_scratch_bytes = 0;     // the largest op's own scratch (Backend::*_scratch_bytes), beside the arena
+  std::uint64_t resident_bytes = 0;       // the Weights-lifetime bytes (model, adapter, optimizer state) to come
   // The arena in blocks of limits.block_bytes (the last one shorter): what a backend allocates.
   std::vector<std::uint64_t> block_sizes() const;
 };

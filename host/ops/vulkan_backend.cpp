@@ -60,7 +60,7 @@ StepArenaLimits VulkanBackend::step_arena_limits() const {
   std::uint64_t block = c.max_storage_buffer_range;
   if (c.max_memory_allocation_size != 0) block = std::min<std::uint64_t>(block, c.max_memory_allocation_size);
   const std::uint64_t align = dev_.alignment();
-  return {align, block / align * align};
+  return {align, block / align * align, align};
 }
 
 std::uint64_t VulkanBackend::attention_scratch_bytes(const Shape& q, const Shape& k, const AttentionOptions& opt,
@@ -89,6 +89,13 @@ void VulkanBackend::reserve_step(const StepLayout& layout) {
     planned_ = std::make_unique<vk::PlannedArena>(dev_, layout.block_sizes(), "backend step (planned)");
     // The op scratch in one block of the planned size: grown from 1 MiB blocks instead, a 16 MiB op would leave
     // the 15 MiB of smaller blocks before it held (reserve_step follows free_step: no recording uses the old one).
+    // The weights, NF4 base, adapter and optimizer state uploaded next: blocks sized to them, not doubling.
+    weights_->expect(layout.resident_bytes);
+    // With the step planned, the bump arena takes only what the plan leaves out (grad_norm's chunk table, which
+    // the host writes while recording: ~1 KiB): small blocks, not a 1 MiB one.
+    if (step_->used() == 0)
+      step_ = std::make_unique<vk::Arena>(dev_, vk::Lifetime::Step, "backend step", vk::MemoryKind::Device,
+                                          VkDeviceSize{64} << 10);
     if (layout.op_scratch_bytes > 0 && program_->capacity() != layout.op_scratch_bytes)
       program_ = std::make_unique<vk::Arena>(dev_, vk::Lifetime::Scratch, "backend program scratch",
                                              vk::MemoryKind::Device, layout.op_scratch_bytes);

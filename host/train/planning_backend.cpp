@@ -25,14 +25,33 @@ BTensor PlanningBackend::alloc(const Shape& shape, DType dtype, Lifetime life, c
   e.shape = shape;
   e.dtype = dtype;
   entries_.push_back(std::move(e));
-  if (life == Lifetime::Weights) resident_bytes_ += bytes;
+  if (life == Lifetime::Weights) resident_bytes_ += held(bytes);
   return {id, shape, dtype};
 }
 
+// As the backend holds them. In an arena (resident_alignment): each part padded to whole words (the kernels read
+// words) and aligned; double quantization: codes, 8-bit absmax, nested f32 scales and the 256-entry code map, else
+// codes, f32 absmax and two one-word placeholders for the unused double-quant bindings. Else the exact bytes of
+// the codes and the (8-bit and nested, or f32) absmax.
 BNf4 PlanningBackend::upload_nf4(const Nf4Quantized& w, const std::string& name) {
-  resident_bytes_ +=
-      w.codes.size() + (w.double_quant ? w.dq.absmax_q.size() + w.dq.nested_absmax.size() * 4 : w.absmax.size() * 4);
+  if (limits_.resident_alignment == 0) {
+    resident_bytes_ += w.codes.size() +
+                       (w.double_quant ? w.dq.absmax_q.size() + w.dq.nested_absmax.size() * 4 : w.absmax.size() * 4);
+    return {++nf4_count_, w.shape, name};
+  }
+  const auto word = [&](std::uint64_t n) { return held((n + 3) / 4 * 4); };
+  resident_bytes_ += word(w.codes.size());
+  if (w.double_quant)
+    resident_bytes_ +=
+        word(w.dq.absmax_q.size()) + word(w.dq.nested_absmax.size() * 4) + word(w.dq.code_map.size() * 4);
+  else
+    resident_bytes_ += word(w.absmax.size() * 4) + 2 * word(4);
   return {++nf4_count_, w.shape, name};
+}
+
+std::uint64_t PlanningBackend::held(std::uint64_t bytes) const {
+  const std::uint64_t a = limits_.resident_alignment;
+  return a == 0 ? bytes : (std::max<std::uint64_t>(bytes, 4) + a - 1) / a * a;
 }
 
 void PlanningBackend::write(const BTensor& dst, const Tensor& src) {

@@ -124,7 +124,8 @@ class PlanningBackend final : public Backend {
   }
 
   // What was recorded since construction (or the last free_step()).
-  std::uint64_t resident_bytes() const { return resident_bytes_; }  // Weights lifetime + NF4 uploads
+  // Weights lifetime + NF4 uploads, each allocation as the backend holds it (StepArenaLimits::resident_alignment).
+  std::uint64_t resident_bytes() const { return resident_bytes_; }
   std::vector<PlannedTensor> step_tensors() const;
   MemoryPlan step_plan() const { return plan_memory(step_tensors(), limits_.alignment, limits_.block_bytes); }
   // step_plan() as offsets for each Step allocation, in allocation order (for Backend::reserve_step).
@@ -150,6 +151,7 @@ class PlanningBackend final : public Backend {
   void touch(std::initializer_list<const BTensor*> ts);
   void host_write(const BTensor& t);
   void note_scratch(std::uint64_t bytes) { op_scratch_ = std::max(op_scratch_, bytes); }
+  std::uint64_t held(std::uint64_t bytes) const;  // a resident allocation as the backend holds it (aligned)
   Entry& entry(const BTensor& t);
 
   StepArenaLimits limits_;

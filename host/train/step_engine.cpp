@@ -215,6 +215,7 @@ StepMemoryPlan plan_on(PlanningBackend& pb, const LlamaModel& model, const LoraA
   StepMemoryPlan p;
   p.resident_bytes = pb.resident_bytes();
   p.layout = pb.step_layout();
+  p.layout.resident_bytes = p.resident_bytes;
   p.step_arena_bytes = p.layout.arena_bytes;
   p.step_unplanned_bytes = pb.step_tensor_bytes();
   p.op_scratch_bytes = pb.op_scratch_bytes();
