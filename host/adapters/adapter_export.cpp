@@ -31,12 +31,47 @@ bool is_gguf_file(const fs::path& p) {
   return ok;
 }
 
-LlamaWeights load_plain_base(const fs::path& model) {
-  if (is_bnb4bit_checkpoint(model))
-    throw InvalidArgument("--model '" + model.string() +
-                          "' is a bnb-4bit NF4 checkpoint: give the f32/f16/bf16 checkpoint it was quantized from "
-                          "(merging into NF4 weights would re-quantize them)");
-  return load_llama_weights(model);
+// A bnb-4bit base as the f32 weights the QLoRA forward computes with: each NF4 linear dequantized, q/k rows moved
+// from HF's rotate_half order to the interleaved order of every other loaded base.
+LlamaWeights dequantized_bnb4bit(const fs::path& model) {
+  const Bnb4bitModel m = load_bnb4bit(model);
+  const LlamaConfig& c = m.config;
+  const std::string origin = "bnb-4bit checkpoint '" + model.string() + "'";
+  LlamaWeights w;
+  w.config = c;
+  w.source = ModelSource::Bnb4bit;
+  const auto other = [&](const std::string& hf) {
+    auto it = m.others.find(hf);
+    if (it == m.others.end()) throw FormatError(origin + ": missing tensor '" + hf + "'");
+    return it->second.to(DType::F32);
+  };
+  const auto linear = [&](const std::string& hf, std::int64_t qk_heads) {
+    auto it = m.linears.find(hf);
+    if (it == m.linears.end()) throw FormatError(origin + ": missing NF4 linear '" + hf + "'");
+    const Tensor t = dequantize_nf4(it->second).to(DType::F32);
+    return qk_heads ? permute_rows_hf_to_interleaved(t, qk_heads, c.head_dim) : t;
+  };
+  w.tensors["tok_embeddings"] = other("model.embed_tokens.weight");
+  w.tensors["norm"] = other("model.norm.weight");
+  w.tensors["output"] = c.tied_embeddings ? w.tensors["tok_embeddings"] : other("lm_head.weight");
+  for (std::int64_t l = 0; l < c.n_layers; ++l) {
+    const std::string p = "layers." + std::to_string(l) + ".", h = "model.layers." + std::to_string(l) + ".";
+    w.tensors[p + "attention_norm"] = other(h + "input_layernorm.weight");
+    w.tensors[p + "ffn_norm"] = other(h + "post_attention_layernorm.weight");
+    w.tensors[p + "attention.wq"] = linear(h + "self_attn.q_proj.weight", c.n_heads);
+    w.tensors[p + "attention.wk"] = linear(h + "self_attn.k_proj.weight", c.n_kv_heads);
+    w.tensors[p + "attention.wv"] = linear(h + "self_attn.v_proj.weight", 0);
+    w.tensors[p + "attention.wo"] = linear(h + "self_attn.o_proj.weight", 0);
+    w.tensors[p + "feed_forward.w1"] = linear(h + "mlp.gate_proj.weight", 0);
+    w.tensors[p + "feed_forward.w3"] = linear(h + "mlp.up_proj.weight", 0);
+    w.tensors[p + "feed_forward.w2"] = linear(h + "mlp.down_proj.weight", 0);
+  }
+  return w;
+}
+
+// The base as f32 weights with q/k rows interleaved, whichever of the four sources it is.
+LlamaWeights load_base(const fs::path& model) {
+  return is_bnb4bit_checkpoint(model) ? dequantized_bnb4bit(model) : load_llama_weights(model);
 }
 
 }  // namespace
@@ -79,7 +114,7 @@ ExportResult export_adapter(const ExportOptions& opt) {
       break;
   }
 
-  LlamaWeights base = load_plain_base(opt.model);
+  LlamaWeights base = load_base(opt.model);
   // The adapter in the row order of the weights just loaded (q/k interleaved); each writer moves rows as its
   // format needs.
   const PeftAdapter adapter = read_lora_adapter(opt.adapter, base.config, RopeLayout::Interleaved);
@@ -118,7 +153,8 @@ ExportResult export_adapter(const ExportOptions& opt) {
     return {opt.out, "merged GGUF " + dt + (tok ? ", tokenizer from the base" : ", no tokenizer metadata")};
   }
   const fs::path model_dir = fs::is_directory(opt.model) ? opt.model : opt.model.parent_path();
-  const bool hf_base = base.source == ModelSource::Safetensors && fs::exists(model_dir / "config.json");
+  const bool hf_base = (base.source == ModelSource::Safetensors || base.source == ModelSource::Bnb4bit) &&
+                       fs::exists(model_dir / "config.json");
   write_llama_safetensors(opt.out, base, dt == "f16" ? DType::F16 : DType::F32,
                           hf_base ? std::optional<fs::path>(model_dir / "config.json") : std::nullopt);
   return {opt.out, "merged Hugging Face checkpoint, " + dt};

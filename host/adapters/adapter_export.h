@@ -8,6 +8,8 @@
 //             --dtype f32 | f16 | q8_0 | q4_0 | q4_k_m and --out FILE.gguf: a llama.cpp GGUF (tokenizer metadata
 //                                                             copied from the base when the base is a GGUF)
 //             --dtype nf4: a bitsandbytes 4-bit checkpoint (--out DIR or FILE.safetensors, config.json beside it)
+// The base may be any checkpoint the loader reads; a bnb-4bit base is dequantized first (the weights its QLoRA
+// forward computes with), so a merged f32/f16 model is exactly base + adapter, and a merged NF4 re-quantizes.
 // Every file is written atomically.
 #include <filesystem>
 #include <string>

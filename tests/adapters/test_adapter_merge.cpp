@@ -14,6 +14,7 @@
 #include "host/adapters/gguf_lora.h"
 #include "host/core/error.h"
 #include "host/formats/gguf.h"
+#include "host/model/bnb4bit.h"
 #include "host/model/llama_forward.h"
 #include "host/model/llama_model.h"
 #include "host/model/llama_weights.h"
@@ -256,6 +257,44 @@ TEST_F(AdapterMerge, QuantizedMergedModelsLoadWithinTolerance) {
   EXPECT_EQ(g.find_tensor("blk.0.attn_norm.weight")->type, GgmlType::F32);
   EXPECT_EQ(g.get_uint("general.file_type"), 15u);
   EXPECT_EQ(GgufFile::open(tmp_ / "q4.gguf").find_tensor("blk.3.ffn_up.weight")->type, GgmlType::Q4_0);
+}
+
+TEST_F(AdapterMerge, Bnb4bitBaseMergesIntoItsDequantizedWeights) {
+  // A QLoRA base: stories260K quantized to bnb-4bit NF4. The reference dequantizes its linears through the model
+  // loader's NF4 (LlamaModel, rotate_half rows) and moves q/k rows to the interleaved order by hand here.
+  fs::create_directories(tmp_ / "bnb");
+  write_bnb4bit(bin_, tmp_ / "bnb" / "model.safetensors", DType::F16);
+  const LlamaModel nf4 = load_llama_model(tmp_ / "bnb" / "model.safetensors");
+  ASSERT_EQ(nf4.rope_layout, RopeLayout::RotateHalf);
+  LlamaWeights deq = base_;
+  const LlamaConfig& c = base_.config;
+  for (std::int64_t l = 0; l < c.n_layers; ++l) {
+    const auto& L = nf4.layers[static_cast<std::size_t>(l)];
+    const std::string p = "layers." + std::to_string(l) + ".";
+    const auto hf_to_interleaved = [&](const Tensor& t, std::int64_t heads) {
+      // HF row h·d + j·d/2 + i holds interleaved row h·d + 2i + j.
+      const std::int64_t d = c.head_dim, cols = t.shape()[1];
+      Tensor out = Tensor::zeros(t.shape());
+      for (std::int64_t h = 0; h < heads; ++h)
+        for (std::int64_t j = 0; j < 2; ++j)
+          for (std::int64_t i = 0; i < d / 2; ++i)
+            std::memcpy(out.data<float>() + (h * d + 2 * i + j) * cols, t.data<float>() + (h * d + j * d / 2 + i) * cols,
+                        static_cast<std::size_t>(cols) * 4);
+      return out;
+    };
+    deq.tensors[p + "attention.wq"] = hf_to_interleaved(dequantize_nf4(*L.wq.nf4), c.n_heads);
+    deq.tensors[p + "attention.wk"] = hf_to_interleaved(dequantize_nf4(*L.wk.nf4), c.n_kv_heads);
+    deq.tensors[p + "attention.wv"] = dequantize_nf4(*L.wv.nf4);
+    deq.tensors[p + "attention.wo"] = dequantize_nf4(*L.wo.nf4);
+    deq.tensors[p + "feed_forward.w1"] = dequantize_nf4(*L.w_gate.nf4);
+    deq.tensors[p + "feed_forward.w3"] = dequantize_nf4(*L.w_up.nf4);
+    deq.tensors[p + "feed_forward.w2"] = dequantize_nf4(*L.w_down.nf4);
+  }
+  const Mat want = reference_logits(deq, &adapter_, kTokens);
+  const ExportResult r = run("from_bnb", ExportFormat::Merged, "f32", tmp_ / "bnb" / "model.safetensors");
+  const double err = max_abs_diff(forward(r.path), want);
+  std::printf("[merge] bnb-4bit base: merged f32 vs f64 dequantized base + adapter %.2e\n", err);
+  EXPECT_LT(err, 1e-4);
 }
 
 TEST_F(AdapterMerge, GgufBaseKeepsItsTokenizer) {
