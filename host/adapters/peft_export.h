@@ -68,7 +68,8 @@ void write_peft_adapter(const std::filesystem::path& dir, const PeftAdapter& ada
 // Reads what write_peft_adapter writes and what PEFT writes for a Llama model: keys with or without PEFT's
 // ".default" adapter name; target_modules as a list or "all-linear"; rank_pattern / alpha_pattern (each key
 // matched as PEFT does: the first key K, in file order, whose regex (.*\.)?(K)$ matches the module's full name
-// "model.layers.{i}.self_attn.q_proj"); layers_to_transform (an int or a list; only those layers have tensors).
+// "model.layers.{i}.self_attn.q_proj"; keys limited to name characters, '.' and '.*', as std::regex backtracks);
+// layers_to_transform (an int or a list; only those layers have tensors).
 // Options this project does not implement (DoRA, bias other than "none", fan_in_fan_out, modules_to_save,
 // layer_replication, a layers_pattern other than "layers", a regex target_modules) are refused by name.
 PeftAdapter read_peft_adapter(const std::filesystem::path& dir, const LlamaConfig& model, RopeLayout qk_layout);

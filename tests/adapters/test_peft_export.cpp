@@ -220,6 +220,7 @@ TEST(PeftExport, RefusesUnsupportedPeftOptionsByName) {
   EXPECT_TRUE(mentions(with("layers_to_transform", {0, 2}), {"'layers_to_transform'", "layer 2"}));
   EXPECT_TRUE(mentions(with("rank_pattern", {{"q_proj", 0}}), {"'rank_pattern'", "q_proj", ">= 1"}));
   EXPECT_TRUE(mentions(with("alpha_pattern", {{"(q_proj", 8}}), {"'alpha_pattern'", "(q_proj", "regex"}));
+  EXPECT_TRUE(mentions(with("rank_pattern", {{"(a*)*b", 4}}), {"'rank_pattern'", "(a*)*b", "not a supported pattern"}));
   // rank_pattern applies: q's tensors must now have rank 4.
   EXPECT_TRUE(mentions(with("rank_pattern", {{"q_proj", 4}}), {"layers.0.q.A", "[2, 8]", "expected [4, 8]"}));
   EXPECT_TRUE(mentions(with("peft_type", "IA3"), {"'peft_type'", "expected \"LORA\"", "IA3"}));
@@ -248,10 +249,10 @@ void write_hand_built_peft(const fs::path& dir, const std::string& config_json,
 TEST(PeftImport, RankAndAlphaPatternsPerModuleInFileOrder) {
   TempDir tmp;
   // The first matching key in file order wins (PEFT's get_pattern_key): layer 1's q_proj gets rank 1 from the
-  // full-name key before the bare "q_proj" (rank 3) that matches every q_proj; v_proj keeps r = 2.
+  // full-name key before "self_attn.*q_proj" (rank 3) that matches every q_proj; v_proj keeps r = 2.
   write_hand_built_peft(tmp.path(), R"({"peft_type": "LORA", "r": 2, "lora_alpha": 16, "use_rslora": false,
       "target_modules": ["v_proj", "q_proj"],
-      "rank_pattern": {"model.layers.1.self_attn.q_proj": 1, "q_proj": 3},
+      "rank_pattern": {"model.layers.1.self_attn.q_proj": 1, "self_attn.*q_proj": 3},
       "alpha_pattern": {"layers.0.self_attn.v_proj": 4}})",
                         {{"base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight", {3, 8}},
                          {"base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight", {8, 3}},
