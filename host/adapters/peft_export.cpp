@@ -4,7 +4,6 @@
 #include <cctype>
 #include <cmath>
 #include <map>
-#include <regex>
 #include <set>
 
 #include <nlohmann/json.hpp>
@@ -143,13 +142,37 @@ void check_module_keys(const PeftAdapterConfig& c, const std::vector<const Modul
     if (!modules.count(k)) throw InvalidArgument(origin + ": alpha given for '" + k + "', which is not adapted");
 }
 
-// One rank_pattern / alpha_pattern entry: PEFT's get_pattern_key picks, for a module's full name, the first key K
-// in file order whose regex (.*\.)?(K)$ matches it (re.match, so anchored at both ends).
+// One rank_pattern / alpha_pattern entry. PEFT's get_pattern_key picks, for a module's full name, the first key K
+// in file order whose regex (.*\.)?(K)$ matches it (re.match: anchored at both ends). Keys are module names, so the
+// syntax taken is name characters, '.' (any character) and '.*' (any run), matched here without backtracking
+// (std::regex backtracks, so a hostile key could hang the reader).
 struct PatternEntry {
   std::string key;
-  std::regex rx;
   nlohmann::ordered_json value;
 };
+
+// Does `key` (name characters, '.', '.*') match all of `text`? Dynamic programming over (key position, text
+// position): O(|key|·|text|).
+bool key_matches(const std::string& key, const std::string& text) {
+  // reach[j]: the key consumed so far matches text[0, j).
+  std::vector<char> reach(text.size() + 1, 0), next(text.size() + 1, 0);
+  reach[0] = 1;
+  for (std::size_t i = 0; i < key.size(); ++i) {
+    std::fill(next.begin(), next.end(), 0);
+    const bool star = key[i] == '.' && i + 1 < key.size() && key[i + 1] == '*';
+    for (std::size_t j = 0; j <= text.size(); ++j) {
+      if (!reach[j]) continue;
+      if (star) {
+        for (std::size_t k = j; k <= text.size(); ++k) next[k] = 1;
+        break;
+      }
+      if (j < text.size() && (key[i] == '.' || key[i] == text[j])) next[j + 1] = 1;
+    }
+    if (star) ++i;
+    reach.swap(next);
+  }
+  return reach[text.size()];
+}
 
 std::vector<PatternEntry> read_pattern(const nlohmann::ordered_json& cfg, const char* field, const std::string& origin) {
   std::vector<PatternEntry> out;
@@ -157,25 +180,28 @@ std::vector<PatternEntry> read_pattern(const nlohmann::ordered_json& cfg, const 
   if (it == cfg.end() || it->is_null()) return out;
   if (!it->is_object()) throw FormatError(origin + ": field '" + field + "': expected an object, found " + it->dump());
   for (const auto& [key, value] : it->items()) {
-    // std::regex backtracks: a hostile pattern ("(a*)*b") could run for hours. Keys are module names, so only
-    // literal name characters, '.' and up to four '.*' are taken.
-    const bool simple = !key.empty() && key.size() <= 256 && std::count(key.begin(), key.end(), '*') <= 4 &&
-                        std::all_of(key.begin(), key.end(), [&](const char& ch) {
-                          return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '-' || ch == '.' ||
-                                 (ch == '*' && &ch != key.data() && (&ch)[-1] == '.');
-                        });
+    bool simple = !key.empty() && key.size() <= 256;
+    for (std::size_t i = 0; i < key.size() && simple; ++i) {
+      const char ch = key[i];
+      simple = std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '-' || ch == '.' ||
+               (ch == '*' && i > 0 && key[i - 1] == '.');
+    }
     if (!simple)
       throw FormatError(origin + ": field '" + field + "': key '" + key +
-                        "' is not a supported pattern (module names with '.' and at most four '.*'; other regex "
-                        "syntax is not supported)");
-    out.push_back({key, std::regex("(.*\\.)?(" + key + ")", std::regex::ECMAScript), value});
+                        "' is not a supported pattern (module names with '.' and '.*'; other regex syntax is not "
+                        "supported)");
+    out.push_back({key, value});
   }
   return out;
 }
 
 const PatternEntry* pattern_for(const std::vector<PatternEntry>& patterns, const std::string& full_name) {
-  for (const auto& p : patterns)
-    if (std::regex_match(full_name, p.rx)) return &p;
+  for (const auto& p : patterns) {
+    // (.*\.)?(K): K matches the whole name or the part after one of its dots.
+    if (key_matches(p.key, full_name)) return &p;
+    for (std::size_t i = 0; i < full_name.size(); ++i)
+      if (full_name[i] == '.' && key_matches(p.key, full_name.substr(i + 1))) return &p;
+  }
   return nullptr;
 }
 

@@ -220,6 +220,7 @@ TEST(PeftExport, RefusesUnsupportedPeftOptionsByName) {
   EXPECT_TRUE(mentions(with("layers_to_transform", {0, 2}), {"'layers_to_transform'", "layer 2"}));
   EXPECT_TRUE(mentions(with("rank_pattern", {{"q_proj", 0}}), {"'rank_pattern'", "q_proj", ">= 1"}));
   EXPECT_TRUE(mentions(with("alpha_pattern", {{"(q_proj", 8}}), {"'alpha_pattern'", "(q_proj", "regex"}));
+  EXPECT_TRUE(mentions(with("rank_pattern", {{"*q_proj", 4}}), {"'rank_pattern'", "*q_proj", "not a supported pattern"}));
   EXPECT_TRUE(mentions(with("rank_pattern", {{"(a*)*b", 4}}), {"'rank_pattern'", "(a*)*b", "not a supported pattern"}));
   // rank_pattern applies: q's tensors must now have rank 4.
   EXPECT_TRUE(mentions(with("rank_pattern", {{"q_proj", 4}}), {"layers.0.q.A", "[2, 8]", "expected [4, 8]"}));
