@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include "host/adapters/adapter_merge.h"
+#include "host/adapters/adapter_modules.h"
 #include "host/adapters/gguf_lora.h"
 #include "host/adapters/merged_gguf.h"
 #include "host/adapters/merged_safetensors.h"
@@ -58,13 +59,11 @@ LlamaWeights dequantized_bnb4bit(const fs::path& model) {
     const std::string p = "layers." + std::to_string(l) + ".", h = "model.layers." + std::to_string(l) + ".";
     w.tensors[p + "attention_norm"] = other(h + "input_layernorm.weight");
     w.tensors[p + "ffn_norm"] = other(h + "post_attention_layernorm.weight");
-    w.tensors[p + "attention.wq"] = linear(h + "self_attn.q_proj.weight", c.n_heads);
-    w.tensors[p + "attention.wk"] = linear(h + "self_attn.k_proj.weight", c.n_kv_heads);
-    w.tensors[p + "attention.wv"] = linear(h + "self_attn.v_proj.weight", 0);
-    w.tensors[p + "attention.wo"] = linear(h + "self_attn.o_proj.weight", 0);
-    w.tensors[p + "feed_forward.w1"] = linear(h + "mlp.gate_proj.weight", 0);
-    w.tensors[p + "feed_forward.w3"] = linear(h + "mlp.up_proj.weight", 0);
-    w.tensors[p + "feed_forward.w2"] = linear(h + "mlp.down_proj.weight", 0);
+    for (const auto& mod : kAdapterModules) {
+      const std::string name = mod.name;
+      const std::int64_t qk_heads = name == "q" ? c.n_heads : name == "k" ? c.n_kv_heads : 0;
+      w.tensors[p + mod.weights] = linear(h + mod.peft_path + ".weight", qk_heads);
+    }
   }
   return w;
 }

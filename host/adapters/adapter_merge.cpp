@@ -2,24 +2,13 @@
 
 #include <cmath>
 #include <map>
+#include <string>
 #include <vector>
 
 #include "host/adapters/adapter_modules.h"
 #include "host/core/error.h"
 
 namespace pocketlora {
-
-namespace {
-
-// LlamaWeights' name of the linear that project module `m` adapts.
-std::string weight_name(std::int64_t layer, const std::string& m) {
-  static const std::map<std::string, std::string> names = {
-      {"q", "attention.wq"},      {"k", "attention.wk"},       {"v", "attention.wv"},      {"o", "attention.wo"},
-      {"gate", "feed_forward.w1"}, {"up", "feed_forward.w3"}, {"down", "feed_forward.w2"}};
-  return "layers." + std::to_string(layer) + "." + names.at(m);
-}
-
-}  // namespace
 
 void merge_lora_into(LlamaWeights& weights, const PeftAdapter& adapter) {
   check_peft_adapter(adapter, weights.config, "merging LoRA adapter");
@@ -32,7 +21,7 @@ void merge_lora_into(LlamaWeights& weights, const PeftAdapter& adapter) {
       const std::string module = adapter_module_name(l, target);
       const Tensor a = by_name.at(adapter_tensor_name(l, target, 'A'))->to(DType::F32);
       const Tensor b = by_name.at(adapter_tensor_name(l, target, 'B'))->to(DType::F32);
-      const std::string wname = weight_name(l, target);
+      const std::string wname = "layers." + std::to_string(l) + "." + adapter_module_named(target)->weights;
       auto it = weights.tensors.find(wname);
       if (it == weights.tensors.end()) throw InternalError("merge: base has no tensor '" + wname + "'");
       Tensor w = it->second.to(DType::F32);  // a copy: the loaded tensor may share storage with another name

@@ -27,7 +27,7 @@ std::pair<std::int64_t, std::int64_t> adapter_linear_shape(const LlamaConfig& c,
   return {c.dim, c.hidden_dim};  // down
 }
 
-Tensor adapter_b_rows(const Tensor& b, const LlamaConfig& c, const std::string& module, RopeLayout from,
+Tensor linear_rows_to_layout(const Tensor& b, const LlamaConfig& c, const std::string& module, RopeLayout from,
                       RopeLayout to) {
   const std::int64_t heads = module == "q" ? c.n_heads : module == "k" ? c.n_kv_heads : 0;
   if (heads == 0 || from == to) return b.to(DType::F32);

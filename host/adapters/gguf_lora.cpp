@@ -72,7 +72,7 @@ void write_gguf_lora(const fs::path& path, const PeftAdapter& adapter, const Lla
       if (std::find(c.targets.begin(), c.targets.end(), m.name) == c.targets.end()) continue;
       const std::string module = adapter_module_name(i, m.name);
       const std::int64_t r = c.rank_of(module);
-      Tensor b = adapter_b_rows(tensor_named(adapter, adapter_tensor_name(i, m.name, 'B')), model, m.name, qk_layout,
+      Tensor b = linear_rows_to_layout(tensor_named(adapter, adapter_tensor_name(i, m.name, 'B')), model, m.name, qk_layout,
                                 RopeLayout::Interleaved);
       // llama.cpp applies lora_alpha / r; fold any other scale into B (f64 product, one f32 rounding).
       const double file_scale = static_cast<double>(static_cast<float>(c.lora_alpha)) / static_cast<double>(r);
@@ -164,7 +164,7 @@ PeftAdapter read_gguf_lora(const fs::path& path, const LlamaConfig& model, RopeL
       }
       out.tensors.emplace_back(adapter_tensor_name(i, m.name, 'A'), f.load_f32(a_name));
       out.tensors.emplace_back(adapter_tensor_name(i, m.name, 'B'),
-                               adapter_b_rows(f.load_f32(b_name), model, m.name, RopeLayout::Interleaved, qk_layout));
+                               linear_rows_to_layout(f.load_f32(b_name), model, m.name, RopeLayout::Interleaved, qk_layout));
     }
   check_peft_adapter(out, model, origin);
   return out;

@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "host/adapters/adapter_modules.h"
 #include "host/core/error.h"
 #include "host/formats/safetensors.h"
 #include "host/util/atomic_file.h"
@@ -71,14 +72,9 @@ void write_llama_safetensors(const std::filesystem::path& dir, const LlamaWeight
     add(h + "input_layernorm.weight", weights.at(p + "attention_norm"));
     add(h + "post_attention_layernorm.weight", weights.at(p + "ffn_norm"));
     // HF keeps q/k rows in rotate_half order (the permutation load_llama_weights undid on load).
-    add(h + "self_attn.q_proj.weight", permute_rows_interleaved_to_hf(weights.at(p + "attention.wq"), c.n_heads, c.head_dim));
-    add(h + "self_attn.k_proj.weight",
-        permute_rows_interleaved_to_hf(weights.at(p + "attention.wk"), c.n_kv_heads, c.head_dim));
-    add(h + "self_attn.v_proj.weight", weights.at(p + "attention.wv"));
-    add(h + "self_attn.o_proj.weight", weights.at(p + "attention.wo"));
-    add(h + "mlp.gate_proj.weight", weights.at(p + "feed_forward.w1"));
-    add(h + "mlp.up_proj.weight", weights.at(p + "feed_forward.w3"));
-    add(h + "mlp.down_proj.weight", weights.at(p + "feed_forward.w2"));
+    for (const auto& m : kAdapterModules)
+      add(h + m.peft_path + ".weight",
+          linear_rows_to_layout(weights.at(p + m.weights), c, m.name, RopeLayout::Interleaved, RopeLayout::RotateHalf));
   }
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
   nlohmann::ordered_json cfg = config_json(c, hf_config);

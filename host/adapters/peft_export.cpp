@@ -93,8 +93,8 @@ std::map<std::string, const Tensor*> check_tensors(const std::vector<std::pair<s
 // PEFT stores q/k lora_B rows in HF's rotate_half order.
 Tensor reorder_rows(const Tensor& b, const LlamaConfig& model, const std::string& module, RopeLayout layout,
                     bool to_hf) {
-  return to_hf ? adapter_b_rows(b, model, module, layout, RopeLayout::RotateHalf)
-               : adapter_b_rows(b, model, module, RopeLayout::RotateHalf, layout);
+  return to_hf ? linear_rows_to_layout(b, model, module, layout, RopeLayout::RotateHalf)
+               : linear_rows_to_layout(b, model, module, RopeLayout::RotateHalf, layout);
 }
 
 json alpha_json(double alpha) {
