@@ -18,6 +18,7 @@
 // beside a config of the same run (the LoRA config does not change within a run).
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -35,6 +36,17 @@ struct PeftAdapterConfig {
   bool use_rslora = false;
   std::vector<std::string> targets;  // project names: q, k, v, o, gate, up, down
   std::string base_model_name_or_path;
+  // PEFT's per-module exceptions (rank_pattern / alpha_pattern), resolved to project module names ("layers.3.q");
+  // a module not listed has r / lora_alpha.
+  std::map<std::string, std::int64_t> module_r;
+  std::map<std::string, double> module_alpha;
+  // PEFT's layers_to_transform: the adapted layers, ascending; empty = every layer.
+  std::vector<std::int64_t> layers;
+
+  std::int64_t rank_of(const std::string& module) const;
+  double alpha_of(const std::string& module) const;
+  double scale_of(const std::string& module) const;  // alpha / r, or alpha / sqrt(r) with rsLoRA
+  bool adapts_layer(std::int64_t layer) const;
 };
 
 struct PeftAdapter {
@@ -42,14 +54,24 @@ struct PeftAdapter {
   std::vector<std::pair<std::string, Tensor>> tensors;  // project names, in the model's q/k row order, f32
 };
 
-// Every layer of `model` must have A and B for every target, with shapes [r, in] / [out, r] of that linear;
-// anything else is a ShapeError/InvalidArgument naming the tensor, expected vs found.
+// Checks `adapter` against `model` as write_peft_adapter does (config values, targets, adapted layers, every
+// tensor present with its module's shape); errors start with `origin`.
+void check_peft_adapter(const PeftAdapter& adapter, const LlamaConfig& model, const std::string& origin);
+
+// Every adapted layer of `model` must have A and B for every target, with shapes [r, in] / [out, r] of that
+// linear (r of that module); anything else is a ShapeError/InvalidArgument naming the tensor, expected vs found.
+// Per-module ranks/alphas are written as rank_pattern / alpha_pattern keyed "layers.{i}.self_attn.q_proj" (a key
+// every PEFT version matches against the module's full name, and no other module's).
 void write_peft_adapter(const std::filesystem::path& dir, const PeftAdapter& adapter, const LlamaConfig& model,
                         RopeLayout qk_layout);
 
-// Reads what write_peft_adapter writes and what PEFT writes for a Llama model (keys with or without PEFT's
-// ".default" adapter name). Options this project does not implement (DoRA, bias other than "none",
-// fan_in_fan_out, rank_pattern / alpha_pattern, layers_to_transform, modules_to_save) are refused by name.
+// Reads what write_peft_adapter writes and what PEFT writes for a Llama model: keys with or without PEFT's
+// ".default" adapter name; target_modules as a list or "all-linear"; rank_pattern / alpha_pattern (each key
+// matched as PEFT does: the first key K, in file order, whose regex (.*\.)?(K)$ matches the module's full name
+// "model.layers.{i}.self_attn.q_proj"; keys limited to name characters, '.' and '.*', as std::regex backtracks);
+// layers_to_transform (an int or a list; only those layers have tensors).
+// Options this project does not implement (DoRA, bias other than "none", fan_in_fan_out, modules_to_save,
+// layer_replication, a layers_pattern other than "layers", a regex target_modules) are refused by name.
 PeftAdapter read_peft_adapter(const std::filesystem::path& dir, const LlamaConfig& model, RopeLayout qk_layout);
 
 }  // namespace pocketlora

@@ -3,8 +3,10 @@
 // ".default" key variant, and refusals that name the tensor or field.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
 #include <fstream>
+#include <tuple>
 
 #include <nlohmann/json.hpp>
 
@@ -212,7 +214,16 @@ TEST(PeftExport, RefusesUnsupportedPeftOptionsByName) {
   EXPECT_TRUE(mentions(with("use_dora", true), {"adapter_config.json", "'use_dora'", "not supported"}));
   EXPECT_TRUE(mentions(with("bias", "all"), {"'bias'", "\"all\""}));
   EXPECT_TRUE(mentions(with("fan_in_fan_out", true), {"'fan_in_fan_out'"}));
-  EXPECT_TRUE(mentions(with("rank_pattern", {{"q_proj", 4}}), {"'rank_pattern'"}));
+  EXPECT_TRUE(mentions(with("modules_to_save", {"lm_head"}), {"'modules_to_save'", "lm_head"}));
+  EXPECT_TRUE(mentions(with("layer_replication", {{0, 1}}), {"'layer_replication'"}));
+  EXPECT_TRUE(mentions(with("layers_pattern", "blocks"), {"'layers_pattern'", "blocks"}));
+  EXPECT_TRUE(mentions(with("layers_to_transform", {0, 2}), {"'layers_to_transform'", "layer 2"}));
+  EXPECT_TRUE(mentions(with("rank_pattern", {{"q_proj", 0}}), {"'rank_pattern'", "q_proj", ">= 1"}));
+  EXPECT_TRUE(mentions(with("alpha_pattern", {{"(q_proj", 8}}), {"'alpha_pattern'", "(q_proj", "regex"}));
+  EXPECT_TRUE(mentions(with("rank_pattern", {{"*q_proj", 4}}), {"'rank_pattern'", "*q_proj", "not a supported pattern"}));
+  EXPECT_TRUE(mentions(with("rank_pattern", {{"(a*)*b", 4}}), {"'rank_pattern'", "(a*)*b", "not a supported pattern"}));
+  // rank_pattern applies: q's tensors must now have rank 4.
+  EXPECT_TRUE(mentions(with("rank_pattern", {{"q_proj", 4}}), {"layers.0.q.A", "[2, 8]", "expected [4, 8]"}));
   EXPECT_TRUE(mentions(with("peft_type", "IA3"), {"'peft_type'", "expected \"LORA\"", "IA3"}));
   EXPECT_TRUE(mentions(with("target_modules", {"q_proj"}), {"v_proj", "not in target_modules"}));
   EXPECT_TRUE(mentions(with("target_modules", "q_proj|v_proj"), {"'target_modules'", "regex"}));
@@ -223,6 +234,128 @@ TEST(PeftExport, RefusesUnsupportedPeftOptionsByName) {
   one_layer.n_layers = 1;
   EXPECT_TRUE(mentions(error_of<FormatError>([&] { read_peft_adapter(tmp.path(), one_layer, RopeLayout::Interleaved); }),
                        {"layers.1.", "past the model's 1 layers"}));
+}
+
+// A PEFT directory built here without the writer under test: the config JSON as text, the weights under PEFT's
+// keys. Each tensor (row, col) = salt·1000 + row·10 + col with salt counting up from 1 in the order given.
+void write_hand_built_peft(const fs::path& dir, const std::string& config_json,
+                           const std::vector<std::pair<std::string, Shape>>& tensors) {
+  std::vector<std::pair<std::string, Tensor>> entries;
+  int salt = 1;
+  for (const auto& [key, shape] : tensors) entries.emplace_back(key, labelled(shape, salt++));
+  write_safetensors(dir / "adapter_model.safetensors", entries, {{"format", "pt"}});
+  std::ofstream(dir / "adapter_config.json") << config_json;
+}
+
+TEST(PeftImport, RankAndAlphaPatternsPerModuleInFileOrder) {
+  TempDir tmp;
+  // The first matching key in file order wins (PEFT's get_pattern_key): layer 1's q_proj gets rank 1 from the
+  // full-name key before "self_attn.*q_proj" (rank 3) that matches every q_proj; v_proj keeps r = 2.
+  write_hand_built_peft(tmp.path(), R"({"peft_type": "LORA", "r": 2, "lora_alpha": 16, "use_rslora": false,
+      "target_modules": ["v_proj", "q_proj"],
+      "rank_pattern": {"model.layers.1.self_attn.q_proj": 1, "self_attn.*q_proj": 3},
+      "alpha_pattern": {"layers.0.self_attn.v_proj": 4}})",
+                        {{"base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight", {3, 8}},
+                         {"base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight", {8, 3}},
+                         {"base_model.model.model.layers.0.self_attn.v_proj.lora_A.weight", {2, 8}},
+                         {"base_model.model.model.layers.0.self_attn.v_proj.lora_B.weight", {4, 2}},
+                         {"base_model.model.model.layers.1.self_attn.q_proj.lora_A.weight", {1, 8}},
+                         {"base_model.model.model.layers.1.self_attn.q_proj.lora_B.weight", {8, 1}},
+                         {"base_model.model.model.layers.1.self_attn.v_proj.lora_A.weight", {2, 8}},
+                         {"base_model.model.model.layers.1.self_attn.v_proj.lora_B.weight", {4, 2}}});
+  const auto a = read_peft_adapter(tmp.path(), tiny_config(), RopeLayout::RotateHalf);
+  EXPECT_EQ(a.config.targets, (std::vector<std::string>{"q", "v"}));
+  EXPECT_EQ(a.config.rank_of("layers.0.q"), 3);
+  EXPECT_EQ(a.config.rank_of("layers.1.q"), 1);
+  EXPECT_EQ(a.config.rank_of("layers.0.v"), 2);
+  EXPECT_EQ(a.config.alpha_of("layers.0.v"), 4);
+  EXPECT_EQ(a.config.alpha_of("layers.1.v"), 16);
+  EXPECT_DOUBLE_EQ(a.config.scale_of("layers.0.q"), 16.0 / 3);
+  EXPECT_DOUBLE_EQ(a.config.scale_of("layers.0.v"), 4.0 / 2);
+  EXPECT_DOUBLE_EQ(a.config.scale_of("layers.1.q"), 16.0 / 1);
+  EXPECT_EQ(find(a, "layers.1.q.B").shape(), (Shape{8, 1}));
+  EXPECT_EQ(find(a, "layers.1.q.B").data<float>()[7], 6070.f);  // salt 6, row 7, col 0; rotate_half: not permuted
+  EXPECT_EQ(find(a, "layers.0.v.A").data<float>()[1 * 8 + 5], 3015.f);
+
+  // rsLoRA scales by alpha / sqrt(r) of the module.
+  auto cfg = nlohmann::json::parse(read_file_text(tmp / "adapter_config.json"));
+  cfg["use_rslora"] = true;
+  std::ofstream(tmp / "adapter_config.json") << cfg.dump();
+  EXPECT_DOUBLE_EQ(read_peft_adapter(tmp.path(), tiny_config(), RopeLayout::RotateHalf).config.scale_of("layers.0.q"),
+                   16.0 / std::sqrt(3.0));
+}
+
+TEST(PeftImport, LayersToTransformAdaptsOnlyTheListedLayers) {
+  TempDir tmp;
+  for (const char* layers : {"1", "[1]"}) {
+    write_hand_built_peft(tmp.path(),
+                          std::string(R"({"peft_type": "LORA", "r": 2, "lora_alpha": 8, "target_modules": ["down_proj"],
+                                          "layers_pattern": "layers", "layers_to_transform": )") + layers + "}",
+                          {{"base_model.model.model.layers.1.mlp.down_proj.lora_A.default.weight", {2, 12}},
+                           {"base_model.model.model.layers.1.mlp.down_proj.lora_B.default.weight", {8, 2}}});
+    const auto a = read_peft_adapter(tmp.path(), tiny_config(), RopeLayout::Interleaved);
+    EXPECT_EQ(a.config.layers, (std::vector<std::int64_t>{1})) << layers;
+    EXPECT_FALSE(a.config.adapts_layer(0));
+    ASSERT_EQ(a.tensors.size(), 2u);
+    EXPECT_EQ(a.tensors[0].first, "layers.1.down.A");
+    EXPECT_EQ(a.tensors[1].first, "layers.1.down.B");
+    EXPECT_EQ(a.tensors[1].second.data<float>()[5 * 2 + 1], 2051.f);
+  }
+  // A tensor of a layer not listed is refused by name.
+  write_hand_built_peft(tmp.path(), R"({"peft_type": "LORA", "r": 2, "lora_alpha": 8, "target_modules": ["down_proj"],
+                                        "layers_to_transform": [1]})",
+                        {{"base_model.model.model.layers.0.mlp.down_proj.lora_A.weight", {2, 12}},
+                         {"base_model.model.model.layers.0.mlp.down_proj.lora_B.weight", {8, 2}},
+                         {"base_model.model.model.layers.1.mlp.down_proj.lora_A.weight", {2, 12}},
+                         {"base_model.model.model.layers.1.mlp.down_proj.lora_B.weight", {8, 2}}});
+  EXPECT_TRUE(mentions(error_of<FormatError>([&] { read_peft_adapter(tmp.path(), tiny_config(), RopeLayout::Interleaved); }),
+                       {"layers.0.mlp.down_proj.lora_A.weight", "not in layers_to_transform"}));
+}
+
+TEST(PeftImport, AllLinearTargetsEverySevenLinears) {
+  TempDir tmp;
+  std::vector<std::pair<std::string, Shape>> tensors;
+  const std::vector<std::tuple<std::string, std::int64_t, std::int64_t>> linears = {
+      {"self_attn.q_proj", 8, 8}, {"self_attn.k_proj", 4, 8}, {"self_attn.v_proj", 4, 8}, {"self_attn.o_proj", 8, 8},
+      {"mlp.gate_proj", 12, 8},   {"mlp.up_proj", 12, 8},     {"mlp.down_proj", 8, 12}};
+  for (int i = 0; i < 2; ++i)
+    for (const auto& [path, out, in] : linears) {
+      const std::string p = "base_model.model.model.layers." + std::to_string(i) + "." + path;
+      tensors.push_back({p + ".lora_A.weight", {1, in}});
+      tensors.push_back({p + ".lora_B.weight", {out, 1}});
+    }
+  write_hand_built_peft(tmp.path(), R"({"peft_type": "LORA", "r": 1, "lora_alpha": 2, "target_modules": "all-linear"})",
+                        tensors);
+  const auto a = read_peft_adapter(tmp.path(), tiny_config(), RopeLayout::Interleaved);
+  EXPECT_EQ(a.config.targets, (std::vector<std::string>{"q", "k", "v", "o", "gate", "up", "down"}));
+  EXPECT_EQ(a.tensors.size(), 28u);
+}
+
+TEST(PeftExport, PerModuleRanksAlphasAndLayersRoundTrip) {
+  TempDir tmp;
+  PeftAdapter a;
+  a.config.r = 2;
+  a.config.lora_alpha = 16;
+  a.config.targets = {"q", "down"};
+  a.config.layers = {1};
+  a.config.module_r = {{"layers.1.q", 3}};
+  a.config.module_alpha = {{"layers.1.down", 5.5}};
+  a.tensors = {{"layers.1.q.A", labelled({3, 8}, 1)}, {"layers.1.q.B", labelled({8, 3}, 2)},
+               {"layers.1.down.A", labelled({2, 12}, 3)}, {"layers.1.down.B", labelled({8, 2}, 4)}};
+  write_peft_adapter(tmp.path(), a, tiny_config(), RopeLayout::Interleaved);
+  const auto cfg = nlohmann::json::parse(read_file_text(tmp / "adapter_config.json"));
+  EXPECT_EQ(cfg["rank_pattern"], nlohmann::json({{"layers.1.self_attn.q_proj", 3}}));
+  EXPECT_EQ(cfg["alpha_pattern"], nlohmann::json({{"layers.1.mlp.down_proj", 5.5}}));
+  EXPECT_EQ(cfg["layers_to_transform"], nlohmann::json({1}));
+  const auto b = read_peft_adapter(tmp.path(), tiny_config(), RopeLayout::Interleaved);
+  expect_equal(a, b);
+  EXPECT_EQ(b.config.module_r, a.config.module_r);
+  EXPECT_EQ(b.config.module_alpha, a.config.module_alpha);
+  EXPECT_EQ(b.config.layers, a.config.layers);
+
+  a.config.module_r = {{"layers.0.q", 3}};  // layer 0 is not adapted
+  EXPECT_TRUE(mentions(error_of<InvalidArgument>([&] { write_peft_adapter(tmp.path(), a, tiny_config(), RopeLayout::Interleaved); }),
+                       {"rank given for 'layers.0.q'", "not adapted"}));
 }
 
 }  // namespace
