@@ -168,19 +168,26 @@ AdapterListing AdapterStore::list() const {
     out.problems.push_back({root_, "cannot list the adapter store: " + ec.message()});
     return out;
   }
+  auto read_entry = [](const fs::path& dir) {
+    if (!fs::is_directory(dir)) throw FormatError("not an adapter directory (a stray file in the store)");
+    validate_adapter_name(dir.filename().string());
+    AdapterManifest m = read_manifest(dir);
+    verify_files(dir, m, false);
+    return m;
+  };
   for (const auto& e : it) {
     if (!is_store_entry(e)) continue;
-    try {
-      if (!e.is_directory()) throw FormatError("not an adapter directory (a stray file in the store)");
-      validate_adapter_name(e.path().filename().string());
-      AdapterManifest m = read_manifest(e.path());
-      verify_files(e.path(), m, false);
-      out.adapters.push_back(std::move(m));
-    } catch (const std::exception& ex) {
-      // Deleted or renamed by a writer since the directory was read: gone, not broken.
-      std::error_code gone;
-      if (!fs::exists(e.path(), gone) && !gone) continue;
-      out.problems.push_back({e.path(), ex.what()});
+    // A writer may delete, rename or replace the entry while it is read: gone is skipped, and a failure is
+    // reported only if it repeats (a replaced adapter reads whole the second time; a broken one fails again).
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      try {
+        out.adapters.push_back(read_entry(e.path()));
+        break;
+      } catch (const std::exception& ex) {
+        std::error_code gone;
+        if (!fs::exists(e.path(), gone) && !gone) break;
+        if (attempt == 1) out.problems.push_back({e.path(), ex.what()});
+      }
     }
   }
   std::sort(out.adapters.begin(), out.adapters.end(),

@@ -6,10 +6,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "common/error_message.h"
 #include "common/test_data.h"
@@ -194,6 +197,42 @@ TEST(AdapterStore, KilledAddLeavesATemporaryThatIsNeverListedAndTheNextAddRemove
   store.add(write_source(tmp / "run2", 2), "half", tiny_base(), {});
   EXPECT_FALSE(fs::exists(torn));
   EXPECT_EQ(store.list().adapters.size(), 2u);
+}
+
+TEST(AdapterStore, AConcurrentReaderSeesEveryAdapterWholeWhileAWriterChangesThem) {
+  TempDir tmp;
+  write_source(tmp / "run");
+  AdapterStore store(tmp / "store");
+  store.add(tmp / "run", "steady", tiny_base(), {});
+  std::atomic<bool> done{false};
+  std::atomic<int> listings{0};
+  std::vector<std::string> seen_problems;
+  std::thread reader([&] {
+    const AdapterStore view(tmp / "store");
+    while (!done.load()) {
+      const AdapterListing l = view.list();
+      for (const auto& p : l.problems) seen_problems.push_back(p.path.string() + ": " + p.message);
+      for (const auto& m : l.adapters)
+        if (m.name != "steady" && m.name != "moving" && m.name != "moved")
+          seen_problems.push_back("unexpected adapter " + m.name);
+      if (std::none_of(l.adapters.begin(), l.adapters.end(),
+                       [](const AdapterManifest& m) { return m.name == "steady"; }))
+        seen_problems.push_back("steady missing");
+      ++listings;
+    }
+  });
+  // At least 10 rounds, and on until the reader has listed 20 times while the writes were still going on.
+  for (int i = 0; i < 10 || (listings.load() < 20 && i < 2000); ++i) {
+    store.add(tmp / "run", "moving", tiny_base(), {});
+    store.set_enabled("moving", false);
+    store.set_enabled("steady", i % 2 == 0);
+    store.rename("moving", "moved");
+    store.remove("moved");
+  }
+  done = true;
+  reader.join();
+  EXPECT_GE(listings.load(), 20);
+  EXPECT_TRUE(seen_problems.empty()) << seen_problems.size() << " bad listings, first: " << seen_problems[0];
 }
 
 TEST(AdapterStore, RenameKilledBeforeTheManifestRewriteListsTheNewName) {
