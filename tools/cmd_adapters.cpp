@@ -11,8 +11,8 @@
 #include "host/adapters/adapter_store.h"
 #include "host/core/error.h"
 #include "host/model/llama_model.h"
+#include "host/train/adapter_base.h"
 #include "host/train/adapter_origin.h"
-#include "host/train/base_fingerprint.h"
 #include "tools/command_registry.h"
 
 namespace pocketlora::cli {
@@ -92,16 +92,10 @@ int run_list(const AdapterStore& store, bool json) {
 
 int run_add(AdapterStore& store, const AdaptersArgs& a) {
   const AdapterOrigin origin = read_adapter_origin(a.src);
-  AdapterBase base;
   // Only the configuration and the q/k row layout are needed; f32 skips quantizing a model that is not kept.
   const LlamaModel model = load_llama_model(a.model, BaseQuant::None);
-  base.config = model.config;
-  base.qk_layout = model.rope_layout;
   // The fingerprint for the quantization the adapter was trained with (the run's checkpoint says; else --quant).
-  base.base_quant = origin.base_quant.empty() ? a.quant : origin.base_quant;
-  parse_base_quant(base.base_quant);
-  base.fingerprint = base_model_fingerprint(a.model, base.base_quant);
-  base.model_name = fs::path(a.model).filename().string();
+  const AdapterBase base = adapter_base(model, a.model, origin.base_quant.empty() ? a.quant : origin.base_quant);
   const AdapterManifest m = store.add(a.src, a.name, base, origin, a.force);
   if (a.json) {
     std::cout << manifest_with_path(store, m).dump(2) << "\n";
