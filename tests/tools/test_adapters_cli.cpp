@@ -1,16 +1,30 @@
 // `pocketlora adapters` end to end on an adapter the test trains (stories260K, r=2 on q and v, 2 steps): the
 // manifest carries the run's checkpoint fingerprint and final metrics, every subcommand in human and JSON form,
-// another base refused unless --force, a corrupt entry warned about by path, and the default store directory.
+// another base refused unless --force, a corrupt entry warned about by path, SIGKILLed adds that never leave a
+// partial adapter, and the default store directory.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <fstream>
+#include <iostream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "common/run_cli.h"
 #include "common/test_data.h"
+#include "host/adapters/adapter_store.h"
+#include "host/adapters/peft_export.h"
+#include "host/model/llama_model.h"
 #include "host/util/read_file.h"
+#include "host/util/splitmix64.h"
 
 namespace pocketlora {
 namespace {
@@ -115,6 +129,86 @@ TEST(AdaptersCli, TrainedAdapterThroughEverySubcommand) {
   r = run_cli(adapters + "show tiny2");
   EXPECT_EQ(r.rc, 1);
   EXPECT_NE(r.out.find("no adapter 'tiny2'"), std::string::npos) << r.out;
+}
+
+// Runs the CLI with `args` (split on spaces: the test's paths have none), SIGKILLs it after `delay_us` unless it
+// finished; returns true when it was killed.
+bool run_and_kill(const std::string& args, std::int64_t delay_us) {
+  const pid_t child = ::fork();
+  if (child == 0) {
+    const int devnull = ::open("/dev/null", O_WRONLY);
+    ::dup2(devnull, 1);
+    ::dup2(devnull, 2);
+    std::vector<std::string> words{test::cli_binary()};
+    for (std::size_t b = 0, e; b < args.size(); b = e + 1) {
+      e = args.find(' ', b);
+      if (e == std::string::npos) e = args.size();
+      if (e > b) words.push_back(args.substr(b, e - b));
+    }
+    std::vector<char*> argv;
+    for (auto& w : words) argv.push_back(w.data());
+    argv.push_back(nullptr);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  std::this_thread::sleep_for(std::chrono::microseconds(delay_us));
+  int status = 0;
+  if (::waitpid(child, &status, WNOHANG) == child) return false;
+  ::kill(child, SIGKILL);
+  ::waitpid(child, &status, 0);
+  return true;
+}
+
+TEST(AdaptersCli, SigkilledAddsNeverLeaveAPartialAdapter) {
+  POCKETLORA_REQUIRE_DATA(model, "models/stories260K/stories260K.bin");
+  test::TempDir tmp;
+  // r=64 on all seven linears (1.6 MB) so the copy, digests and fsyncs are a fair share of the run.
+  const LlamaModel m = load_llama_model(model, BaseQuant::None);
+  PeftAdapter a;
+  a.config.r = 64;
+  a.config.targets = {"q", "k", "v", "o", "gate", "up", "down"};
+  const std::map<std::string, std::pair<std::int64_t, std::int64_t>> out_in = {
+      {"q", {64, 64}},     {"k", {32, 64}},   {"v", {32, 64}},    {"o", {64, 64}},
+      {"gate", {172, 64}}, {"up", {172, 64}}, {"down", {64, 172}}};
+  for (int l = 0; l < 5; ++l)
+    for (const auto& t : a.config.targets) {
+      const auto [out_features, in_features] = out_in.at(t);
+      const std::string p = "layers." + std::to_string(l) + "." + t + ".";
+      a.tensors.emplace_back(p + "A", Tensor::zeros({64, in_features}));
+      a.tensors.emplace_back(p + "B", Tensor::zeros({out_features, 64}));
+    }
+  write_peft_adapter(tmp / "src", a, m.config, m.rope_layout);
+
+  const std::string add = "adapters --store " + (tmp / "store").string() + " add " + (tmp / "src").string() +
+                          " --model " + model.string() + " --name k";
+  const auto t0 = std::chrono::steady_clock::now();
+  ASSERT_EQ(run_cli(add).rc, 0);
+  const auto run_us = std::max<std::int64_t>(
+      1000, std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count());
+  AdapterStore store(tmp / "store");
+  store.remove("k");
+
+  std::uint64_t seed = 7;
+  int killed = 0, complete = 0, torn = 0;
+  for (int round = 0; round < 12; ++round) {
+    killed += run_and_kill(add, static_cast<std::int64_t>(splitmix64(seed) % static_cast<std::uint64_t>(run_us)));
+    for (const auto& e : fs::directory_iterator(tmp / "store"))
+      torn += e.path().filename().string().find(".tmp.") != std::string::npos;
+    const AdapterListing l = store.list();
+    EXPECT_TRUE(l.problems.empty()) << "round " << round << ": " << l.problems[0].path << ": " << l.problems[0].message;
+    ASSERT_LE(l.adapters.size(), 1u);
+    if (!l.adapters.empty()) {  // the rename happened: the adapter is whole
+      EXPECT_EQ(store.show("k").size_bytes, l.adapters[0].size_bytes);
+      store.remove("k");
+      ++complete;
+    }
+  }
+  EXPECT_GE(killed, 3);
+  ASSERT_EQ(run_cli(add).rc, 0);  // and the next add clears what the killed ones left
+  for (const auto& e : fs::directory_iterator(tmp / "store"))
+    EXPECT_TRUE(e.path().filename() == "k" || e.path().filename() == ".lock") << e.path();
+  std::cout << "[ kills    ] " << killed << " of 12 adds killed, " << complete << " had completed, " << torn
+            << " rounds found a killed add's temporary\n";
 }
 
 TEST(AdaptersCli, DefaultStoreIsUnderPocketloraHomeAndHelpSaysSo) {
