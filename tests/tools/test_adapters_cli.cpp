@@ -131,26 +131,9 @@ TEST(AdaptersCli, TrainedAdapterThroughEverySubcommand) {
   EXPECT_NE(r.out.find("no adapter 'tiny2'"), std::string::npos) << r.out;
 }
 
-// Runs the CLI with `args` (split on spaces: the test's paths have none), SIGKILLs it after `delay_us` unless it
-// finished; returns true when it was killed.
+// Runs the CLI with `args`, SIGKILLs it after `delay_us` unless it finished; returns true when it was killed.
 bool run_and_kill(const std::string& args, std::int64_t delay_us) {
-  const pid_t child = ::fork();
-  if (child == 0) {
-    const int devnull = ::open("/dev/null", O_WRONLY);
-    ::dup2(devnull, 1);
-    ::dup2(devnull, 2);
-    std::vector<std::string> words{test::cli_binary()};
-    for (std::size_t b = 0, e; b < args.size(); b = e + 1) {
-      e = args.find(' ', b);
-      if (e == std::string::npos) e = args.size();
-      if (e > b) words.push_back(args.substr(b, e - b));
-    }
-    std::vector<char*> argv;
-    for (auto& w : words) argv.push_back(w.data());
-    argv.push_back(nullptr);
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
-  }
+  const pid_t child = test::spawn_cli(args);
   std::this_thread::sleep_for(std::chrono::microseconds(delay_us));
   int status = 0;
   if (::waitpid(child, &status, WNOHANG) == child) return false;
