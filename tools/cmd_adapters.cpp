@@ -1,7 +1,7 @@
-// `pocketlora adapters [--store DIR] [--json] list | show | add | enable | disable | rename | export | delete`: a thin
-// layer over the adapter store (host/adapters/adapter_store.h), which is what the app drives. Human tables by
-// default, the manifests as JSON with --json; entries the store cannot read are warnings on stderr (in JSON, the
-// "problems" array), never a failed listing.
+// `pocketlora adapters [--store DIR] [--json] list | show | add | enable | disable | rename | export | delete |
+// check`: a thin layer over the adapter store (host/adapters/adapter_store.h), which is what the app drives. Human
+// tables by default, the manifests as JSON with --json; entries the store cannot read are warnings on stderr (in
+// JSON, the "problems" array), never a failed listing.
 #include <fmt/format.h>
 
 #include <iostream>
@@ -114,7 +114,7 @@ int report(const AdapterStore& store, const std::string& name, bool json, const 
 }
 
 CommandRegistration reg(
-    "adapters", "The on-device adapter store: list, show, add, enable, disable, rename, export, delete",
+    "adapters", "The on-device adapter store: list, show, add, enable, disable, rename, export, delete, check",
     [](CLI::App& sub) {
       sub.require_subcommand(1);
       sub.fallthrough();  // --store / --json also after the subcommand
@@ -184,6 +184,32 @@ CommandRegistration reg(
         s.export_peft(a->name, a->out);
         if (a->json) std::cout << nlohmann::json{{"exported", a->name}, {"out", a->out}}.dump(2) << "\n";
         else fmt::print("exported {} to {}\n", a->name, a->out);
+        return 0;
+      });
+
+      CLI::App* check =
+          sub.add_subcommand("check", "The check before applying: files verified, enabled, same base as --model");
+      check->add_option("name", a->name, "Adapter name")->required();
+      check->add_option("--model", a->model, "The base model it is to be applied to")->required();
+      check->add_flag("--force", a->force, "Accept a disabled adapter or another base (the shapes must still fit)");
+      on(check, [=] {
+        const AdapterStore s = store();
+        const AdapterManifest m = s.show(a->name);
+        const LlamaModel model = load_llama_model(a->model, BaseQuant::None);
+        const AdapterBase base = adapter_base(model, a->model, m.base_quant);
+        s.load(a->name, base, a->force);  // fingerprint, enabled flag, then every tensor against the model's shapes
+        const bool same_base = base.fingerprint == m.base_fingerprint;
+        if (a->json)
+          std::cout << nlohmann::json{{"name", m.name},
+                                      {"model", a->model},
+                                      {"same_base", same_base},
+                                      {"enabled", m.enabled},
+                                      {"applicable", true}}
+                           .dump(2)
+                    << "\n";
+        else
+          fmt::print("{} can be applied to {}{}\n", m.name, a->model,
+                     same_base && m.enabled ? "" : " (forced: another base or disabled)");
         return 0;
       });
 

@@ -109,6 +109,21 @@ TEST(AdaptersCli, TrainedAdapterThroughEverySubcommand) {
   r = run_cli(adapters + "add " + run.string() + " --name other --model " + other_base.string() + " --force");
   EXPECT_EQ(r.rc, 0) << r.out;
 
+  // The check before applying: the trained one applies to its base; the forced one (trained on stories260K.bin,
+  // recorded so) is refused for the GGUF copy unless --force, and a disabled one is refused too.
+  EXPECT_EQ(json_of(run_cli(adapters + "check tiny2 --json --model " + model.string()))["same_base"], true);
+  r = run_cli(adapters + "check other --model " + other_base.string());
+  EXPECT_EQ(r.rc, 1) << r.out;
+  EXPECT_NE(r.out.find("adapter 'other' belongs to another base model"), std::string::npos) << r.out;
+  const auto forced = json_of(run_cli(adapters + "check other --force --json --model " + other_base.string()));
+  EXPECT_EQ(forced["same_base"], false);
+  EXPECT_EQ(forced["applicable"], true);
+  ASSERT_EQ(run_cli(adapters + "disable tiny2").rc, 0);
+  r = run_cli(adapters + "check tiny2 --model " + model.string());
+  EXPECT_EQ(r.rc, 1) << r.out;
+  EXPECT_NE(r.out.find("disabled"), std::string::npos) << r.out;
+  ASSERT_EQ(run_cli(adapters + "enable tiny2").rc, 0);
+
   r = run_cli(adapters + "add " + run.string() + " --name ../escape --model " + model.string());
   EXPECT_EQ(r.rc, 1);
   EXPECT_NE(r.out.find("error [invalid_input]: adapter name '../escape'"), std::string::npos) << r.out;
