@@ -315,7 +315,7 @@ AdapterManifest AdapterStore::check_base(const std::string& name, std::string_vi
   if (m.base_fingerprint != fingerprint)
     throw InvalidArgument(fmt::format(
         "adapter '{}' belongs to another base model: base fingerprint expected {} (the adapter's, trained with "
-        "quant {}), found {} (this model) (force to apply it anyway)",
+        "quant {}), found {} (this model); force to apply it anyway",
         name, m.base_fingerprint, m.base_quant, fingerprint));
   return m;
 }
