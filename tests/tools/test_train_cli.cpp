@@ -1,7 +1,6 @@
 // `pocketlora train` as a user runs it: the JSON summary and the files of --out, clear refusals, and SIGKILL at
 // arbitrary moments (mid-step, mid-checkpoint) followed by --resume ending with the adapter of an uninterrupted
 // run, bit for bit on the CPU backend, with no corrupt checkpoint ever left behind.
-#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -29,7 +28,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const std::string kBin = test::cli_binary();
 using test::run_cli;
 
 std::string train_args(const fs::path& out) {
@@ -101,25 +99,8 @@ TEST(TrainCli, SigkillAnywhereThenResumeEndsBitIdentical) {
     const bool have_checkpoint = !list_checkpoints(out).empty();
     std::string args = train_args(out) + " --json";
     if (have_checkpoint) args += " --resume " + out.string();
-    const pid_t child = ::fork();
+    const pid_t child = test::spawn_cli(args);
     ASSERT_GE(child, 0);
-    if (child == 0) {
-      const int devnull = ::open("/dev/null", O_WRONLY);
-      ::dup2(devnull, 1);
-      ::dup2(devnull, 2);
-      // argv split on spaces: the test's paths have none.
-      std::vector<std::string> words{kBin};
-      for (std::size_t b = 0, e; b < args.size(); b = e + 1) {
-        e = args.find(' ', b);
-        if (e == std::string::npos) e = args.size();
-        if (e > b) words.push_back(args.substr(b, e - b));
-      }
-      std::vector<char*> argv;
-      for (auto& w : words) argv.push_back(w.data());
-      argv.push_back(nullptr);
-      ::execv(kBin.c_str(), argv.data());
-      ::_exit(127);
-    }
     std::this_thread::sleep_for(std::chrono::microseconds(splitmix64(seed) % static_cast<std::uint64_t>(window_us)));
     int status = 0;
     if (::waitpid(child, &status, WNOHANG) == child) {
