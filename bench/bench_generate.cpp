@@ -71,8 +71,10 @@ LoraAdapter bench_adapter(const LlamaModel& m) {
   return a;
 }
 
+// Medians, and the fastest decode step: on a shared machine the median moves with the load (one decode step of
+// stories260K on lavapipe took 3.7-21 ms within one run at load 10), the fastest step much less.
 struct Speed {
-  double prefill_tok_s = 0, decode_tok_s = 0, prefill_ms = 0, decode_ms = 0;
+  double prefill_tok_s = 0, decode_tok_s = 0, prefill_ms = 0, decode_ms = 0, best_decode_tok_s = 0;
 };
 
 Speed time_generation(Decoder& d, const std::vector<AdapterUse>& uses, const std::vector<std::int32_t>& prompt,
@@ -97,6 +99,7 @@ Speed time_generation(Decoder& d, const std::vector<AdapterUse>& uses, const std
   s.decode_ms = median(dec) * 1e3;
   s.prefill_tok_s = static_cast<double>(prompt.size()) / median(pre);
   s.decode_tok_s = 1.0 / median(dec);
+  s.best_decode_tok_s = 1.0 / *std::min_element(dec.begin(), dec.end());
   return s;
 }
 
@@ -106,7 +109,7 @@ int run(GenerateBenchArgs a) {
     a.data = env && *env ? env : "../shared/data";
   }
   Table table({"case", "layers", "backend", "base", "adapter", "prompt", "prefill ms", "prompt tok/s", "decode ms",
-               "decode tok/s", "adapter cost", "target"});
+               "decode tok/s", "best tok/s", "adapter cost", "target"});
   nlohmann::json results = nlohmann::json::array();
   for (const std::string& name : split_csv(a.cases)) {
     LlamaModel model;
@@ -141,18 +144,25 @@ int run(GenerateBenchArgs a) {
       const std::size_t ai = d.add_adapter(adapter, "bench r8");
       const Speed plain = time_generation(d, {}, prompt, decode, a.reps);
       const Speed with = time_generation(d, {{ai, 1.0f}}, prompt, decode, a.reps);
+      // Of the median and of the best step (the less noisy one on a loaded machine).
       const double cost = 1.0 - with.decode_tok_s / plain.decode_tok_s;
+      const double best_cost = 1.0 - with.best_decode_tok_s / plain.best_decode_tok_s;
       const bool stories = name == "stories260k" && base == "f32";
       const double target = !stories ? 0 : backend == "vulkan" ? kLavapipeStoriesDecodeTarget : kCpuStoriesDecodeTarget;
       for (const auto& [label, s] : {std::pair<std::string, Speed>{"none", plain}, {"r8 all", with}}) {
         const bool adapted = label != "none";
         std::string verdict = "-";
-        if (adapted) verdict = fmt::format("cost <= 15%: {}", cost <= kAdapterCostTarget ? "met" : "NOT met");
-        else if (target > 0) verdict = fmt::format(">= {:.0f} tok/s: {}", target, s.decode_tok_s >= target ? "met" : "NOT met");
+        if (adapted)
+          verdict = fmt::format("cost <= 15%: median {}, best {}", cost <= kAdapterCostTarget ? "met" : "NOT met",
+                                best_cost <= kAdapterCostTarget ? "met" : "NOT met");
+        else if (target > 0)
+          verdict = fmt::format(">= {:.0f} tok/s: median {}, best {}", target, s.decode_tok_s >= target ? "met" : "NOT met",
+                                s.best_decode_tok_s >= target ? "met" : "NOT met");
         table.row({name, layers_label, be->describe().substr(0, 24), base, label, std::to_string(prompt_len),
                    fmt::format("{:.1f}", s.prefill_ms), fmt::format("{:.0f}", s.prefill_tok_s),
                    fmt::format("{:.3f}", s.decode_ms), fmt::format("{:.1f}", s.decode_tok_s),
-                   adapted ? fmt::format("{:.1f}%", 100 * cost) : "-", verdict});
+                   fmt::format("{:.1f}", s.best_decode_tok_s),
+                   adapted ? fmt::format("{:.1f}% / {:.1f}%", 100 * cost, 100 * best_cost) : "-", verdict});
         results.push_back({{"case", name},
                            {"layers", layers_label},
                            {"backend", backend},
@@ -165,7 +175,9 @@ int run(GenerateBenchArgs a) {
                            {"prompt_tokens_per_s", s.prefill_tok_s},
                            {"decode_ms_per_token", s.decode_ms},
                            {"decode_tokens_per_s", s.decode_tok_s},
+                           {"best_decode_tokens_per_s", s.best_decode_tok_s},
                            {"adapter_cost", adapted ? nlohmann::json(cost) : nlohmann::json()},
+                           {"adapter_cost_best", adapted ? nlohmann::json(best_cost) : nlohmann::json()},
                            {"decode_target_tokens_per_s", target > 0 && !adapted ? nlohmann::json(target) : nlohmann::json()}});
       }
     }
@@ -175,8 +187,8 @@ int run(GenerateBenchArgs a) {
     std::ifstream la("/proc/loadavg");
     la >> load_end;
   }
-  fmt::print("\nGeneration: prompt processing (median of prefills) and decode (median per token), greedy; adapter "
-             "= LoRA r 8 on all seven linears of every layer\n");
+  fmt::print("\nGeneration: prompt processing (median of prefills) and decode (median and best per token), greedy; "
+             "adapter = LoRA r 8 on all seven linears of every layer; adapter cost = decode time lost, median / best\n");
   table.print();
   fmt::print("load average at end: {}\n", load_end);
   write_json(a.out, {{"benchmark", "generate"},
