@@ -38,6 +38,9 @@ set(rules
   "host/infer :: ^(host/|runtime/|shaders/|Eigen|vulkan) :: ^host/(core|util|formats|tokenizer|data|model|backend|train|adapters|infer)/ :: -"
   # Adapter formats (PEFT, GGUF LoRA) sit on the model and the containers, below the trainer.
   "host/adapters :: ^(host/|runtime/|Eigen|vulkan) :: ^host/(core|util|formats|tokenizer|data|model|backend|adapters)/ :: -"
+  # Evaluation (perplexity, validation loss, multiple choice) scores through the trainer's step engine, written over
+  # the op interface like the trainer: never an implementation of it.
+  "host/eval :: ^(host/|runtime/|shaders/|Eigen|vulkan) :: ^host/(core|util|formats|tokenizer|data|model|backend|train|adapters|eval)/ :: -"
 )
 
 set(violations "")

@@ -7,12 +7,13 @@
 #include <fmt/format.h>
 
 #include "host/core/error.h"
+#include "host/eval/peft_lora_adapter.h"
 #include "host/infer/chat_prompt.h"
 #include "host/infer/generate.h"
-#include "host/infer/peft_adapter_load.h"
 #include "host/infer/text_stream.h"
 #include "host/model/llama_model.h"
 #include "host/tokenizer/tokenizer.h"
+#include "host/train/trainer.h"
 #include "tools/command_registry.h"
 
 namespace pocketlora::cli {
@@ -46,19 +47,7 @@ std::pair<std::string, float> parse_adapter_arg(const std::string& s) {
 
 int run_generate(const GenerateArgs& a) {
   const std::filesystem::path model_path = a.model;
-  std::filesystem::path tok_path = a.tokenizer;
-  if (tok_path.empty()) {
-    // llama2.c models ship their tokenizer beside them; other formats carry or sit next to one.
-    for (const char* name : {"tokenizer.json", "tokenizer.model", "tok512.bin", "tokenizer.bin"}) {
-      const auto dir = std::filesystem::is_directory(model_path) ? model_path : model_path.parent_path();
-      if (std::filesystem::exists(dir / name)) {
-        tok_path = dir / name;
-        break;
-      }
-    }
-    if (tok_path.empty() && model_path.extension() == ".gguf") tok_path = model_path;
-    if (tok_path.empty()) throw InvalidArgument("generate: no tokenizer beside " + a.model + "; pass --tokenizer");
-  }
+  const std::filesystem::path tok_path = a.tokenizer.empty() ? find_tokenizer(model_path) : std::filesystem::path(a.tokenizer);
   const auto tok = load_tokenizer(tok_path);
   LlamaModel model = load_llama_model(model_path, parse_base_quant(a.quant));
   if (tok->vocab_size() > model.config.vocab_size)
@@ -71,7 +60,7 @@ int run_generate(const GenerateArgs& a) {
   opt.sampling = a.sampling;
   for (const auto& spec : a.adapters) {
     const auto [dir, scale] = parse_adapter_arg(spec);
-    const std::size_t i = d.add_adapter(load_peft_lora_adapter(dir, model.config, model.rope_layout), dir);
+    const std::size_t i = d.add_adapter(load_peft_lora_adapter(dir, model), dir);
     opt.adapters.push_back({i, scale});
   }
   std::vector<std::int32_t> prompt;
@@ -105,7 +94,7 @@ CommandRegistration reg("generate", "Generate text with the base model and any P
                           sub.add_option("--model", a->model, "llama2.c .bin, GGUF, HF safetensors or bnb-4bit model")
                               ->required();
                           sub.add_option("--tokenizer", a->tokenizer,
-                                         "tokenizer file (default: one beside the model, or the GGUF's own)");
+                                         "tokenizer file (default: the GGUF's own, or the one beside the model)");
                           sub.add_option("--adapter", a->adapters,
                                          "PEFT adapter directory, optionally :SCALE (repeatable; all apply)");
                           sub.add_option("--prompt", a->prompt, "the prompt text (BOS added)")->required();

@@ -127,9 +127,10 @@ int run_train(const TrainArgs& a) {
                a.alpha, a.targets, a.optimizer, a.lr, a.schedule, a.warmup, trainer.total_steps(), plan.micro_batch,
                plan.grad_accum,
                trainer.start_step() > 0 ? fmt::format(" (resuming after step {})", trainer.start_step()) : "");
-    fmt::print("memory plan: {} resident + {} step arena (lifetimes reused; {} without reuse) = {} peak{}\n",
+    fmt::print("memory plan: {} resident + {} step arena (lifetimes reused; {} without reuse) + {} op scratch = {} peak{}\n",
                human_bytes(plan.resident_bytes), human_bytes(plan.step_arena_bytes),
-               human_bytes(plan.step_unplanned_bytes), human_bytes(plan.planned_peak_bytes),
+               human_bytes(plan.step_unplanned_bytes), human_bytes(plan.op_scratch_bytes),
+               human_bytes(plan.planned_peak_bytes),
                plan.checkpointing ? ", gradient checkpointing" : "");
   }
   ProgressBar bar;
@@ -153,6 +154,7 @@ int run_train(const TrainArgs& a) {
                                 {"tokens_per_s", s.tokens_per_s},
                                 {"planned_peak_bytes", s.memory.planned_peak_bytes},
                                 {"step_arena_bytes", s.memory.step_arena_bytes},
+                                {"op_scratch_bytes", s.memory.op_scratch_bytes},
                                 {"checkpointing", s.memory.checkpointing},
                                 {"precision", precision_name(trainer.options().precision)},
                                 {"measured_device_bytes", s.memory.measured_device_bytes},

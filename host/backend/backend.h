@@ -85,6 +85,13 @@ class Backend {
   virtual bool prefers_f16_activations() const { return false; }
   // Bytes of memory the backend holds now (device memory on Vulkan: every arena block; host memory on the CPU).
   virtual std::uint64_t memory_in_use() const = 0;
+  // memory_in_use by where it goes (Vulkan: each arena's blocks held and the bytes handed out of them), for
+  // reports that set the measurement beside the plan. Default: one entry, the total.
+  struct MemoryUse {
+    std::string name;
+    std::uint64_t held = 0, used = 0;
+  };
+  virtual std::vector<MemoryUse> memory_breakdown() const { return {{"total", memory_in_use(), memory_in_use()}}; }
   // How this backend can place step tensors in one arena (alignment, largest block), for planning its layout.
   virtual StepArenaLimits step_arena_limits() const = 0;
   // Immediate: the Step allocations from now on go, in order, to the offsets of `layout` (planned for
@@ -93,6 +100,21 @@ class Backend {
   // an InvalidArgument; allocations past the layout's end get their own memory. Until free_step(), which releases
   // the arena; reserving twice before it is an error.
   virtual void reserve_step(const StepLayout& layout) = 0;
+  // Device scratch one op takes beyond its operands (Vulkan: attention's score buffers, LoRA's G and drop(X),
+  // cross-entropy statistics, Adafactor's sums), from the operands' shapes and dtypes. Ops share it (each rewinds
+  // it), so a step holds the largest op's: the memory plan takes the maximum over the step's ops
+  // (PlanningBackend) and reserve_step holds exactly that (StepLayout::op_scratch_bytes). 0: this backend's op
+  // scratch is not device memory (the CPU backend's).
+  virtual std::uint64_t attention_scratch_bytes(const Shape& /*q*/, const Shape& /*k*/, const AttentionOptions&,
+                                                bool /*backward*/) const {
+    return 0;
+  }
+  virtual std::uint64_t lora_scratch_bytes(const Shape& /*x*/, DType /*x_dtype*/, std::int64_t /*rank*/,
+                                           const LoraOptions&, bool /*backward*/) const {
+    return 0;
+  }
+  virtual std::uint64_t cross_entropy_scratch_bytes(std::int64_t /*rows*/) const { return 0; }
+  virtual std::uint64_t optimizer_scratch_bytes(const OptimizerConfig&) const { return 0; }
 
   // --- memory (immediate) ---
   virtual BTensor alloc(const Shape& shape, DType dtype, Lifetime life, const std::string& name) = 0;

@@ -38,6 +38,7 @@ struct StepLayout {
   StepArenaLimits limits;                 // the limits the offsets were planned for
   std::uint64_t arena_bytes = 0;          // the arena the offsets need
   std::vector<StepLayoutTensor> tensors;  // every Step allocation of the step, in allocation order
+  std::uint64_t op_scratch_bytes = 0;     // the largest op's own scratch (Backend::*_scratch_bytes), beside the arena
   // The arena in blocks of limits.block_bytes (the last one shorter): what a backend allocates.
   std::vector<std::uint64_t> block_sizes() const;
 };

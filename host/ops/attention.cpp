@@ -43,9 +43,24 @@ AttentionDims check(const char* op, const DeviceTensor& q, const DeviceTensor& k
   return d;
 }
 
-std::uint64_t scores_bytes(const AttentionDims& d) {
-  return static_cast<std::uint64_t>(d.n_heads) * static_cast<std::uint64_t>(d.T) * static_cast<std::uint64_t>(d.T) *
+// One [heads, T, T] f32 score buffer of the simple variant.
+std::uint64_t scores_bytes(const AttentionDims& d, std::int64_t heads) {
+  return static_cast<std::uint64_t>(heads) * static_cast<std::uint64_t>(d.T) * static_cast<std::uint64_t>(d.T) *
          sizeof(float);
+}
+
+// Query heads per chunk of the simple variant, which holds `buffers` [chunk, T, T] f32 score buffers at a time:
+// whole kv-head groups (colmat sums a group's heads into its kv head), as many as keep the chunk's scratch within
+// the profile's attention.simple_max_scratch and each buffer within one binding, and at least one group. The
+// T^2 scratch of all heads at once (Llama-3.2-1B backward: 64 MiB at 32 heads x 512 tokens) is transient memory
+// a phone needs more than the few extra dispatches a chunk costs.
+std::int64_t simple_chunk_heads(const vk::Device& dev, const AttentionDims& d, int buffers) {
+  const std::uint64_t group_buffer = scores_bytes(d, d.group());
+  const auto budget = static_cast<std::uint64_t>(std::max<std::int64_t>(dev.profile().param("attention.simple_max_scratch"), 0));
+  const std::uint64_t by_budget = budget / (group_buffer * static_cast<std::uint64_t>(buffers));
+  const std::uint64_t by_binding = dev.caps().max_storage_buffer_range / group_buffer;
+  const auto groups = static_cast<std::int64_t>(std::min({by_budget, by_binding, static_cast<std::uint64_t>(d.n_kv_heads)}));
+  return std::max<std::int64_t>(groups, 1) * d.group();
 }
 
 std::uint32_t lean_rows(const vk::Device& dev, const AttentionOptions& opt) {
@@ -80,25 +95,23 @@ Variant resolve(const char* op, const vk::Device& dev, const AttentionDims& d, c
   const std::uint64_t limit = loop_limit(dev, kAttentionLoopLimitKey);
   const auto T = static_cast<std::uint64_t>(d.T), group = static_cast<std::uint64_t>(d.group());
   const std::uint64_t simple_loops = std::max({(group + 1) * (T + 2), 3 * (T + 2), static_cast<std::uint64_t>(d.head_dim) + 1});
-  const bool simple_fits = scores_bytes(d) <= dev.caps().max_storage_buffer_range &&
+  const bool simple_fits = scores_bytes(d, d.group()) <= dev.caps().max_storage_buffer_range &&
                            (limit == 0 || simple_loops <= limit);
   Variant v = opt.variant;
   if (v == Variant::Auto) {
     // The simple variant streams the T^2 scratch several times: worth it only when each score carries enough
-    // head_dim work (memory traffic ~T^2, compute ~T^2 * head_dim) and T is short. Its scratch (backward: two
-    // [n_heads, T, T] f32 buffers; 64 MiB at Llama-3.2-1B's 32 heads x 512 tokens) is also capped: on a phone that
-    // transient memory is worth more than the speed.
+    // head_dim work (memory traffic ~T^2, compute ~T^2 * head_dim) and T is short. (Its scratch is bounded by
+    // running over head chunks: simple_chunk_heads.)
     const auto& prof = dev.profile();
     const bool simple_pays = d.T <= prof.param("attention.simple_max_t") &&
-                             d.head_dim >= prof.param("attention.simple_min_head_dim") &&
-                             static_cast<std::int64_t>(scores_bytes(d)) <= prof.param("attention.simple_max_scratch");
+                             d.head_dim >= prof.param("attention.simple_min_head_dim");
     v = simple_fits && (simple_pays || !lean_fits(dev, d, opt)) ? Variant::Simple : Variant::Lean;
   }
   const std::string dims = "T " + std::to_string(d.T) + ", n_heads " + std::to_string(d.n_heads) + ", head_dim " +
                            std::to_string(d.head_dim);
   if (v == Variant::Simple && !simple_fits)
-    throw DeviceLimitError(std::string(op) + ": simple variant needs a [n_heads, T, T] score buffer of " +
-                     std::to_string(scores_bytes(d)) + " bytes (device per-binding limit " +
+    throw DeviceLimitError(std::string(op) + ": simple variant needs a [group, T, T] score buffer of " +
+                     std::to_string(scores_bytes(d, d.group())) + " bytes (device per-binding limit " +
                      std::to_string(dev.caps().max_storage_buffer_range) + ") and " + std::to_string(simple_loops) +
                      " loop iterations per invocation (profile attention.loop_limit " + std::to_string(limit) +
                      "): too large (" + dims + ")");
@@ -117,7 +130,7 @@ Variant resolve(const char* op, const vk::Device& dev, const AttentionDims& d, c
 shader::AttentionPush make_push(const AttentionDims& d, float scale, const DeviceTensor* segments) {
   return {static_cast<std::uint32_t>(d.T), static_cast<std::uint32_t>(d.n_heads),
           static_cast<std::uint32_t>(d.n_kv_heads), static_cast<std::uint32_t>(d.head_dim),
-          segments ? 1u : 0u, scale, 1.0f, 0u};
+          segments ? 1u : 0u, scale, 1.0f, 0u, static_cast<std::uint32_t>(d.n_heads), 0u, 0u, 0u};
 }
 
 // Unused when there are no segments (has_segments = 0), but a binding must be there: reuse q's.
@@ -162,8 +175,11 @@ Variant attention_variant(const vk::Device& dev, const AttentionDims& d, const A
 
 std::uint64_t attention_scratch_bytes(const vk::Device& dev, const AttentionDims& d, const AttentionOptions& opt,
                                       bool backward) {
-  if (resolve("ops::attention", dev, d, opt) == Variant::Simple) return scores_bytes(d) * (backward ? 2 : 1);
-  return backward ? static_cast<std::uint64_t>(d.T * d.n_heads) * sizeof(float) : 0;
+  if (resolve("ops::attention", dev, d, opt) == Variant::Simple) {
+    const int buffers = backward ? 2 : 1;
+    return arena_bytes(dev, scores_bytes(d, simple_chunk_heads(dev, d, buffers))) * static_cast<std::uint64_t>(buffers);
+  }
+  return backward ? arena_bytes(dev, static_cast<std::uint64_t>(d.T * d.n_heads) * sizeof(float)) : 0;
 }
 
 void attention(vk::Sequence& seq, vk::Arena& scratch, const DeviceTensor& q, const DeviceTensor& k,
@@ -194,20 +210,27 @@ void attention(vk::Sequence& seq, vk::Arena& scratch, const DeviceTensor& q, con
   }
 
   const Tiles t(dev);
-  const auto sgrid = t.grid(d.T, d.T, d.n_heads), ogrid = t.grid(d.T, d.head_dim, d.n_heads),
-             rgrid = row_grid(d.T, d.n_heads, wg);
-  for (const auto& g : {sgrid, ogrid, rgrid}) check_groups(op, dev, g);
-  const vk::BufferSlice S = scratch.allocate(scores_bytes(d), "attention scores [n_heads, T, T]");
+  const std::int64_t chunk = simple_chunk_heads(dev, d, 1);
+  for (const auto& g : {t.grid(d.T, d.T, chunk), t.grid(d.T, d.head_dim, chunk), row_grid(d.T, chunk, wg)})
+    check_groups(op, dev, g);
+  const vk::BufferSlice S = scratch.allocate(scores_bytes(d, chunk), "attention scores [head chunk, T, T]");
   const StorageVariant scores = storage_variant(dev, op, shaders::attention_scores, shaders::attention_scores_f16,
                                                 t.spec(), {{"q", &q}, {"k", &k}});
   const StorageVariant pv = storage_variant(dev, op, shaders::attention_rowmat, shaders::attention_rowmat_f16, t.spec(),
                                             {{"v", &v}, {"out", &out}});
-  seq.dispatch(dev.pipeline({scores.shader, scores.spec, 3, push_size}),
-               {vk::reads(q.buf), vk::reads(k.buf), vk::writes(S)}, push, sgrid, "attention.scores");
-  seq.dispatch(dev.pipeline({shaders::attention_softmax, {wg}, 3, push_size}),
-               {vk::writes(S), vk::reads(seg), vk::writes(lse.buf)}, push, rgrid, "attention.softmax");
-  seq.dispatch(dev.pipeline({pv.shader, pv.spec, 3, push_size}), {vk::reads(S), vk::reads(v.buf), vk::writes(out.buf)},
-               push, ogrid, "attention.pv");
+  for (std::int64_t h0 = 0; h0 < d.n_heads; h0 += chunk) {
+    const std::int64_t heads = std::min(chunk, d.n_heads - h0);
+    push.head_base = static_cast<std::uint32_t>(h0);
+    push.head_count = static_cast<std::uint32_t>(heads);
+    seq.dispatch(dev.pipeline({scores.shader, scores.spec, 3, push_size}),
+                 {vk::reads(q.buf), vk::reads(k.buf), vk::writes(S)}, push, t.grid(d.T, d.T, heads), "attention.scores");
+    seq.dispatch(dev.pipeline({shaders::attention_softmax, {wg}, 3, push_size}),
+                 {vk::writes(S), vk::reads(seg), vk::writes(lse.buf)}, push, row_grid(d.T, heads, wg),
+                 "attention.softmax");
+    seq.dispatch(dev.pipeline({pv.shader, pv.spec, 3, push_size}),
+                 {vk::reads(S), vk::reads(v.buf), vk::writes(out.buf)}, push, t.grid(d.T, d.head_dim, heads),
+                 "attention.pv");
+  }
 }
 
 void attention_backward(vk::Sequence& seq, vk::Arena& scratch, const DeviceTensor& q, const DeviceTensor& k,
@@ -254,11 +277,10 @@ void attention_backward(vk::Sequence& seq, vk::Arena& scratch, const DeviceTenso
   }
 
   const Tiles t(dev);
-  const auto sgrid = t.grid(d.T, d.T, d.n_heads), qgrid = t.grid(d.T, d.head_dim, d.n_heads),
-             kgrid = t.grid(d.T, d.head_dim, d.n_kv_heads);
-  for (const auto& g : {sgrid, qgrid}) check_groups(op, dev, g);
-  const vk::BufferSlice P = scratch.allocate(scores_bytes(d), "attention probabilities [n_heads, T, T]");
-  const vk::BufferSlice dS = scratch.allocate(scores_bytes(d), "attention score gradient [n_heads, T, T]");
+  const std::int64_t chunk = simple_chunk_heads(dev, d, 2);
+  for (const auto& g : {t.grid(d.T, d.T, chunk), t.grid(d.T, d.head_dim, chunk)}) check_groups(op, dev, g);
+  const vk::BufferSlice P = scratch.allocate(scores_bytes(d, chunk), "attention probabilities [head chunk, T, T]");
+  const vk::BufferSlice dS = scratch.allocate(scores_bytes(d, chunk), "attention score gradient [head chunk, T, T]");
   const StorageVariant pg =
       storage_variant(dev, op, shaders::attention_probs_grad, shaders::attention_probs_grad_f16, t.spec(),
                       {{"q", &q}, {"k", &k}, {"v", &v}, {"out", &out}, {"dout", &dout}});
@@ -269,18 +291,25 @@ void attention_backward(vk::Sequence& seq, vk::Arena& scratch, const DeviceTenso
                                              t.spec(), {{"q", &q}, {"dk", &dk}});
   const StorageVariant vdv = storage_variant(dev, op, shaders::attention_colmat, shaders::attention_colmat_f16,
                                              t.spec(), {{"dout", &dout}, {"dv", &dv}});
-  seq.dispatch(dev.pipeline({pg.shader, pg.spec, 9, push_size}),
-               {vk::reads(q.buf), vk::reads(k.buf), vk::reads(v.buf), vk::reads(out.buf), vk::reads(dout.buf),
-                vk::reads(lse.buf), vk::reads(seg), vk::writes(P), vk::writes(dS)},
-               push, sgrid, "attention.probs_grad");
-  push.alpha = scale;
-  seq.dispatch(dev.pipeline({vdq.shader, vdq.spec, 3, push_size}),
-               {vk::reads(dS), vk::reads(k.buf), vk::writes(dq.buf)}, push, qgrid, "attention.dq");
-  seq.dispatch(dev.pipeline({vdk.shader, vdk.spec, 3, push_size}),
-               {vk::reads(dS), vk::reads(q.buf), vk::writes(dk.buf)}, push, kgrid, "attention.dk");
-  push.alpha = 1.0f;
-  seq.dispatch(dev.pipeline({vdv.shader, vdv.spec, 3, push_size}),
-               {vk::reads(P), vk::reads(dout.buf), vk::writes(dv.buf)}, push, kgrid, "attention.dv");
+  for (std::int64_t h0 = 0; h0 < d.n_heads; h0 += chunk) {
+    const std::int64_t heads = std::min(chunk, d.n_heads - h0);
+    push.head_base = static_cast<std::uint32_t>(h0);
+    push.head_count = static_cast<std::uint32_t>(heads);
+    const auto qgrid = t.grid(d.T, d.head_dim, heads), kgrid = t.grid(d.T, d.head_dim, heads / d.group());
+    push.alpha = 1.0f;
+    seq.dispatch(dev.pipeline({pg.shader, pg.spec, 9, push_size}),
+                 {vk::reads(q.buf), vk::reads(k.buf), vk::reads(v.buf), vk::reads(out.buf), vk::reads(dout.buf),
+                  vk::reads(lse.buf), vk::reads(seg), vk::writes(P), vk::writes(dS)},
+                 push, t.grid(d.T, d.T, heads), "attention.probs_grad");
+    push.alpha = scale;
+    seq.dispatch(dev.pipeline({vdq.shader, vdq.spec, 3, push_size}),
+                 {vk::reads(dS), vk::reads(k.buf), vk::writes(dq.buf)}, push, qgrid, "attention.dq");
+    seq.dispatch(dev.pipeline({vdk.shader, vdk.spec, 3, push_size}),
+                 {vk::reads(dS), vk::reads(q.buf), vk::writes(dk.buf)}, push, kgrid, "attention.dk");
+    push.alpha = 1.0f;
+    seq.dispatch(dev.pipeline({vdv.shader, vdv.spec, 3, push_size}),
+                 {vk::reads(P), vk::reads(dout.buf), vk::writes(dv.buf)}, push, kgrid, "attention.dv");
+  }
 }
 
 }  // namespace pocketlora::ops

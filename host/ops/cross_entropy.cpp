@@ -36,6 +36,10 @@ DeviceTensor make_cross_entropy_stats(vk::Arena& arena, std::int64_t tokens) {
   return allocate(arena, {tokens, 4}, DType::F32, "cross-entropy stats");
 }
 
+std::uint64_t cross_entropy_stats_bytes(const vk::Device& dev, std::int64_t tokens) {
+  return arena_bytes(dev, static_cast<std::uint64_t>(tokens) * 4 * sizeof(float));
+}
+
 void cross_entropy_chunk(vk::Sequence& seq, const DeviceTensor& logits, const DeviceTensor& labels,
                          std::int64_t vocab_offset, bool first_chunk, const DeviceTensor& stats) {
   check("ops::cross_entropy_chunk", logits, labels, stats, 2);

@@ -15,6 +15,7 @@ namespace pocketlora::ops {
 
 // f32 [T, 4] per-row running statistics over vocabulary chunks: max, sum of exp, target logit, unused.
 DeviceTensor make_cross_entropy_stats(vk::Arena& arena, std::int64_t tokens);
+std::uint64_t cross_entropy_stats_bytes(const vk::Device& dev, std::int64_t tokens);  // what the above takes
 void cross_entropy_chunk(vk::Sequence& seq, const DeviceTensor& logits, const DeviceTensor& labels,
                          std::int64_t vocab_offset, bool first_chunk, const DeviceTensor& stats);
 void cross_entropy_finalize(vk::Sequence& seq, const DeviceTensor& labels, const DeviceTensor& stats,

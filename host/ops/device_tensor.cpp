@@ -6,6 +6,11 @@
 
 namespace pocketlora::ops {
 
+std::uint64_t arena_bytes(const vk::Device& dev, std::uint64_t bytes) {
+  const std::uint64_t a = dev.alignment();
+  return (std::max<std::uint64_t>(bytes, 4) + a - 1) / a * a;
+}
+
 DeviceTensor allocate(vk::Arena& arena, Shape shape, DType dtype, const std::string& what) {
   DeviceTensor t;
   t.shape = std::move(shape);

@@ -26,6 +26,9 @@ struct DeviceTensor {
 };
 
 DeviceTensor allocate(vk::Arena& arena, Shape shape, DType dtype, const std::string& what);
+// What an arena of `dev` hands out for a `bytes` allocation (rounded to the device's offset alignment; an empty
+// tensor still binds 4 bytes), for planning scratch before it is allocated.
+std::uint64_t arena_bytes(const vk::Device& dev, std::uint64_t bytes);
 DeviceTensor upload(vk::Device& dev, vk::Arena& arena, const Tensor& t, const std::string& what);
 Tensor download(vk::Device& dev, const DeviceTensor& t);
 

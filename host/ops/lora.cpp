@@ -63,6 +63,16 @@ void lora_forward_rows(vk::Sequence& seq, const DeviceTensor& x, const DeviceTen
 
 }  // namespace
 
+std::uint64_t lora_scratch_bytes(const vk::Device& dev, std::int64_t M, std::int64_t K, std::int64_t r, DType x,
+                                 const LoraOptions& opt, bool backward) {
+  const auto mk = static_cast<std::uint64_t>(M * K);
+  const bool drop = opt.dropout > 0.0f;
+  if (!backward) return drop ? arena_bytes(dev, mk * dtype_size(x)) : 0;
+  // G, then with dropout drop(X) and dX before dropout, all live at once.
+  return arena_bytes(dev, static_cast<std::uint64_t>(M * r) * sizeof(float)) +
+         (drop ? arena_bytes(dev, mk * dtype_size(x)) + arena_bytes(dev, mk * sizeof(float)) : 0);
+}
+
 void lora_forward(vk::Sequence& seq, vk::Arena& step, const DeviceTensor& x, const DeviceTensor& a,
                   const DeviceTensor& b, const DeviceTensor& y, const DeviceTensor& t, const DeviceTensor& key,
                   const LoraOptions& opt) {

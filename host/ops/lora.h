@@ -17,6 +17,10 @@ namespace pocketlora::ops {
 // Y += s * drop(X) * A^T * B^T; writes T = drop(X) * A^T [M, r] (keep it for the backward). `key` is the dropout
 // key, i32 [kLoraKeyWords], read by the dropout kernel when the sequence runs (unused, and may be empty, when
 // opt.dropout is 0).
+// The scratch lora_forward / lora_backward take from their arena for X [M, K] of dtype `x` at rank r (G; with
+// dropout drop(X) and dX before dropout), as that arena hands it out.
+std::uint64_t lora_scratch_bytes(const vk::Device& dev, std::int64_t M, std::int64_t K, std::int64_t r, DType x,
+                                 const LoraOptions& opt, bool backward);
 void lora_forward(vk::Sequence& seq, vk::Arena& step, const DeviceTensor& x, const DeviceTensor& a,
                   const DeviceTensor& b, const DeviceTensor& y, const DeviceTensor& t, const DeviceTensor& key,
                   const LoraOptions& opt);

@@ -46,6 +46,14 @@ std::uint64_t VulkanBackend::memory_in_use() const {
   return weights_->capacity() + step_->capacity() + program_->capacity() + (planned_ ? planned_->capacity() : 0);
 }
 
+std::vector<Backend::MemoryUse> VulkanBackend::memory_breakdown() const {
+  std::vector<MemoryUse> out{{"weights", weights_->capacity(), weights_->used()},
+                             {"step (unplanned)", step_->capacity(), step_->peak()},
+                             {"op scratch", program_->capacity(), program_->peak()}};
+  if (planned_) out.push_back({"step (planned)", planned_->capacity(), planned_->capacity()});
+  return out;
+}
+
 StepArenaLimits VulkanBackend::step_arena_limits() const {
   const vk::Capabilities& c = dev_.caps();
   // Not capped at the arena block size: the planned arena is allocated once per step, and every block boundary
@@ -56,10 +64,35 @@ StepArenaLimits VulkanBackend::step_arena_limits() const {
   return {align, block / align * align};
 }
 
+std::uint64_t VulkanBackend::attention_scratch_bytes(const Shape& q, const Shape& k, const AttentionOptions& opt,
+                                                     bool backward) const {
+  if (q.size() != 3 || k.size() != 3) return 0;  // the op itself reports the bad shape
+  return ops::attention_scratch_bytes(dev_, {q[0], q[1], k[1], q[2]}, opt, backward);
+}
+
+std::uint64_t VulkanBackend::lora_scratch_bytes(const Shape& x, DType x_dtype, std::int64_t rank,
+                                                const LoraOptions& opt, bool backward) const {
+  if (x.size() != 2) return 0;
+  return ops::lora_scratch_bytes(dev_, x[0], x[1], rank, x_dtype, opt, backward);
+}
+
+std::uint64_t VulkanBackend::cross_entropy_scratch_bytes(std::int64_t rows) const {
+  return ops::cross_entropy_stats_bytes(dev_, rows);
+}
+
+std::uint64_t VulkanBackend::optimizer_scratch_bytes(const OptimizerConfig& cfg) const {
+  return cfg.kind == OptimizerKind::Adafactor ? ops::arena_bytes(dev_, 2 * sizeof(float)) : 0;
+}
+
 void VulkanBackend::reserve_step(const StepLayout& layout) {
   placer_.reserve(layout, step_arena_limits(), "vulkan backend");
   try {
     planned_ = std::make_unique<vk::PlannedArena>(dev_, layout.block_sizes(), "backend step (planned)");
+    // The op scratch in one block of the planned size: grown from 1 MiB blocks instead, a 16 MiB op would leave
+    // the 15 MiB of smaller blocks before it held (reserve_step follows free_step: no recording uses the old one).
+    if (layout.op_scratch_bytes > 0 && program_->capacity() != layout.op_scratch_bytes)
+      program_ = std::make_unique<vk::Arena>(dev_, vk::Lifetime::Scratch, "backend program scratch",
+                                             vk::MemoryKind::Device, layout.op_scratch_bytes);
   } catch (...) {
     placer_.clear();
     throw;

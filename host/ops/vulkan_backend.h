@@ -24,9 +24,16 @@ class VulkanBackend final : public Backend {
   BackendKind kind() const override { return BackendKind::Vulkan; }
   std::string describe() const override;
   std::uint64_t memory_in_use() const override;
+  std::vector<MemoryUse> memory_breakdown() const override;
   // Offsets aligned to max(16, minStorageBufferOffsetAlignment); blocks of at most min(maxStorageBufferRange,
   // maxMemoryAllocationSize, the device's arena block size), so every planned tensor binds in one block.
   StepArenaLimits step_arena_limits() const override;
+  std::uint64_t attention_scratch_bytes(const Shape& q, const Shape& k, const AttentionOptions& opt,
+                                        bool backward) const override;
+  std::uint64_t lora_scratch_bytes(const Shape& x, DType x_dtype, std::int64_t rank, const LoraOptions& opt,
+                                   bool backward) const override;
+  std::uint64_t cross_entropy_scratch_bytes(std::int64_t rows) const override;
+  std::uint64_t optimizer_scratch_bytes(const OptimizerConfig& cfg) const override;
   void reserve_step(const StepLayout& layout) override;  // one buffer per block of the layout
   vk::Device& device() { return dev_; }
   bool prefers_f16_activations() const override;

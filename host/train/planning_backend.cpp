@@ -115,6 +115,7 @@ StepLayout PlanningBackend::step_layout() const {
     if (e.life != Lifetime::Step || e.base != i + 1) continue;  // the same tensors, in the order of step_tensors()
     layout.tensors.push_back({e.name, e.shape, e.dtype, plan.offsets.at(layout.tensors.size()), e.host});
   }
+  layout.op_scratch_bytes = op_scratch_;
   return layout;
 }
 

@@ -15,6 +15,7 @@
 // instead: it is written before a run, outside any op; what the host reads
 // lives on to the read. step_layout() is the plan a real backend applies
 // (Backend::reserve_step).
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -28,8 +29,10 @@ namespace pocketlora {
 class PlanningBackend final : public Backend {
  public:
   explicit PlanningBackend(std::uint64_t alignment = 256) : limits_{alignment, 0} {}
-  // Offsets for a backend with these limits (Backend::step_arena_limits()).
-  explicit PlanningBackend(const StepArenaLimits& limits) : limits_(limits) {}
+  // Offsets for a backend with these limits (Backend::step_arena_limits()), and, with `scratch_model`, the op
+  // scratch that backend takes (op_scratch_bytes: the largest op's; nullptr counts none).
+  explicit PlanningBackend(const StepArenaLimits& limits, const Backend* scratch_model = nullptr)
+      : limits_(limits), scratch_model_(scratch_model) {}
   BackendKind kind() const override { return BackendKind::Cpu; }
   std::string describe() const override { return "planning (records sizes and lifetimes, runs nothing)"; }
   std::uint64_t memory_in_use() const override { return 0; }  // it holds nothing
@@ -75,13 +78,15 @@ class PlanningBackend final : public Backend {
     touch({&x, &positions, &table});
   }
   void attention(const BTensor& q, const BTensor& k, const BTensor& v, const BTensor* segments, const BTensor& out,
-                 const BTensor& lse, const AttentionOptions&) override {
+                 const BTensor& lse, const AttentionOptions& opt) override {
     touch({&q, &k, &v, segments, &out, &lse});
+    if (scratch_model_) note_scratch(scratch_model_->attention_scratch_bytes(q.shape, k.shape, opt, false));
   }
   void attention_backward(const BTensor& q, const BTensor& k, const BTensor& v, const BTensor* segments,
                           const BTensor& out, const BTensor& lse, const BTensor& dout, const BTensor& dq,
-                          const BTensor& dk, const BTensor& dv, const AttentionOptions&) override {
+                          const BTensor& dk, const BTensor& dv, const AttentionOptions& opt) override {
     touch({&q, &k, &v, segments, &out, &lse, &dout, &dq, &dk, &dv});
+    if (scratch_model_) note_scratch(scratch_model_->attention_scratch_bytes(q.shape, k.shape, opt, true));
   }
   void kv_cache_write(const BTensor& k, const BTensor& v, const BTensor& positions, const BTensor& k_cache,
                       const BTensor& v_cache) override {
@@ -98,17 +103,20 @@ class PlanningBackend final : public Backend {
   }
   void add(const BTensor& a, const BTensor& b, const BTensor& y, float) override { touch({&a, &b, &y}); }
   void lora_forward(const BTensor& x, const BTensor& a, const BTensor& b, const BTensor& y, const BTensor& t,
-                    const BTensor& key, const LoraOptions&) override {
+                    const BTensor& key, const LoraOptions& opt) override {
     touch({&x, &a, &b, &y, &t, &key});
+    if (scratch_model_) note_scratch(scratch_model_->lora_scratch_bytes(x.shape, x.dtype, a.shape.at(0), opt, false));
   }
   void lora_backward(const BTensor& x, const BTensor& a, const BTensor& b, const BTensor& t, const BTensor& dy,
                      const BTensor& dx, const BTensor& da, const BTensor& db, const BTensor& key,
-                     const LoraOptions&) override {
+                     const LoraOptions& opt) override {
     touch({&x, &a, &b, &t, &dy, &dx, &da, &db, &key});
+    if (scratch_model_) note_scratch(scratch_model_->lora_scratch_bytes(x.shape, x.dtype, a.shape.at(0), opt, true));
   }
 
   void cross_entropy(const BTensor& logits, const BTensor& labels, const BTensor& lse, const BTensor& totals) override {
     touch({&logits, &labels, &lse, &totals});
+    if (scratch_model_) note_scratch(scratch_model_->cross_entropy_scratch_bytes(logits.shape.at(0)));
   }
   void cross_entropy_backward(const BTensor& logits, const BTensor& labels, const BTensor& lse, const BTensor& scale,
                               const BTensor& dlogits) override {
@@ -117,9 +125,10 @@ class PlanningBackend final : public Backend {
   void grad_norm(const std::vector<BTensor>& grads, float, const BTensor& stats) override {
     for (const auto& g : grads) touch({&g, &stats});
   }
-  void optimizer_step(const OptimizerConfig&, const BTensor& step_consts, const BTensor& param, const BTensor& grad,
+  void optimizer_step(const OptimizerConfig& cfg, const BTensor& step_consts, const BTensor& param, const BTensor& grad,
                       const BOptimizerState& state, const BTensor& stats) override {
     touch({&step_consts, &param, &grad, &state.m, &state.v, &state.row, &state.col, &stats});
+    if (scratch_model_) note_scratch(scratch_model_->optimizer_scratch_bytes(cfg));
   }
 
   // What was recorded since construction (or the last free_step()).
@@ -130,6 +139,7 @@ class PlanningBackend final : public Backend {
   StepLayout step_layout() const;
   std::uint64_t step_tensor_bytes() const;  // every step tensor in its own buffer (no reuse)
   std::int64_t ops() const { return op_; }
+  std::uint64_t op_scratch_bytes() const { return op_scratch_; }  // the largest op's (0 without a scratch model)
 
  private:
   struct Entry {
@@ -147,9 +157,12 @@ class PlanningBackend final : public Backend {
   };
   void touch(std::initializer_list<const BTensor*> ts);
   void host_write(const BTensor& t);
+  void note_scratch(std::uint64_t bytes) { op_scratch_ = std::max(op_scratch_, bytes); }
   Entry& entry(const BTensor& t);
 
   StepArenaLimits limits_;
+  const Backend* scratch_model_ = nullptr;
+  std::uint64_t op_scratch_ = 0;
   std::vector<Entry> entries_;  // index = id - 1
   std::uint64_t resident_bytes_ = 0;
   std::int64_t op_ = 0;

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <limits>
 
 #include "host/core/error.h"
 #include "host/train/llama_lora_step.h"
@@ -84,6 +85,7 @@ struct StepGraph {
   }
 
   void record_update(Backend& be, const LoraAdapter& ad, const OptimizerConfig& cfg) {
+    if (grads.empty()) return;  // an adapter with no module (evaluating the base alone): nothing to update
     be.grad_norm(grads, cfg.max_grad_norm, stats);
     for (std::size_t i = 0; i < ad.modules.size(); ++i) {
       const auto& mod = ad.modules[i];
@@ -100,6 +102,14 @@ struct StepGraph {
     std::vector<BTensor> in{step->ids(), step->positions(), step->dropout_key(), targets};
     if (step->segments()) in.push_back(step->segments());
     return in;
+  }
+
+  // Evaluation of head chunk c alone, from the tokens (the body's activations carry no value between programs).
+  void record_score(Backend& be, std::int64_t c) {
+    step->record_body_forward(/*dropout=*/false);
+    step->record_head_forward(c);
+    const auto i = static_cast<std::size_t>(c);
+    be.cross_entropy(step->logits(), chunk_targets[i], chunk_lse[i], val_totals);
   }
 
   void record_eval(Backend& be) {
@@ -152,11 +162,13 @@ std::int64_t head_chunk_rows(std::int64_t tokens, std::int64_t vocab) {
 namespace {
 struct StepPrograms {
   Backend::Program zero = 0, micro = 0, update = 0, eval_zero = 0, eval = 0;
+  std::vector<Backend::Program> score;  // per head chunk when token_scores and the head is chunked
 };
 
 // The engine's programs, recorded the same way on the planning backend and the real one, so the plan's lifetimes
 // are the replayed step's.
-StepPrograms record_programs(Backend& be, StepGraph& g, const LoraAdapter& adapter, const OptimizerConfig& cfg) {
+StepPrograms record_programs(Backend& be, StepGraph& g, const LoraAdapter& adapter, const StepEngineOptions& o) {
+  const OptimizerConfig& cfg = o.optimizer;
   StepPrograms p;
   be.begin();
   for (const auto& t : g.grads) be.fill(t, 0.0f);
@@ -174,6 +186,12 @@ StepPrograms record_programs(Backend& be, StepGraph& g, const LoraAdapter& adapt
   be.begin();
   g.record_eval(be);
   p.eval = be.end();
+  if (o.token_scores && g.step->head_chunks() > 1)
+    for (std::int64_t c = 0; c < g.step->head_chunks(); ++c) {
+      be.begin();
+      g.record_score(be, c);
+      p.score.push_back(be.end());
+    }
   return p;
 }
 
@@ -183,18 +201,38 @@ Backend& reserved(Backend& be, const StepMemoryPlan& plan, bool apply) {
 }
 }  // namespace
 
-StepMemoryPlan plan_step_memory(const LlamaModel& model, const LoraAdapter& adapter, const StepEngineOptions& o,
-                                const StepArenaLimits& limits) {
-  PlanningBackend pb(limits);
+namespace {
+
+StepMemoryPlan plan_on(PlanningBackend& pb, const LlamaModel& model, const LoraAdapter& adapter,
+                       const StepEngineOptions& o) {
   StepGraph g(pb, model, adapter, o);
-  record_programs(pb, g, adapter, o.optimizer);
+  record_programs(pb, g, adapter, o);
   for (const BTensor& t : g.host_inputs()) pb.write(t, Tensor::zeros(t.shape, t.dtype));
+  if (o.token_scores) {  // token_losses reads them after the last program that writes them
+    pb.read(g.lse);
+    pb.read(g.step->logits());
+  }
   StepMemoryPlan p;
   p.resident_bytes = pb.resident_bytes();
   p.layout = pb.step_layout();
   p.step_arena_bytes = p.layout.arena_bytes;
   p.step_unplanned_bytes = pb.step_tensor_bytes();
+  p.op_scratch_bytes = pb.op_scratch_bytes();
   return p;
+}
+
+}  // namespace
+
+StepMemoryPlan plan_step_memory(const LlamaModel& model, const LoraAdapter& adapter, const StepEngineOptions& o,
+                                const StepArenaLimits& limits) {
+  PlanningBackend pb(limits);
+  return plan_on(pb, model, adapter, o);
+}
+
+StepMemoryPlan plan_step_memory(const LlamaModel& model, const LoraAdapter& adapter, const StepEngineOptions& o,
+                                const Backend& be) {
+  PlanningBackend pb(be.step_arena_limits(), &be);
+  return plan_on(pb, model, adapter, o);
 }
 
 struct TrainStepEngine::Impl {
@@ -204,9 +242,9 @@ struct TrainStepEngine::Impl {
   StepPrograms programs;
   Impl(Backend& be, const LlamaModel& m, const LoraAdapter& ad, const StepEngineOptions& o)
       : adapter(ad),
-        plan(plan_step_memory(m, ad, o, be.step_arena_limits())),
+        plan(plan_step_memory(m, ad, o, be)),
         g(reserved(be, plan, o.planned_arena), m, ad, o),
-        programs(record_programs(be, g, ad, o.optimizer)) {}
+        programs(record_programs(be, g, ad, o)) {}
 };
 
 TrainStepEngine::TrainStepEngine(Backend& be, const LlamaModel& model, const LoraAdapter& adapter,
@@ -275,6 +313,31 @@ std::optional<double> TrainStepEngine::loss(const std::vector<Example>& windows,
   const Tensor tot = be_.read(g.val_totals);
   const double count = tot.data<float>()[1];
   return count > 0 ? std::optional<double>(tot.data<float>()[0] / count) : std::nullopt;
+}
+
+std::vector<double> TrainStepEngine::token_losses(const TokenBatch& b) {
+  StepGraph& g = p_->g;
+  if (!o_.token_scores) throw InvalidArgument("token losses: the engine was built without token_scores");
+  if (b.batch != o_.micro_batch || b.seq_len != o_.seq_len)
+    throw ShapeError(fmt::format("token losses: a micro-batch of {} x {} tokens, the step was recorded for {} x {}",
+                                 b.batch, b.seq_len, o_.micro_batch, o_.seq_len));
+  write_batch(be_, *g.step, g.targets, b);
+  const std::int64_t vocab = g.model.config.vocab_size, chunks = g.step->head_chunks();
+  const std::int64_t rows = b.tokens() / chunks;
+  std::vector<double> out(static_cast<std::size_t>(b.tokens()), std::numeric_limits<double>::quiet_NaN());
+  // Each chunk's lse and logits are read right after the program that wrote them: the next one may reuse the bytes.
+  for (std::int64_t c = 0; c < chunks; ++c) {
+    be_.run(chunks == 1 ? p_->programs.eval : p_->programs.score[static_cast<std::size_t>(c)]);
+    const Tensor lse = be_.read(g.chunk_lse[static_cast<std::size_t>(c)]);
+    const Tensor logits = be_.read(g.step->logits());
+    for (std::int64_t r = 0; r < rows; ++r) {
+      const std::int32_t t = b.targets[static_cast<std::size_t>(c * rows + r)];
+      if (t < 0) continue;
+      out[static_cast<std::size_t>(c * rows + r)] =
+          static_cast<double>(lse.data<float>()[r]) - static_cast<double>(logits.data<float>()[r * vocab + t]);
+    }
+  }
+  return out;
 }
 
 std::vector<std::pair<std::string, Tensor>> TrainStepEngine::adapter_tensors() {

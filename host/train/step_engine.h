@@ -5,6 +5,7 @@
 //                   onehot)), the head's and the body's backward accumulating dA/dB
 //   update program  global grad norm + clip + NaN/Inf skip flag, every A and B updated, gradients and totals zeroed
 //   eval program    forward (LoRA dropout off) and the loss only (validation)
+//   score programs  with token_scores and a chunked head: the eval forward once per head chunk (token_losses)
 // Per step the host writes token ids, positions, segments, targets, the LoRA dropout key, the loss scale (1 /
 // unmasked tokens of the whole step) and the step constants (scheduled lr, bias corrections), and reads back the
 // loss totals and the gradient statistics: the only round trips.
@@ -50,6 +51,10 @@ struct StepEngineOptions {
   bool planned_arena = true;
   // Activation storage (LoraStepOptions::activations): unset, the model's dtype; f16: mixed precision.
   std::optional<DType> activations;
+  // Per-token scores (token_losses, for evaluation): the plan keeps the head's logits and lse for the host to read
+  // after the eval program, and when the head runs in several chunks one more program per chunk is recorded, each
+  // the body forward + that chunk's head (a body forward per chunk: compute traded for the chunked head's memory).
+  bool token_scores = false;
 };
 
 // Rows per output-head chunk: all the step's tokens when their f32 logits fit 32 MiB (stories260K), else the
@@ -61,14 +66,18 @@ struct StepMemoryPlan {
   std::uint64_t resident_bytes = 0;        // weights, NF4 base, adapter, gradients, optimizer state
   std::uint64_t step_arena_bytes = 0;      // the step's temporaries in one arena, lifetimes reused
   std::uint64_t step_unplanned_bytes = 0;  // the same temporaries each in its own buffer
+  std::uint64_t op_scratch_bytes = 0;      // the largest op's own device scratch (Backend::*_scratch_bytes)
   StepLayout layout;                       // every step tensor's offset in that arena (Backend::reserve_step)
-  std::uint64_t peak_bytes() const { return resident_bytes + step_arena_bytes; }
+  std::uint64_t peak_bytes() const { return resident_bytes + step_arena_bytes + op_scratch_bytes; }
 };
 // The memory of the step `o` describes, planned by recording it (the micro-batch, update and evaluation
 // programs) on a PlanningBackend: nothing is allocated. `limits`: the backend's (Backend::step_arena_limits()),
-// which the layout's offsets and blocks respect.
+// which the layout's offsets and blocks respect. The second form plans for `be`: its limits, and the op scratch
+// it takes (the first counts none).
 StepMemoryPlan plan_step_memory(const LlamaModel& model, const LoraAdapter& adapter, const StepEngineOptions& o,
                                 const StepArenaLimits& limits = {});
+StepMemoryPlan plan_step_memory(const LlamaModel& model, const LoraAdapter& adapter, const StepEngineOptions& o,
+                                const Backend& be);
 
 struct StepResult {
   double loss = 0;           // mean over the step's unmasked tokens
@@ -89,6 +98,10 @@ class TrainStepEngine {
   StepResult step(const std::vector<TokenBatch>& batches, double lr, std::int64_t step);
   // Mean loss over `windows` without an update (nullopt when they hold no target).
   std::optional<double> loss(const std::vector<Example>& windows, std::int32_t pad_id);
+  // The eval forward on one micro-batch, per token: result[i] = -log softmax(logits row i)[targets[i]] (the
+  // program's log-sum-exp minus the target's logit, both read back after it, per head chunk), NaN where the
+  // target is ignored. Needs StepEngineOptions::token_scores (InvalidArgument otherwise).
+  std::vector<double> token_losses(const TokenBatch& b);
 
   // The adapter ("layers.{i}.{t}.{A|B}", f32) and the optimizer state ("<tensor>.{m|v|row|col}") as they are now.
   std::vector<std::pair<std::string, Tensor>> adapter_tensors();

@@ -36,8 +36,8 @@ bool is_gguf(const fs::path& p) {
   return in && std::memcmp(magic, "GGUF", 4) == 0;
 }
 
-// The tokenizer of a model: the GGUF itself, a Hugging Face folder's tokenizer file, or a llama2.c tokenizer
-// (tokenizer.bin, or the single tok*.bin) beside a .bin checkpoint.
+}  // namespace
+
 fs::path find_tokenizer(const fs::path& model) {
   if (fs::is_regular_file(model) && is_gguf(model)) return model;
   const fs::path dir = fs::is_directory(model) ? model : model.parent_path();
@@ -55,8 +55,6 @@ fs::path find_tokenizer(const fs::path& model) {
                   "tokenizer.bin or a single tok*.bin in {}); pass --tokenizer PATH",
                   model.string(), dir.string()));
 }
-
-}  // namespace
 
 const char* precision_name(Precision p) {
   switch (p) {
@@ -138,12 +136,11 @@ Trainer::Trainer(TrainOptions options, std::unique_ptr<Backend> backend)
   const std::int64_t steps_per_epoch = (s_->data->stats().train_windows + windows_per_step - 1) / windows_per_step;
   total_steps_ = opt_.steps > 0 ? opt_.steps : steps_per_epoch * opt_.epochs;
   s_->fingerprint = base_model_fingerprint(opt_.model, opt_.quant == BaseQuant::Nf4 ? "nf4" : "none");
-  // The backend decides what Auto means; it is made here (not lazily in run()) so the plan and the checkpoint
-  // config see the precision the run will use.
-  if (opt_.precision == Precision::Auto) {
-    if (!backend) backend = make_backend(opt_.backend, opt_.device);
+  // The backend decides what Auto means and how the step's memory is laid out; it is made here (not lazily in
+  // run()) so the plan and the checkpoint config see the precision and the device the run will use.
+  if (!backend) backend = make_backend(opt_.backend, opt_.device);
+  if (opt_.precision == Precision::Auto)
     opt_.precision = backend->prefers_f16_activations() ? Precision::F16 : Precision::F32;
-  }
   s_->config = train_config_json(opt_);
 
   s_->adapter = init_lora_adapter(c, s_->model.rope_layout, opt_.lora, opt_.seed);
@@ -166,8 +163,8 @@ Trainer::Trainer(TrainOptions options, std::unique_ptr<Backend> backend)
         dst = it->second.to(DType::F32);
       }
   }
-  plan_ = make_plan();
   s_->be = std::move(backend);
+  plan_ = make_plan();
 }
 
 Trainer::~Trainer() = default;
@@ -184,11 +181,12 @@ MemoryReport Trainer::make_plan() const {
   MemoryReport best;
   for (std::int64_t micro = opt_.batch; micro >= 1; micro = micro == 1 ? 0 : (micro + 1) / 2)
     for (const bool ckpt : modes) {
-      const StepMemoryPlan p = plan_step_memory(s_->model, s_->adapter, engine_options(micro, ckpt));
+      const StepMemoryPlan p = plan_step_memory(s_->model, s_->adapter, engine_options(micro, ckpt), *s_->be);
       MemoryReport r;
       r.resident_bytes = p.resident_bytes;
       r.step_arena_bytes = p.step_arena_bytes;
       r.step_unplanned_bytes = p.step_unplanned_bytes;
+      r.op_scratch_bytes = p.op_scratch_bytes;
       r.planned_peak_bytes = p.peak_bytes();
       r.micro_batch = micro;
       r.grad_accum = opt_.grad_accum * ((opt_.batch + micro - 1) / micro);
@@ -198,9 +196,9 @@ MemoryReport Trainer::make_plan() const {
     }
   throw OutOfMemoryError(fmt::format(
       "--max-memory {} bytes: the smallest step (micro-batch 1 x {} tokens, checkpointing {}) needs {} bytes ({} "
-      "resident: base, adapter, gradients, optimizer state; {} of step temporaries)",
+      "resident: base, adapter, gradients, optimizer state; {} of step temporaries; {} of op scratch)",
       opt_.max_memory, opt_.data.seq_len, best.checkpointing ? "on" : "off", best.planned_peak_bytes,
-      best.resident_bytes, best.step_arena_bytes));
+      best.resident_bytes, best.step_arena_bytes, best.op_scratch_bytes));
 }
 
 StepEngineOptions Trainer::engine_options(std::int64_t micro, bool checkpointing) const {
@@ -225,7 +223,6 @@ TrainSummary Trainer::run(const std::function<void(const StepReport&)>& on_step)
   sum.memory = plan_;
   const std::int64_t micro = sum.memory.micro_batch, accum = sum.memory.grad_accum;
   const std::int64_t S = opt_.data.seq_len;
-  if (!s.be) s.be = make_backend(opt_.backend, opt_.device);
   Backend& be = *s.be;
 
   fs::create_directories(opt_.out);
@@ -239,6 +236,7 @@ TrainSummary Trainer::run(const std::function<void(const StepReport&)>& on_step)
   }
   // The plan the engine applied, for this backend's alignment and blocks (the constructor's plan chose the batch).
   sum.memory.step_arena_bytes = engine.memory_plan().step_arena_bytes;
+  sum.memory.op_scratch_bytes = engine.memory_plan().op_scratch_bytes;
   sum.memory.planned_peak_bytes = engine.memory_plan().peak_bytes();
   sum.memory.measured_device_bytes = be.memory_in_use();
 

@@ -72,11 +72,12 @@ struct MemoryReport {
   std::uint64_t resident_bytes = 0;              // weights, NF4 base, adapter, gradients, optimizer state
   std::uint64_t step_arena_bytes = 0;            // the planned arena of the step's temporaries (lifetimes reused)
   std::uint64_t step_unplanned_bytes = 0;        // the same temporaries each in its own buffer
-  std::uint64_t planned_peak_bytes = 0;          // resident + arena
+  std::uint64_t op_scratch_bytes = 0;            // the largest op's own device scratch (0 on the CPU backend)
+  std::uint64_t planned_peak_bytes = 0;          // resident + arena + op scratch
   std::int64_t micro_batch = 0, grad_accum = 0;  // as chosen to fit --max-memory
   bool checkpointing = false;                    // likewise
   // What the backend holds (Backend::memory_in_use), the most over the run: with the step's tensors at their
-  // planned offsets, the planned peak plus the backend's own rounding and scratch (docs/TRAINING.md).
+  // planned offsets, the planned peak plus the backend's own rounding (docs/TRAINING.md).
   std::uint64_t measured_device_bytes = 0;
 };
 
@@ -98,6 +99,10 @@ struct TrainSummary {
   MemoryReport memory;
   std::uint64_t peak_rss_bytes = 0;
 };
+
+// The tokenizer of a model: the GGUF itself, a Hugging Face folder's tokenizer file, or a llama2.c tokenizer
+// (tokenizer.bin, or the single tok*.bin) beside a .bin checkpoint; InvalidArgument saying where it looked.
+std::filesystem::path find_tokenizer(const std::filesystem::path& model);
 
 class Trainer {
  public:

@@ -1,7 +1,7 @@
 // Simple variant backward, step 1: for a tile of TM queries x TN keys of head h, recompute the probabilities
 // from the saved lse, P = exp(scale q.k - lse), and the score gradient dS = P * (dout.v - D_i) with
 // D_i = dout_i . out_i (computed here per row: TM*head_dim extra work against 2*TM*TN*head_dim). Writes the whole
-// [n_heads, T, T] P and dS scratch, zeros where the key is invisible, for rowmat (dQ) and colmat (dK, dV).
+// [head_count, T, T] P and dS scratch of the chunk, zeros where the key is invisible, for rowmat (dQ) and colmat (dK, dV).
 layout(local_size_x_id = 0, local_size_y_id = 1, local_size_z = 1) in;
 layout(constant_id = 2) const uint TM = 4;
 layout(constant_id = 3) const uint TN = 4;
@@ -21,14 +21,14 @@ layout(set = 0, binding = 8) writeonly buffer DSBuf { float dS[]; };
 #include "mask.glsl"
 
 void main() {
-  const uint h = gl_WorkGroupID.z;
+  const uint hc = gl_WorkGroupID.z, h = p.head_base + hc;  // place in the chunk, head
   const uint row0 = (gl_WorkGroupID.y * gl_WorkGroupSize.y + gl_LocalInvocationID.y) * TM;
   const uint col0 = (gl_WorkGroupID.x * gl_WorkGroupSize.x + gl_LocalInvocationID.x) * TN;
   if (row0 >= p.T || col0 >= p.T) return;
   if (col0 > min(row0 + TM - 1u, p.T - 1u)) {  // wholly above the diagonal: zeros
     for (uint a = 0u; a < TM && row0 + a < p.T; ++a)
       for (uint b = 0u; b < TN && col0 + b < p.T; ++b) {
-        const uint idx = (h * p.T + row0 + a) * p.T + col0 + b;
+        const uint idx = (hc * p.T + row0 + a) * p.T + col0 + b;
         P[idx] = 0.0;
         dS[idx] = 0.0;
       }
@@ -79,7 +79,7 @@ void main() {
       const uint j = col0 + b;
       if (j >= p.T) break;
       const float pr = visible(i, j) ? exp(p.scale * s[a][b] - L) : 0.0;
-      const uint idx = (h * p.T + i) * p.T + j;
+      const uint idx = (hc * p.T + i) * p.T + j;
       P[idx] = pr;
       dS[idx] = pr * (dp[a][b] - Di[a]);
     }

@@ -1,5 +1,5 @@
-// Simple variant: out[i, h, :] = alpha * sum_j A[h, i, j] * B[j, h / group, :] with A a [n_heads, T, T]
-// scratch matrix that is zero above the diagonal (so j stops at the tile's last row). Forward: A = P, B = v,
+// Simple variant: out[i, h, :] = alpha * sum_j A[h, i, j] * B[j, h / group, :] with A the chunk's
+// [head_count, T, T] scratch matrix that is zero above the diagonal (so j stops at the tile's last row). Forward: A = P, B = v,
 // alpha = 1. Backward: A = dS, B = k, alpha = scale gives dQ. Register tile: TM query rows x TD dims.
 layout(local_size_x_id = 0, local_size_y_id = 1, local_size_z = 1) in;
 layout(constant_id = 2) const uint TM = 4;
@@ -13,7 +13,7 @@ PL_TENSOR(1, 4, readonly, B)
 PL_TENSOR(2, 5, writeonly, o)
 
 void main() {
-  const uint h = gl_WorkGroupID.z;
+  const uint hc = gl_WorkGroupID.z, h = p.head_base + hc;  // place in the chunk, head
   const uint row0 = (gl_WorkGroupID.y * gl_WorkGroupSize.y + gl_LocalInvocationID.y) * TM;
   const uint d0 = (gl_WorkGroupID.x * gl_WorkGroupSize.x + gl_LocalInvocationID.x) * TD;
   const uint D = p.head_dim;
@@ -23,7 +23,7 @@ void main() {
 
   uint arow[TM];
   uint bcol[TD];
-  for (uint a = 0u; a < TM; ++a) arow[a] = (h * p.T + min(row0 + a, p.T - 1u)) * p.T;
+  for (uint a = 0u; a < TM; ++a) arow[a] = (hc * p.T + min(row0 + a, p.T - 1u)) * p.T;
   for (uint c = 0u; c < TD; ++c) bcol[c] = g * D + min(d0 + c, D - 1u);
   float acc[TM][TD];
   for (uint a = 0u; a < TM; ++a)

@@ -1,5 +1,5 @@
 // Simple variant, forward step 1: S[h, i, j] = scale * q[i, h, :] . k[j, h / group, :] for j <= i, into the
-// [n_heads, T, T] scratch. Entries above the diagonal are left unwritten (softmax reads only j <= i). Register
+// chunk's [head_count, T, T] scratch. Entries above the diagonal are left unwritten (softmax reads only j <= i). Register
 // tiles (TM queries x TN keys per invocation, no shared memory) as in nn/matmul: fastest on lavapipe and Mali.
 layout(local_size_x_id = 0, local_size_y_id = 1, local_size_z = 1) in;
 layout(constant_id = 2) const uint TM = 4;
@@ -13,7 +13,7 @@ PL_TENSOR(1, 5, readonly, k)
 layout(set = 0, binding = 2) writeonly buffer SBuf { float s[]; };
 
 void main() {
-  const uint h = gl_WorkGroupID.z;
+  const uint hc = gl_WorkGroupID.z, h = p.head_base + hc;  // place in the chunk, head
   const uint row0 = (gl_WorkGroupID.y * gl_WorkGroupSize.y + gl_LocalInvocationID.y) * TM;
   const uint col0 = (gl_WorkGroupID.x * gl_WorkGroupSize.x + gl_LocalInvocationID.x) * TN;
   if (row0 >= p.T || col0 >= p.T || col0 > min(row0 + TM - 1u, p.T - 1u)) return;  // above the diagonal
@@ -42,7 +42,7 @@ void main() {
     for (uint b = 0u; b < TN; ++b) {
       const uint j = col0 + b;
       if (j > i) break;
-      s[(h * p.T + i) * p.T + j] = p.scale * acc[a][b];
+      s[(hc * p.T + i) * p.T + j] = p.scale * acc[a][b];
     }
   }
 }

@@ -2,7 +2,7 @@
 #extension GL_GOOGLE_include_directive : require
 // Simple variant, forward step 2: one invocation per (query i, head h) turns its score row into probabilities
 // in place (0 for every invisible key, so the following GEMMs need no mask) and saves lse = max + log(sum).
-// Invocations are numbered i * n_heads + h: neighbouring lanes share i, hence the same loop length.
+// Invocations are numbered i * head_count + (h - head_base): neighbouring lanes share i, hence the same loop length.
 layout(local_size_x_id = 0, local_size_y = 1, local_size_z = 1) in;
 
 #include "shaders/common/attention_push.h"
@@ -14,9 +14,9 @@ layout(set = 0, binding = 2) writeonly buffer LseBuf { float lse[]; };
 
 void main() {
   const uint idx = gl_GlobalInvocationID.x;
-  if (idx >= p.T * p.n_heads) return;
-  const uint i = idx / p.n_heads, h = idx % p.n_heads;
-  const uint base = (h * p.T + i) * p.T;
+  if (idx >= p.T * p.head_count) return;
+  const uint i = idx / p.head_count, hc = idx % p.head_count;
+  const uint base = (hc * p.T + i) * p.T;
   float m = s[base + i];  // the diagonal is always visible
   for (uint j = 0u; j < i; ++j)
     if (visible(i, j)) m = max(m, s[base + j]);
@@ -29,5 +29,5 @@ void main() {
   const float inv = 1.0 / l;
   for (uint j = 0u; j <= i; ++j) s[base + j] *= inv;
   for (uint j = i + 1u; j < p.T; ++j) s[base + j] = 0.0;
-  lse[idx] = m + log(l);
+  lse[i * p.n_heads + p.head_base + hc] = m + log(l);
 }

@@ -75,6 +75,7 @@ struct AttentionSpec {
   bool gradcheck = false;
   bool perf_only = false;           // sized for real GPUs: may exceed this device's limits (skipped there)
   DType storage = DType::F32;       // q, k, v, dout, out, dq, dk, dv (lse is always f32)
+  std::int64_t max_scratch = 0;     // > 0: the device's attention.simple_max_scratch (simple kernels in head chunks)
 };
 
 class AttentionCase : public OpCase {
@@ -88,6 +89,10 @@ class AttentionCase : public OpCase {
     if (s_.pass == Pass::Forward) name += "_fwd";
     if (s_.pass == Pass::Backward) name += "_bwd";
     if (s_.storage == DType::F16) name += "_f16";
+    if (s_.max_scratch > 0) {
+      name += fmt::format("_scratch{}", s_.max_scratch);
+      profile_override = fmt::format("\"attention.simple_max_scratch\": {}", s_.max_scratch);
+    }
   }
 
   // q, k, v, dout, then segments (with docs), then (backward pass only) the reference's out and lse.
@@ -304,6 +309,17 @@ std::vector<OpCasePtr> attention_cases() {
     s.storage = DType::F16;
     add(s);
   }
+  // The simple kernels over head chunks (attention.simple_max_scratch below the [n_heads, T, T] scores): one
+  // [4, 33, 33] f32 buffer of 17424 bytes fits the 20000-byte budget, so the forward runs 2 chunks of 4 heads and
+  // the backward (two buffers) 4 chunks of one kv group (2 heads); with packed documents, and in f16.
+  for (DType st : {DType::F32, DType::F16}) {
+    AttentionSpec s = spec(33, 8, 4, 12, Variant::Simple);
+    s.max_scratch = 20000;
+    s.storage = st;
+    s.seeds = {61, 62, 63, 64};
+    if (st == DType::F16) s.docs = {10, 23};
+    add(s);
+  }
   // Gradient checks of the reference (GQA: 4 query heads on 2 kv heads; plain causal and two packed documents),
   // q and k in [-2, 2] for less uniform softmax rows. Compared on the GPU with the simple kernels only (the lean
   // ones would compile pipelines for head_dim 3 just for this).
@@ -349,8 +365,15 @@ TEST(AttentionVariant, AutoFollowsProfileThreshold) {
   EXPECT_EQ(ops::attention_variant(dev, {65, 2, 1, 32}, {}), Variant::Lean);    // T above
   EXPECT_EQ(ops::attention_variant(dev, {64, 2, 1, 31}, {}), Variant::Lean);    // head_dim below
   EXPECT_EQ(ops::attention_variant(dev, {8, 2, 1, 8}, {}), Variant::Lean);
-  // The scores buffer [n_heads, T, T] f32 capped at 32768 bytes: 2 x 64 x 64 x 4 is at the cap, 4 heads above it.
-  EXPECT_EQ(ops::attention_variant(dev, {64, 4, 2, 32}, {}), Variant::Lean);
+  // Scratch above attention.simple_max_scratch (32768 bytes) does not rule the simple kernels out: they run over
+  // chunks of whole kv groups. {64, 4, 2, 32}: a group (2 heads) is 2 x 64 x 64 x 4 = 32768 bytes per buffer, so
+  // the forward takes one group's buffer and the backward two, each one group (the minimum) though over budget.
+  EXPECT_EQ(ops::attention_variant(dev, {64, 4, 2, 32}, {}), Variant::Simple);
+  EXPECT_EQ(ops::attention_scratch_bytes(dev, {64, 4, 2, 32}, {}, false), 32768u);
+  EXPECT_EQ(ops::attention_scratch_bytes(dev, {64, 4, 2, 32}, {}, true), 65536u);
+  // One group of {32, 8, 2, 32} (4 heads x 32 x 32 x 4 = 16384 bytes): two groups fit the forward's budget.
+  EXPECT_EQ(ops::attention_scratch_bytes(dev, {32, 8, 2, 32}, {}, false), 32768u);
+  EXPECT_EQ(ops::attention_scratch_bytes(dev, {32, 8, 2, 32}, {}, true), 32768u);
   // Beyond the lean kernels' head_dim limit (256) the simple variant is taken whenever its scratch fits.
   EXPECT_EQ(ops::attention_variant(dev, {65, 1, 1, 300}, {}), Variant::Simple);
   EXPECT_EQ(ops::attention_scratch_bytes(dev, {8, 2, 1, 8}, lean, false), 0u);
