@@ -19,6 +19,7 @@
 #include "host/core/nf4_quantize.h"
 #include "host/core/op/attention.h"
 #include "host/core/op/cross_entropy.h"
+#include "host/core/op/kv_cache.h"
 #include "host/core/op/lora.h"
 #include "host/core/op/matmul.h"
 #include "host/core/op/optimizer.h"
@@ -157,6 +158,13 @@ class Backend {
   virtual void attention_backward(const BTensor& q, const BTensor& k, const BTensor& v, const BTensor* segments,
                                   const BTensor& out, const BTensor& lse, const BTensor& dout, const BTensor& dq,
                                   const BTensor& dk, const BTensor& dv, const AttentionOptions& opt) = 0;
+  // Generation (host/core/op/kv_cache.h): the cache rows at `positions` (i32 [T], read when the program runs) get
+  // k and v; the attention of q over the cache rows 0..positions[i]. A decode step recorded once replays for every
+  // position the host writes. f32; scale 0 is 1/sqrt(head_dim).
+  virtual void kv_cache_write(const BTensor& k, const BTensor& v, const BTensor& positions, const BTensor& k_cache,
+                              const BTensor& v_cache) = 0;
+  virtual void kv_cache_attention(const BTensor& q, const BTensor& k_cache, const BTensor& v_cache,
+                                  const BTensor& positions, const BTensor& out, float scale) = 0;
   virtual void swiglu(const BTensor& g, const BTensor& u, const BTensor& h) = 0;
   virtual void swiglu_backward(const BTensor& g, const BTensor& u, const BTensor& dh, const BTensor& dg,
                                const BTensor& du) = 0;

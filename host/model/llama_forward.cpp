@@ -56,11 +56,63 @@ void linear_forward(Backend& be, const BTensor& x, const BackendLinear& w, const
   else be.matmul(x, w.plain, y, {});
 }
 
+void record_llama_forward(Backend& be, const BackendLlama& m, const BTensor& ids, const BTensor& positions,
+                          const BTensor& rope, const BTensor& logits, const LlamaForwardHooks& hooks) {
+  const auto& c = m.config;
+  const std::int64_t T = ids.numel(), rows = logits.dim(0);
+  if (rows < 1 || rows > T || logits.shape != Shape{rows, c.vocab_size})
+    throw ShapeError("record_llama_forward: logits " + shape_str(logits.shape) + " for " + std::to_string(T) +
+                     " tokens — expected [rows, " + std::to_string(c.vocab_size) + "] with 1 <= rows <= T");
+  const std::int64_t q_dim = c.n_heads * c.head_dim, kv = c.kv_dim();
+  auto step = [&](const Shape& s, const std::string& name) { return be.alloc(s, DType::F32, Lifetime::Step, name); };
+  const BTensor x = step({T, c.dim}, "x"), xn = step({T, c.dim}, "x normed"), rstd = step({T}, "rstd");
+  const BTensor q = step({T, q_dim}, "q"), k = step({T, kv}, "k"), v = step({T, kv}, "v");
+  const BTensor att = step({T, q_dim}, "attention out");
+  const BTensor proj = step({T, c.dim}, "projection");
+  const BTensor g = step({T, c.hidden_dim}, "gate"), u = step({T, c.hidden_dim}, "up");
+  const BTensor h = step({T, c.hidden_dim}, "swiglu");
+  const BTensor q3 = be.reshape(q, {T, c.n_heads, c.head_dim}), att3 = be.reshape(att, {T, c.n_heads, c.head_dim});
+  const BTensor k3 = be.reshape(k, {T, c.n_kv_heads, c.head_dim}), v3 = be.reshape(v, {T, c.n_kv_heads, c.head_dim});
+  const BTensor lse = hooks.attention ? BTensor{} : step({T, c.n_heads}, "lse");
+  const auto eps = static_cast<float>(c.rms_eps);
+
+  be.embedding(ids, m.tok_embeddings, x);
+  for (std::size_t l = 0; l < m.layers.size(); ++l) {
+    const auto& L = m.layers[l];
+    const auto linear = [&](const BTensor& in, const BackendLinear& w, LlamaLinear which, const BTensor& out) {
+      linear_forward(be, in, w, out);
+      if (hooks.after_linear) hooks.after_linear(l, which, in, out);
+    };
+    be.rmsnorm(x, L.attn_norm, xn, rstd, eps);
+    linear(xn, L.wq, LlamaLinear::Q, q);
+    linear(xn, L.wk, LlamaLinear::K, k);
+    linear(xn, L.wv, LlamaLinear::V, v);
+    be.rope(q3, positions, rope, m.rope_layout, false);
+    be.rope(k3, positions, rope, m.rope_layout, false);
+    if (hooks.attention) hooks.attention(l, q3, k3, v3, att3);
+    else be.attention(q3, k3, v3, nullptr, att3, lse, {});
+    linear(att, L.wo, LlamaLinear::O, proj);
+    be.add(x, proj, x, 1.0f);
+    be.rmsnorm(x, L.ffn_norm, xn, rstd, eps);
+    linear(xn, L.w_gate, LlamaLinear::Gate, g);
+    linear(xn, L.w_up, LlamaLinear::Up, u);
+    be.swiglu(g, u, h);
+    linear(h, L.w_down, LlamaLinear::Down, proj);
+    be.add(x, proj, x, 1.0f);
+  }
+  // Only the rows whose logits are wanted go through the final norm and the head. Their own normed rows and rstd:
+  // a view of rstd's last row would start at an offset the device may not bind.
+  const BTensor x_out = rows == T ? x : be.view_rows(x, T - rows, rows);
+  const BTensor xn_out = rows == T ? xn : step({rows, c.dim}, "x normed (logit rows)");
+  const BTensor rstd_out = rows == T ? rstd : step({rows}, "rstd (logit rows)");
+  be.rmsnorm(x_out, m.norm, xn_out, rstd_out, eps);
+  be.matmul(xn_out, m.output, logits, {});
+}
+
 Tensor llama_forward_logits(Backend& be, const BackendLlama& m, std::span<const std::int32_t> tokens) {
   const auto& c = m.config;
   const auto T = static_cast<std::int64_t>(tokens.size());
   if (T == 0) throw InvalidArgument("llama_forward_logits: no tokens");
-  const std::int64_t q_dim = c.n_heads * c.head_dim, kv = c.kv_dim();
   Tensor ids_host = Tensor::zeros({T}, DType::I32), pos_host = Tensor::zeros({T}, DType::I32);
   std::copy(tokens.begin(), tokens.end(), ids_host.data<std::int32_t>());
   for (std::int64_t i = 0; i < T; ++i) pos_host.data<std::int32_t>()[i] = static_cast<std::int32_t>(i);
@@ -69,42 +121,12 @@ Tensor llama_forward_logits(Backend& be, const BackendLlama& m, std::span<const 
       throw InvalidArgument("llama_forward_logits: token id " + std::to_string(tokens[i]) + " at position " +
                             std::to_string(i) + " is outside the vocabulary [0, " + std::to_string(c.vocab_size) + ")");
 
-  auto step = [&](const Shape& s, const std::string& name) { return be.alloc(s, DType::F32, Lifetime::Step, name); };
   const BTensor ids = be.upload(ids_host, Lifetime::Step, "token ids");
   const BTensor positions = be.upload(pos_host, Lifetime::Step, "positions");
   const BTensor table = be.upload(rope_table(T, c.rope_inv_freq()), Lifetime::Step, "rope table");
-  const BTensor x = step({T, c.dim}, "x"), xn = step({T, c.dim}, "x normed"), rstd = step({T}, "rstd");
-  const BTensor q = step({T, q_dim}, "q"), k = step({T, kv}, "k"), v = step({T, kv}, "v");
-  const BTensor att = step({T, q_dim}, "attention out"), lse = step({T, c.n_heads}, "lse");
-  const BTensor proj = step({T, c.dim}, "projection");
-  const BTensor g = step({T, c.hidden_dim}, "gate"), u = step({T, c.hidden_dim}, "up");
-  const BTensor h = step({T, c.hidden_dim}, "swiglu");
-  const BTensor logits = step({T, c.vocab_size}, "logits");
-  const BTensor q3 = be.reshape(q, {T, c.n_heads, c.head_dim}), att3 = be.reshape(att, {T, c.n_heads, c.head_dim});
-  const BTensor k3 = be.reshape(k, {T, c.n_kv_heads, c.head_dim}), v3 = be.reshape(v, {T, c.n_kv_heads, c.head_dim});
-  const auto eps = static_cast<float>(c.rms_eps);
-
+  const BTensor logits = be.alloc({T, c.vocab_size}, DType::F32, Lifetime::Step, "logits");
   be.begin();
-  be.embedding(ids, m.tok_embeddings, x);
-  for (const auto& L : m.layers) {
-    be.rmsnorm(x, L.attn_norm, xn, rstd, eps);
-    linear_forward(be, xn, L.wq, q);
-    linear_forward(be, xn, L.wk, k);
-    linear_forward(be, xn, L.wv, v);
-    be.rope(q3, positions, table, m.rope_layout, false);
-    be.rope(k3, positions, table, m.rope_layout, false);
-    be.attention(q3, k3, v3, nullptr, att3, lse, {});
-    linear_forward(be, att, L.wo, proj);
-    be.add(x, proj, x, 1.0f);
-    be.rmsnorm(x, L.ffn_norm, xn, rstd, eps);
-    linear_forward(be, xn, L.w_gate, g);
-    linear_forward(be, xn, L.w_up, u);
-    be.swiglu(g, u, h);
-    linear_forward(be, h, L.w_down, proj);
-    be.add(x, proj, x, 1.0f);
-  }
-  be.rmsnorm(x, m.norm, xn, rstd, eps);
-  be.matmul(xn, m.output, logits, {});
+  record_llama_forward(be, m, ids, positions, table, logits);
   be.end();
   be.run();
   Tensor out = be.read(logits);

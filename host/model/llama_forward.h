@@ -2,6 +2,7 @@
 // The Llama forward pass, written once over the Backend interface (host/backend/backend.h): the same code runs
 // on the CPU backend and the Vulkan backend. The trainer's block forward/backward grows from this file.
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <vector>
@@ -40,6 +41,25 @@ BackendLlama upload_llama(Backend& be, const LlamaModel& m, std::optional<DType>
 
 // y = x · Wᵀ for a plain or NF4 base linear (y [M, out], x [M, in]).
 void linear_forward(Backend& be, const BTensor& x, const BackendLinear& w, const BTensor& y);
+
+// The seven base linears of a layer, in the order the LoRA targets are numbered (host/train/lora_config.h).
+enum class LlamaLinear { Q, K, V, O, Gate, Up, Down };
+
+// What a caller adds to the one forward. `after_linear(layer, linear, x, y)` runs after each base linear y = x Wᵀ
+// (LoRA adapters add their products into y there). `attention(layer, q, k, v, out)` replaces the causal attention
+// over the sequence itself ([T, heads, head_dim] views after RoPE; the KV cache of generation). Unset: nothing
+// added, plain causal attention.
+struct LlamaForwardHooks {
+  std::function<void(std::size_t layer, LlamaLinear linear, const BTensor& x, const BTensor& y)> after_linear;
+  std::function<void(std::size_t layer, const BTensor& q, const BTensor& k, const BTensor& v, const BTensor& out)>
+      attention;
+};
+
+// Records, into the program the caller has begun, the forward of the token ids `ids` (i32 [T]) at `positions`
+// (i32 [T], rows of `rope` = rope_table(...)): the final RMSNorm of rows [T - logits.dim(0), T) goes through the
+// head into `logits` f32 [rows, vocab] (generation needs only the last row). Activations are Step tensors.
+void record_llama_forward(Backend& be, const BackendLlama& m, const BTensor& ids, const BTensor& positions,
+                          const BTensor& rope, const BTensor& logits, const LlamaForwardHooks& hooks = {});
 
 // Logits f32 [T, vocab] for one causal sequence of token ids at positions 0..T-1.
 Tensor llama_forward_logits(Backend& be, const BackendLlama& m, std::span<const std::int32_t> tokens);

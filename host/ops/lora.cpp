@@ -2,6 +2,7 @@
 
 #include "host/core/error.h"
 #include "host/ops/grid.h"
+#include "host/ops/loop_limit.h"
 #include "host/ops/matmul.h"
 #include "host/ops/storage_variant.h"
 #include "shaders/common/lora_push.h"
@@ -29,6 +30,39 @@ void lora_dropout(vk::Sequence& seq, const DeviceTensor& in, const DeviceTensor&
                grid_1d(dev, static_cast<std::uint64_t>(in.numel()), wg), "lora_dropout");
 }
 
+namespace {
+
+// Generation's decode step: a few rows, no dropout — one fused dispatch (lora/forward_rows.comp) instead of two
+// GEMMs, since at M <= 4 the adapter costs what its dispatches cost.
+constexpr std::int64_t kRowsMaxM = 4;
+
+bool use_rows_kernel(const DeviceTensor& x, const DeviceTensor& y, const DeviceTensor& t, const LoraOptions& opt,
+                     std::int64_t M, std::int64_t r) {
+  return opt.dropout == 0.0f && M <= kRowsMaxM && M * r <= LORA_ROWS_MAX_MR && x.dtype == DType::F32 &&
+         y.dtype == DType::F32 && t.dtype == DType::F32;
+}
+
+void lora_forward_rows(vk::Sequence& seq, const DeviceTensor& x, const DeviceTensor& a, const DeviceTensor& b,
+                       const DeviceTensor& y, const DeviceTensor& t, float scale, std::int64_t M, std::int64_t K,
+                       std::int64_t N, std::int64_t r) {
+  vk::Device& dev = seq.device();
+  const std::uint32_t wg = dev.profile().u32("lora.wg");
+  const auto u = [](std::int64_t v) { return static_cast<std::uint64_t>(v); };
+  check_loop_checks(dev, "ops::lora_forward", "K " + std::to_string(K) + " of the fused few-row kernel",
+                    (u(M * r) / wg + 2) * loop_checks(u(K)) + loop_checks(u(M)) * loop_checks(u(r)));
+  const std::uint64_t groups = (u(N) + wg - 1) / wg;
+  if (groups > dev.caps().max_workgroup_count[0])
+    throw DeviceLimitError("ops::lora_forward: N " + std::to_string(N) + " needs " + std::to_string(groups) +
+                           " workgroups, device allows " + std::to_string(dev.caps().max_workgroup_count[0]));
+  shader::LoraRowsPush push{static_cast<std::uint32_t>(M), static_cast<std::uint32_t>(K),
+                            static_cast<std::uint32_t>(N), static_cast<std::uint32_t>(r), scale, 0};
+  seq.dispatch(dev.pipeline({shaders::lora_forward_rows, {wg}, 5, sizeof(push)}),
+               {vk::reads(x.buf), vk::reads(a.buf), vk::reads(b.buf), vk::writes(y.buf), vk::writes(t.buf)}, push,
+               {static_cast<std::uint32_t>(groups), 1, 1}, "lora_forward_rows");
+}
+
+}  // namespace
+
 std::uint64_t lora_scratch_bytes(const vk::Device& dev, std::int64_t M, std::int64_t K, std::int64_t r, DType x,
                                  const LoraOptions& opt, bool backward) {
   const auto mk = static_cast<std::uint64_t>(M * K);
@@ -43,10 +77,10 @@ void lora_forward(vk::Sequence& seq, vk::Arena& step, const DeviceTensor& x, con
                   const DeviceTensor& b, const DeviceTensor& y, const DeviceTensor& t, const DeviceTensor& key,
                   const LoraOptions& opt) {
   const auto [M, K, N, r] = check_lora_shapes("ops::lora_forward", x.shape, a.shape, b.shape, &y.shape);
-  (void)N;
   if (t.shape != Shape{M, r}) throw ShapeError("ops::lora_forward: " + describe("T", t) + " must be [M, r]");
   require_f32("ops::lora_forward", {{"A", &a}, {"B", &b}});
   require_f32_or_f16("ops::lora_forward", {{"X", &x}, {"Y", &y}, {"T", &t}});
+  if (use_rows_kernel(x, y, t, opt, M, r)) return lora_forward_rows(seq, x, a, b, y, t, opt.scale, M, K, N, r);
   DeviceTensor xin = x;
   if (opt.dropout > 0.0f) {
     xin = allocate(step, {M, K}, x.dtype, "lora drop(X)");

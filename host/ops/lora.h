@@ -2,7 +2,9 @@
 // GPU LoRA forward / backward (semantics and formulas: host/ref/lora.h), composed from the project's GEMM with
 // transposed operands plus a Philox dropout kernel. Not fused further on purpose: with r <= 128 the
 // intermediate T / G are [M, r] — a few percent of the X / Y traffic — so a fused kernel would save little
-// while the GEMM's tiling (from the device profile) is reused as is.
+// while the GEMM's tiling (from the device profile) is reused as is. The exception is a forward of a few rows
+// without dropout (M <= 4, M * r <= 256, f32: generation's decode step), where the cost is the dispatch count:
+// one fused dispatch (lora/forward_rows.comp) instead of two.
 // Scratch (`step` arena, valid until the sequence's last submit): drop(X) [M,K] when dropout > 0 (X's dtype), G
 // [M,r] and s*G*A [M,K] for the dropout backward (f32).
 // Mixed precision: X, Y, T, dY, dX each f32 or f16 (the activations and the LoRA compute inputs); A, B, dA, dB

@@ -7,6 +7,7 @@
 
 #include "host/core/error.h"
 #include "host/ops/attention.h"
+#include "host/ops/kv_cache.h"
 #include "host/ops/cross_entropy.h"
 #include "host/ops/embedding.h"
 #include "host/ops/lora.h"
@@ -338,6 +339,16 @@ void VulkanBackend::swiglu(const BTensor& g, const BTensor& u, const BTensor& h)
 void VulkanBackend::swiglu_backward(const BTensor& g, const BTensor& u, const BTensor& dh, const BTensor& dg,
                                     const BTensor& du) {
   ops::swiglu_backward(seq(), at(g), at(u), at(dh), at(dg), at(du));
+}
+
+void VulkanBackend::kv_cache_write(const BTensor& k, const BTensor& v, const BTensor& positions,
+                                   const BTensor& k_cache, const BTensor& v_cache) {
+  ops::kv_cache_write(seq(), at(k), at(v), at(positions), at(k_cache), at(v_cache));
+}
+
+void VulkanBackend::kv_cache_attention(const BTensor& q, const BTensor& k_cache, const BTensor& v_cache,
+                                       const BTensor& positions, const BTensor& out, float scale) {
+  ops::kv_cache_attention(seq(), at(q), at(k_cache), at(v_cache), at(positions), at(out), scale);
 }
 
 void VulkanBackend::add(const BTensor& a, const BTensor& b, const BTensor& y, float alpha) {

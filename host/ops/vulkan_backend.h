@@ -67,6 +67,10 @@ class VulkanBackend final : public Backend {
   void attention_backward(const BTensor& q, const BTensor& k, const BTensor& v, const BTensor* segments,
                           const BTensor& out, const BTensor& lse, const BTensor& dout, const BTensor& dq,
                           const BTensor& dk, const BTensor& dv, const AttentionOptions& opt) override;
+  void kv_cache_write(const BTensor& k, const BTensor& v, const BTensor& positions, const BTensor& k_cache,
+                      const BTensor& v_cache) override;
+  void kv_cache_attention(const BTensor& q, const BTensor& k_cache, const BTensor& v_cache, const BTensor& positions,
+                          const BTensor& out, float scale) override;
   void swiglu(const BTensor& g, const BTensor& u, const BTensor& h) override;
   void swiglu_backward(const BTensor& g, const BTensor& u, const BTensor& dh, const BTensor& dg,
                        const BTensor& du) override;

@@ -9,6 +9,7 @@
 
 #include "host/core/error.h"
 #include "host/ref/attention.h"
+#include "host/ref/kv_cache.h"
 #include "host/ref/cross_entropy.h"
 #include "host/ref/embedding.h"
 #include "host/ref/lora.h"
@@ -255,6 +256,20 @@ void CpuBackend::swiglu_backward(const BTensor& g, const BTensor& u, const BTens
   check_same_shapes("cpu::swiglu_backward",
                     {{"g", &g.shape}, {"u", &u.shape}, {"dh", &dh.shape}, {"dg", &dg.shape}, {"du", &du.shape}});
   record([=, this] { ref::swiglu_backward(at(g), at(u), at(dh), at(dg), at(du)); });
+}
+
+void CpuBackend::kv_cache_write(const BTensor& k, const BTensor& v, const BTensor& positions, const BTensor& k_cache,
+                                const BTensor& v_cache) {
+  check_kv_cache_write_shapes("cpu::kv_cache_write", k.shape, v.shape, positions.shape, k_cache.shape,
+                              v_cache.shape);
+  record([=, this] { ref::kv_cache_write(at(k), at(v), at(positions), at(k_cache), at(v_cache)); });
+}
+
+void CpuBackend::kv_cache_attention(const BTensor& q, const BTensor& k_cache, const BTensor& v_cache,
+                                    const BTensor& positions, const BTensor& out, float scale) {
+  check_kv_cache_attention_shapes("cpu::kv_cache_attention", q.shape, k_cache.shape, v_cache.shape, positions.shape,
+                                  out.shape);
+  record([=, this] { ref::kv_cache_attention(at(q), at(k_cache), at(v_cache), at(positions), at(out), scale); });
 }
 
 void CpuBackend::add(const BTensor& a, const BTensor& b, const BTensor& y, float alpha) {

@@ -25,6 +25,25 @@ float* f32(Tensor& t) { return t.data<float>(); }
 void lora_forward_f32(const Tensor& x, const Tensor& a, const Tensor& b, Tensor& y, Tensor& t,
                       const LoraDropoutKey& key, const LoraOptions& opt, std::int64_t M, std::int64_t K,
                       std::int64_t N, std::int64_t r) {
+  if (M == 1 && opt.dropout == 0.0f) {
+    // One token (generation's decode step): two tiny GEMVs whose BLAS call overhead would cost as much as the
+    // base linear they adapt; plain loops (vectorised reductions), f32 accumulation as the GEMMs.
+    const float *xp = f32(x), *ap = f32(a), *bp = f32(b);
+    float *tp = f32(t), *yp = f32(y);
+    for (std::int64_t j = 0; j < r; ++j) {
+      float acc = 0.0f;
+#pragma omp simd reduction(+ : acc)
+      for (std::int64_t k = 0; k < K; ++k) acc += xp[k] * ap[j * K + k];
+      tp[j] = acc;
+    }
+    for (std::int64_t n = 0; n < N; ++n) {
+      float acc = 0.0f;
+#pragma omp simd reduction(+ : acc)
+      for (std::int64_t j = 0; j < r; ++j) acc += tp[j] * bp[n * r + j];
+      yp[n] += opt.scale * acc;
+    }
+    return;
+  }
   const Tensor xd = opt.dropout > 0.0f ? lora_dropout_ref(x, key, opt) : Tensor();
   const Tensor& xin = opt.dropout > 0.0f ? xd : x;
   gemm(false, true, M, r, K, 1.0f, f32(xin), K, f32(a), K, 0.0f, f32(t), r);           // T = drop(X) A^T

@@ -88,6 +88,14 @@ class PlanningBackend final : public Backend {
     touch({&q, &k, &v, segments, &out, &lse, &dout, &dq, &dk, &dv});
     if (scratch_model_) note_scratch(scratch_model_->attention_scratch_bytes(q.shape, k.shape, opt, true));
   }
+  void kv_cache_write(const BTensor& k, const BTensor& v, const BTensor& positions, const BTensor& k_cache,
+                      const BTensor& v_cache) override {
+    touch({&k, &v, &positions, &k_cache, &v_cache});
+  }
+  void kv_cache_attention(const BTensor& q, const BTensor& k_cache, const BTensor& v_cache, const BTensor& positions,
+                          const BTensor& out, float) override {
+    touch({&q, &k_cache, &v_cache, &positions, &out});
+  }
   void swiglu(const BTensor& g, const BTensor& u, const BTensor& h) override { touch({&g, &u, &h}); }
   void swiglu_backward(const BTensor& g, const BTensor& u, const BTensor& dh, const BTensor& dg,
                        const BTensor& du) override {

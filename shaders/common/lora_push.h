@@ -16,5 +16,17 @@ struct DropoutPush {
   uint pad0;
 };
 PL_CHECK_PUSH_SIZE(DropoutPush, 24)
+// Y += scale * (X A^T) B^T for a few rows in one dispatch (lora/forward_rows.comp): X [M, K], A [r, K], B [N, r],
+// Y [M, N], T = X A^T [M, r] written by workgroup 0.
+#define LORA_ROWS_MAX_MR 256
+struct LoraRowsPush {
+  uint M;
+  uint K;
+  uint N;
+  uint r;
+  float scale;
+  uint pad0;
+};
+PL_CHECK_PUSH_SIZE(LoraRowsPush, 24)
 PL_SHADER_NAMESPACE_END
 #endif

@@ -230,7 +230,10 @@ std::vector<OpCasePtr> lora_cases() {
   // PEFT scale alpha / r with alpha 16, gradients accumulated into non-zero starts, dropout on some shapes.
   const std::pair<LoraShape, float> accumulating[] = {{{1, 17, 9, 1}, 0.0f},    {{7, 64, 33, 8}, 0.0f},
                                                       {{33, 130, 70, 16}, 0.1f}, {{16, 96, 40, 64}, 0.05f},
-                                                      {{5, 200, 128, 128}, 0.0f}};
+                                                      {{5, 200, 128, 128}, 0.0f},
+                                                      // The GPU's fused few-row forward (M <= 4, M * r <= 256), at
+                                                      // its limits and over several workgroups of outputs.
+                                                      {{4, 200, 130, 64}, 0.0f},  {{2, 70, 257, 8}, 0.0f}};
   for (const auto& [s, p] : accumulating) {
     LoraOptions opt;
     opt.scale = lora_scale(16.0f, s.r, false);
