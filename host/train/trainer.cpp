@@ -123,6 +123,7 @@ struct Trainer::State {
   std::optional<Checkpoint> resume;
   fs::path resume_dir;
   std::unique_ptr<Backend> be;
+  bool backend_made_here = false;  // the trainer may release it at a policy pause and make it again
   nlohmann::json config;
 };
 
@@ -153,6 +154,7 @@ Trainer::Trainer(TrainOptions options, std::unique_ptr<Backend> backend)
   s_->fingerprint = base_model_fingerprint(opt_.model, opt_.quant == BaseQuant::Nf4 ? "nf4" : "none");
   // The backend decides what Auto means and how the step's memory is laid out; it is made here (not lazily in
   // run()) so the plan and the checkpoint config see the precision and the device the run will use.
+  s_->backend_made_here = !backend;
   if (!backend) backend = make_backend(opt_.backend, opt_.device);
   if (opt_.precision == Precision::Auto)
     opt_.precision = backend->prefers_f16_activations() ? Precision::F16 : Precision::F32;
@@ -234,7 +236,6 @@ TrainSummary Trainer::run(const std::function<void(const StepReport&)>& on_step,
   sum.memory = plan_;
   const std::int64_t micro = sum.memory.micro_batch, accum = sum.memory.grad_accum;
   const std::int64_t S = opt_.data.seq_len;
-  Backend& be = *s.be;
 
   fs::create_directories(opt_.out);
   // Built before the first step and, under a device policy, released at a pause and rebuilt after it.
@@ -282,14 +283,15 @@ TrainSummary Trainer::run(const std::function<void(const StepReport&)>& on_step,
       paused_at = read_checkpoint_dir(sum.checkpoint);
       load_adapter_tensors(s.adapter, paused_at->adapter, sum.checkpoint);
     }
-    engine.emplace(be, model, s.adapter, engine_options(micro, sum.memory.checkpointing));
+    if (!s.be) s.be = make_backend(opt_.backend, opt_.device);
+    engine.emplace(*s.be, model, s.adapter, engine_options(micro, sum.memory.checkpointing));
     if (paused_at) engine->load_optimizer_tensors(paused_at->optimizer, sum.checkpoint.string());
     else if (s.resume) engine->load_optimizer_tensors(s.resume->optimizer, s.resume_dir.string());
     // The plan the engine applied, for this backend's alignment and blocks (the constructor's plan chose the batch).
     sum.memory.step_arena_bytes = engine->memory_plan().step_arena_bytes;
     sum.memory.op_scratch_bytes = engine->memory_plan().op_scratch_bytes;
     sum.memory.planned_peak_bytes = engine->memory_plan().peak_bytes();
-    sum.memory.measured_device_bytes = std::max(sum.memory.measured_device_bytes, be.memory_in_use());
+    sum.memory.measured_device_bytes = std::max(sum.memory.measured_device_bytes, s.be->memory_in_use());
     if (!s.resume && done == 0 && !sum.first_val_loss) sum.first_val_loss = validation_loss();  // the base model's
   };
 
@@ -323,9 +325,13 @@ TrainSummary Trainer::run(const std::function<void(const StepReport&)>& on_step,
         clock.wait_s(d.idle_s);
         return true;
       }
-      if (engine) {  // pause: the step's state to disk, its memory back to the device
-        if (saved_at != done) save(done);
+      if (engine && saved_at != done) save(done);  // pause: the step's state to disk
+      // ...and its memory back to the device. Weights live as long as their backend, so the engine goes with the
+      // backend the trainer made (both made again on resume); with a backend passed in, both stay: a new engine
+      // would upload the weights a second time.
+      if (s.backend_made_here) {
         engine.reset();
+        s.be.reset();
       }
       if (stop_requested()) {
         sum.interrupted = true;
@@ -380,7 +386,7 @@ TrainSummary Trainer::run(const std::function<void(const StepReport&)>& on_step,
     rep.grad_norm = gs.norm;
     rep.skipped = skipped;
     rep.tokens_per_s = static_cast<double>(micro * S * accum) / seconds;
-    rep.memory_bytes = be.memory_in_use();
+    rep.memory_bytes = s.be->memory_in_use();
     if (policy) last_step_s = opt_.policy->clock->step_done(seconds);
     rep.policy_status = policy_status;
     sum.memory.measured_device_bytes = std::max(sum.memory.measured_device_bytes, rep.memory_bytes);

@@ -41,8 +41,10 @@ const char* precision_name(Precision p);  // "f32", "f16", "auto"
 
 // The device policy a run obeys (docs/POLICY.md). The trainer asks it before every optimizer step (the unit a
 // checkpoint resumes at exactly): Train; Throttle: idle for the given time, then train; Wait: checkpoint, free the
-// step engine (its device memory), wait poll_seconds on `clock`, ask again, and on Train rebuild the engine from
-// that checkpoint. A scripted timeline is both `sensors` and `clock`.
+// step engine and the backend (all device memory: weights live as long as their backend), wait poll_seconds on
+// `clock`, ask again, and on Train make the backend and rebuild the engine from that checkpoint. A backend passed
+// to the Trainer's constructor cannot be made again: it and the engine are kept through pauses. A scripted
+// timeline is both `sensors` and `clock`.
 struct TrainPolicy {
   PolicyConfig config;
   std::shared_ptr<SensorSource> sensors;

@@ -62,9 +62,12 @@ std::vector<std::string> transitions(const fs::path& metrics) {
 TEST(TrainerPolicy, TwoCooldownPausesEndWithTheUninterruptedAdapterBitForBit) {
   POCKETLORA_REQUIRE_DATA(p, "models/stories260K/stories260K.bin");
   test::TempDir tmp;
+  std::uint64_t whole_device_bytes = 0;
   {
     Trainer t(policy_run(tmp / "whole"));
-    EXPECT_EQ(t.run().steps_done, 6);
+    const TrainSummary s = t.run();
+    EXPECT_EQ(s.steps_done, 6);
+    whole_device_bytes = s.memory.measured_device_bytes;
   }
   TrainOptions o = policy_run(tmp / "paused");
   o.policy = scripted({{"events",
@@ -86,6 +89,8 @@ TEST(TrainerPolicy, TwoCooldownPausesEndWithTheUninterruptedAdapterBitForBit) {
   EXPECT_EQ(seen.size(), want.size());
   ASSERT_EQ(statuses.size(), 6u);
   EXPECT_EQ(statuses[0], "training 30.0 °C");
+  // A pause releases the backend with the engine: resuming does not hold the weights twice.
+  EXPECT_EQ(s.memory.measured_device_bytes, whole_device_bytes);
 
   // The pauses wrote checkpoints at steps 2 and 4 (save_every alone would write 3 and 6 only).
   std::vector<std::int64_t> steps;
