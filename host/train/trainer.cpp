@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <exception>
 #include <fstream>
 
 #include "host/adapters/peft_export.h"
@@ -347,6 +348,23 @@ TrainSummary Trainer::run(const std::function<void(const StepReport&)>& on_step,
     }
   };
 
+  // A run that throws (NaN steps, a device lost, a full disk) ends the policy in Failed, logged best effort on the
+  // way out; the error itself goes on to the caller.
+  struct FailOnUnwind {
+    std::function<void()> log;
+    int uncaught = std::uncaught_exceptions();
+    ~FailOnUnwind() {
+      if (std::uncaught_exceptions() <= uncaught) return;
+      try {
+        log();
+      } catch (...) {  // the error being thrown matters more than its log line
+      }
+    }
+  } fail_on_unwind{[&] {
+    if (policy && policy->state() != PolicyState::Done && policy->state() != PolicyState::Failed)
+      log_transition(policy->fail(fmt::format("the run stopped on an error after {} of {} steps", done, total_steps_),
+                                  opt_.policy->clock->now_s(), opt_.policy->sensors->read()));
+  }};
   StopRequestScope stop_scope;
   clear_stop_request();
   std::vector<std::size_t> order = data.epoch_order(pos.epoch);

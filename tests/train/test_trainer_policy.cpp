@@ -9,6 +9,7 @@
 
 #include "common/error_message.h"
 #include "common/test_data.h"
+#include "host/core/error.h"
 #include "host/policy/scripted_timeline.h"
 #include "host/train/checkpoint.h"
 #include "host/train/metrics_log.h"
@@ -127,6 +128,21 @@ TEST(TrainerPolicy, ATimelineThatNeverAllowsTrainingEndsCleanlyWithNothingTraine
   EXPECT_FALSE(fs::exists(tmp / "run" / "adapter_model.safetensors"));
   EXPECT_TRUE(read_metrics_log(s.metrics).empty());
   EXPECT_EQ(transitions(s.metrics), std::vector<std::string>{"idle>failed@step0"});
+}
+
+// An error mid-run (here thrown by the step callback) ends the policy in Failed, logged, and still propagates.
+TEST(TrainerPolicy, AnErrorMidRunIsLoggedAsFailed) {
+  POCKETLORA_REQUIRE_DATA(p, "models/stories260K/stories260K.bin");
+  test::TempDir tmp;
+  TrainOptions o = policy_run(tmp / "run");
+  o.policy = scripted({{"events", {{{"t", 0}, {"charging", true}, {"battery_percent", 80}, {"battery_temp_c", 30}}}}});
+  Trainer t(o);
+  EXPECT_THROW(t.run([](const StepReport& r) {
+    if (r.step == 2) throw IoError("disk full");
+  }),
+               IoError);
+  EXPECT_EQ(transitions(tmp / "run" / "metrics.jsonl"),
+            (std::vector<std::string>{"idle>training@step0", "training>failed@step2"}));
 }
 
 }  // namespace
