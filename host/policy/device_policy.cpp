@@ -53,8 +53,7 @@ std::optional<std::string> DevicePolicy::blocker(const SensorReadings& r, bool s
   const UserOverride user = r.user_override.value_or(UserOverride::None);
   if (user == UserOverride::Pause) return "user override: pause";
   if (!temperature_c(r)) return "battery temperature unknown";
-  if (!cfg_.train_with_screen_on && r.screen_on != false)
-    return r.screen_on ? "screen on" : "screen state unknown";
+  if (!cfg_.train_with_screen_on && r.screen_on != false) return r.screen_on ? "screen on" : "screen state unknown";
   if (user == UserOverride::Train) return std::nullopt;  // the user lifts the charging and battery conditions
   if (cfg_.require_charging) {
     if (!r.charging) return "charging state unknown";
@@ -62,8 +61,7 @@ std::optional<std::string> DevicePolicy::blocker(const SensorReadings& r, bool s
   }
   if (!r.battery_percent) return "battery level unknown";
   const double need = starting ? cfg_.start_battery_percent : cfg_.stop_battery_percent;
-  if (*r.battery_percent < need)
-    return fmt::format("battery {:.0f}% below {:.0f}%", *r.battery_percent, need);
+  if (*r.battery_percent < need) return fmt::format("battery {:.0f}% below {:.0f}%", *r.battery_percent, need);
   return std::nullopt;
 }
 
@@ -88,11 +86,11 @@ PolicyDecision DevicePolicy::decide(const SensorReadings& r, double now_s, doubl
       reason_ = fmt::format("{:.1f} °C not below the start limit {:.0f} °C", *temp, cfg_.start_below_c);
     } else {
       const bool user = r.user_override == UserOverride::Train;
-      d.transition = move(PolicyState::Training, CooldownMode::Throttle,
-                          user ? fmt::format("user override: train; {:.1f} °C", *temp)
-                               : fmt::format("charging, battery {:.0f}%, {:.1f} °C", r.battery_percent.value_or(0),
-                                             *temp),
-                          now_s, r);
+      d.transition =
+          move(PolicyState::Training, CooldownMode::Throttle,
+               user ? fmt::format("user override: train; {:.1f} °C", *temp)
+                    : fmt::format("charging, battery {:.0f}%, {:.1f} °C", r.battery_percent.value_or(0), *temp),
+               now_s, r);
     }
   } else if (auto why = blocker(r, false)) {
     d.transition = move(PolicyState::Idle, CooldownMode::Throttle, *why, now_s, r);
@@ -107,13 +105,14 @@ PolicyDecision DevicePolicy::decide(const SensorReadings& r, double now_s, doubl
     }
   } else {  // Cooldown
     if (*temp < cfg_.resume_below_c) {
-      d.transition = move(PolicyState::Training, CooldownMode::Throttle,
-                          fmt::format("{:.1f} °C below the resume limit {:.0f} °C", *temp, cfg_.resume_below_c), now_s, r);
+      d.transition =
+          move(PolicyState::Training, CooldownMode::Throttle,
+               fmt::format("{:.1f} °C below the resume limit {:.0f} °C", *temp, cfg_.resume_below_c), now_s, r);
     } else if (mode_ == CooldownMode::Throttle && *temp >= cfg_.pause_above_c) {
-      d.transition = move(PolicyState::Cooldown, CooldownMode::Pause,
-                          fmt::format("{:.1f} °C at or above the pause limit {:.0f} °C while throttled", *temp,
-                                      cfg_.pause_above_c),
-                          now_s, r);
+      d.transition = move(
+          PolicyState::Cooldown, CooldownMode::Pause,
+          fmt::format("{:.1f} °C at or above the pause limit {:.0f} °C while throttled", *temp, cfg_.pause_above_c),
+          now_s, r);
     }
   }
   if (state_ == PolicyState::Training) {

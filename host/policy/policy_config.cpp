@@ -64,8 +64,8 @@ PolicyConfig parse_policy_config(const nlohmann::json& j, const std::string& ori
     c.thermal_zones.clear();
     for (std::size_t i = 0; i < it->size(); ++i) {
       if (!(*it)[i].is_string())
-        throw FormatError(fmt::format("{}: field 'thermal_zones[{}]': expected a string, found {}", origin, i,
-                                      (*it)[i].type_name()));
+        throw FormatError(
+            fmt::format("{}: field 'thermal_zones[{}]': expected a string, found {}", origin, i, (*it)[i].type_name()));
       c.thermal_zones.push_back((*it)[i].get<std::string>());
     }
   }

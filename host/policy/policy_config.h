@@ -2,10 +2,9 @@
 // The thresholds of the device policy (host/policy/device_policy.h), read from a JSON policy file whose fields
 // are these members' names; a field left out keeps its default (docs/POLICY.md has the schema).
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace pocketlora {
 

@@ -23,7 +23,8 @@ std::optional<double> opt_number(const json& v, const std::string& where) {
 
 std::optional<bool> opt_bool(const json& v, const std::string& where) {
   if (v.is_null()) return std::nullopt;
-  if (!v.is_boolean()) throw FormatError(fmt::format("{}: expected true, false or null, found {}", where, v.type_name()));
+  if (!v.is_boolean())
+    throw FormatError(fmt::format("{}: expected true, false or null, found {}", where, v.type_name()));
   return v.get<bool>();
 }
 
@@ -36,7 +37,8 @@ ScriptedTimeline::ScriptedTimeline(const json& j, std::string origin) : origin_(
       throw FormatError(fmt::format("{}: unknown field '{}' (expected step_seconds, end_s, events)", origin_, key));
   step_seconds_ = json_field::opt_number(j, "step_seconds", origin_).value_or(60.0);
   if (!(step_seconds_ > 0) || !std::isfinite(step_seconds_))
-    throw FormatError(fmt::format("{}: field 'step_seconds': expected a positive number, found {}", origin_, step_seconds_));
+    throw FormatError(
+        fmt::format("{}: field 'step_seconds': expected a positive number, found {}", origin_, step_seconds_));
   const auto it = j.find("events");
   if (it == j.end() || !it->is_array() || it->empty())
     throw FormatError(origin_ + ": field 'events': expected a non-empty array of {\"t\": seconds, readings...}");
@@ -47,8 +49,8 @@ ScriptedTimeline::ScriptedTimeline(const json& j, std::string origin) : origin_(
     Event ev;
     ev.t = json_field::number(e, "t", where);
     if (!std::isfinite(ev.t) || ev.t < 0 || (!events_.empty() && ev.t < events_.back().t))
-      throw FormatError(fmt::format("{}: field 't': expected seconds >= 0 and not before the previous event, found {}",
-                                    where, ev.t));
+      throw FormatError(
+          fmt::format("{}: field 't': expected seconds >= 0 and not before the previous event, found {}", where, ev.t));
     for (const auto& [key, v] : e.items()) {
       const std::string field = where + ": field '" + key + "'";
       if (key == "t") continue;
@@ -61,18 +63,22 @@ ScriptedTimeline::ScriptedTimeline(const json& j, std::string origin) : origin_(
         else if (v == "none") ev.set.user_override = UserOverride::None;
         else if (v == "pause") ev.set.user_override = UserOverride::Pause;
         else if (v == "train") ev.set.user_override = UserOverride::Train;
-        else throw FormatError(fmt::format("{}: expected \"none\", \"pause\", \"train\" or null, found {}", field, v.dump()));
+        else
+          throw FormatError(
+              fmt::format("{}: expected \"none\", \"pause\", \"train\" or null, found {}", field, v.dump()));
       } else if (key == "zones") {
-        if (!v.is_object()) throw FormatError(fmt::format("{}: expected an object {{\"zone\": °C}}, found {}", field, v.type_name()));
+        if (!v.is_object())
+          throw FormatError(fmt::format("{}: expected an object {{\"zone\": °C}}, found {}", field, v.type_name()));
         for (const auto& [zone, t] : v.items()) {
           ev.set.zones.push_back({zone, plausible_temperature_c(opt_number(t, field + "." + zone))});
           ev.keys.push_back("zones." + zone);
         }
         continue;
       } else {
-        throw FormatError(fmt::format(
-            "{}: unknown field (expected t, battery_percent, charging, battery_temp_c, zones, screen_on, user_override)",
-            field));
+        throw FormatError(
+            fmt::format("{}: unknown field (expected t, battery_percent, charging, battery_temp_c, zones, screen_on, "
+                        "user_override)",
+                        field));
       }
       ev.keys.push_back(key);
     }
@@ -109,7 +115,8 @@ SensorReadings ScriptedTimeline::read() {
       else if (key == "user_override") r.user_override = ev.set.user_override;
       else {
         const std::string zone = key.substr(6);  // "zones."
-        const auto src = std::find_if(ev.set.zones.begin(), ev.set.zones.end(), [&](auto& z) { return z.name == zone; });
+        const auto src =
+            std::find_if(ev.set.zones.begin(), ev.set.zones.end(), [&](auto& z) { return z.name == zone; });
         auto dst = std::find_if(r.zones.begin(), r.zones.end(), [&](auto& z) { return z.name == zone; });
         if (dst == r.zones.end()) r.zones.push_back(*src);
         else *dst = *src;

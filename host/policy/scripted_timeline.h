@@ -12,9 +12,8 @@
 // A malformed file (wrong type, unknown field, time going backwards) is a FormatError naming the file and the
 // field; an absurd value (a temperature of -300 or 500 °C) is accepted and read as unknown, as from a real sensor.
 #include <filesystem>
-#include <vector>
-
 #include <nlohmann/json.hpp>
+#include <vector>
 
 #include "host/policy/sensor_source.h"
 

@@ -2,11 +2,10 @@
 // What the device policy knows about the phone at one moment. Every reading may be unknown (std::nullopt): a
 // sensor the device lacks, a file that vanished, a value that is not a number or is physically absurd. The policy
 // treats an unknown reading it needs as "do not train" (docs/POLICY.md).
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace pocketlora {
 

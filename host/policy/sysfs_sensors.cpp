@@ -70,8 +70,7 @@ SensorReadings SysfsSensors::read() {
       }
     } else if (*type == "Mains" || *type == "USB" || *type == "Wireless") {
       const auto online = read_int(ps / "online");
-      if (online && (*online == 0 || *online == 1))
-        external_online = external_online.value_or(false) || *online == 1;
+      if (online && (*online == 0 || *online == 1)) external_online = external_online.value_or(false) || *online == 1;
     }
   }
   r.charging = external_online ? external_online : battery_says_charging;

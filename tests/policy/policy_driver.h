@@ -2,10 +2,10 @@
 // Drives a DevicePolicy over a ScriptedTimeline the way the trainer does (host/train/trainer.cpp): ask before
 // each step; Train: one step; Throttle: wait idle_s, then one step; Wait: stop if the timeline ended, else wait
 // poll_seconds. Returns every transition as "from>to@time", so a test states the exact expected sequence.
+#include <fmt/format.h>
+
 #include <string>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "host/policy/device_policy.h"
 #include "host/policy/scripted_timeline.h"

@@ -40,7 +40,8 @@ TEST(DevicePolicy, CooldownHysteresisAndThrottleDuty) {
                      {{"t", 200}, {"battery_temp_c", 39}},
                      {{"t", 300}, {"battery_temp_c", 37}}}}};
   const auto run = run_timeline(tl, 6);
-  EXPECT_EQ(run.transitions, (Seq{"idle>training@0", "training>cooldown-throttle@120", "cooldown-throttle>training@330"}));
+  EXPECT_EQ(run.transitions,
+            (Seq{"idle>training@0", "training>cooldown-throttle@120", "cooldown-throttle>training@330"}));
   EXPECT_EQ(run.steps, 6);
   EXPECT_TRUE(test::mentions(run.reasons[1], {"43.0 °C", "42"}));
   EXPECT_TRUE(test::mentions(run.reasons[2], {"37.0 °C", "38"}));
@@ -95,13 +96,13 @@ TEST(DevicePolicy, UnplugMidRunAndBatteryHysteresis) {
 
 // The user's Train lifts the charging and battery conditions but not the temperature ones; Pause stops at once.
 TEST(DevicePolicy, UserOverride) {
-  const json tl = {{"end_s", 400},
-                   {"events",
-                    {{{"t", 0}, {"charging", false}, {"battery_percent", 30}, {"battery_temp_c", 30},
-                      {"user_override", "train"}},
-                     {{"t", 100}, {"user_override", "pause"}},
-                     {{"t", 200}, {"user_override", "none"}},
-                     {{"t", 300}, {"user_override", "train"}, {"battery_temp_c", 41}}}}};
+  const json tl = {
+      {"end_s", 400},
+      {"events",
+       {{{"t", 0}, {"charging", false}, {"battery_percent", 30}, {"battery_temp_c", 30}, {"user_override", "train"}},
+        {{"t", 100}, {"user_override", "pause"}},
+        {{"t", 200}, {"user_override", "none"}},
+        {{"t", 300}, {"user_override", "train"}, {"battery_temp_c", 41}}}}};
   ScriptedTimeline timeline(tl, "timeline");
   DevicePolicy policy{PolicyConfig{}};
   const auto run = test::drive_policy(policy, timeline, 10);
@@ -113,7 +114,10 @@ TEST(DevicePolicy, UserOverride) {
 
 TEST(DevicePolicy, HotGpuZoneCountsAndOtherZonesDoNot) {
   const json tl = {{"events",
-                    {{{"t", 0}, {"charging", true}, {"battery_percent", 80}, {"battery_temp_c", 30},
+                    {{{"t", 0},
+                      {"charging", true},
+                      {"battery_percent", 80},
+                      {"battery_temp_c", 30},
                       {"zones", {{"cpu-package", 90}, {"gpu-thermal", 30}}}},
                      {{"t", 100}, {"zones", {{"gpu-thermal", 44}}}}}}};
   const auto run = run_timeline(tl, 3);
@@ -123,9 +127,10 @@ TEST(DevicePolicy, HotGpuZoneCountsAndOtherZonesDoNot) {
 TEST(DevicePolicy, ScreenOnBlocksWhenConfigured) {
   PolicyConfig cfg;
   cfg.train_with_screen_on = false;
-  const json tl = {{"events",
-                    {{{"t", 0}, {"charging", true}, {"battery_percent", 80}, {"battery_temp_c", 30}, {"screen_on", true}},
-                     {{"t", 90}, {"screen_on", false}}}}};
+  const json tl = {
+      {"events",
+       {{{"t", 0}, {"charging", true}, {"battery_percent", 80}, {"battery_temp_c", 30}, {"screen_on", true}},
+        {{"t", 90}, {"screen_on", false}}}}};
   const auto run = run_timeline(tl, 1, cfg);
   EXPECT_EQ(run.transitions, (Seq{"idle>training@90"}));
 }
@@ -143,16 +148,22 @@ TEST(PolicyConfig, FileFieldsOverrideDefaultsAndErrorsNameTheField) {
   EXPECT_EQ(c.cooldown_above_c, 45);
   EXPECT_EQ(c.resume_below_c, 38);
   EXPECT_EQ(c.thermal_zones, std::vector<std::string>{"skin"});
-  EXPECT_TRUE(test::mentions(test::error_of<InvalidArgument>([] { parse_policy_config(json{{"resume_below_c", 43}}, "p.json"); }),
+  EXPECT_TRUE(test::mentions(test::error_of<InvalidArgument>([] {
+                               parse_policy_config(json{{"resume_below_c", 43}}, "p.json");
+                             }),
                              {"p.json", "resume_below_c", "43", "cooldown_above_c"}));
-  EXPECT_TRUE(test::mentions(
-      test::error_of<FormatError>([] { parse_policy_config(json{{"cooldown_above_c", "hot"}}, "p.json"); }),
-      {"p.json", "cooldown_above_c", "string"}));
-  EXPECT_TRUE(test::mentions(test::error_of<FormatError>([] { parse_policy_config(json{{"cooldown_abov_c", 1}}, "p.json"); }),
+  EXPECT_TRUE(test::mentions(test::error_of<FormatError>([] {
+                               parse_policy_config(json{{"cooldown_above_c", "hot"}}, "p.json");
+                             }),
+                             {"p.json", "cooldown_above_c", "string"}));
+  EXPECT_TRUE(test::mentions(test::error_of<FormatError>([] {
+                               parse_policy_config(json{{"cooldown_abov_c", 1}}, "p.json");
+                             }),
                              {"p.json", "unknown field", "cooldown_abov_c"}));
-  EXPECT_TRUE(test::mentions(
-      test::error_of<InvalidArgument>([] { parse_policy_config(json{{"start_battery_percent", 120}}, "p.json"); }),
-      {"start_battery_percent", "120", "0..100"}));
+  EXPECT_TRUE(test::mentions(test::error_of<InvalidArgument>([] {
+                               parse_policy_config(json{{"start_battery_percent", 120}}, "p.json");
+                             }),
+                             {"start_battery_percent", "120", "0..100"}));
 }
 
 }  // namespace

@@ -152,8 +152,8 @@ TEST(ScriptedTimeline, EventsCarryOverNullsClearAndTimeMovesOnlyWhenTold) {
 TEST(ScriptedTimeline, MalformedFilesNameTheField) {
   auto err = [](const json& j) { return test::error_of<FormatError>([&] { ScriptedTimeline(j, "tl.json"); }); };
   EXPECT_TRUE(test::mentions(err(json{{"events", {{{"t", 5}}, {{"t", 1}}}}}), {"tl.json", "events[1]", "'t'"}));
-  EXPECT_TRUE(test::mentions(err(json{{"events", {{{"t", 0}, {"charging", "yes"}}}}}),
-                             {"events[0]", "'charging'", "string"}));
+  EXPECT_TRUE(
+      test::mentions(err(json{{"events", {{{"t", 0}, {"charging", "yes"}}}}}), {"events[0]", "'charging'", "string"}));
   EXPECT_TRUE(test::mentions(err(json{{"events", {{{"t", 0}, {"batery_percent", 3}}}}}),
                              {"events[0]", "'batery_percent'", "unknown field"}));
   EXPECT_TRUE(test::mentions(err(json{{"events", json::array()}}), {"tl.json", "'events'"}));

@@ -14,31 +14,18 @@
 #include "host/train/checkpoint.h"
 #include "host/train/metrics_log.h"
 #include "host/train/trainer.h"
+#include "train/small_run.h"
 
 namespace pocketlora {
 namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-using test::data_path;
 
+// The shared small run, keeping every checkpoint (the pauses' included) for the test to list.
 TrainOptions policy_run(const fs::path& out) {
-  TrainOptions o;
-  o.model = data_path("models/stories260K/stories260K.bin");
-  o.data.path = data_path("datasets/tinystories_sample.txt");
-  o.data.seq_len = 32;
-  o.data.validation_fraction = 0.2;
-  o.out = out;
-  o.steps = 6;
-  o.batch = 2;
-  o.grad_accum = 2;
-  o.save_every = 3;
-  o.eval_every = 3;
+  TrainOptions o = test::small_run(out);
   o.keep_checkpoints = 10;
-  o.backend = BackendKind::Cpu;
-  o.optimizer.lr = 1e-3f;
-  o.schedule = LrScheduleKind::Cosine;
-  o.warmup_steps = 2;
   return o;
 }
 
@@ -101,8 +88,7 @@ TEST(TrainerPolicy, TwoCooldownPausesEndWithTheUninterruptedAdapterBitForBit) {
   for (const StepMetrics& m : read_metrics_log(s.metrics)) logged.push_back(m.step);
   EXPECT_EQ(logged, (std::vector<std::int64_t>{1, 2, 3, 4, 5, 6}));
 
-  const auto a = read_checkpoint_dir(resolve_resume(tmp / "whole")).adapter;
-  const auto b = read_checkpoint_dir(resolve_resume(tmp / "paused")).adapter;
+  const auto a = test::final_adapter(tmp / "whole"), b = test::final_adapter(tmp / "paused");
   ASSERT_EQ(a.size(), b.size());
   for (std::size_t i = 0; i < a.size(); ++i) {
     ASSERT_EQ(a[i].first, b[i].first);
@@ -116,8 +102,7 @@ TEST(TrainerPolicy, ATimelineThatNeverAllowsTrainingEndsCleanlyWithNothingTraine
   test::TempDir tmp;
   TrainOptions o = policy_run(tmp / "run");
   o.policy = scripted(
-      {{"end_s", 600},
-       {"events", {{{"t", 0}, {"charging", false}, {"battery_percent", 90}, {"battery_temp_c", 30}}}}});
+      {{"end_s", 600}, {"events", {{{"t", 0}, {"charging", false}, {"battery_percent", 90}, {"battery_temp_c", 30}}}}});
   Trainer t(o);
   const TrainSummary s = t.run();
   EXPECT_EQ(s.steps_done, 0);
