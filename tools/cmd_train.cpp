@@ -199,12 +199,10 @@ int run_train(const TrainArgs& a) {
               << "\n";
     return 0;
   }
-  if (!s.policy_stop.empty()) {
-    fmt::print("stopped by the device policy: {}\n", s.policy_stop);
-    if (s.checkpoint.empty()) {
-      fmt::print("nothing trained: no checkpoint or adapter written (metrics: {})\n", s.metrics.string());
-      return 0;
-    }
+  if (!s.policy_stop.empty()) fmt::print("stopped by the device policy: {}\n", s.policy_stop);
+  if (s.checkpoint.empty()) {  // stopped (policy, Ctrl-C) before the first step
+    fmt::print("nothing trained: no checkpoint or adapter written (metrics: {})\n", s.metrics.string());
+    return 0;
   }
   fmt::print("{} {} of {} steps in {:.1f} s ({:.0f} tokens/s{})\n",
              s.interrupted ? "interrupted after" : !s.policy_stop.empty() ? "stopped after" : "done:", s.steps_done, s.total_steps, s.seconds, s.tokens_per_s,
