@@ -32,10 +32,12 @@ set(rules
   "host/backend :: ^(runtime/|host/(ops|ref|model|data|tokenizer|formats)/|Eigen|vulkan) :: - :: make_backend\\.cpp$"
   # The trainer (LoRA, the block forward/backward, schedules, checkpoints, metrics) is written once over the op
   # interface: never an implementation of it. It may call the adapter formats (the PEFT export at the end of a run).
-  "host/train :: ^(host/|runtime/|shaders/|Eigen|vulkan) :: ^host/(core|util|formats|tokenizer|data|model|backend|train|adapters)/ :: -"
+  "host/train :: ^(host/|runtime/|shaders/|Eigen|vulkan) :: ^host/(core|util|formats|tokenizer|data|model|backend|train|adapters|policy)/ :: -"
   # Inference (decoder, KV cache, sampling, generation) is written once over the op interface, above the trainer's
   # adapter types and the adapter formats.
   "host/infer :: ^(host/|runtime/|shaders/|Eigen|vulkan) :: ^host/(core|util|formats|tokenizer|data|model|backend|train|adapters|infer)/ :: -"
+  # The device policy (sensors, states, thresholds) is pure logic that also runs on Android: no backend, no model.
+  "host/policy :: ^(host/|runtime/|shaders/|Eigen|vulkan) :: ^host/(core/error\\.h$|util/|policy/) :: -"
   # Adapter formats (PEFT, GGUF LoRA) sit on the model and the containers, below the trainer.
   "host/adapters :: ^(host/|runtime/|Eigen|vulkan) :: ^host/(core|util|formats|tokenizer|data|model|backend|adapters)/ :: -"
   # Evaluation (perplexity, validation loss, multiple choice) scores through the trainer's step engine, written over

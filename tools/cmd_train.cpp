@@ -7,6 +7,9 @@
 #include <nlohmann/json.hpp>
 
 #include "host/core/error.h"
+#include "host/policy/policy_config.h"
+#include "host/policy/scripted_timeline.h"
+#include "host/policy/sysfs_sensors.h"
 #include "host/train/trainer.h"
 #include "tools/command_registry.h"
 #include "tools/progress_bar.h"
@@ -17,6 +20,7 @@ namespace {
 struct TrainArgs {
   std::string model, data, tokenizer, out = "pocketlora-run", resume;
   std::string format = "auto", tmpl, backend = "auto", optimizer = "adamw", schedule = "linear", quant = "nf4";
+  std::string policy, sensors;  // device policy file; sysfs[:ROOT] | scripted:TIMELINE.json
   std::string targets = "all", max_memory, checkpointing = "auto", embedding_dtype = "auto", precision = "auto";
   std::int64_t rank = 8, steps = 0, epochs = 1, batch = 4, grad_accum = 1, seq_len = 256, warmup = 0;
   std::int64_t eval_every = 0, save_every = 0;
@@ -70,6 +74,26 @@ Precision parse_precision(const std::string& s) {
   throw InvalidArgument("--precision '" + s + "': expected f32, f16 or auto");
 }
 
+// --policy FILE and/or --sensors SPEC: either turns the device policy on (default thresholds without --policy,
+// sysfs sensors without --sensors).
+std::optional<TrainPolicy> parse_train_policy(const TrainArgs& a) {
+  if (a.policy.empty() && a.sensors.empty()) return std::nullopt;
+  TrainPolicy p;
+  if (!a.policy.empty()) p.config = load_policy_config(a.policy);
+  const std::string spec = a.sensors.empty() ? "sysfs" : a.sensors;
+  if (spec == "sysfs" || spec.starts_with("sysfs:")) {
+    p.sensors = std::make_shared<SysfsSensors>(spec == "sysfs" ? "/sys" : spec.substr(6));
+    p.clock = make_steady_clock();
+  } else if (spec.starts_with("scripted:") && spec.size() > 9) {
+    auto timeline = ScriptedTimeline::load(spec.substr(9));
+    p.sensors = timeline;
+    p.clock = timeline;
+  } else {
+    throw InvalidArgument("--sensors '" + spec + "': expected sysfs, sysfs:ROOT or scripted:TIMELINE.json");
+  }
+  return p;
+}
+
 int run_train(const TrainArgs& a) {
   TrainOptions o;
   o.model = a.model;
@@ -111,6 +135,7 @@ int run_train(const TrainArgs& a) {
   o.save_every = a.save_every;
   o.keep_checkpoints = a.keep;
   o.seed = a.seed;
+  o.policy = parse_train_policy(a);
 
   Trainer trainer(o);
   const auto& ds = trainer.data().stats();
@@ -134,11 +159,17 @@ int run_train(const TrainArgs& a) {
                plan.checkpointing ? ", gradient checkpointing" : "");
   }
   ProgressBar bar;
-  const TrainSummary s = trainer.run([&](const StepReport& r) {
-    if (a.json) return;
-    bar.update({r.step, r.total, r.loss, r.lr, r.tokens_per_s, r.memory_bytes, r.skipped});
-    if (r.val_loss && !bar.interactive()) fmt::print("  validation loss {:.4f}\n", *r.val_loss);
-  });
+  const TrainSummary s = trainer.run(
+      [&](const StepReport& r) {
+        if (a.json) return;
+        bar.update({r.step, r.total, r.loss, r.lr, r.tokens_per_s, r.memory_bytes, r.skipped, r.policy_status});
+        if (r.val_loss && !bar.interactive()) fmt::print("  validation loss {:.4f}\n", *r.val_loss);
+      },
+      [&](const PolicyTransition& t) {
+        if (a.json) return;
+        bar.finish();
+        fmt::print("policy: {} -> {} at t={:.0f}s: {}\n", t.from, t.to, t.time_s, t.reason);
+      });
   bar.finish();
   auto opt_num = [](const std::optional<double>& v) { return v ? nlohmann::json(*v) : nlohmann::json(); };
   if (a.json) {
@@ -146,6 +177,7 @@ int run_train(const TrainArgs& a) {
                                 {"total_steps", s.total_steps},
                                 {"skipped", s.skipped},
                                 {"interrupted", s.interrupted},
+                                {"policy_stop", s.policy_stop},
                                 {"first_loss", opt_num(s.first_loss)},
                                 {"last_loss", opt_num(s.last_loss)},
                                 {"first_val_loss", opt_num(s.first_val_loss)},
@@ -167,8 +199,13 @@ int run_train(const TrainArgs& a) {
               << "\n";
     return 0;
   }
+  if (!s.policy_stop.empty()) fmt::print("stopped by the device policy: {}\n", s.policy_stop);
+  if (s.checkpoint.empty()) {  // stopped (policy, Ctrl-C) before the first step
+    fmt::print("nothing trained: no checkpoint or adapter written (metrics: {})\n", s.metrics.string());
+    return 0;
+  }
   fmt::print("{} {} of {} steps in {:.1f} s ({:.0f} tokens/s{})\n",
-             s.interrupted ? "interrupted after" : "done:", s.steps_done, s.total_steps, s.seconds, s.tokens_per_s,
+             s.interrupted ? "interrupted after" : !s.policy_stop.empty() ? "stopped after" : "done:", s.steps_done, s.total_steps, s.seconds, s.tokens_per_s,
              s.skipped ? fmt::format(", {} skipped", s.skipped) : "");
   if (s.first_loss && s.last_loss) fmt::print("train loss {:.4f} -> {:.4f}\n", *s.first_loss, *s.last_loss);
   if (s.first_val_loss && s.last_val_loss)
@@ -180,7 +217,7 @@ int run_train(const TrainArgs& a) {
   fmt::print("adapter (PEFT): {}\ncheckpoint: {}\nmetrics: {}\nloss plot: {}\n",
              (s.adapter_dir / "adapter_model.safetensors").string(), s.checkpoint.string(), s.metrics.string(),
              s.plot.string());
-  if (s.interrupted) fmt::print("resume with: --resume {}\n", a.out);
+  if (s.interrupted || !s.policy_stop.empty()) fmt::print("resume with: --resume {}\n", a.out);
   return 0;
 }
 
@@ -232,6 +269,11 @@ CommandRegistration reg("train", "Fine-tune a LoRA adapter on a (frozen, NF4) ba
   sub.add_option("--keep", a->keep, "checkpoints kept")->capture_default_str();
   sub.add_option("--out", a->out, "run directory")->capture_default_str();
   sub.add_option("--resume", a->resume, "a run directory (its latest checkpoint) or one checkpoint directory");
+  sub.add_option("--policy", a->policy,
+                 "device policy JSON (docs/POLICY.md): train only while charging, cool down when hot");
+  sub.add_option("--sensors", a->sensors,
+                 "device policy sensors: sysfs (default), sysfs:ROOT (a directory standing for /sys) or "
+                 "scripted:TIMELINE.json (simulated time; examples/)");
   sub.add_option("--seed", a->seed, "seed of the adapter init, data order and split")->capture_default_str();
   sub.add_flag("--json", a->json, "print only a JSON summary");
   return [a] { return run_train(*a); };

@@ -45,9 +45,9 @@ std::string ProgressBar::format(const ProgressSample& s, double eta_s, int bar_w
     bar.append(static_cast<std::size_t>(bar_width - filled), '.');
     bar.append("] ");
   }
-  return fmt::format("{}step {}/{}  loss {:.4f}{}  lr {:.2e}  {:.0f} tok/s  ETA {}  mem {}", bar, s.step, s.total,
+  return fmt::format("{}step {}/{}  loss {:.4f}{}  lr {:.2e}  {:.0f} tok/s  ETA {}  mem {}{}", bar, s.step, s.total,
                      s.loss, s.skipped ? " (skipped)" : "", s.lr, s.tokens_per_s, human_duration(eta_s),
-                     human_bytes(s.memory_bytes));
+                     human_bytes(s.memory_bytes), s.status.empty() ? "" : "  [" + s.status + "]");
 }
 
 void ProgressBar::update(const ProgressSample& s) {

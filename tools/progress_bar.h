@@ -15,6 +15,7 @@ struct ProgressSample {
   double loss = 0, lr = 0, tokens_per_s = 0;
   std::uint64_t memory_bytes = 0;
   bool skipped = false;
+  std::string status;  // the device policy's state, e.g. "cooldown-throttle 43.0 °C"; empty: none shown
 };
 
 class ProgressBar {

@@ -38,8 +38,7 @@ std::string record_line(const StepMetrics& m) {
   return j.dump() + "\n";
 }
 
-StepMetrics parse_record(const std::string& line, const std::string& origin) {
-  const json j = json::parse(line);  // parse_error handled by the caller
+StepMetrics parse_record(const json& j, const std::string& origin) {
   if (!j.is_object()) throw FormatError(origin + ": expected a JSON object");
   StepMetrics m;
   m.step = json_field::integer(j, "step", origin);
@@ -53,19 +52,17 @@ StepMetrics parse_record(const std::string& line, const std::string& origin) {
   return m;
 }
 
-}  // namespace
-
-std::vector<StepMetrics> read_metrics_log(const std::filesystem::path& path) {
+// Every whole line of the log as parsed JSON, with its origin ("FILE:LINE") for errors.
+std::vector<std::pair<json, std::string>> read_lines(const std::filesystem::path& path) {
   const std::string text = read_file_text(path);
-  std::vector<StepMetrics> out;
+  std::vector<std::pair<json, std::string>> out;
   std::size_t pos = 0;
   for (int line_no = 1; pos < text.size(); ++line_no) {
     const std::size_t end = text.find('\n', pos);
     if (end == std::string::npos) break;  // no newline: a torn last record
-    const std::string line = text.substr(pos, end - pos);
-    const std::string origin = path.string() + ":" + std::to_string(line_no);
+    std::string origin = path.string() + ":" + std::to_string(line_no);
     try {
-      out.push_back(parse_record(line, origin));
+      out.emplace_back(json::parse(text.substr(pos, end - pos)), std::move(origin));
     } catch (const json::parse_error& e) {
       throw FormatError(origin + ": not a JSON record: " + e.what());
     }
@@ -74,11 +71,34 @@ std::vector<StepMetrics> read_metrics_log(const std::filesystem::path& path) {
   return out;
 }
 
+bool is_event(const json& j) { return j.is_object() && j.contains("event"); }
+
+}  // namespace
+
+std::vector<StepMetrics> read_metrics_log(const std::filesystem::path& path) {
+  std::vector<StepMetrics> out;
+  for (const auto& [j, origin] : read_lines(path))
+    if (!is_event(j)) out.push_back(parse_record(j, origin));
+  return out;
+}
+
+std::vector<json> read_metrics_events(const std::filesystem::path& path) {
+  std::vector<json> out;
+  for (auto& [j, origin] : read_lines(path))
+    if (is_event(j)) out.push_back(j);
+  return out;
+}
+
 MetricsLog::MetricsLog(std::filesystem::path path, std::int64_t keep_through_step) : path_(std::move(path)) {
   if (keep_through_step >= 0 && std::filesystem::exists(path_)) {
     std::string kept;
-    for (const auto& m : read_metrics_log(path_))
-      if (m.step <= keep_through_step) kept += record_line(m);
+    for (const auto& [j, origin] : read_lines(path_)) {
+      if (is_event(j)) {
+        if (json_field::integer(j, "step", origin) <= keep_through_step) kept += j.dump() + "\n";
+      } else if (const StepMetrics m = parse_record(j, origin); m.step <= keep_through_step) {
+        kept += record_line(m);
+      }
+    }
     write_file_atomic(path_, kept);
   } else {
     write_file_atomic(path_, std::string_view{});
@@ -91,8 +111,18 @@ MetricsLog::~MetricsLog() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-void MetricsLog::append(const StepMetrics& m) {
-  const std::string line = record_line(m);
+void MetricsLog::append(const StepMetrics& m) { write_line(record_line(m)); }
+
+void MetricsLog::append_event(const json& record) {
+  const std::string origin = path_.string() + " (event record)";
+  if (!record.is_object()) throw InvalidArgument(origin + ": expected a JSON object");
+  json_field::string(record, "event", origin);
+  json_field::integer(record, "step", origin);
+  // Replace, not throw, on invalid UTF-8: a sysfs zone name is whatever bytes the kernel driver wrote.
+  write_line(record.dump(-1, ' ', false, json::error_handler_t::replace) + "\n");
+}
+
+void MetricsLog::write_line(const std::string& line) {
   // One write for the whole line: O_APPEND writes of a regular file are not interleaved or split by a kill.
   const ssize_t n = ::write(fd_, line.data(), line.size());
   if (n != static_cast<ssize_t>(line.size()))

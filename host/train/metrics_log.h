@@ -3,6 +3,8 @@
 //   {"grad_norm":0.91,"loss":2.31,"lr":0.0002,"memory_bytes":123456,"skipped":false,"step":12,
 //    "tokens_per_s":5321.4[,"val_loss":2.40]}
 // val_loss only on steps that ran validation; a NaN/Inf value (a skipped step's loss) is written as null.
+// Event records (append_event) sit between them, each with an "event" name and the "step" count it happened at:
+//   {"event":"policy","step":2,"from":"training","to":"cooldown-pause","reason":"46.0 °C ...","readings":{...}}
 // Each record is one write(2) on an O_APPEND descriptor, so a SIGKILL keeps every earlier line whole (a
 // power cut may still lose the tail the kernel had not written back: the log is history, not state).
 // A resumed run reopens the log keeping the records up to its checkpoint's step, so the history shows each step
@@ -10,7 +12,9 @@
 #include <cstdint>
 #include <filesystem>
 #include <limits>
+#include <nlohmann/json.hpp>
 #include <optional>
+#include <string>
 #include <vector>
 
 namespace pocketlora {
@@ -36,15 +40,20 @@ class MetricsLog {
   MetricsLog& operator=(const MetricsLog&) = delete;
 
   void append(const StepMetrics& m);
+  // `record` must be an object with a string "event" and an integer "step" (steps done when it happened).
+  void append_event(const nlohmann::json& record);
   const std::filesystem::path& path() const { return path_; }
 
  private:
+  void write_line(const std::string& line);
   std::filesystem::path path_;
   int fd_ = -1;
 };
 
 // Every whole record of a log; a torn last line (a kill mid-write) is skipped, a malformed line elsewhere is a
 // FormatError naming the file and the line number.
+// Event records are not step records: read_metrics_log skips them, read_metrics_events returns only them.
 std::vector<StepMetrics> read_metrics_log(const std::filesystem::path& path);
+std::vector<nlohmann::json> read_metrics_events(const std::filesystem::path& path);
 
 }  // namespace pocketlora

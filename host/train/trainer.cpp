@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <exception>
 #include <fstream>
 
 #include "host/adapters/peft_export.h"
@@ -34,6 +35,21 @@ bool is_gguf(const fs::path& p) {
   char magic[4] = {};
   in.read(magic, 4);
   return in && std::memcmp(magic, "GGUF", 4) == 0;
+}
+
+// A checkpoint's adapter tensors into `adapter` (f32), each checked by name and shape.
+void load_adapter_tensors(LoraAdapter& adapter, const std::vector<std::pair<std::string, Tensor>>& tensors,
+                          const fs::path& dir) {
+  for (auto& m : adapter.modules)
+    for (char which : {'A', 'B'}) {
+      const std::string name = m.tensor_name(which);
+      auto it = std::find_if(tensors.begin(), tensors.end(), [&](const auto& p) { return p.first == name; });
+      Tensor& dst = which == 'A' ? m.a : m.b;
+      if (it == tensors.end() || it->second.shape() != dst.shape())
+        throw FormatError(fmt::format("{}: checkpoint tensor '{}' is missing or not {}", dir.string(), name,
+                                      shape_str(dst.shape())));
+      dst = it->second.to(DType::F32);
+    }
 }
 
 }  // namespace
@@ -108,6 +124,7 @@ struct Trainer::State {
   std::optional<Checkpoint> resume;
   fs::path resume_dir;
   std::unique_ptr<Backend> be;
+  bool backend_made_here = false;  // the trainer may release it at a policy pause and make it again
   nlohmann::json config;
 };
 
@@ -138,6 +155,7 @@ Trainer::Trainer(TrainOptions options, std::unique_ptr<Backend> backend)
   s_->fingerprint = base_model_fingerprint(opt_.model, opt_.quant == BaseQuant::Nf4 ? "nf4" : "none");
   // The backend decides what Auto means and how the step's memory is laid out; it is made here (not lazily in
   // run()) so the plan and the checkpoint config see the precision and the device the run will use.
+  s_->backend_made_here = !backend;
   if (!backend) backend = make_backend(opt_.backend, opt_.device);
   if (opt_.precision == Precision::Auto)
     opt_.precision = backend->prefers_f16_activations() ? Precision::F16 : Precision::F32;
@@ -151,17 +169,12 @@ Trainer::Trainer(TrainOptions options, std::unique_ptr<Backend> backend)
         s_->config,
         {"/lora", "/quant", "/precision", "/optimizer/kind", "/data", "/batch", "/grad_accum", "/seed"}};
     s_->resume = load_checkpoint(s_->resume_dir, want);
-    for (auto& m : s_->adapter.modules)
-      for (char which : {'A', 'B'}) {
-        const std::string name = m.tensor_name(which);
-        auto it = std::find_if(s_->resume->adapter.begin(), s_->resume->adapter.end(),
-                               [&](const auto& p) { return p.first == name; });
-        Tensor& dst = which == 'A' ? m.a : m.b;
-        if (it == s_->resume->adapter.end() || it->second.shape() != dst.shape())
-          throw FormatError(fmt::format("{}: checkpoint tensor '{}' is missing or not {}", s_->resume_dir.string(),
-                                        name, shape_str(dst.shape())));
-        dst = it->second.to(DType::F32);
-      }
+    load_adapter_tensors(s_->adapter, s_->resume->adapter, s_->resume_dir);
+  }
+  if (opt_.policy) {
+    if (!opt_.policy->sensors || !opt_.policy->clock)
+      throw InvalidArgument("the device policy needs a sensor source and a clock");
+    opt_.policy->config.validate();
   }
   s_->be = std::move(backend);
   plan_ = make_plan();
@@ -214,7 +227,8 @@ StepEngineOptions Trainer::engine_options(std::int64_t micro, bool checkpointing
   return o;
 }
 
-TrainSummary Trainer::run(const std::function<void(const StepReport&)>& on_step) {
+TrainSummary Trainer::run(const std::function<void(const StepReport&)>& on_step,
+                          const std::function<void(const PolicyTransition&)>& on_policy) {
   State& s = *s_;
   const TrainData& data = *s.data;
   const LlamaModel& model = s.model;
@@ -223,22 +237,17 @@ TrainSummary Trainer::run(const std::function<void(const StepReport&)>& on_step)
   sum.memory = plan_;
   const std::int64_t micro = sum.memory.micro_batch, accum = sum.memory.grad_accum;
   const std::int64_t S = opt_.data.seq_len;
-  Backend& be = *s.be;
 
   fs::create_directories(opt_.out);
-  TrainStepEngine engine(be, model, s.adapter, engine_options(micro, sum.memory.checkpointing));
+  // Built before the first step and, under a device policy, released at a pause and rebuilt after it.
+  std::optional<TrainStepEngine> engine;
   std::int64_t start = 0;
   DataPosition pos;
   if (s.resume) {
     start = s.resume->step;
     pos = s.resume->data;
-    engine.load_optimizer_tensors(s.resume->optimizer, s.resume_dir.string());
   }
-  // The plan the engine applied, for this backend's alignment and blocks (the constructor's plan chose the batch).
-  sum.memory.step_arena_bytes = engine.memory_plan().step_arena_bytes;
-  sum.memory.op_scratch_bytes = engine.memory_plan().op_scratch_bytes;
-  sum.memory.planned_peak_bytes = engine.memory_plan().peak_bytes();
-  sum.memory.measured_device_bytes = be.memory_in_use();
+  std::int64_t done = start, saved_at = start;
 
   const LrSchedule schedule(opt_.schedule, opt_.optimizer.lr, opt_.warmup_steps, total_steps_);
   MetricsLog metrics(opt_.out / "metrics.jsonl", s.resume ? s.resume->step : -1);
@@ -246,10 +255,10 @@ TrainSummary Trainer::run(const std::function<void(const StepReport&)>& on_step)
   const std::int64_t eval_every = opt_.eval_every > 0 ? opt_.eval_every : std::max<std::int64_t>(1, total_steps_ / 10);
   const std::int64_t save_every = opt_.save_every > 0 ? opt_.save_every : std::max<std::int64_t>(1, total_steps_ / 10);
 
-  auto validation_loss = [&] { return engine.loss(data.validation(), data.pad_id()); };
-  auto save = [&](std::int64_t done) {
+  auto validation_loss = [&] { return engine->loss(data.validation(), data.pad_id()); };
+  auto save = [&](std::int64_t at_step) {
     Checkpoint ck;
-    ck.step = done;
+    ck.step = at_step;
     ck.data = pos;
     ck.rng_state = {opt_.seed};
     ck.base_fingerprint = s.fingerprint;
@@ -257,8 +266,8 @@ TrainSummary Trainer::run(const std::function<void(const StepReport&)>& on_step)
     PeftAdapter peft;
     peft.config = {opt_.lora.rank, opt_.lora.alpha, opt_.lora.dropout, opt_.lora.rslora, {}, opt_.model.string()};
     for (LoraTarget tg : opt_.lora.targets) peft.config.targets.push_back(lora_target_name(tg));
-    ck.adapter = engine.adapter_tensors();
-    ck.optimizer = engine.optimizer_tensors();
+    ck.adapter = engine->adapter_tensors();
+    ck.optimizer = engine->optimizer_tensors();
     peft.tensors = ck.adapter;
     sum.checkpoint = save_checkpoint(opt_.out, ck, opt_.keep_checkpoints);
     write_peft_adapter(opt_.out, peft, model.config, model.rope_layout);
@@ -266,16 +275,105 @@ TrainSummary Trainer::run(const std::function<void(const StepReport&)>& on_step)
     const auto records = read_metrics_log(metrics.path());
     sum.plot = opt_.out / "loss.svg";
     write_loss_plot(sum.plot, loss_curves(records), "LoRA fine-tune of " + opt_.model.filename().string());
+    saved_at = at_step;
+  };
+  // The exact resume path, in-process: after a pause the engine starts from the checkpoint written at it.
+  auto build_engine = [&] {
+    std::optional<Checkpoint> paused_at;
+    if (done > start) {
+      paused_at = read_checkpoint_dir(sum.checkpoint);
+      load_adapter_tensors(s.adapter, paused_at->adapter, sum.checkpoint);
+    }
+    if (!s.be) s.be = make_backend(opt_.backend, opt_.device);
+    engine.emplace(*s.be, model, s.adapter, engine_options(micro, sum.memory.checkpointing));
+    if (paused_at) engine->load_optimizer_tensors(paused_at->optimizer, sum.checkpoint.string());
+    else if (s.resume) engine->load_optimizer_tensors(s.resume->optimizer, s.resume_dir.string());
+    // The plan the engine applied, for this backend's alignment and blocks (the constructor's plan chose the batch).
+    sum.memory.step_arena_bytes = engine->memory_plan().step_arena_bytes;
+    sum.memory.op_scratch_bytes = engine->memory_plan().op_scratch_bytes;
+    sum.memory.planned_peak_bytes = engine->memory_plan().peak_bytes();
+    sum.memory.measured_device_bytes = std::max(sum.memory.measured_device_bytes, s.be->memory_in_use());
+    if (!s.resume && done == 0 && !sum.first_val_loss) sum.first_val_loss = validation_loss();  // the base model's
   };
 
+  // The device policy: every transition goes to the metrics log and to on_policy.
+  std::optional<DevicePolicy> policy;
+  if (opt_.policy) policy.emplace(opt_.policy->config);
+  auto log_transition = [&](const PolicyTransition& t) {
+    metrics.append_event({{"event", "policy"},
+                          {"step", done},
+                          {"time_s", t.time_s},
+                          {"from", t.from},
+                          {"to", t.to},
+                          {"reason", t.reason},
+                          {"readings", readings_json(t.readings)}});
+    if (on_policy) on_policy(t);
+  };
+  std::string policy_status;
+  double last_step_s = 0;
+  // Asks the policy until it allows a step; false when the run must end first (Ctrl-C, or sensors that ended).
+  auto wait_for_policy = [&]() -> bool {
+    SensorSource& sensors = *opt_.policy->sensors;
+    PolicyClock& clock = *opt_.policy->clock;
+    for (;;) {
+      const SensorReadings r = sensors.read();
+      const PolicyDecision d = policy->decide(r, clock.now_s(), last_step_s);
+      if (d.transition) log_transition(*d.transition);
+      const std::optional<double> temp = policy->temperature_c(r);
+      policy_status = policy->state_name() + (temp ? fmt::format(" {:.1f} °C", *temp) : std::string(" ? °C"));
+      if (d.action == PolicyAction::Train) return true;
+      if (d.action == PolicyAction::Throttle) {
+        clock.wait_s(d.idle_s);
+        return true;
+      }
+      if (engine && saved_at != done) save(done);  // pause: the step's state to disk
+      // ...and its memory back to the device. Weights live as long as their backend, so the engine goes with the
+      // backend the trainer made (both made again on resume); with a backend passed in, both stay: a new engine
+      // would upload the weights a second time.
+      if (s.backend_made_here) {
+        engine.reset();
+        s.be.reset();
+      }
+      if (stop_requested()) {
+        sum.interrupted = true;
+        return false;
+      }
+      if (sensors.ended()) {
+        sum.policy_stop = fmt::format("the sensor source ({}) ended while the policy was {}: {}; {} of {} steps done",
+                                      sensors.describe(), policy->state_name(), policy->reason(), done, total_steps_);
+        log_transition(policy->fail(sum.policy_stop, clock.now_s(), r));
+        return false;
+      }
+      clock.wait_s(policy->config().poll_seconds);
+    }
+  };
+
+  // A run that throws (NaN steps, a device lost, a full disk) ends the policy in Failed, logged best effort on the
+  // way out; the error itself goes on to the caller.
+  struct FailOnUnwind {
+    std::function<void()> log;
+    int uncaught = std::uncaught_exceptions();
+    ~FailOnUnwind() {
+      if (std::uncaught_exceptions() <= uncaught) return;
+      try {
+        log();
+      } catch (...) {  // the error being thrown matters more than its log line
+      }
+    }
+  } fail_on_unwind{[&] {
+    if (policy && policy->state() != PolicyState::Done && policy->state() != PolicyState::Failed)
+      log_transition(policy->fail(fmt::format("the run stopped on an error after {} of {} steps", done, total_steps_),
+                                  opt_.policy->clock->now_s(), opt_.policy->sensors->read()));
+  }};
   StopRequestScope stop_scope;
   clear_stop_request();
   std::vector<std::size_t> order = data.epoch_order(pos.epoch);
   int consecutive_skips = 0;
-  if (!s.resume) sum.first_val_loss = validation_loss();  // the base model's, before any update
+  if (!policy) build_engine();
   const auto t_run = Clock::now();
-  std::int64_t done = start;
   for (; done < total_steps_;) {
+    if (policy && !wait_for_policy()) break;
+    if (!engine) build_engine();
     const auto t0 = Clock::now();
     // This step's micro-batches, from the data position; the loss scale covers all of them.
     std::vector<TokenBatch> batches;
@@ -292,7 +390,7 @@ TrainSummary Trainer::run(const std::function<void(const StepReport&)>& on_step)
       batches.push_back(make_token_batch(data.train(), which, micro, S, data.pad_id()));
     }
     const double lr = schedule.lr(done);
-    const StepResult res = engine.step(batches, lr, done + 1);
+    const StepResult res = engine->step(batches, lr, done + 1);
     const GradStats& gs = res.stats;
     const double loss = res.loss;
     ++done;
@@ -306,7 +404,9 @@ TrainSummary Trainer::run(const std::function<void(const StepReport&)>& on_step)
     rep.grad_norm = gs.norm;
     rep.skipped = skipped;
     rep.tokens_per_s = static_cast<double>(micro * S * accum) / seconds;
-    rep.memory_bytes = be.memory_in_use();
+    rep.memory_bytes = s.be->memory_in_use();
+    if (policy) last_step_s = opt_.policy->clock->step_done(seconds);
+    rep.policy_status = policy_status;
     sum.memory.measured_device_bytes = std::max(sum.memory.measured_device_bytes, rep.memory_bytes);
     sum.tokens += micro * S * accum;
     if (skipped) {
@@ -346,6 +446,9 @@ TrainSummary Trainer::run(const std::function<void(const StepReport&)>& on_step)
       break;
     }
   }
+  if (policy && done == total_steps_)
+    log_transition(policy->finish(fmt::format("all {} steps done", total_steps_), opt_.policy->clock->now_s(),
+                                  opt_.policy->sensors->read()));
   sum.steps_done = done;
   sum.seconds = std::chrono::duration<double>(Clock::now() - t_run).count();
   sum.tokens_per_s = sum.seconds > 0 ? static_cast<double>(sum.tokens) / sum.seconds : 0;

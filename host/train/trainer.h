@@ -19,6 +19,8 @@
 #include "host/backend/backend.h"
 #include "host/core/op/optimizer.h"
 #include "host/model/llama_model.h"
+#include "host/policy/device_policy.h"
+#include "host/policy/sensor_source.h"
 #include "host/train/lora_config.h"
 #include "host/train/lr_schedule.h"
 #include "host/train/step_engine.h"
@@ -36,6 +38,18 @@ enum class CheckpointingMode { Off, On, Auto };
 // Trainer resolves it when constructed, so checkpoints and reports name f32 or f16.
 enum class Precision { F32, F16, Auto };
 const char* precision_name(Precision p);  // "f32", "f16", "auto"
+
+// The device policy a run obeys (docs/POLICY.md). The trainer asks it before every optimizer step (the unit a
+// checkpoint resumes at exactly): Train; Throttle: idle for the given time, then train; Wait: checkpoint, free the
+// step engine and the backend (all device memory: weights live as long as their backend), wait poll_seconds on
+// `clock`, ask again, and on Train make the backend and rebuild the engine from that checkpoint. A backend passed
+// to the Trainer's constructor cannot be made again: it and the engine are kept through pauses. A scripted
+// timeline is both `sensors` and `clock`.
+struct TrainPolicy {
+  PolicyConfig config;
+  std::shared_ptr<SensorSource> sensors;
+  std::shared_ptr<PolicyClock> clock;
+};
 
 struct TrainOptions {
   std::filesystem::path model;
@@ -63,6 +77,7 @@ struct TrainOptions {
   int keep_checkpoints = 2;
   int max_consecutive_skips = 5;  // NaN/Inf steps in a row before the run stops
   std::uint64_t seed = 42;
+  std::optional<TrainPolicy> policy;  // none: train without waiting, as fast as the device goes
 };
 
 // The run config as a checkpoint records it; `must_match` lists what a resume requires to be equal.
@@ -87,6 +102,7 @@ struct StepReport {
   bool skipped = false;
   std::optional<double> val_loss;
   std::uint64_t memory_bytes = 0;
+  std::string policy_status;  // "cooldown-throttle 43.0 °C"; empty without a policy
 };
 
 struct TrainSummary {
@@ -95,6 +111,7 @@ struct TrainSummary {
   double seconds = 0, tokens_per_s = 0;
   std::int64_t tokens = 0;   // tokens run through the model (padding included)
   bool interrupted = false;  // Ctrl-C: stopped after a checkpoint
+  std::string policy_stop;   // why the device policy ended the run before total_steps (empty otherwise)
   std::filesystem::path checkpoint, adapter_dir, metrics, plot;
   MemoryReport memory;
   std::uint64_t peak_rss_bytes = 0;
@@ -122,8 +139,11 @@ class Trainer {
   // bytes when even 1 does not fit.
   const MemoryReport& plan_memory() const { return plan_; }
 
-  // Trains to total_steps (or until Ctrl-C), calling on_step after every optimizer step.
-  TrainSummary run(const std::function<void(const StepReport&)>& on_step = {});
+  // Trains to total_steps (or until Ctrl-C, or until the policy's sensors end while it waits), calling on_step
+  // after every optimizer step and on_policy at every policy transition (each also a metrics.jsonl record
+  // {"event":"policy","step","time_s","from","to","reason","readings"}).
+  TrainSummary run(const std::function<void(const StepReport&)>& on_step = {},
+                   const std::function<void(const PolicyTransition&)>& on_policy = {});
 
  private:
   struct State;

@@ -25,6 +25,7 @@
 #include "host/train/step_engine.h"
 #include "host/train/trainer.h"
 #include "host/util/stop_request.h"
+#include "train/small_run.h"
 #if POCKETLORA_HAS_VULKAN
 #include "gpu/gpu_fixture.h"
 #include "host/ops/vulkan_backend.h"
@@ -251,28 +252,8 @@ TEST_F(VulkanTrainEngine, F16LossCurveStaysWithinBoundOfF32) {
 // ---------------------------------------------------------------------------------------------------------------
 // The trainer: resume, bad input.
 
-TrainOptions small_run(const fs::path& out) {
-  TrainOptions o;
-  o.model = data_path("models/stories260K/stories260K.bin");
-  o.data.path = data_path("datasets/tinystories_sample.txt");
-  o.data.seq_len = 32;
-  o.data.validation_fraction = 0.2;
-  o.out = out;
-  o.steps = 6;
-  o.batch = 2;
-  o.grad_accum = 2;
-  o.save_every = 3;
-  o.eval_every = 3;
-  o.backend = BackendKind::Cpu;
-  o.optimizer.lr = 1e-3f;
-  o.schedule = LrScheduleKind::Cosine;
-  o.warmup_steps = 2;
-  return o;
-}
-
-std::vector<std::pair<std::string, Tensor>> final_adapter(const fs::path& run_dir) {
-  return read_checkpoint_dir(resolve_resume(run_dir)).adapter;
-}
+using test::final_adapter;
+using test::small_run;
 
 TEST(Trainer, StoppedAndResumedRunEndsWithTheSameAdapterBitForBit) {
   POCKETLORA_REQUIRE_DATA(p, "models/stories260K/stories260K.bin");
