@@ -7,6 +7,15 @@
 namespace pocketlora {
 
 LoraAdapter lora_adapter_from_peft(const PeftAdapter& peft, const LlamaModel& model) {
+  // LoraAdapter holds one rank and alpha for every module of every layer: PEFT's per-module exceptions and
+  // layer subsets are read (host/adapters/peft_export.h) but not applied here yet, so they are refused rather
+  // than evaluated at the wrong scale.
+  if (!peft.config.module_r.empty() || !peft.config.module_alpha.empty())
+    throw FormatError("PEFT adapter: rank_pattern / alpha_pattern (per-module rank or alpha) is not supported "
+                           "by generate/eval yet; merge it into the base with `pocketlora export --format merged`");
+  if (!peft.config.layers.empty())
+    throw FormatError("PEFT adapter: layers_to_transform (an adapter on some layers only) is not supported by "
+                           "generate/eval yet; merge it into the base with `pocketlora export --format merged`");
   LoraAdapter a;
   a.config.rank = peft.config.r;
   a.config.alpha = static_cast<float>(peft.config.lora_alpha);

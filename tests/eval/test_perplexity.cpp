@@ -193,6 +193,23 @@ TEST(EvalPerplexity, CpuEngineMatchesIndependentLogitsWithAndWithoutAdapter) {
   const double merged_ref = reference_ppl(be, merged(s.model, ad), s.tokens, s.bos);
   EXPECT_NEAR(adapted, merged_ref, kPplTol * merged_ref);
   EXPECT_GT(std::fabs(adapted - got.ppl), 1e-3 * got.ppl) << "the adapter changed nothing";
+
+  // PEFT's per-module alpha and layer subsets are read but not applied by this conversion: refused by name.
+  PeftAdapter patterned = peft;
+  patterned.config.module_alpha["layers.0.q"] = 32;
+  EXPECT_THROW(
+      {
+        try {
+          lora_adapter_from_peft(patterned, s.model);
+        } catch (const FormatError& e) {
+          EXPECT_NE(std::string(e.what()).find("alpha_pattern"), std::string::npos) << e.what();
+          throw;
+        }
+      },
+      FormatError);
+  PeftAdapter some_layers = peft;
+  some_layers.config.layers = {0};
+  EXPECT_THROW(lora_adapter_from_peft(some_layers, s.model), FormatError);
 }
 
 // A 32000-token vocabulary at 512 tokens a window: the f32 logits (62.5 MiB) exceed one head chunk, so the head
