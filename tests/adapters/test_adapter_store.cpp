@@ -17,6 +17,7 @@
 #include "common/error_message.h"
 #include "common/test_data.h"
 #include "host/adapters/adapter_store.h"
+#include "adapters/tiny_adapter_fixtures.h"
 #include "host/core/error.h"
 #include "host/util/read_file.h"
 #include "host/util/sha256.h"
@@ -28,20 +29,13 @@ namespace fs = std::filesystem;
 using test::error_of;
 using test::mentions;
 using test::TempDir;
-
-// 2 layers, dim 8, 2 query heads and 1 kv head of dim 4, MLP 12.
-LlamaConfig tiny_config() {
-  LlamaConfig c;
-  c.dim = 8, c.hidden_dim = 12, c.n_layers = 2, c.n_heads = 2, c.n_kv_heads = 1, c.head_dim = 4, c.vocab_size = 16;
-  c.max_seq_len = 32;
-  return c;
-}
+using test::tiny_llama_config;
 
 AdapterBase tiny_base(std::string fingerprint = "sampled-sha256-v1:base-a") {
-  return {tiny_config(), RopeLayout::Interleaved, std::move(fingerprint), "nf4", "tiny.bin"};
+  return {tiny_llama_config(), RopeLayout::Interleaved, std::move(fingerprint), "nf4", "tiny.bin"};
 }
 
-// A PEFT pair for tiny_config() with r=2 on q and v; element values differ per tensor (salt).
+// A PEFT pair for tiny_llama_config() with r=2 on q and v; element values differ per tensor (salt).
 fs::path write_source(const fs::path& dir, int salt = 1) {
   const std::map<std::string, std::pair<std::int64_t, std::int64_t>> out_in = {{"q", {8, 8}}, {"v", {4, 8}}};
   PeftAdapter a;
@@ -58,7 +52,7 @@ fs::path write_source(const fs::path& dir, int salt = 1) {
         a.tensors.emplace_back(p + suffix, std::move(x));
       }
     }
-  write_peft_adapter(dir, a, tiny_config(), RopeLayout::Interleaved);
+  write_peft_adapter(dir, a, tiny_llama_config(), RopeLayout::Interleaved);
   return dir;
 }
 
@@ -328,7 +322,7 @@ TEST(AdapterStore, AnotherBaseIsRefusedUnlessForced) {
   EXPECT_EQ(store.check_base("x", "sampled-sha256-v1:base-a", /*force=*/true).name, "x");
   EXPECT_EQ(store.check_base("x", "sampled-sha256-v1:base-b").name, "x");
   const PeftAdapter forced = store.load("x", tiny_base(), /*force=*/true);
-  const PeftAdapter direct = read_peft_adapter(src, tiny_config(), RopeLayout::Interleaved);
+  const PeftAdapter direct = read_peft_adapter(src, tiny_llama_config(), RopeLayout::Interleaved);
   ASSERT_EQ(forced.tensors.size(), 8u);
   for (std::size_t i = 0; i < direct.tensors.size(); ++i) {
     EXPECT_EQ(forced.tensors[i].first, direct.tensors[i].first);

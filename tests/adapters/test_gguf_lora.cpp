@@ -8,6 +8,7 @@
 #include "common/error_message.h"
 #include "common/test_data.h"
 #include "host/adapters/gguf_lora.h"
+#include "adapters/tiny_adapter_fixtures.h"
 #include "host/core/error.h"
 #include "host/formats/gguf.h"
 #include "host/formats/gguf_writer.h"
@@ -20,24 +21,8 @@ namespace fs = std::filesystem;
 using test::error_of;
 using test::mentions;
 using test::TempDir;
-
-// 2 layers, dim 16, 2 query heads and 1 kv head of dim 8, MLP 24. head_dim 8 makes the q/k row permutation
-// differ from its inverse, so a permutation applied the wrong way round is caught.
-LlamaConfig tiny_config() {
-  LlamaConfig c;
-  c.dim = 16, c.hidden_dim = 24, c.n_layers = 2, c.n_heads = 2, c.n_kv_heads = 1, c.head_dim = 8, c.vocab_size = 16;
-  c.max_seq_len = 32;
-  return c;
-}
-
-// Element (row, col) of tensor `salt` = salt·1000 + row·10 + col (+ 0.25 to need more than an integer's bits).
-Tensor labelled(Shape shape, int salt) {
-  Tensor t = Tensor::zeros(shape);
-  for (std::int64_t r = 0; r < shape[0]; ++r)
-    for (std::int64_t c = 0; c < shape[1]; ++c)
-      t.data<float>()[r * shape[1] + c] = float(salt * 1000 + r * 10 + c) + 0.25f;
-  return t;
-}
+using test::tiny_llama_config;
+using test::labelled;
 
 PeftAdapter tiny_adapter(std::vector<std::string> targets, std::int64_t r = 2) {
   PeftAdapter a;
@@ -52,8 +37,8 @@ PeftAdapter tiny_adapter(std::vector<std::string> targets, std::int64_t r = 2) {
     for (const auto& t : targets) {
       const auto [out, in] = out_in.at(t);
       const std::string p = "layers." + std::to_string(i) + "." + t + ".";
-      a.tensors.emplace_back(p + "A", labelled({r, in}, salt++));
-      a.tensors.emplace_back(p + "B", labelled({out, r}, salt++));
+      a.tensors.emplace_back(p + "A", labelled({r, in}, salt++, 0.25f));
+      a.tensors.emplace_back(p + "B", labelled({out, r}, salt++, 0.25f));
     }
   return a;
 }
@@ -75,7 +60,7 @@ void expect_bit_identical(const PeftAdapter& a, const PeftAdapter& b) {
 
 TEST(GgufLora, KeysNamesAndNeAsLlamaCppLoadsThem) {
   TempDir tmp;
-  write_gguf_lora(tmp / "a.gguf", tiny_adapter({"q", "k", "v", "o", "gate", "up", "down"}), tiny_config(),
+  write_gguf_lora(tmp / "a.gguf", tiny_adapter({"q", "k", "v", "o", "gate", "up", "down"}), tiny_llama_config(8),
                   RopeLayout::Interleaved);
   const auto f = GgufFile::open(tmp / "a.gguf");
   // llama.cpp src/llama-adapter.cpp (ggml-org/llama.cpp 0650ea8c), llama_adapter_lora_init_impl, "check metadata":
@@ -113,8 +98,8 @@ TEST(GgufLora, QkLoraBRowsInLlamaCppInterleavedOrder) {
   const std::vector<int> hf_row_of = {0, 4, 1, 5, 2, 6, 3, 7};
   TempDir tmp;
   const auto a = tiny_adapter({"q", "k", "v"});
-  write_gguf_lora(tmp / "rh.gguf", a, tiny_config(), RopeLayout::RotateHalf);
-  write_gguf_lora(tmp / "il.gguf", a, tiny_config(), RopeLayout::Interleaved);
+  write_gguf_lora(tmp / "rh.gguf", a, tiny_llama_config(8), RopeLayout::RotateHalf);
+  write_gguf_lora(tmp / "il.gguf", a, tiny_llama_config(8), RopeLayout::Interleaved);
   const auto rh = GgufFile::open(tmp / "rh.gguf"), il = GgufFile::open(tmp / "il.gguf");
   for (const char* m : {"q", "k", "v"}) {
     const std::string gguf = std::string("blk.1.attn_") + m + ".weight.lora_b";
@@ -137,8 +122,8 @@ TEST(GgufLora, RoundTripsBitIdentical) {
   for (auto layout : {RopeLayout::Interleaved, RopeLayout::RotateHalf}) {
     auto a = tiny_adapter({"q", "k", "o", "down"});
     a.config.layers = {};
-    write_gguf_lora(tmp / "a.gguf", a, tiny_config(), layout);
-    const auto b = read_gguf_lora(tmp / "a.gguf", tiny_config(), layout);
+    write_gguf_lora(tmp / "a.gguf", a, tiny_llama_config(8), layout);
+    const auto b = read_gguf_lora(tmp / "a.gguf", tiny_llama_config(8), layout);
     expect_bit_identical(a, b);
     EXPECT_EQ(b.config.r, 2);
     EXPECT_EQ(b.config.lora_alpha, 16);
@@ -147,11 +132,11 @@ TEST(GgufLora, RoundTripsBitIdentical) {
   }
   // f16 tensors: the import equals the f32 adapter rounded to f16.
   const auto a = tiny_adapter({"v", "up"});
-  write_gguf_lora(tmp / "h.gguf", a, tiny_config(), RopeLayout::Interleaved, DType::F16);
+  write_gguf_lora(tmp / "h.gguf", a, tiny_llama_config(8), RopeLayout::Interleaved, DType::F16);
   EXPECT_EQ(GgufFile::open(tmp / "h.gguf").find_tensor("blk.0.ffn_up.weight.lora_b")->type, GgmlType::F16);
   PeftAdapter rounded = a;
   for (auto& [n, t] : rounded.tensors) t = t.to(DType::F16).to(DType::F32);
-  expect_bit_identical(rounded, read_gguf_lora(tmp / "h.gguf", tiny_config(), RopeLayout::Interleaved));
+  expect_bit_identical(rounded, read_gguf_lora(tmp / "h.gguf", tiny_llama_config(8), RopeLayout::Interleaved));
 }
 
 TEST(GgufLora, PerModuleRanksLayersAndFoldedScales) {
@@ -163,10 +148,10 @@ TEST(GgufLora, PerModuleRanksLayersAndFoldedScales) {
   a.config.layers = {1};
   a.config.module_r = {{"layers.1.q", 4}};
   a.config.module_alpha = {{"layers.1.down", 4}};  // scale 4/2 = 2 where the file's alpha gives 16/2 = 8
-  a.tensors = {{"layers.1.q.A", labelled({4, 16}, 1)}, {"layers.1.q.B", labelled({16, 4}, 2)},
-               {"layers.1.down.A", labelled({2, 24}, 3)}, {"layers.1.down.B", labelled({16, 2}, 4)}};
-  write_gguf_lora(tmp / "a.gguf", a, tiny_config(), RopeLayout::Interleaved);
-  const auto b = read_gguf_lora(tmp / "a.gguf", tiny_config(), RopeLayout::Interleaved);
+  a.tensors = {{"layers.1.q.A", labelled({4, 16}, 1, 0.25f)}, {"layers.1.q.B", labelled({16, 4}, 2, 0.25f)},
+               {"layers.1.down.A", labelled({2, 24}, 3, 0.25f)}, {"layers.1.down.B", labelled({16, 2}, 4, 0.25f)}};
+  write_gguf_lora(tmp / "a.gguf", a, tiny_llama_config(8), RopeLayout::Interleaved);
+  const auto b = read_gguf_lora(tmp / "a.gguf", tiny_llama_config(8), RopeLayout::Interleaved);
   EXPECT_EQ(b.config.layers, (std::vector<std::int64_t>{1}));
   EXPECT_EQ(b.config.r, 4);  // the first module's rank (q)
   EXPECT_EQ(b.config.module_r, (std::map<std::string, std::int64_t>{{"layers.1.down", 2}}));
@@ -182,8 +167,8 @@ TEST(GgufLora, PerModuleRanksLayersAndFoldedScales) {
   // rsLoRA: 16 / sqrt(4) = 8 where llama.cpp applies 16 / 4 = 4: B doubles.
   auto rs = tiny_adapter({"v"}, 4);
   rs.config.use_rslora = true;
-  write_gguf_lora(tmp / "rs.gguf", rs, tiny_config(), RopeLayout::Interleaved);
-  const auto rb = read_gguf_lora(tmp / "rs.gguf", tiny_config(), RopeLayout::Interleaved);
+  write_gguf_lora(tmp / "rs.gguf", rs, tiny_llama_config(8), RopeLayout::Interleaved);
+  const auto rb = read_gguf_lora(tmp / "rs.gguf", tiny_llama_config(8), RopeLayout::Interleaved);
   EXPECT_FALSE(rb.config.use_rslora);
   EXPECT_EQ(find(rb, "layers.0.v.B").data<float>()[5], find(rs, "layers.0.v.B").data<float>()[5] * 2);
 }
@@ -207,7 +192,7 @@ TEST(GgufLora, RefusesForeignFilesNamingKeyOrTensor) {
   const auto read = [&](const std::map<std::string, std::string>& kv,
                         const std::vector<std::pair<std::string, std::vector<std::int64_t>>>& t) {
     write_adapter_gguf(tmp / "x.gguf", kv, t);
-    return error_of<Error>([&] { read_gguf_lora(tmp / "x.gguf", tiny_config(), RopeLayout::Interleaved); });
+    return error_of<Error>([&] { read_gguf_lora(tmp / "x.gguf", tiny_llama_config(8), RopeLayout::Interleaved); });
   };
   auto kv = good;
   kv["general.type"] = "model";
@@ -235,10 +220,10 @@ TEST(GgufLora, RefusesForeignFilesNamingKeyOrTensor) {
 
 TEST(GgufLora, TruncatedAndCorruptedFilesFailWithTheFileNamed) {
   TempDir tmp;
-  write_gguf_lora(tmp / "good.gguf", tiny_adapter({"q", "down"}), tiny_config(), RopeLayout::RotateHalf);
+  write_gguf_lora(tmp / "good.gguf", tiny_adapter({"q", "down"}), tiny_llama_config(8), RopeLayout::RotateHalf);
   const auto good = test::read_all(tmp / "good.gguf");
   test::Corpus c{tmp};
-  const auto load = [](const fs::path& p) { read_gguf_lora(p, tiny_config(), RopeLayout::RotateHalf); };
+  const auto load = [](const fs::path& p) { read_gguf_lora(p, tiny_llama_config(8), RopeLayout::RotateHalf); };
   for (std::size_t cut = 0; cut < good.size(); cut += cut < 1200 ? 5 : 97)
     c.run("lora.cut", std::vector<char>(good.begin(), good.begin() + static_cast<std::ptrdiff_t>(cut)), load);
   for (std::size_t i = 0; i < std::min<std::size_t>(1200, good.size()); i += 3) {

@@ -13,6 +13,7 @@
 #include "common/error_message.h"
 #include "common/test_data.h"
 #include "host/adapters/peft_export.h"
+#include "adapters/tiny_adapter_fixtures.h"
 #include "host/core/error.h"
 #include "host/formats/safetensors.h"
 #include "host/util/read_file.h"
@@ -24,25 +25,11 @@ namespace fs = std::filesystem;
 using test::error_of;
 using test::mentions;
 using test::TempDir;
-
-// 2 layers, dim 8, 2 query heads and 1 kv head of dim 4, MLP 12.
-LlamaConfig tiny_config() {
-  LlamaConfig c;
-  c.dim = 8, c.hidden_dim = 12, c.n_layers = 2, c.n_heads = 2, c.n_kv_heads = 1, c.head_dim = 4, c.vocab_size = 16;
-  c.max_seq_len = 32;
-  return c;
-}
-
-// Element (row, col) of tensor `salt` = salt·1000 + row·10 + col: every row is recognisable after a permutation.
-Tensor labelled(Shape shape, int salt) {
-  Tensor t = Tensor::zeros(shape);
-  for (std::int64_t r = 0; r < shape[0]; ++r)
-    for (std::int64_t c = 0; c < shape[1]; ++c) t.data<float>()[r * shape[1] + c] = float(salt * 1000 + r * 10 + c);
-  return t;
-}
+using test::tiny_llama_config;
+using test::labelled;
 
 PeftAdapter tiny_adapter(std::vector<std::string> targets) {
-  const LlamaConfig m = tiny_config();
+  const LlamaConfig m = tiny_llama_config();
   PeftAdapter a;
   a.config.r = 2;
   a.config.lora_alpha = 16;
@@ -80,7 +67,7 @@ void expect_equal(const PeftAdapter& a, const PeftAdapter& b) {
 TEST(PeftExport, KeysShapesAndConfigAsPeftWritesThem) {
   TempDir tmp;
   const auto a = tiny_adapter({"q", "k", "v", "o", "gate", "up", "down"});
-  write_peft_adapter(tmp.path(), a, tiny_config(), RopeLayout::RotateHalf);
+  write_peft_adapter(tmp.path(), a, tiny_llama_config(), RopeLayout::RotateHalf);
   const auto f = SafetensorsFile::open(tmp / "adapter_model.safetensors");
   EXPECT_EQ(f.tensors().size(), 2u * 7u * 2u);
   EXPECT_EQ(f.metadata().at("format"), "pt");
@@ -130,7 +117,7 @@ TEST(PeftExport, KeysShapesAndConfigAsPeftWritesThem) {
 TEST(PeftExport, InterleavedQkRowsGoToRotateHalfOrder) {
   TempDir tmp;
   const auto a = tiny_adapter({"q", "k", "v"});
-  write_peft_adapter(tmp.path(), a, tiny_config(), RopeLayout::Interleaved);
+  write_peft_adapter(tmp.path(), a, tiny_llama_config(), RopeLayout::Interleaved);
   const auto f = SafetensorsFile::open(tmp / "adapter_model.safetensors");
   // head_dim 4: interleaved rows (pair i, member j) = 2i + j; HF row j·2 + i. HF rows 0..3 of each head are
   // interleaved rows 0, 2, 1, 3.
@@ -150,8 +137,8 @@ TEST(PeftExport, RoundTripsExactlyInBothLayouts) {
   for (auto layout : {RopeLayout::Interleaved, RopeLayout::RotateHalf}) {
     TempDir tmp;
     const auto a = tiny_adapter({"q", "k", "o", "down"});
-    write_peft_adapter(tmp.path(), a, tiny_config(), layout);
-    const auto b = read_peft_adapter(tmp.path(), tiny_config(), layout);
+    write_peft_adapter(tmp.path(), a, tiny_llama_config(), layout);
+    const auto b = read_peft_adapter(tmp.path(), tiny_llama_config(), layout);
     expect_equal(a, b);
     EXPECT_EQ(b.config.r, 2);
     EXPECT_EQ(b.config.lora_alpha, 16);
@@ -165,7 +152,7 @@ TEST(PeftExport, RoundTripsExactlyInBothLayouts) {
 TEST(PeftExport, ReadsPeftsDefaultAdapterKeys) {
   TempDir tmp;
   const auto a = tiny_adapter({"q", "v"});
-  write_peft_adapter(tmp.path(), a, tiny_config(), RopeLayout::Interleaved);
+  write_peft_adapter(tmp.path(), a, tiny_llama_config(), RopeLayout::Interleaved);
   // Rewrite the weights with PEFT's adapter name in the keys (".lora_A.default.weight"), as some PEFT versions and
   // tools save them.
   const auto f = SafetensorsFile::open(tmp / "adapter_model.safetensors");
@@ -177,39 +164,39 @@ TEST(PeftExport, ReadsPeftsDefaultAdapterKeys) {
   }
   write_safetensors(tmp / "renamed.safetensors", renamed, {{"format", "pt"}});
   fs::rename(tmp / "renamed.safetensors", tmp / "adapter_model.safetensors");
-  expect_equal(a, read_peft_adapter(tmp.path(), tiny_config(), RopeLayout::Interleaved));
+  expect_equal(a, read_peft_adapter(tmp.path(), tiny_llama_config(), RopeLayout::Interleaved));
 }
 
 TEST(PeftExport, RefusesWhatItCannotWriteNamingTheTensor) {
   TempDir tmp;
   auto a = tiny_adapter({"q", "v"});
   a.tensors.pop_back();  // layers.1.v.B
-  EXPECT_TRUE(mentions(error_of<InvalidArgument>([&] { write_peft_adapter(tmp.path(), a, tiny_config(), RopeLayout::Interleaved); }),
+  EXPECT_TRUE(mentions(error_of<InvalidArgument>([&] { write_peft_adapter(tmp.path(), a, tiny_llama_config(), RopeLayout::Interleaved); }),
                        {"missing LoRA tensor", "layers.1.v.B", "[4, 2]"}));
   a = tiny_adapter({"q", "v"});
   a.tensors[1].second = Tensor::zeros({8, 3});  // layers.0.q.B with rank 3
-  EXPECT_TRUE(mentions(error_of<ShapeError>([&] { write_peft_adapter(tmp.path(), a, tiny_config(), RopeLayout::Interleaved); }),
+  EXPECT_TRUE(mentions(error_of<ShapeError>([&] { write_peft_adapter(tmp.path(), a, tiny_llama_config(), RopeLayout::Interleaved); }),
                        {"layers.0.q.B", "[8, 3]", "expected [8, 2]"}));
   a = tiny_adapter({"q", "v"});
   a.config.targets = {"q", "lm_head"};
-  EXPECT_TRUE(mentions(error_of<InvalidArgument>([&] { write_peft_adapter(tmp.path(), a, tiny_config(), RopeLayout::Interleaved); }),
+  EXPECT_TRUE(mentions(error_of<InvalidArgument>([&] { write_peft_adapter(tmp.path(), a, tiny_llama_config(), RopeLayout::Interleaved); }),
                        {"unknown LoRA target", "lm_head"}));
   a = tiny_adapter({"q"});
   a.tensors.emplace_back("layers.0.v.A", Tensor::zeros({2, 8}));
-  EXPECT_TRUE(mentions(error_of<InvalidArgument>([&] { write_peft_adapter(tmp.path(), a, tiny_config(), RopeLayout::Interleaved); }),
+  EXPECT_TRUE(mentions(error_of<InvalidArgument>([&] { write_peft_adapter(tmp.path(), a, tiny_llama_config(), RopeLayout::Interleaved); }),
                        {"unexpected LoRA tensor", "layers.0.v.A"}));
   EXPECT_FALSE(fs::exists(tmp / "adapter_config.json"));
 }
 
 TEST(PeftExport, RefusesUnsupportedPeftOptionsByName) {
   TempDir tmp;
-  write_peft_adapter(tmp.path(), tiny_adapter({"q", "v"}), tiny_config(), RopeLayout::Interleaved);
+  write_peft_adapter(tmp.path(), tiny_adapter({"q", "v"}), tiny_llama_config(), RopeLayout::Interleaved);
   const auto cfg = nlohmann::json::parse(read_file_text(tmp / "adapter_config.json"));
   const auto with = [&](const std::string& key, const nlohmann::json& v) {
     auto c = cfg;
     c[key] = v;
     std::ofstream(tmp / "adapter_config.json") << c.dump(2);
-    return error_of<Error>([&] { read_peft_adapter(tmp.path(), tiny_config(), RopeLayout::Interleaved); });
+    return error_of<Error>([&] { read_peft_adapter(tmp.path(), tiny_llama_config(), RopeLayout::Interleaved); });
   };
   EXPECT_TRUE(mentions(with("use_dora", true), {"adapter_config.json", "'use_dora'", "not supported"}));
   EXPECT_TRUE(mentions(with("bias", "all"), {"'bias'", "\"all\""}));
@@ -230,7 +217,7 @@ TEST(PeftExport, RefusesUnsupportedPeftOptionsByName) {
   EXPECT_TRUE(mentions(with("r", 4), {"adapter_model.safetensors", "layers.0.q.A", "[2, 8]", "expected [4, 8]"}));
   // Another model's adapter: more layers than this model has.
   std::ofstream(tmp / "adapter_config.json") << cfg.dump(2);
-  LlamaConfig one_layer = tiny_config();
+  LlamaConfig one_layer = tiny_llama_config();
   one_layer.n_layers = 1;
   EXPECT_TRUE(mentions(error_of<FormatError>([&] { read_peft_adapter(tmp.path(), one_layer, RopeLayout::Interleaved); }),
                        {"layers.1.", "past the model's 1 layers"}));
@@ -263,7 +250,7 @@ TEST(PeftImport, RankAndAlphaPatternsPerModuleInFileOrder) {
                          {"base_model.model.model.layers.1.self_attn.q_proj.lora_B.weight", {8, 1}},
                          {"base_model.model.model.layers.1.self_attn.v_proj.lora_A.weight", {2, 8}},
                          {"base_model.model.model.layers.1.self_attn.v_proj.lora_B.weight", {4, 2}}});
-  const auto a = read_peft_adapter(tmp.path(), tiny_config(), RopeLayout::RotateHalf);
+  const auto a = read_peft_adapter(tmp.path(), tiny_llama_config(), RopeLayout::RotateHalf);
   EXPECT_EQ(a.config.targets, (std::vector<std::string>{"q", "v"}));
   EXPECT_EQ(a.config.rank_of("layers.0.q"), 3);
   EXPECT_EQ(a.config.rank_of("layers.1.q"), 1);
@@ -281,7 +268,7 @@ TEST(PeftImport, RankAndAlphaPatternsPerModuleInFileOrder) {
   auto cfg = nlohmann::json::parse(read_file_text(tmp / "adapter_config.json"));
   cfg["use_rslora"] = true;
   std::ofstream(tmp / "adapter_config.json") << cfg.dump();
-  EXPECT_DOUBLE_EQ(read_peft_adapter(tmp.path(), tiny_config(), RopeLayout::RotateHalf).config.scale_of("layers.0.q"),
+  EXPECT_DOUBLE_EQ(read_peft_adapter(tmp.path(), tiny_llama_config(), RopeLayout::RotateHalf).config.scale_of("layers.0.q"),
                    16.0 / std::sqrt(3.0));
 }
 
@@ -293,7 +280,7 @@ TEST(PeftImport, LayersToTransformAdaptsOnlyTheListedLayers) {
                                           "layers_pattern": "layers", "layers_to_transform": )") + layers + "}",
                           {{"base_model.model.model.layers.1.mlp.down_proj.lora_A.default.weight", {2, 12}},
                            {"base_model.model.model.layers.1.mlp.down_proj.lora_B.default.weight", {8, 2}}});
-    const auto a = read_peft_adapter(tmp.path(), tiny_config(), RopeLayout::Interleaved);
+    const auto a = read_peft_adapter(tmp.path(), tiny_llama_config(), RopeLayout::Interleaved);
     EXPECT_EQ(a.config.layers, (std::vector<std::int64_t>{1})) << layers;
     EXPECT_FALSE(a.config.adapts_layer(0));
     ASSERT_EQ(a.tensors.size(), 2u);
@@ -308,7 +295,7 @@ TEST(PeftImport, LayersToTransformAdaptsOnlyTheListedLayers) {
                          {"base_model.model.model.layers.0.mlp.down_proj.lora_B.weight", {8, 2}},
                          {"base_model.model.model.layers.1.mlp.down_proj.lora_A.weight", {2, 12}},
                          {"base_model.model.model.layers.1.mlp.down_proj.lora_B.weight", {8, 2}}});
-  EXPECT_TRUE(mentions(error_of<FormatError>([&] { read_peft_adapter(tmp.path(), tiny_config(), RopeLayout::Interleaved); }),
+  EXPECT_TRUE(mentions(error_of<FormatError>([&] { read_peft_adapter(tmp.path(), tiny_llama_config(), RopeLayout::Interleaved); }),
                        {"layers.0.mlp.down_proj.lora_A.weight", "not in layers_to_transform"}));
 }
 
@@ -326,7 +313,7 @@ TEST(PeftImport, AllLinearTargetsEverySevenLinears) {
     }
   write_hand_built_peft(tmp.path(), R"({"peft_type": "LORA", "r": 1, "lora_alpha": 2, "target_modules": "all-linear"})",
                         tensors);
-  const auto a = read_peft_adapter(tmp.path(), tiny_config(), RopeLayout::Interleaved);
+  const auto a = read_peft_adapter(tmp.path(), tiny_llama_config(), RopeLayout::Interleaved);
   EXPECT_EQ(a.config.targets, (std::vector<std::string>{"q", "k", "v", "o", "gate", "up", "down"}));
   EXPECT_EQ(a.tensors.size(), 28u);
 }
@@ -342,19 +329,19 @@ TEST(PeftExport, PerModuleRanksAlphasAndLayersRoundTrip) {
   a.config.module_alpha = {{"layers.1.down", 5.5}};
   a.tensors = {{"layers.1.q.A", labelled({3, 8}, 1)}, {"layers.1.q.B", labelled({8, 3}, 2)},
                {"layers.1.down.A", labelled({2, 12}, 3)}, {"layers.1.down.B", labelled({8, 2}, 4)}};
-  write_peft_adapter(tmp.path(), a, tiny_config(), RopeLayout::Interleaved);
+  write_peft_adapter(tmp.path(), a, tiny_llama_config(), RopeLayout::Interleaved);
   const auto cfg = nlohmann::json::parse(read_file_text(tmp / "adapter_config.json"));
   EXPECT_EQ(cfg["rank_pattern"], nlohmann::json({{"layers.1.self_attn.q_proj", 3}}));
   EXPECT_EQ(cfg["alpha_pattern"], nlohmann::json({{"layers.1.mlp.down_proj", 5.5}}));
   EXPECT_EQ(cfg["layers_to_transform"], nlohmann::json({1}));
-  const auto b = read_peft_adapter(tmp.path(), tiny_config(), RopeLayout::Interleaved);
+  const auto b = read_peft_adapter(tmp.path(), tiny_llama_config(), RopeLayout::Interleaved);
   expect_equal(a, b);
   EXPECT_EQ(b.config.module_r, a.config.module_r);
   EXPECT_EQ(b.config.module_alpha, a.config.module_alpha);
   EXPECT_EQ(b.config.layers, a.config.layers);
 
   a.config.module_r = {{"layers.0.q", 3}};  // layer 0 is not adapted
-  EXPECT_TRUE(mentions(error_of<InvalidArgument>([&] { write_peft_adapter(tmp.path(), a, tiny_config(), RopeLayout::Interleaved); }),
+  EXPECT_TRUE(mentions(error_of<InvalidArgument>([&] { write_peft_adapter(tmp.path(), a, tiny_llama_config(), RopeLayout::Interleaved); }),
                        {"rank given for 'layers.0.q'", "not adapted"}));
 }
 
