@@ -216,6 +216,10 @@ void Device::save_pipeline_cache() const {
   write_atomically(pipeline_cache_path_, data);
 }
 
+void Device::wait_idle() {
+  if (device_) vkDeviceWaitIdle(device_);  // its result is the device's state, reported by the next submit
+}
+
 Device::~Device() {
   if (!device_) return;
   vkDeviceWaitIdle(device_);
@@ -332,10 +336,14 @@ void Device::submit_and_wait(VkCommandBuffer cmd, const char* what) {
   std::lock_guard lock(mu_);
   check(vkResetFences(device_, 1, &fence_), "vkResetFences");
   check(vkQueueSubmit(queue_, 1, &si, fence_), what);
-  // A generous timeout turns a hung GPU into an error instead of a frozen app.
-  constexpr std::uint64_t kTimeoutNs = 600ull * 1000 * 1000 * 1000;
-  VkResult r = vkWaitForFences(device_, 1, &fence_, VK_TRUE, kTimeoutNs);
-  if (r == VK_TIMEOUT) throw VulkanError(r, std::string(what) + ": GPU did not finish within 600 s");
+  // A generous timeout turns a hung GPU into an error instead of a frozen app (profile "submit_timeout_s": a
+  // CPU driver runs a 1B model's whole step as one submit for minutes). A timed-out submit may still be running:
+  // whoever frees its memory waits for the device first (wait_idle).
+  const auto timeout_s = static_cast<std::uint64_t>(std::max<std::int64_t>(profile_.param("submit_timeout_s"), 1));
+  VkResult r = vkWaitForFences(device_, 1, &fence_, VK_TRUE, timeout_s * 1000 * 1000 * 1000);
+  if (r == VK_TIMEOUT)
+    throw VulkanError(r, std::string(what) + ": GPU did not finish within " + std::to_string(timeout_s) +
+                             " s (profile submit_timeout_s)");
   check(r, what);
 }
 

@@ -78,6 +78,8 @@ class Device {
 
   // Submits a recorded command buffer and waits; throws DeviceLost / VulkanError on failure or timeout.
   void submit_and_wait(VkCommandBuffer cmd, const char* what);
+  // Blocks until the device has finished all work, e.g. a submit that timed out, before its memory is freed.
+  void wait_idle();
 
  private:
   void create_device();

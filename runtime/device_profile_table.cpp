@@ -37,7 +37,7 @@ const nlohmann::json& DeviceProfile::table() {
    "params": {
      "matmul.wg_x": 8, "matmul.wg_y": 8, "matmul.tm": 4, "matmul.tn": 4,
 
-     "elementwise.wg": 64, "reduce.wg": 64, "prefer_fp16": 0, "loop_limit": 0,
+     "elementwise.wg": 64, "reduce.wg": 64, "prefer_fp16": 0, "loop_limit": 0, "submit_timeout_s": 600,
 
      "nn.wg": 64,
 
@@ -76,7 +76,8 @@ const nlohmann::json& DeviceProfile::table() {
    "params": {"matmul.wg_x": 8, "matmul.wg_y": 8, "matmul.tm": 16, "matmul.tn": 8,
               "elementwise.wg": 64, "reduce.wg": 64,
               "attention.loop_limit": 65000,
-              "nf4.wg_x": 8, "nf4.wg_y": 4, "nf4.tm": 16, "nf4.tn": 8, "nf4.dx_tm": 32, "nf4.select_decode": 1, "loop_limit": 65000},
+              "nf4.wg_x": 8, "nf4.wg_y": 4, "nf4.tm": 16, "nf4.tn": 8, "nf4.dx_tm": 32, "nf4.select_decode": 1, "loop_limit": 65000,
+              "submit_timeout_s": 7200},
    "quirks": ["shared_memory_slow", "dispatch_overhead_high", "dynamic_array_index_is_gather"]}
 ]
 )json");

@@ -29,6 +29,7 @@ VulkanBackend::VulkanBackend(std::unique_ptr<vk::Device> dev) : VulkanBackend(*d
 
 // The recording refers to arena memory: drop it first, then the arenas, then (if owned) the device.
 VulkanBackend::~VulkanBackend() {
+  dev_.wait_idle();  // a submit that failed (e.g. timed out) may still be using these buffers
   programs_.clear();
   program_.reset();
   planned_.reset();
@@ -193,6 +194,7 @@ Tensor VulkanBackend::read(const BTensor& src) {
 }
 
 void VulkanBackend::free_step() {
+  dev_.wait_idle();  // a submit that failed (e.g. timed out) may still be using the step's buffers
   programs_.clear();
   recording_ = false;
   program_->reset();
