@@ -22,6 +22,8 @@ using test::error_of;
 using test::mentions;
 using test::TempDir;
 using test::tiny_llama_config;
+using test::expect_same_tensors;
+using test::find;
 using test::labelled;
 
 PeftAdapter tiny_adapter(std::vector<std::string> targets, std::int64_t r = 2) {
@@ -41,21 +43,6 @@ PeftAdapter tiny_adapter(std::vector<std::string> targets, std::int64_t r = 2) {
       a.tensors.emplace_back(p + "B", labelled({out, r}, salt++, 0.25f));
     }
   return a;
-}
-
-const Tensor& find(const PeftAdapter& a, const std::string& name) {
-  for (const auto& [n, t] : a.tensors)
-    if (n == name) return t;
-  throw std::runtime_error("no tensor " + name);
-}
-
-void expect_bit_identical(const PeftAdapter& a, const PeftAdapter& b) {
-  ASSERT_EQ(a.tensors.size(), b.tensors.size());
-  for (const auto& [n, t] : a.tensors) {
-    const Tensor& u = find(b, n);
-    ASSERT_EQ(t.shape(), u.shape()) << n;
-    EXPECT_EQ(std::memcmp(t.raw(), u.raw(), t.nbytes()), 0) << n;
-  }
 }
 
 TEST(GgufLora, KeysNamesAndNeAsLlamaCppLoadsThem) {
@@ -124,7 +111,7 @@ TEST(GgufLora, RoundTripsBitIdentical) {
     a.config.layers = {};
     write_gguf_lora(tmp / "a.gguf", a, tiny_llama_config(8), layout);
     const auto b = read_gguf_lora(tmp / "a.gguf", tiny_llama_config(8), layout);
-    expect_bit_identical(a, b);
+    expect_same_tensors(a, b);
     EXPECT_EQ(b.config.r, 2);
     EXPECT_EQ(b.config.lora_alpha, 16);
     EXPECT_EQ(b.config.targets, (std::vector<std::string>{"q", "k", "o", "down"}));
@@ -136,7 +123,7 @@ TEST(GgufLora, RoundTripsBitIdentical) {
   EXPECT_EQ(GgufFile::open(tmp / "h.gguf").find_tensor("blk.0.ffn_up.weight.lora_b")->type, GgmlType::F16);
   PeftAdapter rounded = a;
   for (auto& [n, t] : rounded.tensors) t = t.to(DType::F16).to(DType::F32);
-  expect_bit_identical(rounded, read_gguf_lora(tmp / "h.gguf", tiny_llama_config(8), RopeLayout::Interleaved));
+  expect_same_tensors(rounded, read_gguf_lora(tmp / "h.gguf", tiny_llama_config(8), RopeLayout::Interleaved));
 }
 
 TEST(GgufLora, PerModuleRanksLayersAndFoldedScales) {

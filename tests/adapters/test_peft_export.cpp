@@ -26,6 +26,8 @@ using test::error_of;
 using test::mentions;
 using test::TempDir;
 using test::tiny_llama_config;
+using test::expect_same_tensors;
+using test::find;
 using test::labelled;
 
 PeftAdapter tiny_adapter(std::vector<std::string> targets) {
@@ -47,21 +49,6 @@ PeftAdapter tiny_adapter(std::vector<std::string> targets) {
       a.tensors.emplace_back(p + "B", labelled({out, 2}, salt++));
     }
   return a;
-}
-
-const Tensor& find(const PeftAdapter& a, const std::string& name) {
-  for (const auto& [n, t] : a.tensors)
-    if (n == name) return t;
-  throw std::runtime_error("no tensor " + name);
-}
-
-void expect_equal(const PeftAdapter& a, const PeftAdapter& b) {
-  ASSERT_EQ(a.tensors.size(), b.tensors.size());
-  for (const auto& [n, t] : a.tensors) {
-    const Tensor& u = find(b, n);
-    ASSERT_EQ(t.shape(), u.shape()) << n;
-    EXPECT_EQ(std::memcmp(t.raw(), u.raw(), t.nbytes()), 0) << n;
-  }
 }
 
 TEST(PeftExport, KeysShapesAndConfigAsPeftWritesThem) {
@@ -139,7 +126,7 @@ TEST(PeftExport, RoundTripsExactlyInBothLayouts) {
     const auto a = tiny_adapter({"q", "k", "o", "down"});
     write_peft_adapter(tmp.path(), a, tiny_llama_config(), layout);
     const auto b = read_peft_adapter(tmp.path(), tiny_llama_config(), layout);
-    expect_equal(a, b);
+    expect_same_tensors(a, b);
     EXPECT_EQ(b.config.r, 2);
     EXPECT_EQ(b.config.lora_alpha, 16);
     EXPECT_EQ(b.config.lora_dropout, 0.05);
@@ -164,7 +151,7 @@ TEST(PeftExport, ReadsPeftsDefaultAdapterKeys) {
   }
   write_safetensors(tmp / "renamed.safetensors", renamed, {{"format", "pt"}});
   fs::rename(tmp / "renamed.safetensors", tmp / "adapter_model.safetensors");
-  expect_equal(a, read_peft_adapter(tmp.path(), tiny_llama_config(), RopeLayout::Interleaved));
+  expect_same_tensors(a, read_peft_adapter(tmp.path(), tiny_llama_config(), RopeLayout::Interleaved));
 }
 
 TEST(PeftExport, RefusesWhatItCannotWriteNamingTheTensor) {
@@ -335,7 +322,7 @@ TEST(PeftExport, PerModuleRanksAlphasAndLayersRoundTrip) {
   EXPECT_EQ(cfg["alpha_pattern"], nlohmann::json({{"layers.1.mlp.down_proj", 5.5}}));
   EXPECT_EQ(cfg["layers_to_transform"], nlohmann::json({1}));
   const auto b = read_peft_adapter(tmp.path(), tiny_llama_config(), RopeLayout::Interleaved);
-  expect_equal(a, b);
+  expect_same_tensors(a, b);
   EXPECT_EQ(b.config.module_r, a.config.module_r);
   EXPECT_EQ(b.config.module_alpha, a.config.module_alpha);
   EXPECT_EQ(b.config.layers, a.config.layers);

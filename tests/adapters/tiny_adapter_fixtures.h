@@ -1,7 +1,13 @@
 #pragma once
 // What the adapter-format tests share: a tiny Llama config and tensors whose every element says where it is.
-#include <cstdint>
+#include <gtest/gtest.h>
 
+#include <cstdint>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+#include "host/adapters/peft_export.h"
 #include "host/core/tensor.h"
 #include "host/model/llama_config.h"
 
@@ -23,6 +29,23 @@ inline Tensor labelled(Shape shape, int salt, float frac = 0.0f) {
     for (std::int64_t c = 0; c < shape[1]; ++c)
       t.data<float>()[r * shape[1] + c] = float(salt * 1000 + r * 10 + c) + frac;
   return t;
+}
+
+// The tensor `name` of `a` (std::runtime_error naming it when absent).
+inline const Tensor& find(const PeftAdapter& a, const std::string& name) {
+  for (const auto& [n, t] : a.tensors)
+    if (n == name) return t;
+  throw std::runtime_error("no tensor " + name);
+}
+
+// `a` and `b` hold the same tensors, shape and bytes.
+inline void expect_same_tensors(const PeftAdapter& a, const PeftAdapter& b) {
+  ASSERT_EQ(a.tensors.size(), b.tensors.size());
+  for (const auto& [n, t] : a.tensors) {
+    const Tensor& u = find(b, n);
+    ASSERT_EQ(t.shape(), u.shape()) << n;
+    EXPECT_EQ(std::memcmp(t.raw(), u.raw(), t.nbytes()), 0) << n;
+  }
 }
 
 }  // namespace pocketlora::test
