@@ -7,15 +7,6 @@
 namespace pocketlora {
 
 LoraAdapter lora_adapter_from_peft(const PeftAdapter& peft, const LlamaModel& model) {
-  // LoraAdapter holds one rank and alpha for every module of every layer: PEFT's per-module exceptions and
-  // layer subsets are read (host/adapters/peft_export.h) but not applied here yet, so they are refused rather
-  // than evaluated at the wrong scale.
-  if (!peft.config.module_r.empty() || !peft.config.module_alpha.empty())
-    throw FormatError("PEFT adapter: rank_pattern / alpha_pattern (per-module rank or alpha) is not supported "
-                           "by generate/eval yet; merge it into the base with `pocketlora export --format merged`");
-  if (!peft.config.layers.empty())
-    throw FormatError("PEFT adapter: layers_to_transform (an adapter on some layers only) is not supported by "
-                           "generate/eval yet; merge it into the base with `pocketlora export --format merged`");
   LoraAdapter a;
   a.config.rank = peft.config.r;
   a.config.alpha = static_cast<float>(peft.config.lora_alpha);
@@ -31,15 +22,22 @@ LoraAdapter lora_adapter_from_peft(const PeftAdapter& peft, const LlamaModel& mo
     if (it == peft.tensors.end()) throw FormatError("PEFT adapter: tensor '" + name + "' is missing");
     return it->second;
   };
-  for (std::int64_t l = 0; l < model.config.n_layers; ++l)
+  // PEFT's per-module rank / alpha go with each module; layers outside layers_to_transform have no module, so
+  // their linears stay the base's.
+  for (std::int64_t l = 0; l < model.config.n_layers; ++l) {
+    if (!peft.config.adapts_layer(l)) continue;
     for (LoraTarget t : a.config.targets) {
       LoraModule m;
       m.layer = l;
       m.target = t;
       m.a = tensor(m.tensor_name('A')).to(DType::F32);
       m.b = tensor(m.tensor_name('B')).to(DType::F32);
+      if (auto it = peft.config.module_r.find(m.name()); it != peft.config.module_r.end()) m.rank = it->second;
+      if (auto it = peft.config.module_alpha.find(m.name()); it != peft.config.module_alpha.end())
+        m.alpha = static_cast<float>(it->second);
       a.modules.push_back(std::move(m));
     }
+  }
   return a;
 }
 

@@ -42,22 +42,21 @@ std::size_t Decoder::add_adapter(const LoraAdapter& adapter, const std::string& 
                           " order, the base model in the other one");
   ResidentAdapter r;
   r.name = name;
-  r.scale = adapter.config.scale();
-  r.rank = adapter.config.rank;
   r.modules.resize(static_cast<std::size_t>(c.n_layers));
   for (const auto& m : adapter.modules) {
     if (m.layer < 0 || m.layer >= c.n_layers)
       throw ShapeError("Decoder::add_adapter: adapter '" + name + "' module " + m.name() + " names layer " +
                        std::to_string(m.layer) + " of a " + std::to_string(c.n_layers) + "-layer model");
     const auto [out, in] = lora_target_shape(c, m.target);
-    if (m.a.shape() != Shape{r.rank, in} || m.b.shape() != Shape{out, r.rank})
+    const std::int64_t rank = adapter.rank_of(m);
+    if (m.a.shape() != Shape{rank, in} || m.b.shape() != Shape{out, rank})
       throw ShapeError("Decoder::add_adapter: adapter '" + name + "' " + m.name() + ": A " + shape_str(m.a.shape()) +
-                       ", B " + shape_str(m.b.shape()) + ", expected A [" + std::to_string(r.rank) + ", " +
-                       std::to_string(in) + "], B [" + std::to_string(out) + ", " + std::to_string(r.rank) + "]");
+                       ", B " + shape_str(m.b.shape()) + ", expected A [" + std::to_string(rank) + ", " +
+                       std::to_string(in) + "], B [" + std::to_string(out) + ", " + std::to_string(rank) + "]");
     const std::string p = "adapter " + name + " " + m.name();
     auto& slot = r.modules[static_cast<std::size_t>(m.layer)][static_cast<std::size_t>(m.target)];
     slot = {be_.upload(m.a.to(DType::F32), Lifetime::Weights, p + ".A"),
-            be_.upload(m.b.to(DType::F32), Lifetime::Weights, p + ".B")};
+            be_.upload(m.b.to(DType::F32), Lifetime::Weights, p + ".B"), adapter.scale_of(m)};
   }
   adapters_.push_back(std::move(r));
   return adapters_.size() - 1;
@@ -92,21 +91,21 @@ const Decoder::Recorded& Decoder::recorded(std::int64_t T, std::int64_t rows) {
   r.ids = be_.alloc({T}, DType::I32, Lifetime::Step, "token ids");
   r.positions = be_.alloc({T}, DType::I32, Lifetime::Step, "positions");
   r.logits = be_.alloc({rows, c.vocab_size}, DType::F32, Lifetime::Step, "logits");
-  // One LoRA intermediate [T, r] per rank, shared by every adapted linear (they run one after another).
+  // One LoRA intermediate [T, r] per rank, shared by every adapted linear of that rank (they run one after another).
   std::map<std::int64_t, BTensor> lora_t;
-  for (const auto& u : uses_) {
-    const std::int64_t rank = adapters_[u.adapter].rank;
-    if (!lora_t.count(rank)) lora_t[rank] = be_.alloc({T, rank}, DType::F32, Lifetime::Step, "lora T");
-  }
+  for (const auto& u : uses_)
+    for (const auto& layer : adapters_[u.adapter].modules)
+      for (const ResidentModule& m : layer)
+        if (const std::int64_t rank = m.a ? m.a.shape[0] : 0; rank && !lora_t.count(rank))
+          lora_t[rank] = be_.alloc({T, rank}, DType::F32, Lifetime::Step, "lora T r" + std::to_string(rank));
   LlamaForwardHooks hooks;
   hooks.after_linear = [&](std::size_t layer, LlamaLinear linear, const BTensor& x, const BTensor& y) {
     for (const auto& u : uses_) {
-      const ResidentAdapter& a = adapters_[u.adapter];
-      const auto& [A, B] = a.modules[layer][static_cast<std::size_t>(target_of(linear))];
-      if (!A || u.scale == 0.0f) continue;
+      const ResidentModule& m = adapters_[u.adapter].modules[layer][static_cast<std::size_t>(target_of(linear))];
+      if (!m.a || u.scale == 0.0f) continue;
       LoraOptions opt;
-      opt.scale = a.scale * u.scale;
-      be_.lora_forward(x, A, B, y, lora_t.at(a.rank), BTensor{}, opt);
+      opt.scale = m.scale * u.scale;
+      be_.lora_forward(x, m.a, m.b, y, lora_t.at(m.a.shape[0]), BTensor{}, opt);
     }
   };
   hooks.attention = [&](std::size_t layer, const BTensor& q, const BTensor& k, const BTensor& v, const BTensor& out) {

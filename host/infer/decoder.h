@@ -55,12 +55,13 @@ class Decoder {
   Backend& backend() { return be_; }
 
  private:
+  struct ResidentModule {
+    BTensor a, b;        // A [r, in], B [out, r]; id 0 where the linear is not adapted
+    float scale = 1.0f;  // this module's PEFT alpha / r (or alpha / sqrt(r)), per-module patterns applied
+  };
   struct ResidentAdapter {
     std::string name;
-    float scale = 1.0f;  // PEFT's alpha / r (or alpha / sqrt(r))
-    std::int64_t rank = 0;
-    // [layer][linear]: A [r, in], B [out, r]; id 0 where the linear is not adapted.
-    std::vector<std::array<std::pair<BTensor, BTensor>, kLoraTargetCount>> modules;
+    std::vector<std::array<ResidentModule, kLoraTargetCount>> modules;  // [layer][linear]
   };
   struct Recorded {
     Backend::Program program = 0;

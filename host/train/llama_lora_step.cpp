@@ -26,13 +26,6 @@ void check_module(const LoraModule& mod, const LlamaConfig& c, std::int64_t rank
                      shape_str({out, rank}) + " for this model");
 }
 
-// Whether any layer adapts target t (the shared activations of checkpointing need its LoRA T then).
-bool any_layer_adapts(const BackendLora& lora, LoraTarget t) {
-  for (const auto& layer : lora.layers)
-    if (layer[static_cast<std::size_t>(t)]) return true;
-  return false;
-}
-
 }  // namespace
 
 std::uint32_t lora_stream(std::int64_t layer, LoraTarget t) {
@@ -50,7 +43,7 @@ BackendLora upload_lora(Backend& be, const BackendLlama& m, const LoraAdapter& a
     if (mod.layer < 0 || mod.layer >= static_cast<std::int64_t>(m.layers.size()))
       throw ShapeError("LoRA module '" + mod.name() + "': the model has " + std::to_string(m.layers.size()) +
                        " layers");
-    check_module(mod, m.config, adapter.config.rank);
+    check_module(mod, m.config, adapter.rank_of(mod));
   }
   for (const auto& mod : adapter.modules) {
     BackendLoraModule& b = bl.layers[static_cast<std::size_t>(mod.layer)][static_cast<std::size_t>(mod.target)];
@@ -58,6 +51,7 @@ BackendLora upload_lora(Backend& be, const BackendLlama& m, const LoraAdapter& a
     b.b = be.upload(mod.b.to(dt), Lifetime::Weights, mod.tensor_name('B'));
     b.da = be.alloc(mod.a.shape(), dt, Lifetime::Weights, mod.tensor_name('A') + ".grad");
     b.db = be.alloc(mod.b.shape(), dt, Lifetime::Weights, mod.tensor_name('B') + ".grad");
+    b.scale = adapter.scale_of(mod);
   }
   return bl;
 }
@@ -78,7 +72,7 @@ LoraAdapter read_lora_grads(Backend& be, const BackendLora& lora, const LoraAdap
   for (const auto& mod : like.modules) {
     const BackendLoraModule& b = lora.at(static_cast<std::size_t>(mod.layer), mod.target);
     if (!b) throw ShapeError("read_lora_grads: module '" + mod.name() + "' is not on the backend");
-    g.modules.push_back({mod.layer, mod.target, be.read(b.da), be.read(b.db)});
+    g.modules.push_back({mod.layer, mod.target, be.read(b.da), be.read(b.db), mod.rank, mod.alpha});
   }
   return g;
 }
@@ -95,7 +89,6 @@ LlamaLoraStep::LlamaLoraStep(Backend& be, const BackendLlama& m, const BackendLo
                      std::to_string(m.layers.size()));
   lora.config.validate();
   const std::int64_t N = tokens(), S = opt.seq_len, q_dim = c.n_heads * c.head_dim, kv = c.kv_dim();
-  const std::int64_t r = lora.config.rank;
   const std::int64_t head_rows = opt.logits_rows ? opt.logits_rows : N;
   if (head_rows < 1 || N % head_rows != 0)
     throw InvalidArgument("LlamaLoraStep: logits_rows " + std::to_string(opt.logits_rows) + " must divide the " +
@@ -134,12 +127,23 @@ LlamaLoraStep::LlamaLoraStep(Backend& be, const BackendLlama& m, const BackendLo
     a.g = act({N, c.hidden_dim}, p + "gate");
     a.u = act({N, c.hidden_dim}, p + "up");
     a.h = act({N, c.hidden_dim}, p + "swiglu");
-    for (LoraTarget t : kAllLoraTargets)
-      if (opt.checkpointing ? any_layer_adapts(lora, t) : static_cast<bool>(lora.at(l, t)))
-        a.lora_t[static_cast<std::size_t>(t)] = act({N, r}, p + lora_target_name(t) + ".lora T");
+    if (!opt.checkpointing)
+      for (LoraTarget t : kAllLoraTargets)
+        if (const BackendLoraModule& mod = lora.at(l, t))
+          a.lora_t[static_cast<std::size_t>(t)] = act({N, mod.a.shape[0]}, p + lora_target_name(t) + ".lora T");
     return a;
   };
-  if (opt.checkpointing) shared_acts_ = layer_intermediates(0, "layers (recomputed).");
+  if (opt.checkpointing) {
+    shared_acts_ = layer_intermediates(0, "layers (recomputed).");
+    for (const auto& layer : lora.layers)
+      for (LoraTarget t : kAllLoraTargets)
+        if (const BackendLoraModule& mod = layer[static_cast<std::size_t>(t)]) {
+          const auto key = std::make_pair(t, mod.a.shape[0]);
+          if (!shared_lora_t_.count(key))
+            shared_lora_t_[key] = act({N, key.second}, std::string("layers (recomputed).") + lora_target_name(t) +
+                                                           ".lora T r" + std::to_string(key.second));
+        }
+  }
   for (std::size_t l = 0; l < m.layers.size(); ++l) {
     const std::string p = "layers." + std::to_string(l) + ".";
     LayerActivations a = opt.checkpointing ? LayerActivations{} : layer_intermediates(l, p);
@@ -213,7 +217,7 @@ void LlamaLoraStep::write_dropout_key(std::uint32_t step, std::uint32_t micro) {
 
 LoraOptions LlamaLoraStep::lora_options(std::size_t layer, LoraTarget t, bool dropout) const {
   LoraOptions o;
-  o.scale = lora_.config.scale();
+  o.scale = lora_.at(layer, t).scale;
   o.dropout = dropout ? lora_.config.dropout : 0.0f;
   o.stream = lora_stream(static_cast<std::int64_t>(layer), t);
   return o;
@@ -282,6 +286,9 @@ LlamaLoraStep::LayerActivations LlamaLoraStep::layer_acts(std::size_t layer) con
   if (!opt_.checkpointing) return acts_[layer];
   LayerActivations a = shared_acts_;
   a.x_in = acts_[layer].x_in;
+  for (LoraTarget t : kAllLoraTargets)
+    if (const BackendLoraModule& mod = lora_.at(layer, t))
+      a.lora_t[static_cast<std::size_t>(t)] = shared_lora_t_.at({t, mod.a.shape[0]});
   return a;
 }
 

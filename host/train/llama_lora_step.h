@@ -19,6 +19,7 @@
 // Activations dtype = BackendLlama::activations (f32; f64 on the CPU backend for gradient checks), LoRA tensors
 // likewise; the embedding table and the head may be stored f16 (upload_llama's table_dtype).
 #include <array>
+#include <map>
 #include <cstdint>
 #include <optional>
 #include <vector>
@@ -32,6 +33,7 @@ namespace pocketlora {
 // One adapted linear on a backend: weights and their gradients (same shapes), all Lifetime::Weights.
 struct BackendLoraModule {
   BTensor a, b, da, db;
+  float scale = 1.0f;  // this module's alpha / r (per-module rank/alpha of PEFT's patterns included)
   explicit operator bool() const { return static_cast<bool>(a); }
 };
 
@@ -141,6 +143,8 @@ class LlamaLoraStep {
   BTensor ids_, positions_, segments_, rope_table_, dropout_key_;
   std::vector<LayerActivations> acts_;  // per layer; with checkpointing only x_in is allocated
   LayerActivations shared_acts_;        // checkpointing: every other activation, reused by each layer
+  // checkpointing: the LoRA T of (target, rank), shared by the layers whose module has that rank
+  std::map<std::pair<LoraTarget, std::int64_t>, BTensor> shared_lora_t_;
   BTensor x_final_, xn_final_, rstd_final_, logits_, dlogits_;
   std::vector<BTensor> head_xn_, head_dxn_;  // per head chunk: rows of xn_final_ and of dxn_
   // Backward scratch: gradients of the residual stream and of each layer's intermediates, reused by every layer.

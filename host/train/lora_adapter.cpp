@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "host/core/error.h"
+#include "host/core/op/lora.h"
 #include "host/util/splitmix64.h"
 
 namespace pocketlora {
@@ -21,6 +22,10 @@ std::pair<std::int64_t, std::int64_t> lora_target_shape(const LlamaConfig& c, Lo
     case LoraTarget::Down: return {c.dim, c.hidden_dim};
   }
   throw InternalError("lora_target_shape: unknown target");
+}
+
+float LoraAdapter::scale_of(const LoraModule& m) const {
+  return lora_scale(m.alpha.value_or(config.alpha), rank_of(m), config.rslora);
 }
 
 const LoraModule* LoraAdapter::find(std::int64_t layer, LoraTarget t) const {
@@ -42,7 +47,7 @@ LoraAdapter init_lora_adapter(const LlamaConfig& model_config, RopeLayout qk_lay
   for (std::int64_t l = 0; l < model_config.n_layers; ++l)
     for (LoraTarget t : config.targets) {
       const auto [out, in] = lora_target_shape(model_config, t);
-      LoraModule m{l, t, Tensor::zeros({config.rank, in}), Tensor::zeros({out, config.rank})};
+      LoraModule m{l, t, Tensor::zeros({config.rank, in}), Tensor::zeros({out, config.rank}), {}, {}};
       // kaiming_uniform_(a=sqrt(5)) on [r, in]: gain sqrt(2 / (1 + 5)), bound gain * sqrt(3 / in) = 1 / sqrt(in).
       const double bound = 1.0 / std::sqrt(static_cast<double>(in));
       std::uint64_t state = seed ^ (0x9e3779b97f4a7c15ull * static_cast<std::uint64_t>(l * kLoraTargetCount +

@@ -8,6 +8,7 @@
 // at load), rotate_half for bnb-4bit checkpoints. Exporting to HF order permutes B's rows of q and k when
 // qk_layout is Interleaved; A's columns (input features) are never permuted.
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,10 @@ struct LoraModule {
   LoraTarget target = LoraTarget::Q;
   Tensor a;  // f32 [r, in]
   Tensor b;  // f32 [out, r]
+  // PEFT's rank_pattern / alpha_pattern: this module's own rank and alpha where they differ from the adapter's
+  // (read from PEFT files for generate/eval; the trainer never sets them).
+  std::optional<std::int64_t> rank;
+  std::optional<float> alpha;
   std::string name() const;  // "layers.3.q" (tensors "layers.3.q.A" / "layers.3.q.B")
   std::string tensor_name(char which) const { return name() + "." + which; }  // which: 'A' or 'B'
 };
@@ -33,7 +38,11 @@ std::pair<std::int64_t, std::int64_t> lora_target_shape(const LlamaConfig& c, Lo
 struct LoraAdapter {
   LoraConfig config;
   RopeLayout qk_layout = RopeLayout::Interleaved;
-  std::vector<LoraModule> modules;  // by layer, then targets in canonical order
+  std::vector<LoraModule> modules;  // by layer, then targets in canonical order; layers may be left out
+
+  // A module's rank and scale (alpha / r, or alpha / sqrt(r) with rsLoRA): its own where set, else the config's.
+  std::int64_t rank_of(const LoraModule& m) const { return m.rank.value_or(config.rank); }
+  float scale_of(const LoraModule& m) const;
 
   // The module of (layer, target), or nullptr when that linear is not adapted.
   const LoraModule* find(std::int64_t layer, LoraTarget t) const;

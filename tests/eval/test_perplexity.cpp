@@ -5,8 +5,10 @@
 // checked. stories260K, 32-token chunks: a few forwards per case.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "common/test_data.h"
@@ -110,8 +112,10 @@ double reference_ppl(Backend& be, const LlamaModel& m, const std::vector<std::in
   return std::exp(sum / static_cast<double>(count));
 }
 
-PerplexityResult engine_ppl(Backend& be, const Stories& s, const LoraAdapter& ad, std::int64_t batch) {
+PerplexityResult engine_ppl(Backend& be, const Stories& s, const LoraAdapter& ad, std::int64_t batch,
+                            bool checkpointing = false) {
   StepEngineOptions o;
+  o.checkpointing = checkpointing;
   o.micro_batch = batch;
   o.seq_len = kCtx;
   o.token_scores = true;
@@ -132,10 +136,11 @@ LoraAdapter trained_like_adapter(const LlamaModel& m) {
   return ad;
 }
 
-LlamaModel merged(const LlamaModel& m, const LoraAdapter& ad) {
+// `scales`: each module's own alpha / r by name ("layers.2.q"); none: the adapter config's one scale.
+LlamaModel merged(const LlamaModel& m, const LoraAdapter& ad, const std::map<std::string, double>* scales = nullptr) {
   LlamaModel out = m;
-  const double s = ad.config.scale();
   for (const auto& mod : ad.modules) {
+    const double s = scales ? scales->at(mod.name()) : ad.config.scale();
     BaseLinear& lin = mod.target == LoraTarget::Q ? out.layers[static_cast<std::size_t>(mod.layer)].wq
                                                   : out.layers[static_cast<std::size_t>(mod.layer)].w_down;
     Tensor w = lin.plain.clone();
@@ -150,6 +155,43 @@ LlamaModel merged(const LlamaModel& m, const LoraAdapter& ad) {
     lin.plain = w;
   }
   return out;
+}
+
+// PEFT's per-module patterns over trained_like_adapter's tensors: layers_to_transform {0, 2, 3}, rank_pattern
+// layers.2.q at rank 2 (its first 2 rows of A / columns of B), alpha_pattern layers.3.down at 20. `truth` holds
+// the tensors, `scale` each module's alpha / r as computed here.
+struct Patterned {
+  PeftAdapter peft;
+  LoraAdapter truth;
+  std::map<std::string, double> scale;
+};
+
+Patterned patterned_adapter(const LlamaModel& m) {
+  const LoraAdapter all = trained_like_adapter(m);
+  Patterned p;
+  p.peft.config = {4, 8, 0, false, {"q", "down"}, "stories260K"};
+  p.peft.config.module_r = {{"layers.2.q", 2}};
+  p.peft.config.module_alpha = {{"layers.3.down", 20}};
+  p.peft.config.layers = {0, 2, 3};
+  p.truth.config = all.config;
+  p.truth.qk_layout = all.qk_layout;
+  for (LoraModule mod : all.modules) {
+    if (mod.layer == 1 || mod.layer == 4) continue;
+    if (mod.name() == "layers.2.q") {
+      const std::int64_t in = mod.a.dim(1), out = mod.b.dim(0);
+      Tensor a = Tensor::zeros({2, in}), b = Tensor::zeros({out, 2});
+      std::copy_n(mod.a.data<float>(), 2 * in, a.data<float>());
+      for (std::int64_t o = 0; o < out; ++o)
+        std::copy_n(mod.b.data<float>() + o * 4, 2, b.data<float>() + o * 2);
+      mod.a = std::move(a);
+      mod.b = std::move(b);
+    }
+    p.scale[mod.name()] = (mod.name() == "layers.3.down" ? 20.0 : 8.0) / static_cast<double>(mod.a.dim(0));
+    p.peft.tensors.emplace_back(mod.tensor_name('A'), mod.a);
+    p.peft.tensors.emplace_back(mod.tensor_name('B'), mod.b);
+    p.truth.modules.push_back(std::move(mod));
+  }
+  return p;
 }
 
 #define REQUIRE_PPL_DATA()                                                    \
@@ -194,22 +236,17 @@ TEST(EvalPerplexity, CpuEngineMatchesIndependentLogitsWithAndWithoutAdapter) {
   EXPECT_NEAR(adapted, merged_ref, kPplTol * merged_ref);
   EXPECT_GT(std::fabs(adapted - got.ppl), 1e-3 * got.ppl) << "the adapter changed nothing";
 
-  // PEFT's per-module alpha and layer subsets are read but not applied by this conversion: refused by name.
-  PeftAdapter patterned = peft;
-  patterned.config.module_alpha["layers.0.q"] = 32;
-  EXPECT_THROW(
-      {
-        try {
-          lora_adapter_from_peft(patterned, s.model);
-        } catch (const FormatError& e) {
-          EXPECT_NE(std::string(e.what()).find("alpha_pattern"), std::string::npos) << e.what();
-          throw;
-        }
-      },
-      FormatError);
-  PeftAdapter some_layers = peft;
-  some_layers.config.layers = {0};
-  EXPECT_THROW(lora_adapter_from_peft(some_layers, s.model), FormatError);
+  // PEFT's per-module patterns, through PEFT files: applied per module, with and without checkpointing (which
+  // shares one LoRA T per rank between the layers).
+  const Patterned p = patterned_adapter(s.model);
+  write_peft_adapter(tmp.path() / "patterned", p.peft, s.model.config, s.model.rope_layout);
+  const LoraAdapter patterned = load_peft_lora_adapter(tmp.path() / "patterned", s.model);
+  const double want_patterned = reference_ppl(be, merged(s.model, p.truth, &p.scale), s.tokens, s.bos);
+  EXPECT_NEAR(engine_ppl(be, s, patterned, 2).ppl, want_patterned, kPplTol * want_patterned);
+  EXPECT_NEAR(engine_ppl(be, s, patterned, 3, true).ppl, want_patterned, kPplTol * want_patterned);
+  // The patterns change the score far beyond the tolerance: one scale on every layer would be caught.
+  EXPECT_GT(std::fabs(want_patterned - reference_ppl(be, merged(s.model, p.truth), s.tokens, s.bos)),
+            1e-3 * want_patterned);
 }
 
 // A 32000-token vocabulary at 512 tokens a window: the f32 logits (62.5 MiB) exceed one head chunk, so the head
@@ -260,6 +297,13 @@ TEST_F(VulkanEvalPerplexity, EngineMatchesIndependentLogitsWithAdapter) {
   ops::VulkanBackend be(dev());
   EXPECT_NEAR(engine_ppl(be, s, LoraAdapter{}, 2).ppl, want_base, kPplTol * want_base);
   EXPECT_NEAR(engine_ppl(be, s, ad, 4).ppl, want_adapted, kPplTol * want_adapted);
+  // PEFT's per-module patterns, applied by the eval program with checkpointing (LoRA T shared per rank).
+  const Patterned p = patterned_adapter(s.model);
+  test::TempDir tmp;
+  write_peft_adapter(tmp.path(), p.peft, s.model.config, s.model.rope_layout);
+  const double want_patterned = reference_ppl(cpu, merged(s.model, p.truth, &p.scale), s.tokens, s.bos);
+  EXPECT_NEAR(engine_ppl(be, s, load_peft_lora_adapter(tmp.path(), s.model), 4, true).ppl, want_patterned,
+              kPplTol * want_patterned);
 }
 
 TEST_F(VulkanEvalPerplexity, ChunkedOutputHeadScoresEveryToken) {

@@ -17,7 +17,7 @@ Mat weight(const BaseLinear& l, std::int64_t layer, LoraTarget t, const std::vec
   for (const auto& d : deltas) {
     const LoraModule* mod = d.adapter->find(layer, t);
     if (!mod) continue;
-    const double s = d.scale * d.adapter->config.scale();
+    const double s = d.scale * (d.module_scale ? d.module_scale(layer, t) : d.adapter->config.scale());
     const std::int64_t r = mod->a.dim(0);
     for (std::int64_t o = 0; o < out; ++o)
       for (std::int64_t i = 0; i < in; ++i) {

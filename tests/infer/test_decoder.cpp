@@ -7,6 +7,7 @@
 #include <cmath>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -14,7 +15,10 @@
 
 #include "common/error_message.h"
 #include "common/test_data.h"
+#include "host/adapters/adapter_export.h"
+#include "host/adapters/peft_export.h"
 #include "host/core/error.h"
+#include "host/eval/peft_lora_adapter.h"
 #include "host/infer/decoder.h"
 #include "host/ref/cpu_backend.h"
 #include "infer/host_llama_f64.h"
@@ -125,6 +129,90 @@ void random_adapters_match_host_f64(const MakeBackend& make) {
   EXPECT_GT(max_abs_diff(got_ab, base), 0.05);
 }
 
+// PEFT's per-module patterns, written to and read back from PEFT files: rank_pattern (q of layer 1 at rank 2,
+// down of layer 3 at rank 6), alpha_pattern (v of layer 1 at 32, q of layer 3 at 3) and layers_to_transform
+// {1, 3} (layers 0, 2, 4 keep the base's linears), rsLoRA on or off. The decoder must give the logits of the f64
+// forward of W + s_m·B·A with each module's own s_m computed here, and of the same adapter merged by
+// `pocketlora export --format merged` (a Hugging Face f32 directory) run as a plain model.
+struct PatternedAdapter {
+  PeftAdapter peft;
+  LoraAdapter truth;  // the same tensors, one config rank/alpha: only A and B are read from it
+  std::map<std::string, double> scale;  // "layers.1.q" -> alpha_m / r_m (rsLoRA: alpha_m / sqrt(r_m))
+};
+
+PatternedAdapter patterned_adapter(const LlamaModel& m, bool rslora) {
+  PatternedAdapter p;
+  p.peft.config = {4, 8, 0, rslora, {"q", "k", "v", "o", "gate", "up", "down"}, "stories260K"};
+  p.peft.config.module_r = {{"layers.1.q", 2}, {"layers.3.down", 6}};
+  p.peft.config.module_alpha = {{"layers.1.v", 32}, {"layers.3.q", 3}};
+  p.peft.config.layers = {1, 3};
+  p.truth.qk_layout = m.rope_layout;
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<float> u(-0.15f, 0.15f);
+  for (std::int64_t l : p.peft.config.layers)
+    for (LoraTarget t : kAllLoraTargets) {
+      LoraModule mod;
+      mod.layer = l;
+      mod.target = t;
+      const auto [out, in] = lora_target_shape(m.config, t);
+      auto r_it = p.peft.config.module_r.find(mod.name());
+      auto a_it = p.peft.config.module_alpha.find(mod.name());
+      const std::int64_t r = r_it == p.peft.config.module_r.end() ? 4 : r_it->second;
+      const double alpha = a_it == p.peft.config.module_alpha.end() ? 8.0 : a_it->second;
+      p.scale[mod.name()] = alpha / (rslora ? std::sqrt(static_cast<double>(r)) : static_cast<double>(r));
+      mod.a = Tensor::zeros({r, in});
+      mod.b = Tensor::zeros({out, r});
+      for (std::int64_t i = 0; i < mod.a.numel(); ++i) mod.a.data<float>()[i] = u(rng);
+      for (std::int64_t i = 0; i < mod.b.numel(); ++i) mod.b.data<float>()[i] = u(rng);
+      p.peft.tensors.emplace_back(mod.tensor_name('A'), mod.a);
+      p.peft.tensors.emplace_back(mod.tensor_name('B'), mod.b);
+      p.truth.modules.push_back(std::move(mod));
+    }
+  return p;
+}
+
+void patterned_adapter_matches_host_f64_and_merged(const MakeBackend& make) {
+  const LlamaModel m = load_llama_model(data_path(kModel));
+  for (bool rslora : {false, true}) {
+    SCOPED_TRACE(rslora ? "rsLoRA" : "alpha / r");
+    const PatternedAdapter p = patterned_adapter(m, rslora);
+    test::TempDir tmp;
+    const auto dir = tmp.path() / "adapter";
+    write_peft_adapter(dir, p.peft, m.config, m.rope_layout);
+    auto be = make();
+    Decoder d(*be, upload_llama(*be, m));
+    const std::size_t i = d.add_adapter(load_peft_lora_adapter(dir, m), "patterned");
+    d.start({{i, 1.0f}});
+    const Tensor got = d.forward(kPrompt, true);
+
+    test::HostLoraDelta delta{&p.truth, 1.0, [&](std::int64_t layer, LoraTarget t) {
+                                return p.scale.at("layers." + std::to_string(layer) + "." + lora_target_name(t));
+                              }};
+    EXPECT_LT(max_abs_diff(got, test::host_llama_logits_f64(m, kPrompt, {delta})), 1e-4);
+    // One scale for every module (the patterns ignored), or no adapter at all, is far off: the patterns matter on
+    // these logits, so the comparison above can tell.
+    LoraAdapter truth_one = p.truth;
+    truth_one.config.rank = 4;
+    truth_one.config.alpha = 8;
+    truth_one.config.rslora = rslora;
+    const test::HostLoraDelta one_scale{&truth_one, 1.0, nullptr};
+    EXPECT_GT(max_abs_diff(got, test::host_llama_logits_f64(m, kPrompt, {one_scale})), 1e-2);
+    EXPECT_GT(max_abs_diff(got, test::host_llama_logits_f64(m, kPrompt)), 1e-2);
+
+    ExportOptions eo;
+    eo.model = data_path(kModel);
+    eo.adapter = dir;
+    eo.out = tmp.path() / "merged";
+    eo.format = ExportFormat::Merged;
+    export_adapter(eo);
+    const LlamaModel merged = load_llama_model(eo.out);
+    auto be2 = make();
+    Decoder dm(*be2, upload_llama(*be2, merged));
+    dm.start();
+    EXPECT_LT(max_abs_diff(got, dm.forward(kPrompt, true)), 1e-4);
+  }
+}
+
 // Programs are recorded per selection; switching back and forth must give what a decoder that only ever had that
 // selection gives, bit for bit (same kernels in the same order).
 void switching_adapters_equals_fresh_decoder(const MakeBackend& make) {
@@ -220,6 +308,9 @@ MakeBackend cpu() {
 
 void UntrainedAdapterChangesNoLogit_impl(const MakeBackend& m) { untrained_adapter_changes_no_logit(m); }
 void RandomAdaptersMatchHostF64_impl(const MakeBackend& m) { random_adapters_match_host_f64(m); }
+void PatternedAdapterMatchesHostF64AndMerged_impl(const MakeBackend& m) {
+  patterned_adapter_matches_host_f64_and_merged(m);
+}
 void SwitchingAdaptersEqualsFreshDecoder_impl(const MakeBackend& m) { switching_adapters_equals_fresh_decoder(m); }
 void GreedyReproducesRunc_impl(const MakeBackend& m) { greedy_reproduces_runc(m); }
 void DecodeMatchesFullForward_impl(const MakeBackend& m) { decode_matches_full_forward(m); }
@@ -227,6 +318,7 @@ void ContextOverflowNamesLimit_impl(const MakeBackend& m) { context_overflow_nam
 
 DECODER_CPU_TEST(UntrainedAdapterChangesNoLogit)
 DECODER_CPU_TEST(RandomAdaptersMatchHostF64)
+DECODER_CPU_TEST(PatternedAdapterMatchesHostF64AndMerged)
 DECODER_CPU_TEST(SwitchingAdaptersEqualsFreshDecoder)
 DECODER_CPU_TEST(GreedyReproducesRunc)
 DECODER_CPU_TEST(DecodeMatchesFullForward)
@@ -273,6 +365,7 @@ TEST_F(VulkanDecoder, Nf4BaseWithAdapterAgreesWithCpuBackend) {
 
 DECODER_VULKAN_TEST(UntrainedAdapterChangesNoLogit)
 DECODER_VULKAN_TEST(RandomAdaptersMatchHostF64)
+DECODER_VULKAN_TEST(PatternedAdapterMatchesHostF64AndMerged)
 DECODER_VULKAN_TEST(SwitchingAdaptersEqualsFreshDecoder)
 DECODER_VULKAN_TEST(GreedyReproducesRunc)
 DECODER_VULKAN_TEST(DecodeMatchesFullForward)
