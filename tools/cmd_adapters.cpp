@@ -21,7 +21,7 @@ namespace {
 namespace fs = std::filesystem;
 
 struct AdaptersArgs {
-  std::string store, name, new_name, src, model, quant = "nf4", out;
+  std::string store, name, new_name, src, model, quant = "nf4", out, format = "peft", dtype = "f32";
   bool json = false, force = false;
 };
 
@@ -106,6 +106,38 @@ int run_add(AdapterStore& store, const AdaptersArgs& a) {
   return 0;
 }
 
+int run_export(const AdapterStore& store, const AdaptersArgs& a) {
+  if (a.format == "peft") {
+    if (!a.model.empty() || a.dtype != "f32" || a.force)
+      throw InvalidArgument("adapters export --format peft copies the PEFT pair as stored: --model, --dtype and "
+                            "--force apply to --format gguf only");
+    store.export_peft(a.name, a.out);
+  } else {
+    // GGUF keeps q/k rows in llama.cpp's order, which depends on the head layout: the base model supplies it, and
+    // its fingerprint is checked against the adapter's as before applying it.
+    const AdapterManifest m = store.show(a.name);
+    fs::path model_path = a.model;
+    if (model_path.empty()) {
+      const auto recorded = store.recorded_base_path(a.name);
+      if (!recorded)
+        throw InvalidArgument(fmt::format(
+            "adapters export {} --format gguf needs the base model (its head layout orders the q/k rows): neither "
+            "the manifest's base '{}' nor adapter_config.json's base_model_name_or_path is a file here; pass "
+            "--model (base fingerprint {})",
+            a.name, m.base_model, m.base_fingerprint));
+      model_path = *recorded;
+    }
+    const LlamaModel model = load_llama_model(model_path, BaseQuant::None);
+    store.export_gguf(a.name, adapter_base(model, model_path, m.base_quant), a.out,
+                      a.dtype == "f16" ? DType::F16 : DType::F32, a.force);
+  }
+  if (a.json)
+    std::cout << nlohmann::json{{"exported", a.name}, {"format", a.format}, {"out", a.out}}.dump(2) << "\n";
+  else
+    fmt::print("exported {} to {} ({})\n", a.name, a.out, a.format == "gguf" ? "GGUF LoRA, " + a.dtype : "PEFT");
+  return 0;
+}
+
 // Prints the adapter after a change: the manifest with --json, else `message`.
 int report(const AdapterStore& store, const std::string& name, bool json, const std::string& message) {
   if (json) std::cout << manifest_with_path(store, store.show(name)).dump(2) << "\n";
@@ -175,17 +207,20 @@ CommandRegistration reg(
         return report(s, a->new_name, a->json, fmt::format("renamed {} to {}", a->name, a->new_name));
       });
 
-      CLI::App* exp =
-          sub.add_subcommand("export", "Copy the adapter's PEFT pair out (for GGUF LoRA see `pocketlora export`)");
+      CLI::App* exp = sub.add_subcommand("export", "Write the adapter out: its PEFT pair, or one llama.cpp GGUF-LoRA file");
       exp->add_option("name", a->name, "Adapter name")->required();
-      exp->add_option("--out", a->out, "Output directory (created; its adapter files are replaced)")->required();
-      on(exp, [=] {
-        const AdapterStore s = store();
-        s.export_peft(a->name, a->out);
-        if (a->json) std::cout << nlohmann::json{{"exported", a->name}, {"out", a->out}}.dump(2) << "\n";
-        else fmt::print("exported {} to {}\n", a->name, a->out);
-        return 0;
-      });
+      exp->add_option("--format", a->format, "peft (a directory) | gguf (a file)")
+          ->check(CLI::IsMember({"peft", "gguf"}))
+          ->capture_default_str();
+      exp->add_option("--out", a->out, "Output directory (peft: created, its adapter files replaced) or file (gguf)")
+          ->required();
+      exp->add_option("--model", a->model,
+                      "gguf: the base model (q/k row order); default the base the adapter recorded, if that path exists");
+      exp->add_option("--dtype", a->dtype, "gguf: tensor type f32 | f16")
+          ->check(CLI::IsMember({"f32", "f16"}))
+          ->capture_default_str();
+      exp->add_flag("--force", a->force, "gguf: export even if disabled or --model is another base");
+      on(exp, [=] { return run_export(store(), *a); });
 
       CLI::App* check =
           sub.add_subcommand("check", "The check before applying: files verified, enabled, same base as --model");

@@ -14,6 +14,7 @@
 #include <fstream>
 #include <system_error>
 
+#include "host/adapters/gguf_lora.h"
 #include "host/core/error.h"
 #include "host/util/atomic_file.h"
 #include "host/util/read_file.h"
@@ -318,6 +319,28 @@ AdapterManifest AdapterStore::check_base(const std::string& name, std::string_vi
         "quant {}), found {} (this model); force to apply it anyway",
         name, m.base_fingerprint, m.base_quant, fingerprint));
   return m;
+}
+
+void AdapterStore::export_gguf(const std::string& name, const AdapterBase& base, const fs::path& out_file, DType dtype,
+                               bool force) const {
+  if (dtype != DType::F32 && dtype != DType::F16)
+    throw InvalidArgument(std::string("GGUF-LoRA export of adapter '") + name + "': dtype " + dtype_name(dtype) +
+                          ", expected f32 or f16");
+  write_gguf_lora(out_file, load(name, base, force), base.config, base.qk_layout, dtype);
+}
+
+std::optional<fs::path> AdapterStore::recorded_base_path(const std::string& name) const {
+  const AdapterManifest m = show(name);
+  std::vector<std::string> candidates = {m.base_model};
+  // The PEFT config's base_model_name_or_path: the trainer records the --model path there.
+  const auto config = nlohmann::json::parse(read_file_text(adapter_dir(name) / kConfigFile), nullptr, false);
+  if (config.is_object() && config.contains("base_model_name_or_path") && config["base_model_name_or_path"].is_string())
+    candidates.push_back(config["base_model_name_or_path"].get<std::string>());
+  for (const auto& c : candidates) {
+    std::error_code ec;
+    if (!c.empty() && fs::exists(c, ec)) return fs::path(c);
+  }
+  return std::nullopt;
 }
 
 PeftAdapter AdapterStore::load(const std::string& name, const AdapterBase& base, bool force) const {

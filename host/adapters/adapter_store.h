@@ -96,8 +96,15 @@ class AdapterStore {
   void set_enabled(const std::string& name, bool enabled);
   void rename(const std::string& from, const std::string& to);
   // Copies the PEFT pair (verified) into out_dir, created if needed; existing files there are replaced atomically.
-  // GGUF-LoRA export is host/adapters' GGUF writer's job, not the store's.
   void export_peft(const std::string& name, const std::filesystem::path& out_dir) const;
+  // The adapter as one llama.cpp GGUF-LoRA file (host/adapters/gguf_lora.h's writer, `dtype` F32 or F16), written
+  // atomically. `base` supplies the head layout that moving q/k rows into GGUF's order needs; it is checked as
+  // load() checks it (fingerprint, enabled flag; `force` skips both), then the tensors against base.config.
+  void export_gguf(const std::string& name, const AdapterBase& base, const std::filesystem::path& out_file,
+                   DType dtype = DType::F32, bool force = false) const;
+  // Where the adapter says its base model is: the manifest's base model, else adapter_config.json's
+  // base_model_name_or_path, whichever names an existing file or directory; nullopt when neither does.
+  std::optional<std::filesystem::path> recorded_base_path(const std::string& name) const;
   void remove(const std::string& name);
 
   // The check before applying an adapter: InvalidArgument naming the adapter, expected and found fingerprints when

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -17,6 +18,7 @@
 #include "common/error_message.h"
 #include "common/test_data.h"
 #include "host/adapters/adapter_store.h"
+#include "host/adapters/gguf_lora.h"
 #include "adapters/tiny_adapter_fixtures.h"
 #include "host/core/error.h"
 #include "host/util/read_file.h"
@@ -171,6 +173,48 @@ TEST(AdapterStore, EnableDisableRenameExportDelete) {
   EXPECT_TRUE(mentions(error_of<InvalidArgument>([&] { store.remove("renamed"); }), {"'renamed'", "no adapter"}));
   for (const auto& e : fs::directory_iterator(tmp / "store"))  // no temporary left behind
     EXPECT_TRUE(e.path().filename() == "a2" || e.path().filename() == ".lock") << e.path();
+}
+
+// GGUF-LoRA export through the one GGUF writer: the file reads back (read_gguf_lora) to the tensors the store
+// holds, in whichever row order the base keeps q/k (the file is the same for an interleaved and a rotate_half
+// base); the base check of load() applies.
+TEST(AdapterStore, GgufExportRoundTripsTheTensors) {
+  TempDir tmp;
+  AdapterStore store(tmp / "store");
+  store.add(write_source(tmp / "run"), "g", tiny_base(), {});
+  store.export_gguf("g", tiny_base(), tmp / "g.gguf");
+  const PeftAdapter want = store.load("g", tiny_base());
+  const PeftAdapter got = read_gguf_lora(tmp / "g.gguf", tiny_llama_config(), RopeLayout::Interleaved);
+  test::expect_same_tensors(want, got);
+  EXPECT_EQ(got.config.r, 2);
+  EXPECT_EQ(got.config.lora_alpha, 4.0);
+  EXPECT_EQ(got.config.targets, (std::vector<std::string>{"q", "v"}));
+
+  AdapterBase rotate_half = tiny_base();
+  rotate_half.qk_layout = RopeLayout::RotateHalf;
+  store.export_gguf("g", rotate_half, tmp / "g-rh.gguf");
+  EXPECT_EQ(bytes_of(tmp / "g-rh.gguf"), bytes_of(tmp / "g.gguf"));
+  test::expect_same_tensors(store.load("g", rotate_half),
+                            read_gguf_lora(tmp / "g-rh.gguf", tiny_llama_config(), RopeLayout::RotateHalf));
+
+  store.export_gguf("g", tiny_base(), tmp / "g16.gguf", DType::F16);
+  const PeftAdapter half = read_gguf_lora(tmp / "g16.gguf", tiny_llama_config(), RopeLayout::Interleaved);
+  ASSERT_EQ(half.tensors.size(), want.tensors.size());
+  for (const auto& [n, t] : want.tensors)
+    for (std::int64_t i = 0; i < t.numel(); ++i)  // f16 keeps 11 significant bits
+      EXPECT_NEAR(test::find(half, n).data<float>()[i], t.data<float>()[i], 1e-3 * std::fabs(t.data<float>()[i]));
+
+  EXPECT_TRUE(mentions(error_of<InvalidArgument>([&] { store.export_gguf("g", tiny_base(), tmp / "x.gguf", DType::I32); }),
+                       {"'g'", "f32 or f16"}));
+  EXPECT_TRUE(mentions(error_of<InvalidArgument>([&] {
+                         store.export_gguf("g", tiny_base("sampled-sha256-v1:base-b"), tmp / "x.gguf");
+                       }),
+                       {"'g'", "another base model"}));
+  store.set_enabled("g", false);
+  EXPECT_THROW(store.export_gguf("g", tiny_base(), tmp / "x.gguf"), InvalidArgument);
+  EXPECT_FALSE(fs::exists(tmp / "x.gguf"));
+  store.export_gguf("g", tiny_base("sampled-sha256-v1:base-b"), tmp / "x.gguf", DType::F32, /*force=*/true);
+  EXPECT_EQ(bytes_of(tmp / "x.gguf"), bytes_of(tmp / "g.gguf"));
 }
 
 TEST(AdapterStore, KilledAddLeavesATemporaryThatIsNeverListedAndTheNextAddRemoves) {

@@ -93,6 +93,29 @@ TEST(AdaptersCli, TrainedAdapterThroughEverySubcommand) {
   for (const char* f : {"adapter_model.safetensors", "adapter_config.json"})
     EXPECT_EQ(read_file_text(out / f), read_file_text(run / f)) << f;
 
+  // GGUF: the base comes from what the adapter recorded (adapter_config.json names the --model path the trainer was
+  // given) or --model; the file is the one `pocketlora export --format gguf` writes (the same writer).
+  const fs::path gguf = tmp / "tiny2.gguf", want_gguf = tmp / "export.gguf";
+  r = run_cli(adapters + "export tiny2 --format gguf --out " + gguf.string());
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_NE(r.out.find("GGUF LoRA, f32"), std::string::npos) << r.out;
+  ASSERT_EQ(run_cli("export --model " + model.string() + " --adapter " + run.string() + " --format gguf --out " +
+                    want_gguf.string())
+                .rc,
+            0);
+  EXPECT_EQ(read_file_text(gguf), read_file_text(want_gguf));
+  r = run_cli(adapters + "export tiny2 --format gguf --dtype f16 --json --model " + model.string() + " --out " +
+              (tmp / "tiny2-f16.gguf").string());
+  EXPECT_EQ(json_of(r)["format"], "gguf");
+  EXPECT_LT(fs::file_size(tmp / "tiny2-f16.gguf"), fs::file_size(gguf));
+  r = run_cli(adapters + "export tiny2 --format gguf --model " + other_base.string() + " --out " +
+              (tmp / "other.gguf").string());
+  EXPECT_EQ(r.rc, 1) << r.out;
+  EXPECT_NE(r.out.find("another base model"), std::string::npos) << r.out;
+  r = run_cli(adapters + "export tiny2 --dtype f16 --out " + (tmp / "peft16").string());
+  EXPECT_EQ(r.rc, 1) << r.out;
+  EXPECT_NE(r.out.find("--format gguf only"), std::string::npos) << r.out;
+
   // A plain PEFT directory (no checkpoint): the fingerprint comes from --model with --quant's default, nf4, and
   // must be the one the trainer recorded for the same model.
   const auto plain = json_of(
