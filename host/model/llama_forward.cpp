@@ -51,9 +51,11 @@ BackendLlama upload_llama(Backend& be, const LlamaModel& m, std::optional<DType>
   return b;
 }
 
-void linear_forward(Backend& be, const BTensor& x, const BackendLinear& w, const BTensor& y) {
-  if (w.is_nf4()) be.nf4_matmul(x, w.nf4, y, {});
-  else be.matmul(x, w.plain, y, {});
+void linear_forward(Backend& be, const BTensor& x, const BackendLinear& w, const BTensor& y, bool accumulate) {
+  MatmulOptions opt;
+  opt.accumulate = accumulate;
+  if (w.is_nf4()) be.nf4_matmul(x, w.nf4, y, opt);
+  else be.matmul(x, w.plain, y, opt);
 }
 
 void record_llama_forward(Backend& be, const BackendLlama& m, const BTensor& ids, const BTensor& positions,
@@ -68,7 +70,6 @@ void record_llama_forward(Backend& be, const BackendLlama& m, const BTensor& ids
   const BTensor x = step({T, c.dim}, "x"), xn = step({T, c.dim}, "x normed"), rstd = step({T}, "rstd");
   const BTensor q = step({T, q_dim}, "q"), k = step({T, kv}, "k"), v = step({T, kv}, "v");
   const BTensor att = step({T, q_dim}, "attention out");
-  const BTensor proj = step({T, c.dim}, "projection");
   const BTensor g = step({T, c.hidden_dim}, "gate"), u = step({T, c.hidden_dim}, "up");
   const BTensor h = step({T, c.hidden_dim}, "swiglu");
   const BTensor q3 = be.reshape(q, {T, c.n_heads, c.head_dim}), att3 = be.reshape(att, {T, c.n_heads, c.head_dim});
@@ -79,8 +80,11 @@ void record_llama_forward(Backend& be, const BackendLlama& m, const BTensor& ids
   be.embedding(ids, m.tok_embeddings, x);
   for (std::size_t l = 0; l < m.layers.size(); ++l) {
     const auto& L = m.layers[l];
-    const auto linear = [&](const BTensor& in, const BackendLinear& w, LlamaLinear which, const BTensor& out) {
-      linear_forward(be, in, w, out);
+    // The o and down projections add onto the residual stream x in their own dispatch (accumulate), not through
+    // a separate add: two dispatches fewer per layer, which is most of a decode step's cost on a dispatch-bound GPU.
+    const auto linear = [&](const BTensor& in, const BackendLinear& w, LlamaLinear which, const BTensor& out,
+                            bool accumulate = false) {
+      linear_forward(be, in, w, out, accumulate);
       if (hooks.after_linear) hooks.after_linear(l, which, in, out);
     };
     be.rmsnorm(x, L.attn_norm, xn, rstd, eps);
@@ -91,14 +95,12 @@ void record_llama_forward(Backend& be, const BackendLlama& m, const BTensor& ids
     be.rope(k3, positions, rope, m.rope_layout, false);
     if (hooks.attention) hooks.attention(l, q3, k3, v3, att3);
     else be.attention(q3, k3, v3, nullptr, att3, lse, {});
-    linear(att, L.wo, LlamaLinear::O, proj);
-    be.add(x, proj, x, 1.0f);
+    linear(att, L.wo, LlamaLinear::O, x, true);
     be.rmsnorm(x, L.ffn_norm, xn, rstd, eps);
     linear(xn, L.w_gate, LlamaLinear::Gate, g);
     linear(xn, L.w_up, LlamaLinear::Up, u);
     be.swiglu(g, u, h);
-    linear(h, L.w_down, LlamaLinear::Down, proj);
-    be.add(x, proj, x, 1.0f);
+    linear(h, L.w_down, LlamaLinear::Down, x, true);
   }
   // Only the rows whose logits are wanted go through the final norm and the head. Their own normed rows and rstd:
   // a view of rstd's last row would start at an offset the device may not bind.

@@ -39,14 +39,15 @@ struct BackendLlama {
 // halves the largest weight of a big vocabulary (Llama-3.2-1B: 1002 -> 501 MiB) for an input rounding of 2^-11.
 BackendLlama upload_llama(Backend& be, const LlamaModel& m, std::optional<DType> table_dtype = std::nullopt);
 
-// y = x · Wᵀ for a plain or NF4 base linear (y [M, out], x [M, in]).
-void linear_forward(Backend& be, const BTensor& x, const BackendLinear& w, const BTensor& y);
+// y = x · Wᵀ (y += x · Wᵀ when `accumulate`) for a plain or NF4 base linear (y [M, out], x [M, in]).
+void linear_forward(Backend& be, const BTensor& x, const BackendLinear& w, const BTensor& y, bool accumulate = false);
 
 // The seven base linears of a layer, in the order the LoRA targets are numbered (host/train/lora_config.h).
 enum class LlamaLinear { Q, K, V, O, Gate, Up, Down };
 
 // What a caller adds to the one forward. `after_linear(layer, linear, x, y)` runs after each base linear y = x Wᵀ
-// (LoRA adapters add their products into y there). `attention(layer, q, k, v, out)` replaces the causal attention
+// (LoRA adapters add their products into y there; for o and down y is the residual stream, which the base linear
+// accumulated into). `attention(layer, q, k, v, out)` replaces the causal attention
 // over the sequence itself ([T, heads, head_dim] views after RoPE; the KV cache of generation). Unset: nothing
 // added, plain causal attention.
 struct LlamaForwardHooks {

@@ -54,6 +54,33 @@ void dispatch(vk::Sequence& seq, const vk::Pipeline& pipe, const vk::BufferSlice
   seq.dispatch(pipe, {vk::reads(a), vk::reads(b), vk::writes(c)}, push, {gx, gy, 1}, "matmul");
 }
 
+// The few-row path (shaders/nn/matmul_gemv.glsl): C = alpha * A * B^T (+C) with A, C f32, B f32 or f16, neither
+// transposed and M <= the profile's matmul.gemv_max_m (at most 4) — the decoder's one-row linears and output head.
+// Returns false where the tiled kernel must run instead.
+bool gemv_dispatch(vk::Sequence& seq, DType a_dtype, DType b_dtype, DType c_dtype, const vk::BufferSlice& a,
+                   const vk::BufferSlice& b, const vk::BufferSlice& c, const shader::MatmulPush& push) {
+  vk::Device& dev = seq.device();
+  const auto& prof = dev.profile();
+  if (push.M == 0 || push.M > 4 || push.M > prof.param("matmul.gemv_max_m")) return false;
+  if ((push.flags & (MATMUL_TRANS_A | MATMUL_TRANS_B)) != 0u) return false;
+  if (a_dtype != DType::F32 || c_dtype != DType::F32 || (b_dtype != DType::F32 && b_dtype != DType::F16)) return false;
+  if (push.N == 0) return true;
+  const std::uint32_t wg = prof.u32("matmul.gemv_wg");
+  const bool sub =
+      prof.flag("matmul.gemv_subgroup") && dev.caps().subgroup_arithmetic() && wg % dev.caps().subgroup_size == 0;
+  const std::uint32_t lanes = sub ? dev.caps().subgroup_size : 1u, cols_per_wg = wg / lanes;
+  const std::uint64_t stride = (push.K % 4 == 0 ? 4u : 1u) * lanes;
+  check_loop_checks(dev, "ops::matmul", "GEMV: the loop over K = " + std::to_string(push.K),
+                    loop_checks((push.K + stride - 1) / stride));
+  const bool f16 = b_dtype == DType::F16;
+  const vk::ShaderId shader = sub ? (f16 ? shaders::nn_matmul_gemv_subgroup_b16 : shaders::nn_matmul_gemv_subgroup_f32)
+                                  : (f16 ? shaders::nn_matmul_gemv_b16 : shaders::nn_matmul_gemv_f32);
+  const auto& pipe = dev.pipeline({shader, {wg, cols_per_wg, push.M}, 3, sizeof(shader::MatmulPush)});
+  seq.dispatch(pipe, {vk::reads(a), vk::reads(b), vk::writes(c)}, push, {(push.N + cols_per_wg - 1) / cols_per_wg, 1, 1},
+               "matmul_gemv");
+  return true;
+}
+
 std::uint32_t flags_of(const MatmulOptions& opt) {
   return (opt.accumulate ? MATMUL_ACCUMULATE : 0u) | (opt.trans_a ? MATMUL_TRANS_A : 0u) |
          (opt.trans_b ? MATMUL_TRANS_B : 0u);
@@ -69,7 +96,8 @@ void matmul(vk::Sequence& seq, const DeviceTensor& a, const DeviceTensor& b, con
                                      describe("A", a) + ", " + describe("B", b) + ", " + describe("C", c));
   const shader::MatmulPush push{u32(M), u32(N), u32(K), u32(a.dim(1)), u32(b.dim(1)), u32(N), flags_of(opt),
                                 opt.alpha, 0, 0};
-  dispatch(seq, pipe, a.buf, b.buf, c.buf, push);
+  if (!gemv_dispatch(seq, a.dtype, b.dtype, c.dtype, a.buf, b.buf, c.buf, push))
+    dispatch(seq, pipe, a.buf, b.buf, c.buf, push);
 }
 
 void matmul(vk::Sequence& seq, const DeviceTensor& a, const RowChunkedTensor& b, const DeviceTensor& c,
@@ -99,7 +127,8 @@ void matmul(vk::Sequence& seq, const DeviceTensor& a, const RowChunkedTensor& b,
       push.a_offset = u32(opt.trans_a ? r0 * a.dim(1) : r0);
       if (i > 0) push.flags |= MATMUL_ACCUMULATE;
     }
-    dispatch(seq, pipe, a.buf, chunk.buf, c.buf, push);
+    if (!gemv_dispatch(seq, a.dtype, b.dtype, c.dtype, a.buf, chunk.buf, c.buf, push))
+      dispatch(seq, pipe, a.buf, chunk.buf, c.buf, push);
   }
 }
 

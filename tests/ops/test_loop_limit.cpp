@@ -238,8 +238,15 @@ TEST(LoopLimitOverride, SmallLimitRefusesWhatCannotSplit) {
   ProfileOverrideDevice d(kLimit100);
   ASSERT_EQ(ops::loop_limit(d.dev()), 100u);
   vk::Sequence seq(d.dev());
-  auto a = ops::allocate(d.arena(), {1, 150}, DType::F32, "a"), c = ops::allocate(d.arena(), {1, 1}, DType::F32, "c");
+  // Five rows: the tiled kernel, one k per iteration. One row: the GEMV kernel, 4 k times the lanes (the subgroup,
+  // at most 128) per iteration, so only a far longer reduction is refused.
+  auto a = ops::allocate(d.arena(), {5, 150}, DType::F32, "a"), c = ops::allocate(d.arena(), {5, 5}, DType::F32, "c");
   expect_device_limit([&] { ops::matmul(seq, a, a, c); }, "K = 150");
+  const std::int64_t long_k = 4 * 128 * 101;
+  auto row = ops::allocate(d.arena(), {1, long_k}, DType::F32, "row");
+  auto w = ops::allocate(d.arena(), {2, long_k}, DType::F32, "w");
+  auto y = ops::allocate(d.arena(), {1, 2}, DType::F32, "y");
+  expect_device_limit([&] { ops::matmul(seq, row, w, y); }, "GEMV: the loop over K = " + std::to_string(long_k));
   auto wide = ops::allocate(d.arena(), {3, 120}, DType::F32, "wide");  // a row-statistics loop of 121 checks
   OptimizerConfig cfg;
   cfg.kind = OptimizerKind::Adafactor;

@@ -129,6 +129,16 @@ std::vector<OpCasePtr> matmul_cases() {
       for (bool acc : {false, true})
         v.push_back(std::make_shared<MatmulCase>(d.label, d.M, d.N, d.K, dt, MatmulOptions{acc ? 0.5f : 1.0f, acc},
                                                  1, 2, true));
+  // The few-row GEMV kernel on Vulkan (shaders/nn/matmul_gemv.glsl: M <= 4, neither operand transposed, A and C
+  // f32, B f32 or f16 as the decoder's linears and f16 head): every row count, K a multiple of 4 (the four-wide
+  // loop) or not, N beyond one workgroup's columns, written and accumulated; M 5 is the tiled kernel's again.
+  for (std::int64_t M : {1, 2, 3, 4, 5})
+    for (std::int64_t K : {128, 131})
+      for (DType bt : {DType::F32, DType::F16})
+        for (bool acc : {false, true})
+          v.push_back(std::make_shared<MatmulCase>(
+              "gemv_m" + std::to_string(M) + "_k" + std::to_string(K), M, 300, K,
+              std::array<DType, 3>{DType::F32, bt, DType::F32}, MatmulOptions{acc ? 0.5f : 1.0f, acc}, 5, 6, true));
   // Transposed operands (the LoRA / linear-gradient forms), alpha 0.25 into zeros.
   for (const Dims& d : {Dims{"", 7, 13, 5}, Dims{"", 33, 9, 70}, Dims{"", 64, 16, 128}})
     for (int mode = 1; mode < 4; ++mode) {
@@ -182,34 +192,36 @@ TEST_F(GpuTest, MatmulOverRowChunkedBMatchesOneBinding) {
   // each chunk writes its own columns of C with the same sums, so the results are bit-identical. trans_b (d xn =
   // dlogits · B, also with trans_a): each chunk's part of the reduction is added onto C in turn, a different
   // f32 summation order over V terms (dot_product_tolerance).
-  const std::int64_t V = 300, K = 40, M = 9;
-  for (DType bt : {DType::F32, DType::F16})
-    for (int mode = 0; mode < 4; ++mode) {
-      MatmulOptions opt;
-      opt.trans_b = mode >= 1;
-      opt.trans_a = mode == 2;
-      opt.accumulate = mode == 3 || mode == 0;
-      opt.alpha = 0.5f;
-      const Tensor b = random_tensor({V, K}, 61, -1, 1, bt);
-      const std::int64_t red = opt.trans_b ? V : K, N = opt.trans_b ? K : V;
-      const Tensor a = random_tensor(opt.trans_a ? Shape{red, M} : Shape{M, red}, 62);
-      const Tensor c0 = random_tensor({M, N}, 63);
-      const auto chunked = ops::upload_row_chunked(dev(), arena(), b, "chunked B", 64 * K * 4);
-      ASSERT_GE(chunked.chunks.size(), 3u);
-      auto da = up(a), c_one = up(c0), c_chunked = up(c0);
-      vk::Sequence seq(dev());
-      ops::matmul(seq, da, up(b), c_one, opt);
-      ops::matmul(seq, da, chunked, c_chunked, opt);
-      seq.submit();
-      const std::string what = std::string("B ") + dtype_name(bt) + " mode " + std::to_string(mode);
-      if (!opt.trans_b) {
-        Tolerance exact;
-        exact.max_abs = 0;
-        EXPECT_TRUE(within(down(c_chunked), down(c_one), exact)) << what;
-      } else {
-        EXPECT_TRUE(within(down(c_chunked), down(c_one), dot_product_tolerance(V, 1.0, DType::F32))) << what;
+  const std::int64_t V = 300, K = 40;
+  for (std::int64_t M : {9, 2})  // 2: the plain form through the GEMV kernel, chunk by chunk with c_offset
+    for (DType bt : {DType::F32, DType::F16})
+      for (int mode = 0; mode < 4; ++mode) {
+        MatmulOptions opt;
+        opt.trans_b = mode >= 1;
+        opt.trans_a = mode == 2;
+        opt.accumulate = mode == 3 || mode == 0;
+        opt.alpha = 0.5f;
+        const Tensor b = random_tensor({V, K}, 61, -1, 1, bt);
+        const std::int64_t red = opt.trans_b ? V : K, N = opt.trans_b ? K : V;
+        const Tensor a = random_tensor(opt.trans_a ? Shape{red, M} : Shape{M, red}, 62);
+        const Tensor c0 = random_tensor({M, N}, 63);
+        const auto chunked = ops::upload_row_chunked(dev(), arena(), b, "chunked B", 64 * K * 4);
+        ASSERT_GE(chunked.chunks.size(), 3u);
+        auto da = up(a), c_one = up(c0), c_chunked = up(c0);
+        vk::Sequence seq(dev());
+        ops::matmul(seq, da, up(b), c_one, opt);
+        ops::matmul(seq, da, chunked, c_chunked, opt);
+        seq.submit();
+        const std::string what =
+            std::string("B ") + dtype_name(bt) + " mode " + std::to_string(mode) + " M " + std::to_string(M);
+        if (!opt.trans_b) {
+          Tolerance exact;
+          exact.max_abs = 0;
+          EXPECT_TRUE(within(down(c_chunked), down(c_one), exact)) << what;
+        } else {
+          EXPECT_TRUE(within(down(c_chunked), down(c_one), dot_product_tolerance(V, 1.0, DType::F32))) << what;
+        }
       }
-    }
 }
 
 TEST_F(GpuTest, MatmulRejectsBadShapesNamingBoth) {
@@ -226,8 +238,9 @@ TEST_F(GpuTest, MatmulRefusesReductionsAboveTheDeviceLoopLimit) {
   // llvmpipe silently stops a loop after 65535 iterations; the op must refuse instead of returning garbage.
   const auto limit = dev().profile().param("loop_limit");
   if (limit <= 0) GTEST_SKIP() << "profile '" << dev().profile().name() << "' has no loop limit";
-  auto a = ops::allocate(arena(), {1, limit + 8}, DType::F32, "a");
-  auto c = ops::allocate(arena(), {1, 1}, DType::F32, "c");
+  // Five rows: the tiled kernel (one row would take the GEMV kernel, whose lanes split the loop).
+  auto a = ops::allocate(arena(), {5, limit + 8}, DType::F32, "a");
+  auto c = ops::allocate(arena(), {5, 5}, DType::F32, "c");
   vk::Sequence seq(dev());
   EXPECT_THROW(ops::matmul(seq, a, a, c), DeviceLimitError);
 }

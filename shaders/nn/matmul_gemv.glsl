@@ -1,0 +1,69 @@
+// C[M,N] block = alpha * A[M,K] * B[N,K]^T (+C) for a few rows (M <= MAX_M <= 4: decoding), neither operand
+// transposed: the tiled kernel (matmul.glsl) would use 1/TM of each tile there and re-read B per tile row, while
+// this is bandwidth-bound: each column n (a row of B, e.g. one of the output head's 32000 rows) is produced by a
+// group of LANES invocations striding over B's row (coalesced loads), each keeping M partial sums; the group is
+// reduced with a subgroup add (LANES = subgroup size) or, in the lane-per-column variant, not at all.
+// A and C are f32 (the decoder's activations); the includer defines B_T (float or float16_t) and USE_SUBGROUP.
+#include "shaders/common/matmul_push.h"
+
+layout(local_size_x_id = 0, local_size_y = 1, local_size_z = 1) in;
+// Columns per workgroup as the host computed them from the reported subgroup size; the loop in main() stays
+// correct if the driver picks another subgroup size.
+layout(constant_id = 1) const uint COLS_PER_WG = 8;
+// Rows of A, fixed per pipeline (1..4) so the per-row loops unroll without bounds checks.
+layout(constant_id = 2) const uint MAX_M = 4;
+
+layout(set = 0, binding = 0) readonly buffer ABuf { float a[]; };
+layout(set = 0, binding = 1) readonly buffer BBuf { B_T b[]; };
+layout(set = 0, binding = 2) buffer CBuf { float c[]; };
+layout(push_constant) uniform Push { MatmulPush p; };
+
+void column(uint n, uint lane, uint lanes) {
+  const bool in_range = n < p.N;
+  float acc[MAX_M];
+  for (uint m = 0u; m < MAX_M; ++m) acc[m] = 0.0;
+  if (in_range) {
+    const uint brow = n * p.ldb;
+    if ((p.K & 3u) == 0u) {
+      // Four elements per step: a quarter of the loop checks (gallivm's loop budget) and of the loop overhead.
+      for (uint k = lane * 4u; k < p.K; k += lanes * 4u) {
+        const vec4 w = vec4(float(b[brow + k]), float(b[brow + k + 1u]), float(b[brow + k + 2u]),
+                            float(b[brow + k + 3u]));
+        for (uint m = 0u; m < MAX_M; ++m) {
+          const uint ar = p.a_offset + m * p.lda + k;
+          acc[m] = fma(a[ar], w.x, acc[m]);
+          acc[m] = fma(a[ar + 1u], w.y, acc[m]);
+          acc[m] = fma(a[ar + 2u], w.z, acc[m]);
+          acc[m] = fma(a[ar + 3u], w.w, acc[m]);
+        }
+      }
+    } else {
+      for (uint k = lane; k < p.K; k += lanes) {
+        const float w = float(b[brow + k]);
+        for (uint m = 0u; m < MAX_M; ++m) acc[m] = fma(a[p.a_offset + m * p.lda + k], w, acc[m]);
+      }
+    }
+  }
+#if USE_SUBGROUP
+  for (uint m = 0u; m < MAX_M; ++m) acc[m] = subgroupAdd(acc[m]);
+  if (lane != 0u) return;
+#endif
+  if (!in_range) return;
+  for (uint m = 0u; m < MAX_M; ++m) {
+    const uint idx = p.c_offset + m * p.ldc + n;
+    float v = p.alpha * acc[m];
+    if ((p.flags & MATMUL_ACCUMULATE) != 0u) v += c[idx];
+    c[idx] = v;
+  }
+}
+
+void main() {
+#if USE_SUBGROUP
+  // One subgroup per column; all lanes of a subgroup take the same column (uniform for subgroupAdd).
+  const uint first = gl_WorkGroupID.x * COLS_PER_WG;
+  for (uint r = gl_SubgroupID; r < COLS_PER_WG; r += gl_NumSubgroups)
+    column(first + r, gl_SubgroupInvocationID, gl_SubgroupSize);
+#else
+  column(gl_GlobalInvocationID.x, 0u, 1u);
+#endif
+}
