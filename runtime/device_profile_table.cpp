@@ -36,7 +36,7 @@ const nlohmann::json& DeviceProfile::table() {
   {"name": "default", "match": {},
    "params": {
      "matmul.wg_x": 8, "matmul.wg_y": 8, "matmul.tm": 4, "matmul.tn": 4,
-     "matmul.gemv_wg": 64, "matmul.gemv_subgroup": 1, "matmul.gemv_max_m": 4,
+     "matmul.gemv_wg": 64, "matmul.gemv_subgroup": 1, "matmul.gemv_max_m": 4, "matmul.gemv_lora": 1,
 
      "elementwise.wg": 64, "reduce.wg": 64, "prefer_fp16": 0, "loop_limit": 0, "submit_timeout_s": 600,
 

@@ -84,4 +84,12 @@ BTensor Backend::alloc_step_constants() {
 
 GradStats Backend::read_grad_stats(const BTensor& stats) { return grad_stats_from_tensor(read(stats)); }
 
+void Backend::matmul_lora(const BTensor& x, const BTensor& w, const BTensor& a, const BTensor& b, const BTensor& y,
+                          const BTensor& t, float scale, const MatmulOptions& opt) {
+  matmul(x, w, y, opt);
+  LoraOptions lo;
+  lo.scale = scale;
+  lora_forward(x, a, b, y, t, BTensor{}, lo);
+}
+
 }  // namespace pocketlora

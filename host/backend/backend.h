@@ -176,6 +176,12 @@ class Backend {
   virtual void lora_backward(const BTensor& x, const BTensor& a, const BTensor& b, const BTensor& t,
                              const BTensor& dy, const BTensor& dx, const BTensor& da, const BTensor& db,
                              const BTensor& key, const LoraOptions& opt) = 0;
+  // Inference's adapted linear: y = x Wᵀ (+y when opt.accumulate) + scale · (x Aᵀ) Bᵀ with W a plain weight [N, K]
+  // and one adapter's A [r, K], B [N, r] f32 (no dropout). `t` f32 [M, r] is scratch for x Aᵀ: a backend that
+  // fuses the two products into one pass (Vulkan's few-row GEMV, where the adapter would otherwise cost a
+  // dispatch of its own on every linear) leaves it unwritten. The default runs matmul then lora_forward.
+  virtual void matmul_lora(const BTensor& x, const BTensor& w, const BTensor& a, const BTensor& b, const BTensor& y,
+                           const BTensor& t, float scale, const MatmulOptions& opt);
 
   // --- training: loss and optimizer. What changes from step to step (the loss scale, the scheduled lr, bias
   // corrections) is read from small tensors the host write()s before each run(), so one recorded step replays. ---

@@ -98,9 +98,27 @@ const Decoder::Recorded& Decoder::recorded(std::int64_t T, std::int64_t rows) {
       for (const ResidentModule& m : layer)
         if (const std::int64_t rank = m.a ? m.a.shape[0] : 0; rank && !lora_t.count(rank))
           lora_t[rank] = be_.alloc({T, rank}, DType::F32, Lifetime::Step, "lora T r" + std::to_string(rank));
+  // The first adapter in use with a module on a linear goes into the linear itself (one pass where the backend
+  // fuses them: Backend::matmul_lora), any further ones after it.
+  std::map<std::pair<std::size_t, int>, std::pair<LinearLora, std::size_t>> fused;  // (layer, linear) -> (lora, use)
+  for (std::size_t l = 0; l < static_cast<std::size_t>(c.n_layers); ++l)
+    for (int lin = 0; lin < kLoraTargetCount; ++lin)
+      for (std::size_t i = 0; i < uses_.size(); ++i) {
+        const ResidentModule& m = adapters_[uses_[i].adapter].modules[l][static_cast<std::size_t>(lin)];
+        if (!m.a || uses_[i].scale == 0.0f) continue;
+        fused[{l, lin}] = {LinearLora{m.a, m.b, lora_t.at(m.a.shape[0]), m.scale * uses_[i].scale}, i};
+        break;
+      }
   LlamaForwardHooks hooks;
+  hooks.fused_lora = [&](std::size_t layer, LlamaLinear linear) -> const LinearLora* {
+    const auto it = fused.find({layer, static_cast<int>(linear)});
+    return it == fused.end() ? nullptr : &it->second.first;
+  };
   hooks.after_linear = [&](std::size_t layer, LlamaLinear linear, const BTensor& x, const BTensor& y) {
-    for (const auto& u : uses_) {
+    const auto it = fused.find({layer, static_cast<int>(linear)});
+    for (std::size_t i = 0; i < uses_.size(); ++i) {
+      if (it != fused.end() && it->second.second == i) continue;
+      const AdapterUse& u = uses_[i];
       const ResidentModule& m = adapters_[u.adapter].modules[layer][static_cast<std::size_t>(target_of(linear))];
       if (!m.a || u.scale == 0.0f) continue;
       LoraOptions opt;

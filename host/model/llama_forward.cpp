@@ -58,6 +58,17 @@ void linear_forward(Backend& be, const BTensor& x, const BackendLinear& w, const
   else be.matmul(x, w.plain, y, opt);
 }
 
+void linear_lora_forward(Backend& be, const BTensor& x, const BackendLinear& w, const LinearLora& lora,
+                         const BTensor& y, bool accumulate) {
+  MatmulOptions opt;
+  opt.accumulate = accumulate;
+  if (!w.is_nf4()) return be.matmul_lora(x, w.plain, lora.a, lora.b, y, lora.t, lora.scale, opt);
+  be.nf4_matmul(x, w.nf4, y, opt);
+  LoraOptions lo;
+  lo.scale = lora.scale;
+  be.lora_forward(x, lora.a, lora.b, y, lora.t, BTensor{}, lo);
+}
+
 void record_llama_forward(Backend& be, const BackendLlama& m, const BTensor& ids, const BTensor& positions,
                           const BTensor& rope, const BTensor& logits, const LlamaForwardHooks& hooks) {
   const auto& c = m.config;
@@ -84,7 +95,9 @@ void record_llama_forward(Backend& be, const BackendLlama& m, const BTensor& ids
     // a separate add: two dispatches fewer per layer, which is most of a decode step's cost on a dispatch-bound GPU.
     const auto linear = [&](const BTensor& in, const BackendLinear& w, LlamaLinear which, const BTensor& out,
                             bool accumulate = false) {
-      linear_forward(be, in, w, out, accumulate);
+      const LinearLora* lora = hooks.fused_lora ? hooks.fused_lora(l, which) : nullptr;
+      if (lora) linear_lora_forward(be, in, w, *lora, out, accumulate);
+      else linear_forward(be, in, w, out, accumulate);
       if (hooks.after_linear) hooks.after_linear(l, which, in, out);
     };
     be.rmsnorm(x, L.attn_norm, xn, rstd, eps);

@@ -45,12 +45,26 @@ void linear_forward(Backend& be, const BTensor& x, const BackendLinear& w, const
 // The seven base linears of a layer, in the order the LoRA targets are numbered (host/train/lora_config.h).
 enum class LlamaLinear { Q, K, V, O, Gate, Up, Down };
 
-// What a caller adds to the one forward. `after_linear(layer, linear, x, y)` runs after each base linear y = x Wᵀ
-// (LoRA adapters add their products into y there; for o and down y is the residual stream, which the base linear
-// accumulated into). `attention(layer, q, k, v, out)` replaces the causal attention
+// One LoRA adapter applied inside a base linear (Backend::matmul_lora): y (+)= x Wᵀ + scale · (x Aᵀ) Bᵀ, with
+// `t` f32 [T, r] scratch for x Aᵀ.
+struct LinearLora {
+  BTensor a, b, t;
+  float scale = 1.0f;
+};
+
+// y (+)= x · Wᵀ + lora.scale · (x Aᵀ) Bᵀ: one backend op for a plain linear (fused where the backend can), the NF4
+// linear then the adapter's product for an NF4 one.
+void linear_lora_forward(Backend& be, const BTensor& x, const BackendLinear& w, const LinearLora& lora,
+                         const BTensor& y, bool accumulate = false);
+
+// What a caller adds to the one forward. `fused_lora(layer, linear)` names an adapter to apply within the base
+// linear itself (nullptr: none): inference's first adapter, which then costs no pass of its own where the backend
+// fuses it. `after_linear(layer, linear, x, y)` runs after each base linear y = x Wᵀ (LoRA adapters add their
+// products into y there; for o and down y is the residual stream, which the base linear accumulated into). `attention(layer, q, k, v, out)` replaces the causal attention
 // over the sequence itself ([T, heads, head_dim] views after RoPE; the KV cache of generation). Unset: nothing
 // added, plain causal attention.
 struct LlamaForwardHooks {
+  std::function<const LinearLora*(std::size_t layer, LlamaLinear linear)> fused_lora;
   std::function<void(std::size_t layer, LlamaLinear linear, const BTensor& x, const BTensor& y)> after_linear;
   std::function<void(std::size_t layer, const BTensor& q, const BTensor& k, const BTensor& v, const BTensor& out)>
       attention;

@@ -1,8 +1,11 @@
 #include "host/ops/matmul.h"
 
+#include <array>
+
 #include "host/core/error.h"
 #include "host/ops/loop_limit.h"
 #include "runtime/error.h"
+#include "shaders/common/lora_push.h"
 #include "shaders/common/matmul_push.h"
 #include "shaders/shader_ids.h"
 
@@ -54,30 +57,54 @@ void dispatch(vk::Sequence& seq, const vk::Pipeline& pipe, const vk::BufferSlice
   seq.dispatch(pipe, {vk::reads(a), vk::reads(b), vk::writes(c)}, push, {gx, gy, 1}, "matmul");
 }
 
-// The few-row path (shaders/nn/matmul_gemv.glsl): C = alpha * A * B^T (+C) with A, C f32, B f32 or f16, neither
-// transposed and M <= the profile's matmul.gemv_max_m (at most 4) — the decoder's one-row linears and output head.
-// Returns false where the tiled kernel must run instead.
+// One LoRA adapter's product fused into the few-row path: LA [r, K], LB [N, r] f32 (WITH_LORA variants).
+struct GemvLora {
+  const vk::BufferSlice* la = nullptr;
+  const vk::BufferSlice* lb = nullptr;
+  std::uint32_t r = 0;
+  float scale = 0.0f;
+};
+
+// The few-row path (shaders/nn/matmul_gemv.glsl): C = alpha * A * B^T (+C) (+ lora.scale * (A LA^T) LB^T) with A, C
+// f32, B f32 or f16, neither transposed and M <= the profile's matmul.gemv_max_m (at most 4) — the decoder's
+// one-row linears and output head. Returns false where the tiled kernel (and a separate LoRA pass) must run instead.
 bool gemv_dispatch(vk::Sequence& seq, DType a_dtype, DType b_dtype, DType c_dtype, const vk::BufferSlice& a,
-                   const vk::BufferSlice& b, const vk::BufferSlice& c, const shader::MatmulPush& push) {
+                   const vk::BufferSlice& b, const vk::BufferSlice& c, const shader::MatmulPush& push,
+                   const GemvLora& lora = {}) {
   vk::Device& dev = seq.device();
   const auto& prof = dev.profile();
   if (push.M == 0 || push.M > 4 || push.M > prof.param("matmul.gemv_max_m")) return false;
   if ((push.flags & (MATMUL_TRANS_A | MATMUL_TRANS_B)) != 0u) return false;
   if (a_dtype != DType::F32 || c_dtype != DType::F32 || (b_dtype != DType::F32 && b_dtype != DType::F16)) return false;
+  const bool with_lora = lora.la != nullptr;
+  if (with_lora && (!prof.flag("matmul.gemv_lora") || push.M * lora.r > LORA_ROWS_MAX_MR || lora.r == 0)) return false;
   if (push.N == 0) return true;
   const std::uint32_t wg = prof.u32("matmul.gemv_wg");
   const bool sub =
       prof.flag("matmul.gemv_subgroup") && dev.caps().subgroup_arithmetic() && wg % dev.caps().subgroup_size == 0;
   const std::uint32_t lanes = sub ? dev.caps().subgroup_size : 1u, cols_per_wg = wg / lanes;
   const std::uint64_t stride = (push.K % 4 == 0 ? 4u : 1u) * lanes;
+  // gallivm counts the loop checks of all loops of an invocation together: T's pairs x K, the K loop, the r terms.
+  const std::uint64_t lora_checks =
+      with_lora ? (push.M * lora.r + wg - 1) / wg * (static_cast<std::uint64_t>(push.K) + 1) + push.M * (lora.r + 1) : 0;
   check_loop_checks(dev, "ops::matmul", "GEMV: the loop over K = " + std::to_string(push.K),
-                    loop_checks((push.K + stride - 1) / stride));
+                    loop_checks((push.K + stride - 1) / stride) + lora_checks);
   const bool f16 = b_dtype == DType::F16;
-  const vk::ShaderId shader = sub ? (f16 ? shaders::nn_matmul_gemv_subgroup_b16 : shaders::nn_matmul_gemv_subgroup_f32)
-                                  : (f16 ? shaders::nn_matmul_gemv_b16 : shaders::nn_matmul_gemv_f32);
-  const auto& pipe = dev.pipeline({shader, {wg, cols_per_wg, push.M}, 3, sizeof(shader::MatmulPush)});
-  seq.dispatch(pipe, {vk::reads(a), vk::reads(b), vk::writes(c)}, push, {(push.N + cols_per_wg - 1) / cols_per_wg, 1, 1},
-               "matmul_gemv");
+  const vk::ShaderId shader =
+      with_lora ? (sub ? (f16 ? shaders::nn_matmul_gemv_lora_subgroup_b16 : shaders::nn_matmul_gemv_lora_subgroup_f32)
+                       : (f16 ? shaders::nn_matmul_gemv_lora_b16 : shaders::nn_matmul_gemv_lora_f32))
+                : (sub ? (f16 ? shaders::nn_matmul_gemv_subgroup_b16 : shaders::nn_matmul_gemv_subgroup_f32)
+                       : (f16 ? shaders::nn_matmul_gemv_b16 : shaders::nn_matmul_gemv_f32));
+  const std::array<std::uint32_t, 3> groups{(push.N + cols_per_wg - 1) / cols_per_wg, 1, 1};
+  if (!with_lora) {
+    const auto& pipe = dev.pipeline({shader, {wg, cols_per_wg, push.M}, 3, sizeof(shader::MatmulPush)});
+    seq.dispatch(pipe, {vk::reads(a), vk::reads(b), vk::writes(c)}, push, groups, "matmul_gemv");
+    return true;
+  }
+  const shader::MatmulLoraPush lpush{push, lora.r, lora.scale};
+  const auto& pipe = dev.pipeline({shader, {wg, cols_per_wg, push.M}, 5, sizeof(shader::MatmulLoraPush)});
+  seq.dispatch(pipe, {vk::reads(a), vk::reads(b), vk::writes(c), vk::reads(*lora.la), vk::reads(*lora.lb)}, lpush,
+               groups, "matmul_gemv_lora");
   return true;
 }
 
@@ -130,6 +157,17 @@ void matmul(vk::Sequence& seq, const DeviceTensor& a, const RowChunkedTensor& b,
     if (!gemv_dispatch(seq, a.dtype, b.dtype, c.dtype, a.buf, chunk.buf, c.buf, push))
       dispatch(seq, pipe, a.buf, chunk.buf, c.buf, push);
   }
+}
+
+bool matmul_lora(vk::Sequence& seq, const DeviceTensor& a, const DeviceTensor& b, const DeviceTensor& c,
+                 const DeviceTensor& la, const DeviceTensor& lb, float scale, const MatmulOptions& opt) {
+  const auto [M, N, K] = check_matmul_shapes("ops::matmul_lora", a.shape, b.shape, c.shape, opt);
+  check_lora_shapes("ops::matmul_lora", a.shape, la.shape, lb.shape, &c.shape);
+  if (la.dtype != DType::F32 || lb.dtype != DType::F32) return false;
+  const shader::MatmulPush push{u32(M), u32(N), u32(K), u32(a.dim(1)), u32(b.dim(1)), u32(N), flags_of(opt),
+                                opt.alpha, 0, 0};
+  return gemv_dispatch(seq, a.dtype, b.dtype, c.dtype, a.buf, b.buf, c.buf, push,
+                       {&la.buf, &lb.buf, u32(la.dim(0)), scale});
 }
 
 }  // namespace pocketlora::ops

@@ -357,6 +357,13 @@ void VulkanBackend::add(const BTensor& a, const BTensor& b, const BTensor& y, fl
   ops::add(seq(), at(a), at(b), at(y), alpha);
 }
 
+// One dispatch where the few-row GEMV applies (decoding), else the linear and the adapter as two ops.
+void VulkanBackend::matmul_lora(const BTensor& x, const BTensor& w, const BTensor& a, const BTensor& b,
+                                const BTensor& y, const BTensor& t, float scale, const MatmulOptions& opt) {
+  if (slot(w).rows.chunks.size() <= 1 && ops::matmul_lora(seq(), at(x), at(w), at(y), at(a), at(b), scale, opt)) return;
+  Backend::matmul_lora(x, w, a, b, y, t, scale, opt);
+}
+
 void VulkanBackend::lora_forward(const BTensor& x, const BTensor& a, const BTensor& b, const BTensor& y,
                                  const BTensor& t, const BTensor& key, const LoraOptions& opt) {
   check_lora_key("vulkan::lora_forward", key, opt);

@@ -75,6 +75,8 @@ class VulkanBackend final : public Backend {
   void swiglu_backward(const BTensor& g, const BTensor& u, const BTensor& dh, const BTensor& dg,
                        const BTensor& du) override;
   void add(const BTensor& a, const BTensor& b, const BTensor& y, float alpha) override;
+  void matmul_lora(const BTensor& x, const BTensor& w, const BTensor& a, const BTensor& b, const BTensor& y,
+                   const BTensor& t, float scale, const MatmulOptions& opt) override;
   void lora_forward(const BTensor& x, const BTensor& a, const BTensor& b, const BTensor& y, const BTensor& t,
                     const BTensor& key, const LoraOptions& opt) override;
   void lora_backward(const BTensor& x, const BTensor& a, const BTensor& b, const BTensor& t, const BTensor& dy,

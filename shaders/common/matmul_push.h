@@ -24,5 +24,12 @@ struct MatmulPush {
   uint c_offset;
 };
 PL_CHECK_PUSH_SIZE(MatmulPush, 40)
+// The few-row GEMV with one LoRA adapter fused (shaders/nn/matmul_gemv.glsl, WITH_LORA): C += scale * (A LA^T) LB^T.
+struct MatmulLoraPush {
+  MatmulPush mm;
+  uint lora_r;
+  float lora_scale;
+};
+PL_CHECK_PUSH_SIZE(MatmulLoraPush, 48)
 PL_SHADER_NAMESPACE_END
 #endif

@@ -4,7 +4,19 @@
 // group of LANES invocations striding over B's row (coalesced loads), each keeping M partial sums; the group is
 // reduced with a subgroup add (LANES = subgroup size) or, in the lane-per-column variant, not at all.
 // A and C are f32 (the decoder's activations); the includer defines B_T (float or float16_t) and USE_SUBGROUP.
+// WITH_LORA (matmul_gemv_lora_*.comp) adds one LoRA adapter's product in the same dispatch:
+//   C += lora_scale * (A LA^T) LB^T      LA [r, K], LB [N, r] f32
+// Each workgroup first computes T = A LA^T (M * r dot products of length K, redundant across workgroups: r * K
+// multiply-adds each, small next to the workgroup's COLS_PER_WG * K) into shared memory, then every column adds
+// its r-term dot product. On a dispatch-bound device (lavapipe: ~45 us a dispatch) the adapter then costs no
+// dispatch of its own.
 #include "shaders/common/matmul_push.h"
+#ifndef WITH_LORA
+#define WITH_LORA 0
+#endif
+#if WITH_LORA
+#include "shaders/common/lora_push.h"
+#endif
 
 layout(local_size_x_id = 0, local_size_y = 1, local_size_z = 1) in;
 // Columns per workgroup as the host computed them from the reported subgroup size; the loop in main() stays
@@ -16,7 +28,26 @@ layout(constant_id = 2) const uint MAX_M = 4;
 layout(set = 0, binding = 0) readonly buffer ABuf { float a[]; };
 layout(set = 0, binding = 1) readonly buffer BBuf { B_T b[]; };
 layout(set = 0, binding = 2) buffer CBuf { float c[]; };
+#if WITH_LORA
+layout(set = 0, binding = 3) readonly buffer LaBuf { float la[]; };
+layout(set = 0, binding = 4) readonly buffer LbBuf { float lb[]; };
+layout(push_constant) uniform Push { MatmulPush p; uint lora_r; float lora_scale; };
+shared float ts[LORA_ROWS_MAX_MR];
+
+// T[m, j] = A[m, :] . LA[j, :] for all M * r pairs, lanes over the pairs; every invocation reaches the barrier.
+void lora_t() {
+  const uint lanes = gl_WorkGroupSize.x, mr = MAX_M * lora_r;
+  for (uint i = gl_LocalInvocationIndex; i < mr; i += lanes) {
+    const uint m = i / lora_r, j = i % lora_r, arow = p.a_offset + m * p.lda, lrow = j * p.K;
+    float acc = 0.0;
+    for (uint k = 0u; k < p.K; ++k) acc = fma(a[arow + k], la[lrow + k], acc);
+    ts[i] = acc;
+  }
+  barrier();
+}
+#else
 layout(push_constant) uniform Push { MatmulPush p; };
+#endif
 
 void column(uint n, uint lane, uint lanes) {
   const bool in_range = n < p.N;
@@ -53,11 +84,19 @@ void column(uint n, uint lane, uint lanes) {
     const uint idx = p.c_offset + m * p.ldc + n;
     float v = p.alpha * acc[m];
     if ((p.flags & MATMUL_ACCUMULATE) != 0u) v += c[idx];
+#if WITH_LORA
+    float l = 0.0;
+    for (uint j = 0u; j < lora_r; ++j) l = fma(ts[m * lora_r + j], lb[n * lora_r + j], l);
+    v = fma(lora_scale, l, v);
+#endif
     c[idx] = v;
   }
 }
 
 void main() {
+#if WITH_LORA
+  lora_t();
+#endif
 #if USE_SUBGROUP
   // One subgroup per column; all lanes of a subgroup take the same column (uniform for subgroupAdd).
   const uint first = gl_WorkGroupID.x * COLS_PER_WG;
