@@ -42,6 +42,14 @@ class Reader {
 
   std::int64_t integer(std::string_view key) const { return json_field::integer(obj_, key, where()); }
   double number(std::string_view key) const { return json_field::number(obj_, key, where()); }
+  // Seeds and byte counts: the whole uint64 range (json_field::integer stops at INT64_MAX).
+  std::uint64_t u64(std::string_view key) const {
+    const json& v = at(key);
+    if (v.is_number_unsigned()) return v.get<std::uint64_t>();
+    const std::int64_t i = integer(key);
+    if (i < 0) throw FormatError(fmt::format("{}: field '{}': expected an unsigned integer, found {}", origin_, name(key), i));
+    return static_cast<std::uint64_t>(i);
+  }
   float f32(std::string_view key) const { return static_cast<float>(number(key)); }
   bool boolean(std::string_view key) const {
     at(key);
@@ -161,7 +169,7 @@ TrainOptions parse_train_options_json(const json& j, const std::string& origin) 
   if (d.has_value("pack")) o.data.pack = d.boolean("pack");
   o.data.validation_fraction = d.number("validation_fraction");
   o.data.max_validation_windows = d.integer("max_validation_windows");
-  o.data.seed = static_cast<std::uint64_t>(d.integer("seed"));
+  o.data.seed = d.u64("seed");
 
   const Reader l = r.object("lora", {"rank", "alpha", "dropout", "rslora", "targets"});
   o.lora.rank = l.integer("rank");
@@ -207,7 +215,7 @@ TrainOptions parse_train_options_json(const json& j, const std::string& origin) 
   o.backend = r.parsed<BackendKind>("backend", parse_backend_kind);
   if (r.has_value("device")) o.device = static_cast<int>(r.integer("device"));
   o.quant = r.parsed<BaseQuant>("quant", parse_quant_name);
-  o.max_memory = static_cast<std::uint64_t>(r.integer("max_memory"));
+  o.max_memory = r.u64("max_memory");
   o.checkpointing = r.parsed<CheckpointingMode>("checkpointing", parse_checkpointing_mode);
   o.embedding_dtype = r.parsed<TableDtype>("embedding_dtype", parse_table_dtype);
   o.precision = r.parsed<Precision>("precision", parse_precision);
@@ -215,7 +223,7 @@ TrainOptions parse_train_options_json(const json& j, const std::string& origin) 
   o.save_every = r.integer("save_every");
   o.keep_checkpoints = static_cast<int>(r.integer("keep_checkpoints"));
   o.max_consecutive_skips = static_cast<int>(r.integer("max_consecutive_skips"));
-  o.seed = static_cast<std::uint64_t>(r.integer("seed"));
+  o.seed = r.u64("seed");
   return o;
 }
 

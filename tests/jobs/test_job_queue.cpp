@@ -75,7 +75,7 @@ TEST(TrainOptionsJson, EveryFieldRoundTripsExactly) {
   o.save_every = 7;
   o.keep_checkpoints = 5;
   o.max_consecutive_skips = 8;
-  o.seed = 99;
+  o.seed = 0xFFFFFFFFFFFFFFFEull;
   const json j = train_options_json(o);
   const TrainOptions back = parse_train_options_json(json::parse(j.dump()), "job.json");
   EXPECT_EQ(train_options_json(back), j);
@@ -84,6 +84,7 @@ TEST(TrainOptionsJson, EveryFieldRoundTripsExactly) {
   EXPECT_EQ(back.lora.alpha, o.lora.alpha);
   EXPECT_EQ(back.data.validation_fraction, o.data.validation_fraction);
   EXPECT_EQ(back.data.seed, o.data.seed);
+  EXPECT_EQ(back.seed, o.seed);
   EXPECT_EQ(back.lora.targets, o.lora.targets);
   EXPECT_EQ(back.device, o.device);
   EXPECT_EQ(back.checkpointing, CheckpointingMode::On);
@@ -108,6 +109,7 @@ TEST(TrainOptionsJson, BadFieldsAreNamed) {
   EXPECT_TRUE(mentions(refused([](json& j) { j["lora"]["targets"] = {"q", "qq"}; }), {"train.lora.targets", "qq"}));
   EXPECT_TRUE(mentions(refused([](json& j) { j["precision"] = "bf16"; }), {"train.precision", "bf16"}));
   EXPECT_TRUE(mentions(refused([](json& j) { j["data"] = 3; }), {"train.data", "expected an object"}));
+  EXPECT_TRUE(mentions(refused([](json& j) { j["seed"] = -1; }), {"train.seed", "unsigned"}));
 }
 
 TEST(JobQueue, AddListGetRoundTrip) {

@@ -28,10 +28,10 @@ using test::mentions;
 using test::run_cli;
 
 // The options of one tiny job, as `train` and `schedule add` both take them.
-std::string job_options(int seed, int steps, int grad_accum = 1) {
+std::string job_options(int seed, int steps, int grad_accum = 1, int seq_len = 32) {
   return "--backend cpu --model " + test::data_path("models/stories260K/stories260K.bin").string() + " --data " +
          test::data_path("datasets/tinystories_sample.txt").string() +
-         " --seq-len 32 --batch 2 --lr 1e-3 --save-every 1 --eval-every 100 --grad-accum " +
+         " --seq-len " + std::to_string(seq_len) + " --batch 2 --lr 1e-3 --save-every 1 --eval-every 100 --grad-accum " +
          std::to_string(grad_accum) + " --steps " + std::to_string(steps) + " --seed " + std::to_string(seed);
 }
 
@@ -52,7 +52,7 @@ TEST(ScheduleCli, AddListCancelRun) {
   r = run_cli(schedule(q) + "add " + job_options(4, 2) + " --targets q,qq");
   EXPECT_EQ(r.rc, 1);
   EXPECT_TRUE(mentions(r.out, {"error [invalid_input]", "qq"}));
-  r = run_cli(schedule(q) + "add " + job_options(4, 2) + " --seq-len 100000");
+  r = run_cli(schedule(q) + "add " + job_options(4, 2, 1, 100000));  // beyond the model's context: the data check
   EXPECT_EQ(r.rc, 1);
   EXPECT_TRUE(mentions(r.out, {"error [", "100000"}));
 
