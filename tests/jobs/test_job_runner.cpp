@@ -149,8 +149,14 @@ TEST(JobRunner, AStoppedRunnerRequeuesItsJobAndTheNextRunResumesItExactly) {
   EXPECT_EQ(r.steps_done, 2);
   EXPECT_EQ(q.get(2).state, JobState::Queued);  // nothing after a stop
 
-  s = JobRunner(q, opt).run();
+  std::vector<std::int64_t> first_steps;  // per job: where training picked up
+  JobRunnerCallbacks after;
+  after.on_step = [&](const JobRecord& j, const StepReport& st) {
+    if (static_cast<std::int64_t>(first_steps.size()) < j.id) first_steps.push_back(st.step);
+  };
+  s = JobRunner(q, opt, after).run();
   EXPECT_EQ(s.done, 2);
+  EXPECT_EQ(first_steps, (std::vector<std::int64_t>{3, 1}));  // job 1 resumed after its checkpoint, not redone
   r = q.get(1);
   EXPECT_EQ(r.state, JobState::Done);
   EXPECT_EQ(r.attempts, 2);
