@@ -78,16 +78,11 @@ class Reader {
   const std::string& origin_;
 };
 
+// The reverse of optimizer_name (the CLI's parser words its error for --optimizer).
 OptimizerKind parse_optimizer_kind(const std::string& s) {
   for (OptimizerKind k : {OptimizerKind::AdamW, OptimizerKind::Lion, OptimizerKind::SGD, OptimizerKind::Adafactor})
     if (s == optimizer_name(k)) return k;
   throw InvalidArgument("optimizer '" + s + "': expected adamw, lion, sgd or adafactor");
-}
-
-BaseQuant parse_quant_name(const std::string& s) {
-  if (s == "nf4") return BaseQuant::Nf4;
-  if (s == "none") return BaseQuant::None;
-  throw InvalidArgument("quant '" + s + "': expected nf4 or none");
 }
 
 }  // namespace
@@ -214,7 +209,7 @@ TrainOptions parse_train_options_json(const json& j, const std::string& origin) 
   o.grad_accum = r.integer("grad_accum");
   o.backend = r.parsed<BackendKind>("backend", parse_backend_kind);
   if (r.has_value("device")) o.device = static_cast<int>(r.integer("device"));
-  o.quant = r.parsed<BaseQuant>("quant", parse_quant_name);
+  o.quant = r.parsed<BaseQuant>("quant", parse_base_quant);
   o.max_memory = r.u64("max_memory");
   o.checkpointing = r.parsed<CheckpointingMode>("checkpointing", parse_checkpointing_mode);
   o.embedding_dtype = r.parsed<TableDtype>("embedding_dtype", parse_table_dtype);
