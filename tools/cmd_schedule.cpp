@@ -3,6 +3,7 @@
 // refuse; `run` is the foreground service loop that trains the queued jobs one at a time under the device policy.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -58,7 +59,7 @@ int run_list(const JobQueue& q, bool json) {
                dash(r.finished), r.train.data.path.filename().string());
     if (r.last_error) fmt::print("{:>4} {}: [{}] {}\n", "", "error", r.last_error->code, r.last_error->message);
   }
-  if (std::any_of(l.jobs.begin(), l.jobs.end(), [](const JobRecord& r) { return r.cancel_requested; }))
+  if (std::any_of(l.jobs.begin(), l.jobs.end(), [](const JobRecord& r) { return r.cancel_requested && !job_state_final(r.state); }))
     fmt::print("(* cancel requested: its runner stops it after the current step)\n");
   warn_problems(l.problems);
   return 0;
