@@ -43,6 +43,9 @@ set(rules
   # Evaluation (perplexity, validation loss, multiple choice) scores through the trainer's step engine, written over
   # the op interface like the trainer: never an implementation of it.
   "host/eval :: ^(host/|runtime/|shaders/|Eigen|vulkan) :: ^host/(core|util|formats|tokenizer|data|model|backend|train|adapters|eval)/ :: -"
+  # The job queue and its runner drive the trainer under the device policy, over the op interface like the trainer:
+  # never an implementation of it.
+  "host/jobs :: ^(host/|runtime/|shaders/|Eigen|vulkan) :: ^host/(core|util|formats|tokenizer|data|model|backend|train|adapters|policy|jobs)/ :: -"
 )
 
 set(violations "")

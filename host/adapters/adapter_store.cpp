@@ -1,24 +1,23 @@
 #include "host/adapters/adapter_store.h"
 
-#include <fcntl.h>
 #include <fmt/format.h>
-#include <sys/file.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstdlib>
+#include <cstdio>
 #include <cstring>
-#include <ctime>
 #include <fstream>
 #include <system_error>
 
 #include "host/adapters/gguf_lora.h"
 #include "host/core/error.h"
 #include "host/util/atomic_file.h"
+#include "host/util/file_lock.h"
 #include "host/util/read_file.h"
 #include "host/util/sha256.h"
+#include "host/util/utc_time.h"
 
 namespace pocketlora {
 
@@ -30,31 +29,6 @@ constexpr const char* kWeightsFile = "adapter_model.safetensors";
 constexpr const char* kConfigFile = "adapter_config.json";
 constexpr const char* kManifestFile = "manifest.json";
 constexpr const char* kLockFile = ".lock";
-
-// Serialises writers of one store (two adds of one name, a rename racing a delete); readers never take it.
-class StoreWriteLock {
- public:
-  explicit StoreWriteLock(const fs::path& root) {
-    std::error_code ec;
-    fs::create_directories(root, ec);
-    if (ec) throw IoError("cannot create adapter store '" + root.string() + "': " + ec.message());
-    const fs::path lock = root / kLockFile;
-    fd_ = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd_ < 0) throw IoError("cannot open '" + lock.string() + "': " + std::strerror(errno));
-    while (::flock(fd_, LOCK_EX) != 0) {
-      if (errno == EINTR) continue;
-      const std::string why = std::strerror(errno);
-      ::close(fd_);
-      throw IoError("cannot lock '" + lock.string() + "': " + why);
-    }
-  }
-  ~StoreWriteLock() { ::close(fd_); }  // closing releases the flock
-  StoreWriteLock(const StoreWriteLock&) = delete;
-  StoreWriteLock& operator=(const StoreWriteLock&) = delete;
-
- private:
-  int fd_ = -1;
-};
 
 std::string file_sha256(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
@@ -68,15 +42,6 @@ std::string file_sha256(const fs::path& p) {
   }
   if (in.bad()) throw IoError("cannot read '" + p.string() + "'");
   return h.hex_digest();
-}
-
-std::string utc_now_iso8601() {
-  const std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  ::gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
 }
 
 AdapterManifest read_manifest(const fs::path& dir) {
@@ -218,7 +183,7 @@ AdapterManifest AdapterStore::add(const fs::path& src, const std::string& name, 
         "has {} (pass --force to import it anyway)",
         src.string(), origin.base_fingerprint, base.fingerprint));
 
-  StoreWriteLock lock(root_);
+  FileLock lock(root_ / kLockFile);  // serialises writers of one store; readers never take it
   remove_stale_atomic_temps(root_);
   if (fs::exists(dir)) throw InvalidArgument("adapter '" + name + "' already exists in '" + root_.string() + "'");
 
@@ -258,7 +223,7 @@ AdapterManifest AdapterStore::add(const fs::path& src, const std::string& name, 
 
 void AdapterStore::set_enabled(const std::string& name, bool enabled) {
   const fs::path dir = adapter_dir(name);
-  StoreWriteLock lock(root_);
+  FileLock lock(root_ / kLockFile);
   if (!fs::is_directory(dir)) throw InvalidArgument("no adapter '" + name + "' in the store '" + root_.string() + "'");
   AdapterManifest m = read_manifest(dir);
   m.enabled = enabled;
@@ -268,7 +233,7 @@ void AdapterStore::set_enabled(const std::string& name, bool enabled) {
 void AdapterStore::rename(const std::string& from, const std::string& to) {
   const fs::path src = adapter_dir(from);
   const fs::path dst = adapter_dir(to);
-  StoreWriteLock lock(root_);
+  FileLock lock(root_ / kLockFile);
   if (!fs::is_directory(src)) throw InvalidArgument("no adapter '" + from + "' in the store '" + root_.string() + "'");
   if (fs::exists(dst)) throw InvalidArgument("adapter '" + to + "' already exists in '" + root_.string() + "'");
   AdapterManifest m = read_manifest(src);  // refuse to carry a corrupt adapter under a new name
@@ -293,7 +258,7 @@ void AdapterStore::export_peft(const std::string& name, const fs::path& out_dir)
 
 void AdapterStore::remove(const std::string& name) {
   const fs::path dir = adapter_dir(name);
-  StoreWriteLock lock(root_);
+  FileLock lock(root_ / kLockFile);
   if (!fs::is_directory(dir)) throw InvalidArgument("no adapter '" + name + "' in the store '" + root_.string() + "'");
   // One rename takes it out of every listing; a kill during the removal leaves a temporary the next writer clears.
   fs::path doomed = dir;

@@ -126,6 +126,16 @@ DataFormat parse_data_format(const std::string& name) {
   throw InvalidArgument("--format '" + name + "': expected auto, alpaca, chat or text");
 }
 
+const char* data_format_name(DataFormat f) {
+  switch (f) {
+    case DataFormat::Auto: return "auto";
+    case DataFormat::Alpaca: return "alpaca";
+    case DataFormat::Chat: return "chat";
+    case DataFormat::Text: return "text";
+  }
+  return "?";
+}
+
 const char* chat_template_name(ChatTemplate t) {
   switch (t) {
     case ChatTemplate::Llama2: return "llama2";

@@ -31,6 +31,7 @@ struct Record {
 enum class DataFormat { Auto, Alpaca, Chat, Text };
 // "auto", "alpaca", "chat", "text"; anything else is an InvalidArgument listing them.
 DataFormat parse_data_format(const std::string& name);
+const char* data_format_name(DataFormat f);
 
 // Reads every record; FormatError names the file, the line/record and the field. `separator` splits plain text
 // into documents (e.g. "<|endoftext|>"; empty: the whole file is one document).

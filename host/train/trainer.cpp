@@ -81,6 +81,29 @@ const char* precision_name(Precision p) {
   return "?";
 }
 
+Precision parse_precision(const std::string& s) {
+  if (s == "f32") return Precision::F32;
+  if (s == "f16") return Precision::F16;
+  if (s == "auto") return Precision::Auto;
+  throw InvalidArgument("--precision '" + s + "': expected f32, f16 or auto");
+}
+
+const char* checkpointing_mode_name(CheckpointingMode m) {
+  switch (m) {
+    case CheckpointingMode::Off: return "off";
+    case CheckpointingMode::On: return "on";
+    case CheckpointingMode::Auto: return "auto";
+  }
+  return "?";
+}
+
+CheckpointingMode parse_checkpointing_mode(const std::string& s) {
+  if (s == "on") return CheckpointingMode::On;
+  if (s == "off") return CheckpointingMode::Off;
+  if (s == "auto") return CheckpointingMode::Auto;
+  throw InvalidArgument("--checkpointing '" + s + "': expected on, off or auto");
+}
+
 nlohmann::json train_config_json(const TrainOptions& o) {
   std::vector<std::string> targets;
   for (LoraTarget t : o.lora.targets) targets.push_back(lora_target_name(t));
@@ -370,6 +393,12 @@ TrainSummary Trainer::run(const std::function<void(const StepReport&)>& on_step,
   std::vector<std::size_t> order = data.epoch_order(pos.epoch);
   int consecutive_skips = 0;
   if (!policy) build_engine();
+  // Resumed from the run's final checkpoint: a kill after that checkpoint but before the adapter and plot written
+  // beside it leaves them a step behind, and no step is left to rewrite them, so the last save is done again.
+  if (s.resume && done == total_steps_ && done > 0) {
+    if (!engine) build_engine();
+    save(done);
+  }
   const auto t_run = Clock::now();
   for (; done < total_steps_;) {
     if (policy && !wait_for_policy()) break;

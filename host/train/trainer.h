@@ -31,6 +31,8 @@ namespace pocketlora {
 // Gradient checkpointing (StepEngineOptions::checkpointing): Auto turns it on only when the step would not fit
 // max_memory without it, before the micro-batch is shrunk.
 enum class CheckpointingMode { Off, On, Auto };
+const char* checkpointing_mode_name(CheckpointingMode m);          // "off", "on", "auto"
+CheckpointingMode parse_checkpointing_mode(const std::string& s);  // InvalidArgument naming the accepted values
 
 // Activation storage (StepEngineOptions::activations): f16 keeps activations and the LoRA compute inputs in f16,
 // the residual stream, adapter, gradients and optimizer state in f32 (docs/MIXED_PRECISION.md). Auto: f16 where
@@ -38,6 +40,7 @@ enum class CheckpointingMode { Off, On, Auto };
 // Trainer resolves it when constructed, so checkpoints and reports name f32 or f16.
 enum class Precision { F32, F16, Auto };
 const char* precision_name(Precision p);  // "f32", "f16", "auto"
+Precision parse_precision(const std::string& s);  // InvalidArgument naming the accepted values
 
 // The device policy a run obeys (docs/POLICY.md). The trainer asks it before every optimizer step (the unit a
 // checkpoint resumes at exactly): Train; Throttle: idle for the given time, then train; Wait: checkpoint, free the
