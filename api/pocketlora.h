@@ -61,7 +61,8 @@ typedef enum pl_status {
   PL_ERR_BACKEND = 10,       /* any other GPU API failure */
   PL_ERR_CANCELLED = 11,     /* the caller cancelled (a generation) */
   PL_ERR_INTERNAL = 12,      /* a bug in the library */
-  PL_ERR_INVALID_HANDLE = 13, /* API only: NULL, released or wrong-type handle; NULL required out-pointer */
+  PL_ERR_INVALID_HANDLE = 13, /* API only: a NULL, released or wrong-type handle (a NULL string or out-pointer
+                                 argument is PL_ERR_INVALID_INPUT naming it) */
   PL_ERR_BAD_STATE = 14       /* API only: a call the object's state does not allow (start a running job) */
 } pl_status;
 
@@ -215,7 +216,7 @@ typedef struct pl_generate_params {
 /* max_tokens 128, greedy, no top-k/top-p, seed 0. */
 PL_API void pl_generate_params_init(pl_generate_params* p);
 
-/* Streams one piece of text (whole UTF-8 characters, not NUL-terminated beyond `length` guaranteed: it is). */
+/* One piece of generated text: whole UTF-8 characters, `length` bytes, NUL-terminated; valid during the call. */
 typedef void (*pl_token_callback)(const char* piece, size_t length, void* user_data);
 
 /* A cancellation token for one generation at a time; cancel is sticky (make a new one per generation). */
