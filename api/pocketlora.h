@@ -43,7 +43,10 @@
 extern "C" {
 #endif
 
-/* The version of this header: bumped when a declaration changes. pl_version() is the library's; a program
+/* Every enum has a *_MAX_ENUM member of 0x7fffffff (as Vulkan's do): its values span int, so a C caller's
+ * out-of-range value (refused as PL_ERR_INVALID_INPUT) is not undefined behaviour on the C++ side.
+ *
+ * The version of this header: bumped when a declaration changes. pl_version() is the library's; a program
  * checks both are equal before any other call. */
 #define PL_API_VERSION 1
 
@@ -63,7 +66,8 @@ typedef enum pl_status {
   PL_ERR_INTERNAL = 12,      /* a bug in the library */
   PL_ERR_INVALID_HANDLE = 13, /* API only: a NULL, released or wrong-type handle (a NULL string or out-pointer
                                  argument is PL_ERR_INVALID_INPUT naming it) */
-  PL_ERR_BAD_STATE = 14       /* API only: a call the object's state does not allow (start a running job) */
+  PL_ERR_BAD_STATE = 14,      /* API only: a call the object's state does not allow (start a running job) */
+  PL_STATUS_MAX_ENUM = 0x7fffffff /* not a status: makes every int a valid value of the type (see below) */
 } pl_status;
 
 /* The library's PL_API_VERSION. */
@@ -77,7 +81,12 @@ PL_API void pl_free_string(char* s);
 
 /* ---- runtime: the compute backend ---------------------------------------------------------------------- */
 typedef struct pl_runtime pl_runtime;
-typedef enum pl_backend { PL_BACKEND_AUTO = 0, PL_BACKEND_CPU = 1, PL_BACKEND_VULKAN = 2 } pl_backend;
+typedef enum pl_backend {
+  PL_BACKEND_AUTO = 0,
+  PL_BACKEND_CPU = 1,
+  PL_BACKEND_VULKAN = 2,
+  PL_BACKEND_MAX_ENUM = 0x7fffffff
+} pl_backend;
 
 /* Opens the backend once to check it works (AUTO: a Vulkan device when one is usable, else the CPU).
  * device_index: a Vulkan device (`pocketlora devices`), -1 for the default pick. PL_ERR_NO_DEVICE when VULKAN is
@@ -111,7 +120,8 @@ typedef enum pl_job_state {
   PL_JOB_WAITING = 3,   /* held by the device policy (not charging, too hot, user override): likewise released */
   PL_JOB_FINISHED = 4,  /* every step done */
   PL_JOB_CANCELLED = 5, /* stopped by pl_train_job_cancel (after a checkpoint when a step had run) */
-  PL_JOB_FAILED = 6     /* stopped by an error: pl_train_job_wait returns it */
+  PL_JOB_FAILED = 6,    /* stopped by an error: pl_train_job_wait returns it */
+  PL_JOB_STATE_MAX_ENUM = 0x7fffffff
 } pl_job_state;
 
 /* What the progress callback receives: after every optimizer step and at every state change. */
@@ -160,8 +170,13 @@ PL_API pl_status pl_train_job_result(pl_train_job* job, char** json_out);
 PL_API pl_status pl_train_job_destroy(pl_train_job* job);
 
 /* ---- device policy sensors (docs/POLICY.md) ---------------------------------------------------------------- */
-typedef enum pl_user_override { PL_OVERRIDE_NONE = 0, PL_OVERRIDE_PAUSE = 1, PL_OVERRIDE_TRAIN = 2 } pl_user_override;
-typedef enum pl_tristate { PL_UNKNOWN = -1, PL_FALSE = 0, PL_TRUE = 1 } pl_tristate;
+typedef enum pl_user_override {
+  PL_OVERRIDE_NONE = 0,
+  PL_OVERRIDE_PAUSE = 1,
+  PL_OVERRIDE_TRAIN = 2,
+  PL_OVERRIDE_MAX_ENUM = 0x7fffffff
+} pl_user_override;
+typedef enum pl_tristate { PL_UNKNOWN = -1, PL_FALSE = 0, PL_TRUE = 1, PL_TRISTATE_MAX_ENUM = 0x7fffffff } pl_tristate;
 
 typedef struct pl_thermal_zone {
   const char* name;      /* the zone's type as the OS names it ("skin", "gpu-thermal") */

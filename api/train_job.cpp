@@ -33,6 +33,7 @@ const char* job_state_name(pl_job_state s) {
     case PL_JOB_FINISHED: return "finished";
     case PL_JOB_CANCELLED: return "cancelled";
     case PL_JOB_FAILED: return "failed";
+    default: break;
   }
   return "unknown";
 }
@@ -60,6 +61,7 @@ std::optional<bool> tristate(pl_tristate t, const char* field) {
     case PL_UNKNOWN: return std::nullopt;
     case PL_FALSE: return false;
     case PL_TRUE: return true;
+    default: break;
   }
   throw InvalidArgument(fmt::format("pl_train_job_push_sensors: {} is {}: expected PL_UNKNOWN, PL_FALSE or PL_TRUE",
                                     field, static_cast<int>(t)));

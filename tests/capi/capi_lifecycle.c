@@ -269,7 +269,7 @@ static int wait_for_state(pl_train_job* job, pl_job_state want, int timeout_ms) 
 static void job_config(char* buf, size_t n, const char* out, int steps, const char* extra) {
   snprintf(buf, n,
            "{\"data\": \"%s/datasets/tinystories_sample.txt\", \"out\": \"%s\", \"steps\": %d, \"batch\": 2, "
-           "\"seq_len\": 32, \"rank\": 4, \"lr\": 0.003, \"val_fraction\": 0.2, \"eval_every\": 1000%s}",
+           "\"seq_len\": 32, \"rank\": 4, \"lr\": 0.003, \"val_fraction\": 0.2, \"eval_every\": 1000, \"save_every\": 1000%s}",
            g_data, out, steps, extra);
 }
 
