@@ -43,6 +43,12 @@ TEST(TrainControl, PausedAndResumedRunEndsBitIdenticalToAnUnpausedOne) {
   int pauses = 0;
   bool checkpoint_at_pause = false;
   std::thread resumer;
+  struct JoinAtExit {  // a failing run must end the test, not std::terminate on a joinable thread
+    std::thread& t;
+    ~JoinAtExit() {
+      if (t.joinable()) t.join();
+    }
+  } join_at_exit{resumer};
   o.control->on_pause_change = [&](bool paused) {
     if (!paused) return;
     ++pauses;
@@ -57,7 +63,7 @@ TEST(TrainControl, PausedAndResumedRunEndsBitIdenticalToAnUnpausedOne) {
     paused_losses.push_back(r.loss);
     if (r.step == 2) o.control->request_pause();
   });
-  resumer.join();
+  if (resumer.joinable()) resumer.join();
   EXPECT_EQ(pauses, 1);
   EXPECT_TRUE(checkpoint_at_pause);
   EXPECT_EQ(s.steps_done, 6);
