@@ -46,6 +46,12 @@ set(rules
   # The job queue and its runner drive the trainer under the device policy, over the op interface like the trainer:
   # never an implementation of it.
   "host/jobs :: ^(host/|runtime/|shaders/|Eigen|vulkan) :: ^host/(core|util|formats|tokenizer|data|model|backend|train|adapters|policy|jobs)/ :: -"
+  # The C API sits on top of host/ (backends only through make_backend): no implementation of the op interface,
+  # no Vulkan runtime. Its header is pure C and includes nothing of the project.
+  "api :: ^(runtime/|host/(ops|ref)/|shaders/|Eigen|vulkan) :: - :: -"
+  "api/pocketlora.h :: ^(host/|runtime/|api/) :: - :: -"
+  # The JNI bridge goes through the C API only, as an app's own bridge would.
+  "api/jni :: ^(host/|runtime/|api/) :: ^api/pocketlora\\.h$ :: -"
 )
 
 set(violations "")

@@ -9,6 +9,7 @@ PACKAGES=(
   libeigen3-dev nlohmann-json3-dev libfmt-dev libcli11-dev
   libopenblas-dev libopenblas0-pthread                # the CPU backend's GEMMs (host/ref/blas.h)
   libgtest-dev libbenchmark-dev
+  default-jdk-headless                                # JNI headers + javac/java: the C API's JNI bridge and its test
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -3,42 +3,12 @@
 #include <memory>
 
 #include "host/core/error.h"
+#include "host/util/byte_size.h"
 #include "host/policy/policy_config.h"
 #include "host/policy/scripted_timeline.h"
 #include "host/policy/sysfs_sensors.h"
 
 namespace pocketlora::cli {
-namespace {
-
-// "1.5G", "800M", "64K" (powers of 1024) or a plain byte count.
-std::uint64_t parse_bytes(const std::string& s) {
-  std::size_t used = 0;
-  double v = 0;
-  try {
-    v = std::stod(s, &used);
-  } catch (const std::logic_error&) {
-    used = 0;
-  }
-  const std::string unit = s.substr(used);
-  double mul = 1;
-  if (unit == "K" || unit == "KiB" || unit == "k") mul = 1024.0;
-  else if (unit == "M" || unit == "MiB") mul = 1024.0 * 1024;
-  else if (unit == "G" || unit == "GiB") mul = 1024.0 * 1024 * 1024;
-  else if (!unit.empty() || used == 0) mul = -1;
-  if (mul < 0 || !(v > 0))
-    throw InvalidArgument("--max-memory '" + s + "': expected a size such as 1.5G, 800M or a byte count");
-  return static_cast<std::uint64_t>(v * mul);
-}
-
-OptimizerKind parse_optimizer(const std::string& s) {
-  if (s == "adamw") return OptimizerKind::AdamW;
-  if (s == "lion") return OptimizerKind::Lion;
-  if (s == "sgd") return OptimizerKind::SGD;
-  if (s == "adafactor") return OptimizerKind::Adafactor;
-  throw InvalidArgument("--optimizer '" + s + "': expected adamw, lion, sgd or adafactor");
-}
-
-}  // namespace
 
 void add_train_options(CLI::App& sub, TrainArgs& a) {
   sub.add_option("--model", a.model, "llama2.c .bin, GGUF, HF safetensors (file or folder) or bnb-4bit model")
@@ -104,7 +74,7 @@ TrainOptions train_options_from_args(const TrainArgs& a) {
   o.lora.dropout = a.dropout;
   o.lora.rslora = a.rslora;
   o.lora.targets = parse_lora_targets(a.targets);
-  o.optimizer.kind = parse_optimizer(a.optimizer);
+  o.optimizer.kind = parse_optimizer_kind(a.optimizer);
   if (o.optimizer.kind == OptimizerKind::Lion) o.optimizer.beta2 = 0.99f;
   if (o.optimizer.kind == OptimizerKind::Adafactor) o.optimizer.eps = 1e-30f;
   o.optimizer.lr = a.lr;
@@ -119,7 +89,7 @@ TrainOptions train_options_from_args(const TrainArgs& a) {
   o.backend = resolve_backend_kind(a.backend);
   if (a.device >= 0) o.device = a.device;
   o.quant = parse_base_quant(a.quant);
-  if (!a.max_memory.empty()) o.max_memory = parse_bytes(a.max_memory);
+  if (!a.max_memory.empty()) o.max_memory = parse_byte_size(a.max_memory, "--max-memory");
   o.checkpointing = parse_checkpointing_mode(a.checkpointing);
   o.embedding_dtype = parse_table_dtype(a.embedding_dtype);
   o.precision = parse_precision(a.precision);

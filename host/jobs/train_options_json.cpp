@@ -78,13 +78,6 @@ class Reader {
   const std::string& origin_;
 };
 
-// The reverse of optimizer_name (the CLI's parser words its error for --optimizer).
-OptimizerKind parse_optimizer_kind(const std::string& s) {
-  for (OptimizerKind k : {OptimizerKind::AdamW, OptimizerKind::Lion, OptimizerKind::SGD, OptimizerKind::Adafactor})
-    if (s == optimizer_name(k)) return k;
-  throw InvalidArgument("optimizer '" + s + "': expected adamw, lion, sgd or adafactor");
-}
-
 }  // namespace
 
 json train_options_json(const TrainOptions& o) {

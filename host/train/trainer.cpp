@@ -334,6 +334,21 @@ TrainSummary Trainer::run(const std::function<void(const StepReport&)>& on_step,
   };
   std::string policy_status;
   double last_step_s = 0;
+  TrainControl* ctl = opt_.control.get();
+  // A pause asked through the control: what a policy pause does (checkpoint, release, wait), then the run loop asks
+  // the policy again. False when the run is to stop.
+  auto pause_for_control = [&]() -> bool {
+    if (engine && saved_at != done) save(done);
+    if (s.backend_made_here) {
+      engine.reset();
+      s.be.reset();
+    }
+    if (ctl->on_pause_change) ctl->on_pause_change(true);
+    const bool go_on = ctl->wait_while_paused();
+    if (ctl->on_pause_change) ctl->on_pause_change(false);
+    if (!go_on) sum.interrupted = true;
+    return go_on;
+  };
   // Asks the policy until it allows a step; false when the run must end first (Ctrl-C, or sensors that ended).
   auto wait_for_policy = [&]() -> bool {
     SensorSource& sensors = *opt_.policy->sensors;
@@ -357,10 +372,11 @@ TrainSummary Trainer::run(const std::function<void(const StepReport&)>& on_step,
         engine.reset();
         s.be.reset();
       }
-      if (stop_requested()) {
+      if (stop_requested() || (ctl && ctl->stop_requested())) {
         sum.interrupted = true;
         return false;
       }
+      if (ctl && ctl->pause_requested()) return true;  // the run loop takes the pause (and asks again after it)
       if (sensors.ended()) {
         sum.policy_stop = fmt::format("the sensor source ({}) ended while the policy was {}: {}; {} of {} steps done",
                                       sensors.describe(), policy->state_name(), policy->reason(), done, total_steps_);
@@ -388,8 +404,11 @@ TrainSummary Trainer::run(const std::function<void(const StepReport&)>& on_step,
       log_transition(policy->fail(fmt::format("the run stopped on an error after {} of {} steps", done, total_steps_),
                                   opt_.policy->clock->now_s(), opt_.policy->sensors->read()));
   }};
-  StopRequestScope stop_scope;
-  clear_stop_request();
+  std::optional<StopRequestScope> stop_scope;
+  if (!ctl) {
+    stop_scope.emplace();
+    clear_stop_request();
+  }
   std::vector<std::size_t> order = data.epoch_order(pos.epoch);
   int consecutive_skips = 0;
   if (!policy) build_engine();
@@ -402,6 +421,15 @@ TrainSummary Trainer::run(const std::function<void(const StepReport&)>& on_step,
   const auto t_run = Clock::now();
   for (; done < total_steps_;) {
     if (policy && !wait_for_policy()) break;
+    if (ctl && ctl->stop_requested()) {
+      if (engine && saved_at != done) save(done);
+      sum.interrupted = true;
+      break;
+    }
+    if (ctl && ctl->pause_requested()) {
+      if (!pause_for_control()) break;
+      continue;
+    }
     if (!engine) build_engine();
     const auto t0 = Clock::now();
     // This step's micro-batches, from the data position; the loss scale covers all of them.
@@ -468,7 +496,7 @@ TrainSummary Trainer::run(const std::function<void(const StepReport&)>& on_step,
     sm.val_loss = rep.val_loss;
     metrics.append(sm);
     if (on_step) on_step(rep);
-    const bool stop = stop_requested();
+    const bool stop = stop_requested() || (ctl && ctl->stop_requested());
     if (stop || done % save_every == 0 || done == total_steps_) save(done);
     if (stop) {
       sum.interrupted = true;

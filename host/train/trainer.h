@@ -24,6 +24,7 @@
 #include "host/train/lora_config.h"
 #include "host/train/lr_schedule.h"
 #include "host/train/step_engine.h"
+#include "host/train/train_control.h"
 #include "host/train/train_data.h"
 
 namespace pocketlora {
@@ -81,6 +82,9 @@ struct TrainOptions {
   int max_consecutive_skips = 5;  // NaN/Inf steps in a row before the run stops
   std::uint64_t seed = 42;
   std::optional<TrainPolicy> policy;  // none: train without waiting, as fast as the device goes
+  // Stop / pause / resume of this run from other threads (the C API). Given: the run neither installs the Ctrl-C
+  // handlers nor clears the process-wide stop flag (it still obeys it), and pauses as a policy pause does.
+  std::shared_ptr<TrainControl> control;
 };
 
 // The run config as a checkpoint records it; `must_match` lists what a resume requires to be equal.

@@ -20,6 +20,12 @@ const char* optimizer_name(OptimizerKind k) {
   return "?";
 }
 
+OptimizerKind parse_optimizer_kind(const std::string& s) {
+  for (OptimizerKind k : {OptimizerKind::AdamW, OptimizerKind::Lion, OptimizerKind::SGD, OptimizerKind::Adafactor})
+    if (s == optimizer_name(k)) return k;
+  throw InvalidArgument("optimizer '" + s + "': expected adamw, lion, sgd or adafactor");
+}
+
 OptimizerState make_optimizer_state(const OptimizerConfig& cfg, const Shape& shape) {
   OptimizerState s;
   if (cfg.kind == OptimizerKind::Adafactor) {

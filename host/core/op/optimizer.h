@@ -18,6 +18,8 @@ namespace pocketlora {
 
 enum class OptimizerKind { AdamW, Lion, SGD, Adafactor };
 const char* optimizer_name(OptimizerKind k);
+// The reverse of optimizer_name; InvalidArgument naming the accepted words.
+OptimizerKind parse_optimizer_kind(const std::string& s);
 
 struct OptimizerConfig {
   OptimizerKind kind = OptimizerKind::AdamW;
