@@ -132,6 +132,8 @@ int run(const LoadBenchArgs& a) {
         } else {
           row.push_back(fmt::format("failed (exit {})", r.status));
         }
+        fmt::print("    peak RSS {} MiB{}\n", row[4], row.size() > 8 ? ", load + upload " + row[8] + " s" : "");
+        std::fflush(stdout);
         table.row(row);
         results.push_back(j);
       }

@@ -70,6 +70,7 @@ Bnb4bitSource open_bnb4bit(const std::filesystem::path& path) {
   if (m.linears.empty()) throw FormatError(origin + ": no bitsandbytes NF4 quant_state found");
   for (auto* t : ck->tensors())
     if (!consumed.count(t->name)) m.others[t->name] = ck->tensor(t->name);
+  m.release_pages = [ck](const std::string& name) { ck->release_pages(name); };
   return m;
 }
 

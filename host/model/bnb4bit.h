@@ -44,6 +44,8 @@ struct Bnb4bitSource {
   LlamaConfig config;
   std::map<std::string, DeferredNf4> linears;  // HF names
   std::map<std::string, Tensor> others;        // as stored, views over the mapping
+  // Drops an `other`'s pages from the resident set once the caller has converted it (MappedFile::release_pages).
+  std::function<void(const std::string&)> release_pages;
   DType compute_dtype = DType::F16;
   RopeLayout qk_layout = RopeLayout::RotateHalf;
 };

@@ -90,7 +90,9 @@ LlamaModel from_bnb4bit(Bnb4bitSource&& b, const std::filesystem::path& path) {
   auto other = [&](const std::string& name) -> Tensor {
     auto it = b.others.find(name);
     if (it == b.others.end()) throw FormatError(origin + ": tensor '" + name + "' is missing");
-    return it->second.to(DType::F32);
+    Tensor f = it->second.to(DType::F32);
+    b.release_pages(name);
+    return f;
   };
   auto linear = [&](const std::string& name) {
     auto it = b.linears.find(name);

@@ -41,8 +41,8 @@ BNf4 PlanningBackend::upload_nf4(const Nf4Quantized& w, const std::string& name)
   constexpr auto block = static_cast<std::uint64_t>(kNf4BlockSize), nest = static_cast<std::uint64_t>(kNf4NestedBlockSize);
   const std::uint64_t codes = (n + 1) / 2, blocks = (n + block - 1) / block;
   const std::uint64_t nested = (blocks + nest - 1) / nest, code_map = 256;
-  if (limits_.resident_alignment == 0) {
-    resident_bytes_ += codes + (w.double_quant ? blocks + nested * 4 : blocks * 4);
+  if (limits_.resident_alignment == 0) {  // the CPU backend: it keeps the f32 absmax it decodes with as well
+    resident_bytes_ += codes + blocks * 4 + (w.double_quant ? blocks + nested * 4 : 0);
     return {++nf4_count_, w.shape, name};
   }
   const auto word = [&](std::uint64_t b) { return held((b + 3) / 4 * 4); };
