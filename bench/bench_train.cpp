@@ -10,7 +10,9 @@
 //                   --vocab N replaces the vocabulary (labelled), e.g. to fit the f32 head in one Vulkan binding;
 //                   --embedding-dtype f32|f16|auto: the frozen embedding/head storage (auto: f16 for both 1B shapes)
 // Every step is timed alone after warm-up steps; the table has the median. Host peak RSS (VmHWM) is reset before
-// each case (/proc/self/clear_refs), so it is that case's own high-water mark.
+// each case and each backend's run (/proc/self/clear_refs): the "(load)" row is the case's load (the model with
+// deferred linears, tables and norms read), a backend's row its setup (base converted and uploaded linear by
+// linear, programs recorded) and steps, starting from the loaded model's RSS. load s / setup s time the same.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -109,6 +111,8 @@ double median(std::vector<double> v) {
 std::string mib(double bytes) { return fmt::format("{:.0f}", bytes / 1048576.0); }
 
 struct StepTiming {
+  double setup_s = 0;  // the engine's construction: the base converted and uploaded linear by linear, programs recorded
+  std::uint64_t host_peak_rss = 0, host_rss_anon_after_setup = 0;
   double median_s = 0, first_loss = 0, last_loss = 0;
   std::vector<double> step_s;
   std::uint64_t device_bytes = 0;
@@ -118,8 +122,11 @@ struct StepTiming {
 // Warm-up then timed optimizer steps on `be`; the engine (and its device memory) lives for this call only.
 StepTiming time_steps(Backend& be, const LlamaModel& m, const LoraAdapter& adapter, const StepEngineOptions& o,
                       const std::vector<TokenBatch>& batches, int warmup, int steps) {
-  TrainStepEngine engine(be, m, adapter, o);
   StepTiming r;
+  const auto t_setup = std::chrono::steady_clock::now();
+  TrainStepEngine engine(be, m, adapter, o);
+  r.setup_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_setup).count();
+  r.host_rss_anon_after_setup = resident_set().anon_bytes;
   r.device_bytes = be.memory_in_use();
   std::int64_t n = 0;
   for (int i = 0; i < warmup + steps; ++i) {
@@ -133,6 +140,7 @@ StepTiming time_steps(Backend& be, const LlamaModel& m, const LoraAdapter& adapt
   r.device_bytes = std::max(r.device_bytes, be.memory_in_use());
   r.device_breakdown = be.memory_breakdown();
   r.median_s = median(r.step_s);
+  r.host_peak_rss = peak_rss_bytes();
   return r;
 }
 
@@ -195,7 +203,7 @@ int run(TrainBenchArgs& a) {
   }
 
   Table table({"case", "layers", "backend", "base", "tokens/step", "step s (median)", "tokens/s", "vs torch", "target",
-               "plan MiB", "plan full MiB", "device MiB", "host peak MiB"});
+               "plan MiB", "plan full MiB", "device MiB", "host peak MiB", "load s", "setup s"});
   nlohmann::json results = nlohmann::json::array();
   std::vector<std::string> notes;  // why a cell has no figure, numbered under the table
   for (const auto& name : split_csv(a.cases)) {
@@ -204,6 +212,7 @@ int run(TrainBenchArgs& a) {
       throw std::runtime_error("bench train: unknown case '" + name + "' (stories260k, tinyllama-1.1b, llama-3.2-1b)");
     const bool big = spec != nullptr;
     reset_peak_rss();
+    const auto t_load = std::chrono::steady_clock::now();
     LlamaModel model;
     LoraConfig lora;
     StepEngineOptions o;
@@ -225,13 +234,17 @@ int run(TrainBenchArgs& a) {
       o.micro_batch = 1;
       o.seq_len = 512;
     } else {
-      model = load_llama_model(std::filesystem::path(a.data) / "models/stories260K/stories260K.bin", BaseQuant::Nf4);
+      model = load_llama_model(std::filesystem::path(a.data) / "models/stories260K/stories260K.bin", BaseQuant::Nf4,
+                               BaseLoad::Deferred);
       depth = full_depth = model.config.n_layers;
       lora.rank = 8;
       lora.alpha = 16;
       o.micro_batch = 8;
       o.seq_len = 128;
     }
+    // Loading: the checkpoint opened and validated, tables and norms read; the linears stay deferred until setup.
+    const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_load).count();
+    const std::uint64_t host_peak_load = peak_rss_bytes();
     o.optimizer.kind = OptimizerKind::AdamW;
     o.optimizer.lr = 2e-4f;
     o.table_dtype = parse_table_dtype(a.embedding_dtype);
@@ -294,6 +307,7 @@ int run(TrainBenchArgs& a) {
       std::fflush(stdout);
       StepTiming t;
       try {
+        reset_peak_rss();  // this backend's run alone: the host model (tables) is in the RSS it starts from
         t = time_steps(*be, model, adapter, o, batches, warmup, steps);
       } catch (const std::exception& e) {  // a case the backend cannot run yet (e.g. a device limit): reported
         fmt::print("  failed: {}\n", e.what());
@@ -314,7 +328,10 @@ int run(TrainBenchArgs& a) {
                         {"loss_last", t.last_loss},
                         {"plan", plan_json(plan)},
                         {"plan_full_depth", plan_json(plan_full)},
-                        {"measured_device_bytes", t.device_bytes}};
+                        {"measured_device_bytes", t.device_bytes},
+                        {"setup_s", t.setup_s},
+                        {"host_peak_rss_bytes", t.host_peak_rss},
+                        {"host_rss_anon_after_setup_bytes", t.host_rss_anon_after_setup}};
       for (const auto& u : t.device_breakdown)
         jr["measured_device_breakdown"].push_back({{"name", u.name}, {"held_bytes", u.held}, {"used_bytes", u.used}});
       if (depth < full_depth) {
@@ -351,19 +368,23 @@ int run(TrainBenchArgs& a) {
       }
       table.row({label, layers_str, backend_kind_name(kind), base, fmt::format("{:.0f}", tokens),
                  fmt::format("{:.3f}", t.median_s), fmt::format("{:.1f}", tps), vs, target, mib(plan.peak_bytes()),
-                 mib(plan_full.peak_bytes()), mib(t.device_bytes), "-"});
+                 mib(plan_full.peak_bytes()), mib(t.device_bytes), mib(static_cast<double>(t.host_peak_rss)), "-",
+                 fmt::format("{:.2f}", t.setup_s)});
       jruns.push_back(jr);
     }
     jcase["runs"] = jruns;
-    jcase["host_peak_rss_bytes"] = peak_rss_bytes();  // this process, this case (the torch child not included)
+    // This process over the case (load and every backend's run; the torch child not included), and at load.
+    jcase["host_peak_rss_bytes"] = std::max(host_peak_load, peak_rss_bytes());
+    jcase["host_peak_rss_load_bytes"] = host_peak_load;
+    jcase["load_s"] = load_s;
     std::string plan_verdict;                         // the plan is the backends' common figure: judged once per case
     if (big && label == name && worst_plan_full > 0) {
       const bool met = static_cast<double>(worst_plan_full) <= kBigMemoryTarget;
       jcase["plan_full_depth_memory_target_met"] = met;
       plan_verdict = fmt::format("plan <= 1.5 GB {}", met ? "met" : "NOT met");
     }
-    table.row(
-        {label, layers_str, "(this process)", "", "", "", "", "", plan_verdict, "", "", "", mib(peak_rss_bytes())});
+    table.row({label, layers_str, "(load)", "", "", "", "", "", plan_verdict, "", "", "", mib(static_cast<double>(host_peak_load)),
+               fmt::format("{:.2f}", load_s), ""});
     results.push_back(jcase);
   }
   std::string load_end;

@@ -60,7 +60,17 @@ BaseLinear synthetic_nf4_linear(std::int64_t out, std::int64_t in, std::uint64_t
   return l;
 }
 
-// `layers` layers of the model, built and quantized one at a time.
+// The same linear deferred (BaseLinear::make), as load_llama_model(..., BaseLoad::Deferred) holds a checkpoint's:
+// drawn and quantized when uploaded, so the host never holds the NF4 base.
+BaseLinear deferred_nf4_linear(std::int64_t out, std::int64_t in, std::uint64_t seed, const std::string& name) {
+  BaseLinear l;
+  l.deferred_shape = {out, in};
+  l.deferred_nf4 = true;
+  l.make = [=] { return synthetic_nf4_linear(out, in, seed, name); };
+  return l;
+}
+
+// `layers` layers of the model; the linears deferred.
 LlamaModel synthetic_model(const SyntheticSpec& spec, std::int64_t layers, std::int64_t vocab) {
   LlamaModel m;
   m.config = synthetic_config(spec, layers, vocab);
@@ -75,13 +85,13 @@ LlamaModel synthetic_model(const SyntheticSpec& spec, std::int64_t layers, std::
     L.ffn_norm = m.norm.clone();
     const std::uint64_t s = 100 + 10 * static_cast<std::uint64_t>(i);
     const std::string p = fmt::format("layers.{}.", i);
-    L.wq = synthetic_nf4_linear(c.n_heads * c.head_dim, c.dim, s, p + "wq");
-    L.wk = synthetic_nf4_linear(c.kv_dim(), c.dim, s + 1, p + "wk");
-    L.wv = synthetic_nf4_linear(c.kv_dim(), c.dim, s + 2, p + "wv");
-    L.wo = synthetic_nf4_linear(c.dim, c.n_heads * c.head_dim, s + 3, p + "wo");
-    L.w_gate = synthetic_nf4_linear(c.hidden_dim, c.dim, s + 4, p + "w_gate");
-    L.w_up = synthetic_nf4_linear(c.hidden_dim, c.dim, s + 5, p + "w_up");
-    L.w_down = synthetic_nf4_linear(c.dim, c.hidden_dim, s + 6, p + "w_down");
+    L.wq = deferred_nf4_linear(c.n_heads * c.head_dim, c.dim, s, p + "wq");
+    L.wk = deferred_nf4_linear(c.kv_dim(), c.dim, s + 1, p + "wk");
+    L.wv = deferred_nf4_linear(c.kv_dim(), c.dim, s + 2, p + "wv");
+    L.wo = deferred_nf4_linear(c.dim, c.n_heads * c.head_dim, s + 3, p + "wo");
+    L.w_gate = deferred_nf4_linear(c.hidden_dim, c.dim, s + 4, p + "w_gate");
+    L.w_up = deferred_nf4_linear(c.hidden_dim, c.dim, s + 5, p + "w_up");
+    L.w_down = deferred_nf4_linear(c.dim, c.hidden_dim, s + 6, p + "w_down");
     m.layers.push_back(std::move(L));
   }
   return m;

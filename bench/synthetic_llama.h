@@ -22,7 +22,9 @@ LlamaConfig synthetic_config(const SyntheticSpec& spec, std::int64_t layers, std
 Tensor random_tensor(Shape shape, float scale, std::uint64_t seed);
 // A linear W [out, in] ~ U(+-sqrt(3/in)) quantized to NF4 with double quantization.
 BaseLinear synthetic_nf4_linear(std::int64_t out, std::int64_t in, std::uint64_t seed, const std::string& name);
-// `layers` layers of the model, built and quantized one at a time.
+// The same, deferred: drawn and quantized when uploaded (BaseLinear::make).
+BaseLinear deferred_nf4_linear(std::int64_t out, std::int64_t in, std::uint64_t seed, const std::string& name);
+// `layers` layers of the model, the linears deferred (the host holds no NF4 base; each is made at upload).
 LlamaModel synthetic_model(const SyntheticSpec& spec, std::int64_t layers, std::int64_t vocab);
 
 }  // namespace pocketlora::bench

@@ -26,6 +26,11 @@
 // - nf4.shared_tiles (decode each W tile once per workgroup into shared memory) is on for NVIDIA, AMD and
 //   Xclipse from standard practice on GPUs with real local memory; NOT measured here (no GPU was lent to the
 //   session that wrote it) — confirm with `pocketlora bench nf4` and a profile override before trusting it.
+// - memory.*: what a training plan may take of the device-local heap (VulkanBackend::memory_budget). With
+//   VK_EXT_memory_budget: budget - usage at device creation - budget_margin_mib (driver objects, pipelines,
+//   staging). Without it: heap_percent_without_budget_ext of the heap size — 50 by default because a phone's or
+//   integrated GPU's heap is the OS's RAM, 90 on discrete desktop GPUs (dedicated VRAM). heap_budget_mib > 0
+//   replaces the driver's figure (a driver that misreports; tests).
 #include "runtime/device_profile.h"
 
 namespace pocketlora::vk {
@@ -50,15 +55,19 @@ const nlohmann::json& DeviceProfile::table() {
 
      "nf4.wg": 64, "nf4.wg_x": 8, "nf4.wg_y": 8, "nf4.tm": 4, "nf4.tn": 4, "nf4.dx_tm": 4,
      "nf4.gemv_wg": 64, "nf4.gemv_subgroup": 1, "nf4.gemv_max_m": 4, "nf4.select_decode": 0,
-     "nf4.shared_tiles": 0, "nf4.shared_bk": 32
+     "nf4.shared_tiles": 0, "nf4.shared_bk": 32,
+
+     "memory.budget_margin_mib": 128, "memory.heap_percent_without_budget_ext": 50, "memory.heap_budget_mib": 0
    },
    "quirks": []},
   {"name": "nvidia", "match": {"vendor_id": 4318},
    "params": {"matmul.wg_x": 16, "matmul.wg_y": 16, "matmul.tm": 4, "matmul.tn": 4,
-              "elementwise.wg": 256, "reduce.wg": 256, "nf4.shared_tiles": 1}},
+              "elementwise.wg": 256, "reduce.wg": 256, "nf4.shared_tiles": 1,
+              "memory.heap_percent_without_budget_ext": 90}},
   {"name": "amd", "match": {"vendor_id": 4098},
    "params": {"matmul.wg_x": 16, "matmul.wg_y": 16, "matmul.tm": 4, "matmul.tn": 4,
-              "elementwise.wg": 256, "reduce.wg": 256, "nf4.shared_tiles": 1}},
+              "elementwise.wg": 256, "reduce.wg": 256, "nf4.shared_tiles": 1,
+              "memory.heap_percent_without_budget_ext": 90}},
   {"name": "intel", "match": {"vendor_id": 32902},
    "params": {"matmul.wg_x": 8, "matmul.wg_y": 8, "matmul.tm": 4, "matmul.tn": 4,
               "elementwise.wg": 128, "reduce.wg": 128}},

@@ -43,7 +43,7 @@ int run_eval(const EvalArgs& a) {
   if (a.batch < 1) throw InvalidArgument(fmt::format("--batch {}: expected at least 1", a.batch));
   const auto t0 = std::chrono::steady_clock::now();
   const auto tok = load_tokenizer(a.tokenizer.empty() ? find_tokenizer(a.model) : std::filesystem::path(a.tokenizer));
-  const LlamaModel model = load_llama_model(a.model, parse_base_quant(a.quant));
+  const LlamaModel model = load_llama_model(a.model, parse_base_quant(a.quant), BaseLoad::Deferred);
   const std::int64_t ctx = a.ctx > 0 ? a.ctx : std::min<std::int64_t>(512, model.config.max_seq_len);
   if (ctx > model.config.max_seq_len)
     throw InvalidArgument(

@@ -13,6 +13,7 @@
 #include "host/core/error.h"
 #include "host/model/llama_forward.h"
 #include "host/tokenizer/tokenizer.h"
+#include "host/util/process_memory.h"
 #include "tools/command_registry.h"
 
 namespace pocketlora::cli {
@@ -51,10 +52,14 @@ int run_forward(const ForwardArgs& a) {
   if (ids.empty()) throw InvalidArgument("forward: no tokens to run");
 
   const auto t0 = std::chrono::steady_clock::now();
-  LlamaModel model = load_llama_model(a.model, parse_base_quant(a.quant));
+  LlamaModel model = load_llama_model(a.model, parse_base_quant(a.quant), BaseLoad::Deferred);
+  const std::uint64_t peak_after_load = peak_rss_bytes();
   auto be = make_backend(parse_backend_kind(a.backend));
+  const auto tu = std::chrono::steady_clock::now();
   BackendLlama w = upload_llama(*be, model);
   const auto t1 = std::chrono::steady_clock::now();
+  const ResidentSet after_upload = resident_set();
+  const std::uint64_t peak_after_upload = peak_rss_bytes();
   Tensor logits = llama_forward_logits(*be, w, ids);
   const auto t2 = std::chrono::steady_clock::now();
   const double load_ms = std::chrono::duration<double, std::milli>(t1 - t0).count();
@@ -79,7 +84,18 @@ int run_forward(const ForwardArgs& a) {
   }
   if (a.json) {
     std::cout << nlohmann::json{{"backend", be->describe()}, {"model", a.model}, {"source", model_source_name(model.source)},
-                                {"quant", a.quant}, {"load_ms", load_ms}, {"forward_ms", fwd_ms}, {"positions", rows}}
+                                {"quant", a.quant}, {"load_ms", load_ms},
+                                {"upload_ms", std::chrono::duration<double, std::milli>(t1 - tu).count()},
+                                {"forward_ms", fwd_ms},
+                                // Host memory (docs/MEMORY.md): peaks include mapped checkpoint pages while read.
+                                {"host_memory",
+                                 {{"peak_rss_after_load_bytes", peak_after_load},
+                                  {"peak_rss_after_upload_bytes", peak_after_upload},
+                                  {"rss_anon_after_upload_bytes", after_upload.anon_bytes},
+                                  {"rss_file_after_upload_bytes", after_upload.file_bytes},
+                                  {"peak_rss_bytes", peak_rss_bytes()},
+                                  {"backend_bytes", be->memory_in_use()}}},
+                                {"positions", rows}}
                      .dump(2)
               << "\n";
     return 0;

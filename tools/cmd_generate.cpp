@@ -49,7 +49,7 @@ int run_generate(const GenerateArgs& a) {
   const std::filesystem::path model_path = a.model;
   const std::filesystem::path tok_path = a.tokenizer.empty() ? find_tokenizer(model_path) : std::filesystem::path(a.tokenizer);
   const auto tok = load_tokenizer(tok_path);
-  LlamaModel model = load_llama_model(model_path, parse_base_quant(a.quant));
+  LlamaModel model = load_llama_model(model_path, parse_base_quant(a.quant), BaseLoad::Deferred);
   if (tok->vocab_size() > model.config.vocab_size)
     throw InvalidArgument(fmt::format("generate: tokenizer {} has {} tokens, the model's vocabulary {}",
                                       tok_path.string(), tok->vocab_size(), model.config.vocab_size));

@@ -47,6 +47,7 @@ int run_train(const TrainCmdArgs& a) {
                human_bytes(plan.step_unplanned_bytes), human_bytes(plan.op_scratch_bytes),
                human_bytes(plan.planned_peak_bytes),
                plan.checkpointing ? ", gradient checkpointing" : "");
+    if (plan.limit_bytes) fmt::print("memory limit: {} ({})\n", human_bytes(plan.limit_bytes), plan.limit_source);
   }
   ProgressBar bar;
   const TrainSummary s = trainer.run(
@@ -80,6 +81,8 @@ int run_train(const TrainCmdArgs& a) {
                                 {"checkpointing", s.memory.checkpointing},
                                 {"precision", precision_name(trainer.options().precision)},
                                 {"measured_device_bytes", s.memory.measured_device_bytes},
+                                {"memory_limit_bytes", s.memory.limit_bytes},
+                                {"memory_limit_source", s.memory.limit_source},
                                 {"peak_rss_bytes", s.peak_rss_bytes},
                                 {"checkpoint", s.checkpoint.string()},
                                 {"adapter", s.adapter_dir.string()},

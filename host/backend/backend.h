@@ -92,6 +92,17 @@ class Backend {
     std::uint64_t held = 0, used = 0;
   };
   virtual std::vector<MemoryUse> memory_breakdown() const { return {{"total", memory_in_use(), memory_in_use()}}; }
+  // The memory a plan on this backend may take, and where the figure comes from (named in refusals), when the
+  // backend has one. Vulkan: the largest device-local heap's VK_EXT_memory_budget budget minus its usage when the
+  // device was made (on phones and integrated GPUs the heap is the OS's RAM, shared) minus a margin, or without the
+  // extension a fraction of the heap's size (profile memory.*; docs/MEMORY.md). nullopt: none (the CPU backend,
+  // whose step memory is ordinary host memory; --max-memory still applies). The trainer plans for
+  // min(--max-memory, this).
+  struct MemoryBudget {
+    std::uint64_t bytes = 0;
+    std::string source;
+  };
+  virtual std::optional<MemoryBudget> memory_budget() const { return std::nullopt; }
   // How this backend can place step tensors in one arena (alignment, largest block), for planning its layout.
   virtual StepArenaLimits step_arena_limits() const = 0;
   // Immediate: the Step allocations from now on go, in order, to the offsets of `layout` (planned for
@@ -120,6 +131,12 @@ class Backend {
   virtual BTensor alloc(const Shape& shape, DType dtype, Lifetime life, const std::string& name) = 0;
   BTensor upload(const Tensor& t, Lifetime life, const std::string& name);
   virtual BNf4 upload_nf4(const Nf4Quantized& w, const std::string& name) = 0;
+  // upload_nf4 of a weight the caller no longer needs: the CPU backend keeps `w` itself instead of a copy (so the
+  // NF4 base exists once on the host); a device backend copies it out and the caller's temporary goes.
+  virtual BNf4 adopt_nf4(Nf4Quantized&& w, const std::string& name) { return upload_nf4(w, name); }
+  // False for a backend that only sizes what it is given (the memory planner): weights may be uploaded as shapes
+  // (an Nf4Quantized with its shape and double_quant flag, no codes) and are never converted for it.
+  virtual bool needs_weight_values() const { return true; }
   virtual void write(const BTensor& dst, const Tensor& src) = 0;  // host -> backend, blocking
   virtual Tensor read(const BTensor& src) = 0;                    // backend -> host, blocking
   virtual void free_step() = 0;  // releases every Step tensor (and the recording that used them)

@@ -191,8 +191,24 @@ void Tensor::copy_from(const Tensor& src) {
   if (src.numel() != numel() || !is_contiguous())
     throw ShapeError("copy_from: source " + shape_str(src.shape()) + " into " + shape_str(shape_) +
                      (is_contiguous() ? "" : " (non-contiguous destination)"));
-  Tensor c = src.to(dtype_);
-  if (c.nbytes()) std::memcpy(data_, c.raw(), c.nbytes());
+  // Straight into this storage: a temporary the size of the source (an embedding table written into a backend)
+  // would double the host peak of an upload.
+  const std::int64_t n = numel();
+  if (n == 0) return;
+  if (!src.is_contiguous()) {
+    Tensor c = src.to(dtype_);
+    std::memcpy(data_, c.raw(), c.nbytes());
+    return;
+  }
+  if (src.dtype_ == dtype_) {
+    std::memcpy(data_, src.data_, nbytes());
+    return;
+  }
+  const std::size_t in_sz = dtype_size(src.dtype_), out_sz = dtype_size(dtype_);
+#pragma omp parallel for schedule(static) if (n >= kParallelMinElements)
+  for (std::int64_t i = 0; i < n; ++i)
+    store_from_double(data_ + static_cast<std::size_t>(i) * out_sz, dtype_,
+                      load_as_double(src.data_ + static_cast<std::size_t>(i) * in_sz, src.dtype_));
 }
 
 std::vector<float> Tensor::to_float_vector() const {

@@ -346,6 +346,12 @@ const GgufFile::TensorInfo* GgufFile::find_tensor(std::string_view name) const {
   return it == tensor_index_.end() ? nullptr : &tensors_[it->second];
 }
 
+void GgufFile::release_pages(std::string_view name) const {
+  const TensorInfo* t = find_tensor(name);
+  if (!t) throw FormatError("GGUF file '" + path().string() + "' has no tensor '" + std::string(name) + "'");
+  file_->release_pages({t->data, t->nbytes});
+}
+
 Tensor GgufFile::load_f32(std::string_view name) const {
   const TensorInfo* t = find_tensor(name);
   if (!t) throw FormatError("GGUF file '" + path().string() + "' has no tensor '" + std::string(name) + "'");

@@ -70,6 +70,8 @@ class GgufFile {
   const TensorInfo* find_tensor(std::string_view name) const;
   // Dequantized to f32, row-major shape (ne reversed).
   Tensor load_f32(std::string_view name) const;
+  // The tensor's bytes leave this process's resident set (MappedFile::release_pages): for loaders done with it.
+  void release_pages(std::string_view name) const;
 
  private:
   [[noreturn]] void type_error(std::string_view key, const char* want) const;

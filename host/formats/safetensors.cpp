@@ -158,6 +158,11 @@ const SafetensorsFile::Info& SafetensorsFile::at(std::string_view name) const {
   throw FormatError("safetensors file '" + path().string() + "' has no tensor '" + std::string(name) + "'");
 }
 
+void SafetensorsFile::release_pages(std::string_view name) const {
+  const Info& i = at(name);
+  file_->release_pages({i.data, i.nbytes});
+}
+
 Tensor SafetensorsFile::tensor(std::string_view name) const {
   const Info& i = at(name);
   auto dt = to_dtype(i.dtype);
@@ -229,6 +234,12 @@ const SafetensorsFile::Info* SafetensorsCheckpoint::find(std::string_view name) 
 const SafetensorsFile::Info& SafetensorsCheckpoint::at(std::string_view name) const {
   if (const auto* i = find(name)) return *i;
   throw FormatError("safetensors checkpoint '" + path_.string() + "' has no tensor '" + std::string(name) + "'");
+}
+
+void SafetensorsCheckpoint::release_pages(std::string_view name) const {
+  const SafetensorsFile* s = shard_of(name);
+  if (!s) throw FormatError("safetensors checkpoint '" + path_.string() + "' has no tensor '" + std::string(name) + "'");
+  s->release_pages(name);
 }
 
 Tensor SafetensorsCheckpoint::tensor(std::string_view name) const {

@@ -34,6 +34,8 @@ class SafetensorsFile {
   const Info& at(std::string_view name) const;    // FormatError naming file + tensor if absent
   // View over the mapped bytes (kept alive by the returned Tensor); FormatError for dtypes Tensor lacks.
   Tensor tensor(std::string_view name) const;
+  // The tensor's bytes leave this process's resident set (MappedFile::release_pages): for loaders done with it.
+  void release_pages(std::string_view name) const;
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
   const std::filesystem::path& path() const { return file_->path(); }
 
@@ -52,6 +54,7 @@ class SafetensorsCheckpoint {
   const SafetensorsFile::Info* find(std::string_view name) const;
   const SafetensorsFile::Info& at(std::string_view name) const;
   Tensor tensor(std::string_view name) const;
+  void release_pages(std::string_view name) const;
   const std::vector<SafetensorsFile>& shards() const { return shards_; }
   const std::filesystem::path& path() const { return path_; }
 

@@ -2,6 +2,7 @@
 
 #include <deque>
 #include <fstream>
+#include <memory>
 #include <tuple>
 
 #include <nlohmann/json.hpp>
@@ -33,10 +34,10 @@ bool is_bnb4bit_checkpoint(const std::filesystem::path& path) {
   return false;
 }
 
-Bnb4bitModel load_bnb4bit(const std::filesystem::path& path) {
-  auto ck = SafetensorsCheckpoint::open(path);
+Bnb4bitSource open_bnb4bit(const std::filesystem::path& path) {
+  auto ck = std::make_shared<const SafetensorsCheckpoint>(SafetensorsCheckpoint::open(path));
   const std::string origin = "bnb-4bit checkpoint '" + path.string() + "'";
-  Bnb4bitModel m;
+  Bnb4bitSource m;
   const auto cfg_path = dir_of(path) / "config.json";
   m.config = llama_config_from_hf(cfg_path);
   {
@@ -52,16 +53,35 @@ Bnb4bitModel load_bnb4bit(const std::filesystem::path& path) {
     }
   }
   std::map<std::string, bool> consumed;
-  for (auto* t : ck.tensors()) {
+  for (auto* t : ck->tensors()) {
     if (!t->name.ends_with(kBnb4bitStateSuffix)) continue;
     const std::string w = t->name.substr(0, t->name.size() - kBnb4bitStateSuffix.size());  // "<linear>.weight"
-    Bnb4bitLinear lin = read_bnb4bit_linear(ck, w, origin);
-    for (const auto& name : lin.tensor_names) consumed[name] = true;
-    m.linears[w] = std::move(lin.q);
+    const Bnb4bitLinear lin = read_bnb4bit_linear(*ck, w, origin);
+    for (const auto& name : lin.tensor_names) {
+      consumed[name] = true;
+      ck->release_pages(name);
+    }
+    m.linears[w] = {lin.q.shape, lin.q.double_quant, [ck, w, origin, names = lin.tensor_names] {
+                      Nf4Quantized q = read_bnb4bit_linear(*ck, w, origin).q;
+                      for (const auto& name : names) ck->release_pages(name);
+                      return q;
+                    }};
   }
   if (m.linears.empty()) throw FormatError(origin + ": no bitsandbytes NF4 quant_state found");
-  for (auto* t : ck.tensors())
-    if (!consumed.count(t->name)) m.others[t->name] = ck.tensor(t->name);
+  for (auto* t : ck->tensors())
+    if (!consumed.count(t->name)) m.others[t->name] = ck->tensor(t->name);
+  m.release_pages = [ck](const std::string& name) { ck->release_pages(name); };
+  return m;
+}
+
+Bnb4bitModel load_bnb4bit(const std::filesystem::path& path) {
+  Bnb4bitSource src = open_bnb4bit(path);
+  Bnb4bitModel m;
+  m.config = src.config;
+  m.compute_dtype = src.compute_dtype;
+  m.qk_layout = src.qk_layout;
+  m.others = std::move(src.others);
+  for (const auto& [name, l] : src.linears) m.linears[name] = l.read();
   return m;
 }
 

@@ -13,6 +13,7 @@
 // a "quantization_config". Weights keep HF's q/k row order (rotate_half RoPE): the model records that layout
 // instead of re-permuting NF4 data.
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <string>
 
@@ -29,6 +30,28 @@ struct Bnb4bitModel {
   DType compute_dtype = DType::F16;  // quantization_config.bnb_4bit_compute_dtype: F16, BF16 or F32
   RopeLayout qk_layout = RopeLayout::RotateHalf;
 };
+
+// One NF4 linear of a checkpoint, validated and not kept: `read` parses its state dict again from the mapped file
+// (then drops the file's pages from the resident set), so the whole NF4 base is never held on the host at once.
+struct DeferredNf4 {
+  Shape shape;
+  bool double_quant = true;
+  std::function<Nf4Quantized()> read;
+};
+
+// A bnb-4bit checkpoint with its linears deferred (embeddings, norms, lm_head are views over the mapped file).
+struct Bnb4bitSource {
+  LlamaConfig config;
+  std::map<std::string, DeferredNf4> linears;  // HF names
+  std::map<std::string, Tensor> others;        // as stored, views over the mapping
+  // Drops an `other`'s pages from the resident set once the caller has converted it (MappedFile::release_pages).
+  std::function<void(const std::string&)> release_pages;
+  DType compute_dtype = DType::F16;
+  RopeLayout qk_layout = RopeLayout::RotateHalf;
+};
+
+// Every linear is read once to validate it (the trainer checks before any work), then dropped.
+Bnb4bitSource open_bnb4bit(const std::filesystem::path& path);
 
 // Reads a bnb-4bit checkpoint (file, index or directory with config.json) without re-quantizing anything.
 Bnb4bitModel load_bnb4bit(const std::filesystem::path& path);

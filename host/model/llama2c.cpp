@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <memory>
 
 #include "host/core/checked_size.h"
 #include "host/core/error.h"
@@ -14,43 +15,52 @@ namespace {
 
 constexpr std::uint32_t kMagic = 0x616b3432;  // "ak42" little-endian
 
+// Walks the fixed weight order, checking each tensor fits the file, and hands out deferred reads of it.
 struct Reader {
-  const MappedFile& file;
+  std::shared_ptr<const MappedFile> file;
   std::size_t pos;
   std::string origin;
-  Tensor take(const std::string& name, Shape shape) {
+  DeferredTensor take(const std::string& name, Shape shape) {
     const std::size_t bytes = checked_nbytes(checked_numel(shape, [&] { return origin + ": tensor '" + name + "' " + shape_str(shape); }), 4,
                                              [&] { return origin + ": tensor '" + name + "' " + shape_str(shape); });
-    if (bytes > file.size() - std::min(pos, file.size()))
+    if (bytes > file->size() - std::min(pos, file->size()))
       throw FormatError(origin + ": truncated while reading tensor '" + name + "' " + shape_str(shape) + " (needs " +
                         std::to_string(bytes) + " bytes at offset " + std::to_string(pos) + ", file has " +
-                        std::to_string(file.size()) + ")");
-    Tensor t = Tensor::zeros(std::move(shape));
-    std::memcpy(t.raw(), file.data() + pos, bytes);
+                        std::to_string(file->size()) + ")");
+    const std::size_t at = pos;
     pos += bytes;
-    return t;
+    return {shape, [f = file, at, bytes, shape] {
+              Tensor t = Tensor::zeros(shape);
+              std::memcpy(t.raw(), f->data() + at, bytes);
+              f->release_pages({f->data() + at, bytes});
+              return t;
+            }};
   }
   // export.py version 2: int8 values, then one fp32 scale per group of `group` values (w = q * scale).
-  Tensor take_q8(const std::string& name, Shape shape, std::int64_t group) {
+  DeferredTensor take_q8(const std::string& name, Shape shape, std::int64_t group) {
     const auto what = [&] { return origin + ": int8 tensor '" + name + "' " + shape_str(shape); };
     const std::int64_t n = checked_numel(shape, what);
     if (n % group != 0)
       throw FormatError(origin + ": tensor '" + name + "' " + shape_str(shape) + " is not a whole number of " +
                         std::to_string(group) + "-element groups");
     const std::size_t need = checked_add(checked_nbytes(n, 1, what), checked_nbytes(n / group, 4, what), what);
-    if (need > file.size() - std::min(pos, file.size()))
+    if (need > file->size() - std::min(pos, file->size()))
       throw FormatError(origin + ": truncated while reading int8 tensor '" + name + "' " + shape_str(shape) +
                         " (needs " + std::to_string(need) + " bytes at offset " + std::to_string(pos) + ")");
-    Tensor t = Tensor::zeros(std::move(shape));
-    const auto* q = reinterpret_cast<const std::int8_t*>(file.data() + pos);
-    const std::uint8_t* sc = file.data() + pos + static_cast<std::size_t>(n);
-    for (std::int64_t i = 0; i < n; ++i) {
-      float s;
-      std::memcpy(&s, sc + static_cast<std::size_t>(i / group) * 4, 4);
-      t.data<float>()[i] = static_cast<float>(q[i]) * s;
-    }
+    const std::size_t at = pos;
     pos += need;
-    return t;
+    return {shape, [f = file, at, need, n, group, shape] {
+              Tensor t = Tensor::zeros(shape);
+              const auto* q = reinterpret_cast<const std::int8_t*>(f->data() + at);
+              const std::uint8_t* sc = f->data() + at + static_cast<std::size_t>(n);
+              for (std::int64_t i = 0; i < n; ++i) {
+                float s;
+                std::memcpy(&s, sc + static_cast<std::size_t>(i / group) * 4, 4);
+                t.data<float>()[i] = static_cast<float>(q[i]) * s;
+              }
+              f->release_pages({f->data() + at, need});
+              return t;
+            }};
   }
 };
 
@@ -64,9 +74,20 @@ bool looks_like_llama2c_v1(const std::filesystem::path& path) {
 }
 
 LlamaWeights load_llama2c(const std::filesystem::path& path) {
-  MappedFile f(path);
-  const std::string origin = "llama2.c checkpoint '" + path.string() + "'";
+  const LlamaWeightSource src = open_llama2c(path);
   LlamaWeights w;
+  w.config = src.config;
+  w.source = src.source;
+  for (const auto& [name, t] : src.tensors) w.tensors[name] = t.read();
+  if (src.tied_output) w.tensors["output"] = w.tensors.at("tok_embeddings");
+  return w;
+}
+
+LlamaWeightSource open_llama2c(const std::filesystem::path& path) {
+  const auto file = std::make_shared<const MappedFile>(path);
+  const MappedFile& f = *file;
+  const std::string origin = "llama2.c checkpoint '" + path.string() + "'";
+  LlamaWeightSource w;
   w.source = ModelSource::Llama2c;
   LlamaConfig& c = w.config;
   c.source = "llama2c";
@@ -113,7 +134,7 @@ LlamaWeights load_llama2c(const std::filesystem::path& path) {
       c.vocab_size > (1 << 24) || c.max_seq_len <= 0 || c.max_seq_len > (1 << 24))
     throw FormatError(origin + ": not a llama2.c checkpoint, or a corrupt header (" + c.summary() + ")");
   c.validate(origin);
-  Reader r{f, data_start, origin};
+  Reader r{file, data_start, origin};
   const std::int64_t L = c.n_layers, D = c.dim, KV = c.kv_dim(), H = c.hidden_dim;
   auto matrix = [&](const std::string& name, Shape shape) {
     return group_size > 0 ? r.take_q8(name, std::move(shape), group_size) : r.take(name, std::move(shape));
@@ -148,7 +169,8 @@ LlamaWeights load_llama2c(const std::filesystem::path& path) {
     r.take("freq_cis_real", {c.max_seq_len, c.head_dim / 2});  // legacy RoPE tables: recomputed, not used
     r.take("freq_cis_imag", {c.max_seq_len, c.head_dim / 2});
   }
-  w.tensors["output"] = shared ? w.tensors["tok_embeddings"] : matrix("output", {c.vocab_size, D});
+  if (shared) w.tied_output = true;
+  else w.tensors["output"] = matrix("output", {c.vocab_size, D});
   if (r.pos != f.size())
     throw FormatError(origin + ": " + std::to_string(f.size() - r.pos) + " unexpected trailing bytes after the weights (" +
                       c.summary() + ")");

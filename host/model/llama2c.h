@@ -9,6 +9,8 @@
 namespace pocketlora {
 
 LlamaWeights load_llama2c(const std::filesystem::path& path);
+// The same checkpoint validated, its tensors not read (LlamaWeightSource).
+LlamaWeightSource open_llama2c(const std::filesystem::path& path);
 bool looks_like_llama2c_v1(const std::filesystem::path& path);
 
 }  // namespace pocketlora

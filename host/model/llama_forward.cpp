@@ -6,8 +6,28 @@ namespace pocketlora {
 
 namespace {
 
+// A deferred linear is converted here, uploaded and dropped before the next one: the host holds one linear's
+// conversion at a time (on the CPU backend the NF4 codes move into the backend, not copied). A backend that only
+// sizes weights (the planner) gets the shape.
 BackendLinear upload_linear(Backend& be, const BaseLinear& l, const std::string& name) {
   BackendLinear b;
+  if (l.is_deferred()) {
+    if (!be.needs_weight_values()) {
+      if (!l.is_nf4()) {
+        b.plain = be.alloc(l.shape(), DType::F32, Lifetime::Weights, name);
+        return b;
+      }
+      Nf4Quantized shape_only;
+      shape_only.shape = l.shape();
+      shape_only.double_quant = l.deferred_double_quant;
+      b.nf4 = be.upload_nf4(shape_only, name);
+      return b;
+    }
+    BaseLinear v = l.materialized();
+    if (v.is_nf4()) b.nf4 = be.adopt_nf4(std::move(*v.nf4), name);
+    else b.plain = be.upload(v.plain, Lifetime::Weights, name);
+    return b;
+  }
   if (l.is_nf4()) b.nf4 = be.upload_nf4(*l.nf4, name);
   else b.plain = be.upload(l.plain, Lifetime::Weights, name);
   return b;

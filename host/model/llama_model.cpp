@@ -12,45 +12,75 @@ BaseQuant parse_base_quant(const std::string& s) {
   throw InvalidArgument("unknown base quantization '" + s + "' (expected none, f32 or nf4)");
 }
 
-namespace {
-
-BaseLinear make_linear(const Tensor& w, BaseQuant quant, const std::string& name) {
-  BaseLinear l;
-  Tensor f = w.to(DType::F32);
-  if (quant == BaseQuant::Nf4)
-    l.nf4 = quantize_nf4({f.data<float>(), static_cast<std::size_t>(f.numel())}, f.shape(), true, name);
-  else
-    l.plain = std::move(f);
+BaseLinear BaseLinear::materialized() const {
+  if (!is_deferred()) return *this;
+  BaseLinear l = make();
+  if (l.is_deferred() || l.is_nf4() != deferred_nf4 || l.shape() != deferred_shape)
+    throw InternalError("deferred linear: made " + shape_str(l.shape()) + (l.is_nf4() ? " nf4" : " plain") +
+                        ", declared " + shape_str(deferred_shape) + (deferred_nf4 ? " nf4" : " plain"));
   return l;
 }
 
-LlamaModel from_weights(const LlamaWeights& w, BaseQuant quant) {
+namespace {
+
+BaseLinear convert_linear(const Tensor& f32, BaseQuant quant, const std::string& name) {
+  BaseLinear l;
+  if (quant == BaseQuant::Nf4)
+    l.nf4 = quantize_nf4({f32.data<float>(), static_cast<std::size_t>(f32.numel())}, f32.shape(), true, name);
+  else
+    l.plain = f32;
+  return l;
+}
+
+BaseLinear deferred_linear(const DeferredTensor& t, BaseQuant quant, const std::string& name) {
+  BaseLinear l;
+  l.deferred_shape = t.shape;
+  l.deferred_nf4 = quant == BaseQuant::Nf4;
+  l.make = [read = t.read, quant, name] { return convert_linear(read(), quant, name); };
+  return l;
+}
+
+BaseLinear deferred_linear(const DeferredNf4& t) {
+  BaseLinear l;
+  l.deferred_shape = t.shape;
+  l.deferred_nf4 = true;
+  l.deferred_double_quant = t.double_quant;
+  l.make = [read = t.read] {
+    BaseLinear m;
+    m.nf4 = read();
+    return m;
+  };
+  return l;
+}
+
+LlamaModel from_source(const LlamaWeightSource& w, BaseQuant quant) {
   LlamaModel m;
   m.config = w.config;
   m.quant = quant;
-  m.rope_layout = RopeLayout::Interleaved;  // load_llama_weights brings every plain source to interleaved rows
+  m.rope_layout = RopeLayout::Interleaved;  // the weight source reads every plain source in interleaved rows
   m.source = w.source;
-  m.tok_embeddings = w.at("tok_embeddings").to(DType::F32);
-  m.norm = w.at("norm").to(DType::F32);
-  m.output = w.config.tied_embeddings ? m.tok_embeddings : w.at("output").to(DType::F32);
+  m.tok_embeddings = w.at("tok_embeddings").read();
+  m.norm = w.at("norm").read();
+  m.output = w.tied_output || w.config.tied_embeddings ? m.tok_embeddings : w.at("output").read();
   for (std::int64_t l = 0; l < w.config.n_layers; ++l) {
     const std::string p = "layers." + std::to_string(l) + ".";
     LlamaLayer layer;
-    layer.attn_norm = w.at(p + "attention_norm").to(DType::F32);
-    layer.ffn_norm = w.at(p + "ffn_norm").to(DType::F32);
-    layer.wq = make_linear(w.at(p + "attention.wq"), quant, p + "attention.wq");
-    layer.wk = make_linear(w.at(p + "attention.wk"), quant, p + "attention.wk");
-    layer.wv = make_linear(w.at(p + "attention.wv"), quant, p + "attention.wv");
-    layer.wo = make_linear(w.at(p + "attention.wo"), quant, p + "attention.wo");
-    layer.w_gate = make_linear(w.at(p + "feed_forward.w1"), quant, p + "feed_forward.w1");
-    layer.w_up = make_linear(w.at(p + "feed_forward.w3"), quant, p + "feed_forward.w3");
-    layer.w_down = make_linear(w.at(p + "feed_forward.w2"), quant, p + "feed_forward.w2");
+    layer.attn_norm = w.at(p + "attention_norm").read();
+    layer.ffn_norm = w.at(p + "ffn_norm").read();
+    const auto linear = [&](const std::string& name) { return deferred_linear(w.at(p + name), quant, p + name); };
+    layer.wq = linear("attention.wq");
+    layer.wk = linear("attention.wk");
+    layer.wv = linear("attention.wv");
+    layer.wo = linear("attention.wo");
+    layer.w_gate = linear("feed_forward.w1");
+    layer.w_up = linear("feed_forward.w3");
+    layer.w_down = linear("feed_forward.w2");
     m.layers.push_back(std::move(layer));
   }
   return m;
 }
 
-LlamaModel from_bnb4bit(Bnb4bitModel&& b, const std::filesystem::path& path) {
+LlamaModel from_bnb4bit(Bnb4bitSource&& b, const std::filesystem::path& path) {
   LlamaModel m;
   m.config = b.config;
   m.source = ModelSource::Bnb4bit;
@@ -60,14 +90,14 @@ LlamaModel from_bnb4bit(Bnb4bitModel&& b, const std::filesystem::path& path) {
   auto other = [&](const std::string& name) -> Tensor {
     auto it = b.others.find(name);
     if (it == b.others.end()) throw FormatError(origin + ": tensor '" + name + "' is missing");
-    return it->second.to(DType::F32);
+    Tensor f = it->second.to(DType::F32);
+    b.release_pages(name);
+    return f;
   };
   auto linear = [&](const std::string& name) {
     auto it = b.linears.find(name);
     if (it == b.linears.end()) throw FormatError(origin + ": NF4 linear '" + name + "' is missing");
-    BaseLinear l;
-    l.nf4 = std::move(it->second);
-    return l;
+    return deferred_linear(it->second);
   };
   m.tok_embeddings = other("model.embed_tokens.weight");
   m.norm = other("model.norm.weight");
@@ -119,12 +149,23 @@ void check_model(const LlamaModel& m, const std::string& origin) {
 
 }  // namespace
 
-LlamaModel load_llama_model(const std::filesystem::path& path, BaseQuant quant) {
+LlamaModel load_llama_model(const std::filesystem::path& path, BaseQuant quant, BaseLoad load) {
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) throw IoError("model '" + path.string() + "': no such file or directory");
-  LlamaModel m = is_bnb4bit_checkpoint(path) ? from_bnb4bit(load_bnb4bit(path), path)
-                                              : from_weights(load_llama_weights(path), quant);
+  LlamaModel m;
+  try {
+    m = is_bnb4bit_checkpoint(path) ? from_bnb4bit(open_bnb4bit(path), path)
+                                    : from_source(open_llama_weights(path), quant);
+  } catch (const ShapeError& e) {  // as load_llama_weights: a conversion's shape check means a bad file
+    throw FormatError("checkpoint '" + path.string() + "': " + e.what());
+  }
   check_model(m, "model '" + path.string() + "'");
+  if (load == BaseLoad::Resident) try {
+      for (auto& L : m.layers)
+        for (BaseLinear* l : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) *l = l->materialized();
+    } catch (const ShapeError& e) {
+      throw FormatError("checkpoint '" + path.string() + "': " + e.what());
+    }
   return m;
 }
 

@@ -6,6 +6,7 @@
 // weights read from bnb-4bit keep HF's rotate_half rows (permuting quantized blocks would re-quantize them), and
 // RoPE runs in whichever layout the model records.
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -22,12 +23,23 @@ namespace pocketlora {
 enum class BaseQuant { None /* f32 */, Nf4 /* bnb-exact NF4 with double quantization */ };
 BaseQuant parse_base_quant(const std::string& s);  // "none"/"f32" or "nf4"
 
-// A frozen linear y = x·Wᵀ with W [out, in]: exactly one of `plain` (f32) or `nf4` is set.
+// A frozen linear y = x·Wᵀ with W [out, in]: `plain` (f32) or `nf4` holds its values — or, deferred, neither
+// does yet: `make` converts it from the mapped checkpoint when it is uploaded (upload_llama), one linear at a time,
+// so the converted base never exists on the host as a whole and, on a GPU, not at all after upload
+// (docs/MEMORY.md). A deferred linear knows its shape and kind without its values (the memory planner needs no
+// more).
 struct BaseLinear {
   Tensor plain;
   std::optional<Nf4Quantized> nf4;
-  bool is_nf4() const { return nf4.has_value(); }
-  const Shape& shape() const { return nf4 ? nf4->shape : plain.shape(); }
+  std::function<BaseLinear()> make;  // deferred: returns this linear with `plain` or `nf4` set
+  Shape deferred_shape;
+  bool deferred_nf4 = false, deferred_double_quant = true;
+
+  bool is_deferred() const { return !nf4 && !plain.defined() && static_cast<bool>(make); }
+  bool is_nf4() const { return nf4.has_value() || (is_deferred() && deferred_nf4); }
+  const Shape& shape() const { return nf4 ? nf4->shape : is_deferred() ? deferred_shape : plain.shape(); }
+  // This linear with its values (runs `make` when deferred); a copy of the held values otherwise.
+  BaseLinear materialized() const;
 };
 
 struct LlamaLayer {
@@ -46,8 +58,16 @@ struct LlamaModel {
   std::vector<LlamaLayer> layers;
 };
 
+// How load_llama_model holds the frozen linears. Resident: each converted (and quantized) at load. Deferred: each
+// a BaseLinear::make over the mapped file, converted when uploaded — what the trainer, generation and evaluation
+// use, so that host memory holds at most one linear's conversion at a time. Headers, shapes and dtypes are
+// validated at load either way; a deferred linear's values (e.g. a NaN refused by NF4 quantization) at upload.
+enum class BaseLoad { Resident, Deferred };
+
 // Loads any of the four sources (detected from the path); `quant` chooses how plain base linears are held (a
-// bnb-4bit checkpoint is NF4 whatever `quant` says). Errors name the file and the tensor.
-LlamaModel load_llama_model(const std::filesystem::path& path, BaseQuant quant = BaseQuant::None);
+// bnb-4bit checkpoint is NF4 whatever `quant` says). Tensors are converted one at a time from the mapped file
+// (never the whole model in f32). Errors name the file and the tensor.
+LlamaModel load_llama_model(const std::filesystem::path& path, BaseQuant quant = BaseQuant::None,
+                            BaseLoad load = BaseLoad::Resident);
 
 }  // namespace pocketlora

@@ -16,6 +16,12 @@ const Tensor& LlamaWeights::at(const std::string& name) const {
   return it->second;
 }
 
+const DeferredTensor& LlamaWeightSource::at(const std::string& name) const {
+  auto it = tensors.find(name == "output" && tied_output ? std::string("tok_embeddings") : name);
+  if (it == tensors.end()) throw FormatError(std::string("Llama weights (") + model_source_name(source) + ") have no tensor '" + name + "'");
+  return it->second;
+}
+
 namespace {
 
 Tensor permute_rows(const Tensor& w, std::int64_t heads, std::int64_t head_dim, bool to_interleaved) {
@@ -34,13 +40,14 @@ Tensor permute_rows(const Tensor& w, std::int64_t heads, std::int64_t head_dim, 
   return out;
 }
 
-void check_shapes(const LlamaWeights& w, const std::string& origin) {
+void check_shapes(const LlamaWeightSource& w, const std::string& origin) {
   const auto& c = w.config;
   auto expect = [&](const std::string& name, Shape shape) {
+    if (name == "output" && w.tied_output) return;  // tok_embeddings' shape, checked below
     auto it = w.tensors.find(name);
     if (it == w.tensors.end()) throw FormatError(origin + ": missing tensor '" + name + "' " + shape_str(shape));
-    if (it->second.shape() != shape)
-      throw FormatError(origin + ": tensor '" + name + "' is " + shape_str(it->second.shape()) + ", expected " +
+    if (it->second.shape != shape)
+      throw FormatError(origin + ": tensor '" + name + "' is " + shape_str(it->second.shape) + ", expected " +
                         shape_str(shape) + " for " + c.summary());
   };
   expect("tok_embeddings", {c.vocab_size, c.dim});
@@ -60,23 +67,26 @@ void check_shapes(const LlamaWeights& w, const std::string& origin) {
   }
 }
 
-LlamaWeights load_gguf(const std::filesystem::path& path) {
-  auto g = GgufFile::open(path);
-  LlamaWeights w;
+LlamaWeightSource open_gguf(const std::filesystem::path& path) {
+  auto g = std::make_shared<const GgufFile>(GgufFile::open(path));
+  LlamaWeightSource w;
   w.source = ModelSource::Gguf;
-  w.config = llama_config_from_gguf(g);
+  w.config = llama_config_from_gguf(*g);
   auto take = [&](const std::string& gguf_name, const std::string& name) {
-    if (!g.find_tensor(gguf_name))
-      throw FormatError("GGUF file '" + path.string() + "': missing tensor '" + gguf_name + "'");
-    w.tensors[name] = g.load_f32(gguf_name);
-    const GgmlType type = g.find_tensor(gguf_name)->type;
-    if (type == GgmlType::F16) w.stored_dtype[name] = DType::F16;
-    if (type == GgmlType::BF16) w.stored_dtype[name] = DType::BF16;
+    const GgufFile::TensorInfo* t = g->find_tensor(gguf_name);
+    if (!t) throw FormatError("GGUF file '" + path.string() + "': missing tensor '" + gguf_name + "'");
+    w.tensors[name] = {t->row_major_shape(), [g, gguf_name] {
+                         Tensor f = g->load_f32(gguf_name);
+                         g->release_pages(gguf_name);
+                         return f;
+                       }};
+    if (t->type == GgmlType::F16) w.stored_dtype[name] = DType::F16;
+    if (t->type == GgmlType::BF16) w.stored_dtype[name] = DType::BF16;
   };
   take("token_embd.weight", "tok_embeddings");
   take("output_norm.weight", "norm");
-  if (g.find_tensor("output.weight")) take("output.weight", "output");
-  else w.tensors["output"] = w.tensors["tok_embeddings"];
+  if (g->find_tensor("output.weight")) take("output.weight", "output");
+  else w.tied_output = true;
   for (std::int64_t l = 0; l < w.config.n_layers; ++l) {
     const std::string b = "blk." + std::to_string(l) + ".", p = "layers." + std::to_string(l) + ".";
     take(b + "attn_norm.weight", p + "attention_norm");
@@ -92,35 +102,42 @@ LlamaWeights load_gguf(const std::filesystem::path& path) {
   return w;
 }
 
-LlamaWeights load_hf(const std::filesystem::path& path) {
-  auto ck = SafetensorsCheckpoint::open(path);
+LlamaWeightSource open_hf(const std::filesystem::path& path) {
+  auto ck = std::make_shared<const SafetensorsCheckpoint>(SafetensorsCheckpoint::open(path));
   const auto dir = std::filesystem::is_directory(path) ? path : path.parent_path();
   if (!std::filesystem::exists(dir / "config.json"))
     throw IoError("Hugging Face checkpoint '" + path.string() + "': no config.json next to it");
-  LlamaWeights w;
+  LlamaWeightSource w;
   w.source = ModelSource::Safetensors;
   w.config = llama_config_from_hf(dir / "config.json");
   const auto& c = w.config;
-  auto record = [&](const std::string& hf, const std::string& name) {
-    const Tensor t = ck.tensor(hf);
-    if (t.dtype() == DType::F16 || t.dtype() == DType::BF16) w.stored_dtype[name] = t.dtype();
-    return t;
-  };
-  auto take = [&](const std::string& hf, const std::string& name) {
-    w.tensors[name] = record(hf, name).to(DType::F32);
+  // heads > 0: q/k rows permuted from HF's rotate_half layout to interleaved.
+  auto take = [&](const std::string& hf, const std::string& name, std::int64_t heads = 0) {
+    const SafetensorsFile::Info& info = ck->at(hf);
+    const bool f32 = info.dtype == "F32";
+    if (!f32 && info.dtype != "F16" && info.dtype != "BF16")
+      throw FormatError("Hugging Face checkpoint '" + path.string() + "': tensor '" + hf + "' has dtype " +
+                        info.dtype + ", expected F32, F16 or BF16");
+    if (!f32) w.stored_dtype[name] = info.dtype == "F16" ? DType::F16 : DType::BF16;
+    const std::int64_t head_dim = c.head_dim;
+    w.tensors[name] = {info.shape, [ck, hf, heads, head_dim] {
+                         const Tensor stored = ck->tensor(hf);
+                         Tensor f = heads > 0 ? permute_rows_hf_to_interleaved(stored, heads, head_dim)
+                                              : stored.to(DType::F32);
+                         ck->release_pages(hf);
+                         return f;
+                       }};
   };
   take("model.embed_tokens.weight", "tok_embeddings");
   take("model.norm.weight", "norm");
-  if (ck.find("lm_head.weight") && !c.tied_embeddings) take("lm_head.weight", "output");
-  else w.tensors["output"] = w.tensors["tok_embeddings"];
+  if (ck->find("lm_head.weight") && !c.tied_embeddings) take("lm_head.weight", "output");
+  else w.tied_output = true;
   for (std::int64_t l = 0; l < c.n_layers; ++l) {
     const std::string h = "model.layers." + std::to_string(l) + ".", p = "layers." + std::to_string(l) + ".";
     take(h + "input_layernorm.weight", p + "attention_norm");
     take(h + "post_attention_layernorm.weight", p + "ffn_norm");
-    w.tensors[p + "attention.wq"] = permute_rows_hf_to_interleaved(
-        record(h + "self_attn.q_proj.weight", p + "attention.wq"), c.n_heads, c.head_dim);
-    w.tensors[p + "attention.wk"] = permute_rows_hf_to_interleaved(
-        record(h + "self_attn.k_proj.weight", p + "attention.wk"), c.n_kv_heads, c.head_dim);
+    take(h + "self_attn.q_proj.weight", p + "attention.wq", c.n_heads);
+    take(h + "self_attn.k_proj.weight", p + "attention.wk", c.n_kv_heads);
     take(h + "self_attn.v_proj.weight", p + "attention.wv");
     take(h + "self_attn.o_proj.weight", p + "attention.wo");
     take(h + "mlp.gate_proj.weight", p + "feed_forward.w1");
@@ -139,18 +156,18 @@ Tensor permute_rows_interleaved_to_hf(const Tensor& w, std::int64_t heads, std::
   return permute_rows(w, heads, head_dim, false);
 }
 
-LlamaWeights load_llama_weights(const std::filesystem::path& path) {
+LlamaWeightSource open_llama_weights(const std::filesystem::path& path) {
   std::uint32_t magic = 0;
   if (std::filesystem::is_regular_file(path)) {
     std::ifstream in(path, std::ios::binary);
     in.read(reinterpret_cast<char*>(&magic), 4);
   }
-  LlamaWeights w;
+  LlamaWeightSource w;
   try {
-    if (magic == 0x46554747u) w = load_gguf(path);
+    if (magic == 0x46554747u) w = open_gguf(path);
     else if (std::filesystem::is_directory(path) || path.extension() == ".safetensors" || path.extension() == ".json")
-      w = load_hf(path);
-    else if (path.extension() == ".bin" || looks_like_llama2c_v1(path)) w = load_llama2c(path);
+      w = open_hf(path);
+    else if (path.extension() == ".bin" || looks_like_llama2c_v1(path)) w = open_llama2c(path);
     else
       throw FormatError("'" + path.string() + "': not a GGUF, safetensors or llama2.c checkpoint");
   } catch (const ShapeError& e) {
@@ -159,6 +176,26 @@ LlamaWeights load_llama_weights(const std::filesystem::path& path) {
   }
   check_shapes(w, "checkpoint '" + path.string() + "'");
   return w;
+}
+
+namespace {
+LlamaWeights read_all(const LlamaWeightSource& src, const std::filesystem::path& path) {
+  LlamaWeights w;
+  w.config = src.config;
+  w.source = src.source;
+  w.stored_dtype = src.stored_dtype;
+  try {
+    for (const auto& [name, t] : src.tensors) w.tensors[name] = t.read();
+  } catch (const ShapeError& e) {
+    throw FormatError("checkpoint '" + path.string() + "': " + e.what());
+  }
+  if (src.tied_output) w.tensors["output"] = w.tensors.at("tok_embeddings");
+  return w;
+}
+}  // namespace
+
+LlamaWeights load_llama_weights(const std::filesystem::path& path) {
+  return read_all(open_llama_weights(path), path);
 }
 
 }  // namespace pocketlora

@@ -8,6 +8,7 @@
 //   layers.{i}.attention.wq [dim, dim]     .wk / .wv [kv_dim, dim]    .wo [dim, dim]
 //   layers.{i}.feed_forward.w1 [hidden, dim] (gate)  .w2 [dim, hidden] (down)  .w3 [hidden, dim] (up)
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <string>
 
@@ -27,9 +28,32 @@ struct LlamaWeights {
   const Tensor& at(const std::string& name) const;  // FormatError naming the tensor if absent
 };
 
+// One tensor of a checkpoint not read yet: its shape (as LlamaWeights holds it) and `read`, which converts it from
+// the mapped file to f32 (q/k rows interleaved) and drops the file's pages from the resident set again. Reading
+// costs one tensor's f32 bytes, not the model's; `read` keeps the mapping alive.
+struct DeferredTensor {
+  Shape shape;
+  std::function<Tensor()> read;
+};
+
+// A checkpoint opened, validated (header, config, every tensor's presence, dtype and shape) and not read: what a
+// loader that converts one tensor at a time starts from (load_llama_model). `tensors` has every LlamaWeights
+// name; a tied output is absent from it (tied_output).
+struct LlamaWeightSource {
+  LlamaConfig config;
+  ModelSource source = ModelSource::Llama2c;
+  std::map<std::string, DeferredTensor> tensors;
+  std::map<std::string, DType> stored_dtype;  // as LlamaWeights::stored_dtype
+  bool tied_output = false;                   // "output" reads as tok_embeddings
+
+  const DeferredTensor& at(const std::string& name) const;  // FormatError naming the tensor if absent
+};
+
+LlamaWeightSource open_llama_weights(const std::filesystem::path& path);
+
 // Detects the format (GGUF magic, safetensors file/directory/index, llama2.c .bin) and loads; quantized GGUF
 // tensors are dequantized to f32. Every tensor's shape is checked against the config; errors name the file, the
-// tensor and the expected shape.
+// tensor and the expected shape. Every tensor of open_llama_weights, read.
 LlamaWeights load_llama_weights(const std::filesystem::path& path);
 
 // q/k row permutation between the interleaved layout and HF's rotate_half layout (rows of one projection with

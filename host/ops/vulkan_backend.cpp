@@ -47,6 +47,34 @@ std::uint64_t VulkanBackend::memory_in_use() const {
   return weights_->capacity() + step_->capacity() + program_->capacity() + (planned_ ? planned_->capacity() : 0);
 }
 
+std::optional<Backend::MemoryBudget> VulkanBackend::memory_budget() const {
+  const vk::Capabilities& caps = dev_.caps();
+  const vk::MemoryHeapInfo* heap = nullptr;  // where the arenas' device-local memory comes from: the largest
+  for (const auto& h : caps.heaps)
+    if (h.device_local && (!heap || h.size > heap->size)) heap = &h;
+  if (!heap) return std::nullopt;
+  constexpr std::uint64_t kMiB = 1u << 20;
+  const auto param = [&](const char* key) { return static_cast<std::uint64_t>(std::max<std::int64_t>(0, dev_.profile().param(key))); };
+  const std::uint64_t margin = param("memory.budget_margin_mib") * kMiB;
+  MemoryBudget b;
+  std::uint64_t avail = 0;
+  if (const std::uint64_t forced = param("memory.heap_budget_mib"); forced > 0) {
+    avail = forced * kMiB;
+    b.source = "profile memory.heap_budget_mib " + std::to_string(forced);
+  } else if (caps.has_memory_budget) {
+    avail = heap->budget > heap->usage ? heap->budget - heap->usage : 0;
+    b.source = "VK_EXT_memory_budget: heap budget " + std::to_string(heap->budget) + " - usage " +
+               std::to_string(heap->usage);
+  } else {
+    const std::uint64_t pct = param("memory.heap_percent_without_budget_ext");
+    avail = heap->size / 100 * pct;
+    b.source = std::to_string(pct) + "% of the " + std::to_string(heap->size) + "-byte heap (no VK_EXT_memory_budget)";
+  }
+  b.bytes = avail > margin ? avail - margin : 0;
+  b.source += " - margin " + std::to_string(margin / kMiB) + " MiB";
+  return b;
+}
+
 std::vector<Backend::MemoryUse> VulkanBackend::memory_breakdown() const {
   std::vector<MemoryUse> out{{"weights", weights_->capacity(), weights_->used()},
                              {"step (unplanned)", step_->capacity(), step_->peak()},
@@ -180,10 +208,13 @@ void VulkanBackend::write(const BTensor& dst, const Tensor& src) {
   if (src.shape() != s.rows.shape)
     throw ShapeError("vulkan backend: write of " + shape_str(src.shape()) + " into '" + s.name + "' " +
                      shape_str(s.rows.shape));
-  const Tensor c = src.dtype() == s.rows.dtype && src.is_contiguous() ? src : src.to(s.rows.dtype);
+  // Converted one chunk (one binding, <= maxStorageBufferRange) at a time: an f32 table written as f16 never
+  // exists converted on the host in full.
+  const Tensor c = src.is_contiguous() ? src : src.to(src.dtype());
   for (std::size_t i = 0; i < s.rows.chunks.size(); ++i) {
     const auto r0 = static_cast<std::int64_t>(i) * s.rows.rows_per_chunk;
-    const Tensor part = s.rows.chunks.size() == 1 ? c : c.slice_rows(r0, r0 + s.rows.chunks[i].dim(0));
+    const Tensor rows = s.rows.chunks.size() == 1 ? c : c.slice_rows(r0, r0 + s.rows.chunks[i].dim(0));
+    const Tensor part = rows.dtype() == s.rows.dtype ? rows : rows.to(s.rows.dtype);
     if (part.nbytes()) dev_.upload(s.rows.chunks[i].buf, part.raw(), part.nbytes());
   }
 }

@@ -25,6 +25,7 @@ class VulkanBackend final : public Backend {
   std::string describe() const override;
   std::uint64_t memory_in_use() const override;
   std::vector<MemoryUse> memory_breakdown() const override;
+  std::optional<MemoryBudget> memory_budget() const override;
   // Offsets aligned to max(16, minStorageBufferOffsetAlignment); blocks of at most min(maxStorageBufferRange,
   // maxMemoryAllocationSize, the device's arena block size), so every planned tensor binds in one block.
   StepArenaLimits step_arena_limits() const override;

@@ -105,6 +105,12 @@ BNf4 CpuBackend::upload_nf4(const Nf4Quantized& w, const std::string& name) {
   return {static_cast<std::uint32_t>(nf4_.size()), w.shape, name};
 }
 
+BNf4 CpuBackend::adopt_nf4(Nf4Quantized&& w, const std::string& name) {
+  const Shape shape = w.shape;
+  nf4_.push_back({std::move(w)});
+  return {static_cast<std::uint32_t>(nf4_.size()), shape, name};
+}
+
 void CpuBackend::write(const BTensor& dst, const Tensor& src) {
   Tensor& t = at(dst);
   if (slots_[dst.id - 1].no_host_writes) refuse_unplanned_host_write("cpu backend", slots_[dst.id - 1].name);

@@ -23,6 +23,7 @@ class CpuBackend final : public Backend {
 
   BTensor alloc(const Shape& shape, DType dtype, Lifetime life, const std::string& name) override;
   BNf4 upload_nf4(const Nf4Quantized& w, const std::string& name) override;
+  BNf4 adopt_nf4(Nf4Quantized&& w, const std::string& name) override;
   void write(const BTensor& dst, const Tensor& src) override;
   Tensor read(const BTensor& src) override;
   void free_step() override;

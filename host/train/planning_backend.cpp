@@ -4,6 +4,7 @@
 #include <tuple>
 
 #include "host/core/error.h"
+#include "host/core/nf4_quantize.h"
 
 namespace pocketlora {
 
@@ -33,19 +34,23 @@ BTensor PlanningBackend::alloc(const Shape& shape, DType dtype, Lifetime life, c
 // words) and aligned; double quantization: codes, 8-bit absmax, nested f32 scales and the 256-entry code map, else
 // codes, f32 absmax and two one-word placeholders for the unused double-quant bindings. Else the exact bytes of
 // the codes and the (8-bit and nested, or f32) absmax.
+// Sized from the shape and the double-quant flag alone (what a real backend uploads for them), so the planner
+// needs no values: a deferred linear (BaseLinear::make) is planned without being converted.
 BNf4 PlanningBackend::upload_nf4(const Nf4Quantized& w, const std::string& name) {
-  if (limits_.resident_alignment == 0) {
-    resident_bytes_ += w.codes.size() +
-                       (w.double_quant ? w.dq.absmax_q.size() + w.dq.nested_absmax.size() * 4 : w.absmax.size() * 4);
+  const auto n = static_cast<std::uint64_t>(shape_numel(w.shape));
+  constexpr auto block = static_cast<std::uint64_t>(kNf4BlockSize), nest = static_cast<std::uint64_t>(kNf4NestedBlockSize);
+  const std::uint64_t codes = (n + 1) / 2, blocks = (n + block - 1) / block;
+  const std::uint64_t nested = (blocks + nest - 1) / nest, code_map = 256;
+  if (limits_.resident_alignment == 0) {  // the CPU backend: it keeps the f32 absmax it decodes with as well
+    resident_bytes_ += codes + blocks * 4 + (w.double_quant ? blocks + nested * 4 : 0);
     return {++nf4_count_, w.shape, name};
   }
-  const auto word = [&](std::uint64_t n) { return held((n + 3) / 4 * 4); };
-  resident_bytes_ += word(w.codes.size());
+  const auto word = [&](std::uint64_t b) { return held((b + 3) / 4 * 4); };
+  resident_bytes_ += word(codes);
   if (w.double_quant)
-    resident_bytes_ +=
-        word(w.dq.absmax_q.size()) + word(w.dq.nested_absmax.size() * 4) + word(w.dq.code_map.size() * 4);
+    resident_bytes_ += word(blocks) + word(nested * 4) + word(code_map * 4);
   else
-    resident_bytes_ += word(w.absmax.size() * 4) + 2 * word(4);
+    resident_bytes_ += word(blocks * 4) + 2 * word(4);
   return {++nf4_count_, w.shape, name};
 }
 

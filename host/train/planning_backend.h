@@ -41,6 +41,7 @@ class PlanningBackend final : public Backend {
 
   BTensor alloc(const Shape& shape, DType dtype, Lifetime life, const std::string& name) override;
   BNf4 upload_nf4(const Nf4Quantized& w, const std::string& name) override;
+  bool needs_weight_values() const override { return false; }
   void write(const BTensor& dst, const Tensor& src) override;
   Tensor read(const BTensor& src) override;
   void free_step() override;

@@ -168,7 +168,8 @@ Trainer::Trainer(TrainOptions options, std::unique_ptr<Backend> backend)
   if (!fs::exists(opt_.model)) throw IoError(fmt::format("{}: model not found", opt_.model.string()));
 
   // Then the model (an unsupported architecture is named before its tokenizer is looked for) and the data.
-  s_->model = load_llama_model(opt_.model, opt_.quant);
+  // Deferred: each base linear is converted when the engine uploads it, so the host never holds the base in full.
+  s_->model = load_llama_model(opt_.model, opt_.quant, BaseLoad::Deferred);
   s_->tok = load_tokenizer(opt_.tokenizer.empty() ? find_tokenizer(opt_.model) : opt_.tokenizer);
   const LlamaConfig& c = s_->model.config;
   s_->data = std::make_unique<TrainData>(*s_->tok, opt_.data, c.max_seq_len, c.vocab_size);
@@ -214,6 +215,18 @@ MemoryReport Trainer::make_plan() const {
   std::vector<bool> modes;
   if (opt_.checkpointing != CheckpointingMode::On) modes.push_back(false);
   if (opt_.checkpointing != CheckpointingMode::Off) modes.push_back(true);
+  // The limit: --max-memory, or the device's budget where that is smaller (a phone's GPU heap is shared with the
+  // OS, which kills an app that takes it all).
+  std::optional<std::uint64_t> limit;
+  std::string limit_source;
+  if (opt_.max_memory > 0) {
+    limit = opt_.max_memory;
+    limit_source = "--max-memory";
+  }
+  if (const auto budget = s_->be->memory_budget(); budget && (!limit || budget->bytes < *limit)) {
+    limit = budget->bytes;
+    limit_source = std::string(backend_kind_name(s_->be->kind())) + " memory budget (" + budget->source + ")";
+  }
   MemoryReport best;
   for (std::int64_t micro = opt_.batch; micro >= 1; micro = micro == 1 ? 0 : (micro + 1) / 2)
     for (const bool ckpt : modes) {
@@ -227,13 +240,16 @@ MemoryReport Trainer::make_plan() const {
       r.micro_batch = micro;
       r.grad_accum = opt_.grad_accum * ((opt_.batch + micro - 1) / micro);
       r.checkpointing = ckpt;
-      if (opt_.max_memory == 0 || r.planned_peak_bytes <= opt_.max_memory) return r;
+      r.limit_bytes = limit.value_or(0);
+      r.limit_source = limit_source;
+      if (!limit || r.planned_peak_bytes <= *limit) return r;
       best = r;
     }
+  // Refused before anything is allocated: the plan is made on shapes alone.
   throw OutOfMemoryError(fmt::format(
-      "--max-memory {} bytes: the smallest step (micro-batch 1 x {} tokens, checkpointing {}) needs {} bytes ({} "
-      "resident: base, adapter, gradients, optimizer state; {} of step temporaries; {} of op scratch)",
-      opt_.max_memory, opt_.data.seq_len, best.checkpointing ? "on" : "off", best.planned_peak_bytes,
+      "{}: {} bytes allowed, the smallest step (micro-batch 1 x {} tokens, checkpointing {}) is planned at {} bytes "
+      "({} resident: base, adapter, gradients, optimizer state; {} of step temporaries; {} of op scratch)",
+      limit_source, *limit, opt_.data.seq_len, best.checkpointing ? "on" : "off", best.planned_peak_bytes,
       best.resident_bytes, best.step_arena_bytes, best.op_scratch_bytes));
 }
 

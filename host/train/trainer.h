@@ -96,7 +96,11 @@ struct MemoryReport {
   std::uint64_t step_unplanned_bytes = 0;        // the same temporaries each in its own buffer
   std::uint64_t op_scratch_bytes = 0;            // the largest op's own device scratch (0 on the CPU backend)
   std::uint64_t planned_peak_bytes = 0;          // resident + arena + op scratch
-  std::int64_t micro_batch = 0, grad_accum = 0;  // as chosen to fit --max-memory
+  std::int64_t micro_batch = 0, grad_accum = 0;  // as chosen to fit the limit
+  // The limit the plan was fitted to: min(--max-memory, the backend's memory budget); 0: none. limit_source says
+  // which (and how the budget was found).
+  std::uint64_t limit_bytes = 0;
+  std::string limit_source;
   bool checkpointing = false;                    // likewise
   // What the backend holds (Backend::memory_in_use), the most over the run: with the step's tensors at their
   // planned offsets, the planned peak plus the backend's own rounding (docs/TRAINING.md).

@@ -39,6 +39,19 @@ MappedFile::MappedFile(const std::filesystem::path& path) : path_(path) {
   ::close(fd);
 }
 
+void MappedFile::release_pages(std::span<const std::uint8_t> bytes) const {
+  if (bytes.empty()) return;
+  if (bytes.data() < data_ || bytes.size() > size_ || bytes.data() - data_ > static_cast<std::ptrdiff_t>(size_ - bytes.size()))
+    throw InternalError("release_pages: the range is not inside the mapping of '" + path_.string() + "'");
+  static const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+  // Only pages wholly inside the range: a neighbouring tensor sharing a page keeps it.
+  const auto begin = (reinterpret_cast<std::uintptr_t>(bytes.data()) + page - 1) / page * page;
+  const auto end = (reinterpret_cast<std::uintptr_t>(bytes.data()) + bytes.size()) / page * page;
+  // MADV_DONTNEED on a read-only private file mapping only unmaps the pages (never data loss: they were never
+  // written); a failure just leaves them resident.
+  if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+}
+
 MappedFile::~MappedFile() {
   if (data_) ::munmap(const_cast<std::uint8_t*>(data_), size_);
 }

@@ -23,6 +23,11 @@ class MappedFile {
   std::size_t size() const { return size_; }
   std::span<const std::uint8_t> bytes() const { return {data_, size_}; }
   const std::filesystem::path& path() const { return path_; }
+  // Drops the pages holding `bytes` (a range inside this mapping; whole pages only) from this process's resident
+  // set: once a tensor has been converted out of the file, its pages need not count against the app's memory (a
+  // phone's low-memory killer counts them). They stay in the page cache and a later read maps them back, so views
+  // over the range remain valid. InternalError for a range outside the mapping.
+  void release_pages(std::span<const std::uint8_t> bytes) const;
 
  private:
   std::filesystem::path path_;

@@ -1,6 +1,7 @@
 // The step's memory plan (host/train/step_engine.h plan_step_memory, recorded on a PlanningBackend: nothing is
-// allocated) with and without gradient checkpointing, and the trainer's --max-memory choice: checkpointing before
-// a smaller micro-batch.
+// allocated) with and without gradient checkpointing, and the trainer's choice under a limit — --max-memory or the
+// device's memory budget (Backend::memory_budget), whichever is smaller: checkpointing before a smaller
+// micro-batch; a run then measures no more than the limit; a limit nothing fits is refused before any allocation.
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -12,6 +13,10 @@
 #include "host/model/llama_model.h"
 #include "host/train/step_engine.h"
 #include "host/train/trainer.h"
+#if POCKETLORA_HAS_VULKAN
+#include "gpu/gpu_fixture.h"
+#include "host/ops/vulkan_backend.h"
+#endif
 
 namespace pocketlora {
 namespace {
@@ -181,6 +186,97 @@ TEST(TrainerMemoryPlan, MaxMemoryTurnsOnCheckpointingBeforeShrinkingTheMicroBatc
                              }),
                              {"micro-batch 1 x 64 tokens, checkpointing on"}));
 }
+
+// A run at the limit the plan was fitted to holds no more than it: on the CPU backend the "device" memory is the
+// host memory of the step (weights, NF4 base, adapter, optimizer state, the step arena: Backend::memory_in_use).
+TEST(TrainerMemoryPlan, ARunUnderMaxMemoryMeasuresNoMoreThanIt) {
+  POCKETLORA_REQUIRE_DATA(model, "models/stories260K/stories260K.bin");
+  POCKETLORA_REQUIRE_DATA(tok, "models/stories260K/tok512.bin");
+  POCKETLORA_REQUIRE_DATA(data, "datasets/tinystories_sample.txt");
+  const MemoryReport on = Trainer(stories_options(CheckpointingMode::On, 0)).plan_memory();
+  test::TempDir tmp;
+  TrainOptions o = stories_options(CheckpointingMode::Auto, on.planned_peak_bytes);
+  o.out = tmp / "run";
+  Trainer t(o);
+  EXPECT_TRUE(t.plan_memory().checkpointing);
+  EXPECT_EQ(t.plan_memory().limit_bytes, on.planned_peak_bytes);
+  EXPECT_EQ(t.plan_memory().limit_source, "--max-memory");
+  const TrainSummary s = t.run();
+  EXPECT_EQ(s.steps_done, 1);
+  EXPECT_GT(s.memory.measured_device_bytes, 0u);
+  EXPECT_LE(s.memory.measured_device_bytes, o.max_memory);
+}
+
+#if POCKETLORA_HAS_VULKAN
+std::unique_ptr<Backend> vulkan_on(vk::Device& dev) { return std::make_unique<ops::VulkanBackend>(dev); }
+
+// The device's budget (here forced small through the profile: memory.heap_budget_mib, the one way a test sets what
+// VK_EXT_memory_budget reports) is a limit like --max-memory: the plan turns checkpointing on to fit it, the run
+// measures no more, and the smaller of the two limits wins.
+TEST(VulkanTrainerMemoryBudget, ASmallDeviceBudgetTurnsOnCheckpointingAndTheRunFitsIt) {
+  POCKETLORA_REQUIRE_GPU();
+  POCKETLORA_REQUIRE_DATA(model, "models/stories260K/stories260K.bin");
+  POCKETLORA_REQUIRE_DATA(tok, "models/stories260K/tok512.bin");
+  POCKETLORA_REQUIRE_DATA(data, "datasets/tinystories_sample.txt");
+  test::ValidationWatch watch;
+  vk::Device* shared = test::GpuTest::shared_device(nullptr);
+  auto vulkan_options = [](CheckpointingMode mode, std::uint64_t max_memory) {
+    TrainOptions o = stories_options(mode, max_memory);
+    o.backend = BackendKind::Vulkan;
+    o.precision = Precision::F32;
+    return o;
+  };
+  // The device's own budget (lavapipe: its heap) leaves this small run alone.
+  const MemoryReport off = Trainer(vulkan_options(CheckpointingMode::Auto, 0), vulkan_on(*shared)).plan_memory();
+  const MemoryReport on = Trainer(vulkan_options(CheckpointingMode::On, 0), vulkan_on(*shared)).plan_memory();
+  EXPECT_FALSE(off.checkpointing);
+  EXPECT_GT(off.limit_bytes, off.planned_peak_bytes);
+  EXPECT_NE(off.limit_source.find("vulkan memory budget"), std::string::npos) << off.limit_source;
+  constexpr std::uint64_t kMiB = 1 << 20;
+  const std::uint64_t budget_mib = (on.planned_peak_bytes + kMiB - 1) / kMiB;
+  ASSERT_LT(budget_mib * kMiB, off.planned_peak_bytes) << "the checkpointed and plain plans are within 1 MiB";
+
+  test::ProfileOverrideDevice small("\"memory.heap_budget_mib\": " + std::to_string(budget_mib) +
+                                    ", \"memory.budget_margin_mib\": 0");
+  test::TempDir tmp;
+  TrainOptions o = vulkan_options(CheckpointingMode::Auto, 0);
+  o.out = tmp / "run";
+  Trainer t(o, vulkan_on(small.dev()));
+  const MemoryReport& plan = t.plan_memory();
+  EXPECT_TRUE(plan.checkpointing);
+  EXPECT_EQ(plan.micro_batch, 8);
+  EXPECT_EQ(plan.limit_bytes, budget_mib * kMiB);
+  EXPECT_TRUE(test::mentions(plan.limit_source, {"vulkan memory budget", "memory.heap_budget_mib"}));
+  const TrainSummary s = t.run();
+  EXPECT_EQ(s.steps_done, 1);
+  EXPECT_LE(s.memory.measured_device_bytes, plan.limit_bytes);
+  EXPECT_LE(small.dev().allocated_bytes(), plan.limit_bytes);
+
+  // --max-memory below the budget is the limit; above it, the budget stays.
+  TrainOptions tighter = vulkan_options(CheckpointingMode::Auto, budget_mib * kMiB - 1);
+  EXPECT_EQ(Trainer(tighter, vulkan_on(small.dev())).plan_memory().limit_source, "--max-memory");
+  TrainOptions looser = vulkan_options(CheckpointingMode::Auto, 4 * budget_mib * kMiB);
+  EXPECT_EQ(Trainer(looser, vulkan_on(small.dev())).plan_memory().limit_bytes, budget_mib * kMiB);
+}
+
+// A budget nothing fits is refused by the plan — naming the planned bytes and the budget — before the backend has
+// allocated anything.
+TEST(VulkanTrainerMemoryBudget, ABudgetNothingFitsIsRefusedBeforeAnyAllocation) {
+  POCKETLORA_REQUIRE_GPU();
+  POCKETLORA_REQUIRE_DATA(model, "models/stories260K/stories260K.bin");
+  POCKETLORA_REQUIRE_DATA(tok, "models/stories260K/tok512.bin");
+  POCKETLORA_REQUIRE_DATA(data, "datasets/tinystories_sample.txt");
+  test::ProfileOverrideDevice tiny(R"("memory.heap_budget_mib": 1, "memory.budget_margin_mib": 0)");
+  TrainOptions o = stories_options(CheckpointingMode::Auto, 0);
+  o.backend = BackendKind::Vulkan;
+  const std::uint64_t before = tiny.dev().allocated_bytes();
+  const std::string msg = test::error_of<OutOfMemoryError>([&] { Trainer(o, vulkan_on(tiny.dev())); });
+  EXPECT_TRUE(test::mentions(msg, {"vulkan memory budget (profile memory.heap_budget_mib 1 - margin 0 MiB)",
+                                   "1048576 bytes allowed", "planned at", "micro-batch 1 x 64 tokens"}))
+      << msg;
+  EXPECT_EQ(tiny.dev().allocated_bytes(), before);
+}
+#endif
 
 }  // namespace
 }  // namespace pocketlora
