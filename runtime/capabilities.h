@@ -1,7 +1,7 @@
 #pragma once
 // What a physical device can do, queried once. Kernels and the profile table read this; nothing in the
 // project assumes lavapipe's (or any GPU's) limits.
-#include <vulkan/vulkan.h>
+#include "runtime/vulkan_api.h"
 
 #include <array>
 #include <cstdint>

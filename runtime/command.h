@@ -2,7 +2,7 @@
 // Record once, submit many. Each dispatch declares the slices it reads and writes (in binding order); the
 // sequence derives the barriers from those declarations (read-after-write, write-after-write, write-after-read)
 // instead of anyone writing them by hand. Optional per-dispatch GPU timestamps.
-#include <vulkan/vulkan.h>
+#include "runtime/vulkan_api.h"
 
 #include <array>
 #include <cstdint>

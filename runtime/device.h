@@ -1,7 +1,7 @@
 #pragma once
 // One VkDevice with one compute queue: device selection, capabilities, vendor profile, pipelines (+ on-disk
 // pipeline cache), memory budget accounting and blocking upload/download helpers.
-#include <vulkan/vulkan.h>
+#include "runtime/vulkan_api.h"
 
 #include <cstdint>
 #include <filesystem>

@@ -38,8 +38,14 @@ bool matches(const nlohmann::json& m, const Capabilities& caps) {
   if (m.contains("vendor_id") && m.at("vendor_id").get<std::uint32_t>() != caps.vendor_id) return false;
   if (m.contains("device_id") && m.at("device_id").get<std::uint32_t>() != caps.device_id) return false;
   if (m.contains("device_type") && m.at("device_type").get<std::string>() != device_type_name(caps.type)) return false;
-  if (m.contains("name_contains") && caps.name.find(m.at("name_contains").get<std::string>()) == std::string::npos)
-    return false;
+  if (m.contains("name_contains")) {
+    // One substring, or a list of which any one must occur (a GPU family sold under several model numbers).
+    const auto& n = m.at("name_contains");
+    const auto names = n.is_array() ? n.get<std::vector<std::string>>() : std::vector<std::string>{n.get<std::string>()};
+    if (std::none_of(names.begin(), names.end(),
+                     [&](const std::string& s) { return caps.name.find(s) != std::string::npos; }))
+      return false;
+  }
   return true;
 }
 }  // namespace

@@ -18,10 +18,40 @@
 //   loop-condition checks of one shader invocation, all loops together, at 65535 and silently leaves every loop
 //   after that (lean dK/dV came out partial at T=130 with 8 query heads per kv head); variants that would exceed
 //   it are not used.
-// - Adreno: 64/128-wide waves, large register file per wave, prefers fp16 ALU; shared memory (GMEM-backed) is
-//   fast but small; workgroups of 128.
-// - Mali (Valhall): 16-wide warps, shared memory is ordinary cached memory (no speedup), so register tiling.
-// - Xclipse (RDNA2-based): 32/64-wide, real LDS; shared-memory tiling pays off.
+// - Mobile GPUs: one vendor entry (any generation, conservative) plus entries by device name for the generations
+//   whose compute model is publicly documented. None of these values was measured on the hardware (no phone was
+//   lent to the sessions that wrote them): they follow the sources cited per entry; confirm with
+//   `pocketlora bench ...` and a POCKETLORA_PROFILE override before trusting them. The rule they encode: every 1-D
+//   workgroup is a whole number of subgroups, so the subgroup GEMV (nf4.gemv_subgroup, which needs
+//   nf4.gemv_wg % subgroupSize == 0) is not silently skipped, and shared-memory tiling only where local memory is
+//   real on-chip memory.
+// - Adreno (Qualcomm, vendor 0x5143; device names "Adreno (TM) 6xx/7xx/8xx"):
+//   * 6xx/7xx/8xx: waves of 64 fibers, doubled to 128 where the chip supports it, and Vulkan's subgroupSize is the
+//     doubled 128 — Mesa src/freedreno/ir3/ir3_compiler.c (threadsize_base = 64 for gen >= 6) and
+//     src/freedreno/vulkan/tu_device.cc (subgroupSize = threadsize_base * 2 when supports_double_threadsize).
+//     Waves launch in pairs (wave_granularity = 2) and compute shared memory is 32 KiB — Mesa
+//     src/freedreno/common/freedreno_devices.py (a6xx gen1-4, a7xx 725-750; the a8xx entries inherit a7xx_gen3).
+//     Hence workgroups of 128 (one doubled wave or a pair of single ones) and subgroup GEMV at 128, and no
+//     shared-memory tiles (32 KiB, not measured to pay).
+//   * 605/608/610/612 (a6xx_gen1_low in freedreno_devices.py): no double threadsize (subgroup 64),
+//     wave_granularity 1, 16 KiB shared memory: workgroups of 64.
+//   * unknown generation (a5xx: threadsize_base 32): the vendor entry, 128-invocation 2-D tiles as before.
+//   llama.cpp's Vulkan backend (ggml/src/ggml-vulkan/ggml-vulkan.cpp) keeps Qualcomm off its large matmul tiles —
+//   another reason to stay at 4x4 register tiles here.
+// - Mali (Arm, vendor 0x13B5): "Mali GPUs use caches instead of local memories ... no performance advantage using
+//   local memory", workgroups "between 4 and 64 inclusive, and a multiple of 4", and Valhall (Mali-G77) runs 16
+//   adjacent threads in lock-step — Arm Mali OpenCL Developer Guide 101574 §7.3.2, §9.2, §9.6
+//   (developer.arm.com/documentation/101574). Vulkan subgroupSize 16 for Valhall and later (arch >= 9), 8/4 for
+//   Bifrost, 1 for Midgard — Mesa src/panfrost/compiler/pan_compiler.h pan_subgroup_size(). Hence register-blocked
+//   4x4 kernels, no shared-memory tiles, workgroups of 64 everywhere; the subgroup GEMV only on 16-wide Valhall and
+//   5th Gen (G720/G620, G725/G625, Immortalis-G925 — Arm's 5th Gen GPU architecture), off for unknown generations.
+//   Valhall and 5th Gen get separate entries though nothing public separates their compute tuning yet: a measured
+//   value lands in one place.
+// - Xclipse (Samsung, vendor 0x144D; "Samsung Xclipse 920/940/950"): AMD RDNA-based; RDNA runs wave32 natively and
+//   wave64 as two halves, and has 64 KiB of LDS per workgroup (128 KiB per WGP) — AMD "RDNA Architecture"
+//   whitepaper and GPUOpen's RDNA performance guide (gpuopen.com/performance). Hence workgroups that are whole
+//   wave64s (128 for element-wise, 64 for the subgroup GEMV: a multiple of 32 and 64, so either wave mode works) and
+//   shared-memory NF4 tiles, as on AMD desktop.
 // - NVIDIA/AMD/Intel desktop: shared-memory tiling with large tiles.
 // - nf4.shared_tiles (decode each W tile once per workgroup into shared memory) is on for NVIDIA, AMD and
 //   Xclipse from standard practice on GPUs with real local memory; NOT measured here (no GPU was lent to the
@@ -75,13 +105,44 @@ const nlohmann::json& DeviceProfile::table() {
    "params": {"matmul.wg_x": 16, "matmul.wg_y": 8, "matmul.tm": 4, "matmul.tn": 4,
               "elementwise.wg": 128, "reduce.wg": 128, "prefer_fp16": 1},
    "quirks": ["avoid_int8_storage_writes"]},
+  {"name": "adreno-6xx", "match": {"vendor_id": 20803, "name_contains": "Adreno (TM) 6"},
+   "params": {"matmul.wg_x": 16, "matmul.wg_y": 8, "nf4.wg_x": 16, "nf4.wg_y": 8,
+              "elementwise.wg": 128, "reduce.wg": 128, "nn.wg": 128, "lora.wg": 128, "optim.wg": 128,
+              "nf4.wg": 128, "nf4.gemv_wg": 128, "nf4.shared_tiles": 0}},
+  {"name": "adreno-6xx-low", "match": {"vendor_id": 20803,
+                                       "name_contains": ["Adreno (TM) 605", "Adreno (TM) 608", "Adreno (TM) 610",
+                                                         "Adreno (TM) 612"]},
+   "params": {"matmul.wg_x": 8, "matmul.wg_y": 8, "nf4.wg_x": 8, "nf4.wg_y": 8,
+              "elementwise.wg": 64, "reduce.wg": 64, "nn.wg": 64, "lora.wg": 64, "optim.wg": 64,
+              "nf4.wg": 64, "nf4.gemv_wg": 64, "nf4.shared_tiles": 0}},
+  {"name": "adreno-7xx", "match": {"vendor_id": 20803, "name_contains": "Adreno (TM) 7"},
+   "params": {"matmul.wg_x": 16, "matmul.wg_y": 8, "nf4.wg_x": 16, "nf4.wg_y": 8,
+              "elementwise.wg": 128, "reduce.wg": 128, "nn.wg": 128, "lora.wg": 128, "optim.wg": 128,
+              "nf4.wg": 128, "nf4.gemv_wg": 128, "nf4.shared_tiles": 0}},
+  {"name": "adreno-8xx", "match": {"vendor_id": 20803, "name_contains": "Adreno (TM) 8"},
+   "params": {"matmul.wg_x": 16, "matmul.wg_y": 8, "nf4.wg_x": 16, "nf4.wg_y": 8,
+              "elementwise.wg": 128, "reduce.wg": 128, "nn.wg": 128, "lora.wg": 128, "optim.wg": 128,
+              "nf4.wg": 128, "nf4.gemv_wg": 128, "nf4.shared_tiles": 0}},
   {"name": "arm-mali", "match": {"vendor_id": 5045},
    "params": {"matmul.wg_x": 8, "matmul.wg_y": 8, "matmul.tm": 4, "matmul.tn": 4,
-              "elementwise.wg": 64, "reduce.wg": 64, "prefer_fp16": 1},
+              "elementwise.wg": 64, "reduce.wg": 64, "prefer_fp16": 1, "nf4.gemv_subgroup": 0},
    "quirks": ["shared_memory_not_faster"]},
-  {"name": "samsung-xclipse", "match": {"vendor_id": 5197},
+  {"name": "mali-valhall", "match": {"vendor_id": 5045,
+                                     "name_contains": ["Mali-G57", "Mali-G68", "Mali-G77", "Mali-G78", "Mali-G310",
+                                                       "Mali-G510", "Mali-G610", "Mali-G710", "-G615", "-G715"]},
+   "params": {"matmul.wg_x": 8, "matmul.wg_y": 8, "matmul.tm": 4, "matmul.tn": 4, "nf4.wg_x": 8, "nf4.wg_y": 8,
+              "elementwise.wg": 64, "reduce.wg": 64, "nn.wg": 64, "nf4.wg": 64,
+              "nf4.gemv_subgroup": 1, "nf4.gemv_wg": 64, "nf4.shared_tiles": 0}},
+  {"name": "mali-5th-gen", "match": {"vendor_id": 5045,
+                                     "name_contains": ["-G720", "-G620", "-G725", "-G625", "-G925"]},
+   "params": {"matmul.wg_x": 8, "matmul.wg_y": 8, "matmul.tm": 4, "matmul.tn": 4, "nf4.wg_x": 8, "nf4.wg_y": 8,
+              "elementwise.wg": 64, "reduce.wg": 64, "nn.wg": 64, "nf4.wg": 64,
+              "nf4.gemv_subgroup": 1, "nf4.gemv_wg": 64, "nf4.shared_tiles": 0}},
+  {"name": "samsung", "match": {"vendor_id": 5197},
+   "params": {"prefer_fp16": 1}},
+  {"name": "xclipse-9xx", "match": {"vendor_id": 5197, "name_contains": "Xclipse 9"},
    "params": {"matmul.wg_x": 16, "matmul.wg_y": 8, "matmul.tm": 4, "matmul.tn": 4,
-              "elementwise.wg": 128, "reduce.wg": 128, "prefer_fp16": 1, "nf4.shared_tiles": 1}},
+              "elementwise.wg": 128, "reduce.wg": 128, "nf4.gemv_wg": 64, "nf4.shared_tiles": 1}},
   {"name": "mesa-lavapipe", "match": {"vendor_id": 65541, "device_type": "cpu"},
    "params": {"matmul.wg_x": 8, "matmul.wg_y": 8, "matmul.tm": 16, "matmul.tn": 8,
               "elementwise.wg": 64, "reduce.wg": 64,

@@ -3,7 +3,7 @@
 // library's one error hierarchy (host/core/error.h: the only host/ header runtime/ may include — it knows nothing of
 // LLMs), so a VkResult surfaces with the same ErrorCode whichever layer catches it. DeviceLost and OutOfMemory are
 // separate types because the trainer reacts to them (save last good checkpoint, retry smaller).
-#include <vulkan/vulkan.h>
+#include "runtime/vulkan_api.h"
 
 #include <cstdint>
 #include <string>

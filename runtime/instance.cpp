@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "runtime/error.h"
+#include "runtime/vulkan_loader.h"
 
 namespace pocketlora::vk {
 
@@ -64,10 +65,9 @@ bool has_instance_extension(const char* name, const char* layer = nullptr) {
 }  // namespace
 
 Instance::Instance(bool validation) {
+  load_vulkan();
   uint32_t loader_version = VK_API_VERSION_1_0;
-  auto enumerate_version = reinterpret_cast<PFN_vkEnumerateInstanceVersion>(
-      vkGetInstanceProcAddr(nullptr, "vkEnumerateInstanceVersion"));
-  if (enumerate_version) enumerate_version(&loader_version);
+  if (vkEnumerateInstanceVersion) vkEnumerateInstanceVersion(&loader_version);
   if (loader_version < VK_API_VERSION_1_1)
     throw NoDevice("the Vulkan loader only supports Vulkan 1.0; PocketLoRA needs 1.1 (install libvulkan1 >= 1.1)");
   // Ask for up to 1.2 so 1.2-core features are usable where present; shaders target 1.1.
@@ -120,6 +120,14 @@ Instance::Instance(bool validation) {
     throw NoDevice(std::string("no Vulkan driver found (") + result_name(r) +
                    "). Install a GPU driver, or Mesa's CPU driver lavapipe: apt install mesa-vulkan-drivers");
   check(r, "vkCreateInstance");
+  try {
+    load_instance_commands(instance_);
+  } catch (...) {
+    // Before vkDestroyInstance is known there is nothing to release it with but the loader's own lookup.
+    if (auto destroy = reinterpret_cast<PFN_vkDestroyInstance>(vkGetInstanceProcAddr(instance_, "vkDestroyInstance")))
+      destroy(instance_, nullptr);
+    throw;
+  }
   if (want_validation) {
     auto create = reinterpret_cast<PFN_vkCreateDebugUtilsMessengerEXT>(
         vkGetInstanceProcAddr(instance_, "vkCreateDebugUtilsMessengerEXT"));

@@ -1,7 +1,7 @@
 #pragma once
 // VkInstance with optional Khronos validation. Validation messages (warnings and errors) are collected in a
 // process-wide log so tests can fail the test that produced them.
-#include <vulkan/vulkan.h>
+#include "runtime/vulkan_api.h"
 
 #include <atomic>
 #include <mutex>

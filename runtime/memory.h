@@ -2,7 +2,7 @@
 // Device memory: a few large VkDeviceMemory blocks (phones cap the allocation count), each with one VkBuffer
 // over it, sub-allocated by arenas with lifetimes: Permanent (weights, adapters, optimizer state), Step
 // (activations, reset every training step) and Scratch (per op). A BufferSlice is what shaders bind.
-#include <vulkan/vulkan.h>
+#include "runtime/vulkan_api.h"
 
 #include <cstdint>
 #include <memory>

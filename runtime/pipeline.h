@@ -2,7 +2,7 @@
 // A compute pipeline built from embedded SPIR-V: N storage-buffer bindings (set 0, bindings 0..N-1), one
 // push-constant range, and specialization constants 0..K-1 (by convention 0/1/2 are the workgroup size when
 // the shader declares local_size_*_id).
-#include <vulkan/vulkan.h>
+#include "runtime/vulkan_api.h"
 
 #include <cstdint>
 #include <string>

@@ -10,6 +10,11 @@ PACKAGES=(
   libopenblas-dev libopenblas0-pthread                # the CPU backend's GEMMs (host/ref/blas.h)
   libgtest-dev libbenchmark-dev
   default-jdk-headless                                # JNI headers + javac/java: the C API's JNI bridge and its test
+  # The aarch64 cross build run under qemu (scripts/test.sh step 3): Debian's cross toolchain, the arm64 -dev
+  # packages the library, CLI and tests link (Eigen, JSON and CLI11 are headers shared by every architecture), and
+  # qemu-user to run the tests.
+  crossbuild-essential-arm64 qemu-user
+  libopenblas-dev:arm64 libopenblas0-pthread:arm64 libfmt-dev:arm64 libgtest-dev:arm64 libgomp1:arm64
 )
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -22,5 +27,7 @@ fi
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 echo "install-deps: installing ${missing[*]}"
+# The :arm64 packages need the architecture enabled before apt-get update reads its package lists.
+dpkg --print-foreign-architectures | grep -qx arm64 || $SUDO dpkg --add-architecture arm64
 $SUDO apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -76,6 +76,50 @@ TEST(DeviceProfile, TableResolvesVendorsAndOverrides) {
   EXPECT_THROW(vk::DeviceProfile::select(caps, tmp / "unknown.json"), std::runtime_error);
 }
 
+// Fake device descriptions (vendor id + the name the driver reports) pick the entry for their GPU generation; the
+// values checked are the ones each entry exists for (docs in runtime/device_profile_table.cpp).
+TEST(DeviceProfile, MobileVendorsResolveByGenerationName) {
+  struct Case {
+    std::uint32_t vendor;
+    const char* name;
+    const char* profile;
+    std::uint32_t gemv_wg;  // a whole number of subgroups: 128 on Adreno 6xx+ (subgroupSize 128)
+    bool gemv_subgroup;
+    bool shared_tiles;
+  };
+  const Case cases[] = {
+      {0x5143, "Adreno (TM) 650", "adreno-6xx", 128, true, false},
+      {0x5143, "Turnip Adreno (TM) 660", "adreno-6xx", 128, true, false},
+      {0x5143, "Adreno (TM) 610", "adreno-6xx-low", 64, true, false},
+      {0x5143, "Adreno (TM) 740", "adreno-7xx", 128, true, false},
+      {0x5143, "Adreno (TM) 830", "adreno-8xx", 128, true, false},
+      {0x5143, "Adreno (TM) 540", "qualcomm-adreno", 64, true, false},
+      {0x13B5, "Mali-G78 MP20", "mali-valhall", 64, true, false},
+      {0x13B5, "Mali-G710 MC10", "mali-valhall", 64, true, false},
+      {0x13B5, "Mali-G715-Immortalis MC11", "mali-valhall", 64, true, false},
+      {0x13B5, "Immortalis-G720 MC12", "mali-5th-gen", 64, true, false},
+      {0x13B5, "Mali-G925-Immortalis MC12", "mali-5th-gen", 64, true, false},
+      {0x13B5, "Mali-G71 MP8", "arm-mali", 64, false, false},  // Bifrost (4-wide): no subgroup GEMV
+      {0x144D, "Samsung Xclipse 920", "xclipse-9xx", 64, true, true},
+      {0x144D, "Samsung Xclipse 940", "xclipse-9xx", 64, true, true},
+      {0x144D, "Samsung GPU", "samsung", 64, true, false},
+      {0x1234, "Adreno (TM) 740", "default", 64, true, false},  // a name alone never matches another vendor
+  };
+  for (const auto& c : cases) {
+    vk::Capabilities caps;
+    caps.vendor_id = c.vendor;
+    caps.name = c.name;
+    caps.type = VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU;
+    const auto p = vk::DeviceProfile::select(caps);
+    EXPECT_EQ(p.name(), c.profile) << c.name;
+    EXPECT_EQ(p.u32("nf4.gemv_wg"), c.gemv_wg) << c.name;
+    EXPECT_EQ(p.flag("nf4.gemv_subgroup"), c.gemv_subgroup) << c.name;
+    EXPECT_EQ(p.flag("nf4.shared_tiles"), c.shared_tiles) << c.name;
+    // The row kernels' workgroup follows the GEMV's: whole 128-wide waves on Adreno 6xx and later.
+    EXPECT_EQ(p.u32("nn.wg"), c.gemv_wg) << c.name;
+  }
+}
+
 TEST_F(Runtime, ArenaAlignsResetsAndReportsOutOfMemory) {
   vk::Arena a(dev(), vk::Lifetime::Step, "activations", vk::MemoryKind::Device, 1 << 20);
   auto s1 = a.allocate(3, "x");
@@ -182,7 +226,7 @@ TEST_F(Runtime, ValidationMessagesAreCaptured) {
   bi.size = 64;
   bi.usage = 0;
   VkBuffer buf = VK_NULL_HANDLE;
-  if (vkCreateBuffer(dev().handle(), &bi, nullptr, &buf) == VK_SUCCESS) vkDestroyBuffer(dev().handle(), buf, nullptr);
+  if (vk::vkCreateBuffer(dev().handle(), &bi, nullptr, &buf) == VK_SUCCESS) vk::vkDestroyBuffer(dev().handle(), buf, nullptr);
   EXPECT_GT(vk::ValidationLog::global().count(), before);
   auto msgs = vk::ValidationLog::global().take();
   ASSERT_FALSE(msgs.empty());
