@@ -59,16 +59,17 @@ if [ "${POCKETLORA_SKIP_AARCH64:-0}" != "1" ]; then
   # (they exec the arm64 CLI, which needs binfmt_misc, absent in containers) and the GPU tests (no driver).
   # Two shards in parallel, one per core, each single-threaded: OpenBLAS's and libgomp's idle workers spin, which
   # under qemu-user never yields (a 30 s hang at exit of `pocketlora --version` with the default thread pools).
-  # NOT YET: the 213-test CPU selection below did not finish within 500 s under qemu on the shared machine (cause
-  # not found in time); until it is measured, qemu runs a smoke set verified to pass in < 1 s.
-  # Full selection: Cases/*Cpu.*:Cases/*Grad.*:*Reference*:*Ref.*:Tokenizer*:Gguf*:Safetensors*:Bnb4bit*:Nf4*:
-  #   GgmlQuantize*:ModelLoad*:LlamaForward*:LlamaLoraStep*:TrainingOpsCpu*:...-Cli.*:Vulkan*Llama*:*Gpu*
-  AARCH64_TESTS='Sha256*:Tensor*'
+  # Also left out: tests that start threads of their own (*Thread*: a shared tokenizer encoding concurrently, the
+  # NF4 GEMV called from several threads) — under qemu-user they never finished (not debugged; natively they run
+  # in ms). Measured: the 205 selected tests take ~40 s under qemu in one shard (2 Dec 2026, x86 host, 2 cores).
+  AARCH64_TESTS='Cases/*Cpu.*:Cases/*Grad.*:*Reference*:*Ref.*:Tokenizer*:Gguf*:Safetensors*:Bnb4bit*:Nf4*:'
+  AARCH64_TESTS+='GgmlQuantize*:ModelLoad*:LlamaForward*:LlamaLoraStep*:TrainingOpsCpu*:Sha256*:Tensor*'
+  AARCH64_TESTS+='-Cli.*:Vulkan*:*Gpu*:*Thread*'
   qemu_pids=()
   for shard in 0 1; do
     GTEST_TOTAL_SHARDS=2 GTEST_SHARD_INDEX=$shard OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 \
       POCKETLORA_REQUIRE_GPU=0 POCKETLORA_DATA="$DATA" \
-      qemu-aarch64 -L /usr/aarch64-linux-gnu build-aarch64/tests/pocketlora_tests --gtest_filter="$AARCH64_TESTS" \
+      timeout 900 qemu-aarch64 -L /usr/aarch64-linux-gnu build-aarch64/tests/pocketlora_tests --gtest_filter="$AARCH64_TESTS" \
         --gtest_brief=1 > "build-aarch64/qemu-tests-$shard.log" 2>&1 &
     qemu_pids+=($!)
   done
