@@ -92,7 +92,8 @@ TEST(TrainControl, StopWhilePausedEndsTheRunAtThePause) {
   test::TempDir tmp;
   TrainOptions o = small_run(tmp / "run");
   o.control = std::make_shared<TrainControl>();
-  o.control->on_pause_change = [c = o.control](bool paused) {
+  // A raw pointer: the control owns this callback, so a shared_ptr here would keep both alive forever (LSan).
+  o.control->on_pause_change = [c = o.control.get()](bool paused) {
     if (paused) c->request_stop();
   };
   o.control->request_pause();  // taken before the first step
