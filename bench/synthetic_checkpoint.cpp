@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "host/adapters/merged_gguf.h"
 #include "host/formats/ggml_quantize.h"
 #include "host/formats/gguf_writer.h"
 #include "host/formats/safetensors.h"
@@ -118,16 +119,7 @@ void write_hf(const LlamaConfig& c, DType dtype, const fs::path& dir) {
 void write_gguf(const LlamaConfig& c, GgmlType type, const fs::path& path) {
   GgufWriter w;
   w.set_string("general.architecture", "llama");
-  w.set_u32("llama.embedding_length", static_cast<std::uint32_t>(c.dim));
-  w.set_u32("llama.feed_forward_length", static_cast<std::uint32_t>(c.hidden_dim));
-  w.set_u32("llama.block_count", static_cast<std::uint32_t>(c.n_layers));
-  w.set_u32("llama.attention.head_count", static_cast<std::uint32_t>(c.n_heads));
-  w.set_u32("llama.attention.head_count_kv", static_cast<std::uint32_t>(c.n_kv_heads));
-  w.set_u32("llama.rope.dimension_count", static_cast<std::uint32_t>(c.head_dim));
-  w.set_u32("llama.context_length", static_cast<std::uint32_t>(c.max_seq_len));
-  w.set_u32("llama.vocab_size", static_cast<std::uint32_t>(c.vocab_size));
-  w.set_f32("llama.attention.layer_norm_rms_epsilon", 1e-5f);
-  w.set_f32("llama.rope.freq_base", static_cast<float>(c.rope_theta));
+  set_llama_gguf_hparams(w, c);  // the synthetic configs keep LlamaConfig's rms_eps, 1e-5
   for (const Named& t : tensors_of(c)) {
     const Tensor v = values(t);
     if (t.shape.size() == 1) {

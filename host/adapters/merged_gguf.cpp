@@ -63,15 +63,7 @@ GgmlType gguf_tensor_type(GgufFileType ftype, const std::string& name, std::int6
   return t;
 }
 
-void write_llama_gguf(const std::filesystem::path& path, const LlamaWeights& weights, GgufFileType ftype,
-                      const std::optional<std::filesystem::path>& tokenizer_gguf, const std::string& name) {
-  const LlamaConfig& c = weights.config;
-  GgufWriter w;
-  w.set_string("general.architecture", "llama");
-  w.set_string("general.type", "model");
-  if (!name.empty()) w.set_string("general.name", name);
-  w.set_u32("general.file_type", static_cast<std::uint32_t>(ftype));
-  if (ftype != GgufFileType::F32 && ftype != GgufFileType::F16) w.set_u32("general.quantization_version", 2);
+void set_llama_gguf_hparams(GgufWriter& w, const LlamaConfig& c) {
   w.set_u32("llama.context_length", static_cast<std::uint32_t>(c.max_seq_len));
   w.set_u32("llama.embedding_length", static_cast<std::uint32_t>(c.dim));
   w.set_u32("llama.block_count", static_cast<std::uint32_t>(c.n_layers));
@@ -86,6 +78,18 @@ void write_llama_gguf(const std::filesystem::path& path, const LlamaWeights& wei
   w.set_f32("llama.attention.layer_norm_rms_epsilon", static_cast<float>(c.rms_eps));
   w.set_f32("llama.rope.freq_base", static_cast<float>(c.rope_theta));
   w.set_u32("llama.vocab_size", static_cast<std::uint32_t>(c.vocab_size));
+}
+
+void write_llama_gguf(const std::filesystem::path& path, const LlamaWeights& weights, GgufFileType ftype,
+                      const std::optional<std::filesystem::path>& tokenizer_gguf, const std::string& name) {
+  const LlamaConfig& c = weights.config;
+  GgufWriter w;
+  w.set_string("general.architecture", "llama");
+  w.set_string("general.type", "model");
+  if (!name.empty()) w.set_string("general.name", name);
+  w.set_u32("general.file_type", static_cast<std::uint32_t>(ftype));
+  if (ftype != GgufFileType::F32 && ftype != GgufFileType::F16) w.set_u32("general.quantization_version", 2);
+  set_llama_gguf_hparams(w, c);
   if (tokenizer_gguf) {
     const GgufFile tok = GgufFile::open(*tokenizer_gguf);
     for (const auto& [key, value] : tok.metadata())

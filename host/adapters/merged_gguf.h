@@ -14,6 +14,7 @@
 #include <string>
 
 #include "host/formats/gguf.h"
+#include "host/formats/gguf_writer.h"
 #include "host/model/llama_weights.h"
 
 namespace pocketlora {
@@ -25,6 +26,9 @@ GgufFileType parse_gguf_file_type(const std::string& s);  // "f32", "f16", "q8_0
 // The ggml type of tensor `name` (a GGUF name, e.g. "blk.3.attn_v.weight") with `row` elements per row
 // (ne[0]; 0 for a 1-D tensor) in a model of `n_layers` layers.
 GgmlType gguf_tensor_type(GgufFileType ftype, const std::string& name, std::int64_t row, std::int64_t n_layers);
+
+// The llama.* hyperparameters of `c` as llama.cpp reads them (context, widths, heads, RoPE, RMSNorm eps, vocab).
+void set_llama_gguf_hparams(GgufWriter& w, const LlamaConfig& c);
 
 // Writes `weights` (f32, q/k rows interleaved: GGUF's own order) atomically to `path`.
 void write_llama_gguf(const std::filesystem::path& path, const LlamaWeights& weights, GgufFileType ftype,
