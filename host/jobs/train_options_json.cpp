@@ -81,8 +81,6 @@ class Reader {
 }  // namespace
 
 json train_options_json(const TrainOptions& o) {
-  std::vector<std::string> targets;
-  for (LoraTarget t : o.lora.targets) targets.push_back(lora_target_name(t));
   const auto& d = o.data;
   const auto& op = o.optimizer;
   return {
@@ -98,12 +96,7 @@ json train_options_json(const TrainOptions& o) {
         {"validation_fraction", d.validation_fraction},
         {"max_validation_windows", d.max_validation_windows},
         {"seed", d.seed}}},
-      {"lora",
-       {{"rank", o.lora.rank},
-        {"alpha", o.lora.alpha},
-        {"dropout", o.lora.dropout},
-        {"rslora", o.lora.rslora},
-        {"targets", targets}}},
+      {"lora", lora_config_json(o.lora)},
       {"optimizer",
        {{"kind", optimizer_name(op.kind)},
         {"lr", op.lr},

@@ -72,4 +72,10 @@ void LoraConfig::validate() const {
         throw InvalidArgument(std::string("LoRA targets: '") + lora_target_name(targets[i]) + "' appears twice");
 }
 
+nlohmann::json lora_config_json(const LoraConfig& c) {
+  std::vector<std::string> targets;
+  for (LoraTarget t : c.targets) targets.push_back(lora_target_name(t));
+  return {{"rank", c.rank}, {"alpha", c.alpha}, {"dropout", c.dropout}, {"rslora", c.rslora}, {"targets", targets}};
+}
+
 }  // namespace pocketlora

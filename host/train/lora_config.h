@@ -2,6 +2,7 @@
 // What LoRA trains: rank, alpha, dropout, rsLoRA and which of the seven linears of each Llama layer get an
 // adapter (DESIGN.md §3, PEFT semantics). Validated before any work starts.
 #include <array>
+#include <nlohmann/json.hpp>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -35,5 +36,9 @@ struct LoraConfig {
   // dropout outside [0, 1), no targets or a repeated one.
   void validate() const;
 };
+
+// {"rank", "alpha", "dropout", "rslora", "targets": ["q", ...]}: how a checkpoint's config and a queued job record
+// the adapter's shape.
+nlohmann::json lora_config_json(const LoraConfig& c);
 
 }  // namespace pocketlora

@@ -105,19 +105,12 @@ CheckpointingMode parse_checkpointing_mode(const std::string& s) {
 }
 
 nlohmann::json train_config_json(const TrainOptions& o) {
-  std::vector<std::string> targets;
-  for (LoraTarget t : o.lora.targets) targets.push_back(lora_target_name(t));
   return {
       {"model", o.model.string()},
       {"quant", o.quant == BaseQuant::Nf4 ? "nf4" : "none"},
       {"embedding_dtype", table_dtype_name(o.embedding_dtype)},
       {"precision", precision_name(o.precision)},
-      {"lora",
-       {{"rank", o.lora.rank},
-        {"alpha", o.lora.alpha},
-        {"dropout", o.lora.dropout},
-        {"rslora", o.lora.rslora},
-        {"targets", targets}}},
+      {"lora", lora_config_json(o.lora)},
       {"optimizer",
        {{"kind", optimizer_name(o.optimizer.kind)},
         {"lr", o.optimizer.lr},
