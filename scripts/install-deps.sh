@@ -15,7 +15,11 @@ PACKAGES=(
   # qemu-user to run the tests.
   crossbuild-essential-arm64 qemu-user
   libopenblas-dev:arm64 libopenblas0-pthread:arm64 libfmt-dev:arm64 libgtest-dev:arm64 libgomp1:arm64
+  # The app's browser test (tests/e2e, ctest app_e2e): Debian's chromium, driven by playwright-core from npm.
+  chromium
 )
+# node/npm run that test; a machine that has them already (node 20 + npm from elsewhere) keeps its own.
+command -v node >/dev/null 2>&1 || PACKAGES+=(nodejs npm)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

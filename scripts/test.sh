@@ -4,6 +4,7 @@
 #     whatever Vulkan device is present (lavapipe on machines without a GPU). POCKETLORA_REQUIRE_GPU=1 turns
 #     "no Vulkan device" from a skip into a failure, so GPU tests cannot silently not run.
 #     POCKETLORA_REQUIRE_DATA=1 does the same for the files in ../shared/data (both builds).
+#     They include app_e2e: the page of `pocketlora serve` in headless chromium (tests/e2e).
 #  2. ASan + UBSan build of the CPU-only library and tests (parsers fed corrupt files, reference kernels).
 #  3. aarch64: the library, CLI and tests cross-compiled with Debian's cross toolchain (Vulkan on: runtime/ needs
 #     only the headers, the loader is opened at run time) and the CPU-backend tests run under qemu-aarch64
@@ -31,7 +32,12 @@ phase() {  # prints how long the phase that just ended took, and starts the next
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DPOCKETLORA_WERROR=ON -DPOCKETLORA_SHARED_DATA="$DATA"
 cmake --build build -j"$JOBS"
 phase "release build"
-POCKETLORA_REQUIRE_GPU="${POCKETLORA_REQUIRE_GPU:-1}" ctest --test-dir build --output-on-failure -j"$JOBS"
+# The app's browser test (ctest app_e2e) needs playwright-core from the committed lock file; with it installed
+# here, POCKETLORA_REQUIRE_E2E=1 turns a missing chromium or node_modules from a skip into a failure.
+npm ci --prefix tests/e2e --no-audit --no-fund
+phase "e2e npm ci"
+POCKETLORA_REQUIRE_E2E=1 POCKETLORA_REQUIRE_GPU="${POCKETLORA_REQUIRE_GPU:-1}" \
+  ctest --test-dir build --output-on-failure -j"$JOBS"
 phase "release tests"
 
 if [ "${POCKETLORA_SKIP_SANITIZERS:-0}" != "1" ]; then
