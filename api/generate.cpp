@@ -6,10 +6,8 @@
 #include "api/adapter_store.h"
 #include "api/model.h"
 #include "host/core/error.h"
-#include "host/eval/peft_lora_adapter.h"
 #include "host/infer/generate.h"
 #include "host/infer/text_stream.h"
-#include "host/train/adapter_base.h"
 
 using namespace pocketlora;
 using namespace pocketlora::capi;
@@ -17,27 +15,6 @@ using namespace pocketlora::capi;
 struct pl_generation : Handle {
   std::atomic<bool> cancelled{false};
 };
-
-namespace {
-
-// The decoder's index of store adapter `name`, loaded (fingerprint, enabled flag, tensors checked) on first use.
-// Called with the model's mutex held.
-std::size_t resident_adapter(pl_model& m, pl_adapter_store& s, const std::string& name) {
-  std::lock_guard lock(s.mu);
-  const AdapterManifest man = s.store.show(name);  // absent: InvalidArgument naming it; files verified
-  if (!man.enabled)
-    throw InvalidArgument(fmt::format("adapter '{}' in {} is disabled (pl_adapter_store_set_enabled)", name,
-                                      s.store.root().string()));
-  std::string key = (s.store.root() / name).string();
-  for (const auto& f : man.files) key += ":" + f.sha256;
-  if (auto it = m.resident.find(key); it != m.resident.end()) return it->second;
-  const PeftAdapter peft = s.store.load(name, adapter_base(m.model, m.path, man.base_quant));
-  const std::size_t i = m.decoder->add_adapter(lora_adapter_from_peft(peft, m.model), name);
-  m.resident.emplace(key, i);
-  return i;
-}
-
-}  // namespace
 
 extern "C" {
 
@@ -100,7 +77,10 @@ pl_status pl_generate(pl_model* model, pl_generation* gen, pl_adapter_store* sto
 
     std::lock_guard lock(m->mu);
     if (!m->decoder) m->decoder = std::make_unique<Decoder>(*m->be, upload_llama(*m->be, m->model));
-    if (adapter) opt.adapters.push_back({resident_adapter(*m, *s, adapter), scale});
+    if (adapter) {
+      std::lock_guard store_lock(s->mu);
+      opt.adapters.push_back({m->resident.index(*m->decoder, m->model, m->path, s->store, adapter), scale});
+    }
     const Tokenizer& tok = *m->tok;
     const std::vector<std::int32_t> ids = tok.encode(prompt, tok.bos_id().has_value());
     if (const auto eos = tok.eos_id()) opt.stop = {*eos};

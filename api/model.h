@@ -4,7 +4,6 @@
 // adapter loads; the fields above it never change after pl_model_load, so train jobs and adapter imports read
 // them without it.
 #include <filesystem>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -12,6 +11,7 @@
 
 #include "api/handle_registry.h"
 #include "host/backend/backend.h"
+#include "host/eval/resident_adapters.h"
 #include "host/infer/decoder.h"
 #include "host/model/llama_model.h"
 #include "host/tokenizer/tokenizer.h"
@@ -27,7 +27,5 @@ struct pl_model : pocketlora::capi::Handle {
   std::mutex mu;
   std::unique_ptr<pocketlora::Backend> be;
   std::unique_ptr<pocketlora::Decoder> decoder;
-  // Resident adapters by store directory and content (the adapter file's SHA-256): a store adapter replaced under
-  // the same name is loaded again, not served stale.
-  std::map<std::string, std::size_t> resident;
+  pocketlora::ResidentAdapters resident;  // the store adapters the decoder holds
 };

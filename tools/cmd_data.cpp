@@ -1,13 +1,12 @@
 // `pocketlora data stats FILE --tokenizer TOK [--format auto|alpaca|chat|text] [--template NAME] [--seq-len N]
 // [--pack] [--json]`: record counts, token-length statistics, truncation, masked fraction, packing fill.
-#include <algorithm>
 #include <iostream>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "host/data/batching.h"
 #include "host/data/dataset.h"
+#include "host/data/dataset_stats.h"
 #include "host/tokenizer/tokenizer.h"
 #include "tools/command_registry.h"
 
@@ -24,39 +23,8 @@ int run(const StatsArgs& a) {
   const DataFormat fmt = parse_data_format(a.format);
   auto tok = load_tokenizer(a.tokenizer);
   const ChatTemplate tmpl = a.tmpl.empty() ? detect_chat_template(*tok) : parse_chat_template(a.tmpl);
-  auto records = read_records(a.file, fmt, a.separator);
-  std::vector<Example> ex;
-  std::int64_t with_input = 0, masked = 0, total = 0;
-  for (auto& r : records) {
-    with_input += r.alpaca && !r.alpaca_input.empty();
-    ex.push_back(tokenize_record(*tok, r, tmpl));
-    total += static_cast<std::int64_t>(ex.back().ids.size());
-    masked += std::count(ex.back().labels.begin(), ex.back().labels.end(), kIgnoreLabel);
-  }
-  std::vector<std::size_t> lens;
-  for (auto& e : ex) lens.push_back(e.ids.size());
-  std::sort(lens.begin(), lens.end());
-  PackStats ps;
-  if (a.pack) pack_examples(ex, a.seq_len, tok->eos_id().value_or(0), &ps);
-  else truncate_examples(ex, a.seq_len, &ps);
-  nlohmann::json out = {
-      {"file", a.file},
-      {"records", records.size()},
-      {"alpaca_with_input", with_input},
-      {"template", chat_template_name(tmpl)},
-      {"tokens", total},
-      {"tokens_min", lens.front()},
-      {"tokens_mean", static_cast<double>(total) / static_cast<double>(lens.size())},
-      {"tokens_median", lens[lens.size() / 2]},
-      {"tokens_p95", lens[std::min(lens.size() - 1, lens.size() * 95 / 100)]},
-      {"tokens_max", lens.back()},
-      {"seq_len", a.seq_len},
-      {"truncated", ps.truncated},
-      {"masked_fraction", total ? static_cast<double>(masked) / static_cast<double>(total) : 0.0}};
-  if (a.pack) {
-    out["packed_windows"] = ps.windows;
-    out["pack_fill"] = ps.fill;
-  }
+  nlohmann::json out = {{"file", a.file}};
+  out.update(dataset_stats(read_records(a.file, fmt, a.separator), *tok, tmpl, a.seq_len, a.pack));
   if (a.json) {
     std::cout << out.dump(2) << "\n";
     return 0;

@@ -14,6 +14,7 @@
 #include "host/adapters/gguf_lora.h"
 #include "host/core/error.h"
 #include "host/util/atomic_file.h"
+#include "host/util/entry_name.h"
 #include "host/util/file_lock.h"
 #include "host/util/read_file.h"
 #include "host/util/sha256.h"
@@ -99,18 +100,7 @@ bool is_store_entry(const fs::directory_entry& e) {
 
 }  // namespace
 
-void validate_adapter_name(const std::string& name) {
-  auto refuse = [&](const std::string& why) { throw InvalidArgument("adapter name '" + name + "': " + why); };
-  if (name.empty()) refuse("must not be empty");
-  if (name.size() > kMaxAdapterNameLength)
-    refuse(fmt::format("{} characters, at most {} allowed", name.size(), kMaxAdapterNameLength));
-  for (char c : name)
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-'))
-      refuse(fmt::format("character '{}' not allowed (letters, digits, '.', '_', '-' only; no path separators)", c));
-  if (!std::isalnum(static_cast<unsigned char>(name[0]))) refuse("must start with a letter or a digit");
-  if (name.find("..") != std::string::npos) refuse("must not contain \"..\"");
-  if (is_atomic_temp_name(name)) refuse("ends like a temporary directory (\".tmp.<digits>\")");
-}
+void validate_adapter_name(const std::string& name) { validate_entry_name("adapter", name); }
 
 fs::path AdapterStore::default_root() {
   if (const char* home = std::getenv("POCKETLORA_HOME"); home && *home) return fs::path(home) / "adapters";

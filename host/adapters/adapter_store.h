@@ -35,10 +35,7 @@
 
 namespace pocketlora {
 
-inline constexpr std::size_t kMaxAdapterNameLength = 64;
-
-// 1..64 characters of [A-Za-z0-9._-] starting with a letter or digit, not a temporary's name ("x.tmp.123"):
-// no path separators, no "..", nothing hidden. InvalidArgument naming the name and the rule otherwise.
+// validate_entry_name (host/util/entry_name.h) for an adapter: "adapter name 'NAME': RULE".
 void validate_adapter_name(const std::string& name);
 
 // What the training run that produced an adapter recorded, when the source is a `pocketlora train --out`
