@@ -2,7 +2,7 @@
 // playwright-core (docs/APP.md "Using the page"). Exit code = result: 0 passed, 1 failed, 77 skipped (ctest's
 // SKIP_RETURN_CODE) when chromium or node_modules is missing, unless POCKETLORA_REQUIRE_E2E=1 makes that a failure.
 //
-//   node tests/e2e/app_e2e.mjs --pocketlora build/tools/pocketlora --work DIR [--data SHARED_DATA]
+//   node tests/e2e/app_e2e.mjs --pocketlora build/pocketlora --work DIR [--data SHARED_DATA]
 //                              [--screenshots DIR] [--model PATH]
 //
 // It uploads alpaca_en_demo.json (and a malformed file), checks the data-stats preview, trains a short CPU job on
@@ -33,7 +33,7 @@ const repo = path.resolve(here, '..', '..');
 
 function parseArgs(argv) {
   const a = {
-    pocketlora: path.join(repo, 'build', 'tools', 'pocketlora'),
+    pocketlora: path.join(repo, 'build', 'pocketlora'),
     data: process.env.POCKETLORA_DATA || path.resolve(repo, '..', 'shared', 'data'),
     work: null,
     screenshots: null,
@@ -45,7 +45,8 @@ function parseArgs(argv) {
     a[key] = argv[i + 1];
   }
   if (!a.work) throw new Error('app_e2e: --work DIR is required (a scratch folder, emptied first)');
-  a.model = a.model || path.join(a.data, 'models', 'stories260K', 'derived', 'stories260K-f32.gguf');
+  // The llama2.c checkpoint (its tokenizer tok512.bin sits beside it): context 512.
+  a.model = a.model || path.join(a.data, 'models', 'stories260K', 'stories260K.bin');
   a.screenshots = a.screenshots || path.join(a.work, 'screenshots');
   return a;
 }
@@ -71,7 +72,7 @@ const log = (...m) => console.log('app_e2e:', ...m);
 function startServer(args, dataDir, logFile) {
   const out = fs.createWriteStream(logFile);
   const child = spawn(args.pocketlora, ['serve', '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir,
-    '--model', args.model], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, POCKETLORA_VALIDATION: '0' } });
+    '--model', args.model, '--backend', 'cpu'], { stdio: ['ignore', 'pipe', 'pipe'] });
   child.stderr.on('data', (d) => out.write(d));
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`serve printed no URL in 60 s (log: ${logFile})`)), 60000);
@@ -219,6 +220,7 @@ async function trainScreen(page, watch, args, server) {
   await page.selectOption('#t-length-unit', 'steps');
   await page.fill('#t-length', String(kSteps));
   await page.fill('#t-seq-len', String(kSeqLen));
+  await page.selectOption('#t-backend', 'cpu');
 
   // The targets offered are the model's; the form refuses what the model cannot take, before the server does.
   const offered = await page.$$eval('#t-targets input', (els) => els.map((e) => e.value));
@@ -240,7 +242,8 @@ async function trainScreen(page, watch, args, server) {
 
   // The planned peak memory shown is the planner's answer for these options.
   const options = { model: model.name, dataset: 'alpaca_en_demo.json', adapter_name: kAdapter, rank: kRank,
-    alpha: kAlpha, batch: 4, lr: 0.003, seq_len: kSeqLen, targets: offered, steps: kSteps };
+    alpha: kAlpha, batch: 4, lr: 0.003, seq_len: kSeqLen, targets: offered, steps: kSteps,
+    backend: 'cpu' };
   const planned = await apiPost(server, '/api/plan', options);
   const peak = await page.waitForSelector(`#plan-peak[data-bytes="${planned.memory.planned_peak_bytes}"]`);
   log(`train: planned peak ${(await peak.textContent()).trim()} (${planned.memory.planned_peak_bytes} B), ` +

@@ -164,6 +164,12 @@
   async function loadStatus() {
     state.status = await api('GET', '/api/status');
     setPolicy(state.status.policy);
+    const backend = $('t-backend').options[0];
+    backend.textContent = `the server's (${state.status.backend || 'auto'})`;
+    // The runner could not start (another runner holds the queue): jobs queue but do not run; say so once.
+    if (state.status.runner_error && state.status.runner_error !== state.runnerError)
+      showMessage(`Jobs will not run: ${state.status.runner_error}`, 'error');
+    state.runnerError = state.status.runner_error;
   }
 
   function setPolicy(p) {
@@ -197,16 +203,17 @@
   async function loadDatasets() {
     state.datasets = listOf(await api('GET', '/api/datasets'), 'datasets');
     const body = $('datasets-table').tBodies[0];
+    // An entry that no longer reads carries "error" instead of its format and records.
     body.replaceChildren(...state.datasets.map((d) => el('tr', { dataset: { name: d.name } },
       el('td', {}, d.name),
-      el('td', {}, d.format || '—'),
+      d.error ? el('td', { class: 'bad', title: d.error }, 'unreadable') : el('td', {}, d.format || '—'),
       el('td', { class: 'num' }, fmtNum(d.records)),
       el('td', { class: 'num' }, fmtBytes(d.size_bytes)),
       el('td', { class: 'actions' },
         el('button', { type: 'button', class: 'small secondary', onclick: () => showStats(d.name) }, 'Preview'),
         el('button', { type: 'button', class: 'small danger', onclick: () => deleteDataset(d.name) }, 'Delete')))));
     $('datasets-empty').hidden = state.datasets.length > 0;
-    fillSelect($('t-dataset'), state.datasets, (d) => d.name, (d) => d.name, true);
+    fillSelect($('t-dataset'), state.datasets.filter((d) => !d.error), (d) => d.name, (d) => d.name, true);
     if (state.statsDataset && !state.datasets.some((d) => d.name === state.statsDataset)) {
       state.statsDataset = null;
       $('stats-card').hidden = true;
@@ -367,6 +374,7 @@
     const o = { model: m.name, dataset: $('t-dataset').value, adapter_name: name, rank, alpha, batch, lr,
                 seq_len: seq, targets };
     o[unit] = length;
+    if ($('t-backend').value) o.backend = $('t-backend').value;
     return o;
   }
 
@@ -501,7 +509,10 @@
     const j = state.jobs.find((x) => x.id === state.selectedJob);
     const set = (id, v) => { $(id).textContent = v; };
     const p = state.policy;
-    set('run-policy', p ? `${p.state}${p.reason ? ` (${p.reason})` : ''}` : 'off');
+    const ev = state.lastStep.get(state.selectedJob);
+    // Without a device policy the runner still reports its own status with each step.
+    set('run-policy', p ? `${p.state}${p.reason ? ` (${p.reason})` : ''}`
+      : ev && ev.policy_status ? String(ev.policy_status) : 'off');
     set('run-temp', p && p.temperature_c !== null && p.temperature_c !== undefined ? `${Number(p.temperature_c).toFixed(1)} °C` : '—');
     set('run-battery', p && p.battery_pct !== null && p.battery_pct !== undefined
       ? `${Math.round(p.battery_pct)} %${p.charging ? ' charging' : ''}` : '—');
@@ -511,7 +522,6 @@
     }
     const pts = state.metrics.get(j.id) || [];
     const last = pts.length ? pts[pts.length - 1] : null;
-    const ev = state.lastStep.get(j.id);
     set('run-title', `#${j.id} → ${jobAdapter(j)}`);
     set('run-state', j.state + (j.last_error ? `: ${j.last_error.message}` : ''));
     set('run-step', `${fmtNum(j.steps_done)} / ${fmtNum(j.total_steps)}`);
@@ -674,9 +684,10 @@
 
   // ---------- Adapters ----------
   async function loadAdapters() {
-    const v = await api('GET', '/api/adapters');
-    state.adapters = listOf(v, 'adapters');
-    state.adapterProblems = Array.isArray(v) ? [] : v.problems || [];
+    // An entry the store cannot read comes as {name, problems: [message]} among the others.
+    const all = listOf(await api('GET', '/api/adapters'), 'adapters');
+    state.adapters = all.filter((a) => !a.problems);
+    state.adapterProblems = all.filter((a) => a.problems).map((a) => `${a.name}: ${a.problems.join('; ')}`);
     renderAdapters();
     const keep = $('g-adapter').value;
     $('g-adapter').replaceChildren(el('option', { value: '' }, '(base only)'),
@@ -717,8 +728,7 @@
           el('a', { href: withToken(f.url), download: f.name }, f.name), ` (${fmtBytes(f.size_bytes)})`))) : null);
     }));
     $('adapters-empty').hidden = state.adapters.length > 0;
-    $('adapters-problems').replaceChildren(...state.adapterProblems.map((p) =>
-      el('li', {}, typeof p === 'string' ? p : `${p.path || p.name || ''}: ${p.message || JSON.stringify(p)}`)));
+    $('adapters-problems').replaceChildren(...state.adapterProblems.map((p) => el('li', {}, `unreadable: ${p}`)));
   }
 
   async function adapterAction(what, fn) {
@@ -784,7 +794,6 @@
       j.steps_done = d.step;
       if (d.total) j.total_steps = d.total;
     }
-    if (d.policy_status && typeof d.policy_status === 'object') setPolicy(d.policy_status);
     if (state.selectedJob === null) state.selectedJob = id;
     if (id === state.selectedJob) {
       renderCharts();
