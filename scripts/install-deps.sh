@@ -9,12 +9,14 @@ PACKAGES=(
   libeigen3-dev nlohmann-json3-dev libfmt-dev libcli11-dev
   libopenblas-dev libopenblas0-pthread                # the CPU backend's GEMMs (host/ref/blas.h)
   libgtest-dev libbenchmark-dev
+  libcpp-httplib-dev                                  # `pocketlora serve`: the app's HTTP server (tools/serve/)
   default-jdk-headless                                # JNI headers + javac/java: the C API's JNI bridge and its test
   # The aarch64 cross build run under qemu (scripts/test.sh step 3): Debian's cross toolchain, the arm64 -dev
   # packages the library, CLI and tests link (Eigen, JSON and CLI11 are headers shared by every architecture), and
   # qemu-user to run the tests.
   crossbuild-essential-arm64 qemu-user
   libopenblas-dev:arm64 libopenblas0-pthread:arm64 libfmt-dev:arm64 libgtest-dev:arm64 libgomp1:arm64
+  libcpp-httplib-dev:arm64
   # The app's browser test (tests/e2e, ctest app_e2e): Debian's chromium, driven by playwright-core from npm.
   chromium
 )

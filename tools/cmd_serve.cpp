@@ -4,6 +4,7 @@
 // this start's token; Ctrl-C checkpoints a running job and stops.
 #include <fmt/format.h>
 
+#include <csignal>
 #include <filesystem>
 #include <memory>
 
@@ -30,6 +31,8 @@ int run_serve(const ServeArgs& a) {
   cfg.max_upload_bytes = parse_byte_size(a.max_upload, "--max-upload");
   cfg.backend = resolve_backend_kind(a.backend);
   cfg.policy = parse_train_policy(a.policy, a.sensors);
+  // A client that goes away mid-answer is a failed write to handle, not a signal that ends the server.
+  std::signal(SIGPIPE, SIG_IGN);
   serve::AppService app(std::move(cfg));
   serve::HttpOptions ho;
   ho.host = a.host;
