@@ -26,7 +26,7 @@ const kAdapter = 'e2e-stories';
 const kRank = 4;
 const kAlpha = 8;
 const kSteps = 30;
-const kSeqLen = 64;
+const kSeqLen = 256;
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '..', '..');
@@ -216,7 +216,7 @@ async function trainScreen(page, watch, args, server) {
   await page.fill('#t-rank', String(kRank));
   await page.fill('#t-alpha', String(kAlpha));
   await page.fill('#t-batch', '4');
-  await page.fill('#t-lr', '0.003');
+  await page.fill('#t-lr', '0.02');
   await page.selectOption('#t-length-unit', 'steps');
   await page.fill('#t-length', String(kSteps));
   await page.fill('#t-seq-len', String(kSeqLen));
@@ -242,7 +242,7 @@ async function trainScreen(page, watch, args, server) {
 
   // The planned peak memory shown is the planner's answer for these options.
   const options = { model: model.name, dataset: 'alpaca_en_demo.json', adapter_name: kAdapter, rank: kRank,
-    alpha: kAlpha, batch: 4, lr: 0.003, seq_len: kSeqLen, targets: offered, steps: kSteps,
+    alpha: kAlpha, batch: 4, lr: 0.02, seq_len: kSeqLen, targets: offered, steps: kSteps,
     backend: 'cpu' };
   const planned = await apiPost(server, '/api/plan', options);
   const peak = await page.waitForSelector(`#plan-peak[data-bytes="${planned.memory.planned_peak_bytes}"]`);
@@ -354,7 +354,7 @@ async function adaptersScreen(page, watch, args, server, work, options) {
   await page.waitForSelector('#confirm[open]');
   await screenshots(page, args.screenshots, 'adapters-delete');
   await page.click('#confirm-cancel');
-  await page.waitForSelector('#confirm:not([open])');
+  await page.waitForSelector('#confirm', { state: 'hidden' });
   check(listOf(await apiGet(server, '/api/adapters'), 'adapters').some((a) => a.name === kAdapter),
     'Cancel deleted the adapter');
   await page.click(`${card} button:has-text("Delete")`);

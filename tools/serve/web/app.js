@@ -205,10 +205,13 @@
     const body = $('datasets-table').tBodies[0];
     // An entry that no longer reads carries "error" instead of its format and records.
     body.replaceChildren(...state.datasets.map((d) => el('tr', { dataset: { name: d.name } },
-      el('td', {}, d.name),
-      d.error ? el('td', { class: 'bad', title: d.error }, 'unreadable') : el('td', {}, d.format || '—'),
+      // A phone shows format and size under the name instead of in their own columns.
+      el('td', { class: 'name' }, d.name, el('div', { class: 'sub' },
+        `${d.error ? 'unreadable' : d.format || '—'} · ${fmtBytes(d.size_bytes)}`)),
+      d.error ? el('td', { class: 'bad wide-only', title: d.error }, 'unreadable')
+        : el('td', { class: 'wide-only' }, d.format || '—'),
       el('td', { class: 'num' }, fmtNum(d.records)),
-      el('td', { class: 'num' }, fmtBytes(d.size_bytes)),
+      el('td', { class: 'num wide-only' }, fmtBytes(d.size_bytes)),
       el('td', { class: 'actions' },
         el('button', { type: 'button', class: 'small secondary', onclick: () => showStats(d.name) }, 'Preview'),
         el('button', { type: 'button', class: 'small danger', onclick: () => deleteDataset(d.name) }, 'Delete')))));
@@ -262,6 +265,7 @@
       $('upload-progress').value = 100;
       showMessage(`Uploaded ${entry && entry.name ? entry.name : name}.`);
       $('upload-form').reset();
+      $('upload-name').placeholder = 'from the file name';
       await loadDatasets();
       await showStats(entry && entry.name ? entry.name : name);
     } catch (e) {
@@ -535,7 +539,9 @@
 
   // Hand-written SVG line chart: series of [x, y], axes with min/max labels, data-points = points drawn.
   function drawChart(svg, series, yLabel) {
-    const W = 320, H = 160, L = 44, R = 8, T = 8, B = 22;
+    // The drawing is as wide as its box, so the labels keep their size on a phone and on a desktop.
+    const W = Math.max(240, Math.round(svg.getBoundingClientRect().width) || 320), H = 180, L = 48, R = 8, T = 16, B = 22;
+    svg.setAttribute('viewBox', `0 0 ${W} ${H}`);
     const all = series.flatMap((s) => s.points).filter((p) => Number.isFinite(p[1]));
     const ns = 'http://www.w3.org/2000/svg';
     const mk = (tag, attrs, text) => {
@@ -569,6 +575,13 @@
     kids.push(mk('text', { x: L, y: H - 6, 'text-anchor': 'start' }, `step ${Math.round(x0 < 0 ? 0 : x0)}`));
     kids.push(mk('text', { x: W - R, y: H - 6, 'text-anchor': 'end' }, `${Math.round(x1)}`));
     kids.push(mk('text', { x: (L + W) / 2, y: H - 6, 'text-anchor': 'middle' }, yLabel));
+    let legendX = W - R;
+    for (const s of series.slice().reverse()) {
+      if (!s.legend || !s.points.some((p) => Number.isFinite(p[1]))) continue;
+      const t = mk('text', { x: legendX, y: 10, 'text-anchor': 'end', class: `legend ${s.cls || ''}` }, s.legend);
+      kids.push(t);
+      legendX -= 6.5 * s.legend.length + 12;
+    }
     for (const s of series) {
       const pts = s.points.filter((p) => Number.isFinite(p[1]));
       if (pts.length === 1) kids.push(mk('circle', { class: 'dot', cx: sx(pts[0][0]), cy: sy(pts[0][1]), r: 3 }));
@@ -582,8 +595,8 @@
     const pts = state.metrics.get(state.selectedJob) || [];
     const num = (v) => (v === null || v === undefined ? NaN : Number(v));
     drawChart($('chart-loss'), [
-      { points: pts.map((p) => [p.step, num(p.loss)]) },
-      { points: pts.map((p) => [p.step, num(p.val_loss)]), cls: 'val' },
+      { points: pts.map((p) => [p.step, num(p.loss)]), legend: '— train' },
+      { points: pts.map((p) => [p.step, num(p.val_loss)]), cls: 'val', legend: '- - validation' },
     ], 'loss');
     drawChart($('chart-tps'), [{ points: pts.map((p) => [p.step, num(p.tokens_per_s)]) }], 'tokens/s');
   }
@@ -702,7 +715,7 @@
       const lora = a.lora || {};
       const training = a.training || {};
       const base = a.base || {};
-      const files = state.exports.get(a.name) || [];
+      const exported = state.exports.get(a.name);
       const renameInput = el('input', { type: 'text', value: a.name, 'aria-label': `new name for ${a.name}`, autocomplete: 'off' });
       return el('div', { class: 'card adapter', dataset: { adapter: a.name } },
         el('div', { class: 'head' },
@@ -724,8 +737,9 @@
           el('button', { type: 'button', class: 'small secondary', onclick: () => exportAdapter(a.name, 'peft') }, 'Export PEFT'),
           el('button', { type: 'button', class: 'small secondary', onclick: () => exportAdapter(a.name, 'gguf') }, 'Export GGUF'),
           el('button', { type: 'button', class: 'small danger', onclick: () => deleteAdapter(a.name) }, 'Delete')),
-        files.length ? el('ul', { class: 'downloads' }, ...files.map((f) => el('li', {},
-          el('a', { href: withToken(f.url), download: f.name }, f.name), ` (${fmtBytes(f.size_bytes)})`))) : null);
+        exported ? el('div', { class: 'downloads' }, `${exported.format.toUpperCase()} export, to download:`,
+          el('ul', {}, ...exported.files.map((f) => el('li', {},
+            el('a', { href: withToken(f.url), download: f.name }, f.name), ` (${fmtBytes(f.size_bytes)})`)))) : null);
     }));
     $('adapters-empty').hidden = state.adapters.length > 0;
     $('adapters-problems').replaceChildren(...state.adapterProblems.map((p) => el('li', {}, `unreadable: ${p}`)));
@@ -758,7 +772,7 @@
 
   const exportAdapter = (name, format) => adapterAction(`Exporting ${name} as ${format.toUpperCase()} failed`, async () => {
     const r = await api('POST', `/api/adapters/${enc(name)}/export`, { format });
-    state.exports.set(name, r.files || []);
+    state.exports.set(name, { format, files: r.files || [] });
     showMessage(`Exported ${name} as ${format.toUpperCase()}: ${(r.files || []).length} file(s) to download.`);
   });
 
@@ -808,7 +822,6 @@
     if (before && before.state !== job.state) {
       if (job.state === 'done') showMessage(`Job #${job.id} done: adapter ${jobAdapter(job)} is ready.`);
       else if (job.state === 'failed') showMessage(`Job #${job.id} failed: ${job.last_error ? job.last_error.message : 'see the log'}`, 'error');
-      addLog(job.state === 'failed' ? 'error' : 'info', `job #${job.id}: ${job.state}`);
     }
     if (state.selectedJob === null || (job.state === 'running' && !state.jobs.some((j) => j.id === state.selectedJob && j.state === 'running')))
       selectJob(job.id);
@@ -857,6 +870,7 @@
   // ---------- wiring ----------
   function init() {
     window.addEventListener('hashchange', showScreen);
+    window.addEventListener('resize', () => { if (!$('screen-runs').hidden) renderCharts(); });
     showScreen();
     $('upload-form').addEventListener('submit', onUpload);
     $('upload-file').addEventListener('change', () => {
