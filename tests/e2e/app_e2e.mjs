@@ -7,11 +7,13 @@
 //
 // It uploads alpaca_en_demo.json (and a malformed file), checks the data-stats preview, trains a short CPU job on
 // stories260K from the Train form, waits for the loss chart and the job's end, runs a prompt with the new adapter
-// beside the base, exports it as PEFT and checks the downloaded files, and deletes it through the confirmation.
+// beside the base, exports it as PEFT and checks the downloaded files, deletes it through the confirmation, and
+// cuts the page's connections (a relay between browser and server) to see the live stream reconnect and re-read.
 // Any console error, page error or failed request that the test did not provoke fails it. A screenshot of each
 // screen at desktop and phone width goes to --screenshots (docs/screenshots/ holds the committed ones).
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -90,6 +92,45 @@ function startServer(args, dataDir, logFile) {
       reject(new Error(`serve exited (code ${code}, signal ${signal}) before printing its URL; log: ${logFile}`));
     });
   });
+}
+
+// The page reaches the server through this TCP relay, so the test can cut the network under it: drop(true) ends
+// every connection and refuses new ones, drop(false) lets them through again.
+function startRelay(origin) {
+  const target = new URL(origin);
+  const sockets = new Set();
+  let refusing = false;
+  const relay = net.createServer((client) => {
+    if (refusing) {
+      client.destroy();
+      return;
+    }
+    const upstream = net.connect(Number(target.port), target.hostname);
+    const end = () => {
+      for (const s of [client, upstream]) {
+        s.destroy();
+        sockets.delete(s);
+      }
+    };
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('error', end);
+      s.on('close', end);
+    }
+    client.pipe(upstream);
+    upstream.pipe(client);
+  });
+  return new Promise((resolve) => relay.listen(0, '127.0.0.1', () => resolve({
+    origin: `http://127.0.0.1:${relay.address().port}`,
+    drop(refuse) {
+      refusing = refuse;
+      if (refuse) for (const s of [...sockets]) s.destroy();
+    },
+    close() {
+      this.drop(true);
+      relay.close();
+    },
+  })));
 }
 
 // The API called by the test itself, to compare what the page shows with what the server answers.
@@ -365,6 +406,27 @@ async function adaptersScreen(page, watch, args, server, work, options) {
   watch.assertClean('adapters');
 }
 
+// The live stream drops (the browser goes offline): the page says so, reconnects when it can, and re-reads the
+// state it may have missed — here a dataset uploaded meanwhile by another client, of which no event tells.
+async function reconnect(page, watch, args, server, relay) {
+  await goScreen(page, 'data');
+  const done = watch.expect('/api/events', '');
+  relay.drop(true);
+  await page.waitForSelector('#conn.bad', { timeout: 20000 });
+  const text = path.join(args.data, 'datasets', 'tinystories_sample.txt');
+  const res = await fetch(`${server.origin}/api/datasets?name=tinystories_sample.txt`, {
+    method: 'POST', headers: { 'X-PocketLoRA-Token': server.token, 'Content-Type': 'application/octet-stream' },
+    body: fs.readFileSync(text),
+  });
+  check(res.status === 201, `uploading beside the page answered ${res.status}`);
+  relay.drop(false);
+  await page.waitForSelector('#conn.ok', { timeout: 30000 });
+  await page.waitForSelector('#datasets-table tr[data-name="tinystories_sample.txt"]');
+  done();
+  log('reconnect: the stream came back and the page re-read the datasets');
+  watch.assertClean('reconnect');
+}
+
 async function main() {
   const args = parseArgs(process.argv);
   if (!fs.existsSync(kChromium)) skip(`${kChromium} not found (Debian package chromium)`);
@@ -374,13 +436,15 @@ async function main() {
   } catch (e) {
     skip(`playwright-core not installed (run: npm ci --prefix tests/e2e): ${e.message}`);
   }
-  for (const f of [args.pocketlora, args.model, path.join(args.data, 'datasets', 'alpaca_en_demo.json')])
+  for (const f of [args.pocketlora, args.model, path.join(args.data, 'datasets', 'alpaca_en_demo.json'),
+    path.join(args.data, 'datasets', 'tinystories_sample.txt')])
     if (!fs.existsSync(f)) skip(`${f} not found`);
 
   fs.rmSync(args.work, { recursive: true, force: true });
   fs.mkdirSync(args.work, { recursive: true });
   const server = await startServer(args, path.join(args.work, 'data'), path.join(args.work, 'serve.log'));
-  log(`serve: ${server.origin}`);
+  const relay = await startRelay(server.origin);
+  log(`serve: ${server.origin}, the page through ${relay.origin}`);
   let context;
   try {
     context = await chromium.launchPersistentContext(path.join(args.work, 'chromium-profile'), {
@@ -389,13 +453,14 @@ async function main() {
     context.setDefaultTimeout(30000);
     const page = context.pages()[0] || await context.newPage();
     const watch = new Watch(page);
-    await page.goto(server.url);
+    await page.goto(server.url.replace(server.origin, relay.origin));
     await page.waitForSelector('#conn.ok');
     await dataScreen(page, watch, args, args.work);
     const { options, model } = await trainScreen(page, watch, args, server);
     await runsScreen(page, watch, args, server);
     await tryScreen(page, watch, args, model);
     await adaptersScreen(page, watch, args, server, args.work, options);
+    await reconnect(page, watch, args, server, relay);
     check(server.child.exitCode === null, 'the server exited during the test');
     watch.closing = true;
     await context.close();
@@ -403,6 +468,7 @@ async function main() {
     log(`PASSED; screenshots in ${args.screenshots}`);
   } finally {
     if (context) await context.close().catch(() => {});
+    relay.close();
     server.child.kill('SIGTERM');
   }
 }
