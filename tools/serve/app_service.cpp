@@ -399,11 +399,7 @@ AdapterManifest AppService::existing_adapter(const std::string& name) const {
 json AppService::adapters() {
   const AdapterListing l = store_.list();
   json out = json::array();
-  for (const auto& m : l.adapters) {
-    json j = adapter_manifest_json(m);
-    j["enabled"] = m.enabled;
-    out.push_back(std::move(j));
-  }
+  for (const auto& m : l.adapters) out.push_back(adapter_manifest_json(m));
   for (const auto& p : l.problems)
     out.push_back({{"name", p.path.filename().string()}, {"problems", json::array({p.message})}});
   return out;
@@ -525,7 +521,10 @@ GenerateRequest AppService::parse_generate(const json& request, std::shared_ptr<
 
 GenerateOutcome AppService::generate(ModelSession& session, const GenerateRequest& r,
                                      const std::function<bool(const std::string&, std::int32_t)>& on_piece) {
-  return session.generate(r, store_, on_piece);
+  const GenerateOutcome o = session.generate(r, store_, on_piece);
+  if (o.stop == "cancelled")
+    log("info", fmt::format("generation cancelled after {} tokens: the client went away", o.tokens));
+  return o;
 }
 
 }  // namespace pocketlora::serve

@@ -36,7 +36,10 @@ GenerateOutcome ModelSession::generate(const GenerateRequest& r, const AdapterSt
     prompt = tok_->encode(r.prompt, tok_->bos_id().has_value());
     if (const auto eos = tok_->eos_id()) opt.stop = {*eos};
   }
+  // Primed with the prompt (its text dropped): the first generated piece keeps its leading space, which
+  // SentencePiece drops from the first piece of a text, so the page can append it to the prompt.
   TextStream stream(*tok_);
+  for (const std::int32_t id : prompt) stream.push(id);
   GenerateOutcome out;
   try {
     const GenerateResult g = pocketlora::generate(*decoder_, prompt, opt, [&](std::int32_t id) {
