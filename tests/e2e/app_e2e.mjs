@@ -338,8 +338,9 @@ async function tryScreen(page, watch, args, model) {
   await page.click('#g-run');
   await page.waitForSelector('#g-info-base[data-stop]', { timeout: 60000 });
   await page.waitForSelector('#g-info-adapter[data-stop]', { timeout: 60000 });
-  const base = await page.textContent('#g-out-base');
-  const adapted = await page.textContent('#g-out-adapter');
+  const base = await page.textContent('#g-out-base .gen');
+  const adapted = await page.textContent('#g-out-adapter .gen');
+  check(await page.textContent('#g-out-base .prompt') === 'Once upon a time', 'the base column does not show the prompt');
   for (const [who, text] of [['base', base], ['adapter', adapted]]) {
     check(text.trim().length > 0, `the ${who} column is empty`);
     const stop = await page.getAttribute(`#g-info-${who}`, 'data-stop');
@@ -410,7 +411,10 @@ async function adaptersScreen(page, watch, args, server, work, options) {
 // state it may have missed — here a dataset uploaded meanwhile by another client, of which no event tells.
 async function reconnect(page, watch, args, server, relay) {
   await goScreen(page, 'data');
-  const done = watch.expect('/api/events', '');
+  // What the cut provokes: the stream's failure, and any request that chromium sends on a connection of its pool
+  // that the cut closed (net::ERR_SOCKET_NOT_CONNECTED, ...). Answers with an HTTP error status still fail the test.
+  const done = watch.expect('/api/', 'net::ERR_');
+  const doneStream = watch.expect('/api/events', '');
   relay.drop(true);
   await page.waitForSelector('#conn.bad', { timeout: 20000 });
   const text = path.join(args.data, 'datasets', 'tinystories_sample.txt');
@@ -422,7 +426,9 @@ async function reconnect(page, watch, args, server, relay) {
   relay.drop(false);
   await page.waitForSelector('#conn.ok', { timeout: 30000 });
   await page.waitForSelector('#datasets-table tr[data-name="tinystories_sample.txt"]');
+  await page.waitForTimeout(1000);  // the re-read's follow-ups (the form's plan request) are part of the cut's wake
   done();
+  doneStream();
   log('reconnect: the stream came back and the page re-read the datasets');
   watch.assertClean('reconnect');
 }

@@ -615,8 +615,10 @@
   let generation = null;  // the AbortController of the prompt run in flight
 
   // One POST /api/generate, its text/event-stream read as it arrives: `token` appends, `done` reports.
-  async function streamGenerate(body, out, info, signal) {
-    out.textContent = '';
+  // The column shows the prompt (muted) and then the generated text.
+  async function streamGenerate(body, column, info, signal) {
+    const out = el('span', { class: 'gen' });
+    column.replaceChildren(el('span', { class: 'prompt' }, body.prompt), out);
     info.textContent = 'waiting…';
     try {
       const res = await request('POST', '/api/generate', body, signal);
