@@ -6,8 +6,9 @@
 //                              [--screenshots DIR] [--model PATH]
 //
 // It uploads alpaca_en_demo.json (and a malformed file), checks the data-stats preview, trains a short CPU job on
-// stories260K from the Train form, waits for the loss chart and the job's end, runs a prompt with the new adapter
-// beside the base, exports it as PEFT and checks the downloaded files, deletes it through the confirmation, and
+// stories260K from the Train form (and cancels a second, queued one from its row), waits for the loss chart and the
+// job's end, runs a prompt with the new adapter beside the base, disables, enables and renames it, exports it as
+// GGUF and as PEFT and checks the downloaded PEFT files, deletes it through the confirmation, and
 // cuts the page's connections (a relay between browser and server) to see the live stream reconnect and re-read.
 // Any console error, page error or failed request that the test did not provoke fails it. A screenshot of each
 // screen at desktop and phone width goes to --screenshots (docs/screenshots/ holds the committed ones).
@@ -296,7 +297,16 @@ async function trainScreen(page, watch, args, server) {
   return { options, model };
 }
 
-async function runsScreen(page, watch, args, server) {
+async function runsScreen(page, watch, args, server, options) {
+  // A second job while the first runs is queued and shown so; Cancel in its row cancels it.
+  const second = await apiPost(server, '/api/jobs', { ...options, adapter_name: `${kAdapter}-queued` });
+  const row = `#jobs-table tr[data-job="${second.id}"]`;
+  await page.waitForSelector(`${row} .state.queued`);
+  await page.click(`${row} button:has-text("Cancel")`);
+  await page.waitForSelector(`${row} .state.cancelled`);
+  check((await apiGet(server, `/api/jobs/${second.id}`)).state === 'cancelled', 'the queued job was not cancelled');
+  log(`runs: job #${second.id} shown queued, then cancelled from its row`);
+
   // The loss chart grows from the live `step` events while the job runs; it ends with one point per step.
   const seen = new Set();
   const deadline = Date.now() + 180000;
@@ -311,7 +321,7 @@ async function runsScreen(page, watch, args, server) {
   }
   check(state === 'done', `the job ended ${state}`);
   const jobs = listOf(await apiGet(server, '/api/jobs'), 'jobs');
-  const job = await apiGet(server, `/api/jobs/${jobs[jobs.length - 1].id}`);
+  const job = await apiGet(server, `/api/jobs/${jobs.find((j) => j.adapter === kAdapter).id}`);
   check(job.metrics.length === kSteps, `the job recorded ${job.metrics.length} steps, expected ${kSteps}`);
   await page.waitForFunction((n) => Number(document.querySelector('#chart-loss').dataset.points) >= n, job.metrics.length);
   check(await page.$('#chart-loss polyline') !== null, 'the loss chart has no line');
@@ -362,9 +372,32 @@ function safetensorsHeader(file) {
 
 async function adaptersScreen(page, watch, args, server, work, options) {
   await goScreen(page, 'adapters');
-  const card = `[data-adapter="${kAdapter}"]`;
+  const adapterState = async (name) =>
+    listOf(await apiGet(server, '/api/adapters'), 'adapters').find((a) => a.name === name);
+  let card = `[data-adapter="${kAdapter}"]`;
   await page.waitForSelector(card);
+  // Disable and enable again: the store follows the switch.
+  await page.uncheck(`${card} .switch input`);
+  await page.waitForSelector(`${card} .switch:has-text("disabled")`);
+  check((await adapterState(kAdapter)).enabled === false, 'the switch did not disable the adapter');
+  await page.check(`${card} .switch input`);
+  await page.waitForSelector(`${card} .switch:has-text("enabled")`);
+  check((await adapterState(kAdapter)).enabled === true, 'the switch did not enable the adapter');
+  // Rename: the store has the new name only.
+  const renamed = `${kAdapter}-renamed`;
+  await page.fill(`${card} .row input`, renamed);
+  await page.click(`${card} button:has-text("Rename")`);
+  card = `[data-adapter="${renamed}"]`;
+  await page.waitForSelector(card);
+  check(await adapterState(renamed) && !(await adapterState(kAdapter)), `the store does not hold ${renamed} alone`);
+  // GGUF export: one .gguf file offered for download.
+  await page.click(`${card} button:has-text("Export GGUF")`);
+  await page.waitForSelector(`${card} .downloads:has-text("GGUF export")`);
+  const gguf = await page.$$eval(`${card} .downloads a`, (els) => els.map((e) => e.textContent));
+  check(gguf.length === 1 && gguf[0].endsWith('.gguf'), `GGUF export offers ${gguf.join(', ')}`);
+  log(`adapters: disabled and enabled, renamed to ${renamed}, GGUF export ${gguf[0]}`);
   await page.click(`${card} button:has-text("Export PEFT")`);
+  await page.waitForSelector(`${card} .downloads:has-text("PEFT export")`);
   const links = await page.waitForSelector(`${card} .downloads a`).then(() => page.$$(`${card} .downloads a`));
   const names = [];
   const dl = path.join(work, 'downloads');
@@ -397,13 +430,11 @@ async function adaptersScreen(page, watch, args, server, work, options) {
   await screenshots(page, args.screenshots, 'adapters-delete');
   await page.click('#confirm-cancel');
   await page.waitForSelector('#confirm', { state: 'hidden' });
-  check(listOf(await apiGet(server, '/api/adapters'), 'adapters').some((a) => a.name === kAdapter),
-    'Cancel deleted the adapter');
+  check(await adapterState(renamed), 'Cancel deleted the adapter');
   await page.click(`${card} button:has-text("Delete")`);
   await page.click('#confirm-ok');
   await page.waitForSelector(card, { state: 'detached' });
-  check(!listOf(await apiGet(server, '/api/adapters'), 'adapters').some((a) => a.name === kAdapter),
-    'the adapter is still in the store after Delete');
+  check(!(await adapterState(renamed)), 'the adapter is still in the store after Delete');
   watch.assertClean('adapters');
 }
 
@@ -463,7 +494,7 @@ async function main() {
     await page.waitForSelector('#conn.ok');
     await dataScreen(page, watch, args, args.work);
     const { options, model } = await trainScreen(page, watch, args, server);
-    await runsScreen(page, watch, args, server);
+    await runsScreen(page, watch, args, server, options);
     await tryScreen(page, watch, args, model);
     await adaptersScreen(page, watch, args, server, args.work, options);
     await reconnect(page, watch, args, server, relay);
