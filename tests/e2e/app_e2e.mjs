@@ -209,7 +209,7 @@ async function goScreen(page, name) {
 }
 
 // ---------- the steps ----------
-async function dataScreen(page, watch, args, work) {
+async function dataScreen(page, watch, args, server, work) {
   const demo = path.join(args.data, 'datasets', 'alpaca_en_demo.json');
   const records = JSON.parse(fs.readFileSync(demo, 'utf8'));
   await goScreen(page, 'data');
@@ -244,6 +244,18 @@ async function dataScreen(page, watch, args, work) {
   check(await page.$('#datasets-table tr[data-name="broken.json"]') === null, 'the broken upload was listed');
   done();
   await msg.$eval('button', (b) => b.click());
+
+  // A file past the server's upload limit is refused before any byte is sent (a sparse file: no disk used).
+  const limit = (await apiGet(server, '/api/status')).max_upload_bytes;
+  const huge = path.join(work, 'huge.json');
+  fs.closeSync(fs.openSync(huge, 'w'));
+  fs.truncateSync(huge, limit + 1);
+  await page.setInputFiles('#upload-file', huge);
+  await page.click('#upload-button');
+  const tooBig = await page.waitForSelector('.msg.error:has-text("huge.json")');
+  check((await tooBig.textContent()).includes('limit'), `the huge upload shows: ${await tooBig.textContent()}`);
+  await tooBig.$eval('button', (b) => b.click());
+  fs.rmSync(huge);
   watch.assertClean('data');
 }
 
@@ -492,7 +504,7 @@ async function main() {
     const watch = new Watch(page);
     await page.goto(server.url.replace(server.origin, relay.origin));
     await page.waitForSelector('#conn.ok');
-    await dataScreen(page, watch, args, args.work);
+    await dataScreen(page, watch, args, server, args.work);
     const { options, model } = await trainScreen(page, watch, args, server);
     await runsScreen(page, watch, args, server, options);
     await tryScreen(page, watch, args, model);

@@ -19,7 +19,8 @@
     metrics: new Map(),       // job id -> [{step, loss, tokens_per_s, val_loss}]
     lastStep: new Map(),      // job id -> the latest `step` event (ETA, memory)
     statsDataset: null,       // dataset shown in the Data screen's preview
-    exports: new Map(),       // adapter name -> [{name, size_bytes, url}] of its latest export
+    exports: new Map(),       // adapter name -> {format, files: [{name, size_bytes, url}]} of its latest export
+    renameDrafts: new Map(),  // adapter name -> the new name being typed (kept when the list is redrawn)
   };
 
   // ---------- messages ----------
@@ -256,7 +257,15 @@
       showMessage('Upload: choose a file first.', 'error');
       return;
     }
-    const name = $('upload-name').value.trim() || file.name;
+    // The store's names are [A-Za-z0-9._-] starting with a letter or digit: a file name is made one.
+    const name = $('upload-name').value.trim() || file.name.replace(/[^A-Za-z0-9._-]/g, '_').replace(/^[._-]+/, '');
+    const limit = state.status && state.status.max_upload_bytes;
+    // Refused here rather than after sending megabytes the server would refuse (413) anyway.
+    if (limit && file.size > limit) {
+      showMessage(`Upload of ${file.name} refused: ${fmtBytes(file.size)} is more than the server's limit of ` +
+                  `${fmtBytes(limit)} (serve --max-upload).`, 'error');
+      return;
+    }
     $('upload-button').disabled = true;
     $('upload-state').textContent = 'uploading…';
     try {
@@ -718,7 +727,9 @@
       const training = a.training || {};
       const base = a.base || {};
       const exported = state.exports.get(a.name);
-      const renameInput = el('input', { type: 'text', value: a.name, 'aria-label': `new name for ${a.name}`, autocomplete: 'off' });
+      const renameInput = el('input', { type: 'text', value: state.renameDrafts.get(a.name) ?? a.name,
+        'aria-label': `new name for ${a.name}`, autocomplete: 'off',
+        oninput: (e) => state.renameDrafts.set(a.name, e.target.value) });
       return el('div', { class: 'card adapter', dataset: { adapter: a.name } },
         el('div', { class: 'head' },
           el('h3', {}, a.name),
@@ -768,6 +779,7 @@
     return adapterAction(`Renaming ${name} failed`, async () => {
       await api('POST', `/api/adapters/${enc(name)}/rename`, { to });
       state.exports.delete(name);
+      state.renameDrafts.delete(name);
       showMessage(`Renamed ${name} to ${to}.`);
     });
   }
@@ -783,6 +795,7 @@
     await adapterAction(`Deleting ${name} failed`, async () => {
       await api('DELETE', `/api/adapters/${enc(name)}`);
       state.exports.delete(name);
+      state.renameDrafts.delete(name);
       showMessage(`Deleted the adapter ${name}.`);
     });
   }
