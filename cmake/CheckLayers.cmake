@@ -49,7 +49,9 @@ set(rules
   "host/adapters :: ^(host/|runtime/|Eigen|vulkan) :: ^host/(core|util|formats|tokenizer|data|model|backend|adapters)/ :: -"
   # Evaluation (perplexity, validation loss, multiple choice) scores through the trainer's step engine, written over
   # the op interface like the trainer: never an implementation of it.
-  "host/eval :: ^(host/|runtime/|shaders/|Eigen|vulkan) :: ^host/(core|util|formats|tokenizer|data|model|backend|train|adapters|eval)/ :: -"
+  # It also sees inference: the store adapters made resident in a decoder (resident_adapters.h) pair the PEFT reading
+  # that lives here with host/infer's Decoder.
+  "host/eval :: ^(host/|runtime/|shaders/|Eigen|vulkan) :: ^host/(core|util|formats|tokenizer|data|model|backend|train|adapters|infer|eval)/ :: -"
   # The job queue and its runner drive the trainer under the device policy, over the op interface like the trainer:
   # never an implementation of it.
   "host/jobs :: ^(host/|runtime/|shaders/|Eigen|vulkan) :: ^host/(core|util|formats|tokenizer|data|model|backend|train|adapters|policy|jobs)/ :: -"

@@ -1,4 +1,4 @@
-# cmake -DROOT=tools/serve/web -DOUT=web_assets_data.cpp "-DFILES=a;b" -P EmbedWebAssets.cmake : the app page's
+# cmake -DROOT=tools/serve/web -DOUT=web_assets_data.cpp -DFILES=a|b -P EmbedWebAssets.cmake : the app page's
 # files as byte arrays with their URL paths and content types (tools/serve/web_assets.h). A listed file that is
 # missing fails the build.
 set(types_html "text/html; charset=utf-8")
@@ -10,6 +10,7 @@ set(types_svg "image/svg+xml")
 set(types_png "image/png")
 set(types_ico "image/x-icon")
 set(types_txt "text/plain; charset=utf-8")
+string(REPLACE "|" ";" FILES "${FILES}")
 set(arrays "")
 set(entries "")
 set(i 0)

@@ -6,6 +6,7 @@
 #include <httplib.h>
 
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <utility>
@@ -77,7 +78,8 @@ class AppServer {
     return c;
   }
 
-  // The answer's JSON, the status checked (a failure prints the body).
+  // The answer's JSON, the status checked: a wrong one fails the test there (printing the body) rather than let it
+  // go on reading fields the answer does not have.
   nlohmann::json get(const std::string& path, int status = 200) { return check(client->Get(path), status, path); }
   nlohmann::json post(const std::string& path, const nlohmann::json& body, int status = 200) {
     return check(client->Post(path, body.dump(), "application/json"), status, path);
@@ -88,11 +90,10 @@ class AppServer {
   }
 
   static nlohmann::json check(const httplib::Result& r, int status, const std::string& what) {
-    if (!r) {
-      ADD_FAILURE() << what << ": no answer (" << httplib::to_string(r.error()) << ")";
-      return {};
-    }
-    EXPECT_EQ(r->status, status) << what << ": " << r->body;
+    if (!r) throw std::runtime_error(what + ": no answer (" + httplib::to_string(r.error()) + ")");
+    if (r->status != status)
+      throw std::runtime_error(what + ": HTTP " + std::to_string(r->status) + ", expected " + std::to_string(status) +
+                               ": " + r->body);
     if (r->status >= 400) {  // every error has the contract's shape
       const auto j = nlohmann::json::parse(r->body);
       EXPECT_TRUE(j["error"]["code"].is_string()) << r->body;

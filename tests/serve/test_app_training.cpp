@@ -16,6 +16,7 @@
 #include "host/infer/generate.h"
 #include "host/model/llama_forward.h"
 #include "host/model/llama_model.h"
+#include "host/policy/scripted_timeline.h"
 #include "host/tokenizer/tokenizer.h"
 #include "host/util/read_file.h"
 #include "serve/app_fixture.h"
@@ -260,6 +261,39 @@ TEST(AppTraining, ClientsThatGoAwayMidStreamDoNotHurtTheServer) {
   for (int i = 0; i < 100 && s.app->events().subscribers() > 0; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   EXPECT_EQ(s.app->events().subscribers(), 0u);
+}
+
+TEST(AppTraining, JobsRunUnderTheDevicePolicyAndItsStateIsShown) {
+  POCKETLORA_REQUIRE_DATA(txt, "datasets/tinystories_sample.txt");
+  test::TempDir tmp;
+  serve::AppConfig cfg = test::app_config(tmp);
+  // Simulated time: unplugged at first, plugged in at t=300 s (`serve --sensors scripted:...`).
+  auto timeline = std::make_shared<ScriptedTimeline>(
+      json{{"events",
+            {{{"t", 0}, {"charging", false}, {"battery_percent", 90}, {"battery_temp_c", 30}},
+             {{"t", 300}, {"charging", true}},
+             {{"t", 100000}, {"charging", true}}}}},
+      "inline timeline");
+  cfg.policy = TrainPolicy{PolicyConfig{}, timeline, timeline};
+  AppServer s(cfg);
+  const json before = s.get("/api/status")["policy"];
+  EXPECT_EQ(before["state"], "idle");
+  EventRecorder events(s);
+  for (int i = 0; i < 200 && s.app->events().subscribers() == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  s.upload("stories.txt", read_file_text(txt));
+  s.post("/api/jobs", {{"model", "stories260K"}, {"dataset", "stories.txt"}, {"adapter_name", "night"},
+                       {"steps", 2}, {"batch", 2}, {"seq_len", 32}}, 201);
+  wait_for_job(s, 1, "done");
+  std::vector<std::string> states;
+  for (const auto& e : events.finish())
+    if (e.name == "policy") states.push_back(e.data["state"]);
+  EXPECT_EQ(states, (std::vector<std::string>{"training", "done"}));
+  const json after = s.get("/api/status")["policy"];
+  EXPECT_EQ(after["state"], "done");
+  EXPECT_EQ(after["battery_pct"], 90);
+  EXPECT_EQ(after["charging"], true);
+  EXPECT_TRUE(after["reason"].is_string());
 }
 
 TEST(EventHub, DeliversToEverySubscriberDropsTheOldestWhenFullAndWakesOnClose) {
