@@ -293,6 +293,15 @@ async function trainScreen(page, watch, args, server) {
   check((await errorsFor()).some((e) => /target/i.test(e)) && await startDisabled(), 'no target was not refused');
   for (const t of offered) await page.check(`#t-targets input[value="${t}"]`);
   check((await errorsFor()).length === 0, `valid form shows errors: ${await errorsFor()}`);
+  // What only the trainer knows: at 16 tokens no alpaca record keeps a trained token; its 400 is shown, Start off.
+  const done = watch.expect('/api/plan', 'status of 400');
+  await page.fill('#t-seq-len', '16');
+  const planError = await page.waitForSelector('#plan-error');
+  check(await startDisabled(), 'Start stays enabled after the planner refused the options');
+  log(`train: the planner's refusal shown: ${(await planError.textContent()).slice(0, 120)}`);
+  await page.fill('#t-seq-len', String(kSeqLen));
+  await page.waitForSelector('#plan-peak');
+  done();
 
   // The planned peak memory shown is the planner's answer for these options.
   const options = { model: model.name, dataset: 'alpaca_en_demo.json', adapter_name: kAdapter, rank: kRank,

@@ -366,6 +366,8 @@
     if (!kAdapterName.test(name))
       bad('t-adapter', 'Adapter name: 1 to 64 of A-Z a-z 0-9 . _ - starting with a letter or digit.');
     else if (state.adapters.some((a) => a.name === name)) bad('t-adapter', `An adapter named ${name} exists already.`);
+    else if (state.jobs.some((j) => (j.state === 'queued' || j.state === 'running') && j.adapter === name))
+      bad('t-adapter', `A job in the queue already trains an adapter named ${name}.`);
     const rank = int('t-rank');
     if (!Number.isInteger(rank) || rank < 1) bad('t-rank', 'Rank must be an integer ≥ 1.');
     const alpha = Number($('t-alpha').value);
@@ -427,6 +429,8 @@
       $('plan').replaceChildren(...parts);
     } catch (e) {
       if (seq !== planSeq) return;
+      // The trainer refuses these options (e.g. no record fits the sequence length): nothing to start.
+      $('train-start').disabled = true;
       $('plan').replaceChildren(el('span', { class: 'field-errors', id: 'plan-error' }, `Cannot train with these settings: ${e.message}`));
     }
   }
