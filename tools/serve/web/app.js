@@ -484,7 +484,8 @@
         el('td', {}, `${j.id}`),
         el('td', {}, jobAdapter(j)),
         el('td', {}, el('span', { class: `state ${j.state}`, title: j.last_error ? j.last_error.message : '' }, j.state)),
-        el('td', { class: 'num' }, `${fmtNum(j.steps_done)} / ${fmtNum(j.total_steps)}`),
+        // A job that never ran has no total yet.
+        el('td', { class: 'num' }, `${fmtNum(j.steps_done)} / ${j.total_steps ? fmtNum(j.total_steps) : '—'}`),
         el('td', { class: 'actions' }, live
           ? el('button', { type: 'button', class: 'small secondary', onclick: (e) => { e.stopPropagation(); cancelJob(j.id); } }, 'Cancel')
           : null));
