@@ -4,11 +4,16 @@
 // test_app_training.cpp.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <chrono>
 #include <filesystem>
+#include <thread>
 
 #include "common/error_message.h"
 #include "common/test_data.h"
 #include "host/data/dataset_stats.h"
+#include "host/jobs/job_queue.h"
 #include "host/model/llama_model.h"
 #include "host/tokenizer/tokenizer.h"
 #include "host/util/read_file.h"
@@ -111,6 +116,22 @@ TEST(AppApi, StatusAndModelsDescribeTheServerAndTheModel) {
   EXPECT_EQ(m["config"]["n_kv_heads"], c.n_kv_heads);
   EXPECT_EQ(m["config"]["max_seq_len"], c.max_seq_len);
   EXPECT_EQ(m["targets"], json({"q", "k", "v", "o", "gate", "up", "down"}));
+}
+
+TEST(AppApi, AQueueThatAnotherRunnerHoldsIsReportedAndTheServerStaysUp) {
+  POCKETLORA_REQUIRE_DATA(txt, "datasets/tinystories_sample.txt");
+  test::TempDir tmp;
+  const FileLock other = JobQueue(tmp / "data/queue").lock_runner();  // as `pocketlora schedule run` would
+  AppServer s(test::app_config(tmp));
+  json st;
+  for (int i = 0; i < 200 && (st = s.get("/api/status"))["runner_error"].is_null(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_TRUE(mentions(st["runner_error"].get<std::string>(), {"runner", std::to_string(::getpid())})) << st.dump();
+  s.upload("stories.txt", read_file_text(txt));
+  EXPECT_EQ(s.post("/api/jobs", {{"model", "stories260K"}, {"dataset", "stories.txt"}, {"adapter_name", "q"},
+                                 {"steps", 1}, {"batch", 1}, {"seq_len", 32}}, 201)["state"], "queued");
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(s.get("/api/jobs/1")["state"], "queued");  // queued, shown, not run
 }
 
 TEST(AppApi, DatasetUploadStatsAndDelete) {

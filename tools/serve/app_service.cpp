@@ -150,24 +150,27 @@ void AppService::on_runner_exit(std::function<void()> f) {
   on_runner_exit_ = std::move(f);
 }
 
+// The runner ends on a stop request (Ctrl-C / SIGTERM, or the destructor): the server goes with it. Any other end
+// (another runner holds the queue, the policy's sensors ended) leaves the server up, saying why jobs do not run.
 void AppService::run_jobs() {
+  std::string why;
+  bool interrupted = false;
   try {
     const JobRunnerSummary s = runner_->run();
-    log("info", fmt::format("job runner stopped: {} done, {} failed, {} cancelled{}", s.done, s.failed, s.cancelled,
-                            s.policy_stop.empty() ? "" : "; the device policy's sensors ended: " + s.policy_stop));
+    interrupted = s.interrupted;
+    if (!s.policy_stop.empty()) why = "the device policy's sensors ended: " + s.policy_stop;
   } catch (const std::exception& e) {
-    {
-      std::lock_guard lock(state_mu_);
-      runner_error_ = e.what();
-    }
-    log("error", fmt::format("job runner: {}", e.what()));
+    why = e.what();
   }
+  const std::string error = "the job runner stopped (jobs are queued, not run, until a restart): " + why;
   std::function<void()> f;
   {
     std::lock_guard lock(state_mu_);
+    if (!interrupted) runner_error_ = error;
     f = on_runner_exit_;
   }
-  if (f) f();
+  if (!interrupted) log("error", error);
+  if (interrupted && f) f();
 }
 
 void AppService::log(const std::string& level, const std::string& message) {
