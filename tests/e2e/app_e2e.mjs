@@ -245,6 +245,12 @@ async function dataScreen(page, watch, args, server, work) {
   done();
   await msg.$eval('button', (b) => b.click());
 
+  // The same name again: refused in the page, the listed dataset untouched.
+  await page.setInputFiles('#upload-file', demo);
+  await page.click('#upload-button');
+  const again = await page.waitForSelector('.msg.error:has-text("exists already")');
+  await again.$eval('button', (b) => b.click());
+
   // A file past the server's upload limit is refused before any byte is sent (a sparse file: no disk used).
   const limit = (await apiGet(server, '/api/status')).max_upload_bytes;
   const huge = path.join(work, 'huge.json');

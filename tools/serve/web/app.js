@@ -245,7 +245,9 @@
         if (xhr.status >= 200 && xhr.status < 300) resolve(xhr.responseText ? JSON.parse(xhr.responseText) : null);
         else reject(apiErrorFrom(xhr.status, xhr.responseText));
       });
-      xhr.addEventListener('error', () => reject(new ApiError(0, 'network', 'the upload was interrupted')));
+      // A server that refuses early (name taken, too large) may close the connection before the body is sent.
+      xhr.addEventListener('error', () => reject(new ApiError(0, 'network',
+        'the upload was interrupted: the connection closed before the server answered')));
       xhr.send(file);
     });
   }
@@ -259,6 +261,11 @@
     }
     // The store's names are [A-Za-z0-9._-] starting with a letter or digit: a file name is made one.
     const name = $('upload-name').value.trim() || file.name.replace(/[^A-Za-z0-9._-]/g, '_').replace(/^[._-]+/, '');
+    if (state.datasets.some((d) => d.name === name)) {
+      showMessage(`Upload of ${file.name} refused: a dataset named ${name} exists already (delete it, or give ` +
+                  'another name).', 'error');
+      return;
+    }
     const limit = state.status && state.status.max_upload_bytes;
     // Refused here rather than after sending megabytes the server would refuse (413) anyway.
     if (limit && file.size > limit) {
