@@ -215,14 +215,20 @@ struct HttpServer::Impl {
     });
   }
 
-  // The body streamed to the dataset library's temp file, piece by piece; past the limit the partial file is gone
-  // at once and the rest of the body is read and dropped (up to a bound), so the client gets the 413 it can show.
+  // The body streamed to the dataset library's temp file, piece by piece. A refusal (a bad or taken name, past the
+  // limit: the partial file is gone at once) reads the rest of the body and drops it (up to a bound) before
+  // answering: a client still sending when the server answers and closes sees a broken write, not the answer.
   void upload(const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
-    if (req.is_multipart_form_data())
-      throw InvalidArgument("dataset upload: send the file as the raw request body (application/octet-stream), "
-                            "not as a multipart form");
-    auto up = app.begin_dataset_upload(req.get_param_value("name"));
     std::exception_ptr failed;
+    std::unique_ptr<DatasetUpload> up;
+    try {
+      if (req.is_multipart_form_data())
+        throw InvalidArgument("dataset upload: send the file as the raw request body (application/octet-stream), "
+                              "not as a multipart form");
+      up = app.begin_dataset_upload(req.get_param_value("name"));
+    } catch (...) {
+      failed = std::current_exception();
+    }
     std::uint64_t dropped = 0;
     const std::uint64_t drop_limit = 4 * app.config().max_upload_bytes + (1 << 20);
     const bool whole = reader([&](const char* data, std::size_t n) {
