@@ -25,6 +25,7 @@
 
   // ---------- messages ----------
   const kMaxMessages = 6;
+  const kMaxNotices = 2;  // notices are news, not history: only the latest stay beside the errors
   function showMessage(text, kind = 'info') {
     const box = $('messages');
     const div = document.createElement('div');
@@ -40,6 +41,7 @@
     close.addEventListener('click', () => div.remove());
     div.append(span, close);
     box.prepend(div);
+    [...box.querySelectorAll('.msg:not(.error)')].slice(kMaxNotices).forEach((m) => m.remove());
     while (box.children.length > kMaxMessages) box.lastElementChild.remove();
     // Notices go by themselves; errors stay until dismissed, so a person (or a test) can read them.
     if (kind !== 'error') setTimeout(() => div.remove(), 6000);
