@@ -134,6 +134,21 @@ TEST(AppApi, AQueueThatAnotherRunnerHoldsIsReportedAndTheServerStaysUp) {
   EXPECT_EQ(s.get("/api/jobs/1")["state"], "queued");  // queued, shown, not run
 }
 
+TEST(AppApi, AServiceClosedAtOnceStopsItsRunner) {
+  // The destructor's stop can come before the runner thread has started its loop (which clears stop requests):
+  // it must still end, every time.
+  test::TempDir tmp;
+  serve::AppConfig cfg;
+  cfg.data_dir = tmp / "data";
+  for (int i = 0; i < 10; ++i) serve::AppService app(cfg);
+  // And one that had time to start: its queue's runner lock is free again afterwards.
+  {
+    serve::AppService app(cfg);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_NO_THROW(JobQueue(tmp / "data/queue").lock_runner());
+}
+
 TEST(AppApi, DatasetUploadStatsAndDelete) {
   POCKETLORA_REQUIRE_DATA(alpaca, "datasets/alpaca_en_demo.json");
   test::TempDir tmp;

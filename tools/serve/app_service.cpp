@@ -139,7 +139,12 @@ AppService::~AppService() {
     std::lock_guard lock(state_mu_);
     on_runner_exit_ = nullptr;
   }
-  runner_->request_stop();
+  // JobRunner::run() clears stop requests when it starts: one made before the thread got there would be lost, so
+  // the request is repeated until the thread has ended.
+  while (!runner_ended_) {
+    runner_->request_stop();
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
   if (runner_thread_.joinable()) runner_thread_.join();
   clear_stop_request();
   events_.close();
@@ -171,6 +176,7 @@ void AppService::run_jobs() {
   }
   if (!interrupted) log("error", error);
   if (interrupted && f) f();
+  runner_ended_ = true;
 }
 
 void AppService::log(const std::string& level, const std::string& message) {

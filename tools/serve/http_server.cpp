@@ -123,15 +123,16 @@ struct HttpServer::Impl {
     svr.set_read_timeout(60);
     svr.set_write_timeout(60);
     svr.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-      if (!req.path.starts_with("/api/")) return httplib::Server::HandlerResponse::Unhandled;
-      const std::string given = req.has_header(kTokenHeader) ? req.get_header_value(kTokenHeader)
-                                                             : req.get_param_value("token");
-      if (same_token(given, opt.token)) return httplib::Server::HandlerResponse::Unhandled;
-      answer_error(res, 401, "unauthorized",
-                   given.empty() ? fmt::format("missing token: send header {} (the token is in the page's URL, "
-                                               "printed when the server starts)", kTokenHeader)
-                                 : "wrong token (a new one is made at every start of the server)");
-      return httplib::Server::HandlerResponse::Handled;
+      // An upload checks the token itself, so that it can read the body it refuses (upload()).
+      if (!req.path.starts_with("/api/") || (req.method == "POST" && req.path == "/api/datasets"))
+        return httplib::Server::HandlerResponse::Unhandled;
+      try {
+        check_token(req);
+      } catch (...) {
+        answer_exception(req, res, std::current_exception());
+        return httplib::Server::HandlerResponse::Handled;
+      }
+      return httplib::Server::HandlerResponse::Unhandled;
     });
     svr.set_exception_handler(answer_exception);
     // httplib's own refusals (a malformed request, a missing route) get the same JSON shape.
@@ -142,6 +143,16 @@ struct HttpServer::Impl {
                    missing ? fmt::format("no route {} {}", req.method, req.path) : fmt::format("HTTP {}", res.status));
     });
     routes();
+  }
+
+  void check_token(const httplib::Request& req) const {
+    const std::string given =
+        req.has_header(kTokenHeader) ? req.get_header_value(kTokenHeader) : req.get_param_value("token");
+    if (same_token(given, opt.token)) return;
+    throw AppError(401, "unauthorized",
+                   given.empty() ? fmt::format("missing token: send header {} (the token is in the page's URL, "
+                                               "printed when the server starts)", kTokenHeader)
+                                 : "wrong token (a new one is made at every start of the server)");
   }
 
   void routes() {
@@ -222,6 +233,7 @@ struct HttpServer::Impl {
     std::exception_ptr failed;
     std::unique_ptr<DatasetUpload> up;
     try {
+      check_token(req);
       if (req.is_multipart_form_data())
         throw InvalidArgument("dataset upload: send the file as the raw request body (application/octet-stream), "
                               "not as a multipart form");
