@@ -14,16 +14,7 @@
 #include <sys/stat.h>
 
 #include "api/pocketlora.h"
-
-#define OK(call)                                                                                            \
-  do {                                                                                                      \
-    pl_status ok_st_ = (call);                                                                              \
-    if (ok_st_ != PL_OK) {                                                                                  \
-      fprintf(stderr, "%s:%d: %s failed: %s: %s\n", __FILE__, __LINE__, #call, pl_status_name(ok_st_),      \
-              pl_last_error());                                                                             \
-      exit(1);                                                                                              \
-    }                                                                                                       \
-  } while (0)
+#include "capi_ok.h"
 
 enum { kDim = 512, kHidden = 1536, kLayers = 16, kVocab = 512, kHeads = 8, kSeq = 256 };
 

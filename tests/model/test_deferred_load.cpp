@@ -1,7 +1,8 @@
 // Loading a base without a host copy of it (docs/MEMORY.md): BaseLoad::Deferred holds each frozen linear as a
-// conversion from the mapped file, run at upload; the result is the resident load's, byte for byte, for every
-// format; the memory planner never runs a conversion; and a fresh process that loads and uploads an NF4 base peaks
-// at about the NF4 base, not the f32 model.
+// conversion from the mapped file, and the table, head and norms as readers of its rows, run at upload; the result
+// is the resident load's, byte for byte, for every format; the memory planner never runs a conversion; and a fresh
+// process that loads and uploads an NF4 base peaks at about the NF4 base, not the f32 model, and holds no host copy
+// of the table.
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -45,7 +46,47 @@ void expect_same_linear(const BaseLinear& resident, const BaseLinear& made, cons
   }
 }
 
-TEST(DeferredLoad, EveryFormatMakesTheResidentLoadsLinears) {
+// The table, head and norms of every layer: what a deferred load reads a row range at a time.
+std::vector<std::pair<std::string, const FrozenTensor*>> frozen_tensors(const LlamaModel& m) {
+  std::vector<std::pair<std::string, const FrozenTensor*>> out{
+      {"tok_embeddings", &m.tok_embeddings}, {"output", &m.output}, {"norm", &m.norm}};
+  for (std::size_t l = 0; l < m.layers.size(); ++l) {
+    out.emplace_back("layer " + std::to_string(l) + " attn_norm", &m.layers[l].attn_norm);
+    out.emplace_back("layer " + std::to_string(l) + " ffn_norm", &m.layers[l].ffn_norm);
+  }
+  return out;
+}
+
+void expect_same_bytes(const Tensor& want, const Tensor& got, const std::string& what) {
+  ASSERT_EQ(want.shape(), got.shape()) << what;
+  ASSERT_EQ(want.dtype(), got.dtype()) << what;
+  EXPECT_EQ(std::memcmp(want.raw(), got.raw(), want.nbytes()), 0) << what;
+}
+
+// Deferred, the table, head and norms are readers of the mapped file (nothing of them resident); read whole or a
+// few rows at a time (as the upload reads them) they are the resident load's bytes.
+void expect_same_frozen_tensors(const LlamaModel& resident, const LlamaModel& deferred, const std::string& origin) {
+  const auto r = frozen_tensors(resident), d = frozen_tensors(deferred);
+  ASSERT_EQ(r.size(), d.size());
+  for (std::size_t i = 0; i < r.size(); ++i) {
+    const std::string what = origin + " " + r[i].first;
+    EXPECT_FALSE(r[i].second->is_deferred()) << what;
+    ASSERT_TRUE(d[i].second->is_deferred()) << what;
+    EXPECT_EQ(d[i].second->shape(), r[i].second->shape()) << what;
+    EXPECT_EQ(d[i].second->dtype(), DType::F32) << what;
+    const Tensor want = r[i].second->values();
+    expect_same_bytes(want, d[i].second->values(), what);
+    const std::int64_t rows = want.dim(0);
+    for (std::int64_t first = 0; first < rows; first += 7) {
+      const std::int64_t n = std::min<std::int64_t>(7, rows - first);
+      expect_same_bytes(want.slice_rows(first, first + n).clone(), d[i].second->rows(first, n),
+                        what + " rows from " + std::to_string(first));
+    }
+    EXPECT_THROW(d[i].second->rows(rows - 1, 2), Error) << what;
+  }
+}
+
+TEST(DeferredLoad, EveryFormatMakesTheResidentLoadsWeights) {
   POCKETLORA_REQUIRE_DATA(bin, "models/stories260K/stories260K.bin");
   POCKETLORA_REQUIRE_DATA(gguf, "models/stories260K/derived/stories260K-f32.gguf");
   POCKETLORA_REQUIRE_DATA(q8, "models/stories260K/derived/stories260K-mixed-Q8_0.gguf");
@@ -70,58 +111,8 @@ TEST(DeferredLoad, EveryFormatMakesTheResidentLoadsLinears) {
       EXPECT_EQ(deferred.rope_layout, resident.rope_layout) << what;
       EXPECT_EQ(deferred.output.same_as(deferred.tok_embeddings), resident.output.same_as(resident.tok_embeddings))
           << what;  // ties kept
+      expect_same_frozen_tensors(resident, deferred, what);
     }
-}
-
-// The table, head and norms of every layer: what a deferred load reads a row range at a time.
-std::vector<std::pair<std::string, const FrozenTensor*>> frozen_tensors(const LlamaModel& m) {
-  std::vector<std::pair<std::string, const FrozenTensor*>> out{
-      {"tok_embeddings", &m.tok_embeddings}, {"output", &m.output}, {"norm", &m.norm}};
-  for (std::size_t l = 0; l < m.layers.size(); ++l) {
-    out.emplace_back("layer " + std::to_string(l) + " attn_norm", &m.layers[l].attn_norm);
-    out.emplace_back("layer " + std::to_string(l) + " ffn_norm", &m.layers[l].ffn_norm);
-  }
-  return out;
-}
-
-void expect_same_bytes(const Tensor& want, const Tensor& got, const std::string& what) {
-  ASSERT_EQ(want.shape(), got.shape()) << what;
-  ASSERT_EQ(want.dtype(), got.dtype()) << what;
-  EXPECT_EQ(std::memcmp(want.raw(), got.raw(), want.nbytes()), 0) << what;
-}
-
-// Deferred, the table, head and norms are readers of the mapped file (nothing of them resident); read whole or a
-// few rows at a time (as the upload reads them) they are the resident load's bytes, in every format.
-TEST(DeferredLoad, EveryFormatReadsTheTableHeadAndNormsRowsAsTheResidentLoad) {
-  POCKETLORA_REQUIRE_DATA(bin, "models/stories260K/stories260K.bin");
-  POCKETLORA_REQUIRE_DATA(gguf, "models/stories260K/derived/stories260K-f32.gguf");
-  POCKETLORA_REQUIRE_DATA(q8, "models/stories260K/derived/stories260K-mixed-Q8_0.gguf");
-  POCKETLORA_REQUIRE_DATA(hf, "models/stories260K/derived/hf");
-  test::TempDir tmp;
-  fs::create_directories(tmp / "bnb");
-  write_bnb4bit(hf, tmp / "bnb" / "model.safetensors");
-  for (const fs::path& path : {bin, gguf, q8, hf, tmp / "bnb"}) {
-    const LlamaModel resident = load_llama_model(path, BaseQuant::Nf4, BaseLoad::Resident);
-    const LlamaModel deferred = load_llama_model(path, BaseQuant::Nf4, BaseLoad::Deferred);
-    const auto r = frozen_tensors(resident), d = frozen_tensors(deferred);
-    ASSERT_EQ(r.size(), d.size());
-    for (std::size_t i = 0; i < r.size(); ++i) {
-      const std::string what = path.string() + " " + r[i].first;
-      EXPECT_FALSE(r[i].second->is_deferred()) << what;
-      ASSERT_TRUE(d[i].second->is_deferred()) << what;
-      EXPECT_EQ(d[i].second->shape(), r[i].second->shape()) << what;
-      EXPECT_EQ(d[i].second->dtype(), DType::F32) << what;
-      const Tensor want = r[i].second->values();
-      expect_same_bytes(want, d[i].second->values(), what);
-      const std::int64_t rows = want.dim(0);
-      for (std::int64_t first = 0; first < rows; first += 7) {
-        const std::int64_t n = std::min<std::int64_t>(7, rows - first);
-        expect_same_bytes(want.slice_rows(first, first + n).clone(), d[i].second->rows(first, n),
-                          what + " rows from " + std::to_string(first));
-      }
-      EXPECT_THROW(d[i].second->rows(rows - 1, 2), Error) << what;
-    }
-  }
 }
 
 // A model open with an f32 base (a C API pl_model loaded with "none") gives a train job its NF4 base from the same

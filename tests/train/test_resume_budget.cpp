@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <optional>
 
 #include "common/error_message.h"
 #include "common/scoped_env.h"
@@ -67,15 +68,26 @@ std::vector<json> memory_plan_events(const fs::path& metrics) {
   return out;
 }
 
-TEST(VulkanResumeBudget, ABudgetThatShrinksDuringAPauseIsPlannedForOnResume) {
-  POCKETLORA_REQUIRE_GPU();
-  POCKETLORA_REQUIRE_DATA(model, "models/stories260K/stories260K.bin");
-  POCKETLORA_REQUIRE_DATA(tok, "models/stories260K/tok512.bin");
-  POCKETLORA_REQUIRE_DATA(data, "datasets/tinystories_sample.txt");
-  test::ValidationWatch watch;
+// Devices made during a test read their profile from `profile` (POCKETLORA_PROFILE), which a test rewrites.
+class VulkanResumeBudget : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    POCKETLORA_REQUIRE_GPU();
+    POCKETLORA_REQUIRE_DATA(model, "models/stories260K/stories260K.bin");
+    POCKETLORA_REQUIRE_DATA(tok, "models/stories260K/tok512.bin");
+    POCKETLORA_REQUIRE_DATA(data, "datasets/tinystories_sample.txt");
+    watch_.emplace();
+    env_.emplace("POCKETLORA_PROFILE", profile.string());
+  }
   test::TempDir tmp;
   const fs::path profile = tmp / "profile.json";
-  test::ScopedEnv env("POCKETLORA_PROFILE", profile.string());
+
+ private:
+  std::optional<test::ValidationWatch> watch_;
+  std::optional<test::ScopedEnv> env_;
+};
+
+TEST_F(VulkanResumeBudget, ABudgetThatShrinksDuringAPauseIsPlannedForOnResume) {
   // The plain and the checkpointed step's plans; the budget starts at 4x the plain one and shrinks, during the
   // pause, to the checkpointed one rounded up to a MiB.
   write_budget(profile, 1 << 20);
@@ -108,15 +120,7 @@ TEST(VulkanResumeBudget, ABudgetThatShrinksDuringAPauseIsPlannedForOnResume) {
   EXPECT_LE(plans[0].at("planned_peak_bytes").get<std::uint64_t>(), small * kMiB);
 }
 
-TEST(VulkanResumeBudget, ABudgetNothingFitsAnyMoreIsRefusedOnResumeWithThePauseCheckpointKept) {
-  POCKETLORA_REQUIRE_GPU();
-  POCKETLORA_REQUIRE_DATA(model, "models/stories260K/stories260K.bin");
-  POCKETLORA_REQUIRE_DATA(tok, "models/stories260K/tok512.bin");
-  POCKETLORA_REQUIRE_DATA(data, "datasets/tinystories_sample.txt");
-  test::ValidationWatch watch;
-  test::TempDir tmp;
-  const fs::path profile = tmp / "profile.json";
-  test::ScopedEnv env("POCKETLORA_PROFILE", profile.string());
+TEST_F(VulkanResumeBudget, ABudgetNothingFitsAnyMoreIsRefusedOnResumeWithThePauseCheckpointKept) {
   write_budget(profile, 1 << 20);
   TrainOptions o = stories_vulkan(tmp / "run", CheckpointingMode::Auto);
   o.policy = pause_after_step_two();
