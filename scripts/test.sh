@@ -62,7 +62,8 @@ if [ "${POCKETLORA_SKIP_AARCH64:-0}" != "1" ]; then
   # that prefix paired the cross toolchain's ld.so (glibc 2.36-8cross1) with the multiarch libc.so.6 (2.36-9+deb12u*,
   # found through the host's ld.so.cache), whose _rtld_global layouts differ, and pthread_create then looped forever
   # walking the thread-stack cache — every test that starts a thread (*Thread*, OpenMP/OpenBLAS pools) hung. Not a
-  # qemu bug (cmake/toolchains/aarch64-linux-gnu.cmake, docs/ANDROID.md).
+  # qemu bug (cmake/toolchains/aarch64-linux-gnu.cmake, docs/ANDROID.md). Measured: the 207 selected tests (the
+  # three *Thread* ones included) pass in 24 s in two shards (2 Dec 2026, x86 host, 2 cores, load ~10).
   AARCH64_TESTS='Cases/*Cpu.*:Cases/*Grad.*:*Reference*:*Ref.*:Tokenizer*:Gguf*:Safetensors*:Bnb4bit*:Nf4*:'
   AARCH64_TESTS+='GgmlQuantize*:ModelLoad*:LlamaForward*:LlamaLoraStep*:TrainingOpsCpu*:Sha256*:Tensor*'
   AARCH64_TESTS+=':*Thread*-Cli.*:Vulkan*:*Gpu*'
