@@ -24,7 +24,9 @@ pl_status pl_model_load(pl_runtime* rt, const char* model_path, const char* toke
     if (!std::filesystem::exists(m->path)) throw IoError(fmt::format("{}: model not found", m->path.string()));
     m->kind = r->kind;
     m->device = r->device;
-    m->model = load_llama_model(m->path, parse_base_quant(quant ? quant : "none"));
+    // Deferred: the base is converted when generation uploads it or a train job's engine does, never held whole on
+    // the host (docs/MEMORY.md).
+    m->model = load_llama_model(m->path, parse_base_quant(quant ? quant : "none"), BaseLoad::Deferred);
     m->tokenizer_path = tokenizer_path ? std::filesystem::path(tokenizer_path) : find_tokenizer(m->path);
     m->tok = load_tokenizer(m->tokenizer_path);
     if (m->tok->vocab_size() > m->model.config.vocab_size)

@@ -260,6 +260,7 @@ pl_status pl_train_job_create(pl_model* model, const char* config_json, pl_train
     job->user_data = user_data;
     TrainOptions& o = c.options;
     o.model = m->path;
+    o.open_model = std::make_shared<const LlamaModel>(m->model);  // its readers: no second open of the file
     o.tokenizer = m->tokenizer_path;
     o.backend = m->kind;
     o.device = m->device;

@@ -242,7 +242,8 @@ int run(TrainBenchArgs& a) {
       o.micro_batch = 8;
       o.seq_len = 128;
     }
-    // Loading: the checkpoint opened and validated, tables and norms read; the linears stay deferred until setup.
+    // Loading: the checkpoint opened and validated; linears, table and norms stay deferred until setup (the synthetic
+    // model's norms are resident, dim floats each).
     const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_load).count();
     const std::uint64_t host_peak_load = peak_rss_bytes();
     o.optimizer.kind = OptimizerKind::AdamW;

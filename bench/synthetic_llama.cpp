@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "bench/model_layer_shapes.h"
+#include "host/core/error.h"
 #include "host/core/nf4_quantize.h"
 #include "host/util/splitmix64.h"
 
@@ -42,13 +43,33 @@ LlamaConfig synthetic_config(const SyntheticSpec& spec, std::int64_t layers, std
   return c;
 }
 
-// Uniform in [-scale, scale) from splitmix64 (reproducible; values do not matter for speed).
+namespace {
+// n values uniform in [-scale, scale) from splitmix64 at `state`.
+void fill_uniform(float* p, std::int64_t n, float scale, std::uint64_t state) {
+  for (std::int64_t i = 0; i < n; ++i)
+    p[i] = scale * (static_cast<float>(splitmix64(state) >> 40) * (2.0f / 16777216.0f) - 1.0f);
+}
+}  // namespace
+
 Tensor random_tensor(Shape shape, float scale, std::uint64_t seed) {
   Tensor t = Tensor::zeros(std::move(shape));
-  float* p = t.data<float>();
-  for (std::int64_t i = 0; i < t.numel(); ++i)
-    p[i] = scale * (static_cast<float>(splitmix64(seed) >> 40) * (2.0f / 16777216.0f) - 1.0f);
+  fill_uniform(t.data<float>(), t.numel(), scale, seed);
   return t;
+}
+
+FrozenTensor deferred_random_table(Shape shape, float scale, std::uint64_t seed) {
+  const std::int64_t cols = shape_numel(shape) / shape.at(0);
+  return FrozenTensor::deferred(shape, [shape, cols, scale, seed](std::int64_t first, std::int64_t count) {
+    if (first < 0 || count < 0 || first > shape[0] - count)
+      throw ShapeError("synthetic table " + shape_str(shape) + ": rows [" + std::to_string(first) + ", " +
+                       std::to_string(first + count) + ") out of range");
+    Shape rows = shape;
+    rows[0] = count;
+    Tensor t = Tensor::zeros(rows);
+    // splitmix64 adds a constant per draw, so the state before element first * cols is known without the draws.
+    fill_uniform(t.data<float>(), t.numel(), scale, seed + static_cast<std::uint64_t>(first * cols) * 0x9e3779b97f4a7c15ull);
+    return t;
+  });
 }
 
 // A linear W [out, in] ~ U(±sqrt(3/in)) (unit-variance outputs), quantized to NF4 with double quantization as
@@ -76,13 +97,14 @@ LlamaModel synthetic_model(const SyntheticSpec& spec, std::int64_t layers, std::
   m.config = synthetic_config(spec, layers, vocab);
   const LlamaConfig& c = m.config;
   m.quant = BaseQuant::Nf4;
-  m.tok_embeddings = random_tensor({c.vocab_size, c.dim}, 0.02f, 1);
-  m.norm = Tensor::from_vector(std::vector<float>(static_cast<std::size_t>(c.dim), 1.0f), {c.dim});
-  m.output = c.tied_embeddings ? m.tok_embeddings : random_tensor({c.vocab_size, c.dim}, 0.02f, 3);
+  m.tok_embeddings = deferred_random_table({c.vocab_size, c.dim}, 0.02f, 1);
+  const Tensor ones = Tensor::from_vector(std::vector<float>(static_cast<std::size_t>(c.dim), 1.0f), {c.dim});
+  m.norm = ones;
+  m.output = c.tied_embeddings ? m.tok_embeddings : deferred_random_table({c.vocab_size, c.dim}, 0.02f, 3);
   for (std::int64_t i = 0; i < layers; ++i) {
     LlamaLayer L;
-    L.attn_norm = m.norm.clone();
-    L.ffn_norm = m.norm.clone();
+    L.attn_norm = ones.clone();
+    L.ffn_norm = ones.clone();
     const std::uint64_t s = 100 + 10 * static_cast<std::uint64_t>(i);
     const std::string p = fmt::format("layers.{}.", i);
     L.wq = deferred_nf4_linear(c.n_heads * c.head_dim, c.dim, s, p + "wq");

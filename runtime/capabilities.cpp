@@ -26,6 +26,24 @@ std::uint64_t Capabilities::device_local_budget() const {
   return best;
 }
 
+std::vector<MemoryHeapInfo> query_memory_heaps(VkPhysicalDevice pd, bool has_memory_budget) {
+  VkPhysicalDeviceMemoryBudgetPropertiesEXT budget{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_BUDGET_PROPERTIES_EXT};
+  VkPhysicalDeviceMemoryProperties2 mem{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_PROPERTIES_2};
+  if (has_memory_budget) mem.pNext = &budget;
+  vkGetPhysicalDeviceMemoryProperties2(pd, &mem);
+  const auto& mp = mem.memoryProperties;
+  std::vector<MemoryHeapInfo> heaps;
+  for (uint32_t i = 0; i < mp.memoryHeapCount; ++i) {
+    MemoryHeapInfo h;
+    h.size = mp.memoryHeaps[i].size;
+    h.device_local = mp.memoryHeaps[i].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT;
+    h.budget = has_memory_budget && budget.heapBudget[i] ? budget.heapBudget[i] : h.size;
+    h.usage = has_memory_budget ? budget.heapUsage[i] : 0;
+    heaps.push_back(h);
+  }
+  return heaps;
+}
+
 Capabilities query_capabilities(VkPhysicalDevice pd, std::uint32_t instance_api) {
   Capabilities c;
   uint32_t n = 0;
@@ -113,19 +131,9 @@ Capabilities query_capabilities(VkPhysicalDevice pd, std::uint32_t instance_api)
     if ((q.queueFlags & VK_QUEUE_COMPUTE_BIT) && q.timestampValidBits > 0) c.timestamps = true;
 
   c.has_memory_budget = c.has_extension(VK_EXT_MEMORY_BUDGET_EXTENSION_NAME);
-  VkPhysicalDeviceMemoryBudgetPropertiesEXT budget{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_BUDGET_PROPERTIES_EXT};
-  VkPhysicalDeviceMemoryProperties2 mem{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_PROPERTIES_2};
-  if (c.has_memory_budget) mem.pNext = &budget;
-  vkGetPhysicalDeviceMemoryProperties2(pd, &mem);
-  const auto& mp = mem.memoryProperties;
-  for (uint32_t i = 0; i < mp.memoryHeapCount; ++i) {
-    MemoryHeapInfo h;
-    h.size = mp.memoryHeaps[i].size;
-    h.device_local = mp.memoryHeaps[i].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT;
-    h.budget = c.has_memory_budget && budget.heapBudget[i] ? budget.heapBudget[i] : h.size;
-    h.usage = c.has_memory_budget ? budget.heapUsage[i] : 0;
-    c.heaps.push_back(h);
-  }
+  c.heaps = query_memory_heaps(pd, c.has_memory_budget);
+  VkPhysicalDeviceMemoryProperties mp;
+  vkGetPhysicalDeviceMemoryProperties(pd, &mp);
   const VkMemoryPropertyFlags uma = VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT | VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT |
                                     VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
   for (uint32_t i = 0; i < mp.memoryTypeCount; ++i)

@@ -58,6 +58,9 @@ struct Capabilities {
 };
 
 Capabilities query_capabilities(VkPhysicalDevice pd, std::uint32_t instance_api);
+// The memory heaps as they are now: VK_EXT_memory_budget's budget and usage move as this process and others
+// allocate (a phone's budget shrinks while other apps run), so a plan made later asks again.
+std::vector<MemoryHeapInfo> query_memory_heaps(VkPhysicalDevice pd, bool has_memory_budget);
 const char* device_type_name(VkPhysicalDeviceType t);
 
 }  // namespace pocketlora::vk

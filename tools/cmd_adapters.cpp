@@ -92,8 +92,8 @@ int run_list(const AdapterStore& store, bool json) {
 
 int run_add(AdapterStore& store, const AdaptersArgs& a) {
   const AdapterOrigin origin = read_adapter_origin(a.src);
-  // Only the configuration and the q/k row layout are needed; f32 skips quantizing a model that is not kept.
-  const LlamaModel model = load_llama_model(a.model, BaseQuant::None);
+  // Only the configuration and the q/k row layout are needed: deferred, no weight is read.
+  const LlamaModel model = load_llama_model(a.model, BaseQuant::None, BaseLoad::Deferred);
   // The fingerprint for the quantization the adapter was trained with (the run's checkpoint says; else --quant).
   const AdapterBase base = adapter_base(model, a.model, origin.base_quant.empty() ? a.quant : origin.base_quant);
   const AdapterManifest m = store.add(a.src, a.name, base, origin, a.force);
@@ -127,7 +127,7 @@ int run_export(const AdapterStore& store, const AdaptersArgs& a) {
             a.name, m.base_model, m.base_fingerprint));
       model_path = *recorded;
     }
-    const LlamaModel model = load_llama_model(model_path, BaseQuant::None);
+    const LlamaModel model = load_llama_model(model_path, BaseQuant::None, BaseLoad::Deferred);
     store.export_gguf(a.name, adapter_base(model, model_path, m.base_quant), a.out,
                       a.dtype == "f16" ? DType::F16 : DType::F32, a.force);
   }
@@ -230,7 +230,7 @@ CommandRegistration reg(
       on(check, [=] {
         const AdapterStore s = store();
         const AdapterManifest m = s.show(a->name);
-        const LlamaModel model = load_llama_model(a->model, BaseQuant::None);
+        const LlamaModel model = load_llama_model(a->model, BaseQuant::None, BaseLoad::Deferred);
         const AdapterBase base = adapter_base(model, a->model, m.base_quant);
         s.load(a->name, base, a->force);  // fingerprint, enabled flag, then every tensor against the model's shapes
         const bool same_base = base.fingerprint == m.base_fingerprint;

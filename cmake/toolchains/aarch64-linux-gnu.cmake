@@ -14,5 +14,9 @@ set(CMAKE_FIND_ROOT_PATH_MODE_PROGRAM NEVER)
 # pkg-config (OpenBLAS) must read the arm64 .pc files, not the build machine's.
 set(ENV{PKG_CONFIG_LIBDIR} "/usr/lib/aarch64-linux-gnu/pkgconfig:/usr/share/pkgconfig")
 set(ENV{PKG_CONFIG_PATH} "")
-# The arm64 loader and libraries for qemu: qemu-aarch64 -L uses this prefix for /lib/ld-linux-aarch64.so.1.
-set(CMAKE_CROSSCOMPILING_EMULATOR qemu-aarch64 -L /usr/aarch64-linux-gnu)
+# qemu runs the arm64 loader the multiarch libc6:arm64 installs (/lib/ld-linux-aarch64.so.1), so the loader and
+# libc.so.6 come from one package. `-L /usr/aarch64-linux-gnu` took the cross toolchain's loader (glibc 2.36-8cross1)
+# while the host's ld.so.cache still resolved libc.so.6 to the multiarch one (2.36-9+deb12u*): their _rtld_global
+# layouts differ, and pthread_create looped forever walking the thread-stack cache list — every test that starts
+# a thread hung under qemu (docs/ANDROID.md).
+set(CMAKE_CROSSCOMPILING_EMULATOR qemu-aarch64)

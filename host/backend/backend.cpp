@@ -23,6 +23,15 @@ Shape view_rows_shape(const std::string& name, const Shape& shape, std::int64_t 
   return s;
 }
 
+void check_write_rows(const char* backend, const std::string& name, const Shape& shape, std::int64_t row0,
+                      const Tensor& src) {
+  const std::int64_t rows = src.rank() ? src.dim(0) : -1;
+  if (shape.empty() || rows < 0 || row0 < 0 || row0 > shape[0] - rows ||
+      Shape(src.shape().begin() + 1, src.shape().end()) != Shape(shape.begin() + 1, shape.end()))
+    throw ShapeError(std::string(backend) + ": write_rows of " + shape_str(src.shape()) + " at row " +
+                     std::to_string(row0) + " into '" + name + "' " + shape_str(shape));
+}
+
 BTensor Backend::upload(const Tensor& t, Lifetime life, const std::string& name) {
   BTensor b = alloc(t.shape(), t.dtype(), life, name);
   write(b, t);

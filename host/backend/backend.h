@@ -59,6 +59,10 @@ struct BNf4 {
 // The shape of view_rows(t, row0, rows) for a tensor `name` of shape `shape`: ShapeError naming the tensor, the
 // range and the shape when the range leaves the leading dimension (or the tensor has none).
 Shape view_rows_shape(const std::string& name, const Shape& shape, std::int64_t row0, std::int64_t rows);
+// Checks a write_rows of `src` into rows of `name` (shape `shape`) from row0: ShapeError naming the backend and
+// the tensor unless src is that many of its rows.
+void check_write_rows(const char* backend, const std::string& name, const Shape& shape, std::int64_t row0,
+                      const Tensor& src);
 
 // The optimizer state of one trained tensor (f32, Weights lifetime), as OptimizerState: m, v (AdamW), m (Lion, SGD
 // momentum), row, col (Adafactor); the others are id 0. Ordinary tensors: read()/write() save and restore them.
@@ -138,6 +142,9 @@ class Backend {
   // (an Nf4Quantized with its shape and double_quant flag, no codes) and are never converted for it.
   virtual bool needs_weight_values() const { return true; }
   virtual void write(const BTensor& dst, const Tensor& src) = 0;  // host -> backend, blocking
+  // Rows [row0, row0 + src.dim(0)) of dst from the host (converted to dst's dtype), blocking: a large table
+  // written a chunk at a time, so that it never exists on the host whole. ShapeError when src's rows do not fit.
+  virtual void write_rows(const BTensor& dst, std::int64_t row0, const Tensor& src) = 0;
   virtual Tensor read(const BTensor& src) = 0;                    // backend -> host, blocking
   virtual void free_step() = 0;  // releases every Step tensor (and the recording that used them)
   // The same storage under another shape with the same element count (e.g. [T, dim] <-> [T, heads, head_dim]).

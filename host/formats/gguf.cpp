@@ -360,6 +360,27 @@ Tensor GgufFile::load_f32(std::string_view name) const {
   return out;
 }
 
+Tensor GgufFile::rows_f32(std::string_view name, std::int64_t first, std::int64_t count) const {
+  const TensorInfo* t = find_tensor(name);
+  if (!t) throw FormatError("GGUF file '" + path().string() + "' has no tensor '" + std::string(name) + "'");
+  Shape shape = t->row_major_shape();
+  if (shape.empty() || first < 0 || count < 0 || first > shape[0] - count)
+    throw ShapeError("GGUF tensor '" + std::string(name) + "' " + shape_str(shape) + ": rows [" +
+                     std::to_string(first) + ", " + std::to_string(first + count) + ") out of range");
+  const std::int64_t rows = shape[0], row_elems = rows ? shape_numel(shape) / rows : 0;
+  const auto [blk, block_bytes] = ggml_block_layout(t->type);
+  if (blk == 0 || (first * row_elems) % blk != 0 || (count * row_elems) % blk != 0)
+    throw FormatError("GGUF tensor '" + std::string(name) + "' (" + ggml_type_name(t->type) + "): rows [" +
+                      std::to_string(first) + ", " + std::to_string(first + count) +
+                      ") do not start and end on whole quantization blocks");
+  shape[0] = count;
+  Tensor out = Tensor::zeros(shape, DType::F32);
+  const std::uint8_t* src = t->data + static_cast<std::size_t>(first * row_elems / blk * block_bytes);
+  ggml_dequantize(t->type, src, out.data<float>(), out.numel());
+  file_->release_pages({src, static_cast<std::size_t>(count * row_elems / blk * block_bytes)});
+  return out;
+}
+
 void ggml_dequantize(GgmlType t, const std::uint8_t* src, float* dst, std::int64_t n) {
   const auto [blk, bytes] = ggml_block_layout(t);
   if (blk == 0 || n % blk != 0)

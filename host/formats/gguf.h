@@ -72,6 +72,9 @@ class GgufFile {
   Tensor load_f32(std::string_view name) const;
   // The tensor's bytes leave this process's resident set (MappedFile::release_pages): for loaders done with it.
   void release_pages(std::string_view name) const;
+  // Rows [first, first + count) (row = every dimension but the outermost) dequantized to f32, then their bytes
+  // leave the resident set: a large table converted a chunk at a time (a row is whole quantization blocks).
+  Tensor rows_f32(std::string_view name, std::int64_t first, std::int64_t count) const;
 
  private:
   [[noreturn]] void type_error(std::string_view key, const char* want) const;

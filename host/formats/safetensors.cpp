@@ -172,6 +172,13 @@ Tensor SafetensorsFile::tensor(std::string_view name) const {
   return Tensor::view(const_cast<std::uint8_t*>(i.data), i.shape, *dt, file_);
 }
 
+Tensor SafetensorsFile::rows_f32(std::string_view name, std::int64_t first, std::int64_t count) const {
+  const Tensor rows = tensor(name).slice_rows(first, first + count);
+  Tensor f = rows.to(DType::F32);
+  file_->release_pages({static_cast<const std::uint8_t*>(rows.raw()), rows.nbytes()});
+  return f;
+}
+
 SafetensorsCheckpoint SafetensorsCheckpoint::open(const std::filesystem::path& path) {
   SafetensorsCheckpoint c;
   c.path_ = path;
@@ -240,6 +247,12 @@ void SafetensorsCheckpoint::release_pages(std::string_view name) const {
   const SafetensorsFile* s = shard_of(name);
   if (!s) throw FormatError("safetensors checkpoint '" + path_.string() + "' has no tensor '" + std::string(name) + "'");
   s->release_pages(name);
+}
+
+Tensor SafetensorsCheckpoint::rows_f32(std::string_view name, std::int64_t first, std::int64_t count) const {
+  const SafetensorsFile* s = shard_of(name);
+  if (!s) throw FormatError("safetensors checkpoint '" + path_.string() + "' has no tensor '" + std::string(name) + "'");
+  return s->rows_f32(name, first, count);
 }
 
 Tensor SafetensorsCheckpoint::tensor(std::string_view name) const {

@@ -36,6 +36,9 @@ class SafetensorsFile {
   Tensor tensor(std::string_view name) const;
   // The tensor's bytes leave this process's resident set (MappedFile::release_pages): for loaders done with it.
   void release_pages(std::string_view name) const;
+  // Rows [first, first + count) of a float tensor converted to f32, then their bytes leave the resident set: a
+  // large table converted a chunk at a time, never whole.
+  Tensor rows_f32(std::string_view name, std::int64_t first, std::int64_t count) const;
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
   const std::filesystem::path& path() const { return file_->path(); }
 
@@ -55,6 +58,7 @@ class SafetensorsCheckpoint {
   const SafetensorsFile::Info& at(std::string_view name) const;
   Tensor tensor(std::string_view name) const;
   void release_pages(std::string_view name) const;
+  Tensor rows_f32(std::string_view name, std::int64_t first, std::int64_t count) const;
   const std::vector<SafetensorsFile>& shards() const { return shards_; }
   const std::filesystem::path& path() const { return path_; }
 

@@ -70,7 +70,9 @@ Bnb4bitSource open_bnb4bit(const std::filesystem::path& path) {
   if (m.linears.empty()) throw FormatError(origin + ": no bitsandbytes NF4 quant_state found");
   for (auto* t : ck->tensors())
     if (!consumed.count(t->name)) m.others[t->name] = ck->tensor(t->name);
-  m.release_pages = [ck](const std::string& name) { ck->release_pages(name); };
+  m.rows_f32 = [ck](const std::string& name, std::int64_t first, std::int64_t count) {
+    return ck->rows_f32(name, first, count);
+  };
   return m;
 }
 

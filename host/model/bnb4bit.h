@@ -44,8 +44,9 @@ struct Bnb4bitSource {
   LlamaConfig config;
   std::map<std::string, DeferredNf4> linears;  // HF names
   std::map<std::string, Tensor> others;        // as stored, views over the mapping
-  // Drops an `other`'s pages from the resident set once the caller has converted it (MappedFile::release_pages).
-  std::function<void(const std::string&)> release_pages;
+  // Rows [first, first + count) of an `other` converted to f32, their pages then dropped from the resident set
+  // (SafetensorsCheckpoint::rows_f32): a table converted a chunk at a time.
+  std::function<Tensor(const std::string&, std::int64_t first, std::int64_t count)> rows_f32;
   DType compute_dtype = DType::F16;
   RopeLayout qk_layout = RopeLayout::RotateHalf;
 };

@@ -29,10 +29,11 @@ struct Reader {
                         std::to_string(file->size()) + ")");
     const std::size_t at = pos;
     pos += bytes;
-    return {shape, [f = file, at, bytes, shape] {
-              Tensor t = Tensor::zeros(shape);
-              std::memcpy(t.raw(), f->data() + at, bytes);
-              f->release_pages({f->data() + at, bytes});
+    const std::size_t row_bytes = shape[0] ? bytes / static_cast<std::size_t>(shape[0]) : 0;
+    return {shape, [f = file, at, row_bytes, shape](std::int64_t first, std::int64_t count) {
+              const Tensor whole = Tensor::view(const_cast<std::uint8_t*>(f->data() + at), shape, DType::F32);
+              Tensor t = whole.slice_rows(first, first + count).to(DType::F32);
+              f->release_pages({f->data() + at + static_cast<std::size_t>(first) * row_bytes, t.nbytes()});
               return t;
             }};
   }
@@ -49,16 +50,24 @@ struct Reader {
                         " (needs " + std::to_string(need) + " bytes at offset " + std::to_string(pos) + ")");
     const std::size_t at = pos;
     pos += need;
-    return {shape, [f = file, at, need, n, group, shape] {
-              Tensor t = Tensor::zeros(shape);
+    return {shape, [f = file, at, n, group, shape](std::int64_t first, std::int64_t count) {
+              Shape rows_shape = shape;
+              rows_shape[0] = count;
+              Tensor t = Tensor::zeros(rows_shape);
+              if (first < 0 || count < 0 || first > shape[0] - count)
+                throw ShapeError("int8 tensor " + shape_str(shape) + ": rows [" + std::to_string(first) + ", " +
+                                 std::to_string(first + count) + ") out of range");
+              const std::int64_t row = shape[0] ? n / shape[0] : 0, begin = first * row, end = begin + t.numel();
               const auto* q = reinterpret_cast<const std::int8_t*>(f->data() + at);
               const std::uint8_t* sc = f->data() + at + static_cast<std::size_t>(n);
-              for (std::int64_t i = 0; i < n; ++i) {
+              for (std::int64_t i = begin; i < end; ++i) {
                 float s;
                 std::memcpy(&s, sc + static_cast<std::size_t>(i / group) * 4, 4);
-                t.data<float>()[i] = static_cast<float>(q[i]) * s;
+                t.data<float>()[i - begin] = static_cast<float>(q[i]) * s;
               }
-              f->release_pages({f->data() + at, need});
+              const std::int64_t g0 = begin / group, g1 = end ? (end - 1) / group + 1 : 0;
+              f->release_pages({f->data() + at + static_cast<std::size_t>(begin), static_cast<std::size_t>(end - begin)});
+              f->release_pages({sc + static_cast<std::size_t>(g0) * 4, static_cast<std::size_t>(g1 - g0) * 4});
               return t;
             }};
   }

@@ -1,5 +1,7 @@
 #include "host/model/llama_forward.h"
 
+#include <algorithm>
+
 #include "host/core/error.h"
 
 namespace pocketlora {
@@ -33,32 +35,51 @@ BackendLinear upload_linear(Backend& be, const BaseLinear& l, const std::string&
   return b;
 }
 
+// A table, head or norm stored as `dtype` on the backend. Resident values are uploaded as they are (write()
+// converts); a deferred tensor's rows are read from the checkpoint and written a chunk of at most
+// kFrozenChunkBytes f32 at a time, so the host never holds more of it (the planner reads none).
+constexpr std::int64_t kFrozenChunkBytes = std::int64_t{16} << 20;
+
+BTensor upload_frozen(Backend& be, const FrozenTensor& t, DType dtype, const std::string& name) {
+  if (!t.is_deferred()) {
+    if (dtype == t.dtype()) return be.upload(t.values(), Lifetime::Weights, name);
+    const BTensor bt = be.alloc(t.shape(), dtype, Lifetime::Weights, name);
+    be.write(bt, t.values());
+    return bt;
+  }
+  const BTensor bt = be.alloc(t.shape(), dtype, Lifetime::Weights, name);
+  if (!be.needs_weight_values()) return bt;
+  const std::int64_t rows = t.shape()[0], row_bytes = static_cast<std::int64_t>(t.nbytes()) / std::max<std::int64_t>(rows, 1);
+  const std::int64_t chunk = std::max<std::int64_t>(1, kFrozenChunkBytes / std::max<std::int64_t>(row_bytes, 1));
+  for (std::int64_t r = 0; r < rows; r += chunk) be.write_rows(bt, r, t.rows(r, std::min(chunk, rows - r)));
+  return bt;
+}
+
 }  // namespace
 
 BackendLlama upload_llama(Backend& be, const LlamaModel& m, std::optional<DType> table_dtype) {
   if (table_dtype && *table_dtype != DType::F32 && *table_dtype != DType::F16)
     throw InvalidArgument(std::string("upload_llama: embedding/head dtype ") + dtype_name(*table_dtype) +
                           " — expected f32 or f16");
-  // Stored as table_dtype on the backend: write() converts.
-  const auto table = [&](const Tensor& t, const std::string& name) {
-    if (!table_dtype || *table_dtype == t.dtype()) return be.upload(t, Lifetime::Weights, name);
-    const BTensor bt = be.alloc(t.shape(), *table_dtype, Lifetime::Weights, name);
-    be.write(bt, t);
-    return bt;
+  const auto table = [&](const FrozenTensor& t, const std::string& name) {
+    return upload_frozen(be, t, table_dtype.value_or(t.dtype()), name);
+  };
+  const auto norm = [&](const FrozenTensor& t, const std::string& name) {
+    return upload_frozen(be, t, t.dtype(), name);
   };
   BackendLlama b;
   b.config = m.config;
   b.rope_layout = m.rope_layout;
   b.activations = m.tok_embeddings.dtype();
   b.tok_embeddings = table(m.tok_embeddings, "tok_embeddings");
-  b.norm = be.upload(m.norm, Lifetime::Weights, "norm");
-  b.output = m.output.raw() == m.tok_embeddings.raw() ? b.tok_embeddings : table(m.output, "output");
+  b.norm = norm(m.norm, "norm");
+  b.output = m.output.same_as(m.tok_embeddings) ? b.tok_embeddings : table(m.output, "output");
   for (std::size_t l = 0; l < m.layers.size(); ++l) {
     const auto& L = m.layers[l];
     const std::string p = "layers." + std::to_string(l) + ".";
     BackendLlama::Layer u;
-    u.attn_norm = be.upload(L.attn_norm, Lifetime::Weights, p + "attention_norm");
-    u.ffn_norm = be.upload(L.ffn_norm, Lifetime::Weights, p + "ffn_norm");
+    u.attn_norm = norm(L.attn_norm, p + "attention_norm");
+    u.ffn_norm = norm(L.ffn_norm, p + "ffn_norm");
     u.wq = upload_linear(be, L.wq, p + "wq");
     u.wk = upload_linear(be, L.wk, p + "wk");
     u.wv = upload_linear(be, L.wv, p + "wv");

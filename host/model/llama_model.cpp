@@ -36,7 +36,7 @@ BaseLinear deferred_linear(const DeferredTensor& t, BaseQuant quant, const std::
   BaseLinear l;
   l.deferred_shape = t.shape;
   l.deferred_nf4 = quant == BaseQuant::Nf4;
-  l.make = [read = t.read, quant, name] { return convert_linear(read(), quant, name); };
+  l.make = [t, quant, name] { return convert_linear(t.read(), quant, name); };
   return l;
 }
 
@@ -53,20 +53,25 @@ BaseLinear deferred_linear(const DeferredNf4& t) {
   return l;
 }
 
-LlamaModel from_source(const LlamaWeightSource& w, BaseQuant quant) {
+// Read now (resident) or a reader of the mapped file's rows (deferred).
+FrozenTensor frozen(const DeferredTensor& t, BaseLoad load) {
+  return load == BaseLoad::Resident ? FrozenTensor(t.read()) : FrozenTensor::deferred(t.shape, t.read_rows);
+}
+
+LlamaModel from_source(const LlamaWeightSource& w, BaseQuant quant, BaseLoad load) {
   LlamaModel m;
   m.config = w.config;
   m.quant = quant;
   m.rope_layout = RopeLayout::Interleaved;  // the weight source reads every plain source in interleaved rows
   m.source = w.source;
-  m.tok_embeddings = w.at("tok_embeddings").read();
-  m.norm = w.at("norm").read();
-  m.output = w.tied_output || w.config.tied_embeddings ? m.tok_embeddings : w.at("output").read();
+  m.tok_embeddings = frozen(w.at("tok_embeddings"), load);
+  m.norm = frozen(w.at("norm"), load);
+  m.output = w.tied_output || w.config.tied_embeddings ? m.tok_embeddings : frozen(w.at("output"), load);
   for (std::int64_t l = 0; l < w.config.n_layers; ++l) {
     const std::string p = "layers." + std::to_string(l) + ".";
     LlamaLayer layer;
-    layer.attn_norm = w.at(p + "attention_norm").read();
-    layer.ffn_norm = w.at(p + "ffn_norm").read();
+    layer.attn_norm = frozen(w.at(p + "attention_norm"), load);
+    layer.ffn_norm = frozen(w.at(p + "ffn_norm"), load);
     const auto linear = [&](const std::string& name) { return deferred_linear(w.at(p + name), quant, p + name); };
     layer.wq = linear("attention.wq");
     layer.wk = linear("attention.wk");
@@ -80,19 +85,22 @@ LlamaModel from_source(const LlamaWeightSource& w, BaseQuant quant) {
   return m;
 }
 
-LlamaModel from_bnb4bit(Bnb4bitSource&& b, const std::filesystem::path& path) {
+LlamaModel from_bnb4bit(Bnb4bitSource&& b, const std::filesystem::path& path, BaseLoad load) {
   LlamaModel m;
   m.config = b.config;
   m.source = ModelSource::Bnb4bit;
   m.quant = BaseQuant::Nf4;
   m.rope_layout = b.qk_layout;
   const std::string origin = "bnb-4bit checkpoint '" + path.string() + "'";
-  auto other = [&](const std::string& name) -> Tensor {
+  auto other = [&](const std::string& name) -> FrozenTensor {
     auto it = b.others.find(name);
     if (it == b.others.end()) throw FormatError(origin + ": tensor '" + name + "' is missing");
-    Tensor f = it->second.to(DType::F32);
-    b.release_pages(name);
-    return f;
+    const Shape shape = it->second.shape();
+    if (shape.empty()) throw FormatError(origin + ": tensor '" + name + "' is a scalar, expected a vector or matrix");
+    return frozen({shape, [rows = b.rows_f32, name](std::int64_t first, std::int64_t count) {
+                     return rows(name, first, count);
+                   }},
+                  load);
   };
   auto linear = [&](const std::string& name) {
     auto it = b.linears.find(name);
@@ -149,13 +157,33 @@ void check_model(const LlamaModel& m, const std::string& origin) {
 
 }  // namespace
 
+std::optional<LlamaModel> with_base_quant(const LlamaModel& m, BaseQuant quant) {
+  if (m.source == ModelSource::Bnb4bit || m.quant == quant) return m;
+  if (m.quant != BaseQuant::None || quant != BaseQuant::Nf4) return std::nullopt;
+  LlamaModel out = m;
+  out.quant = quant;
+  for (std::size_t l = 0; l < out.layers.size(); ++l) {
+    auto& L = out.layers[l];
+    const std::string p = "layers." + std::to_string(l) + ".";
+    const std::pair<BaseLinear*, const char*> linears[] = {
+        {&L.wq, "attention.wq"},    {&L.wk, "attention.wk"},    {&L.wv, "attention.wv"},   {&L.wo, "attention.wo"},
+        {&L.w_gate, "feed_forward.w1"}, {&L.w_up, "feed_forward.w3"}, {&L.w_down, "feed_forward.w2"}};
+    for (const auto& [lin, name] : linears) {
+      if (!lin->is_deferred()) return std::nullopt;
+      lin->deferred_nf4 = true;
+      lin->make = [make = lin->make, name = p + name] { return convert_linear(make().plain, BaseQuant::Nf4, name); };
+    }
+  }
+  return out;
+}
+
 LlamaModel load_llama_model(const std::filesystem::path& path, BaseQuant quant, BaseLoad load) {
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) throw IoError("model '" + path.string() + "': no such file or directory");
   LlamaModel m;
   try {
-    m = is_bnb4bit_checkpoint(path) ? from_bnb4bit(open_bnb4bit(path), path)
-                                    : from_source(open_llama_weights(path), quant);
+    m = is_bnb4bit_checkpoint(path) ? from_bnb4bit(open_bnb4bit(path), path, load)
+                                    : from_source(open_llama_weights(path), quant, load);
   } catch (const ShapeError& e) {  // as load_llama_weights: a conversion's shape check means a bad file
     throw FormatError("checkpoint '" + path.string() + "': " + e.what());
   }

@@ -1,7 +1,7 @@
 #pragma once
 // The one Llama model type, whichever of the four sources it came from (llama2.c .bin, GGUF, HF safetensors,
 // bnb-4bit HF checkpoint). Frozen base linears are either plain (f32) or NF4 (quantized at load, or read from a
-// bnb-4bit file as is); embeddings, norms and the output head stay f32. The q/k row layout is recorded instead of
+// bnb-4bit file as is); embeddings, norms and the output head are f32 (FrozenTensor: deferred when loaded so). The q/k row layout is recorded instead of
 // normalised: plain weights are brought to the interleaved layout at load (exact row permutation), while NF4
 // weights read from bnb-4bit keep HF's rotate_half rows (permuting quantized blocks would re-quantize them), and
 // RoPE runs in whichever layout the model records.
@@ -14,6 +14,7 @@
 #include "host/core/nf4_quantize.h"
 #include "host/core/op/rope.h"
 #include "host/core/tensor.h"
+#include "host/model/frozen_tensor.h"
 #include "host/model/llama_config.h"
 
 namespace pocketlora {
@@ -43,7 +44,7 @@ struct BaseLinear {
 };
 
 struct LlamaLayer {
-  Tensor attn_norm, ffn_norm;                     // f32 [dim]
+  FrozenTensor attn_norm, ffn_norm;               // f32 [dim]
   BaseLinear wq, wk, wv, wo, w_gate, w_up, w_down;
 };
 
@@ -52,16 +53,18 @@ struct LlamaModel {
   ModelSource source = ModelSource::Llama2c;
   BaseQuant quant = BaseQuant::None;
   RopeLayout rope_layout = RopeLayout::Interleaved;  // the row layout of wq/wk
-  Tensor tok_embeddings;                             // f32 [vocab, dim]
-  Tensor norm;                                       // f32 [dim]
-  Tensor output;                                     // f32 [vocab, dim]; shares tok_embeddings' storage if tied
+  FrozenTensor tok_embeddings;                       // f32 [vocab, dim]
+  FrozenTensor norm;                                 // f32 [dim]
+  FrozenTensor output;                               // f32 [vocab, dim]; same_as(tok_embeddings) if tied
   std::vector<LlamaLayer> layers;
 };
 
-// How load_llama_model holds the frozen linears. Resident: each converted (and quantized) at load. Deferred: each
-// a BaseLinear::make over the mapped file, converted when uploaded — what the trainer, generation and evaluation
-// use, so that host memory holds at most one linear's conversion at a time. Headers, shapes and dtypes are
-// validated at load either way; a deferred linear's values (e.g. a NaN refused by NF4 quantization) at upload.
+// How load_llama_model holds the frozen weights. Resident: each linear converted (and quantized) at load, the
+// table, head and norms read to f32. Deferred: each linear a BaseLinear::make and the table, head and norms
+// FrozenTensor readers over the mapped file, converted when uploaded — what the trainer, generation and evaluation
+// use, so that host memory holds at most one linear's conversion or one table chunk at a time. Headers, shapes and
+// dtypes are validated at load either way; a deferred linear's values (e.g. a NaN refused by NF4 quantization) at
+// upload.
 enum class BaseLoad { Resident, Deferred };
 
 // Loads any of the four sources (detected from the path); `quant` chooses how plain base linears are held (a
@@ -69,5 +72,12 @@ enum class BaseLoad { Resident, Deferred };
 // (never the whole model in f32). Errors name the file and the tensor.
 LlamaModel load_llama_model(const std::filesystem::path& path, BaseQuant quant = BaseQuant::None,
                             BaseLoad load = BaseLoad::Resident);
+
+// A deferred model `m` with its plain base linears held as `quant`: the same readers of the same mapped file, so
+// a caller that has the model open (a C API pl_model) trains on it without opening the file again. A plain base
+// asked for as NF4 is quantized at conversion exactly as load_llama_model(path, Nf4) quantizes it; a bnb-4bit
+// checkpoint is NF4 whatever `quant` says, as for the loader. nullopt where that cannot be done: an NF4 base
+// asked for as f32, or a linear already resident (converting it again would copy it).
+std::optional<LlamaModel> with_base_quant(const LlamaModel& m, BaseQuant quant);
 
 }  // namespace pocketlora

@@ -75,10 +75,8 @@ LlamaWeightSource open_gguf(const std::filesystem::path& path) {
   auto take = [&](const std::string& gguf_name, const std::string& name) {
     const GgufFile::TensorInfo* t = g->find_tensor(gguf_name);
     if (!t) throw FormatError("GGUF file '" + path.string() + "': missing tensor '" + gguf_name + "'");
-    w.tensors[name] = {t->row_major_shape(), [g, gguf_name] {
-                         Tensor f = g->load_f32(gguf_name);
-                         g->release_pages(gguf_name);
-                         return f;
+    w.tensors[name] = {t->row_major_shape(), [g, gguf_name](std::int64_t first, std::int64_t count) {
+                         return g->rows_f32(gguf_name, first, count);
                        }};
     if (t->type == GgmlType::F16) w.stored_dtype[name] = DType::F16;
     if (t->type == GgmlType::BF16) w.stored_dtype[name] = DType::BF16;
@@ -120,12 +118,12 @@ LlamaWeightSource open_hf(const std::filesystem::path& path) {
                         info.dtype + ", expected F32, F16 or BF16");
     if (!f32) w.stored_dtype[name] = info.dtype == "F16" ? DType::F16 : DType::BF16;
     const std::int64_t head_dim = c.head_dim;
-    w.tensors[name] = {info.shape, [ck, hf, heads, head_dim] {
-                         const Tensor stored = ck->tensor(hf);
-                         Tensor f = heads > 0 ? permute_rows_hf_to_interleaved(stored, heads, head_dim)
-                                              : stored.to(DType::F32);
+    w.tensors[name] = {info.shape, [ck, hf, heads, head_dim](std::int64_t first, std::int64_t count) {
+                         if (heads == 0) return ck->rows_f32(hf, first, count);
+                         // q/k: a row's place depends on its head, so the permutation reads the whole projection.
+                         Tensor f = permute_rows_hf_to_interleaved(ck->tensor(hf), heads, head_dim);
                          ck->release_pages(hf);
-                         return f;
+                         return first == 0 && count == f.dim(0) ? f : f.slice_rows(first, first + count).to(DType::F32);
                        }};
   };
   take("model.embed_tokens.weight", "tok_embeddings");

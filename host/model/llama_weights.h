@@ -28,12 +28,14 @@ struct LlamaWeights {
   const Tensor& at(const std::string& name) const;  // FormatError naming the tensor if absent
 };
 
-// One tensor of a checkpoint not read yet: its shape (as LlamaWeights holds it) and `read`, which converts it from
-// the mapped file to f32 (q/k rows interleaved) and drops the file's pages from the resident set again. Reading
-// costs one tensor's f32 bytes, not the model's; `read` keeps the mapping alive.
+// One tensor of a checkpoint not read yet: its shape (as LlamaWeights holds it) and `read_rows`, which converts
+// rows [first, first + count) of it (the outermost dimension; a 1-D tensor's elements) from the mapped file to
+// f32 (q/k rows interleaved) and drops their file pages from the resident set again. Reading costs the rows' f32
+// bytes, not the model's — a table is converted a chunk at a time; `read_rows` keeps the mapping alive.
 struct DeferredTensor {
   Shape shape;
-  std::function<Tensor()> read;
+  std::function<Tensor(std::int64_t first, std::int64_t count)> read_rows;
+  Tensor read() const { return read_rows(0, shape.empty() ? 0 : shape[0]); }  // the whole tensor
 };
 
 // A checkpoint opened, validated (header, config, every tensor's presence, dtype and shape) and not read: what a

@@ -49,8 +49,11 @@ std::uint64_t VulkanBackend::memory_in_use() const {
 
 std::optional<Backend::MemoryBudget> VulkanBackend::memory_budget() const {
   const vk::Capabilities& caps = dev_.caps();
+  // Asked now, not when the device was made: each plan (a run's start, its resume after a policy pause) sees the
+  // budget the OS gives at that moment.
+  const std::vector<vk::MemoryHeapInfo> heaps = vk::query_memory_heaps(dev_.physical(), caps.has_memory_budget);
   const vk::MemoryHeapInfo* heap = nullptr;  // where the arenas' device-local memory comes from: the largest
-  for (const auto& h : caps.heaps)
+  for (const auto& h : heaps)
     if (h.device_local && (!heap || h.size > heap->size)) heap = &h;
   if (!heap) return std::nullopt;
   constexpr std::uint64_t kMiB = 1u << 20;
@@ -62,9 +65,12 @@ std::optional<Backend::MemoryBudget> VulkanBackend::memory_budget() const {
     avail = forced * kMiB;
     b.source = "profile memory.heap_budget_mib " + std::to_string(forced);
   } else if (caps.has_memory_budget) {
-    avail = heap->budget > heap->usage ? heap->budget - heap->usage : 0;
+    // The usage counts what this device already holds (its weights, when a plan is made again with them
+    // resident); the plan counts that itself, so only the rest of the process's usage is taken off the budget.
+    const std::uint64_t own = std::min<std::uint64_t>(heap->usage, dev_.allocated_bytes());
+    avail = heap->budget > heap->usage - own ? heap->budget - (heap->usage - own) : 0;
     b.source = "VK_EXT_memory_budget: heap budget " + std::to_string(heap->budget) + " - usage " +
-               std::to_string(heap->usage);
+               std::to_string(heap->usage) + " (of which this device's own " + std::to_string(own) + " excluded)";
   } else {
     const std::uint64_t pct = param("memory.heap_percent_without_budget_ext");
     avail = heap->size / 100 * pct;
@@ -208,14 +214,32 @@ void VulkanBackend::write(const BTensor& dst, const Tensor& src) {
   if (src.shape() != s.rows.shape)
     throw ShapeError("vulkan backend: write of " + shape_str(src.shape()) + " into '" + s.name + "' " +
                      shape_str(s.rows.shape));
-  // Converted one chunk (one binding, <= maxStorageBufferRange) at a time: an f32 table written as f16 never
-  // exists converted on the host in full.
+  if (s.rows.chunks.size() == 1) {  // one binding (and every rank-0 tensor)
+    const Tensor part = src.dtype() == s.rows.dtype && src.is_contiguous() ? src : src.to(s.rows.dtype);
+    if (part.nbytes()) dev_.upload(s.rows.chunks[0].buf, part.raw(), part.nbytes());
+    return;
+  }
+  write_rows(dst, 0, src);
+}
+
+void VulkanBackend::write_rows(const BTensor& dst, std::int64_t row0, const Tensor& src) {
+  Slot& s = slot(dst);
+  if (s.no_host_writes) refuse_unplanned_host_write("vulkan backend", s.name);
+  check_write_rows("vulkan backend", s.name, s.rows.shape, row0, src);
+  // Converted one binding chunk (<= maxStorageBufferRange) at a time: an f32 table written as f16 never exists
+  // converted on the host in full.
   const Tensor c = src.is_contiguous() ? src : src.to(src.dtype());
+  const auto row_bytes = static_cast<VkDeviceSize>(shape_nbytes(Shape(s.rows.shape.begin() + 1, s.rows.shape.end()), s.rows.dtype));
+  const std::int64_t end = row0 + c.dim(0);
   for (std::size_t i = 0; i < s.rows.chunks.size(); ++i) {
-    const auto r0 = static_cast<std::int64_t>(i) * s.rows.rows_per_chunk;
-    const Tensor rows = s.rows.chunks.size() == 1 ? c : c.slice_rows(r0, r0 + s.rows.chunks[i].dim(0));
+    const std::int64_t c0 = static_cast<std::int64_t>(i) * s.rows.rows_per_chunk, c1 = c0 + s.rows.chunks[i].dim(0);
+    const std::int64_t lo = std::max(c0, row0), hi = std::min(c1, end);
+    if (lo >= hi) continue;
+    const Tensor rows = c.slice_rows(lo - row0, hi - row0);
     const Tensor part = rows.dtype() == s.rows.dtype ? rows : rows.to(s.rows.dtype);
-    if (part.nbytes()) dev_.upload(s.rows.chunks[i].buf, part.raw(), part.nbytes());
+    if (part.nbytes())
+      dev_.upload(s.rows.chunks[i].buf.sub(static_cast<VkDeviceSize>(lo - c0) * row_bytes, part.nbytes()), part.raw(),
+                  part.nbytes());
   }
 }
 

@@ -42,6 +42,7 @@ class VulkanBackend final : public Backend {
   BTensor alloc(const Shape& shape, DType dtype, Lifetime life, const std::string& name) override;
   BNf4 upload_nf4(const Nf4Quantized& w, const std::string& name) override;
   void write(const BTensor& dst, const Tensor& src) override;
+  void write_rows(const BTensor& dst, std::int64_t row0, const Tensor& src) override;
   Tensor read(const BTensor& src) override;
   void free_step() override;
   BTensor reshape(const BTensor& t, const Shape& shape) override;

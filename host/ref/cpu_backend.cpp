@@ -120,6 +120,13 @@ void CpuBackend::write(const BTensor& dst, const Tensor& src) {
   t.copy_from(src);
 }
 
+void CpuBackend::write_rows(const BTensor& dst, std::int64_t row0, const Tensor& src) {
+  Tensor& t = at(dst);
+  if (slots_[dst.id - 1].no_host_writes) refuse_unplanned_host_write("cpu backend", slots_[dst.id - 1].name);
+  check_write_rows("cpu backend", slots_[dst.id - 1].name, t.shape(), row0, src);
+  t.slice_rows(row0, row0 + src.dim(0)).copy_from(src);
+}
+
 Tensor CpuBackend::read(const BTensor& src) { return at(src).clone(); }
 
 void CpuBackend::free_step() {

@@ -25,6 +25,7 @@ class CpuBackend final : public Backend {
   BNf4 upload_nf4(const Nf4Quantized& w, const std::string& name) override;
   BNf4 adopt_nf4(Nf4Quantized&& w, const std::string& name) override;
   void write(const BTensor& dst, const Tensor& src) override;
+  void write_rows(const BTensor& dst, std::int64_t row0, const Tensor& src) override;
   Tensor read(const BTensor& src) override;
   void free_step() override;
   BTensor reshape(const BTensor& t, const Shape& shape) override;

@@ -66,6 +66,11 @@ void PlanningBackend::write(const BTensor& dst, const Tensor& src) {
   host_write(dst);
 }
 
+void PlanningBackend::write_rows(const BTensor& dst, std::int64_t row0, const Tensor& src) {
+  check_write_rows("planning backend", entry(dst).name, dst.shape, row0, src);
+  host_write(dst);
+}
+
 Tensor PlanningBackend::read(const BTensor& src) {
   // The host reads after a run: the value lives on from the op that made it to this point of the recording.
   Entry& base = entries_.at(entry(src).base - 1);

@@ -43,6 +43,7 @@ class PlanningBackend final : public Backend {
   BNf4 upload_nf4(const Nf4Quantized& w, const std::string& name) override;
   bool needs_weight_values() const override { return false; }
   void write(const BTensor& dst, const Tensor& src) override;
+  void write_rows(const BTensor& dst, std::int64_t row0, const Tensor& src) override;
   Tensor read(const BTensor& src) override;
   void free_step() override;
   BTensor reshape(const BTensor& t, const Shape& shape) override;

@@ -144,7 +144,7 @@ std::optional<DType> resolve_table_dtype(TableDtype d, const LlamaModel& m) {
   if (m.tok_embeddings.dtype() != DType::F32) return std::nullopt;
   if (d == TableDtype::F32) return DType::F32;
   if (d == TableDtype::F16) return DType::F16;
-  const bool tied = m.output.raw() == m.tok_embeddings.raw();
+  const bool tied = m.output.same_as(m.tok_embeddings);
   const std::uint64_t bytes = m.tok_embeddings.nbytes() + (tied ? 0 : m.output.nbytes());
   return bytes > kF16TableBytes ? DType::F16 : DType::F32;
 }

@@ -162,7 +162,8 @@ Trainer::Trainer(TrainOptions options, std::unique_ptr<Backend> backend)
 
   // Then the model (an unsupported architecture is named before its tokenizer is looked for) and the data.
   // Deferred: each base linear is converted when the engine uploads it, so the host never holds the base in full.
-  s_->model = load_llama_model(opt_.model, opt_.quant, BaseLoad::Deferred);
+  std::optional<LlamaModel> shared = opt_.open_model ? with_base_quant(*opt_.open_model, opt_.quant) : std::nullopt;
+  s_->model = shared ? std::move(*shared) : load_llama_model(opt_.model, opt_.quant, BaseLoad::Deferred);
   s_->tok = load_tokenizer(opt_.tokenizer.empty() ? find_tokenizer(opt_.model) : opt_.tokenizer);
   const LlamaConfig& c = s_->model.config;
   s_->data = std::make_unique<TrainData>(*s_->tok, opt_.data, c.max_seq_len, c.vocab_size);
@@ -267,7 +268,7 @@ TrainSummary Trainer::run(const std::function<void(const StepReport&)>& on_step,
   TrainSummary sum;
   sum.total_steps = total_steps_;
   sum.memory = plan_;
-  const std::int64_t micro = sum.memory.micro_batch, accum = sum.memory.grad_accum;
+  std::int64_t micro = sum.memory.micro_batch, accum = sum.memory.grad_accum;  // re-planned after a pause
   const std::int64_t S = opt_.data.seq_len;
 
   fs::create_directories(opt_.out);
@@ -309,6 +310,35 @@ TrainSummary Trainer::run(const std::function<void(const StepReport&)>& on_step,
     write_loss_plot(sum.plot, loss_curves(records), "LoRA fine-tune of " + opt_.model.filename().string());
     saved_at = at_step;
   };
+  // A backend made again after a pause: the device's budget is asked again (a phone's shrinks while other apps
+  // run) and the step planned for it as at the start — a smaller micro-batch or checkpointing if it shrank, an
+  // OutOfMemoryError (the pause's checkpoint on disk) if nothing fits any more. A changed plan is logged.
+  auto replan = [&] {
+    MemoryReport p;
+    try {
+      p = make_plan();
+    } catch (const OutOfMemoryError& e) {
+      throw OutOfMemoryError(fmt::format("resuming after a pause at step {}: {}{}", done, e.what(),
+                                         sum.checkpoint.empty() ? std::string()
+                                                                : "; the run resumes from " + sum.checkpoint.string() +
+                                                                      " once the memory is there"));
+    }
+    if (p.micro_batch == micro && p.checkpointing == sum.memory.checkpointing &&
+        p.limit_bytes == sum.memory.limit_bytes)
+      return;
+    p.measured_device_bytes = sum.memory.measured_device_bytes;
+    sum.memory = p;
+    micro = p.micro_batch;
+    accum = p.grad_accum;
+    metrics.append_event({{"event", "memory_plan"},
+                          {"step", done},
+                          {"limit_bytes", p.limit_bytes},
+                          {"limit_source", p.limit_source},
+                          {"micro_batch", p.micro_batch},
+                          {"grad_accum", p.grad_accum},
+                          {"checkpointing", p.checkpointing},
+                          {"planned_peak_bytes", p.planned_peak_bytes}});
+  };
   // The exact resume path, in-process: after a pause the engine starts from the checkpoint written at it.
   auto build_engine = [&] {
     std::optional<Checkpoint> paused_at;
@@ -316,7 +346,10 @@ TrainSummary Trainer::run(const std::function<void(const StepReport&)>& on_step,
       paused_at = read_checkpoint_dir(sum.checkpoint);
       load_adapter_tensors(s.adapter, paused_at->adapter, sum.checkpoint);
     }
-    if (!s.be) s.be = make_backend(opt_.backend, opt_.device);
+    if (!s.be) {
+      s.be = make_backend(opt_.backend, opt_.device);
+      replan();
+    }
     engine.emplace(*s.be, model, s.adapter, engine_options(micro, sum.memory.checkpointing));
     if (paused_at) engine->load_optimizer_tensors(paused_at->optimizer, sum.checkpoint.string());
     else if (s.resume) engine->load_optimizer_tensors(s.resume->optimizer, s.resume_dir.string());

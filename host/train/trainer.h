@@ -72,6 +72,10 @@ struct TrainOptions {
   BackendKind backend = BackendKind::Cpu;
   std::optional<int> device;  // Vulkan device index (`pocketlora devices`)
   BaseQuant quant = BaseQuant::Nf4;
+  // `model` already open (deferred) by the caller, e.g. a C API pl_model: the run's base is made from its readers
+  // (with_base_quant) instead of opening the file a second time; where it cannot be (an NF4 model for an f32 run),
+  // the file is opened here as without it.
+  std::shared_ptr<const LlamaModel> open_model;
   std::uint64_t max_memory = 0;  // bytes; 0: no limit
   CheckpointingMode checkpointing = CheckpointingMode::Auto;
   TableDtype embedding_dtype = TableDtype::Auto;  // the frozen embedding table's and head's storage

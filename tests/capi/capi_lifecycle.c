@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "api/pocketlora.h"
+#include "capi_ok.h"
 
 static int g_failures = 0;
 
@@ -26,17 +27,6 @@ static int g_failures = 0;
       fprintf(stderr, "%s:%d: CHECK failed: %s (last error: %s)\n", __FILE__, __LINE__, #cond, pl_last_error()); \
       ++g_failures;                                                                                       \
     }                                                                                                     \
-  } while (0)
-
-/* A call that must succeed: the test cannot go on without it. */
-#define OK(call)                                                                                            \
-  do {                                                                                                      \
-    pl_status ok_st_ = (call);                                                                              \
-    if (ok_st_ != PL_OK) {                                                                                  \
-      fprintf(stderr, "%s:%d: %s failed: %s: %s\n", __FILE__, __LINE__, #call, pl_status_name(ok_st_),      \
-              pl_last_error());                                                                             \
-      exit(1);                                                                                              \
-    }                                                                                                       \
   } while (0)
 
 /* A call that must fail with `want`, its message (pl_last_error) containing `part`. */

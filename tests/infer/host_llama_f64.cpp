@@ -71,9 +71,10 @@ std::vector<std::vector<double>> host_llama_logits_f64(const LlamaModel& m, cons
                      KVH = c.n_kv_heads;
   const auto inv_freq = c.rope_inv_freq();
   std::vector<std::vector<double>> x(static_cast<std::size_t>(T));
+  const Tensor emb = m.tok_embeddings.values(), out = m.output.values();
   for (std::int64_t t = 0; t < T; ++t)
     for (std::int64_t i = 0; i < c.dim; ++i)
-      x[static_cast<std::size_t>(t)].push_back(m.tok_embeddings.data<float>()[tokens[static_cast<std::size_t>(t)] * c.dim + i]);
+      x[static_cast<std::size_t>(t)].push_back(emb.data<float>()[tokens[static_cast<std::size_t>(t)] * c.dim + i]);
   for (std::size_t l = 0; l < m.layers.size(); ++l) {
     const auto& L = m.layers[l];
     const auto li = static_cast<std::int64_t>(l);
@@ -83,7 +84,7 @@ std::vector<std::vector<double>> host_llama_logits_f64(const LlamaModel& m, cons
               wd = weight(L.w_down, li, LoraTarget::Down, deltas);
     std::vector<std::vector<double>> q(x.size()), k(x.size()), v(x.size());
     for (std::int64_t t = 0; t < T; ++t) {
-      const auto xn = rmsnorm(x[static_cast<std::size_t>(t)], L.attn_norm, c.rms_eps);
+      const auto xn = rmsnorm(x[static_cast<std::size_t>(t)], L.attn_norm.values(), c.rms_eps);
       q[static_cast<std::size_t>(t)] = matvec(wq, xn);
       k[static_cast<std::size_t>(t)] = matvec(wk, xn);
       v[static_cast<std::size_t>(t)] = matvec(wv, xn);
@@ -113,7 +114,7 @@ std::vector<std::vector<double>> host_llama_logits_f64(const LlamaModel& m, cons
       const auto o = matvec(wo, att);
       auto& xt = x[static_cast<std::size_t>(t)];
       for (std::size_t i = 0; i < xt.size(); ++i) xt[i] += o[i];
-      const auto xn = rmsnorm(xt, L.ffn_norm, c.rms_eps);
+      const auto xn = rmsnorm(xt, L.ffn_norm.values(), c.rms_eps);
       const auto gate = matvec(wg, xn), up = matvec(wu, xn);
       std::vector<double> hh(gate.size());
       for (std::size_t i = 0; i < gate.size(); ++i) hh[i] = gate[i] / (1.0 + std::exp(-gate[i])) * up[i];
@@ -121,10 +122,10 @@ std::vector<std::vector<double>> host_llama_logits_f64(const LlamaModel& m, cons
       for (std::size_t i = 0; i < xt.size(); ++i) xt[i] += d[i];
     }
   }
-  Mat head(static_cast<std::size_t>(m.output.numel()));
-  for (std::int64_t i = 0; i < m.output.numel(); ++i) head[static_cast<std::size_t>(i)] = m.output.data<float>()[i];
+  Mat head(static_cast<std::size_t>(out.numel()));
+  for (std::int64_t i = 0; i < out.numel(); ++i) head[static_cast<std::size_t>(i)] = out.data<float>()[i];
   std::vector<std::vector<double>> logits;
-  for (const auto& xt : x) logits.push_back(matvec(head, rmsnorm(xt, m.norm, c.rms_eps)));
+  for (const auto& xt : x) logits.push_back(matvec(head, rmsnorm(xt, m.norm.values(), c.rms_eps)));
   return logits;
 }
 

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "common/run_cli.h"
+#include "common/scoped_env.h"
 #include "common/test_data.h"
 #include "runtime/error.h"
 #include "runtime/instance.h"
@@ -15,22 +16,7 @@ using namespace pocketlora;
 
 namespace {
 
-// Sets an environment variable for the scope (the CLI children inherit it), restoring the old value after.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const std::string& value) : name_(name) {
-    if (const char* old = std::getenv(name)) old_ = old;
-    ::setenv(name, value.c_str(), 1);
-  }
-  ~ScopedEnv() {
-    if (old_) ::setenv(name_, old_->c_str(), 1);
-    else ::unsetenv(name_);
-  }
-
- private:
-  const char* name_;
-  std::optional<std::string> old_;
-};
+using test::ScopedEnv;
 
 const char* kMissingLoader = "/nonexistent/pocketlora-test/libvulkan.so.1";
 
