@@ -6,10 +6,12 @@
 // A and C are f32 (the decoder's activations); the includer defines B_T (float or float16_t) and USE_SUBGROUP.
 // WITH_LORA (matmul_gemv_lora_*.comp) adds one LoRA adapter's product in the same dispatch:
 //   C += lora_scale * (A LA^T) LB^T      LA [r, K], LB [N, r] f32
-// Each workgroup first computes T = A LA^T (M * r dot products of length K, redundant across workgroups: r * K
-// multiply-adds each, small next to the workgroup's COLS_PER_WG * K) into shared memory, then every column adds
-// its r-term dot product. On a dispatch-bound device (lavapipe: ~45 us a dispatch) the adapter then costs no
-// dispatch of its own.
+// Each workgroup first computes T = A LA^T (M * r dot products of length K; in the subgroup variant one subgroup per
+// product, lanes striding over K as for a column) into shared memory, then every column adds its r-term dot
+// product (lanes over the r terms, reduced with the column's own sum). T is redundant across workgroups (M * r * K
+// multiply-adds each), so the host may give this variant more columns per workgroup than the plain one
+// (matmul.gemv_lora_cols) to amortise it. On a dispatch-bound device (lavapipe: ~45 us a dispatch) the adapter then
+// costs no dispatch of its own.
 #include "shaders/common/matmul_push.h"
 #ifndef WITH_LORA
 #define WITH_LORA 0
@@ -34,15 +36,27 @@ layout(set = 0, binding = 4) readonly buffer LbBuf { float lb[]; };
 layout(push_constant) uniform Push { MatmulPush p; uint lora_r; float lora_scale; };
 shared float ts[LORA_ROWS_MAX_MR];
 
-// T[m, j] = A[m, :] . LA[j, :] for all M * r pairs, lanes over the pairs; every invocation reaches the barrier.
+// T[m, j] = A[m, :] . LA[j, :] for all M * r pairs; every invocation reaches the barrier.
 void lora_t() {
-  const uint lanes = gl_WorkGroupSize.x, mr = MAX_M * lora_r;
-  for (uint i = gl_LocalInvocationIndex; i < mr; i += lanes) {
+  const uint mr = MAX_M * lora_r;
+#if USE_SUBGROUP
+  // A subgroup per pair, lanes over K: the work spreads over the whole workgroup in coalesced loads (lanes over
+  // the pairs left all but M * r lanes idle, each walking a K-long row alone).
+  for (uint i = gl_SubgroupID; i < mr; i += gl_NumSubgroups) {
+    const uint arow = p.a_offset + (i / lora_r) * p.lda, lrow = (i % lora_r) * p.K;
+    float acc = 0.0;
+    for (uint k = gl_SubgroupInvocationID; k < p.K; k += gl_SubgroupSize) acc = fma(a[arow + k], la[lrow + k], acc);
+    acc = subgroupAdd(acc);
+    if (subgroupElect()) ts[i] = acc;
+  }
+#else
+  for (uint i = gl_LocalInvocationIndex; i < mr; i += gl_WorkGroupSize.x) {
     const uint m = i / lora_r, j = i % lora_r, arow = p.a_offset + m * p.lda, lrow = j * p.K;
     float acc = 0.0;
     for (uint k = 0u; k < p.K; ++k) acc = fma(a[arow + k], la[lrow + k], acc);
     ts[i] = acc;
   }
+#endif
   barrier();
 }
 #else
@@ -75,8 +89,22 @@ void column(uint n, uint lane, uint lanes) {
       }
     }
   }
+#if WITH_LORA
+  // The column's r-term product, lanes over the terms (lane 0 alone would walk all r while the others wait).
+  float lacc[MAX_M];
+  for (uint m = 0u; m < MAX_M; ++m) lacc[m] = 0.0;
+  if (in_range) {
+    for (uint j = lane; j < lora_r; j += lanes) {
+      const float w = lb[n * lora_r + j];
+      for (uint m = 0u; m < MAX_M; ++m) lacc[m] = fma(ts[m * lora_r + j], w, lacc[m]);
+    }
+  }
+#endif
 #if USE_SUBGROUP
   for (uint m = 0u; m < MAX_M; ++m) acc[m] = subgroupAdd(acc[m]);
+#if WITH_LORA
+  for (uint m = 0u; m < MAX_M; ++m) lacc[m] = subgroupAdd(lacc[m]);
+#endif
   if (lane != 0u) return;
 #endif
   if (!in_range) return;
@@ -85,9 +113,7 @@ void column(uint n, uint lane, uint lanes) {
     float v = p.alpha * acc[m];
     if ((p.flags & MATMUL_ACCUMULATE) != 0u) v += c[idx];
 #if WITH_LORA
-    float l = 0.0;
-    for (uint j = 0u; j < lora_r; ++j) l = fma(ts[m * lora_r + j], lb[n * lora_r + j], l);
-    v = fma(lora_scale, l, v);
+    v = fma(lora_scale, lacc[m], v);
 #endif
     c[idx] = v;
   }
