@@ -15,7 +15,7 @@
 //   matmul.gemv_lora_cols 64: the fused LoRA GEMV recomputes T = x A^T in every workgroup, and on llvmpipe a
 //   workgroup's loads are per-lane scalar loops, so T cost as much as the 8 columns of a 64-invocation workgroup;
 //   64 columns per workgroup (each subgroup loops over 8) cut the adapter's JIT instructions per stories260K token
-//   from +27.9 M to +6.8 M over the base GEMVs (callgrind; docs/INFERENCE.md).
+//   from +27.9 M to +6.0 M over the base GEMVs (callgrind; docs/INFERENCE.md).
 // - attention (lavapipe, op bench): at head_dim 8-12 the lean variant beats the simple one (T^2 scratch) 1.5-2.5x
 //   (traffic on the scratch ~T^2, compute ~T^2 * head_dim), at head_dim 64 the simple one wins; lean_rows 2
 //   ~ 1 > 4 at head_dim 8 (T=256 fwd 2.47 / 2.48 / 3.59 ms). lavapipe's attention.loop_limit: gallivm caps the

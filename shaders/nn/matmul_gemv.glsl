@@ -63,7 +63,11 @@ void lora_t() {
 layout(push_constant) uniform Push { MatmulPush p; };
 #endif
 
+#if WITH_LORA
+void column(uint n, uint lane, uint lanes, float tl[MAX_M]) {
+#else
 void column(uint n, uint lane, uint lanes) {
+#endif
   const bool in_range = n < p.N;
   float acc[MAX_M];
   for (uint m = 0u; m < MAX_M; ++m) acc[m] = 0.0;
@@ -90,31 +94,38 @@ void column(uint n, uint lane, uint lanes) {
     }
   }
 #if WITH_LORA
-  // The column's r-term product, lanes over the terms (lane 0 alone would walk all r while the others wait).
+  // The column's r-term product, lanes over the terms (lane 0 alone would walk all r while the others wait); T's
+  // terms come from registers where r <= lanes (read once per workgroup in main()), else from shared memory. Each
+  // lane folds alpha and the scale into its partial, so one reduction gives the whole sum.
   float lacc[MAX_M];
   for (uint m = 0u; m < MAX_M; ++m) lacc[m] = 0.0;
   if (in_range) {
-    for (uint j = lane; j < lora_r; j += lanes) {
-      const float w = lb[n * lora_r + j];
-      for (uint m = 0u; m < MAX_M; ++m) lacc[m] = fma(ts[m * lora_r + j], w, lacc[m]);
+    if (lora_r <= lanes) {
+      if (lane < lora_r) {
+        const float w = lb[n * lora_r + lane];
+        for (uint m = 0u; m < MAX_M; ++m) lacc[m] = tl[m] * w;
+      }
+    } else {
+      for (uint j = lane; j < lora_r; j += lanes) {
+        const float w = lb[n * lora_r + j];
+        for (uint m = 0u; m < MAX_M; ++m) lacc[m] = fma(ts[m * lora_r + j], w, lacc[m]);
+      }
     }
   }
+  for (uint m = 0u; m < MAX_M; ++m) acc[m] = fma(lora_scale, lacc[m], p.alpha * acc[m]);
+  const float alpha = 1.0;
+#else
+  const float alpha = p.alpha;
 #endif
 #if USE_SUBGROUP
   for (uint m = 0u; m < MAX_M; ++m) acc[m] = subgroupAdd(acc[m]);
-#if WITH_LORA
-  for (uint m = 0u; m < MAX_M; ++m) lacc[m] = subgroupAdd(lacc[m]);
-#endif
   if (lane != 0u) return;
 #endif
   if (!in_range) return;
   for (uint m = 0u; m < MAX_M; ++m) {
     const uint idx = p.c_offset + m * p.ldc + n;
-    float v = p.alpha * acc[m];
+    float v = alpha * acc[m];
     if ((p.flags & MATMUL_ACCUMULATE) != 0u) v += c[idx];
-#if WITH_LORA
-    v = fma(lora_scale, lacc[m], v);
-#endif
     c[idx] = v;
   }
 }
@@ -122,13 +133,24 @@ void column(uint n, uint lane, uint lanes) {
 void main() {
 #if WITH_LORA
   lora_t();
+#if USE_SUBGROUP
+  const uint tlane = gl_SubgroupInvocationID, tlanes = gl_SubgroupSize;
+#else
+  const uint tlane = 0u, tlanes = 1u;
+#endif
+  // This lane's terms of T for the columns' r-term products (lanes over r), where they fit in one step.
+  float tl[MAX_M];
+  for (uint m = 0u; m < MAX_M; ++m) tl[m] = lora_r <= tlanes && tlane < lora_r ? ts[m * lora_r + tlane] : 0.0;
+#define LORA_ARG , tl
+#else
+#define LORA_ARG
 #endif
 #if USE_SUBGROUP
   // One subgroup per column; all lanes of a subgroup take the same column (uniform for subgroupAdd).
   const uint first = gl_WorkGroupID.x * COLS_PER_WG;
   for (uint r = gl_SubgroupID; r < COLS_PER_WG; r += gl_NumSubgroups)
-    column(first + r, gl_SubgroupInvocationID, gl_SubgroupSize);
+    column(first + r, gl_SubgroupInvocationID, gl_SubgroupSize LORA_ARG);
 #else
-  column(gl_GlobalInvocationID.x, 0u, 1u);
+  column(gl_GlobalInvocationID.x, 0u, 1u LORA_ARG);
 #endif
 }
