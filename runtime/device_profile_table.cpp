@@ -12,6 +12,10 @@
 //   loop_limit: llvmpipe (gallivm) silently leaves a shader's loops after 65535 iterations of one invocation
 //   (found by the attention work; a 4x4x70000 GEMM returns garbage, 4x4x60000 is exact). Ops whose
 //   per-invocation loop length grows with a tensor dimension split the work or refuse (host/ops/loop_limit.h).
+//   matmul.gemv_lora_cols 64: the fused LoRA GEMV recomputes T = x A^T in every workgroup, and on llvmpipe a
+//   workgroup's loads are per-lane scalar loops, so T cost as much as the 8 columns of a 64-invocation workgroup;
+//   64 columns per workgroup (each subgroup loops over 8) cut the adapter's JIT instructions per stories260K token
+//   from +27.9 M to +6.0 M over the base GEMVs (callgrind; docs/INFERENCE.md).
 // - attention (lavapipe, op bench): at head_dim 8-12 the lean variant beats the simple one (T^2 scratch) 1.5-2.5x
 //   (traffic on the scratch ~T^2, compute ~T^2 * head_dim), at head_dim 64 the simple one wins; lean_rows 2
 //   ~ 1 > 4 at head_dim 8 (T=256 fwd 2.47 / 2.48 / 3.59 ms). lavapipe's attention.loop_limit: gallivm caps the
@@ -72,6 +76,7 @@ const nlohmann::json& DeviceProfile::table() {
    "params": {
      "matmul.wg_x": 8, "matmul.wg_y": 8, "matmul.tm": 4, "matmul.tn": 4,
      "matmul.gemv_wg": 64, "matmul.gemv_subgroup": 1, "matmul.gemv_max_m": 4, "matmul.gemv_lora": 1,
+     "matmul.gemv_lora_cols": 0,
 
      "elementwise.wg": 64, "reduce.wg": 64, "prefer_fp16": 0, "loop_limit": 0, "submit_timeout_s": 600,
 
@@ -146,7 +151,7 @@ const nlohmann::json& DeviceProfile::table() {
   {"name": "mesa-lavapipe", "match": {"vendor_id": 65541, "device_type": "cpu"},
    "params": {"matmul.wg_x": 8, "matmul.wg_y": 8, "matmul.tm": 16, "matmul.tn": 8,
               "elementwise.wg": 64, "reduce.wg": 64,
-              "attention.loop_limit": 65000,
+              "attention.loop_limit": 65000, "matmul.gemv_lora_cols": 64,
               "nf4.wg_x": 8, "nf4.wg_y": 4, "nf4.tm": 16, "nf4.tn": 8, "nf4.dx_tm": 32, "nf4.select_decode": 1, "loop_limit": 65000,
               "submit_timeout_s": 7200},
    "quirks": ["shared_memory_slow", "dispatch_overhead_high", "dynamic_array_index_is_gather"]}

@@ -82,13 +82,23 @@ bool gemv_dispatch(vk::Sequence& seq, DType a_dtype, DType b_dtype, DType c_dtyp
   const std::uint32_t wg = prof.u32("matmul.gemv_wg");
   const bool sub =
       prof.flag("matmul.gemv_subgroup") && dev.caps().subgroup_arithmetic() && wg % dev.caps().subgroup_size == 0;
-  const std::uint32_t lanes = sub ? dev.caps().subgroup_size : 1u, cols_per_wg = wg / lanes;
+  const std::uint32_t lanes = sub ? dev.caps().subgroup_size : 1u;
+  // The LoRA variant recomputes T = A LA^T per workgroup; more columns per workgroup (a subgroup loops over
+  // several) amortise it where the profile asks (matmul.gemv_lora_cols; 0 = as the plain GEMV).
+  const std::uint32_t lora_cols = with_lora && sub ? prof.u32("matmul.gemv_lora_cols") : 0u;
+  const std::uint32_t cols_per_wg = lora_cols > 0 ? lora_cols : wg / lanes;
   const std::uint64_t stride = (push.K % 4 == 0 ? 4u : 1u) * lanes;
-  // gallivm counts the loop checks of all loops of an invocation together: T's pairs x K, the K loop, the r terms.
-  const std::uint64_t lora_checks =
-      with_lora ? (push.M * lora.r + wg - 1) / wg * (static_cast<std::uint64_t>(push.K) + 1) + push.M * (lora.r + 1) : 0;
+  // gallivm counts the loop checks of all loops of an invocation together: T's pairs x their K loop, then the
+  // columns x (the K loop + the r terms).
+  const auto ceil_div = [](std::uint64_t x, std::uint64_t y) { return (x + y - 1) / y; };
+  const std::uint64_t subgroups = wg / lanes, col_rounds = ceil_div(cols_per_wg, sub ? subgroups : wg);
+  const std::uint64_t t_rounds = with_lora ? ceil_div(std::uint64_t{push.M} * lora.r, sub ? subgroups : wg) : 0;
+  const std::uint64_t t_checks =
+      with_lora ? loop_checks(t_rounds) + t_rounds * loop_checks(sub ? ceil_div(push.K, lanes) : push.K) : 0;
+  const std::uint64_t col_checks =
+      loop_checks(ceil_div(push.K, stride)) + (with_lora ? loop_checks(ceil_div(lora.r, lanes)) : 0);
   check_loop_checks(dev, "ops::matmul", "GEMV: the loop over K = " + std::to_string(push.K),
-                    loop_checks((push.K + stride - 1) / stride) + lora_checks);
+                    t_checks + loop_checks(col_rounds) + col_rounds * col_checks);
   const bool f16 = b_dtype == DType::F16;
   const vk::ShaderId shader =
       with_lora ? (sub ? (f16 ? shaders::nn_matmul_gemv_lora_subgroup_b16 : shaders::nn_matmul_gemv_lora_subgroup_f32)

@@ -6,10 +6,12 @@
 // A and C are f32 (the decoder's activations); the includer defines B_T (float or float16_t) and USE_SUBGROUP.
 // WITH_LORA (matmul_gemv_lora_*.comp) adds one LoRA adapter's product in the same dispatch:
 //   C += lora_scale * (A LA^T) LB^T      LA [r, K], LB [N, r] f32
-// Each workgroup first computes T = A LA^T (M * r dot products of length K, redundant across workgroups: r * K
-// multiply-adds each, small next to the workgroup's COLS_PER_WG * K) into shared memory, then every column adds
-// its r-term dot product. On a dispatch-bound device (lavapipe: ~45 us a dispatch) the adapter then costs no
-// dispatch of its own.
+// Each workgroup first computes T = A LA^T (M * r dot products of length K; in the subgroup variant one subgroup per
+// product, lanes striding over K as for a column) into shared memory, then every column adds its r-term dot
+// product (lanes over the r terms, reduced with the column's own sum). T is redundant across workgroups (M * r * K
+// multiply-adds each), so the host may give this variant more columns per workgroup than the plain one
+// (matmul.gemv_lora_cols) to amortise it. On a dispatch-bound device (lavapipe: ~45 us a dispatch) the adapter then
+// costs no dispatch of its own.
 #include "shaders/common/matmul_push.h"
 #ifndef WITH_LORA
 #define WITH_LORA 0
@@ -34,22 +36,38 @@ layout(set = 0, binding = 4) readonly buffer LbBuf { float lb[]; };
 layout(push_constant) uniform Push { MatmulPush p; uint lora_r; float lora_scale; };
 shared float ts[LORA_ROWS_MAX_MR];
 
-// T[m, j] = A[m, :] . LA[j, :] for all M * r pairs, lanes over the pairs; every invocation reaches the barrier.
+// T[m, j] = A[m, :] . LA[j, :] for all M * r pairs; every invocation reaches the barrier.
 void lora_t() {
-  const uint lanes = gl_WorkGroupSize.x, mr = MAX_M * lora_r;
-  for (uint i = gl_LocalInvocationIndex; i < mr; i += lanes) {
+  const uint mr = MAX_M * lora_r;
+#if USE_SUBGROUP
+  // A subgroup per pair, lanes over K: the work spreads over the whole workgroup in coalesced loads (lanes over
+  // the pairs left all but M * r lanes idle, each walking a K-long row alone).
+  for (uint i = gl_SubgroupID; i < mr; i += gl_NumSubgroups) {
+    const uint arow = p.a_offset + (i / lora_r) * p.lda, lrow = (i % lora_r) * p.K;
+    float acc = 0.0;
+    for (uint k = gl_SubgroupInvocationID; k < p.K; k += gl_SubgroupSize) acc = fma(a[arow + k], la[lrow + k], acc);
+    acc = subgroupAdd(acc);
+    if (subgroupElect()) ts[i] = acc;
+  }
+#else
+  for (uint i = gl_LocalInvocationIndex; i < mr; i += gl_WorkGroupSize.x) {
     const uint m = i / lora_r, j = i % lora_r, arow = p.a_offset + m * p.lda, lrow = j * p.K;
     float acc = 0.0;
     for (uint k = 0u; k < p.K; ++k) acc = fma(a[arow + k], la[lrow + k], acc);
     ts[i] = acc;
   }
+#endif
   barrier();
 }
 #else
 layout(push_constant) uniform Push { MatmulPush p; };
 #endif
 
+#if WITH_LORA
+void column(uint n, uint lane, uint lanes, float tl[MAX_M]) {
+#else
 void column(uint n, uint lane, uint lanes) {
+#endif
   const bool in_range = n < p.N;
   float acc[MAX_M];
   for (uint m = 0u; m < MAX_M; ++m) acc[m] = 0.0;
@@ -75,6 +93,30 @@ void column(uint n, uint lane, uint lanes) {
       }
     }
   }
+#if WITH_LORA
+  // The column's r-term product, lanes over the terms (lane 0 alone would walk all r while the others wait); T's
+  // terms come from registers where r <= lanes (read once per workgroup in main()), else from shared memory. Each
+  // lane folds alpha and the scale into its partial, so one reduction gives the whole sum.
+  float lacc[MAX_M];
+  for (uint m = 0u; m < MAX_M; ++m) lacc[m] = 0.0;
+  if (in_range) {
+    if (lora_r <= lanes) {
+      if (lane < lora_r) {
+        const float w = lb[n * lora_r + lane];
+        for (uint m = 0u; m < MAX_M; ++m) lacc[m] = tl[m] * w;
+      }
+    } else {
+      for (uint j = lane; j < lora_r; j += lanes) {
+        const float w = lb[n * lora_r + j];
+        for (uint m = 0u; m < MAX_M; ++m) lacc[m] = fma(ts[m * lora_r + j], w, lacc[m]);
+      }
+    }
+  }
+  for (uint m = 0u; m < MAX_M; ++m) acc[m] = fma(lora_scale, lacc[m], p.alpha * acc[m]);
+  const float alpha = 1.0;
+#else
+  const float alpha = p.alpha;
+#endif
 #if USE_SUBGROUP
   for (uint m = 0u; m < MAX_M; ++m) acc[m] = subgroupAdd(acc[m]);
   if (lane != 0u) return;
@@ -82,13 +124,8 @@ void column(uint n, uint lane, uint lanes) {
   if (!in_range) return;
   for (uint m = 0u; m < MAX_M; ++m) {
     const uint idx = p.c_offset + m * p.ldc + n;
-    float v = p.alpha * acc[m];
+    float v = alpha * acc[m];
     if ((p.flags & MATMUL_ACCUMULATE) != 0u) v += c[idx];
-#if WITH_LORA
-    float l = 0.0;
-    for (uint j = 0u; j < lora_r; ++j) l = fma(ts[m * lora_r + j], lb[n * lora_r + j], l);
-    v = fma(lora_scale, l, v);
-#endif
     c[idx] = v;
   }
 }
@@ -96,13 +133,24 @@ void column(uint n, uint lane, uint lanes) {
 void main() {
 #if WITH_LORA
   lora_t();
+#if USE_SUBGROUP
+  const uint tlane = gl_SubgroupInvocationID, tlanes = gl_SubgroupSize;
+#else
+  const uint tlane = 0u, tlanes = 1u;
+#endif
+  // This lane's terms of T for the columns' r-term products (lanes over r), where they fit in one step.
+  float tl[MAX_M];
+  for (uint m = 0u; m < MAX_M; ++m) tl[m] = lora_r <= tlanes && tlane < lora_r ? ts[m * lora_r + tlane] : 0.0;
+#define LORA_ARG , tl
+#else
+#define LORA_ARG
 #endif
 #if USE_SUBGROUP
   // One subgroup per column; all lanes of a subgroup take the same column (uniform for subgroupAdd).
   const uint first = gl_WorkGroupID.x * COLS_PER_WG;
   for (uint r = gl_SubgroupID; r < COLS_PER_WG; r += gl_NumSubgroups)
-    column(first + r, gl_SubgroupInvocationID, gl_SubgroupSize);
+    column(first + r, gl_SubgroupInvocationID, gl_SubgroupSize LORA_ARG);
 #else
-  column(gl_GlobalInvocationID.x, 0u, 1u);
+  column(gl_GlobalInvocationID.x, 0u, 1u LORA_ARG);
 #endif
 }

@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <memory>
+#include <string>
+#include <utility>
 
 #include "harness/op_case.h"
 #include "host/backend/backend.h"
@@ -48,10 +50,13 @@ Tolerance lora_linear_tolerance(std::int64_t K) { return dot_product_tolerance(K
 #if POCKETLORA_HAS_VULKAN
 class MatmulLoraCase : public OpCase {
  public:
-  MatmulLoraCase(std::int64_t M, std::int64_t N, std::int64_t K, std::int64_t r, DType w_dtype, bool acc)
+  // `variant`: a profile override (see OpCase::profile_override) and the name suffix that says which.
+  MatmulLoraCase(std::int64_t M, std::int64_t N, std::int64_t K, std::int64_t r, DType w_dtype, bool acc,
+                 const std::string& variant = {}, const std::string& profile = {})
       : M_(M), N_(N), K_(K), r_(r), wt_(w_dtype), opt_{acc ? 0.5f : 1.0f, acc} {
     name = "matmul_lora/m" + std::to_string(M) + "_n" + std::to_string(N) + "_k" + std::to_string(K) + "_r" +
-           std::to_string(r) + (w_dtype == DType::F16 ? "_w16" : "_w32") + (acc ? "_acc" : "");
+           std::to_string(r) + (w_dtype == DType::F16 ? "_w16" : "_w32") + (acc ? "_acc" : "") + variant;
+    profile_override = profile;
   }
   std::vector<Tensor> inputs() const override {
     const auto in = lora_linear_inputs(M_, N_, K_, r_, wt_);
@@ -79,7 +84,10 @@ class MatmulLoraCase : public OpCase {
 };
 
 // Every row count the GEMV takes, K a multiple of 4 or not, N beyond one workgroup's columns, ranks 1 / 8 / 64
-// (M * r up to LORA_ROWS_MAX_MR = 256, the shared T's size), f32 and f16 weights, written and accumulated.
+// (M * r up to LORA_ROWS_MAX_MR = 256, the shared T's size), f32 and f16 weights, written and accumulated; with
+// the device's own columns per workgroup and, by profile override, the other layouts the host can pick: one column
+// per subgroup (matmul.gemv_lora_cols 0), more columns than subgroups in uneven rounds (20 over 64 / subgroup
+// lanes), and the one-invocation-per-column variant (no subgroups).
 std::vector<OpCasePtr> matmul_lora_cases() {
   std::vector<OpCasePtr> v;
   for (std::int64_t M : {1, 2, 4})
@@ -88,6 +96,13 @@ std::vector<OpCasePtr> matmul_lora_cases() {
         for (bool acc : {false, true}) v.push_back(std::make_shared<MatmulLoraCase>(M, 300, K, 8, wt, acc));
   v.push_back(std::make_shared<MatmulLoraCase>(1, 70, 64, 1, DType::F32, false));
   v.push_back(std::make_shared<MatmulLoraCase>(4, 97, 172, 64, DType::F32, true));
+  const std::pair<const char*, const char*> layouts[] = {{"_cols0", R"("matmul.gemv_lora_cols": 0)"},
+                                                         {"_cols20", R"("matmul.gemv_lora_cols": 20)"},
+                                                         {"_nosubgroup", R"("matmul.gemv_subgroup": 0)"}};
+  for (const auto& [suffix, profile] : layouts) {
+    v.push_back(std::make_shared<MatmulLoraCase>(1, 300, 131, 8, DType::F32, true, suffix, profile));
+    v.push_back(std::make_shared<MatmulLoraCase>(4, 97, 172, 64, DType::F16, false, suffix, profile));
+  }
   return v;
 }
 POCKETLORA_OP_CASES(MatmulLora, matmul_lora_cases)
