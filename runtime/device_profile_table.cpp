@@ -76,7 +76,7 @@ const nlohmann::json& DeviceProfile::table() {
    "params": {
      "matmul.wg_x": 8, "matmul.wg_y": 8, "matmul.tm": 4, "matmul.tn": 4,
      "matmul.gemv_wg": 64, "matmul.gemv_subgroup": 1, "matmul.gemv_max_m": 4, "matmul.gemv_lora": 1,
-     "matmul.gemv_lora_cols": 0,
+     "matmul.gemv_cols": 0, "matmul.gemv_lora_cols": 0, "matmul.gemv_lora_t_lanes": 0,
 
      "elementwise.wg": 64, "reduce.wg": 64, "prefer_fp16": 0, "loop_limit": 0, "submit_timeout_s": 600,
 
@@ -151,7 +151,7 @@ const nlohmann::json& DeviceProfile::table() {
   {"name": "mesa-lavapipe", "match": {"vendor_id": 65541, "device_type": "cpu"},
    "params": {"matmul.wg_x": 8, "matmul.wg_y": 8, "matmul.tm": 16, "matmul.tn": 8,
               "elementwise.wg": 64, "reduce.wg": 64,
-              "attention.loop_limit": 65000, "matmul.gemv_lora_cols": 64,
+              "attention.loop_limit": 65000, "matmul.gemv_lora_cols": 64, "matmul.gemv_lora_t_lanes": 1,
               "nf4.wg_x": 8, "nf4.wg_y": 4, "nf4.tm": 16, "nf4.tn": 8, "nf4.dx_tm": 32, "nf4.select_decode": 1, "loop_limit": 65000,
               "submit_timeout_s": 7200},
    "quirks": ["shared_memory_slow", "dispatch_overhead_high", "dynamic_array_index_is_gather"]}

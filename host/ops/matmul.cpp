@@ -57,6 +57,9 @@ void dispatch(vk::Sequence& seq, const vk::Pipeline& pipe, const vk::BufferSlice
   seq.dispatch(pipe, {vk::reads(a), vk::reads(b), vk::writes(c)}, push, {gx, gy, 1}, "matmul");
 }
 
+// T terms per lane in the LORA_T_LANES variant (T_SLOTS in shaders/nn/matmul_gemv.glsl).
+constexpr std::uint32_t kLoraTSlots = 4;
+
 // One LoRA adapter's product fused into the few-row path: LA [r, K], LB [N, r] f32 (WITH_LORA variants).
 struct GemvLora {
   const vk::BufferSlice* la = nullptr;
@@ -79,30 +82,41 @@ bool gemv_dispatch(vk::Sequence& seq, DType a_dtype, DType b_dtype, DType c_dtyp
   const bool with_lora = lora.la != nullptr;
   if (with_lora && (!prof.flag("matmul.gemv_lora") || push.M * lora.r > LORA_ROWS_MAX_MR || lora.r == 0)) return false;
   if (push.N == 0) return true;
-  const std::uint32_t wg = prof.u32("matmul.gemv_wg");
-  const bool sub =
-      prof.flag("matmul.gemv_subgroup") && dev.caps().subgroup_arithmetic() && wg % dev.caps().subgroup_size == 0;
+  const bool sub = prof.flag("matmul.gemv_subgroup") && dev.caps().subgroup_arithmetic() &&
+                   prof.u32("matmul.gemv_wg") % dev.caps().subgroup_size == 0;
   const std::uint32_t lanes = sub ? dev.caps().subgroup_size : 1u;
   // The LoRA variant recomputes T = A LA^T per workgroup; more columns per workgroup (a subgroup loops over
   // several) amortise it where the profile asks (matmul.gemv_lora_cols; 0 = as the plain GEMV).
   const std::uint32_t lora_cols = with_lora && sub ? prof.u32("matmul.gemv_lora_cols") : 0u;
-  const std::uint32_t cols_per_wg = lora_cols > 0 ? lora_cols : wg / lanes;
+  // T in registers (matmul.gemv_lora_t_lanes): one subgroup per workgroup, vec4 views of A and LA, so K, lda, the
+  // row offset and both bindings must be 16-byte aligned, and r must fit the lanes' T_SLOTS (4) terms each.
+  const bool t_lanes = lora_cols > 0 && prof.flag("matmul.gemv_lora_t_lanes") && lora.r <= kLoraTSlots * lanes &&
+                       push.K % 4 == 0 && push.lda % 4 == 0 && push.a_offset % 4 == 0 && a.offset % 16 == 0 &&
+                       lora.la->offset % 16 == 0;
+  // The plain GEMV's columns per workgroup (matmul.gemv_cols, 0 = one per subgroup of gemv_wg); where set, its
+  // workgroup is one subgroup looping over them, as the T-in-registers variant's is (llvmpipe runs a workgroup's
+  // subgroups one after another on one thread, so more of them share nothing but the per-workgroup cost).
+  const std::uint32_t plain_cols = !with_lora && sub ? prof.u32("matmul.gemv_cols") : 0u;
+  const std::uint32_t wg = t_lanes || plain_cols > 0 ? lanes : prof.u32("matmul.gemv_wg");
+  const std::uint32_t cols_per_wg = lora_cols > 0 ? lora_cols : plain_cols > 0 ? plain_cols : wg / lanes;
   const std::uint64_t stride = (push.K % 4 == 0 ? 4u : 1u) * lanes;
   // gallivm counts the loop checks of all loops of an invocation together: T's pairs x their K loop, then the
   // columns x (the K loop + the r terms).
   const auto ceil_div = [](std::uint64_t x, std::uint64_t y) { return (x + y - 1) / y; };
   const std::uint64_t subgroups = wg / lanes, col_rounds = ceil_div(cols_per_wg, sub ? subgroups : wg);
-  const std::uint64_t t_rounds = with_lora ? ceil_div(std::uint64_t{push.M} * lora.r, sub ? subgroups : wg) : 0;
-  const std::uint64_t t_checks =
-      with_lora ? loop_checks(t_rounds) + t_rounds * loop_checks(sub ? ceil_div(push.K, lanes) : push.K) : 0;
+  const std::uint64_t t_rounds =
+      !with_lora ? 0 : t_lanes ? kLoraTSlots : ceil_div(std::uint64_t{push.M} * lora.r, sub ? subgroups : wg);
+  const std::uint64_t t_loop = t_lanes ? push.K / 4 : sub ? ceil_div(push.K, lanes) : push.K;
+  const std::uint64_t t_checks = with_lora ? loop_checks(t_rounds) + t_rounds * loop_checks(t_loop) : 0;
   const std::uint64_t col_checks =
       loop_checks(ceil_div(push.K, stride)) + (with_lora ? loop_checks(ceil_div(lora.r, lanes)) : 0);
   check_loop_checks(dev, "ops::matmul", "GEMV: the loop over K = " + std::to_string(push.K),
                     t_checks + loop_checks(col_rounds) + col_rounds * col_checks);
   const bool f16 = b_dtype == DType::F16;
   const vk::ShaderId shader =
-      with_lora ? (sub ? (f16 ? shaders::nn_matmul_gemv_lora_subgroup_b16 : shaders::nn_matmul_gemv_lora_subgroup_f32)
-                       : (f16 ? shaders::nn_matmul_gemv_lora_b16 : shaders::nn_matmul_gemv_lora_f32))
+      with_lora ? (t_lanes ? (f16 ? shaders::nn_matmul_gemv_lora_lanes_b16 : shaders::nn_matmul_gemv_lora_lanes_f32)
+                   : sub   ? (f16 ? shaders::nn_matmul_gemv_lora_subgroup_b16 : shaders::nn_matmul_gemv_lora_subgroup_f32)
+                           : (f16 ? shaders::nn_matmul_gemv_lora_b16 : shaders::nn_matmul_gemv_lora_f32))
                 : (sub ? (f16 ? shaders::nn_matmul_gemv_subgroup_b16 : shaders::nn_matmul_gemv_subgroup_f32)
                        : (f16 ? shaders::nn_matmul_gemv_b16 : shaders::nn_matmul_gemv_f32));
   const std::array<std::uint32_t, 3> groups{(push.N + cols_per_wg - 1) / cols_per_wg, 1, 1};

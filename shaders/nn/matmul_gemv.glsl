@@ -12,12 +12,24 @@
 // multiply-adds each), so the host may give this variant more columns per workgroup than the plain one
 // (matmul.gemv_lora_cols) to amortise it. On a dispatch-bound device (lavapipe: ~45 us a dispatch) the adapter then
 // costs no dispatch of its own.
+// LORA_T_LANES (matmul_gemv_lora_lanes_*.comp, subgroup only, the profile's matmul.gemv_lora_t_lanes) keeps T in
+// registers instead: the workgroup is one subgroup, lane l computes T[m, l + i * lanes] (i < T_SLOTS) alone over K
+// in vec4 loads and then holds exactly the terms its columns' r-term products need. No shared memory and no
+// barrier: llvmpipe runs a shader with a barrier as one coroutine per subgroup, and emulates every shared-memory
+// and buffer access with a per-lane scalar loop (one vec4 access costs about what one float access does there).
 #include "shaders/common/matmul_push.h"
 #ifndef WITH_LORA
 #define WITH_LORA 0
 #endif
+#ifndef LORA_T_LANES
+#define LORA_T_LANES 0
+#endif
 #if WITH_LORA
 #include "shaders/common/lora_push.h"
+#endif
+#if LORA_T_LANES
+// T terms per lane: r <= T_SLOTS * subgroup size (the host checks).
+#define T_SLOTS 4
 #endif
 
 layout(local_size_x_id = 0, local_size_y = 1, local_size_z = 1) in;
@@ -34,6 +46,33 @@ layout(set = 0, binding = 2) buffer CBuf { float c[]; };
 layout(set = 0, binding = 3) readonly buffer LaBuf { float la[]; };
 layout(set = 0, binding = 4) readonly buffer LbBuf { float lb[]; };
 layout(push_constant) uniform Push { MatmulPush p; uint lora_r; float lora_scale; };
+#if LORA_T_LANES
+// vec4 views of A and LA (K % 4 == 0, 16-byte aligned rows and bindings: the host checks).
+layout(set = 0, binding = 0) readonly buffer A4Buf { vec4 a4[]; };
+layout(set = 0, binding = 3) readonly buffer La4Buf { vec4 la4[]; };
+
+// tl[m * T_SLOTS + i] = T[m, lane + i * lanes] = A[m, :] . LA[lane + i * lanes, :], 0 past r. The slot loop has a
+// constant trip count, so it unrolls and tl is never indexed dynamically (a gather on llvmpipe). tl is sized for
+// the most rows (4), not MAX_M * T_SLOTS: passed in and out of functions, an array sized by a specialization-
+// constant expression came back wrong on lavapipe (Mesa 22.3; the MatmulLora cases caught it).
+void lora_t_lanes(uint lane, uint lanes, out float tl[4 * T_SLOTS]) {
+  const uint k4s = p.K / 4u;
+  for (uint i = 0u; i < T_SLOTS; ++i) {
+    for (uint m = 0u; m < MAX_M; ++m) tl[m * T_SLOTS + i] = 0.0;
+    if (i * lanes >= lora_r) continue;
+    const uint j = lane + i * lanes;
+    // Lanes past r walk row r - 1 (in bounds, no divergent loop) and drop the result.
+    const uint lrow = min(j, lora_r - 1u) * k4s;
+    float acc[MAX_M];
+    for (uint m = 0u; m < MAX_M; ++m) acc[m] = 0.0;
+    for (uint k4 = 0u; k4 < k4s; ++k4) {
+      const vec4 w = la4[lrow + k4];
+      for (uint m = 0u; m < MAX_M; ++m) acc[m] += dot(a4[(p.a_offset + m * p.lda) / 4u + k4], w);
+    }
+    for (uint m = 0u; m < MAX_M; ++m) tl[m * T_SLOTS + i] = j < lora_r ? acc[m] : 0.0;
+  }
+}
+#else
 shared float ts[LORA_ROWS_MAX_MR];
 
 // T[m, j] = A[m, :] . LA[j, :] for all M * r pairs; every invocation reaches the barrier.
@@ -59,12 +98,19 @@ void lora_t() {
 #endif
   barrier();
 }
+#endif
 #else
 layout(push_constant) uniform Push { MatmulPush p; };
 #endif
 
+#if LORA_T_LANES
+#define T_LANE_T float[4 * T_SLOTS]
+#else
+#define T_LANE_T float[MAX_M]
+#endif
+
 #if WITH_LORA
-void column(uint n, uint lane, uint lanes, float tl[MAX_M]) {
+void column(uint n, uint lane, uint lanes, T_LANE_T tl) {
 #else
 void column(uint n, uint lane, uint lanes) {
 #endif
@@ -100,6 +146,14 @@ void column(uint n, uint lane, uint lanes) {
   float lacc[MAX_M];
   for (uint m = 0u; m < MAX_M; ++m) lacc[m] = 0.0;
   if (in_range) {
+#if LORA_T_LANES
+    for (uint i = 0u; i < T_SLOTS; ++i) {
+      if (i * lanes >= lora_r) continue;
+      const uint j = lane + i * lanes;
+      const float w = j < lora_r ? lb[n * lora_r + j] : 0.0;
+      for (uint m = 0u; m < MAX_M; ++m) lacc[m] = fma(tl[m * T_SLOTS + i], w, lacc[m]);
+    }
+#else
     if (lora_r <= lanes) {
       if (lane < lora_r) {
         const float w = lb[n * lora_r + lane];
@@ -111,6 +165,7 @@ void column(uint n, uint lane, uint lanes) {
         for (uint m = 0u; m < MAX_M; ++m) lacc[m] = fma(ts[m * lora_r + j], w, lacc[m]);
       }
     }
+#endif
   }
   for (uint m = 0u; m < MAX_M; ++m) acc[m] = fma(lora_scale, lacc[m], p.alpha * acc[m]);
   const float alpha = 1.0;
@@ -131,7 +186,11 @@ void column(uint n, uint lane, uint lanes) {
 }
 
 void main() {
-#if WITH_LORA
+#if WITH_LORA && LORA_T_LANES
+  float tl[4 * T_SLOTS];
+  lora_t_lanes(gl_SubgroupInvocationID, gl_SubgroupSize, tl);
+#define LORA_ARG , tl
+#elif WITH_LORA
   lora_t();
 #if USE_SUBGROUP
   const uint tlane = gl_SubgroupInvocationID, tlanes = gl_SubgroupSize;

@@ -139,6 +139,19 @@ std::vector<OpCasePtr> matmul_cases() {
           v.push_back(std::make_shared<MatmulCase>(
               "gemv_m" + std::to_string(M) + "_k" + std::to_string(K), M, 300, K,
               std::array<DType, 3>{DType::F32, bt, DType::F32}, MatmulOptions{acc ? 0.5f : 1.0f, acc}, 5, 6, true));
+  // The GEMV's other workgroup layouts, by profile override: one subgroup looping over 64 columns and over 20
+  // (matmul.gemv_cols; uneven rounds over N 300), and the one-invocation-per-column variant.
+  const std::pair<const char*, const char*> gemv_layouts[] = {{"_cols64", R"("matmul.gemv_cols": 64)"},
+                                                              {"_cols20", R"("matmul.gemv_cols": 20)"},
+                                                              {"_nosubgroup", R"("matmul.gemv_subgroup": 0)"}};
+  for (const auto& [suffix, profile] : gemv_layouts)
+    for (std::int64_t K : {128, 131}) {
+      auto c = std::make_shared<MatmulCase>("gemv_m3_k" + std::to_string(K) + suffix, 3, 300, K,
+                                            std::array<DType, 3>{DType::F32, DType::F16, DType::F32},
+                                            MatmulOptions{0.5f, true}, 5, 6, true);
+      c->profile_override = profile;
+      v.push_back(c);
+    }
   // Transposed operands (the LoRA / linear-gradient forms), alpha 0.25 into zeros.
   for (const Dims& d : {Dims{"", 7, 13, 5}, Dims{"", 33, 9, 70}, Dims{"", 64, 16, 128}})
     for (int mode = 1; mode < 4; ++mode) {

@@ -85,9 +85,10 @@ class MatmulLoraCase : public OpCase {
 
 // Every row count the GEMV takes, K a multiple of 4 or not, N beyond one workgroup's columns, ranks 1 / 8 / 64
 // (M * r up to LORA_ROWS_MAX_MR = 256, the shared T's size), f32 and f16 weights, written and accumulated; with
-// the device's own columns per workgroup and, by profile override, the other layouts the host can pick: one column
-// per subgroup (matmul.gemv_lora_cols 0), more columns than subgroups in uneven rounds (20 over 64 / subgroup
-// lanes), and the one-invocation-per-column variant (no subgroups).
+// the device's own layout and, by profile override, the other layouts the host can pick: one column per subgroup
+// (matmul.gemv_lora_cols 0), more columns than subgroups in uneven rounds (20 over 64 / subgroup lanes) with T in
+// shared memory or in registers (matmul.gemv_lora_t_lanes: ranks 20 and 32 fill 3 and 4 of a lane's T slots
+// where the subgroup is 8 wide), and the one-invocation-per-column variant (no subgroups).
 std::vector<OpCasePtr> matmul_lora_cases() {
   std::vector<OpCasePtr> v;
   for (std::int64_t M : {1, 2, 4})
@@ -96,12 +97,17 @@ std::vector<OpCasePtr> matmul_lora_cases() {
         for (bool acc : {false, true}) v.push_back(std::make_shared<MatmulLoraCase>(M, 300, K, 8, wt, acc));
   v.push_back(std::make_shared<MatmulLoraCase>(1, 70, 64, 1, DType::F32, false));
   v.push_back(std::make_shared<MatmulLoraCase>(4, 97, 172, 64, DType::F32, true));
-  const std::pair<const char*, const char*> layouts[] = {{"_cols0", R"("matmul.gemv_lora_cols": 0)"},
-                                                         {"_cols20", R"("matmul.gemv_lora_cols": 20)"},
-                                                         {"_nosubgroup", R"("matmul.gemv_subgroup": 0)"}};
+  const std::pair<const char*, const char*> layouts[] = {
+      {"_cols0", R"("matmul.gemv_lora_cols": 0)"},
+      {"_cols20_shared", R"("matmul.gemv_lora_cols": 20, "matmul.gemv_lora_t_lanes": 0)"},
+      {"_cols20_lanes", R"("matmul.gemv_lora_cols": 20, "matmul.gemv_lora_t_lanes": 1)"},
+      {"_nosubgroup", R"("matmul.gemv_subgroup": 0)"}};
   for (const auto& [suffix, profile] : layouts) {
     v.push_back(std::make_shared<MatmulLoraCase>(1, 300, 131, 8, DType::F32, true, suffix, profile));
     v.push_back(std::make_shared<MatmulLoraCase>(4, 97, 172, 64, DType::F16, false, suffix, profile));
+    v.push_back(std::make_shared<MatmulLoraCase>(1, 300, 128, 8, DType::F32, true, suffix, profile));
+    v.push_back(std::make_shared<MatmulLoraCase>(4, 97, 172, 20, DType::F16, false, suffix, profile));
+    v.push_back(std::make_shared<MatmulLoraCase>(3, 70, 64, 32, DType::F32, true, suffix, profile));
   }
   return v;
 }
