@@ -87,8 +87,9 @@ bool JobRunner::stopping() const { return stop_ || stop_requested(); }
 JobRunnerSummary JobRunner::run() {
   const FileLock runner_lock = queue_.lock_runner();
   StopRequestScope signals;
+  // The trainer's flag may be left over from earlier work in this process; the runner's own stop_ is kept, so a
+  // request_stop() made before this point still ends the run (at the first look, claiming nothing).
   clear_stop_request();
-  stop_ = false;
   JobRunnerSummary sum;
   std::set<fs::path> reported;
   for (;;) {
@@ -116,6 +117,9 @@ JobRunnerSummary JobRunner::run() {
     }
     if (o == Outcome::PolicyEnded) break;
   }
+  // A stop is consumed by the run it ends: one that came after the loop's last look still ends this run (it was
+  // made during it); one made after run() returns waits for the next run().
+  if (stop_.exchange(false)) sum.interrupted = true;
   return sum;
 }
 

@@ -50,7 +50,9 @@ class JobRunner {
   // (host/util/stop_request.h) while it runs.
   JobRunnerSummary run();
   // From any thread (or a signal, through stop_request.h): the running job stops after its current step,
-  // checkpointed, and goes back to queued; run() returns.
+  // checkpointed, and goes back to queued; run() returns with `interrupted`. A request made before run() starts
+  // is not lost: that run() returns at once, interrupted, claiming no job. The run() a stop ends consumes it (one
+  // made after run() returned ends the next run()).
   void request_stop();
 
  private:

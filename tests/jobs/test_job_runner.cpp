@@ -1,13 +1,15 @@
 // The job runner (host/jobs/job_runner.h) in-process on the CPU backend: jobs run oldest first and end with the
 // adapter of the same run done directly; a job that fails at run time is marked failed with its error and the
 // loop goes on; a cancel from another queue handle stops a running job at the step boundary, checkpointed; a stop
-// from another thread requeues the job and the next run resumes it exactly; a job whose runner died after its
+// from another thread requeues the job and the next run resumes it exactly; a stop made before run() starts (or
+// racing its start on another thread) ends that run without training, once; a job whose runner died after its
 // final checkpoint ends with its adapter; the device policy holds jobs until it allows them.
 #include <gtest/gtest.h>
 
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <thread>
 
 #include "common/error_message.h"
@@ -163,6 +165,57 @@ TEST(JobRunner, AStoppedRunnerRequeuesItsJobAndTheNextRunResumesItExactly) {
   EXPECT_EQ(entries(r, JobState::Done), 1);
   EXPECT_TRUE(mentions(r.history.at(r.history.size() - 2).note, {"attempt 2, resuming from step 2"}));
   expect_same_adapter(direct_run(r.train, tmp / "direct"), r.run_dir);
+}
+
+TEST(JobRunner, AStopRequestedBeforeRunEndsThatRunWithoutTrainingAndOnlyThatRun) {
+  POCKETLORA_REQUIRE_DATA(bin, "models/stories260K/stories260K.bin");
+  test::TempDir tmp;
+  JobQueue q(tmp / "queue");
+  q.add(tiny_job(5, 2));
+  JobRunnerOptions opt;
+  opt.until_empty = true;
+  JobRunnerCallbacks cb;
+  int states = 0, steps = 0;
+  cb.on_state = [&](const JobRecord&) { ++states; };
+  cb.on_step = [&](const JobRecord&, const StepReport&) { ++steps; };
+  JobRunner runner(q, opt, cb);
+  runner.request_stop();  // as the app closing before its runner thread reached run()
+  JobRunnerSummary s = runner.run();
+  EXPECT_TRUE(s.interrupted);
+  EXPECT_EQ(s.done + s.failed + s.cancelled, 0);
+  EXPECT_EQ(states + steps, 0);
+  JobRecord r = q.get(1);
+  EXPECT_EQ(r.state, JobState::Queued);
+  EXPECT_EQ(r.attempts, 0);  // not even claimed
+
+  // The request was consumed by the run it ended: the next run trains.
+  s = runner.run();
+  EXPECT_FALSE(s.interrupted);
+  EXPECT_EQ(s.done, 1);
+  EXPECT_EQ(steps, 2);
+  r = q.get(1);
+  EXPECT_EQ(r.state, JobState::Done);
+  EXPECT_EQ(r.attempts, 1);
+}
+
+TEST(JobRunner, AStopRacingTheStartOfRunOnAnotherThreadAlwaysEndsIt) {
+  test::TempDir tmp;
+  JobQueue q(tmp / "queue");
+  JobRunnerOptions opt;  // an empty queue and no until_empty: only a stop ends run()
+  opt.idle_poll_s = 0.05;
+  for (int i = 0; i < 20; ++i) {
+    JobRunner runner(q, opt);
+    std::promise<JobRunnerSummary> ended;
+    std::future<JobRunnerSummary> summary = ended.get_future();
+    std::thread thread([&] { ended.set_value(runner.run()); });
+    runner.request_stop();  // once, at any point of the thread's start
+    const bool in_time = summary.wait_for(std::chrono::seconds(10)) == std::future_status::ready;
+    EXPECT_TRUE(in_time) << "attempt " << i << ": the stop was lost";
+    while (summary.wait_for(std::chrono::milliseconds(20)) != std::future_status::ready) runner.request_stop();
+    thread.join();
+    EXPECT_TRUE(summary.get().interrupted) << "attempt " << i;
+    if (!in_time) break;
+  }
 }
 
 TEST(JobRunner, AJobWhoseRunnerDiedAfterItsFinalCheckpointEndsWithItsAdapter) {

@@ -135,8 +135,8 @@ TEST(AppApi, AQueueThatAnotherRunnerHoldsIsReportedAndTheServerStaysUp) {
 }
 
 TEST(AppApi, AServiceClosedAtOnceStopsItsRunner) {
-  // The destructor's stop can come before the runner thread has started its loop (which clears stop requests):
-  // it must still end, every time.
+  // The destructor's single stop can come before the runner thread has reached JobRunner::run(): it must still
+  // end it, every time.
   test::TempDir tmp;
   serve::AppConfig cfg;
   cfg.data_dir = tmp / "data";

@@ -139,12 +139,7 @@ AppService::~AppService() {
     std::lock_guard lock(state_mu_);
     on_runner_exit_ = nullptr;
   }
-  // JobRunner::run() clears stop requests when it starts: one made before the thread got there would be lost, so
-  // the request is repeated until the thread has ended.
-  while (!runner_ended_) {
-    runner_->request_stop();
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+  runner_->request_stop();  // taken even if the thread has not reached run() yet
   if (runner_thread_.joinable()) runner_thread_.join();
   clear_stop_request();
   events_.close();
@@ -176,7 +171,6 @@ void AppService::run_jobs() {
   }
   if (!interrupted) log("error", error);
   if (interrupted && f) f();
-  runner_ended_ = true;
 }
 
 void AppService::log(const std::string& level, const std::string& message) {

@@ -10,7 +10,6 @@
 //   DATA/exports/   exported adapters offered for download
 //
 // Errors: the library's (host/core/error.h) and AppError (not_found, conflict, too_large).
-#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -118,7 +117,6 @@ class AppService {
   std::chrono::steady_clock::time_point job_started_;
   std::int64_t job_first_step_ = 0;
 
-  std::atomic<bool> runner_ended_{false};
   std::unique_ptr<JobRunner> runner_;
   std::thread runner_thread_;  // last: started once everything it uses exists
 };
