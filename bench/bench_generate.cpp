@@ -5,8 +5,8 @@
 //   stories260k     the real stories260K (llama2.c file), f32 base (--quant nf4 for an NF4 base)
 //   tinyllama-1.1b  synthetic weights in TinyLlama-1.1B's shapes, NF4 base, f16 embedding table and head on Vulkan;
 //                   --layers N builds N of its 22 layers (figures labelled with the depth they ran at)
-// Prefill: median of --reps prefills after one warm-up; decode: median per-token time over --decode tokens after a
-// warm-up token.
+// Prefill: median of --reps prefills after one warm-up; decode: median per-token time over --decode tokens, split
+// over the --reps rounds, each after a warm-up token. The base and the adapted selection alternate round by round.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -77,30 +77,54 @@ struct Speed {
   double prefill_tok_s = 0, decode_tok_s = 0, prefill_ms = 0, decode_ms = 0, best_decode_tok_s = 0;
 };
 
-Speed time_generation(Decoder& d, const std::vector<AdapterUse>& uses, const std::vector<std::int32_t>& prompt,
-                      int decode, int reps) {
+struct Samples {
   std::vector<double> pre, dec;
-  for (int r = 0; r < reps + 1; ++r) {  // the first prefill records the program: warm-up
+};
+
+// One round of one selection: a prefill (timed unless it is the warm-up), then `decode` tokens timed after one
+// untimed token. Switching the selection drops the recorded programs (Decoder::start), so a timed prefill comes
+// after an untimed one that records it, and the first decode step records the step's program.
+void time_round(Decoder& d, const std::vector<AdapterUse>& uses, const std::vector<std::int32_t>& prompt, int decode,
+                bool time_prefill, Samples& out) {
+  d.start(uses);
+  if (time_prefill) {
+    d.forward(prompt);
     d.start(uses);
-    const auto t0 = std::chrono::steady_clock::now();
-    const Tensor logits = d.forward(prompt);
-    if (r > 0) pre.push_back(seconds_since(t0));
-    if (r + 1 < reps + 1) continue;
-    std::int32_t next = greedy_token({logits.data<float>(), static_cast<std::size_t>(logits.numel())});
-    for (int i = 0; i < decode + 1; ++i) {
-      const auto t1 = std::chrono::steady_clock::now();
-      const Tensor l = d.forward(std::span<const std::int32_t>(&next, 1));
-      if (i > 0) dec.push_back(seconds_since(t1));  // the first decode step records its program
-      next = greedy_token({l.data<float>(), static_cast<std::size_t>(l.numel())});
-    }
   }
-  Speed s;
-  s.prefill_ms = median(pre) * 1e3;
-  s.decode_ms = median(dec) * 1e3;
-  s.prefill_tok_s = static_cast<double>(prompt.size()) / median(pre);
-  s.decode_tok_s = 1.0 / median(dec);
-  s.best_decode_tok_s = 1.0 / *std::min_element(dec.begin(), dec.end());
-  return s;
+  const auto t0 = std::chrono::steady_clock::now();
+  const Tensor logits = d.forward(prompt);
+  if (time_prefill) out.pre.push_back(seconds_since(t0));
+  std::int32_t next = greedy_token({logits.data<float>(), static_cast<std::size_t>(logits.numel())});
+  for (int i = 0; i < decode + 1; ++i) {
+    const auto t1 = std::chrono::steady_clock::now();
+    const Tensor l = d.forward(std::span<const std::int32_t>(&next, 1));
+    if (i > 0) out.dec.push_back(seconds_since(t1));
+    next = greedy_token({l.data<float>(), static_cast<std::size_t>(l.numel())});
+  }
+}
+
+Speed speed_of(const Samples& s, std::size_t prompt_tokens) {
+  Speed v;
+  v.prefill_ms = median(s.pre) * 1e3;
+  v.decode_ms = median(s.dec) * 1e3;
+  v.prefill_tok_s = static_cast<double>(prompt_tokens) / median(s.pre);
+  v.decode_tok_s = 1.0 / median(s.dec);
+  v.best_decode_tok_s = 1.0 / *std::min_element(s.dec.begin(), s.dec.end());
+  return v;
+}
+
+// The base and the adapted selection timed in alternating rounds (warm-up, then --reps rounds each, the --decode
+// tokens split over them), so a change of machine load during the run falls on both alike and the adapter's cost
+// compares steps from the same minutes instead of two halves of the run.
+std::pair<Speed, Speed> time_generation_pair(Decoder& d, const std::vector<AdapterUse>& adapted,
+                                             const std::vector<std::int32_t>& prompt, int decode, int reps) {
+  Samples plain, with;
+  for (int r = 0; r <= reps; ++r) {
+    const int tokens = r == 0 ? 1 : decode / reps + (r <= decode % reps ? 1 : 0);
+    time_round(d, {}, prompt, tokens, r > 0, plain);
+    time_round(d, adapted, prompt, tokens, r > 0, with);
+  }
+  return {speed_of(plain, prompt.size()), speed_of(with, prompt.size())};
 }
 
 int run(GenerateBenchArgs a) {
@@ -145,8 +169,7 @@ int run(GenerateBenchArgs a) {
       const bool f16_tables = table_dtype && be->kind() == BackendKind::Vulkan;
       Decoder d(*be, upload_llama(*be, model, f16_tables ? table_dtype : std::nullopt), prompt_len + decode + 2);
       const std::size_t ai = d.add_adapter(adapter, "bench r8");
-      const Speed plain = time_generation(d, {}, prompt, decode, a.reps);
-      const Speed with = time_generation(d, {{ai, 1.0f}}, prompt, decode, a.reps);
+      const auto [plain, with] = time_generation_pair(d, {{ai, 1.0f}}, prompt, decode, a.reps);
       // Of the median and of the best step (the less noisy one on a loaded machine).
       const double cost = 1.0 - with.decode_tok_s / plain.decode_tok_s;
       const double best_cost = 1.0 - with.best_decode_tok_s / plain.best_decode_tok_s;
@@ -224,7 +247,7 @@ BenchRegistration reg("generate",
                         sub.add_option("--big-decode", a->big_decode, "Decoded tokens timed, tinyllama-1.1b")
                             ->check(CLI::PositiveNumber)
                             ->capture_default_str();
-                        sub.add_option("--reps", a->reps, "Timed prefills")->check(CLI::PositiveNumber)->capture_default_str();
+                        sub.add_option("--reps", a->reps, "Timed rounds per selection (a prefill and decode/reps tokens each)")->check(CLI::PositiveNumber)->capture_default_str();
                         sub.add_option("--data", a->data, "shared/data directory (default: $POCKETLORA_DATA, else ../shared/data)");
                         sub.add_option("--out", a->out, "JSON output path")->capture_default_str();
                         return [a] { return run(*a); };

@@ -16,6 +16,11 @@
 //   workgroup's loads are per-lane scalar loops, so T cost as much as the 8 columns of a 64-invocation workgroup;
 //   64 columns per workgroup (each subgroup loops over 8) cut the adapter's JIT instructions per stories260K token
 //   from +27.9 M to +6.0 M over the base GEMVs (callgrind; docs/INFERENCE.md).
+//   matmul.gemv_lora_t_lanes 1: T in registers (one subgroup per workgroup, lane l walks rank rows l, l + 8, ...
+//   in vec4 loads): no barrier, so no coroutine, and no shared memory; the fused kernel's JIT instructions for a
+//   stories260K bench run fell from 810 M to 626 M (callgrind, 3 Dec 2026; docs/INFERENCE.md).
+//   matmul.gemv_cols stays 0 here: the same one-subgroup layout cut the plain GEMV's instructions 17 %, but it
+//   leaves one workgroup where there were eight, and wall-clock runs on this 2-core VM could not tell it apart.
 // - attention (lavapipe, op bench): at head_dim 8-12 the lean variant beats the simple one (T^2 scratch) 1.5-2.5x
 //   (traffic on the scratch ~T^2, compute ~T^2 * head_dim), at head_dim 64 the simple one wins; lean_rows 2
 //   ~ 1 > 4 at head_dim 8 (T=256 fwd 2.47 / 2.48 / 3.59 ms). lavapipe's attention.loop_limit: gallivm caps the
