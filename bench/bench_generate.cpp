@@ -48,12 +48,6 @@ struct GenerateBenchArgs {
   std::string out = "bench-generate.json";
 };
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const std::size_t h = v.size() / 2;
-  return v.size() % 2 ? v[h] : (v[h - 1] + v[h]) / 2;
-}
-
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
@@ -224,7 +218,7 @@ int run(GenerateBenchArgs a) {
   return 0;
 }
 
-BenchRegistration reg("generate",
+BenchRegistration register_bench_generate("generate",
                       "Prompt-processing and decode tokens/s of the decoder, with and without a LoRA adapter",
                       [](CLI::App& sub) {
                         auto a = std::make_shared<GenerateBenchArgs>();

@@ -82,8 +82,6 @@ std::string self_exe() {
   return p.string();
 }
 
-std::string mib(double bytes) { return fmt::format("{:.0f}", bytes / 1048576.0); }
-
 int run(const LoadBenchArgs& a) {
   const SyntheticSpec* spec = synthetic_spec(a.model);
   if (!spec) throw std::runtime_error("bench load: unknown model '" + a.model + "' (tinyllama-1.1b, llama-3.2-1b)");
@@ -152,7 +150,7 @@ int run(const LoadBenchArgs& a) {
   return 0;
 }
 
-BenchRegistration reg("load",
+BenchRegistration register_bench_load("load",
                       "Host peak RSS and time of loading + uploading an NF4 base, per checkpoint format and backend",
                       [](CLI::App& sub) {
                         auto a = std::make_shared<LoadBenchArgs>();

@@ -8,7 +8,7 @@ std::vector<cli::CommandSpec>& bench_specs() {
 }
 
 namespace {
-cli::CommandRegistration reg("bench", "Benchmarks (print a table, write JSON)", [](CLI::App& sub) {
+cli::CommandRegistration register_bench_main("bench", "Benchmarks (print a table, write JSON)", [](CLI::App& sub) {
   sub.require_subcommand(1);
   auto actions = std::make_shared<std::vector<std::pair<CLI::App*, cli::Action>>>();
   for (auto& spec : bench_specs()) {

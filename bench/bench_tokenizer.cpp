@@ -77,7 +77,7 @@ int run(TokArgs& a) {
   return 0;
 }
 
-BenchRegistration reg("tokenizer", "Tokenizer load time and encode/decode throughput (SentencePiece, byte-level BPE)",
+BenchRegistration register_bench_tokenizer("tokenizer", "Tokenizer load time and encode/decode throughput (SentencePiece, byte-level BPE)",
                       [](CLI::App& sub) {
                         auto a = std::make_shared<TokArgs>();
                         sub.add_option("--data", a->data, "shared/data folder (default: $POCKETLORA_DATA or ../shared/data)");

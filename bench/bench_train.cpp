@@ -103,13 +103,6 @@ std::vector<TokenBatch> random_batches(const LlamaConfig& c, std::int64_t batch,
   return {make_token_batch(windows, which, batch, seq, 0)};
 }
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const std::size_t h = v.size() / 2;
-  return v.size() % 2 ? v[h] : (v[h - 1] + v[h]) / 2;
-}
-std::string mib(double bytes) { return fmt::format("{:.0f}", bytes / 1048576.0); }
-
 struct StepTiming {
   double setup_s = 0;  // the engine's construction: the base converted and uploaded linear by linear, programs recorded
   std::uint64_t host_peak_rss = 0, host_rss_anon_after_setup = 0;
@@ -412,7 +405,7 @@ int run(TrainBenchArgs& a) {
   return 0;
 }
 
-BenchRegistration reg(
+BenchRegistration register_bench_train(
     "train",
     "QLoRA training steps/s (stories260K, 1B shapes) on the CPU and Vulkan backends vs PyTorch-CPU, memory plan",
     [](CLI::App& sub) {

@@ -1,5 +1,7 @@
 #include "bench/bench_util.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -44,6 +46,14 @@ double median_ms(const std::function<void()>& fn, int reps, int warmup) {
   std::sort(t.begin(), t.end());
   return t[t.size() / 2];
 }
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const std::size_t h = v.size() / 2;
+  return v.size() % 2 ? v[h] : (v[h - 1] + v[h]) / 2;
+}
+
+std::string mib(double bytes) { return fmt::format("{:.0f}", bytes / 1048576.0); }
 
 void Table::print() const {
   std::vector<std::size_t> w(header_.size(), 0);

@@ -14,6 +14,10 @@ namespace pocketlora::bench {
 
 // Median milliseconds of `reps` calls after `warmup` calls.
 double median_ms(const std::function<void()>& fn, int reps, int warmup = 1);
+// Median of `v` (non-empty; the mean of the middle two for an even count).
+double median(std::vector<double> v);
+// Bytes as whole MiB ("512"), for table cells and JSON.
+std::string mib(double bytes);
 
 class Table {
  public:

@@ -51,7 +51,7 @@ int run(const CpuGemmArgs& a) {
   return 0;
 }
 
-BenchRegistration reg(
+BenchRegistration register_cpu_bench_gemm(
     "cpu-gemm", "CPU f32 GEMM: OpenBLAS (the CPU backend) vs Eigen on the same shapes", [](CLI::App& sub) {
       auto a = std::make_shared<CpuGemmArgs>();
       sub.add_option("--shapes", a->shapes, "Semicolon-separated M,N,K triples")->capture_default_str();

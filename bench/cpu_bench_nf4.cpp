@@ -144,7 +144,7 @@ int run(const CpuNf4Args& a) {
   return 0;
 }
 
-BenchRegistration reg("cpu-nf4",
+BenchRegistration register_cpu_bench_nf4("cpu-nf4",
                       "CPU NF4 dequant-GEMM/GEMV (fwd + dX) vs CPU f32 GEMM on 1B-model layer "
                       "shapes",
                       [](CLI::App& sub) {

@@ -121,7 +121,7 @@ int run(const AttnArgs& a) {
   return 0;
 }
 
-BenchRegistration reg("attention", "Causal GQA attention fwd/bwd (Simple, Lean) vs the CPU reference",
+BenchRegistration register_gpu_bench_attention("attention", "Causal GQA attention fwd/bwd (Simple, Lean) vs the CPU reference",
                       [](CLI::App& sub) {
                         auto a = std::make_shared<AttnArgs>();
                         sub.add_option("--t", a->ts, "Comma list of sequence lengths")->capture_default_str();

@@ -75,7 +75,7 @@ int run(const GemmArgs& a) {
   return 0;
 }
 
-BenchRegistration reg("gemm", "Vulkan GEMM (f32/f16) vs CPU OpenBLAS and Eigen on the same shapes", [](CLI::App& sub) {
+BenchRegistration register_gpu_bench_gemm("gemm", "Vulkan GEMM (f32/f16) vs CPU OpenBLAS and Eigen on the same shapes", [](CLI::App& sub) {
   auto a = std::make_shared<GemmArgs>();
   sub.add_option("--shapes", a->shapes, "Semicolon-separated M,N,K triples")->capture_default_str();
   sub.add_option("--reps", a->reps, "Timed repetitions")->check(CLI::PositiveNumber)->capture_default_str();

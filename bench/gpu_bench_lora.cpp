@@ -72,7 +72,7 @@ int run(const LoraArgs& a) {
   return 0;
 }
 
-BenchRegistration reg("lora", "LoRA forward/backward (GPU vs CPU reference) for several ranks", [](CLI::App& sub) {
+BenchRegistration register_gpu_bench_lora("lora", "LoRA forward/backward (GPU vs CPU reference) for several ranks", [](CLI::App& sub) {
   auto a = std::make_shared<LoraArgs>();
   sub.add_option("--ranks", a->ranks, "Comma list of ranks")->capture_default_str();
   sub.add_option("-m", a->m, "Tokens")->capture_default_str();

@@ -135,7 +135,7 @@ int run(const Nf4BenchArgs& a) {
   return 0;
 }
 
-BenchRegistration reg("nf4", "NF4 dequant-GEMM (fwd + dX; Vulkan and CPU) vs f32 GEMM vs Eigen on 1B-model layer shapes",
+BenchRegistration register_gpu_bench_nf4("nf4", "NF4 dequant-GEMM (fwd + dX; Vulkan and CPU) vs f32 GEMM vs Eigen on 1B-model layer shapes",
                       [](CLI::App& sub) {
                         auto a = std::make_shared<Nf4BenchArgs>();
                         a->ms = "1,16,128";

@@ -56,7 +56,7 @@ Roofline measure_roofline(vk::Device& dev, std::uint64_t bytes) {
 }
 
 namespace {
-BenchRegistration reg("roofline", "Measure the device's peak fp32 FMA throughput and streaming bandwidth",
+BenchRegistration register_gpu_roofline("roofline", "Measure the device's peak fp32 FMA throughput and streaming bandwidth",
                       [](CLI::App& sub) {
                         auto out = std::make_shared<std::string>("bench-roofline.json");
                         sub.add_option("--out", *out, "JSON output path")->capture_default_str();

@@ -23,13 +23,21 @@ if [ ! -d "$DATA" ] && [ "$POCKETLORA_REQUIRE_DATA" = "1" ]; then
   exit 1
 fi
 
+# Every build starts from nothing (CI has no compiler cache), so all three are unity builds with precompiled headers
+# (CMakeLists.txt: CMAKE_UNITY_BUILD, POCKETLORA_PCH). FAST_BUILD= (empty) configures the per-file build instead;
+# both are first set off so that a build folder configured by an earlier run follows FAST_BUILD too.
+# shellcheck disable=SC2206  # FAST_BUILD is a list of cmake options: split into words
+FAST_BUILD_OPTIONS=(-DCMAKE_UNITY_BUILD=OFF -DPOCKETLORA_PCH=OFF
+                    ${FAST_BUILD--DCMAKE_UNITY_BUILD=ON -DPOCKETLORA_PCH=ON})
+
 phase_start=$SECONDS
 phase() {  # prints how long the phase that just ended took, and starts the next one
   echo "test.sh: $1 took $((SECONDS - phase_start)) s"
   phase_start=$SECONDS
 }
 
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DPOCKETLORA_WERROR=ON -DPOCKETLORA_SHARED_DATA="$DATA"
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DPOCKETLORA_WERROR=ON -DPOCKETLORA_SHARED_DATA="$DATA" \
+      "${FAST_BUILD_OPTIONS[@]}"
 cmake --build build -j"$JOBS"
 phase "release build"
 # The app's browser test (ctest app_e2e) needs playwright-core from the committed lock file; with it installed
@@ -42,7 +50,8 @@ phase "release tests"
 
 if [ "${POCKETLORA_SKIP_SANITIZERS:-0}" != "1" ]; then
   cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPOCKETLORA_WERROR=ON \
-        -DPOCKETLORA_SANITIZE=ON -DPOCKETLORA_VULKAN=OFF -DPOCKETLORA_BENCH=OFF -DPOCKETLORA_SHARED_DATA="$DATA"
+        -DPOCKETLORA_SANITIZE=ON -DPOCKETLORA_VULKAN=OFF -DPOCKETLORA_BENCH=OFF -DPOCKETLORA_SHARED_DATA="$DATA" \
+        "${FAST_BUILD_OPTIONS[@]}"
   cmake --build build-asan -j"$JOBS"
   phase "asan build"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
@@ -51,9 +60,8 @@ if [ "${POCKETLORA_SKIP_SANITIZERS:-0}" != "1" ]; then
 fi
 
 if [ "${POCKETLORA_SKIP_AARCH64:-0}" != "1" ]; then
-  # Precompiled headers: this build has no cache in CI and is the newest cost (CMakeLists.txt POCKETLORA_PCH).
   cmake -S . -B build-aarch64 -G Ninja -DCMAKE_BUILD_TYPE=Release -DPOCKETLORA_WERROR=ON -DPOCKETLORA_BENCH=OFF \
-        -DPOCKETLORA_PCH=ON \
+        "${FAST_BUILD_OPTIONS[@]}" \
         -DCMAKE_TOOLCHAIN_FILE=cmake/toolchains/aarch64-linux-gnu.cmake -DPOCKETLORA_SHARED_DATA="$DATA"
   cmake --build build-aarch64 -j"$JOBS"
   phase "aarch64 build"

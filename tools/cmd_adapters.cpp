@@ -145,7 +145,7 @@ int report(const AdapterStore& store, const std::string& name, bool json, const 
   return 0;
 }
 
-CommandRegistration reg(
+CommandRegistration register_cmd_adapters(
     "adapters", "The on-device adapter store: list, show, add, enable, disable, rename, export, delete, check",
     [](CLI::App& sub) {
       sub.require_subcommand(1);

@@ -54,7 +54,7 @@ int run_check(const CheckArgs& a) {
   return ok ? 0 : 1;
 }
 
-CommandRegistration reg("check", "Open the GPU and verify a GEMM against the Eigen reference", [](CLI::App& sub) {
+CommandRegistration register_cmd_check("check", "Open the GPU and verify a GEMM against the Eigen reference", [](CLI::App& sub) {
   auto a = std::make_shared<CheckArgs>();
   sub.add_option("--device", a->device, "Device index (default: POCKETLORA_DEVICE or best)");
   sub.add_option("-m", a->m, "Rows of A")->check(CLI::PositiveNumber);

@@ -33,7 +33,7 @@ int run(const StatsArgs& a) {
   return 0;
 }
 
-CommandRegistration reg("data", "Training data tools", [](CLI::App& sub) {
+CommandRegistration register_cmd_data("data", "Training data tools", [](CLI::App& sub) {
   sub.require_subcommand(1);
   auto a = std::make_shared<StatsArgs>();
   CLI::App* stats = sub.add_subcommand("stats", "Counts, token lengths, masked fraction, packing of a dataset");

@@ -55,7 +55,7 @@ int run_devices(bool json) {
   return 0;
 }
 
-CommandRegistration reg("devices", "List Vulkan devices, their capabilities and the tuning profile", [](CLI::App& sub) {
+CommandRegistration register_cmd_devices("devices", "List Vulkan devices, their capabilities and the tuning profile", [](CLI::App& sub) {
   auto json = std::make_shared<bool>(false);
   sub.add_flag("--json", *json, "Machine-readable output");
   return [json] { return run_devices(*json); };
@@ -73,7 +73,7 @@ CommandRegistration reg("devices", "List Vulkan devices, their capabilities and 
 namespace pocketlora::cli {
 namespace {
 // A CPU-only build still answers, so scripts get a clear reason instead of an unknown-command error.
-CommandRegistration reg("devices", "List Vulkan devices (this build has no Vulkan support)", [](CLI::App& sub) {
+CommandRegistration register_cmd_devices("devices", "List Vulkan devices (this build has no Vulkan support)", [](CLI::App& sub) {
   sub.allow_extras();
   return [] {
     std::fprintf(stderr, "pocketlora: this build has no Vulkan support (configured with -DPOCKETLORA_VULKAN=OFF); "

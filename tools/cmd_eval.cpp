@@ -143,7 +143,7 @@ int run_eval(const EvalArgs& a) {
   return 0;
 }
 
-CommandRegistration reg(
+CommandRegistration register_cmd_eval(
     "eval", "Perplexity, validation loss or multiple-choice accuracy of a model (+ LoRA adapter)",
     [](CLI::App& sub) -> Action {
       auto a = std::make_shared<EvalArgs>();

@@ -9,7 +9,7 @@
 namespace pocketlora::cli {
 namespace {
 
-CommandRegistration reg("export", "Export a LoRA adapter (PEFT, GGUF LoRA) or merge it into its base", [](CLI::App& sub) {
+CommandRegistration register_cmd_export("export", "Export a LoRA adapter (PEFT, GGUF LoRA) or merge it into its base", [](CLI::App& sub) {
   auto opt = std::make_shared<ExportOptions>();
   auto model = std::make_shared<std::string>(), adapter = std::make_shared<std::string>(),
        out = std::make_shared<std::string>(), format = std::make_shared<std::string>();

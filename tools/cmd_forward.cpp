@@ -114,7 +114,7 @@ int run_forward(const ForwardArgs& a) {
   return 0;
 }
 
-CommandRegistration reg("forward", "Run the model forward on a backend and print the top next tokens per position",
+CommandRegistration register_cmd_forward("forward", "Run the model forward on a backend and print the top next tokens per position",
                         [](CLI::App& sub) -> Action {
                           auto a = std::make_shared<ForwardArgs>();
                           sub.add_option("--model", a->model, "llama2.c .bin, GGUF, HF safetensors or bnb-4bit model")

@@ -88,7 +88,7 @@ int run_generate(const GenerateArgs& a) {
   return 0;
 }
 
-CommandRegistration reg("generate", "Generate text with the base model and any PEFT adapters (KV cache, sampling)",
+CommandRegistration register_cmd_generate("generate", "Generate text with the base model and any PEFT adapters (KV cache, sampling)",
                         [](CLI::App& sub) -> Action {
                           auto a = std::make_shared<GenerateArgs>();
                           sub.add_option("--model", a->model, "llama2.c .bin, GGUF, HF safetensors or bnb-4bit model")

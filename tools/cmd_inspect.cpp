@@ -114,7 +114,7 @@ int run(const std::string& path, bool json) {
   return 0;
 }
 
-CommandRegistration reg("inspect", "Show format, metadata, tensors and Llama config of a checkpoint", [](CLI::App& sub) {
+CommandRegistration register_cmd_inspect("inspect", "Show format, metadata, tensors and Llama config of a checkpoint", [](CLI::App& sub) {
   auto path = std::make_shared<std::string>();
   auto json = std::make_shared<bool>(false);
   sub.add_option("file", *path, "GGUF, safetensors (file, index or directory) or llama2.c .bin")->required();

@@ -11,7 +11,7 @@
 namespace pocketlora::cli {
 namespace {
 
-CommandRegistration reg("quantize", "Convert a checkpoint to bitsandbytes NF4 (bnb-4bit) safetensors", [](CLI::App& sub) {
+CommandRegistration register_cmd_quantize("quantize", "Convert a checkpoint to bitsandbytes NF4 (bnb-4bit) safetensors", [](CLI::App& sub) {
   auto in = std::make_shared<std::string>();
   auto out = std::make_shared<std::string>();
   auto dtype = std::make_shared<std::string>("float16");

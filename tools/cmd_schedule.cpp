@@ -133,7 +133,7 @@ int run_loop(JobQueue& q, const ScheduleArgs& a) {
   return 0;
 }
 
-CommandRegistration reg(
+CommandRegistration register_cmd_schedule(
     "schedule", "The on-device job queue: add, list, cancel training jobs; run them under the device policy",
     [](CLI::App& sub) {
       sub.require_subcommand(1);

@@ -51,7 +51,7 @@ int run_serve(const ServeArgs& a) {
   return 0;
 }
 
-CommandRegistration reg("serve", "The app: a web page and JSON API to upload data, train, test and manage adapters",
+CommandRegistration register_cmd_serve("serve", "The app: a web page and JSON API to upload data, train, test and manage adapters",
                         [](CLI::App& sub) -> Action {
                           auto a = std::make_shared<ServeArgs>();
                           sub.add_option("--host", a->host, "address to listen on (localhost only by default)")

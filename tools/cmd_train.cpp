@@ -114,7 +114,7 @@ int run_train(const TrainCmdArgs& a) {
   return 0;
 }
 
-CommandRegistration reg("train", "Fine-tune a LoRA adapter on a (frozen, NF4) base model", [](CLI::App& sub) -> Action {
+CommandRegistration register_cmd_train("train", "Fine-tune a LoRA adapter on a (frozen, NF4) base model", [](CLI::App& sub) -> Action {
   auto a = std::make_shared<TrainCmdArgs>();
   add_train_options(sub, *a);
   sub.add_option("--out", a->out, "run directory")->capture_default_str();

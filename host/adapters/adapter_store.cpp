@@ -26,24 +26,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr const char* kWeightsFile = "adapter_model.safetensors";
-constexpr const char* kConfigFile = "adapter_config.json";
 constexpr const char* kManifestFile = "manifest.json";
 constexpr const char* kLockFile = ".lock";
-
-std::string file_sha256(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  if (!in) throw IoError("cannot read '" + p.string() + "'");
-  Sha256 h;
-  std::vector<char> buf(1 << 20);
-  while (in) {
-    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
-    const auto n = static_cast<std::size_t>(in.gcount());
-    if (n > 0) h.update({reinterpret_cast<const std::uint8_t*>(buf.data()), n});
-  }
-  if (in.bad()) throw IoError("cannot read '" + p.string() + "'");
-  return h.hex_digest();
-}
 
 AdapterManifest read_manifest(const fs::path& dir) {
   const fs::path path = dir / kManifestFile;
@@ -70,10 +54,10 @@ void verify_files(const fs::path& dir, const AdapterManifest& m, bool digests) {
   const std::string origin = "adapter manifest '" + (dir / kManifestFile).string() + "': field 'files'";
   // Exactly the PEFT pair: a name from the manifest is never a path out of the adapter's directory.
   for (const auto& f : m.files)
-    if (f.name != kWeightsFile && f.name != kConfigFile)
-      throw FormatError(origin + ": unexpected file '" + f.name + "' (expected " + kWeightsFile + " and " +
-                        kConfigFile + ")");
-  for (const char* required : {kWeightsFile, kConfigFile})
+    if (f.name != kPeftWeightsFile && f.name != kPeftConfigFile)
+      throw FormatError(origin + ": unexpected file '" + f.name + "' (expected " + kPeftWeightsFile + " and " +
+                        kPeftConfigFile + ")");
+  for (const char* required : {kPeftWeightsFile, kPeftConfigFile})
     if (std::none_of(m.files.begin(), m.files.end(), [&](const AdapterFileRecord& f) { return f.name == required; }))
       throw FormatError(origin + ": no entry for " + required);
   for (const auto& f : m.files) {
@@ -85,7 +69,7 @@ void verify_files(const fs::path& dir, const AdapterManifest& m, bool digests) {
       throw FormatError(
           fmt::format("adapter file '{}': expected {} bytes (manifest), found {}", p.string(), f.size, size));
     if (digests) {
-      const std::string found = file_sha256(p);
+      const std::string found = sha256_file(p);
       if (found != f.sha256)
         throw FormatError(fmt::format("adapter file '{}': SHA-256 {} does not match the manifest's {} (corrupted)",
                                       p.string(), found, f.sha256));
@@ -195,14 +179,14 @@ AdapterManifest AdapterStore::add(const fs::path& src, const std::string& name, 
   m.final_val_loss = origin.final_val_loss;
 
   AtomicDirWriter writer(dir);
-  for (const char* file : {kWeightsFile, kConfigFile}) {
+  for (const char* file : {kPeftWeightsFile, kPeftConfigFile}) {
     std::error_code ec;
     fs::copy_file(src / file, writer.dir() / file, ec);
     if (ec) throw IoError("cannot copy '" + (src / file).string() + "' into the adapter store: " + ec.message());
     AdapterFileRecord f;
     f.name = file;
     f.size = fs::file_size(writer.dir() / file);
-    f.sha256 = file_sha256(writer.dir() / file);
+    f.sha256 = sha256_file(writer.dir() / file);
     m.size_bytes += f.size;
     m.files.push_back(std::move(f));
   }
@@ -240,7 +224,7 @@ void AdapterStore::export_peft(const std::string& name, const fs::path& out_dir)
   fs::create_directories(out_dir, ec);
   if (ec) throw IoError("cannot create '" + out_dir.string() + "': " + ec.message());
   // Weights before config, as write_peft_adapter orders them: a kill leaves a config only beside its weights.
-  for (const char* file : {kWeightsFile, kConfigFile}) {
+  for (const char* file : {kPeftWeightsFile, kPeftConfigFile}) {
     const std::string bytes = read_file_text(dir / file);
     write_file_atomic(out_dir / file, bytes);
   }
@@ -288,7 +272,7 @@ std::optional<fs::path> AdapterStore::recorded_base_path(const std::string& name
   const AdapterManifest m = show(name);
   std::vector<std::string> candidates = {m.base_model};
   // The PEFT config's base_model_name_or_path: the trainer records the --model path there.
-  const auto config = nlohmann::json::parse(read_file_text(adapter_dir(name) / kConfigFile), nullptr, false);
+  const auto config = nlohmann::json::parse(read_file_text(adapter_dir(name) / kPeftConfigFile), nullptr, false);
   if (config.is_object() && config.contains("base_model_name_or_path") && config["base_model_name_or_path"].is_string())
     candidates.push_back(config["base_model_name_or_path"].get<std::string>());
   for (const auto& c : candidates) {

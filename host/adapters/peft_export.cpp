@@ -22,8 +22,6 @@ namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-constexpr const char* kWeightsFile = "adapter_model.safetensors";
-constexpr const char* kConfigFile = "adapter_config.json";
 constexpr const char* kKeyPrefix = "base_model.model.model.layers.";
 
 using Module = AdapterModule;
@@ -306,14 +304,14 @@ void write_peft_adapter(const fs::path& dir, const PeftAdapter& adapter, const L
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) throw IoError("cannot create adapter directory '" + dir.string() + "': " + ec.message());
-  write_safetensors(dir / kWeightsFile, out, {{"format", "pt"}});
-  write_file_atomic(dir / kConfigFile, cfg.dump(2));  // nlohmann objects are key-sorted: json.dumps(sort_keys=True)
+  write_safetensors(dir / kPeftWeightsFile, out, {{"format", "pt"}});
+  write_file_atomic(dir / kPeftConfigFile, cfg.dump(2));  // nlohmann objects are key-sorted: json.dumps(sort_keys=True)
 }
 
 PeftAdapter read_peft_adapter(const fs::path& dir, const LlamaConfig& model, RopeLayout qk_layout) {
-  const fs::path cfg_path = dir / kConfigFile;
+  const fs::path cfg_path = dir / kPeftConfigFile;
   const std::string origin = cfg_path.string();
-  if (!fs::is_regular_file(cfg_path)) throw IoError("'" + dir.string() + "' is not a PEFT adapter: no " + kConfigFile);
+  if (!fs::is_regular_file(cfg_path)) throw IoError("'" + dir.string() + "' is not a PEFT adapter: no " + kPeftConfigFile);
   json cfg;
   nlohmann::ordered_json ordered;  // rank_pattern / alpha_pattern keys are matched in file order
   try {
@@ -398,7 +396,7 @@ PeftAdapter read_peft_adapter(const fs::path& dir, const LlamaConfig& model, Rop
       }
     }
 
-  const fs::path weights_path = dir / kWeightsFile;
+  const fs::path weights_path = dir / kPeftWeightsFile;
   const SafetensorsFile file = SafetensorsFile::open(weights_path);
   const std::string wo = weights_path.string();
   std::vector<std::pair<std::string, Tensor>> tensors;  // project names, HF row order

@@ -29,6 +29,10 @@
 
 namespace pocketlora {
 
+// The two files of a PEFT adapter directory (also what the adapter store keeps per adapter).
+inline constexpr const char* kPeftWeightsFile = "adapter_model.safetensors";
+inline constexpr const char* kPeftConfigFile = "adapter_config.json";
+
 struct PeftAdapterConfig {
   std::int64_t r = 8;
   double lora_alpha = 16;

@@ -16,7 +16,7 @@ namespace {
 constexpr std::uint32_t kMagic = 0x616b3432;  // "ak42" little-endian
 
 // Walks the fixed weight order, checking each tensor fits the file, and hands out deferred reads of it.
-struct Reader {
+struct Llama2cReader {
   std::shared_ptr<const MappedFile> file;
   std::size_t pos;
   std::string origin;
@@ -143,7 +143,7 @@ LlamaWeightSource open_llama2c(const std::filesystem::path& path) {
       c.vocab_size > (1 << 24) || c.max_seq_len <= 0 || c.max_seq_len > (1 << 24))
     throw FormatError(origin + ": not a llama2.c checkpoint, or a corrupt header (" + c.summary() + ")");
   c.validate(origin);
-  Reader r{file, data_start, origin};
+  Llama2cReader r{file, data_start, origin};
   const std::int64_t L = c.n_layers, D = c.dim, KV = c.kv_dim(), H = c.hidden_dim;
   auto matrix = [&](const std::string& name, Shape shape) {
     return group_size > 0 ? r.take_q8(name, std::move(shape), group_size) : r.take(name, std::move(shape));

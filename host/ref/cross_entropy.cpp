@@ -25,7 +25,7 @@ void check_labels(const char* op, const Tensor& labels, std::int64_t V) {
 
 // Rows are read (and written) in place in their own dtype, f32 or f64 (gradient checks), one row at a time in
 // double: no f64 copy of a [T, V] chunk (Llama 3's vocabulary makes that hundreds of MB).
-void check_float(const char* op, const char* what, const Tensor& t) {
+void check_row_operand(const char* op, const char* what, const Tensor& t) {
   if ((t.dtype() != DType::F32 && t.dtype() != DType::F64) || !t.is_contiguous())
     throw ShapeError(std::string(op) + ": " + what + " " + shape_str(t.shape()) + " " + dtype_name(t.dtype()) +
                      " must be a contiguous f32 or f64 tensor");
@@ -33,25 +33,25 @@ void check_float(const char* op, const char* what, const Tensor& t) {
 
 // Row max and sum over 8 lanes combined in a fixed order: vectorisable without reassociation, and the same result
 // whichever thread runs the row.
-constexpr std::int64_t kLanes = 8;
+constexpr std::int64_t kRowLanes = 8;
 
-float row_max(const float* x, std::int64_t n) {
-  float m[kLanes];
-  std::fill(m, m + kLanes, -std::numeric_limits<float>::infinity());
+float lane_row_max(const float* x, std::int64_t n) {
+  float m[kRowLanes];
+  std::fill(m, m + kRowLanes, -std::numeric_limits<float>::infinity());
   std::int64_t v = 0;
-  for (; v + kLanes <= n; v += kLanes)
-    for (std::int64_t l = 0; l < kLanes; ++l) m[l] = m[l] < x[v + l] ? x[v + l] : m[l];
+  for (; v + kRowLanes <= n; v += kRowLanes)
+    for (std::int64_t l = 0; l < kRowLanes; ++l) m[l] = m[l] < x[v + l] ? x[v + l] : m[l];
   for (; v < n; ++v) m[0] = m[0] < x[v] ? x[v] : m[0];
   float r = m[0];
-  for (std::int64_t l = 1; l < kLanes; ++l) r = r < m[l] ? m[l] : r;
+  for (std::int64_t l = 1; l < kRowLanes; ++l) r = r < m[l] ? m[l] : r;
   return r;
 }
 
-double row_sum(const float* x, std::int64_t n) {
-  double acc[kLanes] = {};
+double lane_row_sum(const float* x, std::int64_t n) {
+  double acc[kRowLanes] = {};
   std::int64_t v = 0;
-  for (; v + kLanes <= n; v += kLanes)
-    for (std::int64_t l = 0; l < kLanes; ++l) acc[l] += static_cast<double>(x[v + l]);
+  for (; v + kRowLanes <= n; v += kRowLanes)
+    for (std::int64_t l = 0; l < kRowLanes; ++l) acc[l] += static_cast<double>(x[v + l]);
   for (; v < n; ++v) acc[0] += static_cast<double>(x[v]);
   return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
 }
@@ -67,7 +67,7 @@ template <typename F> void with_float_type(const Tensor& t, F&& f) {
 CrossEntropyResult cross_entropy(const Tensor& logits, const Tensor& labels, Tensor& lse) {
   const char* op = "ref::cross_entropy";
   check_cross_entropy(op, logits.shape(), labels.shape());
-  check_float(op, "logits", logits);
+  check_row_operand(op, "logits", logits);
   const std::int64_t T = logits.dim(0), V = logits.dim(1);
   check_labels(op, labels, V);
   Tensor lsed = Tensor::zeros({T}, DType::F64);
@@ -83,10 +83,10 @@ CrossEntropyResult cross_entropy(const Tensor& logits, const Tensor& labels, Ten
         double m = -std::numeric_limits<double>::infinity();
         double s = 0;
         if constexpr (std::is_same_v<E, float>) {  // f32 logits: vectorised f32 exponentials (host/ref/fast_exp.h)
-          m = static_cast<double>(row_max(row, V));
+          m = static_cast<double>(lane_row_max(row, V));
           for (std::int64_t v = 0; v < V; ++v) e[v] = static_cast<float>(static_cast<double>(row[v]) - m);
           exp_f32_inplace(e.data(), V);
-          s = row_sum(e.data(), V);
+          s = lane_row_sum(e.data(), V);
         } else {
           for (std::int64_t v = 0; v < V; ++v) m = std::max(m, static_cast<double>(row[v]));
           for (std::int64_t v = 0; v < V; ++v) s += std::exp(static_cast<double>(row[v]) - m);
@@ -115,8 +115,8 @@ void cross_entropy_backward(const Tensor& logits, const Tensor& labels, const Te
                             double scale) {
   const char* op = "ref::cross_entropy_backward";
   check_cross_entropy(op, logits.shape(), labels.shape());
-  check_float(op, "logits", logits);
-  check_float(op, "dlogits", dlogits);
+  check_row_operand(op, "logits", logits);
+  check_row_operand(op, "dlogits", dlogits);
   if (dlogits.shape() != logits.shape())
     throw ShapeError(std::string(op) + ": dlogits " + shape_str(dlogits.shape()) + " must match logits " +
                      shape_str(logits.shape()));

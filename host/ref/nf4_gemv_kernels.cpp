@@ -195,7 +195,7 @@ void axpy_for(const std::uint8_t* codes, const float* scales, std::int64_t block
   dispatch_m<K>(M, codes, scales, blocks, dy, ldy, acc, ldacc);
 }
 
-constexpr Nf4GemvKernels kScalar{{1, 2}, dot_for<DotScalar>, axpy_for<AxpyScalar>};
+constexpr Nf4GemvKernels kScalarGemv{{1, 2}, dot_for<DotScalar>, axpy_for<AxpyScalar>};
 #if defined(__x86_64__)
 constexpr Nf4GemvKernels kAvx2{{8, 2}, dot_for<DotAvx2>, axpy_for<AxpyAvx2>};
 constexpr Nf4GemvKernels kAvx512{{16, 4}, dot_for<DotAvx512>, axpy_for<AxpyAvx512>};
@@ -209,7 +209,7 @@ const Nf4GemvKernels& nf4_gemv_kernels() {
     case Nf4Isa::avx512: return kAvx512;
     case Nf4Isa::avx2: return kAvx2;
 #endif
-    default: return kScalar;
+    default: return kScalarGemv;
   }
 }
 

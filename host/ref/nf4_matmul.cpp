@@ -32,7 +32,7 @@ std::int64_t gemv_chunks(std::int64_t N, std::int64_t K) {
 }
 
 // [begin, end) of chunk c of C over n items, in units of `align`.
-std::pair<std::int64_t, std::int64_t> chunk_range(std::int64_t c, std::int64_t C, std::int64_t n, std::int64_t align = 1) {
+std::pair<std::int64_t, std::int64_t> nf4_chunk_range(std::int64_t c, std::int64_t C, std::int64_t n, std::int64_t align = 1) {
   const std::int64_t units = (n + align - 1) / align;
   return {std::min(n, units * c / C * align), std::min(n, units * (c + 1) / C * align)};
 }
@@ -79,7 +79,7 @@ void gemv_forward(const Nf4Quantized& w, const Nf4BlockScales& scales, const flo
   auto xk = std::make_unique_for_overwrite<float[]>(static_cast<std::size_t>(M * K));
   for (std::int64_t m = 0; m < M; ++m) nf4_gemv_to_kernel_order(X + m * K, xk.get() + m * K, K, kern.order);
   parallel_chunks(chunks, [&](std::int64_t c) {
-    const auto [n0, n1] = chunk_range(c, chunks, N);
+    const auto [n0, n1] = nf4_chunk_range(c, chunks, N);
     std::vector<float> row_scales(static_cast<std::size_t>(kb));
     float out[kNf4GemvMaxM];
     for (std::int64_t n = n0; n < n1; ++n) {
@@ -107,7 +107,7 @@ void gemv_backward(const Nf4Quantized& w, const Nf4BlockScales& scales, const fl
   const std::int64_t chunks = std::min(kMaxDxChunks, gemv_chunks(N, K));
   auto partial = std::make_unique<float[]>(static_cast<std::size_t>(chunks * M * K));  // zeroed
   parallel_chunks(chunks, [&](std::int64_t c) {
-    const auto [n0, n1] = chunk_range(c, chunks, N);
+    const auto [n0, n1] = nf4_chunk_range(c, chunks, N);
     float* acc = partial.get() + c * M * K;
     std::vector<float> tile_scales(static_cast<std::size_t>(tile_blocks));
     for (std::int64_t tb = 0; tb < kb; tb += tile_blocks) {
@@ -122,7 +122,7 @@ void gemv_backward(const Nf4Quantized& w, const Nf4BlockScales& scales, const fl
   // Reduce, back to natural order, scale and store, over block-aligned column ranges.
   const std::int64_t col_chunks = std::clamp<std::int64_t>(M * K * chunks / kMinWeightsPerChunk, 1, kMaxGemvChunks);
   parallel_chunks(col_chunks, [&](std::int64_t c) {
-    const auto [k0, k1] = chunk_range(c, col_chunks, K, kNf4BlockSize);
+    const auto [k0, k1] = nf4_chunk_range(c, col_chunks, K, kNf4BlockSize);
     std::vector<float> sum(static_cast<std::size_t>(k1 - k0)), plain(static_cast<std::size_t>(k1 - k0));
     for (std::int64_t m = 0; m < M; ++m) {
       std::fill(sum.begin(), sum.end(), 0.0f);
@@ -155,7 +155,7 @@ void nf4_matmul(const Tensor& x, const Nf4Quantized& w, Tensor& y, const MatmulO
     // per token. Threads own contiguous ranges of rows.
     const std::int64_t chunks = gemv_chunks(N, K);
     parallel_chunks(chunks, [&](std::int64_t c) {
-      const auto [n0, n1] = chunk_range(c, chunks, N);
+      const auto [n0, n1] = nf4_chunk_range(c, chunks, N);
       auto row = std::make_unique_for_overwrite<float[]>(static_cast<std::size_t>(K));
       for (std::int64_t n = n0; n < n1; ++n) {
         nf4_decode(w, scales, n * K, K, row.get());
@@ -192,7 +192,7 @@ void nf4_matmul_backward(const Nf4Quantized& w, const Tensor& dy, Tensor& dx, co
     // K not a multiple of 64: threads own disjoint column ranges of dX and stream every decoded row over them.
     const std::int64_t chunks = std::min(cpu_threads() * std::int64_t{2}, gemv_chunks(N, K));
     parallel_chunks(chunks, [&](std::int64_t c) {
-      const auto [k0, k1] = chunk_range(c, chunks, K, kNf4BlockSize);
+      const auto [k0, k1] = nf4_chunk_range(c, chunks, K, kNf4BlockSize);
       const std::int64_t kc = k1 - k0;
       if (kc > 0) {
         auto buf = std::make_unique_for_overwrite<float[]>(static_cast<std::size_t>(kc));

@@ -7,7 +7,6 @@
 #include "host/formats/safetensors.h"
 #include "host/util/atomic_file.h"
 #include "host/util/json_field.h"
-#include "host/util/mapped_file.h"
 #include "host/util/read_file.h"
 #include "host/util/sha256.h"
 
@@ -18,19 +17,13 @@ namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-constexpr const char* kFormat = "pocketlora-checkpoint";
+constexpr const char* kCheckpointFormat = "pocketlora-checkpoint";
 constexpr const char* kMetaFile = "checkpoint.json";
 constexpr const char* kTensorFile = "state.safetensors";
 constexpr const char* kLatestFile = "latest_checkpoint";
 constexpr const char* kDirPrefix = "checkpoint-";
 constexpr const char* kAdapterPrefix = "adapter/";
 constexpr const char* kOptimizerPrefix = "optimizer/";
-
-std::string file_sha256(const fs::path& p) {
-  if (fs::file_size(p) == 0) return sha256_hex({});
-  MappedFile f(p);
-  return sha256_hex(f.bytes());
-}
 
 // "checkpoint-123" -> 123; -1 for any other name.
 std::int64_t step_of_dir_name(const std::string& name) {
@@ -87,7 +80,7 @@ void write_checkpoint_dir(const fs::path& dir, const Checkpoint& ckpt) {
   const fs::path tensor_file = out.dir() / kTensorFile;
   write_safetensors(tensor_file, all);  // duplicate names are refused there
   json meta = {
-      {"format", kFormat},
+      {"format", kCheckpointFormat},
       {"format_version", kCheckpointFormatVersion},
       {"step", ckpt.step},
       {"data_position", {{"epoch", ckpt.data.epoch}, {"index", ckpt.data.index}}},
@@ -97,7 +90,7 @@ void write_checkpoint_dir(const fs::path& dir, const Checkpoint& ckpt) {
       {"adapter_tensors", adapter_names},
       {"optimizer_tensors", optimizer_names},
       {"tensors_file", kTensorFile},
-      {"tensors_sha256", file_sha256(tensor_file)},
+      {"tensors_sha256", sha256_file(tensor_file)},
   };
   write_file_atomic(out.dir() / kMetaFile, meta.dump(2) + "\n");
   out.commit();
@@ -116,8 +109,8 @@ Checkpoint read_checkpoint_dir(const fs::path& dir) {
   }
   if (!meta.is_object()) throw FormatError(origin + ": expected a JSON object");
   const std::string format = json_field::string(meta, "format", origin);
-  if (format != kFormat)
-    throw FormatError(origin + ": field 'format': expected \"" + kFormat + "\", found \"" + format + "\"");
+  if (format != kCheckpointFormat)
+    throw FormatError(origin + ": field 'format': expected \"" + kCheckpointFormat + "\", found \"" + format + "\"");
   const std::int64_t version = json_field::integer(meta, "format_version", origin);
   if (version != kCheckpointFormatVersion)
     throw FormatError(origin + ": field 'format_version': expected " + std::to_string(kCheckpointFormatVersion) +
@@ -149,7 +142,7 @@ Checkpoint read_checkpoint_dir(const fs::path& dir) {
   const fs::path tensor_path = dir / kTensorFile;
   if (!fs::is_regular_file(tensor_path)) throw IoError("checkpoint '" + dir.string() + "': " + kTensorFile + " is missing");
   const std::string want = json_field::string(meta, "tensors_sha256", origin);
-  const std::string found = file_sha256(tensor_path);
+  const std::string found = sha256_file(tensor_path);
   if (found != want)
     throw FormatError(tensor_path.string() + ": SHA-256 " + found + " does not match " + want + " recorded in " +
                       kMetaFile + " (the file is truncated or corrupt)");

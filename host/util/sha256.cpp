@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <fstream>
+#include <vector>
 
 #include "host/core/error.h"
 
@@ -88,6 +90,20 @@ std::string Sha256::hex_digest() {
 std::string sha256_hex(std::span<const std::uint8_t> data) {
   Sha256 h;
   h.update(data);
+  return h.hex_digest();
+}
+
+std::string sha256_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw IoError("cannot read '" + path.string() + "'");
+  Sha256 h;
+  std::vector<char> buf(1 << 20);
+  while (in) {
+    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    const auto n = static_cast<std::size_t>(in.gcount());
+    if (n > 0) h.update({reinterpret_cast<const std::uint8_t*>(buf.data()), n});
+  }
+  if (in.bad()) throw IoError("cannot read '" + path.string() + "'");
   return h.hex_digest();
 }
 

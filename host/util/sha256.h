@@ -4,6 +4,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <filesystem>
 #include <span>
 #include <string>
 #include <string_view>
@@ -31,5 +32,8 @@ class Sha256 {
 
 // Lower-case hex digest of `data`.
 std::string sha256_hex(std::span<const std::uint8_t> data);
+
+// Lower-case hex digest of the file at `path`, read in 1 MiB pieces; IoError if it cannot be read.
+std::string sha256_file(const std::filesystem::path& path);
 
 }  // namespace pocketlora
